@@ -1,0 +1,16 @@
+//! The CMDB's domain: configuration items, relationships, observations, identification and
+//! reconciliation rules. Pure code: this crate performs no I/O of any kind.
+
+pub mod ci;
+pub mod class;
+pub mod ids;
+pub mod observation;
+pub mod rel;
+pub mod time;
+
+pub use ci::{Attribute, Ci, CiStatus};
+pub use class::{CiClass, ClassRules, IdentRule, MatchMode, Normalize, ParentSpec};
+pub use ids::{CiId, RunId, Source};
+pub use observation::{Observation, Record, RelationshipObs, Scope};
+pub use rel::{Evidence, EvidenceKind, ImpactFlow, RelKey, RelStatus, RelType, Relationship};
+pub use time::{now, Timestamp};

@@ -1,0 +1,244 @@
+//! Relationship types, the direction failure impact flows along each, and evidence.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::ids::{CiId, Source};
+use crate::time::Timestamp;
+
+/// Relationship types. `from -[TYPE]-> to` reads as a sentence: Host CONTAINS Interface,
+/// Process RUNS_ON Host, Process LISTENS_ON ListeningEndpoint, Process CONNECTS_TO
+/// ListeningEndpoint, Interface LINKED_TO Interface, CI MEMBER_OF BusinessService,
+/// CI PART_OF Cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RelType {
+    Contains,
+    HasIp,
+    RunsOn,
+    ListensOn,
+    ConnectsTo,
+    DependsOn,
+    LinkedTo,
+    MemberOf,
+    PartOf,
+}
+
+/// Which way a failure travels along a relationship.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImpactFlow {
+    /// A failure of `from` impacts `to` (a Host failing takes its contained Interface down).
+    FromToTo,
+    /// A failure of `to` impacts `from` (a Host failing takes down the Process that RUNS_ON it).
+    ToToFrom,
+    /// Both ways (an L2 link).
+    Both,
+}
+
+impl RelType {
+    pub const ALL: [RelType; 9] = [
+        RelType::Contains,
+        RelType::HasIp,
+        RelType::RunsOn,
+        RelType::ListensOn,
+        RelType::ConnectsTo,
+        RelType::DependsOn,
+        RelType::LinkedTo,
+        RelType::MemberOf,
+        RelType::PartOf,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelType::Contains => "CONTAINS",
+            RelType::HasIp => "HAS_IP",
+            RelType::RunsOn => "RUNS_ON",
+            RelType::ListensOn => "LISTENS_ON",
+            RelType::ConnectsTo => "CONNECTS_TO",
+            RelType::DependsOn => "DEPENDS_ON",
+            RelType::LinkedTo => "LINKED_TO",
+            RelType::MemberOf => "MEMBER_OF",
+            RelType::PartOf => "PART_OF",
+        }
+    }
+
+    /// The declared direction of failure impact for this type.
+    pub fn impact_flow(self) -> ImpactFlow {
+        match self {
+            // The container/owner failing takes the contained thing with it.
+            RelType::Contains | RelType::HasIp => ImpactFlow::FromToTo,
+            // The process providing an endpoint failing makes the endpoint fail.
+            RelType::ListensOn => ImpactFlow::FromToTo,
+            // Members failing degrade what they belong to.
+            RelType::MemberOf | RelType::PartOf => ImpactFlow::FromToTo,
+            // The thing depended upon failing breaks the dependant.
+            RelType::RunsOn | RelType::ConnectsTo | RelType::DependsOn => ImpactFlow::ToToFrom,
+            RelType::LinkedTo => ImpactFlow::Both,
+        }
+    }
+
+    /// Symmetric types are stored once with the endpoints in a canonical order.
+    pub fn is_symmetric(self) -> bool {
+        matches!(self, RelType::LinkedTo)
+    }
+}
+
+impl fmt::Display for RelType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RelType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RelType::ALL
+            .iter()
+            .copied()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown relationship type `{s}`"))
+    }
+}
+
+/// What kind of observation supports a relationship.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvidenceKind {
+    Lldp,
+    Cdp,
+    Fdb,
+    Arp,
+    Socket,
+    /// Structure reported directly by the device (its own interfaces, addresses, processes).
+    Inventory,
+    Config,
+    Tag,
+    Rule,
+    Inferred,
+    Manual,
+    Import,
+}
+
+impl EvidenceKind {
+    pub const ALL: [EvidenceKind; 12] = [
+        EvidenceKind::Lldp,
+        EvidenceKind::Cdp,
+        EvidenceKind::Fdb,
+        EvidenceKind::Arp,
+        EvidenceKind::Socket,
+        EvidenceKind::Inventory,
+        EvidenceKind::Config,
+        EvidenceKind::Tag,
+        EvidenceKind::Rule,
+        EvidenceKind::Inferred,
+        EvidenceKind::Manual,
+        EvidenceKind::Import,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidenceKind::Lldp => "lldp",
+            EvidenceKind::Cdp => "cdp",
+            EvidenceKind::Fdb => "fdb",
+            EvidenceKind::Arp => "arp",
+            EvidenceKind::Socket => "socket",
+            EvidenceKind::Inventory => "inventory",
+            EvidenceKind::Config => "config",
+            EvidenceKind::Tag => "tag",
+            EvidenceKind::Rule => "rule",
+            EvidenceKind::Inferred => "inferred",
+            EvidenceKind::Manual => "manual",
+            EvidenceKind::Import => "import",
+        }
+    }
+}
+
+impl FromStr for EvidenceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EvidenceKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown evidence kind `{s}`"))
+    }
+}
+
+/// One source's support for a relationship.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub source: Source,
+    pub kind: EvidenceKind,
+    /// 0.0–1.0. Grows with repeated observations in distinct runs (see [`Evidence::reinforce`]).
+    pub confidence: f64,
+    /// How many distinct runs reported it.
+    pub observations: u32,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+impl Evidence {
+    /// Combine a new sighting with base confidence `base`: `1 - (1-base)^n` over `n` runs, so
+    /// a socket seen once at 0.5 reaches 0.75 after two runs and 0.875 after three.
+    pub fn reinforce(base: f64, observations: u32) -> f64 {
+        let base = base.clamp(0.0, 1.0);
+        let n = observations.max(1) as i32;
+        let c = 1.0 - (1.0 - base).powi(n);
+        (c * 1000.0).round() / 1000.0
+    }
+}
+
+/// Identity of a relationship: type plus endpoints (canonically ordered for symmetric types).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RelKey {
+    pub rel_type: RelType,
+    pub from: CiId,
+    pub to: CiId,
+}
+
+impl RelKey {
+    pub fn new(rel_type: RelType, from: CiId, to: CiId) -> Self {
+        if rel_type.is_symmetric() && to < from {
+            RelKey { rel_type, from: to, to: from }
+        } else {
+            RelKey { rel_type, from, to }
+        }
+    }
+}
+
+impl fmt::Display for RelKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "({})-[{}]->({})", self.from, self.rel_type, self.to)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RelStatus {
+    Active,
+    /// No source that saw it saw it again in a successful run over its scope.
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Relationship {
+    pub rel_type: RelType,
+    pub from: CiId,
+    pub to: CiId,
+    pub status: RelStatus,
+    pub evidence: Vec<Evidence>,
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+}
+
+impl Relationship {
+    pub fn key(&self) -> RelKey {
+        RelKey { rel_type: self.rel_type, from: self.from.clone(), to: self.to.clone() }
+    }
+    /// Highest confidence among its evidence.
+    pub fn confidence(&self) -> f64 {
+        self.evidence.iter().map(|e| e.confidence).fold(0.0, f64::max)
+    }
+}
