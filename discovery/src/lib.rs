@@ -1,1 +1,92 @@
+//! Probes that turn targets into observations: SNMP, SSH, the local host, and the sweep that
+//! finds SNMP agents. This crate knows no store: it returns [`ProbeOutput`]s and the caller
+//! (the server's run machinery) applies them.
+//!
+//! Every probe follows collect → transform: `collect` does network I/O only, bounded by
+//! timeouts; `transform` is pure, never fails on odd data (a missing table or an unparsable line
+//! becomes a [`Diagnostic`]) and is tested on recorded replies.
 
+pub mod credentials;
+pub mod target;
+
+use async_trait::async_trait;
+use cmdb_model::{Observation, RunId};
+use serde::Serialize;
+
+pub use credentials::{Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto, SnmpV3, SshAuth, SshCredential};
+pub use target::{Target, TargetError};
+
+/// Something odd but survivable seen while discovering a target: a missing table, a command
+/// that is not installed, a line that did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub target: String,
+    pub probe: String,
+    /// Stable, machine-readable code (`snmp.table_missing`, `ssh.command_failed`, …).
+    pub code: String,
+    /// Human-readable; never contains a secret.
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn new(target: &str, probe: &str, code: &str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            target: target.to_string(),
+            probe: probe.to_string(),
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a probe produced for one target.
+#[derive(Debug, Clone)]
+pub struct ProbeOutput {
+    /// `scope.complete` is false when part of the collection failed, so nothing gets staled.
+    pub observation: Observation,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Which credential (by name, never by value) worked, for credential affinity.
+    pub credential: Option<String>,
+}
+
+/// Why a target could not be discovered at all. Messages never contain secrets.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq, Serialize)]
+pub enum ProbeError {
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    #[error("authentication failed: {0}")]
+    AuthFailed(String),
+    #[error("host key rejected: {0}")]
+    HostKey(String),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("invalid target or configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ProbeError {
+    /// Stable code for run reports and the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProbeError::Timeout(_) => "TIMEOUT",
+            ProbeError::Unreachable(_) => "UNREACHABLE",
+            ProbeError::AuthFailed(_) => "AUTH_FAILED",
+            ProbeError::HostKey(_) => "HOST_KEY_REJECTED",
+            ProbeError::Protocol(_) => "PROTOCOL_ERROR",
+            ProbeError::Config(_) => "INVALID_CONFIG",
+            ProbeError::Other(_) => "PROBE_FAILED",
+        }
+    }
+}
+
+/// One discovery protocol. Implementations are cheap to share (`Arc<dyn Probe>`).
+#[async_trait]
+pub trait Probe: Send + Sync {
+    /// `snmp`, `ssh`, `local`: also the observation's source.
+    fn name(&self) -> &'static str;
+    async fn discover(&self, target: &Target, run_id: &RunId) -> Result<ProbeOutput, ProbeError>;
+}
