@@ -8,6 +8,10 @@
 
 pub mod credentials;
 pub mod target;
+pub mod linux;
+pub mod local;
+pub mod ssh;
+pub mod transport;
 
 use async_trait::async_trait;
 use cmdb_model::{Observation, RunId};

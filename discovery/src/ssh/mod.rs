@@ -1,0 +1,300 @@
+//! SSH discovery: connect, verify the host key, authenticate with the first credential that
+//! works (the one that worked last time first), run the Linux collection script in one exec,
+//! transform. Blocking `ssh2` runs on tokio's blocking pool behind a semaphore.
+
+mod session;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cmdb_model::RunId;
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+pub use session::SshTransport;
+
+use crate::credentials::SshCredential;
+use crate::linux::collect_and_transform;
+use crate::transport::{ExecLimits, DEFAULT_MAX_OUTPUT};
+use crate::{Diagnostic, Probe, ProbeError, ProbeOutput, Target};
+
+/// How host keys are verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum HostKeyPolicy {
+    /// Only hosts whose key is in this OpenSSH known_hosts file are accepted.
+    Strict { known_hosts: PathBuf },
+    /// Trust on first use: an unknown host's key is appended to this file; a later different
+    /// key is refused with [`ProbeError::HostKey`].
+    AcceptNew { known_hosts: PathBuf },
+    /// No verification. Only by explicit configuration.
+    Off,
+}
+
+/// SSH probe configuration.
+#[derive(Debug, Clone)]
+pub struct SshOptions {
+    /// Tried in order (after the one that worked last time for the host).
+    pub credentials: Vec<SshCredential>,
+    pub host_key_policy: HostKeyPolicy,
+    /// Port when the target has none.
+    pub default_port: u16,
+    /// TCP connect and SSH handshake, each.
+    pub connect_timeout: Duration,
+    /// Each authentication attempt.
+    pub auth_timeout: Duration,
+    /// The collection command, output included.
+    pub command_timeout: Duration,
+    /// Bytes kept per output stream.
+    pub max_output: usize,
+    /// Hosts discovered at the same time by this probe.
+    pub max_concurrent: usize,
+}
+
+impl SshOptions {
+    pub fn new(credentials: Vec<SshCredential>, host_key_policy: HostKeyPolicy) -> Self {
+        SshOptions {
+            credentials,
+            host_key_policy,
+            default_port: 22,
+            connect_timeout: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(15),
+            command_timeout: Duration::from_secs(60),
+            max_output: DEFAULT_MAX_OUTPUT,
+            max_concurrent: 32,
+        }
+    }
+}
+
+/// Which credential (by name) worked for which target (by `Target::name()`). Shared by clones;
+/// serialises as a plain JSON object so the server can persist and restore it.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialAffinity(Arc<RwLock<BTreeMap<String, String>>>);
+
+impl CredentialAffinity {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn from_map(m: BTreeMap<String, String>) -> Self {
+        CredentialAffinity(Arc::new(RwLock::new(m)))
+    }
+    pub fn get(&self, target: &str) -> Option<String> {
+        self.0.read().get(target).cloned()
+    }
+    pub fn set(&self, target: &str, credential: &str) {
+        self.0.write().insert(target.to_string(), credential.to_string());
+    }
+    pub fn snapshot(&self) -> BTreeMap<String, String> {
+        self.0.read().clone()
+    }
+}
+
+impl Serialize for CredentialAffinity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.snapshot().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for CredentialAffinity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self::from_map(BTreeMap::deserialize(d)?))
+    }
+}
+
+/// The SSH probe. Cheap to clone-share via `Arc<dyn Probe>`.
+pub struct SshProbe {
+    opts: Arc<SshOptions>,
+    affinity: CredentialAffinity,
+    permits: Arc<Semaphore>,
+    known_hosts_lock: Arc<Mutex<()>>,
+}
+
+impl SshProbe {
+    pub fn new(opts: SshOptions) -> Result<Self, ProbeError> {
+        Self::with_affinity(opts, CredentialAffinity::new())
+    }
+
+    /// With affinity restored from an earlier run.
+    pub fn with_affinity(opts: SshOptions, affinity: CredentialAffinity) -> Result<Self, ProbeError> {
+        if opts.credentials.is_empty() {
+            return Err(ProbeError::Config("SSH discovery needs at least one credential".into()));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for c in &opts.credentials {
+            if !names.insert(c.name.as_str()) {
+                return Err(ProbeError::Config(format!("duplicate SSH credential name `{}`", c.name)));
+            }
+        }
+        if opts.max_output == 0 || opts.command_timeout.is_zero() {
+            return Err(ProbeError::Config("max_output and command_timeout must be positive".into()));
+        }
+        let permits = Arc::new(Semaphore::new(opts.max_concurrent.max(1)));
+        Ok(SshProbe { opts: Arc::new(opts), affinity, permits, known_hosts_lock: Arc::new(Mutex::new(())) })
+    }
+
+    /// The affinity map (shared: updated as hosts are discovered).
+    pub fn affinity(&self) -> &CredentialAffinity {
+        &self.affinity
+    }
+
+    pub fn options(&self) -> &SshOptions {
+        &self.opts
+    }
+
+    /// Blocking discovery of one target: what [`Probe::discover`] runs on the blocking pool.
+    pub fn discover_blocking(&self, target: &Target, run_id: &RunId) -> Result<ProbeOutput, ProbeError> {
+        discover_blocking(&self.opts, &self.affinity, &self.known_hosts_lock, target, run_id)
+    }
+}
+
+fn ordered_credentials<'a>(opts: &'a SshOptions, preferred: Option<&str>) -> Vec<&'a SshCredential> {
+    let mut v: Vec<&SshCredential> = Vec::with_capacity(opts.credentials.len());
+    if let Some(p) = preferred {
+        v.extend(opts.credentials.iter().filter(|c| c.name == p));
+    }
+    v.extend(opts.credentials.iter().filter(|c| Some(c.name.as_str()) != preferred));
+    v
+}
+
+fn discover_blocking(
+    opts: &SshOptions,
+    affinity: &CredentialAffinity,
+    kh_lock: &Mutex<()>,
+    target: &Target,
+    run_id: &RunId,
+) -> Result<ProbeOutput, ProbeError> {
+    let name = target.name();
+    let port = target.port.unwrap_or(opts.default_port);
+    let span = tracing::info_span!("ssh_discover", target = %name, probe = "ssh", run_id = %run_id);
+    let _e = span.enter();
+    let started = std::time::Instant::now();
+    let preferred = affinity.get(&name);
+    let mut refusals: Vec<String> = Vec::new();
+    let mut diagnostics = Vec::new();
+    let mut conn: Option<(ssh2::Session, std::net::TcpStream)> = None;
+    let mut authed: Option<(&SshCredential, ssh2::Session, std::net::TcpStream)> = None;
+    for cred in ordered_credentials(opts, preferred.as_deref()) {
+        let (sess, raw) = match conn.take() {
+            Some(c) => c,
+            None => {
+                let tcp = session::connect_tcp(&target.host, port, opts.connect_timeout)?;
+                session::handshake(tcp, &target.host, port, opts, kh_lock)?
+            }
+        };
+        match session::authenticate(&sess, cred, opts.auth_timeout) {
+            session::AuthOutcome::Ok => {
+                authed = Some((cred, sess, raw));
+                break;
+            }
+            session::AuthOutcome::Refused(msg) => {
+                tracing::debug!(credential = %cred.name, "credential refused");
+                refusals.push(msg);
+                conn = Some((sess, raw));
+            }
+            session::AuthOutcome::Broken(err) => {
+                tracing::debug!(credential = %cred.name, code = err.code(), "session broke during authentication");
+                refusals.push(err.to_string());
+                if matches!(err, ProbeError::Timeout(_)) && opts.credentials.len() == 1 {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    let Some((cred, sess, raw)) = authed else {
+        tracing::warn!(tried = refusals.len(), "no SSH credential accepted");
+        return Err(ProbeError::AuthFailed(format!("{name}: {}", refusals.join("; "))));
+    };
+    for r in &refusals {
+        diagnostics.push(Diagnostic::new(&name, "ssh", "ssh.credential_refused", r.clone()));
+    }
+    let mut transport = SshTransport::new(sess, raw);
+    let limits = ExecLimits { timeout: opts.command_timeout, max_output: opts.max_output };
+    let result = collect_and_transform(&mut transport, &limits, &name, run_id, target.ip());
+    transport.disconnect();
+    let mut out = result.inspect_err(|e| tracing::warn!(code = e.code(), error = %e, "SSH collection failed"))?;
+    affinity.set(&name, &cred.name);
+    out.credential = Some(cred.name.clone());
+    diagnostics.append(&mut out.diagnostics);
+    out.diagnostics = diagnostics;
+    tracing::info!(credential = %cred.name, records = out.observation.records.len(),
+        relationships = out.observation.relationships.len(), complete = out.observation.scope.complete,
+        elapsed_ms = started.elapsed().as_millis() as u64, "SSH discovery done");
+    Ok(out)
+}
+
+#[async_trait]
+impl Probe for SshProbe {
+    fn name(&self) -> &'static str {
+        "ssh"
+    }
+
+    async fn discover(&self, target: &Target, run_id: &RunId) -> Result<ProbeOutput, ProbeError> {
+        let _permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ProbeError::Other("SSH probe shut down".into()))?;
+        let opts = self.opts.clone();
+        let affinity = self.affinity.clone();
+        let lock = self.known_hosts_lock.clone();
+        let target = target.clone();
+        let run_id = run_id.clone();
+        tokio::task::spawn_blocking(move || discover_blocking(&opts, &affinity, &lock, &target, &run_id))
+            .await
+            .map_err(|e| ProbeError::Other(format!("SSH worker failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credentials::{Secret, SshAuth};
+
+    fn cred(name: &str) -> SshCredential {
+        SshCredential { name: name.into(), user: "u".into(), auth: SshAuth::Password { password: Secret::new("pw") } }
+    }
+
+    #[test]
+    fn affinity_first_then_list_order() {
+        let o = SshOptions::new(vec![cred("a"), cred("b"), cred("c")], HostKeyPolicy::Off);
+        let names: Vec<_> = ordered_credentials(&o, Some("b")).iter().map(|c| c.name.clone()).collect();
+        assert_eq!(names, ["b", "a", "c"]);
+        let names: Vec<_> = ordered_credentials(&o, Some("gone")).iter().map(|c| c.name.clone()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn affinity_round_trips_as_json() {
+        let a = CredentialAffinity::new();
+        a.set("10.0.0.1:22", "ops-key");
+        let j = serde_json::to_string(&a).unwrap();
+        assert_eq!(j, r#"{"10.0.0.1:22":"ops-key"}"#);
+        let b: CredentialAffinity = serde_json::from_str(&j).unwrap();
+        assert_eq!(b.get("10.0.0.1:22").as_deref(), Some("ops-key"));
+    }
+
+    #[test]
+    fn rejects_bad_config() {
+        assert!(SshProbe::new(SshOptions::new(vec![], HostKeyPolicy::Off)).is_err());
+        assert!(SshProbe::new(SshOptions::new(vec![cred("a"), cred("a")], HostKeyPolicy::Off)).is_err());
+    }
+
+    #[test]
+    fn policy_serialises_readably() {
+        let p = HostKeyPolicy::AcceptNew { known_hosts: "/var/lib/cmdb/known_hosts".into() };
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"mode":"accept-new","known_hosts":"/var/lib/cmdb/known_hosts"}"#);
+    }
+
+    #[tokio::test]
+    async fn refused_port_is_unreachable() {
+        // Port 1 on loopback: nothing listens there.
+        let p = SshProbe::new(SshOptions::new(vec![cred("a")], HostKeyPolicy::Off)).unwrap();
+        let e = p.discover(&Target::new("127.0.0.1", Some(1)), &RunId::new("r")).await.unwrap_err();
+        assert_eq!(e.code(), "UNREACHABLE");
+    }
+}
