@@ -7,6 +7,9 @@
 //! becomes a [`Diagnostic`]) and is tested on recorded replies.
 
 pub mod credentials;
+pub mod run;
+pub mod snmp;
+pub mod sweep;
 pub mod target;
 pub mod linux;
 pub mod local;

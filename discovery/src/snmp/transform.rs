@@ -1,0 +1,1108 @@
+//! Pure transformation of a [`RawCollection`] into an [`Observation`] plus diagnostics,
+//! following `docs/observations.md`. Never fails: odd or missing data becomes a diagnostic.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use cmdb_model::{CiClass, EvidenceKind, Observation, Record, RelType, RelationshipObs, RunId, Scope, Source};
+use serde_json::{json, Value};
+
+use super::collect::{RawCollection, WalkStatus, SUBTREES};
+use super::value::{clean_text, mac_text, Oid, SnmpValue};
+use super::vendors;
+use crate::Diagnostic;
+
+pub const PROBE: &str = "snmp";
+pub const DEVICE_KEY: &str = "device";
+
+/// Tunables of the pure transform.
+#[derive(Debug, Clone)]
+pub struct TransformOptions {
+    /// A bridge port that learned more than this many MACs is a trunk/uplink (a downstream switch
+    /// or a hypervisor uplink), not an edge port: its MACs are not attached to it.
+    pub edge_port_max_macs: usize,
+}
+
+impl Default for TransformOptions {
+    fn default() -> Self {
+        TransformOptions { edge_port_max_macs: EDGE_PORT_MAX_MACS }
+    }
+}
+
+/// Default edge-port threshold (see `docs/discovery-snmp.md`).
+pub const EDGE_PORT_MAX_MACS: usize = 4;
+
+type Vbs = BTreeMap<Oid, SnmpValue>;
+/// index → column → value
+type Table<'a> = BTreeMap<Vec<u32>, BTreeMap<u32, &'a SnmpValue>>;
+
+fn table<'a>(vbs: &'a Vbs, entry: &[u32]) -> Table<'a> {
+    let root = Oid::new(entry);
+    let mut t: Table<'a> = BTreeMap::new();
+    for (oid, v) in vbs.range(root.clone()..) {
+        let Some(suffix) = oid.suffix(&root) else { break };
+        if let Some((col, idx)) = suffix.split_first() {
+            t.entry(idx.to_vec()).or_default().insert(*col, v);
+        }
+    }
+    t
+}
+
+fn scalar<'a>(vbs: &'a Vbs, oid: &[u32]) -> Option<&'a SnmpValue> {
+    vbs.get(&Oid::new(oid))
+}
+
+fn text(v: Option<&&SnmpValue>) -> Option<String> {
+    v.and_then(|v| v.as_text()).filter(|s| !s.is_empty())
+}
+fn int(v: Option<&&SnmpValue>) -> Option<i64> {
+    v.and_then(|v| v.as_i64())
+}
+
+/// Decode an InetAddress given as `type.len.bytes…` inside an index, returning the address and
+/// the remaining sub-identifiers.
+fn inet_from_index(idx: &[u32]) -> Option<(IpAddr, &[u32])> {
+    let (&ty, rest) = idx.split_first()?;
+    let (&len, rest) = rest.split_first()?;
+    let len = len as usize;
+    if rest.len() < len {
+        return None;
+    }
+    let (bytes, rest) = rest.split_at(len);
+    let bytes: Vec<u8> = bytes.iter().map(|b| u8::try_from(*b).ok()).collect::<Option<_>>()?;
+    let ip = inet_from_bytes(ty, &bytes)?;
+    Some((ip, rest))
+}
+
+fn inet_from_bytes(ty: u32, b: &[u8]) -> Option<IpAddr> {
+    match (ty, b.len()) {
+        (1, 4) | (3, 8) => Some(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
+        (2, 16) | (4, 20) => {
+            let a: [u8; 16] = b[..16].try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(a)))
+        }
+        (0, 0) => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        _ => None,
+    }
+}
+
+fn ipv4_from_index(idx: &[u32]) -> Option<(Ipv4Addr, &[u32])> {
+    if idx.len() < 4 {
+        return None;
+    }
+    let b: Vec<u8> = idx[..4].iter().map(|x| u8::try_from(*x).ok()).collect::<Option<_>>()?;
+    Some((Ipv4Addr::new(b[0], b[1], b[2], b[3]), &idx[4..]))
+}
+
+fn mac_from_index(idx: &[u32]) -> Option<String> {
+    if idx.len() != 6 {
+        return None;
+    }
+    let b: Vec<u8> = idx.iter().map(|x| u8::try_from(*x).ok()).collect::<Option<_>>()?;
+    mac_text(&b)
+}
+
+fn ip_is_usable(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => !(a.is_loopback() || a.is_unspecified() || a.is_link_local() || a.is_broadcast()),
+        IpAddr::V6(a) => !(a.is_loopback() || a.is_unspecified() || (a.segments()[0] & 0xffc0) == 0xfe80),
+    }
+}
+
+fn ip_is_local_only(ip: &IpAddr) -> bool {
+    ip.is_loopback() || ip.is_unspecified()
+}
+
+fn if_type_name(t: i64) -> String {
+    match t {
+        1 => "other".into(),
+        6 => "ethernetCsmacd".into(),
+        24 => "softwareLoopback".into(),
+        53 => "propVirtual".into(),
+        71 => "ieee80211".into(),
+        117 => "gigabitEthernet".into(),
+        131 => "tunnel".into(),
+        135 => "l2vlan".into(),
+        136 => "l3ipvlan".into(),
+        161 => "ieee8023adLag".into(),
+        other => other.to_string(),
+    }
+}
+
+fn is_physical_if_type(t: Option<i64>) -> bool {
+    matches!(t, Some(6) | Some(62) | Some(69) | Some(71) | Some(117))
+}
+
+fn status_name(v: Option<i64>, oper: bool) -> Option<&'static str> {
+    Some(match v? {
+        1 => "up",
+        2 => "down",
+        3 => "testing",
+        4 if oper => "unknown",
+        5 if oper => "dormant",
+        6 if oper => "notPresent",
+        7 if oper => "lowerLayerDown",
+        _ => return None,
+    })
+}
+
+fn normalize_ws(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Accumulates the observation.
+struct Builder {
+    target: String,
+    obs: Observation,
+    diags: Vec<Diagnostic>,
+    keys: BTreeSet<String>,
+    rel_seen: BTreeSet<(RelType, String, String)>,
+}
+
+impl Builder {
+    fn diag(&mut self, code: &str, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::new(&self.target, PROBE, code, msg));
+    }
+    fn push(&mut self, r: Record) -> bool {
+        if self.keys.insert(r.key.clone()) {
+            self.obs.records.push(r);
+            true
+        } else {
+            false
+        }
+    }
+    fn has(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
+    fn relate(&mut self, t: RelType, from: &str, to: &str, ev: EvidenceKind, conf: f64) {
+        if self.rel_seen.insert((t, from.to_string(), to.to_string())) {
+            self.obs.relationships.push(RelationshipObs::new(t, from, to, ev, conf));
+        }
+    }
+}
+
+/// Interface facts the topology steps need.
+#[derive(Default, Clone)]
+struct IfInfo {
+    name: Option<String>,
+    descr: Option<String>,
+    alias: Option<String>,
+}
+
+/// Turn a raw collection into an observation. `run_id` and the scope's target come from the
+/// caller; `complete` mirrors [`RawCollection::complete`].
+pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -> (Observation, Vec<Diagnostic>) {
+    let scope = if raw.complete() { Scope::complete([raw.target.clone()]) } else { Scope::partial([raw.target.clone()]) };
+    let mut b = Builder {
+        target: raw.target.clone(),
+        obs: Observation::new(Source::new(Source::SNMP), run_id.clone(), scope),
+        diags: Vec::new(),
+        keys: BTreeSet::new(),
+        rel_seen: BTreeSet::new(),
+    };
+    for st in SUBTREES {
+        match raw.walks.get(st.name) {
+            Some(WalkStatus::Missing) | None => {}
+            Some(WalkStatus::Complete { .. }) => {}
+            Some(WalkStatus::Truncated { limit }) => {
+                b.diag("snmp.table_truncated", format!("{}: stopped at the limit of {limit} rows", st.name))
+            }
+            Some(WalkStatus::Looping { at }) => b.diag(
+                "snmp.oid_not_increasing",
+                format!("{}: agent returned a non-increasing OID at {at}; walk stopped", st.name),
+            ),
+            Some(WalkStatus::Failed { code, message }) => {
+                b.diag("snmp.walk_failed", format!("{}: {code}: {message}", st.name))
+            }
+            Some(WalkStatus::Skipped) => b.diag("snmp.walk_skipped", format!("{}: not walked after an earlier failure", st.name)),
+        }
+    }
+    let vbs = &raw.varbinds;
+    let mut dev = Record::new(DEVICE_KEY, CiClass::Host);
+
+    // --- system group
+    let sys = |n: u32| scalar(vbs, &[1, 3, 6, 1, 2, 1, 1, n, 0]);
+    let sys_descr = sys(1).and_then(|v| v.as_text()).unwrap_or_default();
+    let sys_oid = sys(2).and_then(|v| v.as_oid()).cloned();
+    let sys_name = sys(5).and_then(|v| v.as_text()).filter(|s| !s.is_empty());
+    let sys_services = sys(7).and_then(|v| v.as_i64());
+    if sys(1).is_none() && sys(5).is_none() {
+        b.diag("snmp.table_missing", "system group (SNMPv2-MIB) not readable");
+    }
+    if !sys_descr.is_empty() {
+        dev = dev.attr("sys_descr", sys_descr.clone());
+    }
+    if let Some(o) = &sys_oid {
+        dev = dev.attr("sys_object_id", o.to_string());
+    }
+    if let Some(t) = sys(3).and_then(|v| v.as_i64()) {
+        dev = dev.attr("uptime_seconds", t / 100);
+    }
+    if let Some(s) = sys(4).and_then(|v| v.as_text()).filter(|s| !s.is_empty()) {
+        dev = dev.attr("sys_contact", s);
+    }
+    if let Some(s) = sys(6).and_then(|v| v.as_text()).filter(|s| !s.is_empty()) {
+        dev = dev.attr("sys_location", s);
+    }
+    if let Some(n) = &sys_name {
+        dev = dev.ident("hostname", n.clone());
+        if n.contains('.') && !n.ends_with('.') {
+            dev = dev.ident("fqdn", n.to_ascii_lowercase());
+        }
+        dev = dev.name(n.split('.').next().unwrap_or(n).to_string());
+    }
+    if let Some(ip) = &raw.management_ip {
+        dev = dev.attr("management_ip", ip.clone());
+    }
+    let vendor = sys_oid.as_ref().and_then(|o| vendors::vendor(&o.0));
+    if let Some((v, _)) = vendor {
+        dev = dev.attr("vendor", v);
+    }
+    let dinfo = vendors::parse_sys_descr(&sys_descr);
+    let mut model = dinfo.model.clone();
+    if let Some(v) = &dinfo.os_name {
+        dev = dev.attr("os_name", v.clone());
+    }
+    if let Some(v) = &dinfo.os_version {
+        dev = dev.attr("os_version", v.clone());
+    }
+    if let Some(v) = &dinfo.kernel {
+        dev = dev.attr("kernel", v.clone());
+    }
+
+    // --- ENTITY-MIB chassis
+    let ent = table(vbs, &[1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1]);
+    let chassis = ent
+        .iter()
+        .find(|(_, c)| int(c.get(&5)) == Some(3))
+        .or_else(|| ent.iter().find(|(_, c)| int(c.get(&5)) == Some(11)));
+    if let Some((_, c)) = chassis {
+        if let Some(s) = text(c.get(&11)) {
+            dev = dev.ident("serial_number", s);
+        }
+        if let Some(m) = text(c.get(&13)) {
+            model = Some(m);
+        } else if model.is_none() {
+            model = text(c.get(&2));
+        }
+        if let Some(f) = text(c.get(&9)).or_else(|| text(c.get(&10))) {
+            dev = dev.attr("firmware", f);
+        }
+        if let Some(h) = text(c.get(&8)) {
+            dev = dev.attr("hardware_revision", h);
+        }
+        if let Some(m) = text(c.get(&12)) {
+            if vendor.is_none() {
+                dev = dev.attr("vendor", m);
+            }
+        }
+    }
+    if let Some(m) = model {
+        dev = dev.attr("model", m);
+    }
+
+    // --- interfaces
+    let if_t = table(vbs, &[1, 3, 6, 1, 2, 1, 2, 2, 1]);
+    let ifx_t = table(vbs, &[1, 3, 6, 1, 2, 1, 31, 1, 1, 1]);
+    if if_t.is_empty() && ifx_t.is_empty() {
+        b.diag("snmp.table_missing", "IF-MIB ifTable/ifXTable empty or not readable");
+    }
+    let mut ifs: BTreeMap<u32, IfInfo> = BTreeMap::new();
+    let mut dev_macs: BTreeSet<String> = BTreeSet::new();
+    let mut if_records = Vec::new();
+    let all_idx: BTreeSet<u32> = if_t.keys().chain(ifx_t.keys()).filter_map(|i| (i.len() == 1).then(|| i[0])).collect();
+    for idx in all_idx {
+        let empty = BTreeMap::new();
+        let c = if_t.get(&vec![idx]).unwrap_or(&empty);
+        let x = ifx_t.get(&vec![idx]).unwrap_or(&empty);
+        let descr = text(c.get(&2));
+        let name = text(x.get(&1)).or_else(|| descr.clone()).unwrap_or_else(|| format!("ifIndex {idx}"));
+        let alias = text(x.get(&18));
+        let ty = int(c.get(&3));
+        let mac = c.get(&6).and_then(|v| v.as_bytes()).and_then(mac_text);
+        let key = format!("if:{idx}");
+        let mut r = Record::new(&key, CiClass::Interface)
+            .parent(DEVICE_KEY)
+            .name(name.clone())
+            .ident("if_name", name.clone())
+            .ident("if_index", idx);
+        if let Some(m) = &mac {
+            r = r.ident("mac_address", m.clone());
+            if is_physical_if_type(ty) {
+                dev_macs.insert(m.clone());
+            }
+        }
+        if let Some(d) = &descr {
+            r = r.attr("if_descr", d.clone());
+        }
+        if let Some(a) = &alias {
+            r = r.attr("if_alias", a.clone());
+        }
+        if let Some(t) = ty {
+            r = r.attr("if_type", if_type_name(t));
+        }
+        let high = int(x.get(&15)).filter(|v| *v > 0);
+        let speed = int(c.get(&5));
+        match (speed, high) {
+            (Some(s), Some(h)) if s >= u32::MAX as i64 || h * 1_000_000 > s => r = r.attr("speed_bps", h * 1_000_000),
+            (Some(s), _) => r = r.attr("speed_bps", s),
+            (None, Some(h)) => r = r.attr("speed_bps", h * 1_000_000),
+            _ => {}
+        }
+        if let Some(m) = int(c.get(&4)) {
+            r = r.attr("mtu", m);
+        }
+        if let Some(s) = status_name(int(c.get(&7)), false) {
+            r = r.attr("admin_status", s);
+        }
+        if let Some(s) = status_name(int(c.get(&8)), true) {
+            r = r.attr("oper_status", s);
+        }
+        ifs.insert(idx, IfInfo { name: Some(name), descr, alias });
+        if_records.push(r);
+    }
+
+    // --- bridge / LLDP local identity
+    let bridge_addr = scalar(vbs, &[1, 3, 6, 1, 2, 1, 17, 1, 1, 0]).and_then(|v| v.as_bytes()).and_then(mac_text);
+    if let Some(m) = &bridge_addr {
+        dev_macs.insert(m.clone());
+    }
+    let lldp_loc_subtype = scalar(vbs, &[1, 0, 8802, 1, 1, 2, 1, 3, 1, 0]).and_then(|v| v.as_i64());
+    if lldp_loc_subtype == Some(4) {
+        if let Some(m) = scalar(vbs, &[1, 0, 8802, 1, 1, 2, 1, 3, 2, 0]).and_then(|v| v.as_bytes()).and_then(mac_text) {
+            dev_macs.insert(m);
+        }
+    }
+    let base_ports = table(vbs, &[1, 3, 6, 1, 2, 1, 17, 1, 4, 1]);
+    let base_num_ports = scalar(vbs, &[1, 3, 6, 1, 2, 1, 17, 1, 2, 0]).and_then(|v| v.as_i64()).unwrap_or(0);
+
+    // --- IP addresses
+    let mut ips: BTreeMap<IpAddr, (Option<u32>, Option<u8>)> = BTreeMap::new();
+    let ipaddr_t = table(vbs, &[1, 3, 6, 1, 2, 1, 4, 20, 1]);
+    for (idx, c) in &ipaddr_t {
+        let Some((ip, _)) = ipv4_from_index(idx) else { continue };
+        let ifidx = int(c.get(&2)).and_then(|v| u32::try_from(v).ok());
+        let prefix = c.get(&3).and_then(|v| v.as_bytes()).and_then(|m| {
+            let m: [u8; 4] = m.try_into().ok()?;
+            let bits = u32::from_be_bytes(m);
+            (bits.leading_ones() + bits.trailing_zeros() == 32).then(|| bits.leading_ones() as u8)
+        });
+        ips.insert(IpAddr::V4(ip), (ifidx, prefix));
+    }
+    let ipaddress_t = table(vbs, &[1, 3, 6, 1, 2, 1, 4, 34, 1]);
+    for (idx, c) in &ipaddress_t {
+        let Some((ip, _)) = inet_from_index(idx) else { continue };
+        // type 1 = unicast; skip anycast/broadcast
+        if let Some(t) = int(c.get(&4)) {
+            if t != 1 {
+                continue;
+            }
+        }
+        let ifidx = int(c.get(&3)).and_then(|v| u32::try_from(v).ok());
+        // ipAddressPrefix is a RowPointer whose last sub-identifier is the prefix length.
+        let prefix = c.get(&5).and_then(|v| v.as_oid()).and_then(|o| o.0.last().copied()).and_then(|p| u8::try_from(p).ok());
+        let e = ips.entry(ip).or_insert((None, None));
+        if e.0.is_none() {
+            e.0 = ifidx;
+        }
+        if e.1.is_none() {
+            e.1 = prefix.filter(|p| *p > 0);
+        }
+    }
+    let mut dev_ips: BTreeSet<String> = BTreeSet::new();
+    let mut own_ips: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut ip_records = Vec::new();
+    let mut ip_rels = Vec::new();
+    for (ip, (ifidx, prefix)) in &ips {
+        own_ips.insert(*ip);
+        if !ip_is_usable(ip) {
+            continue;
+        }
+        let s = ip.to_string();
+        dev_ips.insert(s.clone());
+        let key = format!("ip:{s}");
+        let mut r = Record::new(&key, CiClass::IpAddress)
+            .name(s.clone())
+            .ident("address", s.clone())
+            .attr("version", if ip.is_ipv4() { 4 } else { 6 });
+        if let Some(p) = prefix {
+            r = r.attr("prefix_length", *p);
+            if let Ok(net) = ipnet::IpNet::new(*ip, *p) {
+                let net = net.trunc();
+                let max = if ip.is_ipv4() { 32 } else { 128 };
+                if *p < max {
+                    let cidr = net.to_string();
+                    let skey = format!("subnet:{cidr}");
+                    ip_records.push(Record::new(&skey, CiClass::Subnet).name(cidr.clone()).ident("cidr", cidr));
+                    ip_rels.push((RelType::Contains, skey, key.clone()));
+                }
+            }
+        }
+        ip_records.push(r);
+        if let Some(i) = ifidx {
+            if ifs.contains_key(i) {
+                ip_rels.push((RelType::HasIp, format!("if:{i}"), key));
+            }
+        }
+    }
+    if ipaddr_t.is_empty() && ipaddress_t.is_empty() {
+        b.diag("snmp.table_missing", "IP-MIB ipAddrTable/ipAddressTable empty or not readable");
+    }
+
+    // --- classification
+    let has_bridge = !base_ports.is_empty() || base_num_ports > 0;
+    let has_hr = scalar(vbs, &[1, 3, 6, 1, 2, 1, 25, 1, 1, 0]).is_some();
+    let lldp_caps = scalar(vbs, &[1, 0, 8802, 1, 1, 2, 1, 3, 6, 0]).and_then(|v| v.as_bytes()).and_then(|b| b.first().copied());
+    // LLDP capability bits (first octet, MSB first): other, repeater, bridge, wlanAP, router, …
+    let lldp_net = lldp_caps.map(|c| c & 0b0010_1000 != 0 && c & 0b0000_0001 == 0).unwrap_or(false);
+    let services_net = sys_services.map(|s| s & 0x06 != 0 && s & 0x40 == 0).unwrap_or(false);
+    let class = match vendor {
+        Some((_, true)) => CiClass::NetworkDevice,
+        _ if has_bridge && !has_hr => CiClass::NetworkDevice,
+        _ if lldp_net && !has_hr => CiClass::NetworkDevice,
+        _ if services_net && !has_hr => CiClass::NetworkDevice,
+        _ => CiClass::Host,
+    };
+    dev.class = Some(class);
+    if !dev_macs.is_empty() {
+        dev = dev.ident("mac_addresses", dev_macs.iter().cloned().collect::<Vec<_>>());
+    }
+    if !dev_ips.is_empty() {
+        dev = dev.ident("ip_addresses", dev_ips.iter().cloned().collect::<Vec<_>>());
+    }
+
+    // --- HOST-RESOURCES: system, storage, devices
+    if let Some(mem) = scalar(vbs, &[1, 3, 6, 1, 2, 1, 25, 2, 2, 0]).and_then(|v| v.as_i64()) {
+        dev = dev.attr("memory_bytes", mem * 1024);
+    }
+    let hr_dev = table(vbs, &[1, 3, 6, 1, 2, 1, 25, 3, 2, 1]);
+    let cpus: Vec<_> = hr_dev
+        .values()
+        .filter(|c| c.get(&2).and_then(|v| v.as_oid()).map(|o| o.0 == [1, 3, 6, 1, 2, 1, 25, 3, 1, 3]).unwrap_or(false))
+        .collect();
+    if !cpus.is_empty() {
+        dev = dev.attr("cpu_count", cpus.len());
+        if let Some(m) = cpus.iter().find_map(|c| text(c.get(&3))) {
+            dev = dev.attr("cpu_model", m);
+        }
+    }
+    let storage = table(vbs, &[1, 3, 6, 1, 2, 1, 25, 2, 3, 1]);
+    let mut fss = Vec::new();
+    for c in storage.values() {
+        let is_disk = c.get(&2).and_then(|v| v.as_oid()).map(|o| o.0 == [1, 3, 6, 1, 2, 1, 25, 2, 1, 4] || o.0 == [1, 3, 6, 1, 2, 1, 25, 2, 1, 9]).unwrap_or(false);
+        if !is_disk {
+            continue;
+        }
+        let units = int(c.get(&4)).unwrap_or(0).max(0) as u64;
+        let size = int(c.get(&5)).unwrap_or(0).max(0) as u64;
+        let used = int(c.get(&6)).unwrap_or(0).max(0) as u64;
+        fss.push(json!({
+            "mount": text(c.get(&3)).unwrap_or_default(),
+            "size_bytes": units.saturating_mul(size),
+            "used_bytes": units.saturating_mul(used),
+        }));
+    }
+    if !fss.is_empty() {
+        dev = dev.attr("filesystems", Value::Array(fss));
+    }
+    let dev_name = dev.name.clone();
+    b.push(dev);
+    for r in if_records {
+        b.push(r);
+    }
+    for r in ip_records {
+        b.push(r);
+    }
+    for (t, f, to) in ip_rels {
+        b.relate(t, &f, &to, EvidenceKind::Inventory, 1.0);
+    }
+
+    // --- topology
+    let mut neighbours = Neighbours::default();
+    let mut ports_with_neighbours: BTreeSet<u32> = BTreeSet::new();
+    let bridge_to_if: BTreeMap<u32, u32> = base_ports
+        .iter()
+        .filter_map(|(idx, c)| Some((*idx.first()?, u32::try_from(int(c.get(&2))?).ok()?)))
+        .collect();
+    lldp(vbs, &ifs, &bridge_to_if, &mut b, &mut neighbours, &mut ports_with_neighbours);
+    cdp(vbs, &ifs, &mut b, &mut neighbours, &mut ports_with_neighbours);
+    let arp = arp_table(vbs);
+    fdb(vbs, &ifs, &bridge_to_if, &arp, &dev_macs, &ports_with_neighbours, opts, &mut b);
+
+    // --- processes, software, sockets
+    if class == CiClass::Host || has_hr {
+        let procs = processes(vbs, &mut b);
+        software(vbs, &mut b);
+        sockets(vbs, &procs, &own_ips, &mut b);
+    }
+    let _ = dev_name;
+    (b.obs, b.diags)
+}
+
+#[derive(Default)]
+struct Neighbours {
+    /// (kind, value) → device key
+    by_ident: BTreeMap<(String, String), String>,
+    n: usize,
+}
+
+impl Neighbours {
+    /// Find or create the placeholder device for a neighbour, merging identifiers.
+    fn device(&mut self, b: &mut Builder, hostname: Option<&str>, mac: Option<&str>, ips: &[String]) -> Option<String> {
+        let mut idents: Vec<(String, String)> = Vec::new();
+        if let Some(m) = mac {
+            idents.push(("mac".into(), m.to_string()));
+        }
+        if let Some(h) = hostname {
+            let short = h.trim_end_matches('.').split('.').next().unwrap_or(h).to_ascii_lowercase();
+            if !short.is_empty() {
+                idents.push(("host".into(), short));
+            }
+        }
+        for ip in ips {
+            idents.push(("ip".into(), ip.clone()));
+        }
+        if idents.is_empty() {
+            return None;
+        }
+        let existing = idents.iter().find_map(|i| self.by_ident.get(i).cloned());
+        let key = existing.unwrap_or_else(|| {
+            self.n += 1;
+            format!("nbr:{}", self.n)
+        });
+        for i in &idents {
+            self.by_ident.entry(i.clone()).or_insert_with(|| key.clone());
+        }
+        if let Some(r) = b.obs.records.iter_mut().find(|r| r.key == key) {
+            merge_ident(r, "hostname", hostname.map(|h| json!(h)));
+            if let Some(h) = hostname.filter(|h| h.contains('.')) {
+                merge_ident(r, "fqdn", Some(json!(h.to_ascii_lowercase())));
+            }
+            merge_array(r, "mac_addresses", mac.map(str::to_string).into_iter().collect());
+            merge_array(r, "ip_addresses", ips.to_vec());
+        } else {
+            let mut r = Record::new(&key, CiClass::NetworkDevice).placeholder();
+            if let Some(h) = hostname {
+                r = r.ident("hostname", h).name(h.split('.').next().unwrap_or(h));
+                if h.contains('.') {
+                    r = r.ident("fqdn", h.to_ascii_lowercase());
+                }
+            }
+            if let Some(m) = mac {
+                r = r.ident("mac_addresses", vec![m.to_string()]);
+                if r.name.is_none() {
+                    r = r.name(m);
+                }
+            }
+            if !ips.is_empty() {
+                r = r.ident("ip_addresses", ips.to_vec());
+                if r.name.is_none() {
+                    r = r.name(ips[0].clone());
+                }
+            }
+            b.push(r);
+        }
+        Some(key)
+    }
+}
+
+fn merge_ident(r: &mut Record, k: &str, v: Option<Value>) {
+    if let Some(v) = v {
+        r.identifiers.entry(k.to_string()).or_insert(v);
+    }
+}
+
+fn merge_array(r: &mut Record, k: &str, vals: Vec<String>) {
+    if vals.is_empty() {
+        return;
+    }
+    let mut set: BTreeSet<String> = r
+        .identifiers
+        .get(k)
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    set.extend(vals);
+    r.identifiers.insert(k.to_string(), json!(set.into_iter().collect::<Vec<_>>()));
+}
+
+/// Placeholder interface under a neighbour device; returns its key.
+fn neighbour_if(b: &mut Builder, dev: &str, if_name: Option<String>, mac: Option<String>) -> Option<String> {
+    let id = if_name.clone().or_else(|| mac.clone())?;
+    let key = format!("{dev}:if:{id}");
+    if !b.has(&key) {
+        let mut r = Record::new(&key, CiClass::Interface).parent(dev).placeholder().name(id);
+        if let Some(n) = if_name {
+            r = r.ident("if_name", n);
+        }
+        if let Some(m) = mac {
+            r = r.ident("mac_address", m);
+        }
+        b.push(r);
+    }
+    Some(key)
+}
+
+fn find_if_by_name(ifs: &BTreeMap<u32, IfInfo>, name: &str) -> Option<u32> {
+    let n = name.trim();
+    if n.is_empty() {
+        return None;
+    }
+    ifs.iter()
+        .find(|(_, i)| i.name.as_deref() == Some(n))
+        .or_else(|| ifs.iter().find(|(_, i)| i.descr.as_deref() == Some(n)))
+        .or_else(|| ifs.iter().find(|(_, i)| i.alias.as_deref() == Some(n)))
+        .map(|(k, _)| *k)
+}
+
+fn lldp(
+    vbs: &Vbs,
+    ifs: &BTreeMap<u32, IfInfo>,
+    bridge_to_if: &BTreeMap<u32, u32>,
+    b: &mut Builder,
+    nb: &mut Neighbours,
+    linked_ports: &mut BTreeSet<u32>,
+) {
+    let loc = table(vbs, &[1, 0, 8802, 1, 1, 2, 1, 3, 7, 1]);
+    let rem = table(vbs, &[1, 0, 8802, 1, 1, 2, 1, 4, 1, 1]);
+    let man = table(vbs, &[1, 0, 8802, 1, 1, 2, 1, 4, 2, 1]);
+    // lldpLocPortNum → ifIndex
+    let resolve_local = |port: u32| -> Option<u32> {
+        if let Some(c) = loc.get(&vec![port]) {
+            let sub = int(c.get(&2));
+            let pid = c.get(&3).and_then(|v| v.as_bytes());
+            if let (Some(5 | 1 | 7), Some(p)) = (sub, pid) {
+                if let Some(i) = find_if_by_name(ifs, &clean_text(p)) {
+                    return Some(i);
+                }
+            }
+            if let (Some(3), Some(p)) = (sub, pid) {
+                // MAC port id: not unique on many switches; fall through to the description.
+                let _ = p;
+            }
+            if let Some(d) = text(c.get(&4)) {
+                if let Some(i) = find_if_by_name(ifs, &d) {
+                    return Some(i);
+                }
+            }
+        }
+        if let Some(i) = bridge_to_if.get(&port) {
+            return Some(*i);
+        }
+        ifs.contains_key(&port).then_some(port)
+    };
+    // management addresses per (timeMark, localPort, remIndex)
+    let mut man_ips: BTreeMap<Vec<u32>, Vec<String>> = BTreeMap::new();
+    for idx in man.keys() {
+        if idx.len() < 4 {
+            continue;
+        }
+        let (head, rest) = idx.split_at(3);
+        // subtype (IANA family: 1 IPv4, 2 IPv6), then the length-prefixed address octets
+        let ty = rest[0];
+        let Some((&len, addr)) = rest[1..].split_first() else { continue };
+        if addr.len() != len as usize {
+            continue;
+        }
+        let bytes: Option<Vec<u8>> = addr.iter().map(|x| u8::try_from(*x).ok()).collect();
+        if let Some(ip) = bytes.and_then(|b| inet_from_bytes(ty, &b)) {
+            if ip_is_usable(&ip) {
+                man_ips.entry(head.to_vec()).or_default().push(ip.to_string());
+            }
+        }
+    }
+    let mut count = 0;
+    for (idx, c) in &rem {
+        if idx.len() != 3 {
+            continue;
+        }
+        let local_port = idx[1];
+        let Some(local_if) = resolve_local(local_port) else {
+            b.diag("snmp.lldp_port_unresolved", format!("LLDP neighbour on local port {local_port}: no matching interface"));
+            continue;
+        };
+        let chassis_sub = int(c.get(&4));
+        let chassis = c.get(&5).and_then(|v| v.as_bytes());
+        let mut mac = None;
+        let mut ips = man_ips.get(idx).cloned().unwrap_or_default();
+        match (chassis_sub, chassis) {
+            (Some(4), Some(ch)) => mac = mac_text(ch),
+            (Some(5), Some(ch)) if ch.len() == 5 || ch.len() == 17 => {
+                if let Some(ip) = inet_from_bytes(ch[0] as u32, &ch[1..]).filter(ip_is_usable) {
+                    ips.push(ip.to_string());
+                }
+            }
+            _ => {}
+        }
+        let sys_name = text(c.get(&9));
+        let Some(dev) = nb.device(b, sys_name.as_deref(), mac.as_deref(), &ips) else {
+            b.diag("snmp.lldp_neighbour_unidentified", format!("LLDP neighbour on interface {local_if} has no usable chassis id, name or address"));
+            continue;
+        };
+        let port_sub = int(c.get(&6));
+        let port_id = c.get(&7).and_then(|v| v.as_bytes());
+        let port_desc = text(c.get(&8));
+        let (if_name, if_mac) = match (port_sub, port_id) {
+            (Some(3), Some(p)) => (port_desc.clone(), mac_text(p)),
+            (Some(5 | 1), Some(p)) => (Some(clean_text(p)).filter(|s| !s.is_empty()).or(port_desc.clone()), None),
+            (Some(7), Some(p)) => {
+                let t = clean_text(p);
+                if !t.is_empty() && !t.chars().all(|c| c.is_ascii_digit()) { (Some(t), None) } else { (port_desc.clone(), None) }
+            }
+            _ => (port_desc.clone(), None),
+        };
+        let Some(rif) = neighbour_if(b, &dev, if_name, if_mac) else {
+            b.diag("snmp.lldp_port_unidentified", format!("LLDP neighbour port on interface {local_if} has no id"));
+            continue;
+        };
+        b.relate(RelType::LinkedTo, &format!("if:{local_if}"), &rif, EvidenceKind::Lldp, 0.9);
+        linked_ports.insert(local_if);
+        count += 1;
+    }
+    let _ = count;
+}
+
+fn cdp(vbs: &Vbs, ifs: &BTreeMap<u32, IfInfo>, b: &mut Builder, nb: &mut Neighbours, linked_ports: &mut BTreeSet<u32>) {
+    let t = table(vbs, &[1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1, 1]);
+    for (idx, c) in &t {
+        if idx.len() != 2 {
+            continue;
+        }
+        let local_if = idx[0];
+        if !ifs.contains_key(&local_if) {
+            b.diag("snmp.cdp_port_unresolved", format!("CDP neighbour on ifIndex {local_if}: no such interface"));
+            continue;
+        }
+        let mut ips = Vec::new();
+        if int(c.get(&3)) == Some(1) {
+            if let Some(a) = c.get(&4).and_then(|v| v.as_bytes()).filter(|a| a.len() == 4) {
+                let ip = IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]));
+                if ip_is_usable(&ip) {
+                    ips.push(ip.to_string());
+                }
+            }
+        }
+        // Device ids look like `sw2.example.com`, `sw2`, or `SERIAL(sw2)`.
+        let host = text(c.get(&6)).map(|d| match (d.find('('), d.rfind(')')) {
+            (Some(a), Some(z)) if z > a + 1 => d[a + 1..z].to_string(),
+            _ => d,
+        });
+        let Some(dev) = nb.device(b, host.as_deref(), None, &ips) else { continue };
+        let Some(rif) = neighbour_if(b, &dev, text(c.get(&7)), None) else { continue };
+        b.relate(RelType::LinkedTo, &format!("if:{local_if}"), &rif, EvidenceKind::Cdp, 0.9);
+        linked_ports.insert(local_if);
+    }
+}
+
+/// MAC → IPs from ipNetToMediaTable / ipNetToPhysicalTable (dynamic/static entries only).
+fn arp_table(vbs: &Vbs) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 4, 22, 1]) {
+        // type: 2 invalid
+        if int(c.get(&4)) == Some(2) {
+            continue;
+        }
+        let ip = ipv4_from_index(idx.get(1..).unwrap_or(&[])).map(|(ip, _)| ip);
+        let mac = c.get(&2).and_then(|v| v.as_bytes()).and_then(mac_text);
+        if let (Some(ip), Some(mac)) = (ip, mac) {
+            if ip_is_usable(&IpAddr::V4(ip)) {
+                out.entry(mac).or_default().insert(ip.to_string());
+            }
+        }
+    }
+    for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 4, 35, 1]) {
+        if int(c.get(&6)) == Some(2) {
+            continue;
+        }
+        let ip = inet_from_index(idx.get(1..).unwrap_or(&[])).map(|(ip, _)| ip);
+        let mac = c.get(&4).and_then(|v| v.as_bytes()).and_then(mac_text);
+        if let (Some(ip), Some(mac)) = (ip, mac) {
+            if ip_is_usable(&ip) {
+                out.entry(mac).or_default().insert(ip.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fdb(
+    vbs: &Vbs,
+    ifs: &BTreeMap<u32, IfInfo>,
+    bridge_to_if: &BTreeMap<u32, u32>,
+    arp: &BTreeMap<String, BTreeSet<String>>,
+    own_macs: &BTreeSet<String>,
+    linked_ports: &BTreeSet<u32>,
+    opts: &TransformOptions,
+    b: &mut Builder,
+) {
+    // (mac, bridge port) from both FDB tables; status 3 = learned (1 other, 4 self, 5 mgmt)
+    let mut entries: BTreeSet<(String, u32)> = BTreeSet::new();
+    for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 17, 4, 3, 1]) {
+        let status = int(c.get(&3));
+        if matches!(status, Some(4) | Some(5) | Some(2)) {
+            continue;
+        }
+        let mac = c.get(&1).and_then(|v| v.as_bytes()).and_then(mac_text).or_else(|| mac_from_index(&idx));
+        let port = int(c.get(&2)).and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0);
+        if let (Some(m), Some(p)) = (mac, port) {
+            entries.insert((m, p));
+        }
+    }
+    for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 17, 7, 1, 2, 2, 1]) {
+        let status = int(c.get(&3));
+        if matches!(status, Some(4) | Some(5) | Some(2)) {
+            continue;
+        }
+        let mac = idx.get(1..).and_then(mac_from_index);
+        let port = int(c.get(&2)).and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0);
+        if let (Some(m), Some(p)) = (mac, port) {
+            entries.insert((m, p));
+        }
+    }
+    if entries.is_empty() {
+        return;
+    }
+    if bridge_to_if.is_empty() {
+        b.diag("snmp.table_missing", "BRIDGE-MIB dot1dBasePortTable missing: bridge port numbers taken as ifIndex");
+    }
+    // ifIndex → MACs
+    let mut per_if: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
+    let mut unresolved = 0;
+    for (mac, port) in entries {
+        let ifidx = bridge_to_if.get(&port).copied().or_else(|| (bridge_to_if.is_empty() && ifs.contains_key(&port)).then_some(port));
+        match ifidx {
+            Some(i) if ifs.contains_key(&i) => {
+                per_if.entry(i).or_default().insert(mac);
+            }
+            _ => unresolved += 1,
+        }
+    }
+    if unresolved > 0 {
+        b.diag("snmp.fdb_port_unresolved", format!("{unresolved} FDB entries on bridge ports without an interface"));
+    }
+    let mut skipped_trunks = 0;
+    for (ifidx, macs) in per_if {
+        if linked_ports.contains(&ifidx) || macs.len() > opts.edge_port_max_macs {
+            skipped_trunks += 1;
+            continue;
+        }
+        for mac in macs {
+            if own_macs.contains(&mac) {
+                continue;
+            }
+            let ips: Vec<String> = arp.get(&mac).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+            let dkey = format!("fdb:{mac}");
+            let mut d = Record::new(&dkey, CiClass::Host).placeholder().name(mac.clone()).ident("mac_addresses", vec![mac.clone()]);
+            if !ips.is_empty() {
+                d = d.ident("ip_addresses", ips.clone());
+            }
+            b.push(d);
+            let ikey = format!("fdb:{mac}:if");
+            b.push(Record::new(&ikey, CiClass::Interface).parent(&dkey).placeholder().name(mac.clone()).ident("mac_address", mac.clone()));
+            let conf = if ips.is_empty() { 0.6 } else { 0.7 };
+            b.relate(RelType::LinkedTo, &format!("if:{ifidx}"), &ikey, EvidenceKind::Fdb, conf);
+        }
+    }
+    let _ = skipped_trunks;
+}
+
+/// pid → process record key
+fn processes(vbs: &Vbs, b: &mut Builder) -> BTreeMap<i64, String> {
+    let t = table(vbs, &[1, 3, 6, 1, 2, 1, 25, 4, 2, 1]);
+    let mut by_pid = BTreeMap::new();
+    let mut by_ident: BTreeMap<(String, String), String> = BTreeMap::new();
+    for (idx, c) in &t {
+        let Some(&pid) = idx.first() else { continue };
+        let pid = pid as i64;
+        let Some(name) = text(c.get(&2)) else { continue };
+        let path = text(c.get(&4)).unwrap_or_default();
+        let params = text(c.get(&5)).unwrap_or_default();
+        // 2 operatingSystem, 3 deviceDriver: kernel threads and drivers are not processes here
+        if matches!(int(c.get(&6)), Some(2) | Some(3)) || (path.is_empty() && params.is_empty() && name.starts_with('[')) {
+            continue;
+        }
+        let exe_path = if path.is_empty() { name.clone() } else { path.clone() };
+        let cmd = normalize_ws(&format!("{exe_path} {params}"));
+        let ident = (name.clone(), cmd.clone());
+        if let Some(k) = by_ident.get(&ident) {
+            by_pid.insert(pid, k.clone());
+            continue;
+        }
+        let key = format!("proc:{pid}");
+        b.push(
+            Record::new(&key, CiClass::Process)
+                .parent(DEVICE_KEY)
+                .name(name.clone())
+                .ident("executable", name)
+                .ident("command_line", cmd)
+                .attr("pid", pid),
+        );
+        by_ident.insert(ident, key.clone());
+        by_pid.insert(pid, key);
+    }
+    by_pid
+}
+
+fn software(vbs: &Vbs, b: &mut Builder) {
+    let t = table(vbs, &[1, 3, 6, 1, 2, 1, 25, 6, 3, 1]);
+    let mut seen = BTreeSet::new();
+    for c in t.values() {
+        let Some(name) = text(c.get(&2)) else { continue };
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let key = format!("pkg:{}", seen.len());
+        b.push(
+            Record::new(&key, CiClass::SoftwarePackage)
+                .parent(DEVICE_KEY)
+                .name(name.clone())
+                .ident("package_manager", "hrSWInstalled")
+                .ident("package_name", name),
+        );
+    }
+}
+
+struct Conn {
+    local: IpAddr,
+    lport: u32,
+    remote: IpAddr,
+    rport: u32,
+    pid: Option<i64>,
+}
+
+fn sockets(vbs: &Vbs, procs: &BTreeMap<i64, String>, own_ips: &BTreeSet<IpAddr>, b: &mut Builder) {
+    // listeners: (proto, port) → (bind addresses, pids)
+    let mut listeners: BTreeMap<(&'static str, u32), (BTreeSet<String>, BTreeSet<i64>)> = BTreeMap::new();
+    let mut conns: Vec<Conn> = Vec::new();
+    for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 6, 20, 1]) {
+        if let Some((ip, rest)) = inet_from_index(&idx) {
+            if let Some(&port) = rest.first() {
+                let e = listeners.entry(("tcp", port)).or_default();
+                e.0.insert(ip.to_string());
+                if let Some(p) = int(c.get(&1)).filter(|p| *p > 0) {
+                    e.1.insert(p);
+                }
+            }
+        }
+    }
+    for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 6, 19, 1]) {
+        let Some((local, rest)) = inet_from_index(&idx) else { continue };
+        let Some((&lport, rest)) = rest.split_first() else { continue };
+        let Some((remote, rest)) = inet_from_index(rest) else { continue };
+        let Some(&rport) = rest.first() else { continue };
+        let pid = int(c.get(&8)).filter(|p| *p > 0);
+        match int(c.get(&7)) {
+            Some(2) => {
+                let e = listeners.entry(("tcp", lport)).or_default();
+                e.0.insert(local.to_string());
+                if let Some(p) = pid {
+                    e.1.insert(p);
+                }
+            }
+            Some(5) => conns.push(Conn { local, lport, remote, rport, pid }),
+            _ => {}
+        }
+    }
+    for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 6, 13, 1]) {
+        let Some((local, rest)) = ipv4_from_index(&idx) else { continue };
+        let Some((&lport, rest)) = rest.split_first() else { continue };
+        let Some((remote, rest)) = ipv4_from_index(rest) else { continue };
+        let Some(&rport) = rest.first() else { continue };
+        match int(c.get(&1)) {
+            Some(2) => {
+                listeners.entry(("tcp", lport)).or_default().0.insert(local.to_string());
+            }
+            Some(5) => conns.push(Conn { local: local.into(), lport, remote: remote.into(), rport, pid: None }),
+            _ => {}
+        }
+    }
+    for idx in table(vbs, &[1, 3, 6, 1, 2, 1, 7, 5, 1]).keys() {
+        if let Some((ip, rest)) = ipv4_from_index(idx) {
+            if let Some(&port) = rest.first() {
+                listeners.entry(("udp", port)).or_default().0.insert(ip.to_string());
+            }
+        }
+    }
+    for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 7, 7, 1]) {
+        let Some((local, rest)) = inet_from_index(&idx) else { continue };
+        let Some((&lport, rest)) = rest.split_first() else { continue };
+        // only unconnected endpoints (remote unspecified) are listeners
+        let remote_unspec = inet_from_index(rest).map(|(r, _)| r.is_unspecified()).unwrap_or(true);
+        if remote_unspec && lport > 0 {
+            let e = listeners.entry(("udp", lport)).or_default();
+            e.0.insert(local.to_string());
+            if let Some(p) = int(c.get(&8)).filter(|p| *p > 0) {
+                e.1.insert(p);
+            }
+        }
+    }
+    for ((proto, port), (binds, pids)) in &listeners {
+        let key = format!("ep:{proto}/{port}");
+        b.push(
+            Record::new(&key, CiClass::ListeningEndpoint)
+                .parent(DEVICE_KEY)
+                .name(format!("{proto}/{port}"))
+                .ident("protocol", *proto)
+                .ident("port", *port)
+                .attr("bind_addresses", binds.iter().cloned().collect::<Vec<_>>()),
+        );
+        for pid in pids {
+            if let Some(p) = procs.get(pid) {
+                b.relate(RelType::ListensOn, p, &key, EvidenceKind::Socket, 0.9);
+            }
+        }
+    }
+    let mut no_pid = 0;
+    for c in conns {
+        // server side of our own listener: the peer is the client, nothing to record here
+        if listeners.contains_key(&("tcp", c.lport)) {
+            continue;
+        }
+        let from = match c.pid.and_then(|p| procs.get(&p)) {
+            Some(p) => p.clone(),
+            None => {
+                no_pid += 1;
+                DEVICE_KEY.to_string()
+            }
+        };
+        let to = if ip_is_local_only(&c.remote) || own_ips.contains(&c.remote) || c.remote == c.local {
+            let key = format!("ep:tcp/{}", c.rport);
+            if !b.has(&key) {
+                b.push(
+                    Record::new(&key, CiClass::ListeningEndpoint)
+                        .parent(DEVICE_KEY)
+                        .name(format!("tcp/{}", c.rport))
+                        .ident("protocol", "tcp")
+                        .ident("port", c.rport),
+                );
+            }
+            key
+        } else {
+            let r = c.remote.to_string();
+            let dkey = format!("remote:{r}");
+            if !b.has(&dkey) {
+                b.push(Record::new(&dkey, CiClass::Host).placeholder().name(r.clone()).ident("ip_addresses", vec![r.clone()]));
+            }
+            let ekey = format!("remote:{r}:tcp/{}", c.rport);
+            if !b.has(&ekey) {
+                b.push(
+                    Record::new(&ekey, CiClass::ListeningEndpoint)
+                        .parent(&dkey)
+                        .placeholder()
+                        .name(format!("tcp/{}", c.rport))
+                        .ident("protocol", "tcp")
+                        .ident("port", c.rport),
+                );
+            }
+            ekey
+        };
+        b.relate(RelType::ConnectsTo, &from, &to, EvidenceKind::Socket, 0.5);
+    }
+    if no_pid > 0 {
+        b.diag(
+            "snmp.connection_without_process",
+            format!("{no_pid} TCP connections without an owning process (TCP-MIB gives none): attributed to the device"),
+        );
+    }
+}
