@@ -4,6 +4,7 @@
 pub mod ci;
 pub mod class;
 pub mod ids;
+pub mod impact;
 pub mod observation;
 pub mod rel;
 pub mod time;
