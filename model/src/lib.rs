@@ -15,3 +15,12 @@ pub use ids::{CiId, RunId, Source};
 pub use observation::{Observation, Record, RelationshipObs, Scope};
 pub use rel::{Evidence, EvidenceKind, ImpactFlow, RelKey, RelStatus, RelType, Relationship};
 pub use time::{now, Timestamp};
+pub mod history;
+pub mod identify;
+pub mod reconcile;
+
+pub use history::{ChangeKind, HistoryEntry};
+pub use reconcile::{
+    reconcile, CiWrite, CurrentView, Delta, Explanation, IdentifierEntry, Merge, Outcome, Policy, Precedence,
+    Reconciled, RecordError, RelWrite, ViewError, WriteKind,
+};

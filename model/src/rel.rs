@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::ids::{CiId, Source};
+
 use crate::time::Timestamp;
 
 /// Relationship types. `from -[TYPE]-> to` reads as a sentence: Host CONTAINS Interface,
@@ -175,6 +176,9 @@ pub struct Evidence {
     pub observations: u32,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
+    /// The run that last reported it: a link seen twice in one run is one observation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<crate::ids::RunId>,
 }
 
 impl Evidence {

@@ -1,1 +1,69 @@
+//! The `GraphStore` contract, its embedded SQLite backend, and the conformance suite every
+//! backend must pass.
+//!
+//! The contract is small and backend-neutral: ingest an observation (reconcile + apply one
+//! delta atomically), read CIs with filters and cursor pagination, relationships of many CIs at
+//! once (one round-trip per GraphQL level), traversals with a depth limit, history, staleness
+//! and retirement. Only this crate knows SQL (and, later, Cypher).
 
+pub mod conformance;
+mod adjacency;
+mod error;
+pub mod sqlite;
+mod types;
+
+pub use error::StoreError;
+pub use sqlite::{EmbeddedStore, EmbeddedOptions};
+pub use types::*;
+
+use async_trait::async_trait;
+use cmdb_model::{Ci, CiId, HistoryEntry, Observation, RelType, Relationship};
+
+/// Everything the API and the run machinery need from a graph backend.
+#[async_trait]
+pub trait GraphStore: Send + Sync {
+    /// Identify and reconcile `obs` against the current graph and apply the resulting delta in
+    /// one transaction; with `opts.dry_run` report the delta without writing. When the
+    /// observation's scope is complete, what its source saw in that scope before and did not
+    /// see now is marked STALE (relationships closed) in the same transaction.
+    async fn ingest(&self, obs: Observation, opts: &IngestOptions) -> Result<IngestReport, StoreError>;
+
+    /// A CI by id (ids merged into another CI resolve to it).
+    async fn get(&self, id: &CiId) -> Result<Option<Ci>, StoreError>;
+    /// Many CIs at once, in no particular order; unknown ids are skipped.
+    async fn get_many(&self, ids: &[CiId]) -> Result<Vec<Ci>, StoreError>;
+    /// Filtered, ordered, cursor-paginated CIs with the total count.
+    async fn find(&self, filter: &CiFilter, order: CiOrder, page: &PageRequest) -> Result<Page<Ci>, StoreError>;
+    /// Relationships touching any of `ids`, in `direction` relative to them. One round-trip.
+    async fn relationships(&self, ids: &[CiId], query: &RelQuery) -> Result<Vec<Relationship>, StoreError>;
+    /// Every relationship, paginated by an opaque cursor (export, migration).
+    async fn all_relationships(&self, after: Option<&str>, limit: usize) -> Result<(Vec<Relationship>, Option<String>), StoreError>;
+    /// CIs reachable from `start` along active relationships, each with its shortest depth.
+    async fn traverse(&self, start: &[CiId], query: &TraverseQuery) -> Result<Vec<Reached>, StoreError>;
+    /// The active relationships reachable from `start` by following each type's impact flow,
+    /// for the impact engine (model::impact) to evaluate.
+    async fn impact_subgraph(&self, start: &[CiId], max_depth: u32) -> Result<Vec<Relationship>, StoreError>;
+    /// A CI's history (both ends of relationship changes), newest first.
+    async fn history(&self, id: &CiId, page: &PageRequest) -> Result<Page<HistoryEntry>, StoreError>;
+    /// Mark STALE CIs whose last sighting is older than `older_than` as RETIRED.
+    async fn retire_stale(&self, older_than: chrono::Duration) -> Result<usize, StoreError>;
+    /// Retire one CI by hand (it stays queryable; its relationships close).
+    async fn retire(&self, id: &CiId, source: &str) -> Result<Ci, StoreError>;
+    /// Delete one CI and its relationships (manual objects such as business services only).
+    async fn delete(&self, id: &CiId, source: &str) -> Result<(), StoreError>;
+    /// Counts for dashboards and readiness.
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+    /// Is the backend reachable and usable?
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Flush and close; later calls fail with `StoreError::Closed`.
+    async fn close(&self) -> Result<(), StoreError>;
+}
+
+/// Relationship types as the store names them (`RUNS_ON`), for filters.
+pub fn rel_types_or_all(types: &[RelType]) -> Vec<RelType> {
+    if types.is_empty() {
+        RelType::ALL.to_vec()
+    } else {
+        types.to_vec()
+    }
+}

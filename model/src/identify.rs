@@ -1,0 +1,177 @@
+//! Identifier normalisation and identifier keys.
+//!
+//! An identifier key is `family|parent|rule|value`: the namespace a value identifies a CI in.
+//! Dependent classes carry their parent's id, so `eth0` identifies one interface per device.
+
+use serde_json::Value;
+use std::net::IpAddr;
+
+use crate::class::{CiClass, IdentRule, MatchMode, Normalize};
+use crate::ids::CiId;
+
+/// Serial numbers vendors ship as placeholders; they identify nothing.
+const JUNK_SERIALS: &[&str] = &[
+    "", "0", "00000000", "0000000000", "0123456789", "1234567890", "123456789", "NONE", "N/A", "NA",
+    "NULL", "UNKNOWN", "DEFAULT STRING", "TO BE FILLED BY O.E.M.", "NOT SPECIFIED",
+    "NOT APPLICABLE", "SYSTEM SERIAL NUMBER", "CHASSIS SERIAL NUMBER", "INVALID", "XXXXXXXXXX",
+];
+
+/// Normalise one scalar identifier value; `None` when it cannot identify anything.
+pub fn normalize(value: &Value, how: Normalize) -> Option<String> {
+    let raw = match value {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => return None,
+    };
+    if raw.is_empty() {
+        return None;
+    }
+    match how {
+        Normalize::Exact => Some(raw),
+        Normalize::Lower => Some(raw.to_lowercase()),
+        Normalize::Serial => {
+            let up = raw.to_uppercase();
+            if JUNK_SERIALS.contains(&up.as_str()) || up.chars().all(|c| c == '0' || c == ' ') {
+                None
+            } else {
+                Some(up)
+            }
+        }
+        Normalize::Mac => normalize_mac(&raw),
+        Normalize::ShortName => {
+            let s = raw.trim_end_matches('.').to_lowercase();
+            let short = s.split('.').next().unwrap_or("").to_string();
+            if short.is_empty() || short == "localhost" {
+                None
+            } else {
+                Some(short)
+            }
+        }
+        Normalize::Fqdn => {
+            let s = raw.trim_end_matches('.').to_lowercase();
+            if !s.contains('.') || s.starts_with("localhost") || s.parse::<IpAddr>().is_ok() {
+                None
+            } else {
+                Some(s)
+            }
+        }
+        Normalize::Ip => normalize_ip(&raw),
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff` from common spellings (`AA-BB-…`, `aabb.ccdd.eeff`, `0xAABBCC…`, `aabbcc…`).
+/// All-zero, broadcast, multicast and locally administered (virtual) addresses are rejected.
+pub fn normalize_mac(raw: &str) -> Option<String> {
+    let hex: String = raw
+        .trim()
+        .trim_start_matches("0x")
+        .trim_start_matches("0X")
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect();
+    let cleaned_len = raw.trim().trim_start_matches("0x").trim_start_matches("0X").len();
+    // Reject strings that had non-separator garbage in them.
+    let separators = raw.chars().filter(|c| matches!(c, ':' | '-' | '.' | ' ')).count();
+    if hex.len() != 12 || hex.len() + separators != cleaned_len {
+        return None;
+    }
+    let bytes: Vec<u8> = (0..6).filter_map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).ok()).collect();
+    if bytes.len() != 6 || bytes.iter().all(|b| *b == 0) || bytes.iter().all(|b| *b == 0xff) {
+        return None;
+    }
+    if bytes[0] & 0x01 != 0 || bytes[0] & 0x02 != 0 {
+        return None; // multicast or locally administered
+    }
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+}
+
+/// Canonical IP text; loopback, unspecified, link-local and multicast rejected.
+pub fn normalize_ip(raw: &str) -> Option<String> {
+    let ip: IpAddr = raw.split('/').next()?.trim().parse().ok()?;
+    let bad = match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local() || v4.is_multicast() || v4.is_broadcast(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    };
+    if bad {
+        None
+    } else {
+        Some(ip.to_string())
+    }
+}
+
+/// The normalised values a record offers for a rule: one combined value for `All`, one per
+/// element for `AnyElement`. Empty when the rule cannot be applied.
+pub fn rule_values(rule: &IdentRule, lookup: &dyn Fn(&str) -> Option<Value>) -> Vec<String> {
+    match rule.mode {
+        MatchMode::All => {
+            let mut parts = Vec::with_capacity(rule.attributes.len());
+            for a in rule.attributes {
+                match lookup(a).as_ref().and_then(|v| normalize(v, rule.normalize)) {
+                    Some(v) => parts.push(v),
+                    None => return Vec::new(),
+                }
+            }
+            vec![parts.join("|")]
+        }
+        MatchMode::AnyElement => {
+            let attr = rule.attributes[0];
+            let mut out: Vec<String> = match lookup(attr) {
+                Some(Value::Array(items)) => items.iter().filter_map(|v| normalize(v, rule.normalize)).collect(),
+                Some(v) => normalize(&v, rule.normalize).into_iter().collect(),
+                None => Vec::new(),
+            };
+            out.sort();
+            out.dedup();
+            out
+        }
+    }
+}
+
+/// `family|parent|rule|value`.
+pub fn identifier_key(class: CiClass, parent: Option<&CiId>, rule: &IdentRule, value: &str) -> String {
+    format!("{}|{}|{}|{}", class.family(), parent.map(CiId::as_str).unwrap_or(""), rule.name, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn macs() {
+        assert_eq!(normalize_mac("00:1A:2b:3c:4d:5e").as_deref(), Some("00:1a:2b:3c:4d:5e"));
+        assert_eq!(normalize_mac("001a.2b3c.4d5e").as_deref(), Some("00:1a:2b:3c:4d:5e"));
+        assert_eq!(normalize_mac("00-1A-2B-3C-4D-5E").as_deref(), Some("00:1a:2b:3c:4d:5e"));
+        assert_eq!(normalize_mac("0x001A2B3C4D5E").as_deref(), Some("00:1a:2b:3c:4d:5e"));
+        assert_eq!(normalize_mac("00:00:00:00:00:00"), None);
+        assert_eq!(normalize_mac("ff:ff:ff:ff:ff:ff"), None);
+        assert_eq!(normalize_mac("02:42:ac:11:00:02"), None, "docker/veth style local MAC");
+        assert_eq!(normalize_mac("01:00:5e:00:00:01"), None, "multicast");
+        assert_eq!(normalize_mac("zz:1a:2b:3c:4d:5e"), None);
+        assert_eq!(normalize_mac("001a2b3c4d5e77"), None);
+    }
+
+    #[test]
+    fn serials_and_names() {
+        assert_eq!(normalize(&json!(" abc123 "), Normalize::Serial).as_deref(), Some("ABC123"));
+        assert_eq!(normalize(&json!("To be filled by O.E.M."), Normalize::Serial), None);
+        assert_eq!(normalize(&json!("0000000"), Normalize::Serial), None);
+        assert_eq!(normalize(&json!("Web1.Example.COM."), Normalize::ShortName).as_deref(), Some("web1"));
+        assert_eq!(normalize(&json!("Web1.Example.COM."), Normalize::Fqdn).as_deref(), Some("web1.example.com"));
+        assert_eq!(normalize(&json!("web1"), Normalize::Fqdn), None);
+        assert_eq!(normalize(&json!("localhost"), Normalize::ShortName), None);
+        assert_eq!(normalize(&json!(5432), Normalize::Lower).as_deref(), Some("5432"));
+    }
+
+    #[test]
+    fn ips() {
+        assert_eq!(normalize_ip("10.0.0.5/24").as_deref(), Some("10.0.0.5"));
+        assert_eq!(normalize_ip("127.0.0.1"), None);
+        assert_eq!(normalize_ip("fe80::1"), None);
+        assert_eq!(normalize_ip("2001:DB8::1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(normalize_ip("not an ip"), None);
+    }
+}

@@ -1,0 +1,998 @@
+//! Identification and reconciliation: an observation plus a read-only view of the current graph
+//! becomes a [`Delta`] (what to write) and one [`Explanation`] per record (why).
+//!
+//! Pure: the view is the only input besides the observation, and nothing is written here.
+//! The store applies the delta atomically (or not at all, for a dry run).
+//!
+//! The algorithm, per record (parents before dependents):
+//! 1. A record carrying a known `id` matches that CI.
+//! 2. Otherwise the class's rules are tried strongest first. A candidate found by a rule is
+//!    rejected when a *stronger* rule has values on both sides that disagree (same IP, different
+//!    serial: two machines). The first rule with an acceptable candidate wins; the explanation
+//!    names it and the identifier values that matched.
+//! 3. Further acceptable candidates found by any rule are the same thing seen twice (an LLDP
+//!    placeholder and an FDB placeholder of one switch): they are merged into the winner, their
+//!    dependents re-homed or merged with the winner's, and their ids become aliases.
+//! 4. No candidate: a new CI, its id derived from its strongest identifier (deterministic).
+//! 5. Attributes merge under source precedence: a lower-ranked source never overwrites a value
+//!    set by a higher-ranked one; placeholders never overwrite at all.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use crate::ci::{Attribute, Ci, CiStatus};
+use crate::class::{CiClass, IdentRule};
+use crate::history::{ChangeKind, HistoryEntry};
+use crate::identify::{identifier_key, rule_values};
+use crate::ids::{CiId, RunId, Source};
+use crate::observation::{Observation, Record, Scope};
+use crate::rel::{Evidence, EvidenceKind, RelKey, RelStatus, RelType, Relationship};
+use crate::time::Timestamp;
+
+/// Read-only access to the current graph, as reconciliation needs it.
+pub trait CurrentView {
+    /// A CI by id. Ids of CIs merged away resolve to the CI that absorbed them.
+    fn ci(&self, id: &CiId) -> Result<Option<Ci>, ViewError>;
+    /// The CIs holding an identifier key.
+    fn lookup(&self, key: &str) -> Result<Vec<CiId>, ViewError>;
+    fn relationship(&self, key: &RelKey) -> Result<Option<Relationship>, ViewError>;
+    /// CIs identified within `parent`, each with its identifier keys.
+    fn dependents(&self, parent: &CiId) -> Result<Vec<(CiId, Vec<String>)>, ViewError>;
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("reading the current graph failed: {0}")]
+pub struct ViewError(pub String);
+
+/// Source ranking, highest first. Unknown sources rank below every listed one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Precedence(pub Vec<String>);
+
+impl Default for Precedence {
+    /// manual > import > ssh = local > snmp > sweep (ssh and local are the same agentless
+    /// view of a host, so `local` follows `ssh`).
+    fn default() -> Self {
+        Precedence(["manual", "import", "ssh", "local", "snmp", "sweep"].iter().map(|s| s.to_string()).collect())
+    }
+}
+
+impl Precedence {
+    /// Lower is stronger.
+    pub fn rank(&self, source: &Source) -> usize {
+        self.0.iter().position(|s| s == source.as_str()).unwrap_or(self.0.len())
+    }
+    /// May `incoming` overwrite a value set by `existing`?
+    pub fn may_overwrite(&self, incoming: &Source, existing: &Source) -> bool {
+        self.rank(incoming) <= self.rank(existing)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub precedence: Precedence,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WriteKind {
+    Created,
+    Updated,
+    /// Seen again, nothing but last-seen changed.
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CiWrite {
+    /// The full new state.
+    pub ci: Ci,
+    pub kind: WriteKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RelWrite {
+    pub rel: Relationship,
+    pub kind: WriteKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentifierEntry {
+    pub key: String,
+    pub ci: CiId,
+    /// The parent a dependent CI is identified within.
+    pub parent: Option<CiId>,
+}
+
+/// `from` was found to be the same CI as `into`: the store re-points its relationships,
+/// sightings and history to `into`, drops its identifiers and keeps `from` as an alias.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merge {
+    pub from: CiId,
+    pub into: CiId,
+}
+
+/// What to write. Applied atomically by a store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    pub source: Source,
+    pub run_id: RunId,
+    pub at: Timestamp,
+    pub scope: Scope,
+    /// Merges first, in order (parents before their dependents).
+    pub merges: Vec<Merge>,
+    pub cis: Vec<CiWrite>,
+    /// Identifier keys to add. For a CI that absorbed or re-homed another, these include the
+    /// rewritten keys; the store drops every key of a merged-away CI and of re-homed dependents
+    /// before inserting these.
+    pub identifiers: Vec<IdentifierEntry>,
+    /// Dependents whose parent was merged away: their old keys are replaced.
+    pub rehomed: Vec<CiId>,
+    pub relationships: Vec<RelWrite>,
+    pub history: Vec<HistoryEntry>,
+}
+
+impl Delta {
+    pub fn count(&self, kind: WriteKind) -> usize {
+        self.cis.iter().filter(|w| w.kind == kind).count()
+    }
+    pub fn rel_count(&self, kind: WriteKind) -> usize {
+        self.relationships.iter().filter(|w| w.kind == kind).count()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.merges.is_empty()
+            && self.cis.is_empty()
+            && self.relationships.is_empty()
+            && self.identifiers.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    /// Matched an existing CI (or one created earlier in the same observation).
+    Matched { rule: String, identifiers: BTreeMap<String, String> },
+    Created { reason: String },
+    Rejected { code: String, field: Option<String>, message: String },
+}
+
+/// Why a record became what it became.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explanation {
+    pub record: String,
+    pub class: Option<CiClass>,
+    pub ci: Option<CiId>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// CIs merged into this one because the record proved them the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<CiId>,
+    /// Candidates passed over, and why (conflicting stronger identifiers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A record or relationship that could not be used. Nothing from it is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordError {
+    /// Record key (or `from->to` for a relationship).
+    pub record: String,
+    pub code: String,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reconciled {
+    pub delta: Delta,
+    pub explanations: Vec<Explanation>,
+    pub errors: Vec<RecordError>,
+}
+
+/// Reconcile one observation against the current graph.
+pub fn reconcile(obs: &Observation, view: &dyn CurrentView, policy: &Policy) -> Result<Reconciled, ViewError> {
+    let mut r = Reconciler::new(obs, view, policy);
+    r.run()?;
+    Ok(r.finish())
+}
+
+struct Working {
+    ci: Ci,
+    original: Option<Ci>,
+}
+
+struct Reconciler<'a> {
+    obs: &'a Observation,
+    view: &'a dyn CurrentView,
+    policy: &'a Policy,
+    at: Timestamp,
+    cis: HashMap<CiId, Working>,
+    order: Vec<CiId>,
+    /// Identifier keys added in this observation.
+    local_index: HashMap<String, Vec<CiId>>,
+    new_identifiers: Vec<IdentifierEntry>,
+    known_keys: HashSet<(String, CiId)>,
+    aliases: HashMap<CiId, CiId>,
+    merges: Vec<Merge>,
+    rehomed: Vec<CiId>,
+    rels: BTreeMap<RelKey, (Relationship, Option<Relationship>)>,
+    history: Vec<HistoryEntry>,
+    explanations: Vec<Explanation>,
+    errors: Vec<RecordError>,
+    record_ids: HashMap<String, CiId>,
+}
+
+fn err(record: &str, code: &str, field: Option<&str>, message: impl Into<String>) -> RecordError {
+    RecordError { record: record.to_string(), code: code.to_string(), field: field.map(str::to_string), message: message.into() }
+}
+
+/// Attributes that change on their own (counters, uptimes, pids): kept current, but their
+/// changes are not history and do not make a CI count as updated.
+pub const VOLATILE_ATTRIBUTES: &[&str] = &["uptime_seconds", "pid", "memory_free_bytes", "load_average", "boot_time"];
+
+fn is_volatile(key: &str) -> bool {
+    VOLATILE_ATTRIBUTES.contains(&key)
+}
+
+/// Look an identifying attribute up on a record: identifiers, then attributes, then `name`.
+fn record_value(rec: &Record, attr: &str) -> Option<Value> {
+    rec.identifiers
+        .get(attr)
+        .or_else(|| rec.attributes.get(attr))
+        .cloned()
+        .or_else(|| if attr == "name" { rec.name.clone().map(Value::String) } else { None })
+}
+
+fn ci_values(ci: &Ci, rule: &IdentRule) -> Vec<String> {
+    rule_values(rule, &|a| {
+        ci.attr(a).cloned().or_else(|| if a == "name" { Some(Value::String(ci.name.clone())) } else { None })
+    })
+}
+
+/// Do two value sets for one rule disagree? (Both present and no shared value.)
+fn disagree(a: &[String], b: &[String]) -> bool {
+    !a.is_empty() && !b.is_empty() && !a.iter().any(|x| b.contains(x))
+}
+
+/// A display name when the record does not give one.
+fn default_name(class: CiClass, rec: &Record) -> Option<String> {
+    let s = |a: &str| record_value(rec, a).and_then(|v| match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Array(items) => items.first().and_then(|v| v.as_str().map(str::to_string)),
+        _ => None,
+    });
+    match class {
+        CiClass::Host | CiClass::NetworkDevice => {
+            s("hostname").or_else(|| s("fqdn")).or_else(|| s("ip_addresses")).or_else(|| s("serial_number")).or_else(|| s("mac_addresses"))
+        }
+        CiClass::Interface => s("if_name").or_else(|| s("if_descr")).or_else(|| s("mac_address")).or_else(|| s("if_index").map(|i| format!("if{i}"))),
+        CiClass::IpAddress => s("address"),
+        CiClass::Subnet => s("cidr"),
+        CiClass::Process => s("service_unit").or_else(|| s("executable")),
+        CiClass::ListeningEndpoint => match (s("protocol"), s("port")) {
+            (Some(p), Some(n)) => Some(format!("{}/{}", p.to_lowercase(), n)),
+            _ => None,
+        },
+        CiClass::SoftwarePackage => s("package_name"),
+        CiClass::Container => s("container_name").or_else(|| s("container_id")),
+        CiClass::Application | CiClass::BusinessService | CiClass::Cluster => s("name"),
+    }
+}
+
+impl<'a> Reconciler<'a> {
+    fn new(obs: &'a Observation, view: &'a dyn CurrentView, policy: &'a Policy) -> Self {
+        Reconciler {
+            obs,
+            view,
+            policy,
+            at: obs.observed_at,
+            cis: HashMap::new(),
+            order: Vec::new(),
+            local_index: HashMap::new(),
+            new_identifiers: Vec::new(),
+            known_keys: HashSet::new(),
+            aliases: HashMap::new(),
+            merges: Vec::new(),
+            rehomed: Vec::new(),
+            rels: BTreeMap::new(),
+            history: Vec::new(),
+            explanations: Vec::new(),
+            errors: Vec::new(),
+            record_ids: HashMap::new(),
+        }
+    }
+
+    fn src(&self) -> &Source {
+        &self.obs.source
+    }
+
+    fn hist(&mut self, ci: &CiId, kind: ChangeKind, field: Option<&str>, old: Option<Value>, new: Option<Value>) {
+        self.history.push(HistoryEntry {
+            ci: ci.clone(),
+            at: self.at,
+            kind,
+            field: field.map(str::to_string),
+            relationship: None,
+            old,
+            new,
+            source: self.obs.source.clone(),
+            run_id: Some(self.obs.run_id.clone()),
+        });
+    }
+
+    fn resolve(&self, id: &CiId) -> CiId {
+        let mut cur = id.clone();
+        let mut hops = 0;
+        while let Some(next) = self.aliases.get(&cur) {
+            cur = next.clone();
+            hops += 1;
+            if hops > 64 {
+                break;
+            }
+        }
+        cur
+    }
+
+    /// Load a CI into the working set (from the view on first use).
+    fn load(&mut self, id: &CiId) -> Result<Option<CiId>, ViewError> {
+        let id = self.resolve(id);
+        if self.cis.contains_key(&id) {
+            return Ok(Some(id));
+        }
+        match self.view.ci(&id)? {
+            Some(ci) => {
+                let real = ci.id.clone();
+                if !self.cis.contains_key(&real) {
+                    self.order.push(real.clone());
+                    self.cis.insert(real.clone(), Working { ci: ci.clone(), original: Some(ci) });
+                }
+                Ok(Some(real))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn lookup(&mut self, key: &str) -> Result<Vec<CiId>, ViewError> {
+        let mut out: Vec<CiId> = Vec::new();
+        for id in self.view.lookup(key)? {
+            let id = self.resolve(&id);
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        if let Some(local) = self.local_index.get(key) {
+            for id in local.clone() {
+                let id = self.resolve(&id);
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn add_key(&mut self, key: String, ci: &CiId, parent: Option<&CiId>) {
+        if self.known_keys.insert((key.clone(), ci.clone())) {
+            self.local_index.entry(key.clone()).or_default().push(ci.clone());
+            self.new_identifiers.push(IdentifierEntry { key, ci: ci.clone(), parent: parent.cloned() });
+        }
+    }
+
+    fn run(&mut self) -> Result<(), ViewError> {
+        let order = self.record_order();
+        for idx in order {
+            let rec = &self.obs.records[idx];
+            match self.identify(rec)? {
+                Ok((id, explanation)) => {
+                    self.record_ids.insert(rec.key.clone(), id);
+                    self.explanations.push(explanation);
+                }
+                Err(e) => {
+                    self.explanations.push(Explanation {
+                        record: rec.key.clone(),
+                        class: rec.class,
+                        ci: None,
+                        outcome: Outcome::Rejected { code: e.code.clone(), field: e.field.clone(), message: e.message.clone() },
+                        merged: vec![],
+                        notes: vec![],
+                    });
+                    self.errors.push(e);
+                }
+            }
+        }
+        self.relationships()?;
+        Ok(())
+    }
+
+    /// Parents before dependents; records whose parent chain is broken come last and fail.
+    fn record_order(&mut self) -> Vec<usize> {
+        let recs = &self.obs.records;
+        let mut by_key: HashMap<&str, usize> = HashMap::new();
+        let mut duplicate = HashSet::new();
+        for (i, r) in recs.iter().enumerate() {
+            if by_key.insert(r.key.as_str(), i).is_some() {
+                duplicate.insert(i);
+            }
+        }
+        let mut depth = vec![usize::MAX; recs.len()];
+        for i in 0..recs.len() {
+            let mut d = 0;
+            let mut cur = i;
+            let mut ok = true;
+            while let Some(p) = recs[cur].parent.as_deref() {
+                match by_key.get(p) {
+                    Some(&pi) if d < 16 => {
+                        cur = pi;
+                        d += 1;
+                    }
+                    _ => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            depth[i] = if ok { d } else { usize::MAX };
+        }
+        let mut idx: Vec<usize> = (0..recs.len()).collect();
+        idx.sort_by_key(|&i| (depth[i], i));
+        for i in duplicate {
+            let key = &recs[i].key;
+            self.errors.push(err(key, "DUPLICATE_KEY", Some("key"), format!("record key `{key}` is used by more than one record; later ones are ignored")));
+        }
+        let first_of: HashSet<usize> = by_key.values().copied().collect();
+        idx.retain(|i| first_of.contains(i));
+        idx
+    }
+
+    fn identify(&mut self, rec: &Record) -> Result<Result<(CiId, Explanation), RecordError>, ViewError> {
+        let key = rec.key.as_str();
+        let Some(class) = rec.class else {
+            return Ok(Err(err(key, "MISSING_FIELD", Some("class"), "record has no class")));
+        };
+        let rules = class.rules();
+
+        // Parent, for dependent classes.
+        let parent = match (&rules.parent, &rec.parent) {
+            (Some(spec), Some(pkey)) => match self.record_ids.get(pkey).cloned() {
+                Some(pid) => {
+                    let pid = self.resolve(&pid);
+                    let pclass = self.cis.get(&pid).map(|w| w.ci.class);
+                    if let Some(pc) = pclass {
+                        if !spec.classes.contains(&pc) {
+                            return Ok(Err(err(key, "INVALID_PARENT", Some("parent"), format!("a {class} cannot belong to a {pc}"))));
+                        }
+                    }
+                    Some(pid)
+                }
+                None => {
+                    return Ok(Err(err(key, "INVALID_PARENT", Some("parent"), format!("parent record `{pkey}` is missing or was rejected"))));
+                }
+            },
+            (Some(_), None) if rec.id.is_none() => {
+                return Ok(Err(err(key, "MISSING_FIELD", Some("parent"), format!("a {class} is identified within its parent: `parent` is required"))));
+            }
+            _ => None,
+        };
+
+        // Identifier keys per rule.
+        let mut per_rule: Vec<(usize, Vec<String>)> = Vec::new();
+        for (ri, rule) in rules.rules.iter().enumerate() {
+            let values = rule_values(rule, &|a| record_value(rec, a));
+            if !values.is_empty() {
+                per_rule.push((ri, values));
+            }
+        }
+
+        let mut notes = Vec::new();
+        // 1. By id.
+        if let Some(id) = &rec.id {
+            if let Some(found) = self.load(id)? {
+                if self.cis[&found].ci.class.family() != class.family() {
+                    return Ok(Err(err(key, "CLASS_MISMATCH", Some("class"), format!("CI {found} is a {}, not a {class}", self.cis[&found].ci.class))));
+                }
+                let parent = parent.or_else(|| None);
+                self.update(&found, rec, class)?;
+                self.index(&found, class, parent.as_ref(), &per_rule);
+                let mut ids = BTreeMap::new();
+                ids.insert("id".to_string(), found.to_string());
+                return Ok(Ok((found.clone(), Explanation { record: key.into(), class: Some(class), ci: Some(found), outcome: Outcome::Matched { rule: "id".into(), identifiers: ids }, merged: vec![], notes })));
+            }
+        }
+        if per_rule.is_empty() && rec.id.is_none() {
+            let wanted: Vec<String> = rules.rules.iter().map(|r| r.attributes.join("+")).collect();
+            return Ok(Err(err(key, "MISSING_IDENTIFIERS", Some("identifiers"), format!("a {class} needs one of these identifiers: {}", wanted.join(", ")))));
+        }
+
+        // 2. Candidates by rule, strongest first.
+        let mut winner: Option<(CiId, usize, BTreeMap<String, String>)> = None;
+        let mut others: Vec<CiId> = Vec::new();
+        for (ri, values) in &per_rule {
+            let rule = &rules.rules[*ri];
+            for v in values {
+                let k = identifier_key(class, parent.as_ref(), rule, v);
+                for cand in self.lookup(&k)? {
+                    let Some(cand) = self.load(&cand)? else { continue };
+                    if winner.as_ref().map(|w| w.0 == cand).unwrap_or(false) || others.contains(&cand) {
+                        continue;
+                    }
+                    if let Some(conflict) = self.conflict(&cand, rec, *ri, &per_rule, rules.rules) {
+                        notes.push(format!("{cand} matched `{}` but {conflict}", rule.name));
+                        continue;
+                    }
+                    if winner.is_none() {
+                        let mut ids = BTreeMap::new();
+                        ids.insert(rule.attributes.join("+"), v.clone());
+                        winner = Some((cand, *ri, ids));
+                    } else {
+                        others.push(cand);
+                    }
+                }
+            }
+        }
+
+        let (id, outcome) = match winner {
+            Some((id, ri, ids)) => (id, Outcome::Matched { rule: rules.rules[ri].name.to_string(), identifiers: ids }),
+            None => {
+                let id = match &rec.id {
+                    Some(given) if self.load(given)?.is_none() => given.clone(),
+                    _ => {
+                        let (ri, values) = &per_rule[0];
+                        let base = identifier_key(class, parent.as_ref(), &rules.rules[*ri], &values[0]);
+                        let mut salt = 0u32;
+                        loop {
+                            let id = CiId::derive(&base, salt);
+                            if !self.cis.contains_key(&id) && self.view.ci(&id)?.is_none() {
+                                break id;
+                            }
+                            salt += 1;
+                        }
+                    }
+                };
+                let tried: Vec<String> = per_rule.iter().map(|(ri, v)| format!("{}={}", rules.rules[*ri].name, v.join(","))).collect();
+                let reason = format!("no existing {} matched {}", class.family(), tried.join(", "));
+                self.create(&id, rec, class);
+                (id, Outcome::Created { reason })
+            }
+        };
+        if matches!(outcome, Outcome::Matched { .. }) {
+            self.update(&id, rec, class)?;
+        }
+        // 3. Merge further candidates that the record proves to be the same thing.
+        let mut merged = Vec::new();
+        for other in others {
+            if other != id && self.mergeable(&id, &other, rules.rules) {
+                self.merge(&other, &id, parent.as_ref(), class)?;
+                merged.push(other);
+            }
+        }
+        self.index(&id, class, parent.as_ref(), &per_rule);
+        Ok(Ok((id.clone(), Explanation { record: key.into(), class: Some(class), ci: Some(id), outcome, merged, notes })))
+    }
+
+    /// Why candidate `cand` (found by rule `ri`) is not this record: a stronger rule disagrees.
+    fn conflict(&self, cand: &CiId, rec: &Record, ri: usize, per_rule: &[(usize, Vec<String>)], rules: &[IdentRule]) -> Option<String> {
+        let ci = &self.cis.get(cand)?.ci;
+        for (rj, values) in per_rule {
+            if *rj >= ri {
+                break;
+            }
+            let theirs = ci_values(ci, &rules[*rj]);
+            if disagree(values, &theirs) {
+                return Some(format!("its `{}` differs ({} vs {})", rules[*rj].name, theirs.join(","), values.join(",")));
+            }
+        }
+        let _ = rec;
+        None
+    }
+
+    /// Two existing CIs may merge when no rule has disagreeing values on both.
+    fn mergeable(&self, a: &CiId, b: &CiId, rules: &[IdentRule]) -> bool {
+        let (Some(a), Some(b)) = (self.cis.get(a), self.cis.get(b)) else { return false };
+        rules.iter().all(|r| !disagree(&ci_values(&a.ci, r), &ci_values(&b.ci, r)))
+    }
+
+    fn create(&mut self, id: &CiId, rec: &Record, class: CiClass) {
+        let src = self.src().clone();
+        let mut ci = Ci {
+            id: id.clone(),
+            class,
+            name: String::new(),
+            status: CiStatus::Active,
+            tags: BTreeSet::new(),
+            attributes: BTreeMap::new(),
+            sources: BTreeSet::from([src]),
+            placeholder: rec.placeholder,
+            first_seen: self.at,
+            last_seen: self.at,
+        };
+        let name = rec.name.clone().filter(|n| !n.trim().is_empty()).or_else(|| default_name(class, rec)).unwrap_or_else(|| id.to_string());
+        self.set_attr(&mut ci, "name", Value::String(name), false);
+        for (k, v) in rec.identifiers.iter().chain(rec.attributes.iter()) {
+            self.set_attr(&mut ci, k, v.clone(), false);
+        }
+        ci.tags = rec.tags.clone();
+        ci.name = ci.attr_str("name").unwrap_or_default().to_string();
+        self.history.push(HistoryEntry {
+            ci: id.clone(),
+            at: self.at,
+            kind: ChangeKind::CiCreated,
+            field: None,
+            relationship: None,
+            old: None,
+            new: Some(Value::String(class.to_string())),
+            source: self.obs.source.clone(),
+            run_id: Some(self.obs.run_id.clone()),
+        });
+        self.order.push(id.clone());
+        self.cis.insert(id.clone(), Working { ci, original: None });
+    }
+
+    /// Set one attribute on a CI being built or updated, obeying precedence. Records history
+    /// when `record_history` (CI creation records one CI_CREATED entry instead).
+    fn set_attr(&mut self, ci: &mut Ci, key: &str, value: Value, placeholder: bool) -> bool {
+        if value.is_null() {
+            return false;
+        }
+        let src = self.obs.source.clone();
+        let new_attr = Attribute { value: value.clone(), source: src.clone(), run_id: Some(self.obs.run_id.clone()), updated_at: self.at };
+        match ci.attributes.get(key) {
+            None => {
+                ci.attributes.insert(key.to_string(), new_attr);
+                true
+            }
+            Some(existing) if existing.value == value => {
+                // Same value; a stronger source takes over its provenance.
+                if !placeholder && self.policy.precedence.rank(&src) < self.policy.precedence.rank(&existing.source) {
+                    ci.attributes.insert(key.to_string(), new_attr);
+                }
+                false
+            }
+            Some(existing) => {
+                if placeholder || !self.policy.precedence.may_overwrite(&src, &existing.source) {
+                    return false;
+                }
+                ci.attributes.insert(key.to_string(), new_attr);
+                true
+            }
+        }
+    }
+
+    fn update(&mut self, id: &CiId, rec: &Record, class: CiClass) -> Result<(), ViewError> {
+        let Some(mut w) = self.cis.remove(id) else { return Ok(()) };
+        let ci = &mut w.ci;
+        let before = ci.clone();
+        let ph = rec.placeholder;
+        if let Some(name) = rec.name.clone().filter(|n| !n.trim().is_empty()) {
+            self.set_attr(ci, "name", Value::String(name), ph);
+        } else if ci.attr("name").is_none() {
+            if let Some(name) = default_name(class, rec) {
+                self.set_attr(ci, "name", Value::String(name), ph);
+            }
+        }
+        for (k, v) in rec.identifiers.iter().chain(rec.attributes.iter()) {
+            self.set_attr(ci, k, v.clone(), ph);
+        }
+        ci.name = ci.attr_str("name").unwrap_or(&before.name).to_string();
+        for t in &rec.tags {
+            ci.tags.insert(t.clone());
+        }
+        ci.sources.insert(self.obs.source.clone());
+        if !ph {
+            if ci.class != class && (ci.placeholder || self.strongest_source(&before).map(|s| self.policy.precedence.may_overwrite(&self.obs.source, &s)).unwrap_or(true)) {
+                ci.class = class;
+            }
+            ci.placeholder = false;
+        }
+        if ci.status != CiStatus::Active && !ph {
+            ci.status = CiStatus::Active;
+        }
+        ci.last_seen = ci.last_seen.max(self.at);
+        let after = ci.clone();
+        self.cis.insert(id.clone(), w);
+        self.diff_history(&before, &after);
+        Ok(())
+    }
+
+    fn strongest_source(&self, ci: &Ci) -> Option<Source> {
+        ci.sources.iter().min_by_key(|s| self.policy.precedence.rank(s)).cloned()
+    }
+
+    /// History entries for what changed between two states of one CI.
+    fn diff_history(&mut self, before: &Ci, after: &Ci) {
+        let id = after.id.clone();
+        if before.class != after.class {
+            self.hist(&id, ChangeKind::ClassChanged, Some("class"), Some(before.class.to_string().into()), Some(after.class.to_string().into()));
+        }
+        if before.status != after.status {
+            self.hist(&id, ChangeKind::StatusChanged, Some("status"), Some(before.status.as_str().into()), Some(after.status.as_str().into()));
+        }
+        for (k, a) in after.attributes.iter().filter(|(k, _)| !is_volatile(k)) {
+            match before.attributes.get(k) {
+                None => self.hist(&id, ChangeKind::AttributeSet, Some(k), None, Some(a.value.clone())),
+                Some(b) if b.value != a.value => self.hist(&id, ChangeKind::AttributeChanged, Some(k), Some(b.value.clone()), Some(a.value.clone())),
+                _ => {}
+            }
+        }
+        for t in after.tags.difference(&before.tags) {
+            self.hist(&id, ChangeKind::TagAdded, Some("tags"), None, Some(Value::String(t.clone())));
+        }
+    }
+
+    /// Index every identifier the record offered, so future sightings find this CI.
+    fn index(&mut self, id: &CiId, class: CiClass, parent: Option<&CiId>, per_rule: &[(usize, Vec<String>)]) {
+        let rules = class.rules().rules;
+        for (ri, values) in per_rule {
+            for v in values {
+                let k = identifier_key(class, parent, &rules[*ri], v);
+                self.add_key(k, id, parent);
+            }
+        }
+    }
+
+    /// Merge CI `from` into `into`, and `from`'s dependents into `into`'s.
+    fn merge(&mut self, from: &CiId, into: &CiId, parent: Option<&CiId>, class: CiClass) -> Result<(), ViewError> {
+        let Some(fw) = self.cis.remove(from) else { return Ok(()) };
+        self.order.retain(|x| x != from);
+        let from_ci = fw.ci;
+        if let Some(mut iw) = self.cis.remove(into) {
+            let before = iw.ci.clone();
+            let ci = &mut iw.ci;
+            for (k, a) in &from_ci.attributes {
+                let take = match ci.attributes.get(k) {
+                    None => true,
+                    Some(e) => e.value != a.value && self.policy.precedence.rank(&a.source) < self.policy.precedence.rank(&e.source),
+                };
+                if take {
+                    ci.attributes.insert(k.clone(), a.clone());
+                }
+            }
+            ci.name = ci.attr_str("name").unwrap_or(&before.name).to_string();
+            ci.tags.extend(from_ci.tags.iter().cloned());
+            ci.sources.extend(from_ci.sources.iter().cloned());
+            ci.first_seen = ci.first_seen.min(from_ci.first_seen);
+            ci.last_seen = ci.last_seen.max(from_ci.last_seen);
+            ci.placeholder = ci.placeholder && from_ci.placeholder;
+            let after = ci.clone();
+            self.cis.insert(into.clone(), iw);
+            self.diff_history(&before, &after);
+        }
+        self.hist(into, ChangeKind::Merged, None, Some(Value::String(from.to_string())), Some(Value::String(into.to_string())));
+        self.aliases.insert(from.clone(), into.clone());
+        self.merges.push(Merge { from: from.clone(), into: into.clone() });
+        // Re-key the merged CI's own identifiers onto the survivor.
+        let rules = class.rules().rules;
+        let per_rule: Vec<(usize, Vec<String>)> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, ci_values(&from_ci, r)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        self.index(into, class, parent, &per_rule);
+        // Dependents: merge into the survivor's matching dependent, or re-home.
+        for (child, keys) in self.view.dependents(from)? {
+            let child = self.resolve(&child);
+            let Some(child) = self.load(&child)? else { continue };
+            let child_class = self.cis[&child].ci.class;
+            let mut target = None;
+            for k in &keys {
+                let rekeyed = rekey(k, from, into);
+                for cand in self.lookup(&rekeyed)? {
+                    if cand != child && self.load(&cand)?.is_some() {
+                        target = Some(cand);
+                        break;
+                    }
+                }
+                if target.is_some() {
+                    break;
+                }
+            }
+            match target {
+                Some(t) if self.mergeable(&t, &child, child_class.rules().rules) => {
+                    self.merge(&child, &t, Some(into), child_class)?;
+                }
+                _ => {
+                    self.rehomed.push(child.clone());
+                    for k in &keys {
+                        self.add_key(rekey(k, from, into), &child, Some(into));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn relationships(&mut self) -> Result<(), ViewError> {
+        // Structural relationships implied by `parent`.
+        let mut structural = Vec::new();
+        for rec in &self.obs.records {
+            let (Some(class), Some(pkey)) = (rec.class, rec.parent.as_ref()) else { continue };
+            let Some(spec) = &class.rules().parent else { continue };
+            let (Some(child), Some(parent)) = (self.record_ids.get(&rec.key), self.record_ids.get(pkey)) else { continue };
+            let (child, parent) = (self.resolve(child), self.resolve(parent));
+            let (from, to) = if spec.parent_is_from { (parent, child) } else { (child, parent) };
+            structural.push((spec.rel, from, to, EvidenceKind::Inventory, 1.0, Map::new()));
+        }
+        for (rel_type, from, to, kind, conf, attrs) in structural {
+            self.upsert_rel(rel_type, from, to, kind, conf, attrs);
+        }
+        for r in &self.obs.relationships {
+            let label = format!("{}->{}", r.from, r.to);
+            let from = match self.record_ids.get(&r.from) {
+                Some(id) => self.resolve(id),
+                None => {
+                    self.errors.push(err(&label, "UNKNOWN_RECORD", Some("from"), format!("relationship {} refers to record `{}`, which is missing or was rejected", r.rel_type, r.from)));
+                    continue;
+                }
+            };
+            let to = match self.record_ids.get(&r.to) {
+                Some(id) => self.resolve(id),
+                None => {
+                    self.errors.push(err(&label, "UNKNOWN_RECORD", Some("to"), format!("relationship {} refers to record `{}`, which is missing or was rejected", r.rel_type, r.to)));
+                    continue;
+                }
+            };
+            if from == to {
+                continue;
+            }
+            if !(0.0..=1.0).contains(&r.confidence) || r.confidence.is_nan() {
+                self.errors.push(err(&label, "INVALID_VALUE", Some("confidence"), "confidence must be between 0 and 1"));
+                continue;
+            }
+            self.upsert_rel(r.rel_type, from, to, r.evidence, r.confidence, r.attributes.clone());
+        }
+        // Relationships of CIs merged away are re-pointed by the store; nothing to do here.
+        Ok(())
+    }
+
+    fn upsert_rel(&mut self, rel_type: RelType, from: CiId, to: CiId, kind: EvidenceKind, base: f64, attrs: Map<String, Value>) {
+        let key = RelKey::new(rel_type, from, to);
+        if !self.rels.contains_key(&key) {
+            let existing = match self.view.relationship(&key) {
+                Ok(r) => r,
+                Err(_) => None,
+            };
+            let working = existing.clone().unwrap_or_else(|| Relationship {
+                rel_type,
+                from: key.from.clone(),
+                to: key.to.clone(),
+                status: RelStatus::Active,
+                evidence: vec![],
+                attributes: Map::new(),
+                first_seen: self.at,
+                last_seen: self.at,
+            });
+            self.rels.insert(key.clone(), (working, existing));
+        }
+        let src = self.obs.source.clone();
+        let run = self.obs.run_id.clone();
+        let at = self.at;
+        let (rel, _) = self.rels.get_mut(&key).expect("inserted above");
+        match rel.evidence.iter_mut().find(|e| e.source == src && e.kind == kind) {
+            Some(e) => {
+                if e.last_run.as_ref() != Some(&run) {
+                    e.observations += 1;
+                    e.last_run = Some(run.clone());
+                }
+                e.confidence = Evidence::reinforce(base, e.observations).max(e.confidence);
+                e.last_seen = e.last_seen.max(at);
+            }
+            None => rel.evidence.push(Evidence {
+                source: src,
+                kind,
+                confidence: Evidence::reinforce(base, 1),
+                observations: 1,
+                first_seen: at,
+                last_seen: at,
+                last_run: Some(run.clone()),
+            }),
+        }
+        for (k, v) in attrs {
+            rel.attributes.insert(k, v);
+        }
+        rel.last_seen = rel.last_seen.max(at);
+        rel.status = RelStatus::Active;
+    }
+
+    fn finish(mut self) -> Reconciled {
+        let mut cis = Vec::new();
+        for id in std::mem::take(&mut self.order) {
+            let Some(w) = self.cis.remove(&id) else { continue };
+            let kind = match &w.original {
+                None => WriteKind::Created,
+                Some(o) => {
+                    let mut a = o.clone();
+                    a.last_seen = w.ci.last_seen;
+                    for (k, v) in &w.ci.attributes {
+                        if is_volatile(k) {
+                            a.attributes.insert(k.clone(), v.clone());
+                        }
+                    }
+                    if a == w.ci {
+                        WriteKind::Unchanged
+                    } else {
+                        WriteKind::Updated
+                    }
+                }
+            };
+            cis.push(CiWrite { ci: w.ci, kind });
+        }
+        let mut relationships = Vec::new();
+        for (key, (rel, original)) in std::mem::take(&mut self.rels) {
+            let kind = match &original {
+                None => {
+                    self.rel_hist(&key, ChangeKind::RelationshipCreated, None, Some(rel_summary(&rel)));
+                    WriteKind::Created
+                }
+                Some(o) => {
+                    if o.status != RelStatus::Active {
+                        self.rel_hist(&key, ChangeKind::RelationshipReopened, Some(Value::String("CLOSED".into())), Some(Value::String("ACTIVE".into())));
+                    }
+                    let mut a = o.clone();
+                    a.last_seen = rel.last_seen;
+                    for (ae, re) in a.evidence.iter_mut().zip(rel.evidence.iter()) {
+                        ae.last_seen = re.last_seen;
+                        ae.last_run = re.last_run.clone();
+                    }
+                    if a == rel {
+                        WriteKind::Unchanged
+                    } else {
+                        WriteKind::Updated
+                    }
+                }
+            };
+            relationships.push(RelWrite { rel, kind });
+        }
+        Reconciled {
+            delta: Delta {
+                source: self.obs.source.clone(),
+                run_id: self.obs.run_id.clone(),
+                at: self.at,
+                scope: self.obs.scope.clone(),
+                merges: self.merges,
+                cis,
+                identifiers: self.new_identifiers,
+                rehomed: self.rehomed,
+                relationships,
+                history: self.history,
+            },
+            explanations: self.explanations,
+            errors: self.errors,
+        }
+    }
+
+    fn rel_hist(&mut self, key: &RelKey, kind: ChangeKind, old: Option<Value>, new: Option<Value>) {
+        self.history.push(HistoryEntry {
+            ci: key.from.clone(),
+            at: self.at,
+            kind,
+            field: None,
+            relationship: Some(key.clone()),
+            old,
+            new,
+            source: self.obs.source.clone(),
+            run_id: Some(self.obs.run_id.clone()),
+        });
+    }
+}
+
+fn rel_summary(rel: &Relationship) -> Value {
+    let ev: Vec<Value> = rel
+        .evidence
+        .iter()
+        .map(|e| serde_json::json!({"source": e.source, "kind": e.kind, "confidence": e.confidence}))
+        .collect();
+    serde_json::json!({"type": rel.rel_type, "from": rel.from, "to": rel.to, "evidence": ev})
+}
+
+/// Rewrite the parent part of a dependent's identifier key.
+fn rekey(key: &str, from: &CiId, into: &CiId) -> String {
+    let mut parts = key.splitn(3, '|');
+    let family = parts.next().unwrap_or("");
+    let parent = parts.next().unwrap_or("");
+    let rest = parts.next().unwrap_or("");
+    if parent == from.as_str() {
+        format!("{family}|{into}|{rest}")
+    } else {
+        key.to_string()
+    }
+}

@@ -1,0 +1,56 @@
+//! One file per subcommand. Shared helpers: logging and opening the configured store.
+
+pub mod export;
+pub mod graphql;
+pub mod import;
+pub mod retire;
+pub mod serve;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use cmdb_store::{EmbeddedOptions, EmbeddedStore, GraphStore};
+
+use crate::config::Config;
+use crate::{Cli, Command};
+
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Everything a subcommand needs: parsed config and where data lives.
+pub struct Context {
+    pub config: Config,
+    pub data_dir: std::path::PathBuf,
+}
+
+impl Context {
+    /// Open the configured store, creating the data directory on first use.
+    pub fn open_store(&self) -> anyhow::Result<Arc<dyn GraphStore>> {
+        let path = self.config.store_path(&self.data_dir);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        }
+        let store = EmbeddedStore::open(&path, EmbeddedOptions::default())
+            .with_context(|| format!("cannot open the embedded store at {}", path.display()))?;
+        Ok(Arc::new(store))
+    }
+
+    pub fn ingest_options(&self) -> cmdb_store::IngestOptions {
+        cmdb_store::IngestOptions { dry_run: false, precedence: self.config.precedence() }
+    }
+}
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref())?;
+    let ctx = Context { config, data_dir: cli.data_dir };
+    match cli.command {
+        Command::Serve(a) => serve::run(ctx, a).await,
+        Command::Graphql(a) => graphql::run(ctx, a).await,
+        Command::Import(a) => import::run(ctx, a).await,
+        Command::Export(a) => export::run(ctx, a).await,
+        Command::Retire(a) => retire::run(ctx, a).await,
+    }
+}

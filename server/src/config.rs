@@ -1,0 +1,199 @@
+//! Configuration: a TOML file (`--config`, default `./cmdb.toml` if present) plus `CMDB_*`
+//! environment overrides (`CMDB_SERVER_BIND=0.0.0.0:8080` sets `[server] bind`). Unknown keys
+//! are rejected with a message naming them, so a typo never silently does nothing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub reconcile: ReconcileConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: String,
+    /// Discover the local host once at start when no discovery is configured.
+    pub discover_local_on_start: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { bind: "127.0.0.1:8080".into(), discover_local_on_start: true }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `embedded` (default). `neo4j` is planned.
+    pub backend: String,
+    /// Embedded store file; default `<data-dir>/cmdb.sqlite`.
+    pub path: Option<PathBuf>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { backend: "embedded".into(), path: None }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    /// Source precedence, strongest first.
+    pub precedence: Vec<String>,
+    /// STALE CIs not seen for this many days become RETIRED.
+    pub retire_after_days: u32,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig { precedence: cmdb_model::Precedence::default().0, retire_after_days: 30 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// An API token, stored as its SHA-256 hash (`cmdb token-hash` prints one).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub name: String,
+    /// Hex SHA-256 of the token.
+    pub sha256: String,
+    /// `reader`, `editor` or `admin`.
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub max_body_bytes: usize,
+    pub max_query_depth: usize,
+    pub max_query_complexity: usize,
+    pub max_page_size: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { max_body_bytes: 1 << 20, max_query_depth: 15, max_query_complexity: 5000, max_page_size: 1000 }
+    }
+}
+
+/// Variables the CLI reads itself; not config overrides.
+const CLI_VARS: &[&str] = &["CMDB_DATA_DIR", "CMDB_CONFIG", "CMDB_LOG"];
+
+impl Config {
+    /// Load from `path` (or `./cmdb.toml` when present) and apply `CMDB_*` overrides.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let (text, origin) = match path {
+            Some(p) => (std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?, p.display().to_string()),
+            None if Path::new("cmdb.toml").exists() => (std::fs::read_to_string("cmdb.toml").context("cannot read ./cmdb.toml")?, "./cmdb.toml".into()),
+            None => (String::new(), "defaults".into()),
+        };
+        Self::from_parts(&text, &origin, std::env::vars())
+    }
+
+    pub fn from_parts(text: &str, origin: &str, env: impl Iterator<Item = (String, String)>) -> anyhow::Result<Config> {
+        let mut table: toml::Table = toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
+        let sections = ["server", "store", "reconcile", "auth", "limits"];
+        for (k, v) in env {
+            if !k.starts_with("CMDB_") || CLI_VARS.contains(&k.as_str()) || k.starts_with("CMDB_SECRET_") {
+                continue;
+            }
+            let rest = k["CMDB_".len()..].to_ascii_lowercase();
+            let Some(section) = sections.iter().find(|s| rest.starts_with(&format!("{s}_"))) else {
+                bail!("environment variable {k} does not name a config key (expected CMDB_<SECTION>_<KEY>, sections: {})", sections.join(", "));
+            };
+            let key = rest[section.len() + 1..].to_string();
+            let value = parse_env_value(&v);
+            let entry = table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+            match entry {
+                toml::Value::Table(t) => {
+                    t.insert(key, value);
+                }
+                _ => bail!("config section [{section}] is not a table"),
+            }
+        }
+        let cfg: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", e.message()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.store.backend != "embedded" {
+            bail!("[store] backend = \"{}\" is not supported by this build (supported: embedded)", self.store.backend);
+        }
+        for t in &self.auth.tokens {
+            if !matches!(t.role.as_str(), "reader" | "editor" | "admin") {
+                bail!("[[auth.tokens]] `{}`: role must be reader, editor or admin, not `{}`", t.name, t.role);
+            }
+            if t.sha256.len() != 64 || !t.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+                bail!("[[auth.tokens]] `{}`: sha256 must be 64 hex digits (the token's SHA-256)", t.name);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn store_path(&self, data_dir: &Path) -> PathBuf {
+        self.store.path.clone().unwrap_or_else(|| data_dir.join("cmdb.sqlite"))
+    }
+
+    pub fn precedence(&self) -> cmdb_model::Precedence {
+        cmdb_model::Precedence(self.reconcile.precedence.clone())
+    }
+}
+
+/// `true`/`42`/`[…]` parse as TOML values; anything else is a string.
+fn parse_env_value(v: &str) -> toml::Value {
+    let probe = format!("v = {v}");
+    match toml::from_str::<toml::Table>(&probe) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(v.to_string())),
+        Err(_) => toml::Value::String(v.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::from_parts("[server]\nbind = \"127.0.0.1:9000\"\n", "t", env(&[("CMDB_RECONCILE_RETIRE_AFTER_DAYS", "7")])).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:9000");
+        assert_eq!(c.reconcile.retire_after_days, 7);
+        assert_eq!(c.limits.max_page_size, 1000);
+    }
+
+    #[test]
+    fn unknown_keys_rejected() {
+        let e = Config::from_parts("[server]\nbnid = \"x\"\n", "cmdb.toml", env(&[])).unwrap_err().to_string();
+        assert!(e.contains("bnid"), "{e}");
+        let e = Config::from_parts("[sever]\n", "cmdb.toml", env(&[])).unwrap_err().to_string();
+        assert!(e.contains("sever"), "{e}");
+        let e = Config::from_parts("", "t", env(&[("CMDB_NOPE", "1")])).unwrap_err().to_string();
+        assert!(e.contains("CMDB_NOPE"), "{e}");
+        let e = Config::from_parts("", "t", env(&[("CMDB_SERVER_BINDD", "1")])).unwrap_err().to_string();
+        assert!(e.contains("bindd"), "{e}");
+    }
+}

@@ -1,0 +1,150 @@
+//! In-memory adjacency of ACTIVE relationships, for traversals without touching SQLite.
+//!
+//! CI ids are interned to `u32`; each node keeps its outgoing and incoming edges with their
+//! type. Rebuilt at open, then patched after every committed write for the CIs it touched.
+
+use std::collections::{HashMap, VecDeque};
+
+use cmdb_model::{CiId, ImpactFlow, RelType};
+
+use crate::types::{Reached, TraverseDirection};
+
+#[derive(Default)]
+pub struct Adjacency {
+    index: HashMap<Box<str>, u32>,
+    ids: Vec<Box<str>>,
+    out: Vec<Vec<(u32, RelType)>>,
+    inc: Vec<Vec<(u32, RelType)>>,
+}
+
+impl Adjacency {
+    fn intern(&mut self, id: &str) -> u32 {
+        if let Some(&n) = self.index.get(id) {
+            return n;
+        }
+        let n = self.ids.len() as u32;
+        let b: Box<str> = id.into();
+        self.index.insert(b.clone(), n);
+        self.ids.push(b);
+        self.out.push(Vec::new());
+        self.inc.push(Vec::new());
+        n
+    }
+
+    pub fn add(&mut self, from: &str, t: RelType, to: &str) {
+        let (f, d) = (self.intern(from), self.intern(to));
+        if !self.out[f as usize].contains(&(d, t)) {
+            self.out[f as usize].push((d, t));
+            self.inc[d as usize].push((f, t));
+        }
+    }
+
+    /// Forget every edge touching `id` (it will be re-added from the database).
+    pub fn clear_node(&mut self, id: &str) {
+        let Some(&n) = self.index.get(id) else { return };
+        let outs = std::mem::take(&mut self.out[n as usize]);
+        for (d, t) in outs {
+            self.inc[d as usize].retain(|e| *e != (n, t));
+        }
+        let ins = std::mem::take(&mut self.inc[n as usize]);
+        for (f, t) in ins {
+            self.out[f as usize].retain(|e| *e != (n, t));
+        }
+    }
+
+    pub fn edge_count(&self) -> usize {
+        self.out.iter().map(Vec::len).sum()
+    }
+
+    /// Neighbours of `n` one step along (or against) impact flow, with the edge used as
+    /// (from, type, to).
+    fn step(&self, n: u32, dir: TraverseDirection, types: &[RelType], mut f: impl FnMut(u32, (u32, RelType, u32))) {
+        let allowed = |t: RelType| types.is_empty() || types.contains(&t);
+        for &(d, t) in &self.out[n as usize] {
+            if !allowed(t) {
+                continue;
+            }
+            let flow = t.impact_flow();
+            let follows = match dir {
+                TraverseDirection::Downstream => matches!(flow, ImpactFlow::FromToTo | ImpactFlow::Both),
+                TraverseDirection::Upstream => matches!(flow, ImpactFlow::ToToFrom | ImpactFlow::Both),
+            };
+            if follows {
+                f(d, (n, t, d));
+            }
+        }
+        for &(s, t) in &self.inc[n as usize] {
+            if !allowed(t) {
+                continue;
+            }
+            let flow = t.impact_flow();
+            let follows = match dir {
+                TraverseDirection::Downstream => matches!(flow, ImpactFlow::ToToFrom | ImpactFlow::Both),
+                TraverseDirection::Upstream => matches!(flow, ImpactFlow::FromToTo | ImpactFlow::Both),
+            };
+            if follows {
+                f(s, (s, t, n));
+            }
+        }
+    }
+
+    /// Breadth-first from `start`; each reached CI once, at its shortest depth, in BFS order
+    /// (ties broken by adjacency order, which is stable for a given database).
+    pub fn traverse(&self, start: &[CiId], dir: TraverseDirection, max_depth: u32, types: &[RelType]) -> Vec<Reached> {
+        let mut seen: HashMap<u32, ()> = HashMap::new();
+        let mut queue = VecDeque::new();
+        for s in start {
+            if let Some(&n) = self.index.get(s.as_str()) {
+                if seen.insert(n, ()).is_none() {
+                    queue.push_back((n, 0u32));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        while let Some((n, depth)) = queue.pop_front() {
+            if depth >= max_depth {
+                continue;
+            }
+            let mut next = Vec::new();
+            self.step(n, dir, types, |m, _| next.push(m));
+            for m in next {
+                if seen.insert(m, ()).is_none() {
+                    out.push(Reached { id: CiId(self.ids[m as usize].to_string()), depth: depth + 1, via: Some(CiId(self.ids[n as usize].to_string())) });
+                    queue.push_back((m, depth + 1));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every edge crossed when walking downstream from `start` up to `max_depth` hops.
+    pub fn impact_edges(&self, start: &[CiId], max_depth: u32) -> Vec<(String, RelType, String)> {
+        let mut seen: HashMap<u32, ()> = HashMap::new();
+        let mut queue = VecDeque::new();
+        for s in start {
+            if let Some(&n) = self.index.get(s.as_str()) {
+                if seen.insert(n, ()).is_none() {
+                    queue.push_back((n, 0u32));
+                }
+            }
+        }
+        let mut edges = Vec::new();
+        let mut edge_seen = std::collections::HashSet::new();
+        while let Some((n, depth)) = queue.pop_front() {
+            if depth >= max_depth {
+                continue;
+            }
+            let mut next = Vec::new();
+            self.step(n, TraverseDirection::Downstream, &[], |m, e| next.push((m, e)));
+            for (m, e) in next {
+                if edge_seen.insert(e) {
+                    edges.push((self.ids[e.0 as usize].to_string(), e.1, self.ids[e.2 as usize].to_string()));
+                }
+                if seen.insert(m, ()).is_none() {
+                    queue.push_back((m, depth + 1));
+                }
+            }
+        }
+        edges
+    }
+}

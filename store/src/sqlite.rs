@@ -1,0 +1,1193 @@
+//! The embedded backend: one SQLite file (WAL) under the data directory, plus an in-memory
+//! adjacency index of active relationships for traversals.
+//!
+//! Writes go through one writer connection under a mutex: an ingest reconciles against the
+//! database *inside* its IMMEDIATE transaction and applies the delta in that same transaction,
+//! so a crash leaves either the whole delta or none of it, and no concurrent write can slip in
+//! between reconciliation and apply. Reads use a small pool of read connections (WAL readers
+//! see the last committed state and never block the writer).
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cmdb_model::{
+    reconcile, ChangeKind, Ci, CiId, CiStatus, CurrentView, Delta, Evidence, HistoryEntry, Observation,
+    Policy, RelKey, RelStatus, RelType, Relationship, Source, Timestamp, ViewError, WriteKind,
+};
+use parking_lot::{Mutex, RwLock};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::adjacency::Adjacency;
+use crate::types::*;
+use crate::{GraphStore, StoreError};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cis (
+    id TEXT PRIMARY KEY,
+    class TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    placeholder INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    body TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cis_class ON cis (class, id);
+CREATE INDEX IF NOT EXISTS cis_name ON cis (name, id);
+CREATE INDEX IF NOT EXISTS cis_last_seen ON cis (last_seen, id);
+CREATE INDEX IF NOT EXISTS cis_first_seen ON cis (first_seen, id);
+CREATE INDEX IF NOT EXISTS cis_status ON cis (status, id);
+CREATE TABLE IF NOT EXISTS ci_tags (tag TEXT NOT NULL, ci_id TEXT NOT NULL, PRIMARY KEY (tag, ci_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ci_tags_ci ON ci_tags (ci_id);
+CREATE TABLE IF NOT EXISTS ci_sources (source TEXT NOT NULL, ci_id TEXT NOT NULL, PRIMARY KEY (source, ci_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ci_sources_ci ON ci_sources (ci_id);
+CREATE TABLE IF NOT EXISTS identifiers (key TEXT NOT NULL, ci_id TEXT NOT NULL, parent TEXT, PRIMARY KEY (key, ci_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS identifiers_ci ON identifiers (ci_id);
+CREATE INDEX IF NOT EXISTS identifiers_parent ON identifiers (parent) WHERE parent IS NOT NULL;
+CREATE TABLE IF NOT EXISTS aliases (old_id TEXT PRIMARY KEY, ci_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliases_ci ON aliases (ci_id);
+CREATE TABLE IF NOT EXISTS rels (
+    from_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    to_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (from_id, type, to_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rels_to ON rels (to_id, type);
+CREATE TABLE IF NOT EXISTS sightings (
+    source TEXT NOT NULL, target TEXT NOT NULL, entity TEXT NOT NULL, run_id TEXT NOT NULL, seen_at INTEGER NOT NULL,
+    PRIMARY KEY (source, target, entity)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sightings_entity ON sightings (entity);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ci_id TEXT NOT NULL,
+    other_id TEXT,
+    at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_ci ON history (ci_id, seq);
+CREATE INDEX IF NOT EXISTS history_other ON history (other_id, seq) WHERE other_id IS NOT NULL;
+"#;
+
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    /// Read connections in the pool.
+    pub readers: usize,
+    /// SQLite page cache per connection, in KiB.
+    pub cache_kib: i64,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions { readers: 4, cache_kib: 64 * 1024 }
+    }
+}
+
+/// The embedded store. Cheap to share behind an `Arc`.
+pub struct EmbeddedStore {
+    path: PathBuf,
+    writer: Mutex<Option<Connection>>,
+    readers: Vec<Mutex<Option<Connection>>>,
+    next_reader: AtomicUsize,
+    adjacency: RwLock<Adjacency>,
+    closed: AtomicBool,
+}
+
+/// What the CI row's `body` column holds (the rest are columns).
+#[derive(Serialize, Deserialize)]
+struct CiBody {
+    #[serde(default)]
+    tags: BTreeSet<String>,
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, cmdb_model::Attribute>,
+    #[serde(default)]
+    sources: BTreeSet<Source>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RelBody {
+    evidence: Vec<Evidence>,
+    #[serde(default)]
+    attributes: serde_json::Map<String, Value>,
+}
+
+fn ms(t: Timestamp) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> Timestamp {
+    chrono::DateTime::from_timestamp_millis(v).unwrap_or_default()
+}
+
+fn json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("serialising: {e}")))
+}
+
+fn rel_entity(k: &RelKey) -> String {
+    format!("r|{}|{}|{}", k.rel_type.as_str(), k.from, k.to)
+}
+
+fn row_to_ci(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Ci, StoreError>> {
+    let id: String = row.get(0)?;
+    let class: String = row.get(1)?;
+    let name: String = row.get(2)?;
+    let status: String = row.get(3)?;
+    let placeholder: i64 = row.get(4)?;
+    let first_seen: i64 = row.get(5)?;
+    let last_seen: i64 = row.get(6)?;
+    let body: String = row.get(7)?;
+    Ok((|| {
+        let body: CiBody = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("CI {id}: {e}")))?;
+        Ok(Ci {
+            class: class.parse().map_err(StoreError::Corrupt)?,
+            status: status.parse().map_err(StoreError::Corrupt)?,
+            id: CiId(id),
+            name,
+            tags: body.tags,
+            attributes: body.attributes,
+            sources: body.sources,
+            placeholder: placeholder != 0,
+            first_seen: from_ms(first_seen),
+            last_seen: from_ms(last_seen),
+        })
+    })())
+}
+
+const CI_COLUMNS: &str = "id, class, name, status, placeholder, first_seen, last_seen, body";
+const REL_COLUMNS: &str = "from_id, type, to_id, status, first_seen, last_seen, body";
+
+fn row_to_rel(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Relationship, StoreError>> {
+    let from: String = row.get(0)?;
+    let t: String = row.get(1)?;
+    let to: String = row.get(2)?;
+    let status: String = row.get(3)?;
+    let first_seen: i64 = row.get(4)?;
+    let last_seen: i64 = row.get(5)?;
+    let body: String = row.get(6)?;
+    Ok((|| {
+        let body: RelBody = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("relationship {from}-{t}->{to}: {e}")))?;
+        Ok(Relationship {
+            rel_type: t.parse().map_err(StoreError::Corrupt)?,
+            from: CiId(from),
+            to: CiId(to),
+            status: if status == "ACTIVE" { RelStatus::Active } else { RelStatus::Closed },
+            evidence: body.evidence,
+            attributes: body.attributes,
+            first_seen: from_ms(first_seen),
+            last_seen: from_ms(last_seen),
+        })
+    })())
+}
+
+fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T, StoreError>>>) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r??);
+    }
+    Ok(out)
+}
+
+fn status_str(s: RelStatus) -> &'static str {
+    match s {
+        RelStatus::Active => "ACTIVE",
+        RelStatus::Closed => "CLOSED",
+    }
+}
+
+fn open_connection(path: &Path, cache_kib: i64) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // NORMAL in WAL mode: a committed transaction survives a process crash; only an OS crash
+    // or power loss can roll back the last commits, never leave half of one.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    register_regexp(&conn)?;
+    Ok(conn)
+}
+
+/// `regexp(pattern, text)` for name filters; compiled patterns are cached per statement.
+fn register_regexp(conn: &Connection) -> Result<(), StoreError> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function("regexp", 2, FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC, |ctx| {
+        let re: Arc<regex::Regex> = ctx.get_or_create_aux(0, |vr| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+            let pat = vr.as_str()?;
+            Ok(regex::RegexBuilder::new(pat).size_limit(1 << 20).build()?)
+        })?;
+        let text = ctx.get_raw(1).as_str().unwrap_or("");
+        Ok(re.is_match(text))
+    })?;
+    Ok(())
+}
+
+impl EmbeddedStore {
+    /// Open (creating if needed) the store file at `path`.
+    pub fn open(path: &Path, opts: EmbeddedOptions) -> Result<EmbeddedStore, StoreError> {
+        let writer = open_connection(path, opts.cache_kib)?;
+        migrate(&writer)?;
+        let mut readers = Vec::new();
+        for _ in 0..opts.readers.max(1) {
+            let c = open_connection(path, opts.cache_kib / 4)?;
+            readers.push(Mutex::new(Some(c)));
+        }
+        let adjacency = load_adjacency(&writer)?;
+        tracing::info!(path = %path.display(), edges = adjacency.edge_count(), "embedded store opened");
+        Ok(EmbeddedStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(Some(writer)),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            adjacency: RwLock::new(adjacency),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let n = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        // Take a free reader if there is one, else wait for the round-robin choice.
+        for i in 0..n {
+            if let Some(guard) = self.readers[(start + i) % n].try_lock() {
+                return match guard.as_ref() {
+                    Some(c) => f(c),
+                    None => Err(StoreError::Closed),
+                };
+            }
+        }
+        let guard = self.readers[start % n].lock();
+        match guard.as_ref() {
+            Some(c) => f(c),
+            None => Err(StoreError::Closed),
+        }
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let mut guard = self.writer.lock();
+        match guard.as_mut() {
+            Some(c) => f(c),
+            None => Err(StoreError::Closed),
+        }
+    }
+
+    /// Synchronous ingest (the async trait method runs this on the blocking pool).
+    pub fn ingest_blocking(&self, obs: &Observation, opts: &IngestOptions) -> Result<IngestReport, StoreError> {
+        let policy = Policy { precedence: opts.precedence.clone() };
+        let (report, dirty) = self.write(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let reconciled = {
+                let view = TxView { tx: &tx };
+                reconcile(obs, &view, &policy)?
+            };
+            let mut report = IngestReport {
+                created: reconciled.delta.count(WriteKind::Created),
+                updated: reconciled.delta.count(WriteKind::Updated),
+                unchanged: reconciled.delta.count(WriteKind::Unchanged),
+                merged: reconciled.delta.merges.len(),
+                relationships_created: reconciled.delta.rel_count(WriteKind::Created),
+                relationships_updated: reconciled.delta.rel_count(WriteKind::Updated),
+                explanations: reconciled.explanations,
+                errors: reconciled.errors,
+                dry_run: opts.dry_run,
+                ..Default::default()
+            };
+            if opts.dry_run {
+                tx.rollback()?;
+                report.delta = Some(reconciled.delta);
+                return Ok((report, HashSet::new()));
+            }
+            let mut dirty = HashSet::new();
+            apply_delta(&tx, &reconciled.delta, &mut dirty)?;
+            let (staled, closed) = mark_stale(&tx, &reconciled.delta, &mut dirty)?;
+            report.staled = staled;
+            report.relationships_closed = closed;
+            tx.commit()?;
+            Ok((report, dirty))
+        })?;
+        if !dirty.is_empty() {
+            self.refresh_adjacency(&dirty)?;
+        }
+        Ok(report)
+    }
+
+    /// Re-read the active edges of `ids` into the adjacency index after a commit.
+    fn refresh_adjacency(&self, ids: &HashSet<String>) -> Result<(), StoreError> {
+        let edges = self.read(|c| {
+            let mut out = Vec::new();
+            let mut q1 = c.prepare_cached("SELECT from_id, type, to_id FROM rels WHERE from_id = ?1 AND status = 'ACTIVE'")?;
+            let mut q2 = c.prepare_cached("SELECT from_id, type, to_id FROM rels WHERE to_id = ?1 AND status = 'ACTIVE'")?;
+            for id in ids {
+                for q in [&mut q1, &mut q2] {
+                    let rows = q.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+                    for r in rows {
+                        out.push(r?);
+                    }
+                }
+            }
+            Ok(out)
+        })?;
+        let mut adj = self.adjacency.write();
+        for id in ids {
+            adj.clear_node(id);
+        }
+        for (f, t, d) in edges {
+            if let Ok(t) = t.parse::<RelType>() {
+                adj.add(&f, t, &d);
+            }
+        }
+        Ok(())
+    }
+
+    fn history_entries(&self, c: &Connection, id: &str, page: &PageRequest) -> Result<Page<HistoryEntry>, StoreError> {
+        let total: i64 = c.query_row("SELECT COUNT(*) FROM history WHERE ci_id = ?1 OR other_id = ?1", [id], |r| r.get(0))?;
+        let limit = page.first.or(page.last).unwrap_or(100).min(10_000);
+        let before_seq: i64 = match &page.after {
+            Some(cur) => decode_cursor(cur).and_then(|v| v.get(0).and_then(Value::as_i64)).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
+            None => i64::MAX,
+        };
+        let mut stmt = c.prepare_cached(
+            "SELECT seq, body FROM history WHERE (ci_id = ?1 OR other_id = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![id, before_seq, (limit + 1) as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut items = Vec::new();
+        for r in rows {
+            let (seq, body) = r?;
+            let e: HistoryEntry = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("history {seq}: {e}")))?;
+            items.push((encode_cursor(&serde_json::json!([seq])), e));
+        }
+        let has_next = items.len() > limit;
+        items.truncate(limit);
+        Ok(Page { items, total_count: total as usize, has_next_page: has_next, has_previous_page: page.after.is_some() })
+    }
+
+    fn load_rels(&self, c: &Connection, keys: &[(String, RelType, String)]) -> Result<Vec<Relationship>, StoreError> {
+        let mut stmt = c.prepare_cached(&format!("SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 AND type = ?2 AND to_id = ?3"))?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (f, t, d) in keys {
+            if let Some(r) = stmt.query_row(params![f, t.as_str(), d], row_to_rel).optional()? {
+                out.push(r?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(SCHEMA)?;
+    let v: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?;
+    match v.as_deref().map(str::parse::<i64>) {
+        None => {
+            conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])?;
+        }
+        Some(Ok(v)) if v == SCHEMA_VERSION => {}
+        Some(Ok(v)) if v > SCHEMA_VERSION => {
+            return Err(StoreError::Corrupt(format!("the store was written by a newer cmdb (schema {v}, this build knows {SCHEMA_VERSION})")));
+        }
+        Some(_) => return Err(StoreError::Corrupt("unreadable schema version".into())),
+    }
+    Ok(())
+}
+
+fn load_adjacency(conn: &Connection) -> Result<Adjacency, StoreError> {
+    let mut adj = Adjacency::default();
+    let mut stmt = conn.prepare("SELECT from_id, type, to_id FROM rels WHERE status = 'ACTIVE'")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    for r in rows {
+        let (f, t, d) = r?;
+        let t: RelType = t.parse().map_err(StoreError::Corrupt)?;
+        adj.add(&f, t, &d);
+    }
+    Ok(adj)
+}
+
+/// Reconciliation's view of the graph, read inside the write transaction.
+struct TxView<'a> {
+    tx: &'a Transaction<'a>,
+}
+
+fn verr(e: impl std::fmt::Display) -> ViewError {
+    ViewError(e.to_string())
+}
+
+fn get_ci(c: &Connection, id: &str) -> Result<Option<Ci>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {CI_COLUMNS} FROM cis WHERE id = ?1"))?;
+    if let Some(ci) = stmt.query_row([id], row_to_ci).optional()? {
+        return Ok(Some(ci?));
+    }
+    let mut alias = c.prepare_cached("SELECT ci_id FROM aliases WHERE old_id = ?1")?;
+    let target: Option<String> = alias.query_row([id], |r| r.get(0)).optional()?;
+    match target {
+        Some(t) if t != id => {
+            let mut stmt = c.prepare_cached(&format!("SELECT {CI_COLUMNS} FROM cis WHERE id = ?1"))?;
+            match stmt.query_row([&t], row_to_ci).optional()? {
+                Some(ci) => Ok(Some(ci?)),
+                None => Ok(None),
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+fn get_rel(c: &Connection, k: &RelKey) -> Result<Option<Relationship>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 AND type = ?2 AND to_id = ?3"))?;
+    match stmt.query_row(params![k.from.as_str(), k.rel_type.as_str(), k.to.as_str()], row_to_rel).optional()? {
+        Some(r) => Ok(Some(r?)),
+        None => Ok(None),
+    }
+}
+
+impl CurrentView for TxView<'_> {
+    fn ci(&self, id: &CiId) -> Result<Option<Ci>, ViewError> {
+        get_ci(self.tx, id.as_str()).map_err(verr)
+    }
+    fn lookup(&self, key: &str) -> Result<Vec<CiId>, ViewError> {
+        let mut stmt = self.tx.prepare_cached("SELECT ci_id FROM identifiers WHERE key = ?1").map_err(verr)?;
+        let rows = stmt.query_map([key], |r| r.get::<_, String>(0)).map_err(verr)?;
+        rows.map(|r| r.map(CiId).map_err(verr)).collect()
+    }
+    fn relationship(&self, key: &RelKey) -> Result<Option<Relationship>, ViewError> {
+        get_rel(self.tx, key).map_err(verr)
+    }
+    fn dependents(&self, parent: &CiId) -> Result<Vec<(CiId, Vec<String>)>, ViewError> {
+        let mut stmt = self.tx.prepare_cached("SELECT ci_id, key FROM identifiers WHERE parent = ?1 ORDER BY ci_id, key").map_err(verr)?;
+        let rows = stmt.query_map([parent.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(verr)?;
+        let mut out: Vec<(CiId, Vec<String>)> = Vec::new();
+        for r in rows {
+            let (id, key) = r.map_err(verr)?;
+            match out.last_mut() {
+                Some((last, keys)) if last.as_str() == id => keys.push(key),
+                _ => out.push((CiId(id), vec![key])),
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn insert_history(tx: &Transaction<'_>, e: &HistoryEntry) -> Result<(), StoreError> {
+    let other = e.relationship.as_ref().map(|k| if k.from == e.ci { k.to.as_str() } else { k.from.as_str() });
+    let mut stmt = tx.prepare_cached("INSERT INTO history (ci_id, other_id, at, body) VALUES (?1, ?2, ?3, ?4)")?;
+    stmt.execute(params![e.ci.as_str(), other, ms(e.at), json(e)?])?;
+    Ok(())
+}
+
+fn write_ci(tx: &Transaction<'_>, ci: &Ci, kind: WriteKind) -> Result<(), StoreError> {
+    let body = CiBody { tags: ci.tags.clone(), attributes: ci.attributes.clone(), sources: ci.sources.clone() };
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO cis (id, class, name, status, placeholder, first_seen, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET class = excluded.class, name = excluded.name, status = excluded.status,
+           placeholder = excluded.placeholder, first_seen = excluded.first_seen, last_seen = excluded.last_seen, body = excluded.body",
+    )?;
+    stmt.execute(params![
+        ci.id.as_str(),
+        ci.class.as_str(),
+        ci.name,
+        ci.status.as_str(),
+        ci.placeholder as i64,
+        ms(ci.first_seen),
+        ms(ci.last_seen),
+        json(&body)?
+    ])?;
+    if kind != WriteKind::Unchanged {
+        if kind == WriteKind::Updated {
+            tx.prepare_cached("DELETE FROM ci_tags WHERE ci_id = ?1")?.execute([ci.id.as_str()])?;
+            tx.prepare_cached("DELETE FROM ci_sources WHERE ci_id = ?1")?.execute([ci.id.as_str()])?;
+        }
+        let mut t = tx.prepare_cached("INSERT OR IGNORE INTO ci_tags (tag, ci_id) VALUES (?1, ?2)")?;
+        for tag in &ci.tags {
+            t.execute(params![tag, ci.id.as_str()])?;
+        }
+        let mut s = tx.prepare_cached("INSERT OR IGNORE INTO ci_sources (source, ci_id) VALUES (?1, ?2)")?;
+        for src in &ci.sources {
+            s.execute(params![src.as_str(), ci.id.as_str()])?;
+        }
+    }
+    Ok(())
+}
+
+fn write_rel(tx: &Transaction<'_>, r: &Relationship) -> Result<(), StoreError> {
+    let body = RelBody { evidence: r.evidence.clone(), attributes: r.attributes.clone() };
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO rels (from_id, type, to_id, status, first_seen, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (from_id, type, to_id) DO UPDATE SET status = excluded.status, first_seen = excluded.first_seen,
+           last_seen = excluded.last_seen, body = excluded.body",
+    )?;
+    stmt.execute(params![
+        r.from.as_str(),
+        r.rel_type.as_str(),
+        r.to.as_str(),
+        status_str(r.status),
+        ms(r.first_seen),
+        ms(r.last_seen),
+        json(&body)?
+    ])?;
+    Ok(())
+}
+
+/// Combine the evidence of two relationships that turned out to be one (after a merge).
+fn combine(into: &mut Relationship, other: Relationship) {
+    for e in other.evidence {
+        match into.evidence.iter_mut().find(|x| x.source == e.source && x.kind == e.kind) {
+            Some(x) => {
+                x.observations = x.observations.max(e.observations);
+                x.confidence = x.confidence.max(e.confidence);
+                x.first_seen = x.first_seen.min(e.first_seen);
+                x.last_seen = x.last_seen.max(e.last_seen);
+            }
+            None => into.evidence.push(e),
+        }
+    }
+    for (k, v) in other.attributes {
+        into.attributes.entry(k).or_insert(v);
+    }
+    into.first_seen = into.first_seen.min(other.first_seen);
+    into.last_seen = into.last_seen.max(other.last_seen);
+    if other.status == RelStatus::Active {
+        into.status = RelStatus::Active;
+    }
+}
+
+fn apply_merge(tx: &Transaction<'_>, from: &CiId, into: &CiId, dirty: &mut HashSet<String>) -> Result<(), StoreError> {
+    dirty.insert(from.to_string());
+    dirty.insert(into.to_string());
+    // Re-point relationships.
+    let rels = {
+        let mut stmt = tx.prepare_cached(&format!("SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 OR to_id = ?1"))?;
+        let rows = stmt.query_map([from.as_str()], row_to_rel)?;
+        collect(rows)?
+    };
+    for r in rels {
+        let old_key = r.key();
+        tx.prepare_cached("DELETE FROM rels WHERE from_id = ?1 AND type = ?2 AND to_id = ?3")?
+            .execute(params![old_key.from.as_str(), old_key.rel_type.as_str(), old_key.to.as_str()])?;
+        let f = if r.from == *from { into.clone() } else { r.from.clone() };
+        let t = if r.to == *from { into.clone() } else { r.to.clone() };
+        dirty.insert(f.to_string());
+        dirty.insert(t.to_string());
+        if f == t {
+            continue;
+        }
+        let new_key = RelKey::new(r.rel_type, f, t);
+        let mut moved = Relationship { from: new_key.from.clone(), to: new_key.to.clone(), ..r };
+        if let Some(existing) = get_rel(tx, &new_key)? {
+            let mut e = existing;
+            combine(&mut e, moved);
+            moved = e;
+        }
+        write_rel(tx, &moved)?;
+        tx.prepare_cached("UPDATE OR REPLACE sightings SET entity = ?2 WHERE entity = ?1")?
+            .execute(params![rel_entity(&old_key), rel_entity(&new_key)])?;
+    }
+    tx.prepare_cached("UPDATE OR REPLACE sightings SET entity = ?2 WHERE entity = ?1")?.execute(params![from.as_str(), into.as_str()])?;
+    tx.prepare_cached("UPDATE history SET ci_id = ?2 WHERE ci_id = ?1")?.execute(params![from.as_str(), into.as_str()])?;
+    tx.prepare_cached("UPDATE history SET other_id = ?2 WHERE other_id = ?1")?.execute(params![from.as_str(), into.as_str()])?;
+    tx.prepare_cached("DELETE FROM identifiers WHERE ci_id = ?1 OR parent = ?1")?.execute([from.as_str()])?;
+    tx.prepare_cached("UPDATE aliases SET ci_id = ?2 WHERE ci_id = ?1")?.execute(params![from.as_str(), into.as_str()])?;
+    tx.prepare_cached("INSERT OR REPLACE INTO aliases (old_id, ci_id) VALUES (?1, ?2)")?.execute(params![from.as_str(), into.as_str()])?;
+    tx.prepare_cached("DELETE FROM ci_tags WHERE ci_id = ?1")?.execute([from.as_str()])?;
+    tx.prepare_cached("DELETE FROM ci_sources WHERE ci_id = ?1")?.execute([from.as_str()])?;
+    tx.prepare_cached("DELETE FROM cis WHERE id = ?1")?.execute([from.as_str()])?;
+    Ok(())
+}
+
+fn apply_delta(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>) -> Result<(), StoreError> {
+    for m in &d.merges {
+        apply_merge(tx, &m.from, &m.into, dirty)?;
+    }
+    for id in &d.rehomed {
+        tx.prepare_cached("DELETE FROM identifiers WHERE ci_id = ?1")?.execute([id.as_str()])?;
+    }
+    for w in &d.cis {
+        write_ci(tx, &w.ci, w.kind)?;
+    }
+    {
+        let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO identifiers (key, ci_id, parent) VALUES (?1, ?2, ?3)")?;
+        for e in &d.identifiers {
+            stmt.execute(params![e.key, e.ci.as_str(), e.parent.as_ref().map(CiId::as_str)])?;
+        }
+    }
+    for w in &d.relationships {
+        write_rel(tx, &w.rel)?;
+        if w.kind != WriteKind::Unchanged {
+            dirty.insert(w.rel.from.to_string());
+            dirty.insert(w.rel.to.to_string());
+        }
+    }
+    for h in &d.history {
+        insert_history(tx, h)?;
+    }
+    // Sightings: which targets of which source saw what, for scoped staleness.
+    if !d.scope.targets.is_empty() {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO sightings (source, target, entity, run_id, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (source, target, entity) DO UPDATE SET run_id = excluded.run_id, seen_at = excluded.seen_at",
+        )?;
+        for target in &d.scope.targets {
+            for w in &d.cis {
+                stmt.execute(params![d.source.as_str(), target, w.ci.id.as_str(), d.run_id.as_str(), ms(d.at)])?;
+            }
+            for w in &d.relationships {
+                stmt.execute(params![d.source.as_str(), target, rel_entity(&w.rel.key()), d.run_id.as_str(), ms(d.at)])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a complete run over a scope: what this source saw there before and not now loses
+/// that sighting; what no source sees any more becomes STALE (CIs) or CLOSED (relationships).
+fn mark_stale(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>) -> Result<(usize, usize), StoreError> {
+    if !d.scope.complete || d.scope.targets.is_empty() {
+        return Ok((0, 0));
+    }
+    let mut gone = Vec::new();
+    for target in &d.scope.targets {
+        let mut stmt = tx.prepare_cached("SELECT entity FROM sightings WHERE source = ?1 AND target = ?2 AND run_id != ?3")?;
+        let rows = stmt.query_map(params![d.source.as_str(), target, d.run_id.as_str()], |r| r.get::<_, String>(0))?;
+        for r in rows {
+            gone.push(r?);
+        }
+        tx.prepare_cached("DELETE FROM sightings WHERE source = ?1 AND target = ?2 AND run_id != ?3")?
+            .execute(params![d.source.as_str(), target, d.run_id.as_str()])?;
+    }
+    let (mut staled, mut closed) = (0, 0);
+    for entity in gone {
+        let remaining: i64 = tx.prepare_cached("SELECT COUNT(*) FROM sightings WHERE entity = ?1")?.query_row([&entity], |r| r.get(0))?;
+        if remaining > 0 {
+            continue;
+        }
+        let hist = |ci: &CiId, kind: ChangeKind, field: Option<&str>, rel: Option<RelKey>, old: &str, new: &str| HistoryEntry {
+            ci: ci.clone(),
+            at: d.at,
+            kind,
+            field: field.map(str::to_string),
+            relationship: rel,
+            old: Some(Value::String(old.into())),
+            new: Some(Value::String(new.into())),
+            source: d.source.clone(),
+            run_id: Some(d.run_id.clone()),
+        };
+        if let Some(rest) = entity.strip_prefix("r|") {
+            let mut parts = rest.splitn(3, '|');
+            let (Some(t), Some(f), Some(to)) = (parts.next(), parts.next(), parts.next()) else { continue };
+            let Ok(t) = t.parse::<RelType>() else { continue };
+            let key = RelKey { rel_type: t, from: CiId(f.into()), to: CiId(to.into()) };
+            let n = tx
+                .prepare_cached("UPDATE rels SET status = 'CLOSED' WHERE from_id = ?1 AND type = ?2 AND to_id = ?3 AND status = 'ACTIVE'")?
+                .execute(params![f, t.as_str(), to])?;
+            if n > 0 {
+                closed += 1;
+                dirty.insert(f.to_string());
+                dirty.insert(to.to_string());
+                insert_history(tx, &hist(&key.from.clone(), ChangeKind::RelationshipClosed, None, Some(key), "ACTIVE", "CLOSED"))?;
+            }
+        } else {
+            let n = tx.prepare_cached("UPDATE cis SET status = 'STALE' WHERE id = ?1 AND status = 'ACTIVE'")?.execute([&entity])?;
+            if n > 0 {
+                staled += 1;
+                insert_history(tx, &hist(&CiId(entity.clone()), ChangeKind::StatusChanged, Some("status"), None, "ACTIVE", "STALE"))?;
+            }
+        }
+    }
+    Ok((staled, closed))
+}
+
+fn encode_cursor(v: &Value) -> String {
+    let s = v.to_string();
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(c: &str) -> Option<Value> {
+    if c.len() % 2 != 0 || c.len() > 4096 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..c.len()).step_by(2).map(|i| u8::from_str_radix(c.get(i..i + 2)?, 16).ok()).collect();
+    serde_json::from_slice(&bytes?).ok()
+}
+
+fn order_column(f: CiOrderField) -> &'static str {
+    match f {
+        CiOrderField::Id => "id",
+        CiOrderField::Name => "name",
+        CiOrderField::Class => "class",
+        CiOrderField::LastSeen => "last_seen",
+        CiOrderField::FirstSeen => "first_seen",
+    }
+}
+
+fn sort_value(ci: &Ci, f: CiOrderField) -> Value {
+    match f {
+        CiOrderField::Id => Value::String(ci.id.to_string()),
+        CiOrderField::Name => Value::String(ci.name.clone()),
+        CiOrderField::Class => Value::String(ci.class.to_string()),
+        CiOrderField::LastSeen => Value::from(ms(ci.last_seen)),
+        CiOrderField::FirstSeen => Value::from(ms(ci.first_seen)),
+    }
+}
+
+/// WHERE clause (fixed SQL fragments only) and its bound parameters.
+fn filter_sql(f: &CiFilter) -> Result<(String, Vec<rusqlite::types::Value>), StoreError> {
+    use rusqlite::types::Value as V;
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<V> = Vec::new();
+    let placeholders = |params: &mut Vec<V>, vals: Vec<V>| -> String {
+        let mut ps = Vec::new();
+        for v in vals {
+            params.push(v);
+            ps.push(format!("?{}", params.len()));
+        }
+        ps.join(", ")
+    };
+    if !f.classes.is_empty() {
+        let p = placeholders(&mut params, f.classes.iter().map(|c| V::Text(c.to_string())).collect());
+        clauses.push(format!("class IN ({p})"));
+    }
+    if let Some((mode, value)) = &f.name {
+        match mode {
+            NameMatch::Equals => {
+                let p = placeholders(&mut params, vec![V::Text(value.clone())]);
+                clauses.push(format!("name = {p}"));
+            }
+            NameMatch::Contains => {
+                let escaped = value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let p = placeholders(&mut params, vec![V::Text(format!("%{escaped}%"))]);
+                clauses.push(format!("name LIKE {p} ESCAPE '\\'"));
+            }
+            NameMatch::Regex => {
+                regex::RegexBuilder::new(value).size_limit(1 << 20).build().map_err(|e| StoreError::InvalidInput(format!("invalid name regex: {e}")))?;
+                let p = placeholders(&mut params, vec![V::Text(value.clone())]);
+                clauses.push(format!("regexp({p}, name)"));
+            }
+        }
+    }
+    for tag in &f.tags {
+        let p = placeholders(&mut params, vec![V::Text(tag.clone())]);
+        clauses.push(format!("id IN (SELECT ci_id FROM ci_tags WHERE tag = {p})"));
+    }
+    if !f.statuses.is_empty() {
+        let p = placeholders(&mut params, f.statuses.iter().map(|s| V::Text(s.as_str().into())).collect());
+        clauses.push(format!("status IN ({p})"));
+    }
+    if let Some(src) = &f.source {
+        let p = placeholders(&mut params, vec![V::Text(src.clone())]);
+        clauses.push(format!("id IN (SELECT ci_id FROM ci_sources WHERE source = {p})"));
+    }
+    if let Some(ip) = &f.ip_address {
+        let norm = cmdb_model::identify::normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
+        let p = placeholders(
+            &mut params,
+            vec![V::Text(format!("device||ip_addresses|{norm}")), V::Text(format!("IpAddress||address|{norm}"))],
+        );
+        clauses.push(format!("id IN (SELECT ci_id FROM identifiers WHERE key IN ({p}))"));
+    }
+    for (k, v) in &f.attributes {
+        let path = format!("$.attributes.\"{}\".value", k.replace('"', "\\\""));
+        let (p1, expected) = match v {
+            Value::String(s) => (placeholders(&mut params, vec![V::Text(path)]), V::Text(s.clone())),
+            other => (placeholders(&mut params, vec![V::Text(path)]), V::Text(other.to_string())),
+        };
+        let p2 = placeholders(&mut params, vec![expected]);
+        if matches!(v, Value::String(_)) {
+            clauses.push(format!("json_extract(body, {p1}) = {p2}"));
+        } else {
+            // Compare JSON text so numbers, booleans, arrays and objects match exactly.
+            clauses.push(format!("json(json_extract(body, {p1})) = json({p2})"));
+            let _ = &p2;
+        }
+    }
+    if let Some(t) = f.last_seen_before {
+        let p = placeholders(&mut params, vec![V::Integer(ms(t))]);
+        clauses.push(format!("last_seen < {p}"));
+    }
+    if let Some(t) = f.last_seen_after {
+        let p = placeholders(&mut params, vec![V::Integer(ms(t))]);
+        clauses.push(format!("last_seen > {p}"));
+    }
+    if let Some(ids) = &f.ids {
+        if ids.is_empty() {
+            clauses.push("0".into());
+        } else {
+            let p = placeholders(&mut params, ids.iter().map(|i| V::Text(i.to_string())).collect());
+            clauses.push(format!("id IN ({p})"));
+        }
+    }
+    let sql = if clauses.is_empty() { "1".to_string() } else { clauses.join(" AND ") };
+    Ok((sql, params))
+}
+
+fn find(c: &Connection, filter: &CiFilter, order: CiOrder, page: &PageRequest) -> Result<Page<Ci>, StoreError> {
+    use rusqlite::types::Value as V;
+    let (where_sql, mut params) = filter_sql(filter)?;
+    let total: i64 = c.query_row(&format!("SELECT COUNT(*) FROM cis WHERE {where_sql}"), params_from_iter(params.iter()), |r| r.get(0))?;
+    let col = order_column(order.field);
+    let backwards = page.last.is_some() && page.first.is_none();
+    let limit = if backwards { page.last.unwrap_or(100) } else { page.first.unwrap_or(100) };
+    // Scan direction: ascending unless (descending XOR backwards).
+    let asc = order.descending == backwards;
+    let mut clauses = vec![where_sql];
+    let cursor_bound = |params: &mut Vec<V>, cur: &str, greater: bool| -> Result<String, StoreError> {
+        let v = decode_cursor(cur).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
+        let (Some(sv), Some(id)) = (v.get(0).cloned(), v.get(1).and_then(Value::as_str)) else {
+            return Err(StoreError::InvalidInput("invalid cursor".into()));
+        };
+        let sv = match sv {
+            Value::String(s) => V::Text(s),
+            Value::Number(n) => V::Integer(n.as_i64().unwrap_or(0)),
+            _ => return Err(StoreError::InvalidInput("invalid cursor".into())),
+        };
+        params.push(sv);
+        let a = params.len();
+        params.push(V::Text(id.to_string()));
+        let b = params.len();
+        let op = if greater { ">" } else { "<" };
+        Ok(format!("({col}, id) {op} (?{a}, ?{b})"))
+    };
+    // `after` bounds the scan start in the forward order; `before` in the backward one.
+    if let Some(cur) = &page.after {
+        clauses.push(cursor_bound(&mut params, cur, !order.descending)?);
+    }
+    if let Some(cur) = &page.before {
+        clauses.push(cursor_bound(&mut params, cur, order.descending)?);
+    }
+    let dir = if asc { "ASC" } else { "DESC" };
+    params.push(V::Integer((limit + 1) as i64));
+    let sql = format!(
+        "SELECT {CI_COLUMNS} FROM cis WHERE {} ORDER BY {col} {dir}, id {dir} LIMIT ?{}",
+        clauses.join(" AND "),
+        params.len()
+    );
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(params.iter()), row_to_ci)?;
+    let mut cis = collect(rows)?;
+    let more = cis.len() > limit;
+    cis.truncate(limit);
+    if backwards {
+        cis.reverse();
+    }
+    let items = cis.into_iter().map(|ci| (encode_cursor(&serde_json::json!([sort_value(&ci, order.field), ci.id.as_str()])), ci)).collect();
+    let (has_next_page, has_previous_page) = if backwards { (page.before.is_some(), more) } else { (more, page.after.is_some()) };
+    Ok(Page { items, total_count: total as usize, has_next_page, has_previous_page })
+}
+
+#[async_trait]
+impl GraphStore for EmbeddedStore {
+    async fn ingest(&self, obs: Observation, opts: &IngestOptions) -> Result<IngestReport, StoreError> {
+        let opts = opts.clone();
+        // A large ingest must not stall the other tasks of a multi-threaded runtime: hand this
+        // worker's queue to another thread while we block. (A current-thread runtime has no one
+        // to hand it to, so there we simply run.)
+        let multi = tokio::runtime::Handle::try_current()
+            .map(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+            .unwrap_or(false);
+        if multi {
+            tokio::task::block_in_place(|| self.ingest_blocking(&obs, &opts))
+        } else {
+            self.ingest_blocking(&obs, &opts)
+        }
+    }
+
+    async fn get(&self, id: &CiId) -> Result<Option<Ci>, StoreError> {
+        self.read(|c| get_ci(c, id.as_str()))
+    }
+
+    async fn get_many(&self, ids: &[CiId]) -> Result<Vec<Ci>, StoreError> {
+        self.read(|c| {
+            let mut out = Vec::with_capacity(ids.len());
+            let mut seen = HashSet::new();
+            for id in ids {
+                if let Some(ci) = get_ci(c, id.as_str())? {
+                    if seen.insert(ci.id.clone()) {
+                        out.push(ci);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    async fn find(&self, filter: &CiFilter, order: CiOrder, page: &PageRequest) -> Result<Page<Ci>, StoreError> {
+        self.read(|c| find(c, filter, order, page))
+    }
+
+    async fn relationships(&self, ids: &[CiId], q: &RelQuery) -> Result<Vec<Relationship>, StoreError> {
+        self.read(|c| {
+            let mut out = Vec::new();
+            let mut seen = HashSet::new();
+            let types: HashSet<RelType> = q.types.iter().copied().collect();
+            let mut by_from = c.prepare_cached(&format!("SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1"))?;
+            let mut by_to = c.prepare_cached(&format!("SELECT {REL_COLUMNS} FROM rels WHERE to_id = ?1"))?;
+            for id in ids {
+                let id = match get_ci(c, id.as_str())? {
+                    Some(ci) => ci.id,
+                    None => id.clone(),
+                };
+                let mut stmts: Vec<&mut rusqlite::CachedStatement<'_>> = Vec::new();
+                if matches!(q.direction, Direction::Out | Direction::Both) {
+                    stmts.push(&mut by_from);
+                }
+                if matches!(q.direction, Direction::In | Direction::Both) {
+                    stmts.push(&mut by_to);
+                }
+                for stmt in stmts {
+                    let rows = stmt.query_map([id.as_str()], row_to_rel)?;
+                    for r in rows {
+                        let r = r??;
+                        if (!types.is_empty() && !types.contains(&r.rel_type)) || (!q.include_closed && r.status != RelStatus::Active) {
+                            continue;
+                        }
+                        if seen.insert(r.key()) {
+                            out.push(r);
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    async fn all_relationships(&self, after: Option<&str>, limit: usize) -> Result<(Vec<Relationship>, Option<String>), StoreError> {
+        self.read(|c| {
+            let (f, t, d) = match after {
+                Some(cur) => {
+                    let v = decode_cursor(cur).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
+                    let s = |i: usize| v.get(i).and_then(Value::as_str).map(str::to_string).unwrap_or_default();
+                    (s(0), s(1), s(2))
+                }
+                None => (String::new(), String::new(), String::new()),
+            };
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {REL_COLUMNS} FROM rels WHERE (from_id, type, to_id) > (?1, ?2, ?3) ORDER BY from_id, type, to_id LIMIT ?4"
+            ))?;
+            let rows = stmt.query_map(params![f, t, d, limit as i64], row_to_rel)?;
+            let rels = collect(rows)?;
+            let next = if rels.len() == limit {
+                rels.last().map(|r| encode_cursor(&serde_json::json!([r.from.as_str(), r.rel_type.as_str(), r.to.as_str()])))
+            } else {
+                None
+            };
+            Ok((rels, next))
+        })
+    }
+
+    async fn traverse(&self, start: &[CiId], q: &TraverseQuery) -> Result<Vec<Reached>, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let start = self.get_many(start).await?.into_iter().map(|c| c.id).collect::<Vec<_>>();
+        Ok(self.adjacency.read().traverse(&start, q.direction, q.max_depth, &q.types))
+    }
+
+    async fn impact_subgraph(&self, start: &[CiId], max_depth: u32) -> Result<Vec<Relationship>, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let edges = self.adjacency.read().impact_edges(start, max_depth);
+        self.read(|c| self.load_rels(c, &edges))
+    }
+
+    async fn history(&self, id: &CiId, page: &PageRequest) -> Result<Page<HistoryEntry>, StoreError> {
+        self.read(|c| {
+            let real = get_ci(c, id.as_str())?.map(|ci| ci.id).unwrap_or_else(|| id.clone());
+            self.history_entries(c, real.as_str(), page)
+        })
+    }
+
+    async fn retire_stale(&self, older_than: chrono::Duration) -> Result<usize, StoreError> {
+        let cutoff = cmdb_model::now() - older_than;
+        let n = self.write(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let ids: Vec<String> = {
+                let mut stmt = tx.prepare("SELECT id FROM cis WHERE status = 'STALE' AND last_seen < ?1")?;
+                let rows = stmt.query_map([ms(cutoff)], |r| r.get::<_, String>(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let now = cmdb_model::now();
+            for id in &ids {
+                tx.prepare_cached("UPDATE cis SET status = 'RETIRED' WHERE id = ?1")?.execute([id])?;
+                insert_history(&tx, &HistoryEntry {
+                    ci: CiId(id.clone()),
+                    at: now,
+                    kind: ChangeKind::StatusChanged,
+                    field: Some("status".into()),
+                    relationship: None,
+                    old: Some("STALE".into()),
+                    new: Some("RETIRED".into()),
+                    source: Source::new("retirement"),
+                    run_id: None,
+                })?;
+            }
+            tx.commit()?;
+            Ok(ids.len())
+        })?;
+        Ok(n)
+    }
+
+    async fn retire(&self, id: &CiId, source: &str) -> Result<Ci, StoreError> {
+        let (ci, dirty) = self.write(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut ci = get_ci(&tx, id.as_str())?.ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
+            let now = cmdb_model::now();
+            let mut dirty = HashSet::new();
+            if ci.status != CiStatus::Retired {
+                let old = ci.status;
+                tx.prepare_cached("UPDATE cis SET status = 'RETIRED' WHERE id = ?1")?.execute([ci.id.as_str()])?;
+                insert_history(&tx, &HistoryEntry {
+                    ci: ci.id.clone(),
+                    at: now,
+                    kind: ChangeKind::StatusChanged,
+                    field: Some("status".into()),
+                    relationship: None,
+                    old: Some(old.as_str().into()),
+                    new: Some("RETIRED".into()),
+                    source: Source::new(source),
+                    run_id: None,
+                })?;
+                let rels = {
+                    let mut stmt = tx.prepare(&format!("SELECT {REL_COLUMNS} FROM rels WHERE (from_id = ?1 OR to_id = ?1) AND status = 'ACTIVE'"))?;
+                    let rows = stmt.query_map([ci.id.as_str()], row_to_rel)?;
+                    collect(rows)?
+                };
+                for r in rels {
+                    tx.prepare_cached("UPDATE rels SET status = 'CLOSED' WHERE from_id = ?1 AND type = ?2 AND to_id = ?3")?
+                        .execute(params![r.from.as_str(), r.rel_type.as_str(), r.to.as_str()])?;
+                    dirty.insert(r.from.to_string());
+                    dirty.insert(r.to.to_string());
+                    insert_history(&tx, &HistoryEntry {
+                        ci: r.from.clone(),
+                        at: now,
+                        kind: ChangeKind::RelationshipClosed,
+                        field: None,
+                        relationship: Some(r.key()),
+                        old: Some("ACTIVE".into()),
+                        new: Some("CLOSED".into()),
+                        source: Source::new(source),
+                        run_id: None,
+                    })?;
+                }
+                ci.status = CiStatus::Retired;
+            }
+            tx.commit()?;
+            Ok((ci, dirty))
+        })?;
+        self.refresh_adjacency(&dirty)?;
+        Ok(ci)
+    }
+
+    async fn delete(&self, id: &CiId, source: &str) -> Result<(), StoreError> {
+        let dirty = self.write(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let ci = get_ci(&tx, id.as_str())?.ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
+            let now = cmdb_model::now();
+            let mut dirty = HashSet::from([ci.id.to_string()]);
+            let rels = {
+                let mut stmt = tx.prepare(&format!("SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 OR to_id = ?1"))?;
+                let rows = stmt.query_map([ci.id.as_str()], row_to_rel)?;
+                collect(rows)?
+            };
+            for r in rels {
+                dirty.insert(r.from.to_string());
+                dirty.insert(r.to.to_string());
+                tx.prepare_cached("DELETE FROM sightings WHERE entity = ?1")?.execute([rel_entity(&r.key())])?;
+                insert_history(&tx, &HistoryEntry {
+                    ci: r.from.clone(),
+                    at: now,
+                    kind: ChangeKind::RelationshipDeleted,
+                    field: None,
+                    relationship: Some(r.key()),
+                    old: Some(status_str(r.status).into()),
+                    new: None,
+                    source: Source::new(source),
+                    run_id: None,
+                })?;
+            }
+            for sql in [
+                "DELETE FROM rels WHERE from_id = ?1 OR to_id = ?1",
+                "DELETE FROM identifiers WHERE ci_id = ?1",
+                "DELETE FROM ci_tags WHERE ci_id = ?1",
+                "DELETE FROM ci_sources WHERE ci_id = ?1",
+                "DELETE FROM sightings WHERE entity = ?1",
+                "DELETE FROM aliases WHERE ci_id = ?1",
+                "DELETE FROM cis WHERE id = ?1",
+            ] {
+                tx.prepare_cached(sql)?.execute([ci.id.as_str()])?;
+            }
+            insert_history(&tx, &HistoryEntry {
+                ci: ci.id.clone(),
+                at: now,
+                kind: ChangeKind::CiDeleted,
+                field: None,
+                relationship: None,
+                old: Some(serde_json::json!({"class": ci.class, "name": ci.name})),
+                new: None,
+                source: Source::new(source),
+                run_id: None,
+            })?;
+            tx.commit()?;
+            Ok(dirty)
+        })?;
+        self.refresh_adjacency(&dirty)
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.read(|c| {
+            let count = |sql: &str| -> Result<usize, StoreError> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as usize) };
+            let group = |sql: &str| -> Result<Vec<(String, usize)>, StoreError> {
+                let mut stmt = c.prepare(sql)?;
+                let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            };
+            Ok(StoreStats {
+                cis: count("SELECT COUNT(*) FROM cis")?,
+                relationships: count("SELECT COUNT(*) FROM rels")?,
+                history_entries: count("SELECT COUNT(*) FROM history")?,
+                by_class: group("SELECT class, COUNT(*) FROM cis GROUP BY class ORDER BY class")?,
+                by_status: group("SELECT status, COUNT(*) FROM cis GROUP BY status ORDER BY status")?,
+            })
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        // Wait for the writer to finish whatever it is doing, then checkpoint and close.
+        if let Some(conn) = self.writer.lock().take() {
+            let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+            conn.close().map_err(|(_, e)| StoreError::from(e))?;
+        }
+        for r in &self.readers {
+            r.lock().take();
+        }
+        tracing::info!(path = %self.path.display(), "embedded store closed");
+        Ok(())
+    }
+}
