@@ -919,7 +919,8 @@ fn processes(vbs: &Vbs, b: &mut Builder) -> BTreeMap<i64, String> {
         let path = text(c.get(&4)).unwrap_or_default();
         let params = text(c.get(&5)).unwrap_or_default();
         // 2 operatingSystem, 3 deviceDriver: kernel threads and drivers are not processes here
-        if matches!(int(c.get(&6)), Some(2) | Some(3)) || (path.is_empty() && params.is_empty() && name.starts_with('[')) {
+        // kernel threads have neither path nor arguments
+        if matches!(int(c.get(&6)), Some(2) | Some(3)) || (path.is_empty() && params.is_empty()) {
             continue;
         }
         let exe_path = if path.is_empty() { name.clone() } else { path.clone() };
@@ -1106,3 +1107,7 @@ fn sockets(vbs: &Vbs, procs: &BTreeMap<i64, String>, own_ips: &BTreeSet<IpAddr>,
         );
     }
 }
+
+#[cfg(test)]
+#[path = "corpus_tests.rs"]
+mod corpus_tests;
