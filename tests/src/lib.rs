@@ -1,1 +1,2 @@
 
+pub mod ssh_lab;

@@ -160,23 +160,30 @@ fn ordered_credentials<'a>(opts: &'a SshOptions, preferred: Option<&str>) -> Vec
     v
 }
 
-fn discover_blocking(
+impl SshProbe {
+    /// Connect and authenticate to `target` (blocking), for running commands directly. Returns
+    /// the transport and the name of the credential that worked (also remembered as affinity).
+    pub fn connect_blocking(&self, target: &Target) -> Result<(SshTransport, String), ProbeError> {
+        let mut diags = Vec::new();
+        let (cred, sess, raw) = connect_authenticated(&self.opts, &self.affinity, &self.known_hosts_lock, target, &mut diags)?;
+        self.affinity.set(&target.name(), &cred);
+        Ok((SshTransport::new(sess, raw), cred))
+    }
+}
+
+/// Connect, check the host key and authenticate with the first credential that works.
+fn connect_authenticated(
     opts: &SshOptions,
     affinity: &CredentialAffinity,
     kh_lock: &Mutex<()>,
     target: &Target,
-    run_id: &RunId,
-) -> Result<ProbeOutput, ProbeError> {
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Result<(String, ssh2::Session, std::net::TcpStream), ProbeError> {
     let name = target.name();
     let port = target.port.unwrap_or(opts.default_port);
-    let span = tracing::info_span!("ssh_discover", target = %name, probe = "ssh", run_id = %run_id);
-    let _e = span.enter();
-    let started = std::time::Instant::now();
     let preferred = affinity.get(&name);
     let mut refusals: Vec<String> = Vec::new();
-    let mut diagnostics = Vec::new();
     let mut conn: Option<(ssh2::Session, std::net::TcpStream)> = None;
-    let mut authed: Option<(&SshCredential, ssh2::Session, std::net::TcpStream)> = None;
     for cred in ordered_credentials(opts, preferred.as_deref()) {
         let (sess, raw) = match conn.take() {
             Some(c) => c,
@@ -187,8 +194,10 @@ fn discover_blocking(
         };
         match session::authenticate(&sess, cred, opts.auth_timeout) {
             session::AuthOutcome::Ok => {
-                authed = Some((cred, sess, raw));
-                break;
+                for r in &refusals {
+                    diagnostics.push(Diagnostic::new(&name, "ssh", "ssh.credential_refused", r.clone()));
+                }
+                return Ok((cred.name.clone(), sess, raw));
             }
             session::AuthOutcome::Refused(msg) => {
                 tracing::debug!(credential = %cred.name, "credential refused");
@@ -197,30 +206,40 @@ fn discover_blocking(
             }
             session::AuthOutcome::Broken(err) => {
                 tracing::debug!(credential = %cred.name, code = err.code(), "session broke during authentication");
-                refusals.push(err.to_string());
-                if matches!(err, ProbeError::Timeout(_)) && opts.credentials.len() == 1 {
+                if opts.credentials.len() == 1 {
                     return Err(err);
                 }
+                refusals.push(err.to_string());
             }
         }
     }
-    let Some((cred, sess, raw)) = authed else {
-        tracing::warn!(tried = refusals.len(), "no SSH credential accepted");
-        return Err(ProbeError::AuthFailed(format!("{name}: {}", refusals.join("; "))));
-    };
-    for r in &refusals {
-        diagnostics.push(Diagnostic::new(&name, "ssh", "ssh.credential_refused", r.clone()));
-    }
+    tracing::warn!(target = %name, tried = refusals.len(), "no SSH credential accepted");
+    Err(ProbeError::AuthFailed(format!("{name}: {}", refusals.join("; "))))
+}
+
+fn discover_blocking(
+    opts: &SshOptions,
+    affinity: &CredentialAffinity,
+    kh_lock: &Mutex<()>,
+    target: &Target,
+    run_id: &RunId,
+) -> Result<ProbeOutput, ProbeError> {
+    let name = target.name();
+    let span = tracing::info_span!("ssh_discover", target = %name, probe = "ssh", run_id = %run_id);
+    let _e = span.enter();
+    let started = std::time::Instant::now();
+    let mut diagnostics = Vec::new();
+    let (cred, sess, raw) = connect_authenticated(opts, affinity, kh_lock, target, &mut diagnostics)?;
     let mut transport = SshTransport::new(sess, raw);
     let limits = ExecLimits { timeout: opts.command_timeout, max_output: opts.max_output };
     let result = collect_and_transform(&mut transport, &limits, &name, run_id, target.ip());
     transport.disconnect();
     let mut out = result.inspect_err(|e| tracing::warn!(code = e.code(), error = %e, "SSH collection failed"))?;
-    affinity.set(&name, &cred.name);
-    out.credential = Some(cred.name.clone());
+    affinity.set(&name, &cred);
+    out.credential = Some(cred.clone());
     diagnostics.append(&mut out.diagnostics);
     out.diagnostics = diagnostics;
-    tracing::info!(credential = %cred.name, records = out.observation.records.len(),
+    tracing::info!(credential = %cred, records = out.observation.records.len(),
         relationships = out.observation.relationships.len(), complete = out.observation.scope.complete,
         elapsed_ms = started.elapsed().as_millis() as u64, "SSH discovery done");
     Ok(out)

@@ -220,7 +220,7 @@ impl SshTransport {
         }
     }
 
-    pub(crate) fn disconnect(&self) {
+    pub fn disconnect(&self) {
         self.sess.set_blocking(true);
         self.sess.set_timeout(500);
         let _ = self.sess.disconnect(None, "done", None);
