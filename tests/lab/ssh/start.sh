@@ -8,7 +8,7 @@
 # State (keys, configs, logs, pid files, copies of the recordings) lives in $CMDB_SSH_LAB_DIR
 # (default /tmp/cmdb-ssh-lab), readable by the lab user. Prints the lab dir on success.
 set -euo pipefail
-HERE="$(cd "$(dirname "$0")" && pwd)"
+HERE="$(cd "$(dirname "$0")" && pwd -P)"
 REPO="$(cd "$HERE/../../.." && pwd)"
 LAB="${CMDB_SSH_LAB_DIR:-/tmp/cmdb-ssh-lab}"
 PORT=2222
