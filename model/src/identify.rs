@@ -61,7 +61,7 @@ pub fn normalize(value: &Value, how: Normalize) -> Option<String> {
 }
 
 /// `aa:bb:cc:dd:ee:ff` from common spellings (`AA-BB-…`, `aabb.ccdd.eeff`, `0xAABBCC…`, `aabbcc…`).
-/// All-zero, broadcast, multicast and locally administered (virtual) addresses are rejected.
+/// All-zero, broadcast, multicast, Docker-bridge and virtual-router addresses are rejected.
 pub fn normalize_mac(raw: &str) -> Option<String> {
     let hex: String = raw
         .trim()
@@ -80,8 +80,17 @@ pub fn normalize_mac(raw: &str) -> Option<String> {
     if bytes.len() != 6 || bytes.iter().all(|b| *b == 0) || bytes.iter().all(|b| *b == 0xff) {
         return None;
     }
-    if bytes[0] & 0x01 != 0 || bytes[0] & 0x02 != 0 {
-        return None; // multicast or locally administered
+    if bytes[0] & 0x01 != 0 {
+        return None; // multicast
+    }
+    // Addresses many machines share: Docker bridge MACs, VRRP/HSRP virtual routers.
+    // (Locally administered addresses in general are kept: KVM guests use 52:54:00:…, and
+    // probes only report the MACs of physical interfaces anyway.)
+    let shared = (bytes[0] == 0x02 && bytes[1] == 0x42)
+        || (bytes[0..5] == [0x00, 0x00, 0x5e, 0x00, 0x01])
+        || (bytes[0..5] == [0x00, 0x00, 0x0c, 0x07, 0xac]);
+    if shared {
+        return None;
     }
     Some(bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
 }
@@ -148,7 +157,9 @@ mod tests {
         assert_eq!(normalize_mac("0x001A2B3C4D5E").as_deref(), Some("00:1a:2b:3c:4d:5e"));
         assert_eq!(normalize_mac("00:00:00:00:00:00"), None);
         assert_eq!(normalize_mac("ff:ff:ff:ff:ff:ff"), None);
-        assert_eq!(normalize_mac("02:42:ac:11:00:02"), None, "docker/veth style local MAC");
+        assert_eq!(normalize_mac("02:42:ac:11:00:02"), None, "docker bridge MAC");
+        assert_eq!(normalize_mac("00:00:5e:00:01:0a"), None, "VRRP virtual router");
+        assert_eq!(normalize_mac("52:54:00:12:34:56").as_deref(), Some("52:54:00:12:34:56"), "KVM guests keep theirs");
         assert_eq!(normalize_mac("01:00:5e:00:00:01"), None, "multicast");
         assert_eq!(normalize_mac("zz:1a:2b:3c:4d:5e"), None);
         assert_eq!(normalize_mac("001a2b3c4d5e77"), None);

@@ -24,3 +24,4 @@ pub use reconcile::{
     reconcile, CiWrite, CurrentView, Delta, Explanation, IdentifierEntry, Merge, Outcome, Policy, Precedence,
     Reconciled, RecordError, RelWrite, ViewError, WriteKind,
 };
+pub mod interchange;

@@ -447,6 +447,16 @@ impl<'a> Reconciler<'a> {
     fn identify(&mut self, rec: &Record) -> Result<Result<(CiId, Explanation), RecordError>, ViewError> {
         let key = rec.key.as_str();
         let Some(class) = rec.class else {
+            // A bare reference to an existing CI: used as a relationship end, never modified.
+            if let Some(id) = &rec.id {
+                return Ok(match self.load(id)? {
+                    Some(found) => {
+                        let ids = BTreeMap::from([("id".to_string(), found.to_string())]);
+                        Ok((found.clone(), Explanation { record: key.into(), class: None, ci: Some(found), outcome: Outcome::Matched { rule: "id".into(), identifiers: ids }, merged: vec![], notes: vec![] }))
+                    }
+                    None => Err(err(key, "NOT_FOUND", Some("id"), format!("no CI has id `{id}`"))),
+                });
+            }
             return Ok(Err(err(key, "MISSING_FIELD", Some("class"), "record has no class")));
         };
         let rules = class.rules();
@@ -869,11 +879,13 @@ impl<'a> Reconciler<'a> {
         let (rel, _) = self.rels.get_mut(&key).expect("inserted above");
         match rel.evidence.iter_mut().find(|e| e.source == src && e.kind == kind) {
             Some(e) => {
-                if e.last_run.as_ref() != Some(&run) {
+                // Discovered evidence grows more certain with every run that sees it again;
+                // asserted evidence (manual, import, config…) is as certain as it was stated.
+                if kind.is_discovered() && e.last_run.as_ref() != Some(&run) {
                     e.observations += 1;
                     e.last_run = Some(run.clone());
                 }
-                e.confidence = Evidence::reinforce(base, e.observations).max(e.confidence);
+                e.confidence = if kind.is_discovered() { Evidence::reinforce(base, e.observations).max(e.confidence) } else { base };
                 e.last_seen = e.last_seen.max(at);
             }
             None => rel.evidence.push(Evidence {

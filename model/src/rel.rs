@@ -154,6 +154,13 @@ impl EvidenceKind {
     }
 }
 
+impl EvidenceKind {
+    /// Evidence a probe infers from what it sees (as opposed to what someone states).
+    pub fn is_discovered(self) -> bool {
+        matches!(self, EvidenceKind::Lldp | EvidenceKind::Cdp | EvidenceKind::Fdb | EvidenceKind::Arp | EvidenceKind::Socket | EvidenceKind::Inferred)
+    }
+}
+
 impl FromStr for EvidenceKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

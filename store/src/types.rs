@@ -28,7 +28,7 @@ pub struct IngestReport {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum NameMatch {
     #[default]
     Equals,
@@ -94,7 +94,7 @@ pub struct Page<T> {
 }
 
 /// Direction relative to the CIs asked about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Direction {
     /// Relationships where the CI is `from`.
     Out,
@@ -104,7 +104,7 @@ pub enum Direction {
     Both,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct RelQuery {
     pub direction: Direction,
     /// Empty = all types.
@@ -114,7 +114,7 @@ pub struct RelQuery {
 }
 
 /// Traversal direction in terms of failure impact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TraverseDirection {
     /// What this CI's failure would affect: follows each type's impact flow.
     Downstream,

@@ -1,0 +1,279 @@
+//! `cmdb import FILE`: CIs and relationships from JSON lines, through identification like any
+//! source (source `import`). Two passes over the file: CI lines first (in batches, each batch
+//! one transaction), then relationship lines, so a relationship may name a CI defined anywhere
+//! in the file. A bad line is reported with its line number and field and skipped; nothing
+//! from it is written and the rest of the file is imported.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use cmdb_model::interchange::{parse_line, LineError, Parsed};
+use cmdb_model::{CiId, Observation, Record, RelationshipObs, RunId, Scope, Source};
+use cmdb_store::{GraphStore, IngestReport};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// JSON-lines file (see docs/import-format.md); `-` reads standard input.
+    pub file: PathBuf,
+    /// Records per transaction.
+    #[arg(long, default_value_t = 5000)]
+    pub batch_size: usize,
+    /// Reconcile and report what would change, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the per-record identification explanations (JSON lines on stdout).
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Default)]
+struct Totals {
+    lines: usize,
+    created: usize,
+    updated: usize,
+    unchanged: usize,
+    merged: usize,
+    rel_created: usize,
+    rel_updated: usize,
+    errors: Vec<LineError>,
+}
+
+impl Totals {
+    fn add(&mut self, r: &IngestReport) {
+        self.created += r.created;
+        self.updated += r.updated;
+        self.unchanged += r.unchanged;
+        self.merged += r.merged;
+        self.rel_created += r.relationships_created;
+        self.rel_updated += r.relationships_updated;
+    }
+}
+
+fn open(path: &PathBuf) -> anyhow::Result<Box<dyn BufRead>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::new(std::io::stdin())));
+    }
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Box::new(BufReader::with_capacity(1 << 20, f)))
+}
+
+/// Lines as (1-based number, text), skipping blanks; non-UTF-8 lines become errors.
+fn for_each_line(path: &PathBuf, mut f: impl FnMut(usize, Result<String, LineError>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let mut reader = open(path)?;
+    let mut buf = Vec::new();
+    let mut n = 0;
+    loop {
+        buf.clear();
+        let read = reader.read_until(b'\n', &mut buf).with_context(|| format!("reading {}", path.display()))?;
+        if read == 0 {
+            return Ok(());
+        }
+        n += 1;
+        match std::str::from_utf8(&buf) {
+            Ok(s) if s.trim().is_empty() => continue,
+            Ok(s) => f(n, Ok(s.trim_end().to_string()))?,
+            Err(e) => f(n, Err(LineError { line: n, field: None, message: format!("not valid UTF-8: {e}") }))?,
+        }
+    }
+}
+
+struct Batch {
+    obs: Observation,
+    /// record key → line number, to name lines in errors.
+    lines: HashMap<String, usize>,
+    refs: std::collections::HashSet<String>,
+}
+
+impl Batch {
+    fn new(run: &RunId) -> Self {
+        Batch { obs: Observation::new(Source::new(Source::IMPORT), run.clone(), Scope::none()), lines: HashMap::new(), refs: Default::default() }
+    }
+    /// A record key for a reference: a key of this batch, or a reference record for an id.
+    fn reference(&mut self, r: &str, known: &HashMap<String, CiId>) -> String {
+        if self.lines.contains_key(r) && self.obs.records.iter().any(|x| x.key == r) {
+            return r.to_string();
+        }
+        let id = known.get(r).cloned().unwrap_or_else(|| CiId::new(r));
+        let key = format!("ref:{id}");
+        if self.refs.insert(key.clone()) {
+            self.obs.records.push(Record { key: key.clone(), id: Some(id), ..Default::default() });
+        }
+        key
+    }
+    fn len(&self) -> usize {
+        self.obs.records.len() + self.obs.relationships.len()
+    }
+}
+
+pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
+    let store = ctx.open_store()?;
+    let mut opts = ctx.ingest_options();
+    opts.dry_run = args.dry_run;
+    let run_id = RunId::generate();
+    let batch_size = args.batch_size.max(1);
+    let started = std::time::Instant::now();
+    let mut totals = Totals::default();
+    // File key → CI id, filled from each batch's explanations.
+    let mut known: HashMap<String, CiId> = HashMap::new();
+
+    // Pass 1: CI lines.
+    let mut batch = Batch::new(&run_id);
+    let mut pending: Vec<Batch> = Vec::new();
+    for_each_line(&args.file, |n, text| {
+        totals.lines += 1;
+        let text = match text {
+            Ok(t) => t,
+            Err(e) => {
+                totals.errors.push(e);
+                return Ok(());
+            }
+        };
+        match parse_line(n, &text) {
+            Ok(Parsed::Ci { class, line }) => {
+                let key = line.key.clone().unwrap_or_else(|| format!("line:{n}"));
+                if batch.lines.contains_key(&key) || known.contains_key(&key) {
+                    totals.errors.push(LineError { line: n, field: Some("key".into()), message: format!("key `{key}` is already used by another line") });
+                    return Ok(());
+                }
+                let parent = line.parent.as_deref().map(|p| batch.reference(p, &known));
+                batch.lines.insert(key.clone(), n);
+                batch.obs.records.push(Record {
+                    key,
+                    class: Some(class),
+                    name: line.name,
+                    id: line.id.map(CiId::new),
+                    parent,
+                    identifiers: line.identifiers,
+                    attributes: line.attributes,
+                    tags: line.tags,
+                    placeholder: false,
+                });
+                if batch.len() >= batch_size {
+                    pending.push(std::mem::replace(&mut batch, Batch::new(&run_id)));
+                }
+            }
+            Ok(Parsed::Relationship { .. }) => {}
+            Err(e) => totals.errors.push(e),
+        }
+        Ok(())
+    })?;
+    pending.push(batch);
+    // Batches are ingested in order; keys resolved by earlier batches are visible to later
+    // ones because references are re-resolved against `known` just before ingesting.
+    for b in pending {
+        let b = rebind(b, &known);
+        ingest_batch(&*store, b, &opts, &mut totals, &mut known, args.explain).await?;
+    }
+
+    // Pass 2: relationship lines.
+    let mut batch = Batch::new(&run_id);
+    let mut rel_lines: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut batches: Vec<(Batch, HashMap<String, Vec<usize>>)> = Vec::new();
+    for_each_line(&args.file, |n, text| {
+        let Ok(text) = text else { return Ok(()) };
+        if let Ok(Parsed::Relationship { rel_type, evidence, confidence, line }) = parse_line(n, &text) {
+            let from = batch.reference(&line.from, &known);
+            let to = batch.reference(&line.to, &known);
+            rel_lines.entry(format!("{from}->{to}")).or_default().push(n);
+            let mut r = RelationshipObs::new(rel_type, from, to, evidence, confidence);
+            r.attributes = line.attributes;
+            batch.obs.relationships.push(r);
+            if batch.len() >= batch_size {
+                batches.push((std::mem::replace(&mut batch, Batch::new(&run_id)), std::mem::take(&mut rel_lines)));
+            }
+        }
+        Ok(())
+    })?;
+    batches.push((batch, rel_lines));
+    for (b, lines) in batches {
+        if b.obs.relationships.is_empty() {
+            continue;
+        }
+        let report = store.ingest(b.obs, &opts).await?;
+        totals.add(&report);
+        for e in report.errors {
+            if e.record.starts_with("ref:") {
+                continue; // reported through the relationship that used it
+            }
+            for &n in lines.get(&e.record).into_iter().flatten() {
+                let end = e.field.as_deref().unwrap_or("");
+                totals.errors.push(LineError { line: n, field: e.field.clone(), message: format!("{} ({end} end)", e.message) });
+            }
+        }
+    }
+
+    totals.errors.sort_by_key(|e| e.line);
+    for e in &totals.errors {
+        eprintln!("error: {e}");
+    }
+    let verb = if args.dry_run { "would import" } else { "imported" };
+    eprintln!(
+        "{verb} {} lines in {:.2}s: CIs created {}, updated {}, unchanged {}, merged {}; relationships created {}, updated {}; {} line(s) rejected",
+        totals.lines,
+        started.elapsed().as_secs_f64(),
+        totals.created,
+        totals.updated,
+        totals.unchanged,
+        totals.merged,
+        totals.rel_created,
+        totals.rel_updated,
+        totals.errors.len()
+    );
+    store.close().await?;
+    // 2 = imported, but some lines were rejected (scripts can tell partial from total failure).
+    Ok(if totals.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// Re-resolve reference records of a batch against keys learned from earlier batches.
+fn rebind(mut b: Batch, known: &HashMap<String, CiId>) -> Batch {
+    for r in &mut b.obs.records {
+        if let (Some(rest), Some(id)) = (r.key.strip_prefix("ref:"), r.id.as_ref()) {
+            if let Some(real) = known.get(rest) {
+                if real != id {
+                    r.id = Some(real.clone());
+                }
+            }
+        }
+    }
+    b
+}
+
+async fn ingest_batch(
+    store: &dyn GraphStore,
+    b: Batch,
+    opts: &cmdb_store::IngestOptions,
+    totals: &mut Totals,
+    known: &mut HashMap<String, CiId>,
+    explain: bool,
+) -> anyhow::Result<()> {
+    if b.obs.records.is_empty() {
+        return Ok(());
+    }
+    let lines = b.lines;
+    let report = store.ingest(b.obs, opts).await?;
+    totals.add(&report);
+    for ex in &report.explanations {
+        if let Some(ci) = &ex.ci {
+            if !ex.record.starts_with("ref:") {
+                known.insert(ex.record.clone(), ci.clone());
+            }
+        }
+        if explain && !ex.record.starts_with("ref:") {
+            println!("{}", serde_json::to_string(ex)?);
+        }
+    }
+    for e in report.errors {
+        match lines.get(&e.record) {
+            Some(&n) => totals.errors.push(LineError { line: n, field: e.field, message: e.message }),
+            None if e.record.starts_with("ref:") => {
+                // An unknown parent reference: the child records that used it fail with
+                // INVALID_PARENT and are reported there.
+            }
+            None => totals.errors.push(LineError { line: 0, field: e.field, message: format!("{}: {}", e.record, e.message) }),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! The conformance suite on the embedded store, plus properties only a fresh pair of stores
+//! can show (scan order independence).
+
+use cmdb_store::{conformance, EmbeddedOptions, EmbeddedStore};
+
+fn fresh() -> (tempfile::TempDir, EmbeddedStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default()).expect("open");
+    (dir, store)
+}
+
+/// The store plus the directory that must outlive it.
+struct Fixture(#[allow(dead_code)] tempfile::TempDir, EmbeddedStore);
+
+impl std::ops::Deref for Fixture {
+    type Target = EmbeddedStore;
+    fn deref(&self) -> &EmbeddedStore {
+        &self.1
+    }
+}
+
+fn make() -> Fixture {
+    let (d, s) = fresh();
+    Fixture(d, s)
+}
+
+mod suite {
+    use super::*;
+    cmdb_store::conformance_tests!(make());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_order_does_not_change_the_graph() {
+    let (_a, s1) = fresh();
+    let (_b, s2) = fresh();
+    conformance::ingest_app_then_db(&s1).await;
+    conformance::ingest_db_then_app(&s2).await;
+    assert_eq!(conformance::canonical_graph(&s1).await, conformance::canonical_graph(&s2).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopen_keeps_everything() {
+    use cmdb_store::GraphStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cmdb.sqlite");
+    {
+        let s = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
+        conformance::ingest_app_then_db(&s).await;
+        s.close().await.unwrap();
+        assert!(matches!(s.stats().await, Err(cmdb_store::StoreError::Closed)));
+    }
+    let s = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
+    let g = conformance::canonical_graph(&s).await;
+    let (_c, fresh_store) = fresh();
+    conformance::ingest_app_then_db(&fresh_store).await;
+    assert_eq!(g, conformance::canonical_graph(&fresh_store).await);
+}
