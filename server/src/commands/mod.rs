@@ -9,7 +9,7 @@ pub mod serve;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use cmdb_store::{EmbeddedOptions, EmbeddedStore, GraphStore};
 
 use crate::config::Config;
