@@ -219,6 +219,9 @@ struct Reconciler<'a> {
     explanations: Vec<Explanation>,
     errors: Vec<RecordError>,
     record_ids: HashMap<String, CiId>,
+    /// CIs this observation actually saw (created, matched, merged into). Others in `cis` were
+    /// only looked at — references and rejected candidates — and are not written or sighted.
+    touched: HashSet<CiId>,
 }
 
 fn err(record: &str, code: &str, field: Option<&str>, message: impl Into<String>) -> RecordError {
@@ -299,6 +302,7 @@ impl<'a> Reconciler<'a> {
             explanations: Vec::new(),
             errors: Vec::new(),
             record_ids: HashMap::new(),
+            touched: HashSet::new(),
         }
     }
 
@@ -634,6 +638,7 @@ impl<'a> Reconciler<'a> {
             run_id: Some(self.obs.run_id.clone()),
         });
         self.order.push(id.clone());
+        self.touched.insert(id.clone());
         self.cis.insert(id.clone(), Working { ci, original: None });
     }
 
@@ -669,6 +674,7 @@ impl<'a> Reconciler<'a> {
 
     fn update(&mut self, id: &CiId, rec: &Record, class: CiClass) -> Result<(), ViewError> {
         let Some(mut w) = self.cis.remove(id) else { return Ok(()) };
+        self.touched.insert(id.clone());
         let ci = &mut w.ci;
         let before = ci.clone();
         let ph = rec.placeholder;
@@ -766,6 +772,8 @@ impl<'a> Reconciler<'a> {
             self.cis.insert(into.clone(), iw);
             self.diff_history(&before, &after);
         }
+        self.touched.remove(from);
+        self.touched.insert(into.clone());
         self.hist(into, ChangeKind::Merged, None, Some(Value::String(from.to_string())), Some(Value::String(into.to_string())));
         self.aliases.insert(from.clone(), into.clone());
         self.merges.push(Merge { from: from.clone(), into: into.clone() });
@@ -830,14 +838,16 @@ impl<'a> Reconciler<'a> {
             let from = match self.record_ids.get(&r.from) {
                 Some(id) => self.resolve(id),
                 None => {
-                    self.errors.push(err(&label, "UNKNOWN_RECORD", Some("from"), format!("relationship {} refers to record `{}`, which is missing or was rejected", r.rel_type, r.from)));
+                    let msg = self.unknown_end(r.rel_type, &r.from);
+                    self.errors.push(err(&label, "UNKNOWN_RECORD", Some("from"), msg));
                     continue;
                 }
             };
             let to = match self.record_ids.get(&r.to) {
                 Some(id) => self.resolve(id),
                 None => {
-                    self.errors.push(err(&label, "UNKNOWN_RECORD", Some("to"), format!("relationship {} refers to record `{}`, which is missing or was rejected", r.rel_type, r.to)));
+                    let msg = self.unknown_end(r.rel_type, &r.to);
+                    self.errors.push(err(&label, "UNKNOWN_RECORD", Some("to"), msg));
                     continue;
                 }
             };
@@ -852,6 +862,15 @@ impl<'a> Reconciler<'a> {
         }
         // Relationships of CIs merged away are re-pointed by the store; nothing to do here.
         Ok(())
+    }
+
+    /// Why a relationship end could not be resolved, in the user's terms.
+    fn unknown_end(&self, rel_type: RelType, key: &str) -> String {
+        match self.obs.records.iter().find(|r| r.key == key) {
+            Some(Record { class: None, id: Some(id), .. }) => format!("{rel_type} refers to CI `{id}`, which does not exist"),
+            Some(_) => format!("{rel_type} refers to record `{key}`, which was rejected"),
+            None => format!("{rel_type} refers to record `{key}`, which is not in this observation"),
+        }
     }
 
     fn upsert_rel(&mut self, rel_type: RelType, from: CiId, to: CiId, kind: EvidenceKind, base: f64, attrs: Map<String, Value>) {
@@ -908,6 +927,9 @@ impl<'a> Reconciler<'a> {
     fn finish(mut self) -> Reconciled {
         let mut cis = Vec::new();
         for id in std::mem::take(&mut self.order) {
+            if !self.touched.contains(&id) {
+                continue;
+            }
             let Some(w) = self.cis.remove(&id) else { continue };
             let kind = match &w.original {
                 None => WriteKind::Created,

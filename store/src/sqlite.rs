@@ -245,7 +245,7 @@ impl EmbeddedStore {
             readers.push(Mutex::new(Some(c)));
         }
         let adjacency = load_adjacency(&writer)?;
-        tracing::info!(path = %path.display(), edges = adjacency.edge_count(), "embedded store opened");
+        tracing::debug!(path = %path.display(), edges = adjacency.edge_count(), "embedded store opened");
         Ok(EmbeddedStore {
             path: path.to_path_buf(),
             writer: Mutex::new(Some(writer)),
@@ -1187,7 +1187,7 @@ impl GraphStore for EmbeddedStore {
         for r in &self.readers {
             r.lock().take();
         }
-        tracing::info!(path = %self.path.display(), "embedded store closed");
+        tracing::debug!(path = %self.path.display(), "embedded store closed");
         Ok(())
     }
 }

@@ -195,12 +195,11 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         let report = store.ingest(b.obs, &opts).await?;
         totals.add(&report);
         for e in report.errors {
-            if e.record.starts_with("ref:") {
-                continue; // reported through the relationship that used it
-            }
-            for &n in lines.get(&e.record).into_iter().flatten() {
-                let end = e.field.as_deref().unwrap_or("");
-                totals.errors.push(LineError { line: n, field: e.field.clone(), message: format!("{} ({end} end)", e.message) });
+            // A reference record's own NOT_FOUND is reported through the relationship lines
+            // that used it (their UNKNOWN_RECORD errors), which name the line.
+            let Some(ns) = lines.get(&e.record) else { continue };
+            for &n in ns {
+                totals.errors.push(LineError { line: n, field: e.field.clone(), message: e.message.clone() });
             }
         }
     }
