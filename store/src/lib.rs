@@ -10,6 +10,7 @@ pub mod conformance;
 mod adjacency;
 mod error;
 pub mod sqlite;
+pub mod neo4j;
 mod types;
 
 pub use error::StoreError;

@@ -1,0 +1,373 @@
+//! Applying a reconciled delta inside one explicit transaction, statement for statement the
+//! same semantics as the embedded store's `apply_delta` / `apply_merge` / `mark_stale`.
+//!
+//! Every write is a batched `UNWIND $rows … MERGE` keyed by our own ids (never elementId), so
+//! applying the same rows twice changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use cmdb_model::{ChangeKind, CiId, Delta, HistoryEntry, RelKey, RelStatus, RelType, Relationship, WriteKind};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::db::{q, rows_batched, run_batched, Tx};
+use super::rows::{ci_row, history_row, rel_entity, rel_row, sighting_key, source_target, RelRow, REL_FIELDS};
+use super::view::fetch_rels;
+use crate::StoreError;
+
+/// Statement texts (fixed; labels and types only from the model's enums).
+const WRITE_CIS: &str = "UNWIND $rows AS r MERGE (n:CI {id: r.id}) SET n += r.props";
+const WRITE_IDENTIFIERS: &str = "UNWIND $rows AS r MERGE (i:CiIdentifier {kc: r.kc}) \
+    ON CREATE SET i.key = r.key, i.ci = r.ci, i.parent = r.parent";
+const WRITE_HISTORY: &str = "UNWIND $rows AS r CREATE (h:History) SET h = r";
+const WRITE_SIGHTINGS: &str = "UNWIND $rows AS r MERGE (s:Sighting {k: r.k}) \
+    ON CREATE SET s.source = r.source, s.target = r.target, s.st = r.st, s.entity = r.entity \
+    SET s.run_id = r.run_id, s.seen_at = r.seen_at";
+
+fn write_rels_cypher(t: RelType) -> String {
+    format!(
+        "UNWIND $rows AS r MATCH (a:CI {{id: r.from}}) MATCH (b:CI {{id: r.to}}) MERGE (a)-[e:{}]->(b) SET e += r.props",
+        t.as_str()
+    )
+}
+
+pub(crate) fn identifier_kc(key: &str, ci: &str) -> String {
+    format!("{key}\u{1f}{ci}")
+}
+
+/// Allocates history sequence numbers (newest = highest) from the `CmdbMeta` counter.
+pub(crate) struct HistoryWriter {
+    rows: Vec<Value>,
+}
+
+impl HistoryWriter {
+    pub(crate) fn new() -> Self {
+        HistoryWriter { rows: Vec::new() }
+    }
+    pub(crate) fn push(&mut self, e: &HistoryEntry) -> Result<(), StoreError> {
+        // seq is filled in at flush time.
+        self.rows.push(history_row(0, e)?);
+        Ok(())
+    }
+    pub(crate) async fn flush(mut self, tx: &mut Tx, batch: usize) -> Result<usize, StoreError> {
+        if self.rows.is_empty() {
+            return Ok(0);
+        }
+        #[derive(Deserialize)]
+        struct Base {
+            base: i64,
+        }
+        let n = self.rows.len() as i64;
+        let base: Vec<Base> = tx
+            .rows(q(
+                "MERGE (m:CmdbMeta {key: 'history_seq'}) ON CREATE SET m.value = 0 \
+                 WITH m, m.value AS base SET m.value = base + $n RETURN base",
+                json!({ "n": n }),
+            )?)
+            .await?;
+        let base = base.first().map(|b| b.base).unwrap_or(0);
+        for (i, r) in self.rows.iter_mut().enumerate() {
+            r["seq"] = json!(base + 1 + i as i64);
+        }
+        let count = self.rows.len();
+        run_batched(tx, WRITE_HISTORY, std::mem::take(&mut self.rows), batch, &json!({})).await?;
+        Ok(count)
+    }
+}
+
+async fn write_rels(tx: &mut Tx, rels: &[&Relationship], batch: usize) -> Result<(), StoreError> {
+    for t in RelType::ALL {
+        let rows: Vec<Value> = rels.iter().filter(|r| r.rel_type == t).map(|r| rel_row(r)).collect::<Result<_, _>>()?;
+        if !rows.is_empty() {
+            run_batched(tx, &write_rels_cypher(t), rows, batch, &json!({})).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Combine the evidence of two relationships that turned out to be one (after a merge).
+fn combine(into: &mut Relationship, other: Relationship) {
+    for e in other.evidence {
+        match into.evidence.iter_mut().find(|x| x.source == e.source && x.kind == e.kind) {
+            Some(x) => {
+                x.observations = x.observations.max(e.observations);
+                x.confidence = x.confidence.max(e.confidence);
+                x.first_seen = x.first_seen.min(e.first_seen);
+                x.last_seen = x.last_seen.max(e.last_seen);
+            }
+            None => into.evidence.push(e),
+        }
+    }
+    for (k, v) in other.attributes {
+        into.attributes.entry(k).or_insert(v);
+    }
+    into.first_seen = into.first_seen.min(other.first_seen);
+    into.last_seen = into.last_seen.max(other.last_seen);
+    if other.status == RelStatus::Active {
+        into.status = RelStatus::Active;
+    }
+}
+
+#[derive(Deserialize)]
+struct SightRow {
+    source: String,
+    target: String,
+    run_id: String,
+    seen_at: i64,
+}
+
+/// Rename sightings of `old` to `new` (a sighting already under `new` is replaced).
+async fn rename_sightings(tx: &mut Tx, old: &str, new: &str, batch: usize) -> Result<(), StoreError> {
+    let rows: Vec<SightRow> = tx
+        .rows(q(
+            "MATCH (s:Sighting {entity: $old}) WITH s, s.source AS source, s.target AS target, s.run_id AS run_id, s.seen_at AS seen_at \
+             DELETE s RETURN source, target, run_id, seen_at",
+            json!({ "old": old }),
+        )?)
+        .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let rows = rows
+        .into_iter()
+        .map(|s| {
+            json!({
+                "k": sighting_key(&s.source, &s.target, new), "source": s.source, "target": s.target,
+                "st": source_target(&s.source, &s.target), "entity": new, "run_id": s.run_id, "seen_at": s.seen_at,
+            })
+        })
+        .collect();
+    run_batched(tx, WRITE_SIGHTINGS, rows, batch, &json!({})).await
+}
+
+async fn apply_merge(tx: &mut Tx, from: &CiId, into: &CiId, batch: usize) -> Result<(), StoreError> {
+    // Re-point relationships: read them, delete them, write them back under the survivor.
+    let rows: Vec<RelRow> = tx
+        .rows(q(&format!("MATCH (a:CI)-[e]->(b:CI) WHERE a.id = $id OR b.id = $id RETURN {REL_FIELDS}"), json!({ "id": from.as_str() }))?)
+        .await?;
+    let mut seen = HashSet::new();
+    let mut rels = Vec::new();
+    for r in rows {
+        let r = r.into_rel()?;
+        if seen.insert(r.key()) {
+            rels.push(r);
+        }
+    }
+    tx.run(q("MATCH (n:CI {id: $id})-[e]-() DELETE e", json!({ "id": from.as_str() }))?).await?;
+    for r in rels {
+        let old_key = r.key();
+        let f = if r.from == *from { into.clone() } else { r.from.clone() };
+        let t = if r.to == *from { into.clone() } else { r.to.clone() };
+        if f == t {
+            continue;
+        }
+        let new_key = RelKey::new(r.rel_type, f, t);
+        let mut moved = Relationship { from: new_key.from.clone(), to: new_key.to.clone(), ..r };
+        if let Some(existing) = fetch_rels(tx, std::slice::from_ref(&new_key), batch).await?.into_iter().next() {
+            let mut e = existing;
+            combine(&mut e, moved);
+            moved = e;
+        }
+        write_rels(tx, &[&moved], batch).await?;
+        rename_sightings(
+            tx,
+            &rel_entity(old_key.rel_type, old_key.from.as_str(), old_key.to.as_str()),
+            &rel_entity(new_key.rel_type, new_key.from.as_str(), new_key.to.as_str()),
+            batch,
+        )
+        .await?;
+    }
+    rename_sightings(tx, from.as_str(), into.as_str(), batch).await?;
+    let p = json!({ "from": from.as_str(), "into": into.as_str() });
+    for stmt in [
+        "MATCH (h:History {ci: $from}) SET h.ci = $into",
+        "MATCH (h:History {other: $from}) SET h.other = $into",
+        "MATCH (i:CiIdentifier {ci: $from}) DELETE i",
+        "MATCH (i:CiIdentifier {parent: $from}) DELETE i",
+        "MATCH (a:CiAlias {ci: $from}) SET a.ci = $into",
+        "MERGE (a:CiAlias {id: $from}) SET a.ci = $into",
+        "MATCH (n:CI {id: $from}) DETACH DELETE n",
+    ] {
+        tx.run(q(stmt, p.clone())?).await?;
+    }
+    Ok(())
+}
+
+/// Write the delta. Returns the history writer so staleness can add to it.
+pub(crate) async fn apply_delta(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut HistoryWriter) -> Result<(), StoreError> {
+    for m in &d.merges {
+        apply_merge(tx, &m.from, &m.into, batch).await?;
+    }
+    if !d.rehomed.is_empty() {
+        run_batched(
+            tx,
+            "UNWIND $rows AS id MATCH (i:CiIdentifier {ci: id}) DELETE i",
+            d.rehomed.iter().map(|id| Value::String(id.to_string())).collect(),
+            batch,
+            &json!({}),
+        )
+        .await?;
+    }
+    if !d.cis.is_empty() {
+        let rows = d.cis.iter().map(|w| ci_row(&w.ci)).collect::<Result<Vec<_>, _>>()?;
+        run_batched(tx, WRITE_CIS, rows, batch, &json!({})).await?;
+    }
+    if !d.identifiers.is_empty() {
+        let mut seen = HashSet::new();
+        let rows: Vec<Value> = d
+            .identifiers
+            .iter()
+            .filter(|e| seen.insert((e.key.clone(), e.ci.clone())))
+            .map(|e| json!({"kc": identifier_kc(&e.key, e.ci.as_str()), "key": e.key, "ci": e.ci.as_str(), "parent": e.parent.as_ref().map(CiId::as_str)}))
+            .collect();
+        run_batched(tx, WRITE_IDENTIFIERS, rows, batch, &json!({})).await?;
+    }
+    if !d.relationships.is_empty() {
+        let rels: Vec<&Relationship> = d.relationships.iter().map(|w| &w.rel).collect();
+        write_rels(tx, &rels, batch).await?;
+    }
+    for h in &d.history {
+        hist.push(h)?;
+    }
+    if !d.scope.targets.is_empty() {
+        let mut rows = Vec::new();
+        let mut seen = HashSet::new();
+        for target in &d.scope.targets {
+            let entities = d
+                .cis
+                .iter()
+                .map(|w| w.ci.id.to_string())
+                .chain(d.relationships.iter().map(|w| rel_entity(w.rel.rel_type, w.rel.from.as_str(), w.rel.to.as_str())));
+            for entity in entities {
+                let k = sighting_key(d.source.as_str(), target, &entity);
+                if !seen.insert(k.clone()) {
+                    continue;
+                }
+                rows.push(json!({
+                    "k": k, "source": d.source.as_str(), "target": target, "st": source_target(d.source.as_str(), target),
+                    "entity": entity, "run_id": d.run_id.as_str(), "seen_at": super::rows::ms(d.at),
+                }));
+            }
+        }
+        run_batched(tx, WRITE_SIGHTINGS, rows, batch, &json!({})).await?;
+    }
+    Ok(())
+}
+
+/// After a complete run over a scope: what this source saw there before and not now loses
+/// that sighting; what no source sees any more becomes STALE (CIs) or CLOSED (relationships).
+pub(crate) async fn mark_stale(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut HistoryWriter) -> Result<(usize, usize), StoreError> {
+    if !d.scope.complete || d.scope.targets.is_empty() {
+        return Ok((0, 0));
+    }
+    #[derive(Deserialize)]
+    struct E {
+        entity: String,
+    }
+    let mut gone: Vec<String> = Vec::new();
+    for target in &d.scope.targets {
+        let rows: Vec<E> = tx
+            .rows(q(
+                "MATCH (s:Sighting {st: $st}) WHERE s.run_id <> $run WITH s, s.entity AS entity DELETE s RETURN entity",
+                json!({ "st": source_target(d.source.as_str(), target), "run": d.run_id.as_str() }),
+            )?)
+            .await?;
+        gone.extend(rows.into_iter().map(|r| r.entity));
+    }
+    if gone.is_empty() {
+        return Ok((0, 0));
+    }
+    let mut uniq = BTreeSet::new();
+    gone.retain(|e| uniq.insert(e.clone()));
+    // Entities no source sees any more.
+    let unseen: Vec<E> = rows_batched(
+        tx,
+        "UNWIND $rows AS entity OPTIONAL MATCH (s:Sighting {entity: entity}) WITH entity, count(s) AS c WHERE c = 0 RETURN entity",
+        gone.iter().cloned().map(Value::String).collect(),
+        batch,
+        &json!({}),
+    )
+    .await?;
+    let unseen: HashSet<String> = unseen.into_iter().map(|e| e.entity).collect();
+    let hist_entry = |ci: &CiId, kind: ChangeKind, field: Option<&str>, rel: Option<RelKey>, old: &str, new: &str| HistoryEntry {
+        ci: ci.clone(),
+        at: d.at,
+        kind,
+        field: field.map(str::to_string),
+        relationship: rel,
+        old: Some(Value::String(old.into())),
+        new: Some(Value::String(new.into())),
+        source: d.source.clone(),
+        run_id: Some(d.run_id.clone()),
+    };
+    let mut ci_ids = Vec::new();
+    let mut rel_keys: BTreeMap<RelType, Vec<Value>> = BTreeMap::new();
+    for entity in gone.iter().filter(|e| unseen.contains(*e)) {
+        if let Some(rest) = entity.strip_prefix("r|") {
+            let mut parts = rest.splitn(3, '|');
+            let (Some(t), Some(f), Some(to)) = (parts.next(), parts.next(), parts.next()) else { continue };
+            let Ok(t) = t.parse::<RelType>() else { continue };
+            rel_keys.entry(t).or_default().push(json!({"from": f, "to": to}));
+        } else {
+            ci_ids.push(Value::String(entity.clone()));
+        }
+    }
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    #[derive(Deserialize)]
+    struct Pair {
+        f: String,
+        t: String,
+    }
+    let (mut staled, mut closed) = (0, 0);
+    // In `gone` order, as the embedded store does.
+    let mut events: Vec<(String, HistoryEntry)> = Vec::new();
+    if !ci_ids.is_empty() {
+        let done: Vec<Id> = rows_batched(
+            tx,
+            "UNWIND $rows AS id MATCH (n:CI {id: id}) WHERE n.status = 'ACTIVE' SET n.status = 'STALE' RETURN n.id AS id",
+            ci_ids,
+            batch,
+            &json!({}),
+        )
+        .await?;
+        for r in done {
+            staled += 1;
+            let e = hist_entry(&CiId(r.id.clone()), ChangeKind::StatusChanged, Some("status"), None, "ACTIVE", "STALE");
+            events.push((r.id, e));
+        }
+    }
+    for (t, rows) in rel_keys {
+        let done: Vec<Pair> = rows_batched(
+            tx,
+            &format!(
+                "UNWIND $rows AS r MATCH (a:CI {{id: r.from}})-[e:{}]->(b:CI {{id: r.to}}) WHERE e.status = 'ACTIVE' \
+                 SET e.status = 'CLOSED' RETURN a.id AS f, b.id AS t",
+                t.as_str()
+            ),
+            rows,
+            batch,
+            &json!({}),
+        )
+        .await?;
+        for p in done {
+            closed += 1;
+            let key = RelKey { rel_type: t, from: CiId(p.f.clone()), to: CiId(p.t.clone()) };
+            let e = hist_entry(&key.from.clone(), ChangeKind::RelationshipClosed, None, Some(key), "ACTIVE", "CLOSED");
+            events.push((rel_entity(t, &p.f, &p.t), e));
+        }
+    }
+    let order: std::collections::HashMap<&str, usize> = gone.iter().enumerate().map(|(i, e)| (e.as_str(), i)).collect();
+    events.sort_by_key(|(entity, _)| order.get(entity.as_str()).copied().unwrap_or(usize::MAX));
+    for (_, e) in &events {
+        hist.push(e)?;
+    }
+    Ok((staled, closed))
+}
+
+/// Was anything in this delta written at all (beyond last-seen)?
+pub(crate) fn class_labels_needed(d: &Delta) -> Vec<(String, String)> {
+    d.cis.iter().filter(|w| w.kind != WriteKind::Unchanged).map(|w| (w.ci.id.to_string(), w.ci.class.as_str().to_string())).collect()
+}

@@ -1,0 +1,295 @@
+//! Reads: filtered, cursor-paginated CI lists; traversals; history. Parameterised Cypher only:
+//! what is spliced into statement text comes from fixed tables (property names of the order
+//! field, relationship types of the model), never from the caller.
+
+use std::collections::{HashMap, HashSet};
+
+use cmdb_model::{Ci, CiId, HistoryEntry, ImpactFlow, RelType, Relationship};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::db::{q, rows_batched, Tx};
+use super::rows::{attr_kv, decode_cursor, encode_cursor, ms, CiRow, RelRow, CI_FIELDS, REL_FIELDS};
+use crate::types::*;
+use crate::StoreError;
+
+fn order_property(f: CiOrderField) -> &'static str {
+    match f {
+        CiOrderField::Id => "id",
+        CiOrderField::Name => "name",
+        CiOrderField::Class => "class",
+        CiOrderField::LastSeen => "last_seen",
+        CiOrderField::FirstSeen => "first_seen",
+    }
+}
+
+fn sort_value(ci: &Ci, f: CiOrderField) -> Value {
+    match f {
+        CiOrderField::Id => Value::String(ci.id.to_string()),
+        CiOrderField::Name => Value::String(ci.name.clone()),
+        CiOrderField::Class => Value::String(ci.class.to_string()),
+        CiOrderField::LastSeen => Value::from(ms(ci.last_seen)),
+        CiOrderField::FirstSeen => Value::from(ms(ci.first_seen)),
+    }
+}
+
+/// WHERE clauses (fixed text) and their parameters.
+async fn filter_cypher(tx: &mut Tx, f: &CiFilter, params: &mut Map<String, Value>) -> Result<Vec<String>, StoreError> {
+    let mut clauses = Vec::new();
+    if !f.classes.is_empty() {
+        params.insert("classes".into(), json!(f.classes.iter().map(|c| c.as_str()).collect::<Vec<_>>()));
+        clauses.push("n.class IN $classes".to_string());
+    }
+    if let Some((mode, value)) = &f.name {
+        match mode {
+            NameMatch::Equals => {
+                params.insert("name".into(), json!(value));
+                clauses.push("n.name = $name".into());
+            }
+            NameMatch::Contains => {
+                params.insert("name".into(), json!(value));
+                clauses.push("n.name CONTAINS $name".into());
+            }
+            NameMatch::Regex => {
+                regex::RegexBuilder::new(value).size_limit(1 << 20).build().map_err(|e| StoreError::InvalidInput(format!("invalid name regex: {e}")))?;
+                // Cypher's =~ matches the whole string; the contract searches within it.
+                params.insert("name".into(), json!(format!("(?s).*(?:{value}).*")));
+                clauses.push("n.name =~ $name".into());
+            }
+        }
+    }
+    for (i, tag) in f.tags.iter().enumerate() {
+        params.insert(format!("tag{i}"), json!(tag));
+        clauses.push(format!("$tag{i} IN n.tags"));
+    }
+    if !f.statuses.is_empty() {
+        params.insert("statuses".into(), json!(f.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
+        clauses.push("n.status IN $statuses".into());
+    }
+    if let Some(src) = &f.source {
+        params.insert("source".into(), json!(src));
+        clauses.push("$source IN n.sources".into());
+    }
+    if let Some(ip) = &f.ip_address {
+        let norm = cmdb_model::identify::normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
+        #[derive(Deserialize)]
+        struct Id {
+            ci: String,
+        }
+        let ids: Vec<Id> = tx
+            .rows(q(
+                "UNWIND $keys AS k MATCH (i:CiIdentifier {key: k}) RETURN DISTINCT i.ci AS ci",
+                json!({ "keys": [format!("device||ip_addresses|{norm}"), format!("IpAddress||address|{norm}")] }),
+            )?)
+            .await?;
+        params.insert("ip_ids".into(), json!(ids.into_iter().map(|i| i.ci).collect::<Vec<_>>()));
+        clauses.push("n.id IN $ip_ids".into());
+    }
+    for (i, (k, v)) in f.attributes.iter().enumerate() {
+        params.insert(format!("kv{i}"), json!(attr_kv(k, v)));
+        clauses.push(format!("$kv{i} IN n.attr_kv"));
+    }
+    if let Some(t) = f.last_seen_before {
+        params.insert("ls_before".into(), json!(ms(t)));
+        clauses.push("n.last_seen < $ls_before".into());
+    }
+    if let Some(t) = f.last_seen_after {
+        params.insert("ls_after".into(), json!(ms(t)));
+        clauses.push("n.last_seen > $ls_after".into());
+    }
+    if let Some(ids) = &f.ids {
+        params.insert("ids".into(), json!(ids.iter().map(|i| i.as_str()).collect::<Vec<_>>()));
+        clauses.push("n.id IN $ids".into());
+    }
+    Ok(clauses)
+}
+
+pub(crate) async fn find(tx: &mut Tx, filter: &CiFilter, order: CiOrder, page: &PageRequest) -> Result<Page<Ci>, StoreError> {
+    let mut params = Map::new();
+    let clauses = filter_cypher(tx, filter, &mut params).await?;
+    let where_all = if clauses.is_empty() { "true".to_string() } else { clauses.join(" AND ") };
+    #[derive(Deserialize)]
+    struct C {
+        c: i64,
+    }
+    let total: Vec<C> = tx.rows(q(&format!("MATCH (n:CI) WHERE {where_all} RETURN count(n) AS c"), Value::Object(params.clone()))?).await?;
+    let total = total.first().map(|c| c.c.max(0) as usize).unwrap_or(0);
+    let col = order_property(order.field);
+    let backwards = page.last.is_some() && page.first.is_none();
+    let limit = if backwards { page.last.unwrap_or(100) } else { page.first.unwrap_or(100) }.min(100_000);
+    let asc = order.descending == backwards;
+    let mut clauses = vec![where_all];
+    let bound = |params: &mut Map<String, Value>, cur: &str, greater: bool, name: &str| -> Result<String, StoreError> {
+        let v = decode_cursor(cur).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
+        let (Some(sv), Some(id)) = (v.get(0).cloned(), v.get(1).and_then(Value::as_str)) else {
+            return Err(StoreError::InvalidInput("invalid cursor".into()));
+        };
+        let sv = match sv {
+            Value::String(s) => Value::String(s),
+            Value::Number(n) => Value::from(n.as_i64().unwrap_or(0)),
+            _ => return Err(StoreError::InvalidInput("invalid cursor".into())),
+        };
+        params.insert(format!("{name}_v"), sv);
+        params.insert(format!("{name}_id"), Value::String(id.to_string()));
+        let op = if greater { ">" } else { "<" };
+        Ok(format!("(n.{col} {op} ${name}_v OR (n.{col} = ${name}_v AND n.id {op} ${name}_id))"))
+    };
+    if let Some(cur) = &page.after {
+        clauses.push(bound(&mut params, cur, !order.descending, "after")?);
+    }
+    if let Some(cur) = &page.before {
+        clauses.push(bound(&mut params, cur, order.descending, "before")?);
+    }
+    let dir = if asc { "ASC" } else { "DESC" };
+    params.insert("limit".into(), json!((limit + 1) as i64));
+    let rows: Vec<CiRow> = tx
+        .rows(q(
+            &format!("MATCH (n:CI) WHERE {} WITH n ORDER BY n.{col} {dir}, n.id {dir} LIMIT $limit RETURN {CI_FIELDS}", clauses.join(" AND ")),
+            Value::Object(params),
+        )?)
+        .await?;
+    let mut cis = Vec::with_capacity(rows.len());
+    for r in rows {
+        if let Some(ci) = r.into_ci()? {
+            cis.push(ci);
+        }
+    }
+    let more = cis.len() > limit;
+    cis.truncate(limit);
+    if backwards {
+        cis.reverse();
+    }
+    let items = cis.into_iter().map(|ci| (encode_cursor(&json!([sort_value(&ci, order.field), ci.id.as_str()])), ci)).collect();
+    let (has_next_page, has_previous_page) = if backwards { (page.before.is_some(), more) } else { (more, page.after.is_some()) };
+    Ok(Page { items, total_count: total, has_next_page, has_previous_page })
+}
+
+/// Does a step along `t` from its `from` end to its `to` end (`forward`) follow `dir`?
+fn follows(t: RelType, dir: TraverseDirection, forward: bool) -> bool {
+    let flow = t.impact_flow();
+    match (dir, forward) {
+        (TraverseDirection::Downstream, true) | (TraverseDirection::Upstream, false) => matches!(flow, ImpactFlow::FromToTo | ImpactFlow::Both),
+        (TraverseDirection::Downstream, false) | (TraverseDirection::Upstream, true) => matches!(flow, ImpactFlow::ToToFrom | ImpactFlow::Both),
+    }
+}
+
+/// Breadth-first along active relationships, one batched round-trip per level and direction;
+/// each CI once at its shortest depth (the same order as the embedded store's adjacency walk,
+/// ties broken by type and id). With `want_edges`, also every relationship crossed.
+pub(crate) async fn bfs(
+    tx: &mut Tx,
+    start: &[CiId],
+    dir: TraverseDirection,
+    max_depth: u32,
+    types: &[RelType],
+    want_edges: bool,
+    batch: usize,
+) -> Result<(Vec<Reached>, Vec<Relationship>), StoreError> {
+    let allowed = |t: RelType| types.is_empty() || types.contains(&t);
+    let out_types: Vec<&str> = RelType::ALL.iter().filter(|t| allowed(**t) && follows(**t, dir, true)).map(|t| t.as_str()).collect();
+    let in_types: Vec<&str> = RelType::ALL.iter().filter(|t| allowed(**t) && follows(**t, dir, false)).map(|t| t.as_str()).collect();
+    let fields = if want_edges { REL_FIELDS } else { "type(e) AS t, a.id AS from, b.id AS to" };
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut frontier: Vec<String> = Vec::new();
+    for s in start {
+        if seen.insert(s.to_string()) {
+            frontier.push(s.to_string());
+        }
+    }
+    let mut reached = Vec::new();
+    let mut edges = Vec::new();
+    let mut edge_seen = HashSet::new();
+    let mut depth = 0;
+    while !frontier.is_empty() && depth < max_depth {
+        let mut out_of: HashMap<String, Vec<RelRow>> = HashMap::new();
+        let mut in_of: HashMap<String, Vec<RelRow>> = HashMap::new();
+        if !out_types.is_empty() {
+            let rows: Vec<RelRow> = rows_batched(
+                tx,
+                &format!("UNWIND $rows AS id MATCH (a:CI {{id: id}})-[e]->(b:CI) WHERE e.status = 'ACTIVE' AND type(e) IN $types RETURN {fields}"),
+                frontier.iter().cloned().map(Value::String).collect(),
+                batch,
+                &json!({ "types": out_types }),
+            )
+            .await?;
+            for r in rows {
+                out_of.entry(r.from.clone()).or_default().push(r);
+            }
+        }
+        if !in_types.is_empty() {
+            let rows: Vec<RelRow> = rows_batched(
+                tx,
+                &format!("UNWIND $rows AS id MATCH (a:CI)-[e]->(b:CI {{id: id}}) WHERE e.status = 'ACTIVE' AND type(e) IN $types RETURN {fields}"),
+                frontier.iter().cloned().map(Value::String).collect(),
+                batch,
+                &json!({ "types": in_types }),
+            )
+            .await?;
+            for r in rows {
+                in_of.entry(r.to.clone()).or_default().push(r);
+            }
+        }
+        let mut next = Vec::new();
+        for n in &frontier {
+            let mut outs = out_of.remove(n).unwrap_or_default();
+            outs.sort_by(|a, b| (&a.t, &a.to).cmp(&(&b.t, &b.to)));
+            let mut ins = in_of.remove(n).unwrap_or_default();
+            ins.sort_by(|a, b| (&a.t, &a.from).cmp(&(&b.t, &b.from)));
+            let steps = outs.into_iter().map(|r| (r.to.clone(), r)).chain(ins.into_iter().map(|r| (r.from.clone(), r)));
+            for (m, r) in steps {
+                if want_edges && edge_seen.insert((r.from.clone(), r.t.clone(), r.to.clone())) {
+                    edges.push(r.into_rel()?);
+                }
+                if seen.insert(m.clone()) {
+                    reached.push(Reached { id: CiId(m.clone()), depth: depth + 1, via: Some(CiId(n.clone())) });
+                    next.push(m);
+                }
+            }
+        }
+        frontier = next;
+        depth += 1;
+    }
+    Ok((reached, edges))
+}
+
+pub(crate) async fn history(tx: &mut Tx, id: &str, page: &PageRequest) -> Result<Page<HistoryEntry>, StoreError> {
+    #[derive(Deserialize)]
+    struct C {
+        c: i64,
+    }
+    #[derive(Deserialize)]
+    struct H {
+        seq: i64,
+        body: String,
+    }
+    let mut total = 0usize;
+    for prop in ["ci", "other"] {
+        let c: Vec<C> = tx.rows(q(&format!("MATCH (h:History {{{prop}: $id}}) RETURN count(h) AS c"), json!({ "id": id }))?).await?;
+        total += c.first().map(|c| c.c.max(0) as usize).unwrap_or(0);
+    }
+    let limit = page.first.or(page.last).unwrap_or(100).min(10_000);
+    let before_seq: i64 = match &page.after {
+        Some(cur) => decode_cursor(cur).and_then(|v| v.get(0).and_then(Value::as_i64)).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
+        None => i64::MAX,
+    };
+    let mut rows: Vec<H> = Vec::new();
+    for prop in ["ci", "other"] {
+        rows.extend(
+            tx.rows::<H>(q(
+                &format!("MATCH (h:History {{{prop}: $id}}) WHERE h.seq < $before WITH h ORDER BY h.seq DESC LIMIT $limit RETURN h.seq AS seq, h.body AS body"),
+                json!({ "id": id, "before": before_seq, "limit": (limit + 1) as i64 }),
+            )?)
+            .await?,
+        );
+    }
+    rows.sort_by(|a, b| b.seq.cmp(&a.seq));
+    rows.dedup_by_key(|h| h.seq);
+    let mut items = Vec::new();
+    for h in rows.into_iter().take(limit + 1) {
+        let e: HistoryEntry = serde_json::from_str(&h.body).map_err(|e| StoreError::Corrupt(format!("history {}: {e}", h.seq)))?;
+        items.push((encode_cursor(&json!([h.seq])), e));
+    }
+    let has_next = items.len() > limit;
+    items.truncate(limit);
+    Ok(Page { items, total_count: total, has_next_page: has_next, has_previous_page: page.after.is_some() })
+}

@@ -1,0 +1,242 @@
+//! Reconciliation's view of the graph, backed by batched Cypher reads.
+//!
+//! `cmdb_model::reconcile` is pure and synchronous and asks its view one question at a time.
+//! Asking the server each question would cost one round-trip per record, so reconciliation runs
+//! in passes over a cache: every question the cache cannot answer is recorded (and answered
+//! "nothing" for this pass); the misses are then fetched in a few batched `UNWIND` reads and
+//! the observation is reconciled again. A pass without misses saw only real answers, so its
+//! result is exactly what reconciling against the server would give. Passes are bounded by the
+//! depth of the questions' dependencies (a parent before its dependents, a candidate before
+//! its merge), typically 2–4. The writer lock is held throughout, so the graph cannot change
+//! between passes.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use cmdb_model::{reconcile, Ci, CiId, CurrentView, Observation, Policy, Reconciled, RelKey, RelType, Relationship, ViewError};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::db::{rows_batched, Tx};
+use super::rows::{CiRow, RelRow, CI_FIELDS, REL_FIELDS};
+use crate::StoreError;
+
+const MAX_PASSES: usize = 64;
+
+#[derive(Default)]
+pub(crate) struct Cache {
+    cis: HashMap<String, Option<Ci>>,
+    lookups: HashMap<String, Vec<CiId>>,
+    rels: HashMap<RelKey, Option<Relationship>>,
+    dependents: HashMap<String, Vec<(CiId, Vec<String>)>>,
+}
+
+#[derive(Default)]
+struct Misses {
+    cis: BTreeSet<String>,
+    lookups: BTreeSet<String>,
+    rels: BTreeSet<RelKey>,
+    dependents: BTreeSet<String>,
+}
+
+impl Misses {
+    fn is_empty(&self) -> bool {
+        self.cis.is_empty() && self.lookups.is_empty() && self.rels.is_empty() && self.dependents.is_empty()
+    }
+}
+
+struct CachedView<'a> {
+    cache: &'a Cache,
+    misses: RefCell<Misses>,
+}
+
+impl CurrentView for CachedView<'_> {
+    fn ci(&self, id: &CiId) -> Result<Option<Ci>, ViewError> {
+        match self.cache.cis.get(id.as_str()) {
+            Some(c) => Ok(c.clone()),
+            None => {
+                self.misses.borrow_mut().cis.insert(id.to_string());
+                Ok(None)
+            }
+        }
+    }
+    fn lookup(&self, key: &str) -> Result<Vec<CiId>, ViewError> {
+        match self.cache.lookups.get(key) {
+            Some(ids) => Ok(ids.clone()),
+            None => {
+                self.misses.borrow_mut().lookups.insert(key.to_string());
+                Ok(Vec::new())
+            }
+        }
+    }
+    fn relationship(&self, key: &RelKey) -> Result<Option<Relationship>, ViewError> {
+        match self.cache.rels.get(key) {
+            Some(r) => Ok(r.clone()),
+            None => {
+                self.misses.borrow_mut().rels.insert(key.clone());
+                Ok(None)
+            }
+        }
+    }
+    fn dependents(&self, parent: &CiId) -> Result<Vec<(CiId, Vec<String>)>, ViewError> {
+        match self.cache.dependents.get(parent.as_str()) {
+            Some(d) => Ok(d.clone()),
+            None => {
+                self.misses.borrow_mut().dependents.insert(parent.to_string());
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+/// Reconcile `obs` against the graph as read through `tx`.
+pub(crate) async fn reconcile_via(tx: &mut Tx, obs: &Observation, policy: &Policy, batch: usize) -> Result<Reconciled, StoreError> {
+    let mut cache = Cache::default();
+    for pass in 0..MAX_PASSES {
+        let (result, misses) = {
+            let view = CachedView { cache: &cache, misses: RefCell::new(Misses::default()) };
+            let r = reconcile(obs, &view, policy);
+            (r, view.misses.into_inner())
+        };
+        if misses.is_empty() {
+            tracing::debug!(passes = pass + 1, "reconciled against the graph");
+            return Ok(result?);
+        }
+        fetch(tx, &mut cache, misses, batch).await?;
+    }
+    Err(StoreError::Backend(format!("reconciliation did not settle after {MAX_PASSES} passes")))
+}
+
+#[derive(Deserialize)]
+struct QCiRow {
+    qid: String,
+    #[serde(flatten)]
+    ci: CiRow,
+}
+
+#[derive(Deserialize)]
+struct KeyRow {
+    k: String,
+    ci: String,
+}
+
+#[derive(Deserialize)]
+struct DepRow {
+    p: String,
+    ci: String,
+    key: String,
+}
+
+/// CIs by id, resolving aliases of merged-away ids (a CI with the id itself wins).
+pub(crate) async fn fetch_cis(tx: &mut Tx, ids: Vec<String>, batch: usize) -> Result<Vec<(String, Option<Ci>)>, StoreError> {
+    let rows: Vec<QCiRow> = rows_batched(
+        tx,
+        &format!(
+            "UNWIND $rows AS qid \
+             OPTIONAL MATCH (d:CI {{id: qid}}) \
+             OPTIONAL MATCH (al:CiAlias {{id: qid}}) \
+             WITH qid, CASE WHEN d IS NULL THEN al.ci ELSE qid END AS rid \
+             OPTIONAL MATCH (n:CI {{id: rid}}) \
+             RETURN qid, {CI_FIELDS}"
+        ),
+        ids.into_iter().map(Value::String).collect(),
+        batch,
+        &json!({}),
+    )
+    .await?;
+    rows.into_iter().map(|r| Ok((r.qid, r.ci.into_ci()?))).collect()
+}
+
+pub(crate) async fn fetch_rels(tx: &mut Tx, keys: &[RelKey], batch: usize) -> Result<Vec<Relationship>, StoreError> {
+    let mut out = Vec::new();
+    for t in RelType::ALL {
+        let rows: Vec<Value> = keys.iter().filter(|k| k.rel_type == t).map(|k| json!({"from": k.from.as_str(), "to": k.to.as_str()})).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let found: Vec<RelRow> = rows_batched(
+            tx,
+            &format!("UNWIND $rows AS r MATCH (a:CI {{id: r.from}})-[e:{}]->(b:CI {{id: r.to}}) RETURN {REL_FIELDS}", t.as_str()),
+            rows,
+            batch,
+            &json!({}),
+        )
+        .await?;
+        for r in found {
+            out.push(r.into_rel()?);
+        }
+    }
+    Ok(out)
+}
+
+async fn fetch(tx: &mut Tx, cache: &mut Cache, misses: Misses, batch: usize) -> Result<(), StoreError> {
+    let mut more_cis: BTreeSet<String> = misses.cis;
+    if !misses.lookups.is_empty() {
+        let keys: Vec<String> = misses.lookups.into_iter().collect();
+        let rows: Vec<KeyRow> = rows_batched(
+            tx,
+            "UNWIND $rows AS k MATCH (i:CiIdentifier {key: k}) RETURN k, i.ci AS ci",
+            keys.iter().cloned().map(Value::String).collect(),
+            batch,
+            &json!({}),
+        )
+        .await?;
+        let mut found: HashMap<String, Vec<CiId>> = HashMap::new();
+        for r in rows {
+            more_cis.insert(r.ci.clone());
+            let v = found.entry(r.k).or_default();
+            if !v.iter().any(|c| c.as_str() == r.ci) {
+                v.push(CiId(r.ci));
+            }
+        }
+        for k in keys {
+            let mut ids = found.remove(&k).unwrap_or_default();
+            ids.sort();
+            cache.lookups.insert(k, ids);
+        }
+    }
+    if !misses.dependents.is_empty() {
+        let parents: Vec<String> = misses.dependents.into_iter().collect();
+        let rows: Vec<DepRow> = rows_batched(
+            tx,
+            "UNWIND $rows AS p MATCH (i:CiIdentifier {parent: p}) RETURN p, i.ci AS ci, i.key AS key",
+            parents.iter().cloned().map(Value::String).collect(),
+            batch,
+            &json!({}),
+        )
+        .await?;
+        let mut found: HashMap<String, BTreeMap<String, Vec<String>>> = HashMap::new();
+        for r in rows {
+            more_cis.insert(r.ci.clone());
+            found.entry(r.p).or_default().entry(r.ci).or_default().push(r.key);
+        }
+        for p in parents {
+            let deps = found
+                .remove(&p)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(ci, mut keys)| {
+                    keys.sort();
+                    (CiId(ci), keys)
+                })
+                .collect();
+            cache.dependents.insert(p, deps);
+        }
+    }
+    if !misses.rels.is_empty() {
+        let keys: Vec<RelKey> = misses.rels.into_iter().collect();
+        let found = fetch_rels(tx, &keys, batch).await?;
+        let mut by_key: HashMap<RelKey, Relationship> = found.into_iter().map(|r| (r.key(), r)).collect();
+        for k in keys {
+            let r = by_key.remove(&k);
+            cache.rels.insert(k, r);
+        }
+    }
+    let ids: Vec<String> = more_cis.into_iter().filter(|id| !cache.cis.contains_key(id)).collect();
+    if !ids.is_empty() {
+        for (qid, ci) in fetch_cis(tx, ids, batch).await? {
+            cache.cis.insert(qid, ci);
+        }
+    }
+    Ok(())
+}
