@@ -1,1 +1,188 @@
+//! The GraphQL API over a [`GraphStore`]: schema, resolvers, DataLoaders, error codes,
+//! subscriptions. Transport-neutral: the server crate mounts it over HTTP/WebSocket, the CLI
+//! runs single operations through [`Api::execute`].
 
+pub mod error;
+pub mod events;
+mod loaders;
+mod mutation;
+mod query;
+mod subscription;
+pub mod types;
+
+use std::sync::Arc;
+
+use async_graphql::{Data, Request, Response, Schema};
+use cmdb_store::{GraphStore, PageRequest};
+
+pub use error::{ApiError, ApiResultExt};
+pub use events::{CiChange, DiscoveryProgress, EventBus};
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
+
+pub type CmdbSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// What a caller may do. Ordered: a higher role can do everything a lower one can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Queries and subscriptions.
+    Reader,
+    /// Plus mutations.
+    Editor,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "reader" => Ok(Role::Reader),
+            "editor" => Ok(Role::Editor),
+            "admin" => Ok(Role::Admin),
+            _ => Err(format!("unknown role `{s}` (reader, editor, admin)")),
+        }
+    }
+}
+
+/// Limits enforced by the schema.
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    /// Largest `first`/`last` accepted; larger → LIMIT_EXCEEDED.
+    pub max_page_size: usize,
+    /// Page size when neither `first` nor `last` is given.
+    pub default_page_size: usize,
+    /// Query nesting depth (async-graphql `limit_depth`).
+    pub max_query_depth: usize,
+    /// Query complexity (async-graphql `limit_complexity`); connection fields count
+    /// `first × children`.
+    pub max_query_complexity: usize,
+    /// Largest `maxDepth` for `dependencies` and `impact`.
+    pub max_traversal_depth: u32,
+    /// Largest number of ids in one `impact` question.
+    pub max_impact_ids: usize,
+    /// Explaining paths returned per impacted service.
+    pub max_paths_per_service: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            max_page_size: 1000,
+            default_page_size: 100,
+            max_query_depth: 15,
+            max_query_complexity: 5000,
+            max_traversal_depth: 50,
+            max_impact_ids: 1000,
+            max_paths_per_service: 10,
+        }
+    }
+}
+
+/// Schema-wide state, reachable from every resolver.
+pub struct ApiState {
+    pub store: Arc<dyn GraphStore>,
+    pub limits: ApiLimits,
+    pub events: EventBus,
+    pub ingest: cmdb_store::IngestOptions,
+}
+
+impl ApiState {
+    /// Validate a requested page size against the cap.
+    pub fn page_size(&self, first: Option<i32>, last: Option<i32>) -> async_graphql::Result<usize> {
+        let n = match (first, last) {
+            (Some(_), Some(_)) => return Err(error::gql(ApiError::InvalidInput("give `first` or `last`, not both".into()))),
+            (Some(n), None) | (None, Some(n)) => n,
+            (None, None) => return Ok(self.limits.default_page_size),
+        };
+        if n < 0 {
+            return Err(error::gql(ApiError::InvalidInput(format!("page size must not be negative (got {n})"))));
+        }
+        let n = n as usize;
+        if n > self.limits.max_page_size {
+            return Err(error::gql(ApiError::LimitExceeded(format!(
+                "page size {n} exceeds the maximum of {}",
+                self.limits.max_page_size
+            ))));
+        }
+        Ok(n)
+    }
+}
+
+pub(crate) fn page_request(
+    state: &ApiState,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> async_graphql::Result<PageRequest> {
+    let n = state.page_size(first, last)?;
+    Ok(if last.is_some() {
+        PageRequest { first: None, after, last: Some(n), before }
+    } else {
+        PageRequest { first: Some(n), after, last: None, before }
+    })
+}
+
+/// Complexity of a connection field: children count once per requested item.
+pub(crate) fn page_complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let n = first.or(last).unwrap_or(20).clamp(1, 100_000) as usize;
+    n.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// The API: a built schema plus what each request needs.
+#[derive(Clone)]
+pub struct Api {
+    pub schema: CmdbSchema,
+    store: Arc<dyn GraphStore>,
+}
+
+impl Api {
+    pub fn new(store: Arc<dyn GraphStore>, limits: ApiLimits, events: EventBus, ingest: cmdb_store::IngestOptions) -> Self {
+        let schema = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+            .data(ApiState { store: store.clone(), limits: limits.clone(), events, ingest })
+            .limit_depth(limits.max_query_depth)
+            .limit_complexity(limits.max_query_complexity)
+            .extension(error::CodeExtension)
+            .finish();
+        Api { schema, store }
+    }
+
+    /// Per-request data: the caller's role and fresh DataLoaders.
+    pub fn request_data(&self, role: Role) -> Data {
+        let mut d = Data::default();
+        d.insert(role);
+        d.insert(loaders::Loaders::new(self.store.clone()));
+        d
+    }
+
+    /// Attach per-request data to a request.
+    pub fn prepare(&self, req: Request, role: Role) -> Request {
+        req.data(role).data(loaders::Loaders::new(self.store.clone()))
+    }
+
+    /// Run one operation as `role`.
+    pub async fn execute(&self, req: Request, role: Role) -> Response {
+        self.schema.execute(self.prepare(req, role)).await
+    }
+
+    pub fn store(&self) -> &Arc<dyn GraphStore> {
+        &self.store
+    }
+}
+
+/// The schema's SDL (what `docs/schema.graphql` holds).
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).finish().sdl()
+}

@@ -1,0 +1,60 @@
+//! In-process event bus behind the subscriptions. Publishers never block: slow subscribers
+//! lose the oldest events (and are told how many via `lagged`).
+
+use tokio::sync::broadcast;
+
+/// A CI changed through the API (or, later, through discovery).
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+#[graphql(name = "CIChange")]
+pub struct CiChange {
+    pub id: async_graphql::ID,
+    /// `UPSERTED`, `RETIRED`, `DELETED`, `RELATIONSHIP_UPSERTED`.
+    pub kind: String,
+    pub source: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Progress of one discovery run (published by the run machinery).
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+pub struct DiscoveryProgress {
+    pub run_id: async_graphql::ID,
+    /// `STARTED`, `TARGET_DONE`, `FINISHED`, `FAILED`, …
+    pub phase: String,
+    pub targets_done: u32,
+    pub targets_total: u32,
+    pub message: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    CiChanged(CiChange),
+    Discovery(DiscoveryProgress),
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Event>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::new(1024)
+    }
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1));
+        EventBus { tx }
+    }
+    pub fn publish_ci_change(&self, c: CiChange) {
+        let _ = self.tx.send(Event::CiChanged(c));
+    }
+    pub fn publish_progress(&self, p: DiscoveryProgress) {
+        let _ = self.tx.send(Event::Discovery(p));
+    }
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+}

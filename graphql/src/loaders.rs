@@ -1,0 +1,184 @@
+//! Batching. CIs by id go through a DataLoader. Relationships are batched per *level*: every CI
+//! object produced by one list (a `cis` page, the ends of one batch of relationships, the
+//! members of a page of services) shares a [`Level`]; the first `relationships` field resolved
+//! on any of them fetches the relationships of the whole level in one store call (plus one
+//! `get_many` for the CIs at their ends when `from`/`to` are selected), and every sibling reads
+//! from that result. Unlike a time-window DataLoader this never splits a level into several
+//! round trips, however slowly the resolvers are polled.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::Context;
+use cmdb_model::{Ci, CiId, RelType, Relationship};
+use cmdb_store::{Direction, GraphStore, RelQuery};
+use parking_lot::Mutex;
+use tokio::sync::OnceCell;
+
+use crate::error::{gql, ApiError};
+use crate::types::CiObj;
+
+pub struct CiLoader(pub Arc<dyn GraphStore>);
+
+impl Loader<CiId> for CiLoader {
+    type Value = Arc<Ci>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[CiId]) -> Result<HashMap<CiId, Arc<Ci>>, Arc<ApiError>> {
+        let cis = self.0.get_many(keys).await.map_err(|e| Arc::new(ApiError::from(e)))?;
+        Ok(cis.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect())
+    }
+}
+
+/// CIs produced together by one list; their relationships are fetched together.
+#[derive(Debug)]
+pub struct Level {
+    pub ids: Vec<CiId>,
+}
+
+impl Level {
+    pub fn new(mut ids: Vec<CiId>) -> Arc<Level> {
+        ids.sort();
+        ids.dedup();
+        Arc::new(Level { ids })
+    }
+}
+
+/// What a `relationships`-like field asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RelArgs {
+    pub direction: Direction,
+    /// Sorted; empty = all types.
+    pub types: Vec<RelType>,
+    pub include_closed: bool,
+    /// Fetch the CIs at the `from` / `to` ends too.
+    pub from_ends: bool,
+    pub to_ends: bool,
+}
+
+/// The relationships of one level.
+pub struct LevelRels {
+    per_ci: HashMap<CiId, Arc<Vec<Relationship>>>,
+    /// End CIs (when asked for), and the level they form.
+    pub ends: Option<Arc<HashMap<CiId, Arc<Ci>>>>,
+    pub ends_level: Option<Arc<Level>>,
+    /// Keeps the level alive so its address is not reused within the request.
+    _level: Arc<Level>,
+}
+
+impl LevelRels {
+    pub fn of(&self, id: &CiId) -> Arc<Vec<Relationship>> {
+        self.per_ci.get(id).cloned().unwrap_or_default()
+    }
+}
+
+type LevelKey = (usize, RelArgs);
+
+/// Per-request state; attached to each request by [`crate::Api::prepare`].
+pub struct Loaders {
+    store: Arc<dyn GraphStore>,
+    pub cis: DataLoader<CiLoader>,
+    levels: Mutex<HashMap<LevelKey, Arc<OnceCell<Arc<LevelRels>>>>>,
+}
+
+impl Loaders {
+    pub fn new(store: Arc<dyn GraphStore>) -> Self {
+        Loaders {
+            cis: DataLoader::new(CiLoader(store.clone()), tokio::spawn).delay(std::time::Duration::from_millis(1)),
+            store,
+            levels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn fetch_level(&self, level: Arc<Level>, args: &RelArgs) -> Result<Arc<LevelRels>, ApiError> {
+        let q = RelQuery { direction: args.direction, types: args.types.clone(), include_closed: args.include_closed };
+        let rels = self.store.relationships(&level.ids, &q).await?;
+        let mut per: HashMap<CiId, Vec<Relationship>> = HashMap::new();
+        let wanted: std::collections::HashSet<&CiId> = level.ids.iter().collect();
+        for r in &rels {
+            let sym = r.rel_type.is_symmetric();
+            let from_side = matches!(args.direction, Direction::Out | Direction::Both) || sym;
+            let to_side = matches!(args.direction, Direction::In | Direction::Both) || sym;
+            if from_side && wanted.contains(&r.from) {
+                per.entry(r.from.clone()).or_default().push(r.clone());
+            }
+            if to_side && r.to != r.from && wanted.contains(&r.to) {
+                per.entry(r.to.clone()).or_default().push(r.clone());
+            }
+        }
+        let per_ci = per
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.sort_by(|a, b| (a.rel_type, &a.from, &a.to).cmp(&(b.rel_type, &b.from, &b.to)));
+                v.dedup_by(|a, b| a.key() == b.key());
+                (k, Arc::new(v))
+            })
+            .collect();
+        let (ends, ends_level) = if args.from_ends || args.to_ends {
+            let mut ids: Vec<CiId> = Vec::new();
+            for r in &rels {
+                if args.from_ends {
+                    ids.push(r.from.clone());
+                }
+                if args.to_ends {
+                    ids.push(r.to.clone());
+                }
+            }
+            ids.sort();
+            ids.dedup();
+            let cis = if ids.is_empty() { Vec::new() } else { self.store.get_many(&ids).await? };
+            let map: HashMap<CiId, Arc<Ci>> = cis.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect();
+            let lvl = Level::new(map.keys().cloned().collect());
+            (Some(Arc::new(map)), Some(lvl))
+        } else {
+            (None, None)
+        };
+        Ok(Arc::new(LevelRels { per_ci, ends, ends_level, _level: level }))
+    }
+}
+
+fn loaders<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Loaders> {
+    ctx.data::<Loaders>().map_err(|_| gql(ApiError::Internal("request data lacks loaders".into())))
+}
+
+/// The relationships of `ci`'s whole level (fetched once per level and arguments).
+pub async fn level_rels(ctx: &Context<'_>, ci: &CiObj, args: RelArgs) -> async_graphql::Result<Arc<LevelRels>> {
+    let l = loaders(ctx)?;
+    let level = ci.1.clone().unwrap_or_else(|| Level::new(vec![ci.0.id.clone()]));
+    let key = (Arc::as_ptr(&level) as usize, args.clone());
+    let cell = l.levels.lock().entry(key).or_insert_with(|| Arc::new(OnceCell::new())).clone();
+    let got = cell
+        .get_or_try_init(|| async { l.fetch_level(level.clone(), &args).await.map(|v| v) })
+        .await
+        .map_err(|e| to_gql(&e))?;
+    Ok(got.clone())
+}
+
+fn to_gql(e: &ApiError) -> async_graphql::Error {
+    use async_graphql::ErrorExtensions;
+    e.extend()
+}
+
+/// `ctx.load_ci(id)` / `ctx.load_cis(ids)` from any resolver.
+pub trait CiLoaderExt {
+    async fn load_ci(&self, id: &CiId) -> async_graphql::Result<Option<CiObj>>;
+    async fn load_cis(&self, ids: &[CiId]) -> async_graphql::Result<Vec<CiObj>>;
+}
+
+impl CiLoaderExt for Context<'_> {
+    async fn load_ci(&self, id: &CiId) -> async_graphql::Result<Option<CiObj>> {
+        let l = loaders(self)?;
+        match l.cis.load_one(id.clone()).await {
+            Ok(v) => Ok(v.map(|c| CiObj(c, None))),
+            Err(e) => Err(to_gql(&e)),
+        }
+    }
+    /// In the order given; unknown ids skipped. The CIs form one level.
+    async fn load_cis(&self, ids: &[CiId]) -> async_graphql::Result<Vec<CiObj>> {
+        let l = loaders(self)?;
+        let map = l.cis.load_many(ids.iter().cloned()).await.map_err(|e| to_gql(&e))?;
+        let level = Level::new(map.keys().cloned().collect());
+        Ok(ids.iter().filter_map(|i| map.get(i).cloned().map(|c| CiObj(c, Some(level.clone())))).collect())
+    }
+}

@@ -1,0 +1,211 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::{Context, Object, ID};
+use cmdb_model::impact::{self, ImpactOptions};
+use cmdb_model::{CiClass, CiId};
+use cmdb_store as st;
+
+use crate::error::{gql, ApiError, ApiResultExt};
+use crate::types::*;
+use crate::{page_request, ApiState};
+
+pub struct QueryRoot;
+
+fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a ApiState> {
+    ctx.data::<ApiState>()
+}
+
+pub(crate) fn check_depth(state: &ApiState, max_depth: i32) -> async_graphql::Result<u32> {
+    if max_depth < 0 {
+        return Err(gql(ApiError::InvalidInput(format!("maxDepth must not be negative (got {max_depth})"))));
+    }
+    if max_depth as u32 > state.limits.max_traversal_depth {
+        return Err(gql(ApiError::LimitExceeded(format!(
+            "maxDepth {max_depth} exceeds the maximum of {}",
+            state.limits.max_traversal_depth
+        ))));
+    }
+    Ok(max_depth as u32)
+}
+
+pub(crate) async fn require_ci(state: &ApiState, id: &str) -> async_graphql::Result<cmdb_model::Ci> {
+    state.store.get(&CiId::new(id)).await.api()?.ok_or_else(|| gql(ApiError::NotFound(format!("no CI with id `{id}`"))))
+}
+
+pub(crate) async fn require_service(state: &ApiState, id: &str) -> async_graphql::Result<cmdb_model::Ci> {
+    let ci = require_ci(state, id).await?;
+    if ci.class != CiClass::BusinessService {
+        return Err(gql(ApiError::NotFound(format!("CI `{id}` is a {}, not a business service", ci.class))));
+    }
+    Ok(ci)
+}
+
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// A CI by id (ids merged into another CI resolve to it).
+    async fn ci(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<CiObj>> {
+        Ok(state(ctx)?.store.get(&CiId::new(id.as_str())).await.api()?.map(Into::into))
+    }
+
+    /// CIs matching `filter`, ordered, Relay-paginated, with the total count.
+    #[graphql(complexity = "crate::page_complexity(first, last, child_complexity)")]
+    async fn cis(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<CiFilterG>,
+        order_by: Option<CiOrderG>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<CiConnection> {
+        let s = state(ctx)?;
+        let f = filter.unwrap_or_default().to_store().api()?;
+        let page = page_request(s, first, after, last, before)?;
+        let p = s.store.find(&f, order_by.unwrap_or_default().into(), &page).await.api()?;
+        Ok(CiConnection::from_page(p))
+    }
+
+    /// CIs reached from `id`: UPSTREAM = what it relies on, DOWNSTREAM = what its failure
+    /// would affect. Each with its shortest depth.
+    async fn dependencies(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(default_with = "DependencyDirection::Upstream")] direction: DependencyDirection,
+        #[graphql(default = 10)] max_depth: i32,
+        types: Option<Vec<RelTypeG>>,
+    ) -> async_graphql::Result<Vec<ReachedCi>> {
+        let s = state(ctx)?;
+        let max_depth = check_depth(s, max_depth)?;
+        let start = require_ci(s, id.as_str()).await?;
+        let q = st::TraverseQuery {
+            direction: match direction {
+                DependencyDirection::Upstream => st::TraverseDirection::Upstream,
+                DependencyDirection::Downstream => st::TraverseDirection::Downstream,
+            },
+            max_depth,
+            types: types.unwrap_or_default().into_iter().map(Into::into).collect(),
+        };
+        let mut reached = s.store.traverse(&[start.id.clone()], &q).await.api()?;
+        reached.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
+        Ok(reached
+            .into_iter()
+            .filter(|r| r.id != start.id)
+            .map(|r| ReachedCi { id: r.id, depth: r.depth, via: r.via })
+            .collect())
+    }
+
+    /// All business services, by name.
+    async fn business_services(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Vec<BusinessServiceObj>> {
+        let s = state(ctx)?;
+        let page = page_request(s, first.or(Some(s.limits.max_page_size.min(i32::MAX as usize) as i32)), after, None, None)?;
+        let f = st::CiFilter { classes: vec![CiClass::BusinessService], ..Default::default() };
+        let order = st::CiOrder { field: st::CiOrderField::Name, descending: false };
+        let p = s.store.find(&f, order, &page).await.api()?;
+        Ok(CiObj::level(p.items.into_iter().map(|(_, c)| c).collect()).into_iter().map(BusinessServiceObj).collect())
+    }
+
+    /// One business service.
+    async fn business_service(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<BusinessServiceObj>> {
+        let s = state(ctx)?;
+        match s.store.get(&CiId::new(id.as_str())).await.api()? {
+            Some(ci) if ci.class == CiClass::BusinessService => Ok(Some(BusinessServiceObj(ci.into()))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Which business services are affected if the CIs `ids` fail, and why. Follows each
+    /// relationship type's declared impact flow up to `maxDepth` hops.
+    async fn impact(&self, ctx: &Context<'_>, ids: Vec<ID>, #[graphql(default = 10)] max_depth: i32) -> async_graphql::Result<ImpactReportObj> {
+        let s = state(ctx)?;
+        let max_depth = check_depth(s, max_depth)?;
+        if ids.is_empty() {
+            return Err(gql(ApiError::InvalidInput("impact needs at least one CI id".into())));
+        }
+        if ids.len() > s.limits.max_impact_ids {
+            return Err(gql(ApiError::LimitExceeded(format!(
+                "{} ids exceed the maximum of {} per impact question",
+                ids.len(),
+                s.limits.max_impact_ids
+            ))));
+        }
+        let asked: Vec<CiId> = ids.iter().map(|i| CiId::new(i.as_str())).collect();
+        let found = s.store.get_many(&asked).await.api()?;
+        let known: std::collections::HashSet<&CiId> = found.iter().map(|c| &c.id).collect();
+        let mut missing: Vec<&str> = asked.iter().filter(|a| !known.contains(a)).map(|a| a.as_str()).collect();
+        if !missing.is_empty() && found.len() < asked.len() {
+            // Merged ids resolve to their survivor; check them one by one before failing.
+            let mut really = Vec::new();
+            for m in missing {
+                if s.store.get(&CiId::new(m)).await.api()?.is_none() {
+                    really.push(m);
+                }
+            }
+            missing = really;
+        }
+        if !missing.is_empty() {
+            missing.sort();
+            missing.dedup();
+            use async_graphql::ErrorExtensions;
+            let e = ApiError::NotFound(format!("unknown CI ids: {}", missing.join(", "))).extend_err();
+            let e = e.extend_with(|_, x| x.set("ids", missing.iter().map(|m| async_graphql::Value::from(*m)).collect::<Vec<_>>()));
+            return Err(e);
+        }
+        let failing: Vec<CiId> = found.iter().map(|c| c.id.clone()).collect();
+        let rels = s.store.impact_subgraph(&failing, max_depth).await.api()?;
+        let mut classes: HashMap<CiId, CiClass> = found.iter().map(|c| (c.id.clone(), c.class)).collect();
+        let mut others: Vec<CiId> = rels.iter().flat_map(|r| [r.from.clone(), r.to.clone()]).filter(|i| !classes.contains_key(i)).collect();
+        others.sort();
+        others.dedup();
+        if !others.is_empty() {
+            for c in s.store.get_many(&others).await.api()? {
+                classes.insert(c.id, c.class);
+            }
+        }
+        let opts = ImpactOptions { max_depth, max_paths_per_service: s.limits.max_paths_per_service };
+        let report = impact::evaluate(&failing, &rels, &classes, &opts);
+        tracing::debug!(failing = failing.len(), relationships = rels.len(), services = report.services.len(), "impact evaluated");
+        Ok(ImpactReportObj { report: Arc::new(report), max_depth })
+    }
+
+    /// Store counts.
+    async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<StatsG> {
+        let st = state(ctx)?.store.stats().await.api()?;
+        Ok(StatsG {
+            cis: st.cis,
+            relationships: st.relationships,
+            history_entries: st.history_entries,
+            by_class: st.by_class.into_iter().map(|(k, n)| NamedCount { name: k, count: n }).collect(),
+            by_status: st.by_status.into_iter().map(|(k, n)| NamedCount { name: k, count: n }).collect(),
+        })
+    }
+}
+
+#[derive(async_graphql::SimpleObject)]
+pub struct NamedCount {
+    pub name: String,
+    pub count: usize,
+}
+
+#[derive(async_graphql::SimpleObject)]
+#[graphql(name = "Stats")]
+pub struct StatsG {
+    pub cis: usize,
+    pub relationships: usize,
+    pub history_entries: usize,
+    pub by_class: Vec<NamedCount>,
+    pub by_status: Vec<NamedCount>,
+}
+
+trait ExtendErr {
+    fn extend_err(&self) -> async_graphql::Error;
+}
+
+impl ExtendErr for ApiError {
+    fn extend_err(&self) -> async_graphql::Error {
+        use async_graphql::ErrorExtensions;
+        self.extend()
+    }
+}
