@@ -24,11 +24,15 @@ pub struct ServerConfig {
     pub bind: String,
     /// Discover the local host once at start when no discovery is configured.
     pub discover_local_on_start: bool,
+    /// HTTP worker threads; 0 = one per CPU.
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish at shutdown.
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { bind: "127.0.0.1:8080".into(), discover_local_on_start: true }
+        ServerConfig { bind: "127.0.0.1:8080".into(), discover_local_on_start: true, workers: 0, shutdown_timeout_secs: 30 }
     }
 }
 
@@ -86,11 +90,40 @@ pub struct LimitsConfig {
     pub max_query_depth: usize,
     pub max_query_complexity: usize,
     pub max_page_size: usize,
+    /// Largest `maxDepth` of `dependencies` and `impact`.
+    pub max_traversal_depth: u32,
+    /// Largest number of CI ids in one `impact` question.
+    pub max_impact_ids: usize,
+    /// Operations in one batched POST.
+    pub max_batch_operations: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig { max_body_bytes: 1 << 20, max_query_depth: 15, max_query_complexity: 5000, max_page_size: 1000 }
+        LimitsConfig {
+            max_body_bytes: 1 << 20,
+            max_query_depth: 15,
+            max_query_complexity: 5000,
+            max_page_size: 1000,
+            max_traversal_depth: 50,
+            max_impact_ids: 1000,
+            max_batch_operations: 20,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The schema's share of the limits.
+    pub fn api_limits(&self) -> cmdb_graphql::ApiLimits {
+        cmdb_graphql::ApiLimits {
+            max_page_size: self.max_page_size,
+            default_page_size: 100.min(self.max_page_size),
+            max_query_depth: self.max_query_depth,
+            max_query_complexity: self.max_query_complexity,
+            max_traversal_depth: self.max_traversal_depth,
+            max_impact_ids: self.max_impact_ids,
+            ..Default::default()
+        }
     }
 }
 

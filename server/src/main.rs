@@ -2,7 +2,7 @@
 //! scheduling. Each subcommand lives in its own file under `commands/`.
 
 mod commands;
-mod config;
+use cmdb_server::config;
 
 use std::path::PathBuf;
 

@@ -1,9 +1,67 @@
-//! `cmdb serve` (being built).
+//! `cmdb serve`: the HTTP server (GraphQL API, GraphiQL, subscriptions, health endpoints) on
+//! the configured store. SIGTERM or Ctrl-C stops accepting, lets in-flight requests finish and
+//! closes the store cleanly.
+
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cmdb_graphql::{Api, EventBus};
+use cmdb_server::http::{self, Auth, HttpOptions};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Address to listen on (default: [server] bind, 127.0.0.1:8080).
+    #[arg(long)]
+    pub bind: Option<String>,
+}
 
-pub async fn run(_ctx: super::Context, _args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`cmdb serve` is not built yet")
+pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = &ctx.config;
+    let auth = Auth::new(&cfg.auth.tokens)?;
+    let bind = args.bind.unwrap_or_else(|| cfg.server.bind.clone());
+    // Check before opening anything.
+    http::check_bind(&bind, &auth)?;
+    let store = ctx.open_store()?;
+    let api = Api::new(store.clone(), cfg.limits.api_limits(), EventBus::default(), ctx.ingest_options());
+    let opts = HttpOptions {
+        bind,
+        max_body_bytes: cfg.limits.max_body_bytes,
+        max_batch: cfg.limits.max_batch_operations,
+        workers: cfg.server.workers,
+        shutdown_timeout: Duration::from_secs(cfg.server.shutdown_timeout_secs),
+    };
+    let running = http::start(api, auth, opts)?;
+    let addr = running.addr;
+    // Scripts and tests read the bound address (useful with port 0) from this line.
+    println!("listening on http://{addr}");
+    let signal = shutdown_signal().await;
+    tracing::info!(signal, "shutting down: finishing in-flight requests");
+    running.stop().await?;
+    store.close().await.context("closing the store")?;
+    tracing::info!("store closed; bye");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
 }

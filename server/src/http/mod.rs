@@ -1,0 +1,337 @@
+//! The HTTP face: GraphQL over POST/GET, GraphiQL, WebSocket subscriptions, health and
+//! readiness, bearer-token access, body limits, graceful shutdown. The only module that knows
+//! actix-web.
+
+pub mod auth;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use anyhow::Context as _;
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{BatchRequest, BatchResponse, Data};
+use async_graphql_actix_web::GraphQLSubscription;
+use cmdb_graphql::{Api, Role};
+use cmdb_store::GraphStore;
+use futures::StreamExt;
+use serde_json::json;
+
+pub use auth::{Auth, AuthError, Caller};
+
+/// What the HTTP layer needs.
+#[derive(Clone)]
+pub struct HttpOptions {
+    pub bind: String,
+    pub max_body_bytes: usize,
+    /// Operations in one batched POST.
+    pub max_batch: usize,
+    /// Worker threads (0 = one per CPU).
+    pub workers: usize,
+    /// How long in-flight requests may take to finish at shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+struct AppState {
+    api: Api,
+    auth: Auth,
+    store: Arc<dyn GraphStore>,
+    max_body_bytes: usize,
+    max_batch: usize,
+}
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub handle: actix_web::dev::ServerHandle,
+    pub join: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stop accepting, let in-flight requests finish, wait for the workers.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.handle.stop(true).await;
+        self.join.await.context("server task panicked")?.context("server failed")?;
+        Ok(())
+    }
+}
+
+/// Refuse a non-loopback bind without tokens.
+pub fn check_bind(bind: &str, auth: &Auth) -> anyhow::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = bind
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve bind address `{bind}` (expected HOST:PORT, e.g. 127.0.0.1:8080)"))?
+        .collect();
+    if addrs.is_empty() {
+        anyhow::bail!("bind address `{bind}` resolves to nothing");
+    }
+    if auth.is_open() {
+        if let Some(a) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+            anyhow::bail!(
+                "refusing to listen on {a} without API tokens: the API would be open to the network. \
+                 Configure [[auth.tokens]] (name, sha256, role) or bind to a loopback address such as 127.0.0.1:8080"
+            );
+        }
+    }
+    Ok(addrs)
+}
+
+/// Bind and start serving; returns once listening.
+pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running> {
+    let addrs = check_bind(&opts.bind, &auth)?;
+    let state = web::Data::new(AppState {
+        store: api.store().clone(),
+        api,
+        auth: auth.clone(),
+        max_body_bytes: opts.max_body_bytes,
+        max_batch: opts.max_batch.max(1),
+    });
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/graphql", web::post().to(graphql_post))
+            .route("/graphql", web::get().to(graphql_get))
+            .route("/graphql/ws", web::get().to(graphql_ws))
+            .route("/graphiql", web::get().to(graphiql))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .default_service(web::to(not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(opts.shutdown_timeout.as_secs().max(1));
+    if opts.workers > 0 {
+        server = server.workers(opts.workers);
+    }
+    let server = server.bind(&addrs[..]).with_context(|| format!("cannot listen on {}", opts.bind))?;
+    let addr = server.addrs().first().copied().context("the server bound no address")?;
+    let server = server.run();
+    let handle = server.handle();
+    let join = tokio::spawn(server);
+    if auth.is_open() {
+        tracing::warn!(%addr, "no API tokens configured: the API is open to every local user (loopback only)");
+    }
+    tracing::info!(%addr, graphql = %format!("http://{addr}/graphql"), graphiql = %format!("http://{addr}/graphiql"), "listening");
+    Ok(Running { addr, handle, join })
+}
+
+fn json_error(status: actix_web::http::StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))
+}
+
+fn unauthorized(e: AuthError) -> HttpResponse {
+    HttpResponse::Unauthorized()
+        .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"cmdb\""))
+        .json(json!({
+            "error": e.message(),
+            "errors": [{ "message": e.message(), "extensions": { "code": "UNAUTHENTICATED" } }]
+        }))
+}
+
+fn authenticate(req: &HttpRequest, st: &AppState) -> Result<Caller, HttpResponse> {
+    let h = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+    st.auth.check_header(h).map_err(|e| {
+        let peer = req.peer_addr().map(|p| p.ip().to_string()).unwrap_or_default();
+        tracing::warn!(peer = %peer, path = req.path(), reason = e.message(), "request refused");
+        unauthorized(e)
+    })
+}
+
+async fn read_body(mut payload: web::Payload, limit: usize, req: &HttpRequest) -> Result<web::Bytes, HttpResponse> {
+    let too_big = || {
+        json_error(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "LIMIT_EXCEEDED",
+            &format!("request body exceeds the limit of {limit} bytes"),
+        )
+    };
+    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
+        if len > limit {
+            return Err(too_big());
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| json_error(actix_web::http::StatusCode::BAD_REQUEST, "INVALID_INPUT", &format!("cannot read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+async fn run_batch(st: &AppState, batch: BatchRequest, role: Role) -> BatchResponse {
+    match batch {
+        BatchRequest::Single(r) => BatchResponse::Single(st.api.execute(r, role).await),
+        BatchRequest::Batch(rs) => {
+            let mut out = Vec::with_capacity(rs.len());
+            for r in rs {
+                out.push(st.api.execute(r, role).await);
+            }
+            BatchResponse::Batch(out)
+        }
+    }
+}
+
+fn respond(resp: &BatchResponse) -> HttpResponse {
+    match serde_json::to_vec(resp) {
+        Ok(body) => HttpResponse::Ok().content_type("application/json").body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise a GraphQL response");
+            json_error(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "cannot serialise the response")
+        }
+    }
+}
+
+async fn graphql_post(req: HttpRequest, payload: web::Payload, st: web::Data<AppState>) -> HttpResponse {
+    let caller = match authenticate(&req, &st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let body = match read_body(payload, st.max_body_bytes, &req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let ctype = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let batch: BatchRequest = if ctype.starts_with("application/graphql") {
+        match std::str::from_utf8(&body) {
+            Ok(q) => BatchRequest::Single(async_graphql::Request::new(q)),
+            Err(_) => return json_error(actix_web::http::StatusCode::BAD_REQUEST, "INVALID_INPUT", "the body is not UTF-8"),
+        }
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => {
+                return json_error(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "INVALID_INPUT",
+                    &format!("the body is not a GraphQL request (JSON with `query`, optional `variables`, `operationName`): {e}"),
+                )
+            }
+        }
+    };
+    if let BatchRequest::Batch(v) = &batch {
+        if v.len() > st.max_batch {
+            return json_error(
+                actix_web::http::StatusCode::OK,
+                "LIMIT_EXCEEDED",
+                &format!("{} operations in one batch exceed the maximum of {}", v.len(), st.max_batch),
+            );
+        }
+    }
+    let started = std::time::Instant::now();
+    let resp = run_batch(&st, batch, caller.role).await;
+    tracing::debug!(caller = %caller.name, role = caller.role.as_str(), elapsed_us = started.elapsed().as_micros() as u64, ok = resp.is_ok(), "graphql");
+    respond(&resp)
+}
+
+/// Is the selected operation of `query` a query (not a mutation or subscription)?
+fn is_query_only(req: &async_graphql::Request) -> Result<bool, String> {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let doc = async_graphql::parser::parse_query(&req.query).map_err(|e| e.to_string())?;
+    let ty = match (&doc.operations, &req.operation_name) {
+        (DocumentOperations::Single(op), _) => op.node.ty,
+        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name.as_str()) {
+            Some(op) => op.node.ty,
+            None => return Ok(true), // execution reports the unknown operation
+        },
+        (DocumentOperations::Multiple(ops), None) => match ops.values().next() {
+            Some(op) if ops.len() == 1 => op.node.ty,
+            _ => return Ok(true),
+        },
+    };
+    Ok(ty == OperationType::Query)
+}
+
+async fn graphql_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+    let qs = req.query_string();
+    if qs.is_empty() {
+        // A browser opening /graphql gets the IDE.
+        return graphiql().await;
+    }
+    let caller = match authenticate(&req, &st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if qs.len() > st.max_body_bytes {
+        return json_error(actix_web::http::StatusCode::URI_TOO_LONG, "LIMIT_EXCEEDED", "query string too long");
+    }
+    let gql = match async_graphql::http::parse_query_string(qs) {
+        Ok(r) => r,
+        Err(e) => return json_error(actix_web::http::StatusCode::BAD_REQUEST, "INVALID_INPUT", &format!("invalid GraphQL GET request: {e}")),
+    };
+    match is_query_only(&gql) {
+        Ok(true) => {}
+        Ok(false) => {
+            return json_error(
+                actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+                "INVALID_INPUT",
+                "GET only runs queries; send mutations with POST",
+            )
+        }
+        Err(_) => {} // let execution report the syntax error with its position
+    }
+    let resp = st.api.execute(gql, caller.role).await;
+    respond(&BatchResponse::Single(resp))
+}
+
+async fn graphql_ws(req: HttpRequest, payload: web::Payload, st: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+    let header_auth = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("").to_string());
+    let sub = GraphQLSubscription::new(st.api.schema.clone());
+    if header_auth.is_some() || st.auth.is_open() {
+        let caller = match authenticate(&req, &st) {
+            Ok(c) => c,
+            Err(r) => return Ok(r),
+        };
+        let data: Data = st.api.request_data(caller.role);
+        return sub.with_data(data).start(&req, payload);
+    }
+    // Browsers cannot set headers on WebSockets: accept the token in connection_init
+    // (`{"Authorization": "Bearer …"}` or `{"token": "…"}`).
+    let auth = st.auth.clone();
+    let api = st.api.clone();
+    sub.on_connection_init(move |init: serde_json::Value| async move {
+        let field = |k: &str| init.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let result = match (field("Authorization").or_else(|| field("authorization")), field("token")) {
+            (Some(h), _) => auth.check_header(Some(&h)),
+            (None, Some(t)) => auth.check_token(&t),
+            (None, None) => Err(AuthError::Missing),
+        };
+        match result {
+            Ok(c) => Ok(api.request_data(c.role)),
+            Err(e) => {
+                tracing::warn!(reason = e.message(), "websocket refused");
+                Err(async_graphql::Error::new(e.message()))
+            }
+        }
+    })
+    .start(&req, payload)
+}
+
+async fn graphiql() -> HttpResponse {
+    let html = GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("cmdb GraphiQL").finish();
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(st: web::Data<AppState>) -> HttpResponse {
+    match st.store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "error": e.to_string(), "code": e.code() }))
+        }
+    }
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(json!({
+        "error": format!("no such endpoint: {} {}", req.method(), req.path()),
+        "endpoints": ["POST /graphql", "GET /graphql", "GET /graphql/ws", "GET /graphiql", "GET /healthz", "GET /readyz"]
+    }))
+}

@@ -1,0 +1,5 @@
+//! The server's reusable parts: configuration and the HTTP layer. `main.rs` is the CLI; the
+//! integration tests start the HTTP layer in-process through this library.
+
+pub mod config;
+pub mod http;
