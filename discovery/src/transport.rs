@@ -229,7 +229,24 @@ impl CommandTransport for LocalTransport {
                 Err(_) => break None,
             }
         };
-        for msg in rx.try_iter() {
+        // The process is gone; its pipes close unless a daemonised grandchild holds them. Give
+        // the readers a moment to hand over what they read before the kill.
+        let mut late = Vec::new();
+        let drain_until = Instant::now() + Duration::from_millis(500);
+        while pending > 0 {
+            let now = Instant::now();
+            if now >= drain_until {
+                break;
+            }
+            match rx.recv_timeout(drain_until - now) {
+                Ok(m) => {
+                    pending -= 1;
+                    late.push(m);
+                }
+                Err(_) => break,
+            }
+        }
+        for msg in late.into_iter().chain(rx.try_iter()) {
             let ReaderMsg::Done(idx, buf, truncated) = msg;
             if idx == 0 && out.stdout.is_empty() {
                 out.stdout = buf;

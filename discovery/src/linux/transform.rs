@@ -439,6 +439,14 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
     Transformed { observation: obs, diagnostics: diags }
 }
 
+/// The program a command line runs: the first word, without path and without the `:` that
+/// process titles such as `nginx: master process` or `postgres: walreceiver` add.
+pub(crate) fn program_name(args: &str) -> String {
+    let first = args.split_whitespace().next().unwrap_or("");
+    let base = first.rsplit('/').next().unwrap_or(first);
+    base.trim_end_matches(':').to_string()
+}
+
 /// Processes worth a CI: the ones holding sockets, each collapsed to the top of its tree of
 /// same-named processes (nginx workers → the nginx master), deduplicated by identity.
 #[derive(Default)]
@@ -456,18 +464,24 @@ impl ProcTable {
         comms: &BTreeMap<u32, String>,
         units: &BTreeMap<u32, String>,
     ) -> Option<String> {
-        let comm_of = |p: u32| comms.get(&p).map(String::as_str);
+        // A process's name for walking up its tree: `comm` when recorded, else the program
+        // named by its arguments (`nginx: worker process` → nginx, `/usr/bin/java …` → java).
+        let name_of = |p: u32| -> Option<String> {
+            comms.get(&p).cloned().or_else(|| procs.get(&p).map(|x| program_name(&x.args)))
+        };
         let mut rep = pid;
-        let exe = comm_of(pid).unwrap_or(ss_comm).to_string();
+        let exe = comms.get(&pid).cloned().unwrap_or_else(|| ss_comm.to_string());
+        let mut me = name_of(pid);
         for _ in 0..64 {
             let Some(p) = procs.get(&rep) else { break };
             if p.ppid == 0 || p.ppid == rep {
                 break;
             }
-            match comm_of(p.ppid) {
-                Some(c) if c == exe => rep = p.ppid,
+            match (name_of(p.ppid), &me) {
+                (Some(parent), Some(mine)) if &parent == mine => rep = p.ppid,
                 _ => break,
             }
+            me = name_of(rep);
         }
         let proc = procs.get(&rep);
         let args = proc.map(|p| p.args.clone()).filter(|a| !a.is_empty()).unwrap_or_else(|| exe.clone());

@@ -191,22 +191,21 @@ def host_output(name, addr, role, ip, serial, macsuf):
     pkgs = [(n, v[0], v[1]) for n, v in sorted(base_versions.items())] + ROLE_PKGS[role]
     dpkg = "\n".join("%s\t%s\t%s" % p for p in sorted(pkgs))
     secs = [
-        ("id", "1001", 0), ("os_release", OS_RELEASE, 0), ("uname", UNAME, 0),
+        ("os_release", OS_RELEASE, 0), ("uname", UNAME, 0),
         ("hostname", name, 0), ("fqdn", "%s.prod.example.com" % name, 0), ("dmi", dmi, 0),
         ("nproc", "16", 0), ("cpuinfo", "model name\t: Intel(R) Xeon(R) Silver 4314 CPU @ 2.40GHz", 0),
         ("meminfo", "MemTotal:       65657304 kB\nSwapTotal:       1000444 kB", 0),
         ("uptime", "%d.42 %d.17" % (1840000 + idx * 3600, 29000000 + idx), 0),
         ("df", "Filesystem     Type     1-blocks        Used   Available Capacity Mounted on\n/dev/sda2      ext4  982141468672 %d 882141468672      11%% /\n/dev/sda1      vfat     535805952     6123520   529682432       2%% /boot/efi" % (50000000000 + idx * 1000000000), 0),
-        ("ip_link", json.dumps([{k: v for k, v in l.items() if k != "addr_info"} for l in links], separators=(",", ":")), 0),
         ("ip_addr", json.dumps(links, separators=(",", ":")), 0),
         ("ip_route", json.dumps(routes, separators=(",", ":")), 0),
         ("virtual_net", "\n".join(sorted(virtual)), 0),
-        ("ss", "\n".join(ss), 0), ("ps", ps, 0), ("comm", comm, 0),
+        ("ss", "\n".join(ss), 0), ("ps", ps, 0),
         ("systemd", sysd, 0), ("ps_unit", punit, 0), ("dpkg", dpkg, 0), ("rpm", "", 127),
         ("docker", "\n".join(json.dumps(c, separators=(",", ":")) for c in containers), 0 if role == "redis" else 127),
         ("podman", "", 127),
     ]
-    out = ["# cmdb-collect v1 recording: simulated host %s (lab address %s)" % (name, addr)]
+    out = ["# cmdb-collect v2 recording: simulated host %s (lab address %s)" % (name, addr)]
     for s, body, rc in secs:
         out.append("\n@@CMDB@@ BEGIN %s\n%s%s\n@@CMDB@@ END %s %d" % (s, body, "\n" if body else "", s, rc))
     out.append("\n@@CMDB@@ DONE\n")
