@@ -49,13 +49,12 @@ impl RunId {
     pub fn new(s: impl Into<String>) -> Self {
         RunId(s.into())
     }
-    /// A fresh, time-ordered run id.
+    /// A fresh, time-ordered run id (time to the nanosecond plus a per-process counter).
     pub fn generate() -> Self {
         let now = chrono::Utc::now();
         let nanos = now.timestamp_subsec_nanos();
         let mut h = blake3::Hasher::new();
         h.update(&now.timestamp_micros().to_le_bytes());
-        h.update(&std::process::id().to_le_bytes());
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         h.update(&COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_le_bytes());
         let hex = h.finalize().to_hex();
