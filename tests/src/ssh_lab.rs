@@ -94,6 +94,14 @@ impl SshLab {
         std::fs::write(path, s).expect("write known_hosts");
     }
 
+    /// Socket of the lab's ssh-agent, which holds the authorized client key.
+    pub fn agent_socket(&self) -> PathBuf {
+        self.dir.join("agent.sock")
+    }
+    pub fn agent_credential(&self, name: &str) -> SshCredential {
+        SshCredential { name: name.into(), user: USER.into(), auth: SshAuth::Agent }
+    }
+
     pub fn key_credential(&self, name: &str) -> SshCredential {
         SshCredential {
             name: name.into(),

@@ -204,6 +204,16 @@ async fn password_and_passphrase_key_authentication_work() {
 }
 
 #[tokio::test]
+async fn agent_authentication_works() {
+    let l = lab();
+    // libssh2 finds the agent through SSH_AUTH_SOCK; only this test uses an agent.
+    std::env::set_var("SSH_AUTH_SOCK", l.agent_socket());
+    let p = probe_with(vec![l.agent_credential("lab-agent")], HostKeyPolicy::Off);
+    let out = p.discover(&target("127.0.3.5"), &RunId::new("agent")).await.expect("agent auth");
+    assert_eq!(out.credential.as_deref(), Some("lab-agent"));
+}
+
+#[tokio::test]
 async fn wrong_credentials_fail_per_target_without_leaking_secrets() {
     let l = lab();
     let rid = RunId::new("auth");

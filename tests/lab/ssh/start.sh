@@ -97,6 +97,15 @@ start_instance() {  # $1 = name; config on stdin
 write_main | start_instance main
 for n in 1 2 3 4; do write_bench $n | start_instance "bench$n"; done
 
+# an ssh-agent holding the authorized client key, for agent authentication tests
+if ! SSH_AUTH_SOCK="$LAB/agent.sock" ssh-add -l >/dev/null 2>&1; then
+  if [ -f "$LAB/agent.pid" ] && kill -0 "$(cat "$LAB/agent.pid")" 2>/dev/null; then kill "$(cat "$LAB/agent.pid")"; fi
+  rm -f "$LAB/agent.sock"
+  eval "$(ssh-agent -s -a "$LAB/agent.sock")" >/dev/null
+  echo "$SSH_AGENT_PID" > "$LAB/agent.pid"
+  SSH_AUTH_SOCK="$LAB/agent.sock" ssh-add -q "$LAB/client_key"
+fi
+
 # readiness: every address accepts TCP
 wait_port() {
   for _ in $(seq 100); do

@@ -7,4 +7,9 @@ for p in "$LAB"/sshd-*.pid; do
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; fi
   rm -f "$p"
 done
+if [ -f "$LAB/agent.pid" ]; then
+  pid="$(cat "$LAB/agent.pid")"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; fi
+  rm -f "$LAB/agent.pid" "$LAB/agent.sock"
+fi
 echo "SSH lab stopped"
