@@ -4,8 +4,8 @@
 //!     cargo run --release -p cmdb-graphql --example bench_estate -- DATA_DIR [HOSTS] [SERVICES]
 //!
 //! HOSTS × 20 CIs (+ placeholders for far ends), SERVICES business services with 5 process
-//! members each. Writes DATA_DIR/cmdb.sqlite and DATA_DIR/bench-ids.json (sample ids for the
-//! wrk scripts).
+//! members each. Writes DATA_DIR/cmdb.sqlite and DATA_DIR/bench-{hosts,processes}.txt (sample ids, one per
+//! line, for the wrk scripts in graphql/bench/).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -73,9 +73,9 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let stats = rt.block_on(store.stats()).unwrap();
     println!("hosts={hosts} services={services} cis={} relationships={} in {:.0}s", stats.cis, stats.relationships, start.elapsed().as_secs_f64());
-    let sample: Vec<&CiId> = host_ids.iter().step_by((host_ids.len() / 1000).max(1)).collect();
-    let procs_sample: Vec<CiId> = (0..1000usize).filter_map(|i| lookup((i * 7919) % hosts, 2)).collect();
-    let ids = serde_json::json!({ "hosts": sample, "processes": procs_sample });
-    std::fs::write(dir.join("bench-ids.json"), ids.to_string()).expect("write ids");
+    let sample: Vec<String> = host_ids.iter().step_by((host_ids.len() / 1000).max(1)).map(|c| c.0.clone()).collect();
+    let procs_sample: Vec<String> = (0..1000usize).filter_map(|i| lookup((i * 7919) % hosts, 2)).map(|c| c.0).collect();
+    std::fs::write(dir.join("bench-hosts.txt"), sample.join("\n") + "\n").expect("write ids");
+    std::fs::write(dir.join("bench-processes.txt"), procs_sample.join("\n") + "\n").expect("write ids");
     rt.block_on(store.close()).unwrap();
 }

@@ -36,6 +36,8 @@ pub enum Command {
     Export(commands::export::Args),
     /// Mark STALE CIs older than the retirement age as RETIRED.
     Retire(commands::retire::Args),
+    /// Print the [[auth.tokens]] entry (SHA-256) for an API token, or generate a token.
+    TokenHash(commands::token_hash::Args),
 }
 
 fn main() -> std::process::ExitCode {

@@ -5,6 +5,7 @@ pub mod graphql;
 pub mod import;
 pub mod retire;
 pub mod serve;
+pub mod token_hash;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -58,5 +59,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(a) => import::run(ctx, a).await,
         Command::Export(a) => export::run(ctx, a).await,
         Command::Retire(a) => retire::run(ctx, a).await,
+        Command::TokenHash(a) => token_hash::run(ctx, a).await,
     }
 }
