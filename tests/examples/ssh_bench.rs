@@ -63,11 +63,21 @@ async fn main() {
         let mut o = SshOptions::new(vec![l.key_credential("lab-key")], HostKeyPolicy::Off);
         o.max_concurrent = 50;
         o.command_timeout = Duration::from_secs(120);
-        let probe = SshProbe::new(o).expect("probe");
+        let probe = std::sync::Arc::new(SshProbe::new(o).expect("probe"));
         let rid = RunId::generate();
         let (self0, _) = cpu_seconds();
         let t0 = Instant::now();
-        let results = futures::future::join_all(targets.iter().map(|t| probe.discover(t, &rid))).await;
+        let handles: Vec<_> = targets
+            .iter()
+            .map(|t| {
+                let (p, t, rid) = (probe.clone(), t.clone(), rid.clone());
+                tokio::spawn(async move { p.discover(&t, &rid).await })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for h in handles {
+            results.push(h.await.expect("discovery task panicked"));
+        }
         let ours_s = t0.elapsed().as_secs_f64();
         let ours_cpu = cpu_seconds().0 - self0;
         let ok = results.iter().filter(|r| r.is_ok()).count();

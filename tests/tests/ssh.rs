@@ -27,9 +27,21 @@ fn rec<'a>(o: &'a Observation, key: &str) -> &'a Record {
     o.records.iter().find(|r| r.key == key).unwrap_or_else(|| panic!("no record {key}"))
 }
 
-async fn discover_all(p: &SshProbe, targets: &[Target]) -> Vec<Result<ProbeOutput, ProbeError>> {
+/// Discover `targets` concurrently (as a runner would), results in target order.
+async fn discover_all(p: &Arc<SshProbe>, targets: &[Target]) -> Vec<Result<ProbeOutput, ProbeError>> {
     let rid = RunId::generate();
-    futures::future::join_all(targets.iter().map(|t| p.discover(t, &rid))).await
+    let handles: Vec<_> = targets
+        .iter()
+        .map(|t| {
+            let (p, t, rid) = (p.clone(), t.clone(), rid.clone());
+            tokio::spawn(async move { p.discover(&t, &rid).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("discovery task panicked"));
+    }
+    out
 }
 
 fn ip_to_host() -> BTreeMap<&'static str, &'static str> {
@@ -77,7 +89,7 @@ fn expected_edges() -> BTreeSet<(String, String, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn estate_is_discovered_into_the_expected_observations_and_graph() {
-    let p = key_probe();
+    let p = Arc::new(key_probe());
     let targets = ssh_lab::estate_targets();
     let results = discover_all(&p, &targets).await;
     let mut observations = Vec::new();
