@@ -310,6 +310,16 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
     let mut ifs: BTreeMap<u32, IfInfo> = BTreeMap::new();
     let mut dev_macs: BTreeSet<String> = BTreeSet::new();
     let mut if_records = Vec::new();
+    // names several interfaces share cannot identify one of them: keep them as display only
+    let mut name_count: BTreeMap<String, usize> = BTreeMap::new();
+    for (idx, c) in &if_t {
+        if let [i] = idx.as_slice() {
+            let n = ifx_t.get(&vec![*i]).and_then(|x| text(x.get(&1))).or_else(|| text(c.get(&2)));
+            if let Some(n) = n {
+                *name_count.entry(n).or_default() += 1;
+            }
+        }
+    }
     let all_idx: BTreeSet<u32> = if_t.keys().chain(ifx_t.keys()).filter_map(|i| (i.len() == 1).then(|| i[0])).collect();
     for idx in all_idx {
         let empty = BTreeMap::new();
@@ -321,11 +331,10 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
         let ty = int(c.get(&3));
         let mac = c.get(&6).and_then(|v| v.as_bytes()).and_then(mac_text);
         let key = format!("if:{idx}");
-        let mut r = Record::new(&key, CiClass::Interface)
-            .parent(DEVICE_KEY)
-            .name(name.clone())
-            .ident("if_name", name.clone())
-            .ident("if_index", idx);
+        let mut r = Record::new(&key, CiClass::Interface).parent(DEVICE_KEY).name(name.clone()).ident("if_index", idx);
+        if name_count.get(&name).copied().unwrap_or(0) <= 1 {
+            r = r.ident("if_name", name.clone());
+        }
         if let Some(m) = &mac {
             r = r.ident("mac_address", m.clone());
             if is_physical_if_type(ty) {
@@ -981,7 +990,8 @@ fn sockets(vbs: &Vbs, procs: &BTreeMap<i64, String>, own_ips: &BTreeSet<IpAddr>,
             if let Some(&port) = rest.first() {
                 let e = listeners.entry(("tcp", port)).or_default();
                 e.0.insert(ip.to_string());
-                if let Some(p) = int(c.get(&1)).filter(|p| *p > 0) {
+                // tcpListenerProcess
+                if let Some(p) = int(c.get(&4)).filter(|p| *p > 0) {
                     e.1.insert(p);
                 }
             }
