@@ -89,7 +89,8 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
                 diag(&mut diags, "linux.permission_denied", format!("`{name}`: some data needs more privileges"));
             }
             Some(s) if !s.ok() => {
-                if !(OPTIONAL.contains(name) && s.body.trim().is_empty()) || !OPTIONAL.contains(name) {
+                // optional software that failed without saying anything: not worth a diagnostic
+                if !(OPTIONAL.contains(name) && s.body.trim().is_empty()) {
                     diag(&mut diags, "linux.command_failed", format!("`{name}` exited with status {}", s.status.unwrap_or(-1)));
                 }
             }
@@ -284,7 +285,7 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
     let mut procs_out = ProcTable::default();
 
     // listening endpoints
-    let mut listeners: BTreeMap<(String, u16), (BTreeSet<String>, Vec<(String, u32)>)> = BTreeMap::new();
+    let mut listeners: BTreeMap<(String, u16), Listener> = BTreeMap::new();
     for s in &sockets {
         let listening = (s.protocol == "tcp" && s.state == "LISTEN")
             || (s.protocol == "udp" && s.state == "UNCONN" && s.peer_ip.is_none() && s.local_port < 32768);
@@ -438,6 +439,9 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
     obs.scope.complete = complete;
     Transformed { observation: obs, diagnostics: diags }
 }
+
+/// Bound addresses and (command, pid) owners of one listening (protocol, port).
+type Listener = (BTreeSet<String>, Vec<(String, u32)>);
 
 /// The program a command line runs: the first word, without path and without the `:` that
 /// process titles such as `nginx: master process` or `postgres: walreceiver` add.
