@@ -76,9 +76,14 @@ impl QueryRoot {
         #[graphql(default_with = "DependencyDirection::Upstream")] direction: DependencyDirection,
         #[graphql(default = 10)] max_depth: i32,
         types: Option<Vec<RelTypeG>>,
+        #[graphql(desc = "At most this many, nearest first (default and maximum: the page size cap).")] first: Option<i32>,
     ) -> async_graphql::Result<Vec<ReachedCi>> {
         let s = state(ctx)?;
         let max_depth = check_depth(s, max_depth)?;
+        let limit = match first {
+            Some(_) => s.page_size(first, None)?,
+            None => s.limits.max_page_size,
+        };
         let start = require_ci(s, id.as_str()).await?;
         let q = st::TraverseQuery {
             direction: match direction {
@@ -93,6 +98,7 @@ impl QueryRoot {
         Ok(reached
             .into_iter()
             .filter(|r| r.id != start.id)
+            .take(limit)
             .map(|r| ReachedCi { id: r.id, depth: r.depth, via: r.via })
             .collect())
     }

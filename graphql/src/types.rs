@@ -821,17 +821,22 @@ impl ImpactReportObj {
     async fn services(&self) -> Vec<ImpactedService> {
         self.report.services.iter().cloned().map(ImpactedService).collect()
     }
-    /// Every affected CI (the failing ones excluded), nearest first.
-    async fn affected(&self, class: Option<CiClassG>, first: Option<i32>) -> Vec<ImpactedCi> {
-        let limit = first.map(|f| f.max(0) as usize).unwrap_or(usize::MAX);
-        self.report
+    /// Affected CIs (the failing ones excluded), nearest first; at most `first` (default and
+    /// maximum: the page size cap).
+    async fn affected(&self, ctx: &Context<'_>, class: Option<CiClassG>, first: Option<i32>) -> async_graphql::Result<Vec<ImpactedCi>> {
+        let state = ctx.data::<ApiState>()?;
+        let limit = match first {
+            Some(_) => state.page_size(first, None)?,
+            None => state.limits.max_page_size,
+        };
+        Ok(self.report
             .affected
             .iter()
             .filter(|a| class.map(|c| a.class == Some(c.into())).unwrap_or(true))
             .take(limit)
             .cloned()
             .map(ImpactedCi)
-            .collect()
+            .collect())
     }
     async fn affected_count(&self) -> usize {
         self.report.affected.len()
