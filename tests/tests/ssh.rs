@@ -414,3 +414,37 @@ async fn this_machine_over_ssh_and_through_the_local_transport_agree() {
     // the lab's sshd listening on 127.0.0.1:2222 is visible locally
     assert!(local.observation.records.iter().any(|r| r.name.as_deref() == Some("tcp/2222")));
 }
+
+/// The same machine seen by SNMP (net-snmp's snmpd for this host in the SNMP lab) and by SSH
+/// (a real shell on 127.0.0.1) is one Host CI, in either order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn this_machine_by_snmp_and_by_ssh_is_one_host() {
+    use cmdb_discovery::snmp::SnmpProbe;
+    use cmdb_store::{CiFilter, CiOrder, EmbeddedOptions, EmbeddedStore, GraphStore, IngestOptions, PageRequest};
+    use cmdb_tests::snmp_lab;
+    let l = lab();
+    snmp_lab::lab();
+    let rid = RunId::new("cross");
+    let snmp = SnmpProbe::new(vec![snmp_lab::v2c("lab", snmp_lab::SNMPD_COMMUNITY)])
+        .discover(&snmp_lab::target(snmp_lab::SNMPD), &rid)
+        .await
+        .expect("snmp discovery of this host");
+    let ssh = probe_with(vec![l.key_credential("k")], HostKeyPolicy::Off)
+        .discover(&target(ssh_lab::LOCALHOST), &rid)
+        .await
+        .expect("ssh discovery of this host");
+    let hostname = rec(&ssh.observation, DEVICE_KEY).identifiers["hostname"].as_str().unwrap().to_string();
+    for order in [[&snmp, &ssh], [&ssh, &snmp]] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("g.db"), EmbeddedOptions::default()).unwrap();
+        for o in order {
+            store.ingest(o.observation.clone(), &IngestOptions::default()).await.expect("ingest");
+        }
+        let filter = CiFilter { classes: vec![CiClass::Host, CiClass::NetworkDevice], ..Default::default() };
+        let page = store.find(&filter, CiOrder::default(), &PageRequest::first(1000)).await.unwrap();
+        let mine: Vec<_> = page.items.iter().map(|(_, c)| c).filter(|c| !c.placeholder && c.name.eq_ignore_ascii_case(&hostname)).collect();
+        assert_eq!(mine.len(), 1, "one device CI for this machine: {mine:#?}");
+        let sources: BTreeSet<&str> = mine[0].sources.iter().map(|s| s.as_str()).collect();
+        assert!(sources.contains("snmp") && sources.contains("ssh"), "{sources:?}");
+    }
+}
