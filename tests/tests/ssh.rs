@@ -448,3 +448,26 @@ async fn this_machine_by_snmp_and_by_ssh_is_one_host() {
         assert!(sources.contains("snmp") && sources.contains("ssh"), "{sources:?}");
     }
 }
+
+/// The protocol-neutral runner drives the SSH probe: the estate plus a hung and an unreachable
+/// host in one run; the failures stay per target and are bounded by the probe's timeouts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_runner_drives_the_ssh_probe() {
+    use cmdb_discovery::run::{run, DiscoveryRequest, RunnerConfig};
+    let l = lab();
+    let mut o = SshOptions::new(vec![l.key_credential("k")], HostKeyPolicy::Off);
+    o.command_timeout = Duration::from_secs(2);
+    let probe: Arc<dyn Probe> = Arc::new(SshProbe::new(o).unwrap());
+    let mut targets: Vec<String> = ESTATE.iter().map(|(_, a, _)| format!("{a}:2222")).collect();
+    targets.push(format!("{}:2222", ssh_lab::HUNG));
+    targets.push(format!("{}:2222", ssh_lab::UNREACHABLE));
+    let req = DiscoveryRequest::new(targets);
+    let t0 = Instant::now();
+    let report = run(&req, &[probe], &RunnerConfig::default(), None).await.expect("run");
+    assert!(t0.elapsed() < Duration::from_secs(15));
+    assert_eq!(report.ok_count(), ESTATE.len());
+    let failed: BTreeMap<String, &str> = report.failed().map(|r| (r.target.clone(), r.result.as_ref().err().map(|e| e.code()).unwrap_or(""))).collect();
+    assert_eq!(failed.get(&format!("{}:2222", ssh_lab::HUNG)).copied(), Some("TIMEOUT"));
+    assert_eq!(failed.get(&format!("{}:2222", ssh_lab::UNREACHABLE)).copied(), Some("UNREACHABLE"));
+    assert!(report.results.iter().all(|r| r.probe == "ssh"));
+}
