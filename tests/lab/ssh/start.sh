@@ -20,6 +20,9 @@ if [ ! -x /usr/sbin/sshd ] || ! id "$LAB_USER" >/dev/null 2>&1; then
 fi
 mkdir -p "$LAB" /run/sshd
 chmod 755 "$LAB"
+# one start at a time (test binaries and the benchmark may start the lab concurrently)
+exec 9>"$LAB/.start.lock"
+flock 9
 
 # keys: host key, a second "impostor" host key for mismatch tests, client keys
 [ -f "$LAB/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C cmdb-lab-host -f "$LAB/host_key"
