@@ -200,9 +200,20 @@ pub async fn run(
                 let probe = p.name().to_string();
                 send(&progress, ProgressEvent::TargetStarted { run_id: run_id.clone(), target: name.clone(), probe: probe.clone() }).await;
                 let t0 = Instant::now();
-                let result = match tokio::time::timeout(timeout, p.discover(&t, &run_id)).await {
+                // own task: a panicking probe fails its target, not the run
+                let (t2, r2, n2) = (t.clone(), run_id.clone(), name.clone());
+                let job = tokio::spawn(
+                    async move {
+                        match tokio::time::timeout(timeout, p.discover(&t2, &r2)).await {
+                            Ok(r) => r,
+                            Err(_) => Err(ProbeError::Timeout(format!("{n2}: target did not finish within {timeout:?}"))),
+                        }
+                    }
+                    .in_current_span(),
+                );
+                let result = match job.await {
                     Ok(r) => r,
-                    Err(_) => Err(ProbeError::Timeout(format!("{name}: target did not finish within {timeout:?}"))),
+                    Err(e) => Err(ProbeError::Other(format!("{name}: probe crashed ({})", if e.is_panic() { "panic" } else { "cancelled" }))),
                 };
                 let duration_ms = t0.elapsed().as_millis() as u64;
                 match &result {
@@ -262,8 +273,9 @@ mod tests {
                 }),
                 "10.0.0.2" => {
                     tokio::time::sleep(Duration::from_secs(30)).await;
-                    unreachable!()
+                    Err(ProbeError::Other("not reached".into()))
                 }
+                "10.0.0.5" => panic!("probe bug"),
                 _ => Err(ProbeError::AuthFailed("nope".into())),
             }
         }
@@ -271,24 +283,25 @@ mod tests {
 
     #[tokio::test]
     async fn runs_reports_and_times_out() {
-        let mut req = DiscoveryRequest::new(["10.0.0.0/30", "10.0.0.3"]);
+        let mut req = DiscoveryRequest::new(["10.0.0.0/30", "10.0.0.3", "10.0.0.5"]);
         req.probes = vec!["fake".into()];
         let (tx, mut rx) = mpsc::channel(100);
         let cfg = RunnerConfig { concurrency: 4, target_timeout_ms: 200 };
         let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(Fake)];
         let rep = run(&req, &probes, &cfg, Some(tx)).await.unwrap();
-        assert_eq!(rep.results.len(), 3);
+        assert_eq!(rep.results.len(), 4);
         assert!(rep.results[0].result.is_ok());
         assert_eq!(rep.results[1].result.as_ref().unwrap_err().code(), "TIMEOUT");
         assert_eq!(rep.results[2].result.as_ref().unwrap_err().code(), "AUTH_FAILED");
+        assert_eq!(rep.results[3].result.as_ref().unwrap_err().code(), "PROBE_FAILED");
         let mut events = Vec::new();
         while let Some(e) = rx.recv().await {
             events.push(e);
         }
-        assert!(matches!(events.first(), Some(ProgressEvent::RunStarted { targets: 3, .. })));
+        assert!(matches!(events.first(), Some(ProgressEvent::RunStarted { targets: 4, .. })));
         assert_eq!(events.iter().filter(|e| matches!(e, ProgressEvent::ObservationReady { .. })).count(), 1);
-        assert_eq!(events.iter().filter(|e| matches!(e, ProgressEvent::TargetFinished { .. })).count(), 3);
-        assert!(matches!(events.last(), Some(ProgressEvent::RunFinished { ok: 1, failed: 2, .. })));
+        assert_eq!(events.iter().filter(|e| matches!(e, ProgressEvent::TargetFinished { .. })).count(), 4);
+        assert!(matches!(events.last(), Some(ProgressEvent::RunFinished { ok: 1, failed: 3, .. })));
         req.probes = vec!["ssh".into()];
         assert!(matches!(run(&req, &probes, &cfg, None).await, Err(RunError::UnknownProbe(_))));
     }

@@ -31,17 +31,6 @@ fn device(o: &Observation) -> &cmdb_model::Record {
     o.records.iter().find(|r| r.key == "device").expect("device record")
 }
 
-pub fn summary(o: &Observation) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for r in &o.records {
-        *m.entry(format!("{:?}{}", r.class.unwrap(), if r.placeholder { "*" } else { "" })).or_default() += 1;
-    }
-    for r in &o.relationships {
-        *m.entry(format!("{}/{:?}", r.rel_type.as_str(), r.evidence)).or_default() += 1;
-    }
-    m
-}
-
 #[test]
 fn cisco_c3560_cdp() {
     let (o, d) = load("network_switch_cisco-c3560");
