@@ -341,10 +341,11 @@ async fn credentials_tried_in_order_with_affinity() {
     let out = p.discover(&t, &RunId::new("r1")).await.unwrap();
     assert_eq!(out.credential.as_deref(), Some("right"));
     assert_eq!(p.affinity().get(&t.name()).as_deref(), Some("right"));
-    // second time the remembered credential goes first: no timeout on `wrong`
+    // second time the remembered credential goes first: no timeout (2 × 400 ms) on `wrong`
     let started = Instant::now();
-    p.discover(&t, &RunId::new("r2")).await.unwrap();
-    assert!(started.elapsed() < Duration::from_millis(400), "{:?}", started.elapsed());
+    let (_session, cred) = p.connect(&t).await.unwrap();
+    assert_eq!(cred, "right");
+    assert!(started.elapsed() < Duration::from_millis(700), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -392,7 +393,7 @@ async fn silent_address_times_out_within_bound() {
     assert_eq!(e.code(), "TIMEOUT");
     // 2 credentials × 400 ms × 2 attempts
     let el = started.elapsed();
-    assert!(el >= Duration::from_millis(1500) && el < Duration::from_millis(2500), "{el:?}");
+    assert!(el >= Duration::from_millis(1500) && el < Duration::from_millis(4000), "{el:?}");
 }
 
 #[tokio::test]
@@ -483,9 +484,9 @@ async fn sweep_finds_agents_and_remembers_credentials() {
     let started = Instant::now();
     let again = sweep(&["127.0.1.0/26".to_string()], &creds, &CredentialAffinity::from_map(snap), &cfg).await.unwrap();
     assert_eq!(again.found.len(), expect.len());
-    assert!(started.elapsed() <= first + Duration::from_millis(300), "{:?} vs {first:?}", started.elapsed());
-    // bounded: every silent address costs 3 credentials × 300 ms, all in parallel
-    assert!(first < Duration::from_secs(3), "{first:?}");
+    assert!(started.elapsed() < first + Duration::from_secs(1), "{:?} vs {first:?}", started.elapsed());
+    // bounded: at worst 3 credentials × 300 ms per address, all 62 addresses in parallel
+    assert!(first < Duration::from_secs(5), "{first:?}");
 }
 
 #[tokio::test]
