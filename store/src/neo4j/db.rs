@@ -71,6 +71,9 @@ pub(crate) fn bolt(v: Value) -> Result<BoltType, StoreError> {
 
 /// A Cypher statement with its parameters as JSON.
 pub(crate) fn q(cypher: &str, params: Value) -> Result<Query, StoreError> {
+    if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
+        LAST.with(|l| *l.borrow_mut() = cypher.chars().take(160).collect());
+    }
     let mut query = neo4rs::query(cypher);
     if let Value::Object(map) = params {
         for (k, v) in map {
@@ -80,11 +83,20 @@ pub(crate) fn q(cypher: &str, params: Value) -> Result<Query, StoreError> {
     Ok(query)
 }
 
-async fn timed<T>(limit: Duration, during: &str, fut: impl std::future::Future<Output = Result<T, neo4rs::Error>>) -> Result<T, StoreError> {
-    match tokio::time::timeout(limit, fut).await {
+/// Set when a connection may be out of step with the server (a round-trip timed out or the
+/// connection broke half-way): neo4rs would hand such a connection out again after a RESET
+/// whose answer can be confused with a late one, so the store builds a fresh pool instead.
+pub(crate) type Poison = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+async fn timed<T>(limit: Duration, during: &str, poison: &Poison, fut: impl std::future::Future<Output = Result<T, neo4rs::Error>>) -> Result<T, StoreError> {
+    let r = match tokio::time::timeout(limit, fut).await {
         Ok(r) => r.map_err(|e| map_err(e, during)),
         Err(_) => Err(StoreError::Unavailable(format!("{during}: the graph database did not answer within {} s", limit.as_secs_f32()))),
+    };
+    if let Err(StoreError::Unavailable(_) | StoreError::Backend(_) | StoreError::Corrupt(_)) = &r {
+        poison.store(true, std::sync::atomic::Ordering::Release);
     }
+    r
 }
 
 /// An explicit transaction with a time limit on every round-trip. Dropped without commit, it
@@ -92,38 +104,56 @@ async fn timed<T>(limit: Duration, during: &str, fut: impl std::future::Future<O
 pub(crate) struct Tx {
     txn: Txn,
     limit: Duration,
+    poison: Poison,
+}
+
+fn slow(started: std::time::Instant, what: &str, rows: usize) {
+    let el = started.elapsed();
+    if el > Duration::from_millis(500) {
+        tracing::debug!(ms = el.as_millis() as u64, rows, statement = what, "slow graph statement");
+        if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
+            eprintln!("slow statement {} ms ({rows} rows): {what}", el.as_millis());
+        }
+    }
 }
 
 impl Tx {
-    pub(crate) async fn begin(graph: &Graph, limit: Duration) -> Result<Tx, StoreError> {
-        let txn = timed(limit, "begin", graph.start_txn()).await?;
-        Ok(Tx { txn, limit })
+    pub(crate) async fn begin(graph: &Graph, limit: Duration, poison: Poison) -> Result<Tx, StoreError> {
+        let txn = timed(limit, "begin", &poison, graph.start_txn()).await?;
+        Ok(Tx { txn, limit, poison })
     }
 
     pub(crate) async fn run(&mut self, query: Query) -> Result<(), StoreError> {
-        timed(self.limit, "write", self.txn.run(query)).await
+        let t = std::time::Instant::now();
+        let text = if std::env::var_os("CMDB_NEO4J_TRACE").is_some() { query_text(&query) } else { String::new() };
+        let r = timed(self.limit, "write", &self.poison, self.txn.run(query)).await;
+        slow(t, &text, 0);
+        r
     }
 
     pub(crate) async fn rows<T: DeserializeOwned>(&mut self, query: Query) -> Result<Vec<T>, StoreError> {
         let limit = self.limit;
-        let mut stream = timed(limit, "query", self.txn.execute(query)).await?;
+        let t = std::time::Instant::now();
+        let text = if std::env::var_os("CMDB_NEO4J_TRACE").is_some() { query_text(&query) } else { String::new() };
+        let mut stream = timed(limit, "query", &self.poison, self.txn.execute(query)).await?;
         let mut out = Vec::new();
         loop {
-            let next = timed(limit, "query", stream.next(self.txn.handle())).await?;
+            let next = timed(limit, "query", &self.poison, stream.next(self.txn.handle())).await?;
             match next {
                 Some(row) => out.push(row.to::<T>().map_err(|e| StoreError::Corrupt(format!("unexpected row from the graph database: {e}")))?),
                 None => break,
             }
         }
+        slow(t, &text, out.len());
         Ok(out)
     }
 
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
-        timed(self.limit, "commit", self.txn.commit()).await
+        timed(self.limit, "commit", &self.poison, self.txn.commit()).await
     }
 
     pub(crate) async fn rollback(self) -> Result<(), StoreError> {
-        timed(self.limit, "rollback", self.txn.rollback()).await
+        timed(self.limit, "rollback", &self.poison, self.txn.rollback()).await
     }
 }
 
@@ -161,4 +191,12 @@ pub(crate) async fn rows_batched<T: DeserializeOwned>(tx: &mut Tx, cypher: &str,
         rows = rest;
     }
     Ok(out)
+}
+
+thread_local! {
+    static LAST: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn query_text(_q: &Query) -> String {
+    LAST.with(|l| l.borrow().clone())
 }

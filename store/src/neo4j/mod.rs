@@ -136,9 +136,37 @@ mod probe_api {
     }
 }
 
+#[derive(Clone)]
+struct PoolConfig {
+    addr: String,
+    user: String,
+    password: String,
+    database: String,
+    fetch_size: usize,
+    max_connections: usize,
+}
+
+impl PoolConfig {
+    async fn graph(&self) -> Result<Graph, StoreError> {
+        let config = neo4rs::ConfigBuilder::default()
+            .uri(self.addr.as_str())
+            .user(self.user.as_str())
+            .password(self.password.as_str())
+            .db(self.database.as_str())
+            .fetch_size(self.fetch_size)
+            .max_connections(self.max_connections)
+            .build()
+            .map_err(|e| StoreError::InvalidInput(format!("invalid Neo4j configuration: {e}")))?;
+        Graph::connect(config).await.map_err(|e| db::map_err(e, "connect"))
+    }
+}
+
 /// The Neo4j-backed store. Cheap to share behind an `Arc`.
 pub struct Neo4jStore {
-    graph: Graph,
+    graph: parking_lot::Mutex<Graph>,
+    /// How to build a fresh pool (holds the password; never formatted).
+    pool_config: PoolConfig,
+    poison: db::Poison,
     batch_size: usize,
     query_timeout: Duration,
     max_retries: u32,
@@ -184,18 +212,19 @@ impl Neo4jStore {
                 "the server at {host}:{port} identifies as `{agent}`, not as Neo4j; the neo4j backend needs Neo4j 5 or a Neo4j-compatible Bolt server"
             )));
         }
-        let config = neo4rs::ConfigBuilder::default()
-            .uri(format!("{host}:{port}"))
-            .user(cfg.user.as_str())
-            .password(cfg.password.as_str())
-            .db(cfg.database.as_str())
-            .fetch_size(cfg.batch_size.clamp(200, 10_000))
-            .max_connections(cfg.max_connections.max(2))
-            .build()
-            .map_err(|e| StoreError::InvalidInput(format!("invalid Neo4j configuration: {e}")))?;
-        let graph = Graph::connect(config).await.map_err(|e| db::map_err(e, "connect"))?;
+        let pool_config = PoolConfig {
+            addr: format!("{host}:{port}"),
+            user: cfg.user.clone(),
+            password: cfg.password.clone(),
+            database: cfg.database.clone(),
+            fetch_size: cfg.batch_size.clamp(200, 10_000),
+            max_connections: cfg.max_connections.max(2),
+        };
+        let graph = pool_config.graph().await?;
         let store = Neo4jStore {
-            graph,
+            graph: parking_lot::Mutex::new(graph),
+            pool_config,
+            poison: Default::default(),
             batch_size: cfg.batch_size.max(1),
             query_timeout: cfg.query_timeout,
             max_retries: cfg.max_retries,
@@ -233,7 +262,14 @@ impl Neo4jStore {
 
     async fn begin(&self) -> Result<Tx, StoreError> {
         self.check_open()?;
-        Tx::begin(&self.graph, self.query_timeout).await
+        if self.poison.swap(false, Ordering::AcqRel) {
+            // Drop every pooled connection (they may be out of step) and start a new pool.
+            let fresh = self.pool_config.graph().await?;
+            *self.graph.lock() = fresh;
+            tracing::info!("graph database connection pool rebuilt after a failed round-trip");
+        }
+        let graph = self.graph.lock().clone();
+        Tx::begin(&graph, self.query_timeout, self.poison.clone()).await
     }
 
     /// One read statement in its own transaction.

@@ -30,8 +30,18 @@ pub fn lab_dir() -> PathBuf {
 
 /// Run a lab script, panicking with its output when it fails (test set-up, not product code).
 pub fn script(name: &str, args: &[&str]) {
+    script_env(name, args, &[]);
+}
+
+/// Run a lab script with extra environment (another instance: BOLT_LAB_PORT, BOLT_LAB_DIR…).
+pub fn script_env(name: &str, args: &[&str], env: &[(&str, String)]) {
     let path = lab_dir().join(name);
-    let out = Command::new("sh").arg(&path).args(args).output().unwrap_or_else(|e| panic!("running {}: {e}", path.display()));
+    let mut cmd = Command::new("sh");
+    cmd.arg(&path).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("running {}: {e}", path.display()));
     assert!(
         out.status.success(),
         "{} failed:\n{}{}",
@@ -87,4 +97,73 @@ pub async fn fresh() -> Fixture {
     let store = Neo4jStore::connect(&config()).await.unwrap_or_else(|e| panic!("connecting to the Bolt lab: {e}"));
     store.erase_everything().await.unwrap_or_else(|e| panic!("emptying the Bolt lab database: {e}"));
     Fixture { store, _guard: guard }
+}
+
+/// A second, private lab server (own port and data directory) for tests that kill, pause or
+/// restart it. Stopped when dropped.
+pub struct PrivateLab {
+    pub port: u16,
+    pub http_port: u16,
+    pub dir: PathBuf,
+}
+
+impl PrivateLab {
+    pub fn start(port: u16, http_port: u16, name: &str) -> PrivateLab {
+        let lab = PrivateLab { port, http_port, dir: PathBuf::from(format!("/var/tmp/cmdb-bolt-lab/{name}")) };
+        lab.run("start.sh", &["--fresh"]);
+        lab
+    }
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("BOLT_LAB_PORT", self.port.to_string()),
+            ("BOLT_LAB_HTTP_PORT", self.http_port.to_string()),
+            ("BOLT_LAB_DIR", self.dir.display().to_string()),
+        ]
+    }
+    pub fn run(&self, script: &str, args: &[&str]) {
+        script_env(script, args, &self.env());
+    }
+    /// Restart after a kill, keeping the data.
+    pub fn restart(&self) {
+        self.run("start.sh", &[]);
+    }
+    pub fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir.join("server.pid")).ok()?.trim().parse().ok()
+    }
+    /// SIGKILL the server (a crash), by its recorded pid only.
+    pub fn kill9(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            for _ in 0..100 {
+                if !Command::new("kill").args(["-0", &pid.to_string()]).status().map(|s| s.success()).unwrap_or(false) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = std::fs::remove_file(self.dir.join("server.pid"));
+        }
+    }
+    /// SIGSTOP / SIGCONT: a server that accepts nothing and answers nothing.
+    pub fn pause(&self, paused: bool) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").args([if paused { "-STOP" } else { "-CONT" }, &pid.to_string()]).status();
+        }
+    }
+    pub fn config(&self) -> Neo4jConfig {
+        Neo4jConfig { uri: format!("bolt://127.0.0.1:{}", self.port), ..config() }
+    }
+}
+
+impl Drop for PrivateLab {
+    fn drop(&mut self) {
+        self.pause(false);
+        let env = self.env();
+        let path = lab_dir().join("stop.sh");
+        let mut cmd = Command::new("sh");
+        cmd.arg(&path);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let _ = cmd.output();
+    }
 }
