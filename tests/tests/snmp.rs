@@ -542,3 +542,16 @@ async fn rediscovery_three_times_creates_no_duplicates() {
     assert_eq!(counts[0], counts[1]);
     assert_eq!(counts[1], counts[2]);
 }
+
+#[tokio::test]
+async fn per_target_rate_limit_paces_requests() {
+    lab::lab();
+    let mut cfg = fast();
+    cfg.client.max_requests_per_sec = 20;
+    let p = SnmpProbe::with_config(vec![lab::v2c("sim", lab::SIM_COMMUNITY)], cfg);
+    let started = Instant::now();
+    let out = p.discover(&lab::target(lab::SW1), &RunId::new("r")).await.unwrap();
+    // one GET + at least one GETBULK per walked subtree (25), 50 ms apart
+    assert!(started.elapsed() >= Duration::from_millis(1200), "{:?}", started.elapsed());
+    assert!(out.observation.scope.complete);
+}
