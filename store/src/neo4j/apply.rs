@@ -35,6 +35,19 @@ pub(crate) fn identifier_kc(key: &str, ci: &str) -> String {
     format!("{key}\u{1f}{ci}")
 }
 
+/// Relationships touching one CI, each query anchored on the indexed end (a pattern with the
+/// CI at the far end would scan on ArcadeDB). `cond` filters (`AND …`), `set` updates.
+pub(crate) async fn touching(tx: &mut Tx, id: &str, cond: &str, set: &str) -> Result<Vec<RelRow>, StoreError> {
+    let mut rows: Vec<RelRow> = tx
+        .rows(q(&format!("MATCH (a:CI {{id: $id}})-[e]->(b:CI) WHERE true {cond} {set} RETURN {REL_FIELDS}"), json!({ "id": id }))?)
+        .await?;
+    rows.extend(
+        tx.rows::<RelRow>(q(&format!("MATCH (b:CI {{id: $id}})<-[e]-(a:CI) WHERE true {cond} {set} RETURN {REL_FIELDS}"), json!({ "id": id }))?)
+            .await?,
+    );
+    Ok(rows)
+}
+
 /// Allocates history sequence numbers (newest = highest) from the `CmdbMeta` counter.
 pub(crate) struct HistoryWriter {
     rows: Vec<Value>,
@@ -142,9 +155,7 @@ async fn rename_sightings(tx: &mut Tx, old: &str, new: &str, batch: usize) -> Re
 
 async fn apply_merge(tx: &mut Tx, from: &CiId, into: &CiId, batch: usize) -> Result<(), StoreError> {
     // Re-point relationships: read them, delete them, write them back under the survivor.
-    let rows: Vec<RelRow> = tx
-        .rows(q(&format!("MATCH (a:CI)-[e]->(b:CI) WHERE a.id = $id OR b.id = $id RETURN {REL_FIELDS}"), json!({ "id": from.as_str() }))?)
-        .await?;
+    let rows = touching(tx, from.as_str(), "", "").await?;
     let mut seen = HashSet::new();
     let mut rels = Vec::new();
     for r in rows {

@@ -551,7 +551,7 @@ impl GraphStore for Neo4jStore {
         if matches!(query.direction, Direction::In | Direction::Both) {
             let rows = db::rows_batched(
                 &mut tx,
-                &format!("UNWIND $rows AS id MATCH (a:CI)-[e]->(b:CI {{id: id}}) WHERE type(e) IN $types {status_clause} RETURN {REL_FIELDS}"),
+                &format!("UNWIND $rows AS id MATCH (b:CI {{id: id}})<-[e]-(a:CI) WHERE type(e) IN $types {status_clause} RETURN {REL_FIELDS}"),
                 real.iter().cloned().map(Value::String).collect(),
                 self.batch_size,
                 &p,
@@ -663,15 +663,7 @@ impl GraphStore for Neo4jStore {
                 let now = cmdb_model::now();
                 let old = ci.status;
                 tx.run(q("MATCH (n:CI {id: $id}) SET n.status = 'RETIRED'", json!({ "id": ci.id.as_str() }))?).await?;
-                let rows: Vec<RelRow> = tx
-                    .rows(q(
-                        &format!(
-                            "MATCH (a:CI)-[e]->(b:CI) WHERE (a.id = $id OR b.id = $id) AND e.status = 'ACTIVE' \
-                             SET e.status = 'CLOSED' RETURN {REL_FIELDS}"
-                        ),
-                        json!({ "id": ci.id.as_str() }),
-                    )?)
-                    .await?;
+                let rows = apply::touching(&mut tx, ci.id.as_str(), "AND e.status = 'ACTIVE'", "SET e.status = 'CLOSED'").await?;
                 let mut entries = vec![HistoryEntry {
                     ci: ci.id.clone(),
                     at: now,
@@ -717,9 +709,7 @@ impl GraphStore for Neo4jStore {
             let ci = self.get_ci(&mut tx, id.as_str()).await?.ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
             let now = cmdb_model::now();
             let p = json!({ "id": ci.id.as_str() });
-            let rows: Vec<RelRow> = tx
-                .rows(q(&format!("MATCH (a:CI)-[e]->(b:CI) WHERE a.id = $id OR b.id = $id RETURN {REL_FIELDS}"), p.clone())?)
-                .await?;
+            let rows = apply::touching(&mut tx, ci.id.as_str(), "", "").await?;
             let mut entries = Vec::new();
             let mut entities = Vec::new();
             let mut seen = HashSet::new();

@@ -219,7 +219,7 @@ pub(crate) async fn bfs(
         if !in_types.is_empty() {
             let rows: Vec<RelRow> = rows_batched(
                 tx,
-                &format!("UNWIND $rows AS id MATCH (a:CI)-[e]->(b:CI {{id: id}}) WHERE e.status = 'ACTIVE' AND type(e) IN $types RETURN {fields}"),
+                &format!("UNWIND $rows AS id MATCH (b:CI {{id: id}})<-[e]-(a:CI) WHERE e.status = 'ACTIVE' AND type(e) IN $types RETURN {fields}"),
                 frontier.iter().cloned().map(Value::String).collect(),
                 batch,
                 &json!({ "types": in_types }),
