@@ -23,6 +23,7 @@ mod db;
 mod probe;
 mod read;
 mod rows;
+pub mod snapshot;
 mod view;
 
 use std::collections::{BTreeMap, HashSet};
@@ -41,6 +42,7 @@ use db::{q, retryable, Tx};
 use rows::{rel_entity, RelRow, REL_FIELDS};
 
 pub use probe_api::server_identity;
+pub use snapshot::{derive_identifiers, read_snapshot, Snapshot};
 
 /// The schema version this build writes. Stored in `(:CmdbMeta {key: 'schema_version'})`.
 pub const SCHEMA_VERSION: i64 = 1;

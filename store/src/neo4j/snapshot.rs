@@ -1,0 +1,171 @@
+//! Whole-graph copies (`cmdb migrate`): read everything any `GraphStore` holds through the
+//! contract, and load it verbatim into a Neo4j graph (ids, provenance, timestamps, evidence
+//! and history kept; identifier keys recomputed from the CIs with the model's rules, exactly
+//! as reconciliation computes them, so later discovery runs match the copied CIs).
+
+use std::collections::{BTreeSet, HashMap};
+
+use cmdb_model::identify::{identifier_key, rule_values};
+use cmdb_model::{Ci, CiId, HistoryEntry, IdentifierEntry, Relationship};
+use serde_json::{json, Value};
+
+use super::apply::{identifier_kc, HistoryWriter};
+use super::db::run_batched;
+use super::rows::{ci_row, rel_row};
+use super::Neo4jStore;
+use crate::types::*;
+use crate::{GraphStore, StoreError};
+
+/// Everything needed to recreate a graph elsewhere.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub cis: Vec<Ci>,
+    pub relationships: Vec<Relationship>,
+    pub identifiers: Vec<IdentifierEntry>,
+    /// Oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// Read the whole graph of `store` (pages of `page` items).
+pub async fn read_snapshot(store: &dyn GraphStore, page: usize) -> Result<Snapshot, StoreError> {
+    let page = page.clamp(100, 50_000);
+    let mut cis = Vec::new();
+    let mut after = None;
+    loop {
+        let p = store.find(&CiFilter::default(), CiOrder::default(), &PageRequest { first: Some(page), after: after.clone(), ..Default::default() }).await?;
+        after = p.items.last().map(|(c, _)| c.clone());
+        cis.extend(p.items.into_iter().map(|(_, c)| c));
+        if !p.has_next_page {
+            break;
+        }
+    }
+    let mut relationships = Vec::new();
+    let mut cur: Option<String> = None;
+    loop {
+        let (rels, next) = store.all_relationships(cur.as_deref(), page).await?;
+        relationships.extend(rels);
+        match next {
+            Some(n) => cur = Some(n),
+            None => break,
+        }
+    }
+    // History per CI; relationship entries show under both ends, so keep each once.
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut history = Vec::new();
+    for ci in &cis {
+        let mut after = None;
+        loop {
+            let p = store.history(&ci.id, &PageRequest { first: Some(page), after: after.clone(), ..Default::default() }).await?;
+            after = p.items.last().map(|(c, _)| c.clone());
+            for (_, e) in p.items {
+                let key = serde_json::to_string(&e).unwrap_or_default();
+                if seen.insert(key) {
+                    history.push(e);
+                }
+            }
+            if !p.has_next_page {
+                break;
+            }
+        }
+    }
+    history.sort_by(|a, b| a.at.cmp(&b.at));
+    let identifiers = derive_identifiers(&cis, &relationships);
+    Ok(Snapshot { cis, relationships, identifiers, history })
+}
+
+/// The identifier keys reconciliation would index for these CIs: every rule of the class over
+/// the CI's attributes (and name), within the parent found through the class's structural
+/// relationship for dependent classes.
+pub fn derive_identifiers(cis: &[Ci], rels: &[Relationship]) -> Vec<IdentifierEntry> {
+    let class_of: HashMap<&CiId, cmdb_model::CiClass> = cis.iter().map(|c| (&c.id, c.class)).collect();
+    let mut out = Vec::new();
+    for ci in cis {
+        let rules = ci.class.rules();
+        let parent: Option<CiId> = rules.parent.as_ref().and_then(|spec| {
+            rels.iter().find_map(|r| {
+                if r.rel_type != spec.rel {
+                    return None;
+                }
+                let (child, parent) = if spec.parent_is_from { (&r.to, &r.from) } else { (&r.from, &r.to) };
+                (child == &ci.id && class_of.get(parent).is_some_and(|c| spec.classes.contains(c))).then(|| parent.clone())
+            })
+        });
+        if rules.parent.is_some() && parent.is_none() {
+            continue; // a dependent without its parent cannot be identified again anyway
+        }
+        for rule in rules.rules {
+            let values = rule_values(rule, &|a| ci.attr(a).cloned().or_else(|| if a == "name" { Some(Value::String(ci.name.clone())) } else { None }));
+            for v in values {
+                out.push(IdentifierEntry { key: identifier_key(ci.class, parent.as_ref(), rule, &v), ci: ci.id.clone(), parent: parent.clone() });
+            }
+        }
+    }
+    out
+}
+
+impl Neo4jStore {
+    /// Does the graph hold no CI at all?
+    pub async fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.stats().await?.cis == 0)
+    }
+
+    /// Write a snapshot verbatim (batched, one transaction per statement batch, MERGE on our
+    /// ids, so an interrupted load can simply be run again over the same snapshot — except
+    /// history, which is appended: load into an empty graph).
+    pub async fn load_snapshot(&self, snap: &Snapshot) -> Result<(), StoreError> {
+        let _w = self.writer.lock().await;
+        let batch = self.batch_size;
+        let ci_rows = snap.cis.iter().map(ci_row).collect::<Result<Vec<_>, _>>()?;
+        for part in ci_rows.chunks(batch) {
+            self.write_part("UNWIND $rows AS r MERGE (n:CI {id: r.id}) SET n += r.props", part.to_vec()).await?;
+        }
+        let idents: Vec<Value> = snap
+            .identifiers
+            .iter()
+            .map(|e| json!({"kc": identifier_kc(&e.key, e.ci.as_str()), "key": e.key, "ci": e.ci.as_str(), "parent": e.parent.as_ref().map(CiId::as_str)}))
+            .collect();
+        for part in idents.chunks(batch) {
+            self.write_part(
+                "UNWIND $rows AS r MERGE (i:CiIdentifier {kc: r.kc}) ON CREATE SET i.key = r.key, i.ci = r.ci, i.parent = r.parent",
+                part.to_vec(),
+            )
+            .await?;
+        }
+        for t in cmdb_model::RelType::ALL {
+            let rows = snap.relationships.iter().filter(|r| r.rel_type == t).map(rel_row).collect::<Result<Vec<_>, _>>()?;
+            let stmt = format!(
+                "UNWIND $rows AS r MATCH (a:CI {{id: r.from}}) MATCH (b:CI {{id: r.to}}) MERGE (a)-[e:{}]->(b) SET e += r.props",
+                t.as_str()
+            );
+            for part in rows.chunks(batch) {
+                self.write_part(&stmt, part.to_vec()).await?;
+            }
+        }
+        for part in snap.history.chunks(batch) {
+            self.with_retries("load history", || async {
+                let mut tx = self.begin().await?;
+                let mut h = HistoryWriter::new();
+                for e in part {
+                    h.push(e)?;
+                }
+                h.flush(&mut tx, batch).await?;
+                tx.commit().await
+            })
+            .await?;
+        }
+        drop(_w);
+        self.repair_labels().await
+    }
+
+    async fn write_part(&self, stmt: &str, rows: Vec<Value>) -> Result<(), StoreError> {
+        self.with_retries("load", || {
+            let rows = rows.clone();
+            async move {
+                let mut tx = self.begin().await?;
+                run_batched(&mut tx, stmt, rows, self.batch_size, &json!({})).await?;
+                tx.commit().await
+            }
+        })
+        .await
+    }
+}
