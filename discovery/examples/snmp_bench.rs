@@ -28,7 +28,15 @@ async fn main() {
     }
     let cred = SnmpCredential { name: "bench".into(), kind: SnmpCredentialKind::V2c { community: Secret::new(args[0].clone()) } };
     let concurrency: usize = args[1].parse().unwrap_or(32);
-    let probe: Arc<dyn Probe> = Arc::new(SnmpProbe::with_config(vec![cred], SnmpConfig::default()));
+    let snmp = SnmpProbe::with_config(vec![cred], SnmpConfig::default());
+    // how much one device yields, to compare with snmpbulkwalk's line count (not timed)
+    let first = cmdb_discovery::target::parse_targets(&args[2]).ok().and_then(|v| v.into_iter().next());
+    if let Some(t) = first {
+        if let Ok((raw, _)) = snmp.collect(&t).await {
+            eprintln!("varbinds_per_device={}", raw.varbinds.len());
+        }
+    }
+    let probe: Arc<dyn Probe> = Arc::new(snmp);
     let req = DiscoveryRequest::new(args[2..].iter().cloned());
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     // the caller's side: consume observations as they come (a server would ingest them here)
