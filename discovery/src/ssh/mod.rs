@@ -70,6 +70,49 @@ impl SshOptions {
     }
 }
 
+/// The tunable part of [`SshOptions`] in a config-file friendly shape (milliseconds, bytes);
+/// every field optional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SshSettings {
+    pub default_port: u16,
+    pub connect_timeout_ms: u64,
+    pub auth_timeout_ms: u64,
+    pub command_timeout_ms: u64,
+    pub max_output_bytes: usize,
+    pub max_concurrent: usize,
+}
+
+impl Default for SshSettings {
+    fn default() -> Self {
+        let o = SshOptions::new(Vec::new(), HostKeyPolicy::Off);
+        SshSettings {
+            default_port: o.default_port,
+            connect_timeout_ms: o.connect_timeout.as_millis() as u64,
+            auth_timeout_ms: o.auth_timeout.as_millis() as u64,
+            command_timeout_ms: o.command_timeout.as_millis() as u64,
+            max_output_bytes: o.max_output,
+            max_concurrent: o.max_concurrent,
+        }
+    }
+}
+
+impl SshOptions {
+    /// Options from config-file settings.
+    pub fn from_settings(credentials: Vec<SshCredential>, host_key_policy: HostKeyPolicy, s: &SshSettings) -> Self {
+        SshOptions {
+            credentials,
+            host_key_policy,
+            default_port: s.default_port,
+            connect_timeout: Duration::from_millis(s.connect_timeout_ms),
+            auth_timeout: Duration::from_millis(s.auth_timeout_ms),
+            command_timeout: Duration::from_millis(s.command_timeout_ms),
+            max_output: s.max_output_bytes,
+            max_concurrent: s.max_concurrent,
+        }
+    }
+}
+
 /// Which credential (by name) worked for which target (by `Target::name()`). Shared by clones;
 /// serialises as a plain JSON object so the server can persist and restore it.
 #[derive(Debug, Clone, Default)]
@@ -307,6 +350,17 @@ mod tests {
     fn policy_serialises_readably() {
         let p = HostKeyPolicy::AcceptNew { known_hosts: "/var/lib/cmdb/known_hosts".into() };
         assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"mode":"accept-new","known_hosts":"/var/lib/cmdb/known_hosts"}"#);
+    }
+
+    #[test]
+    fn settings_from_config() {
+        let s: SshSettings = serde_json::from_str(r#"{"command_timeout_ms": 5000, "max_concurrent": 4}"#).unwrap();
+        let o = SshOptions::from_settings(vec![cred("a")], HostKeyPolicy::Off, &s);
+        assert_eq!(o.command_timeout, Duration::from_secs(5));
+        assert_eq!(o.max_concurrent, 4);
+        assert_eq!(o.default_port, 22);
+        assert_eq!(o.max_output, DEFAULT_MAX_OUTPUT);
+        assert!(serde_json::from_str::<SshSettings>(r#"{"typo": 1}"#).is_err());
     }
 
     #[tokio::test]
