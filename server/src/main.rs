@@ -38,6 +38,8 @@ pub enum Command {
     Retire(commands::retire::Args),
     /// Print the [[auth.tokens]] entry (SHA-256) for an API token, or generate a token.
     TokenHash(commands::token_hash::Args),
+    /// Copy the whole graph between backends (`--from embedded --to neo4j`).
+    Migrate(commands::migrate::Args),
 }
 
 fn main() -> std::process::ExitCode {

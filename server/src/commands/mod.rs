@@ -3,6 +3,7 @@
 pub mod export;
 pub mod graphql;
 pub mod import;
+pub mod migrate;
 pub mod retire;
 pub mod serve;
 pub mod token_hash;
@@ -60,5 +61,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(a) => export::run(ctx, a).await,
         Command::Retire(a) => retire::run(ctx, a).await,
         Command::TokenHash(a) => token_hash::run(ctx, a).await,
+        Command::Migrate(a) => migrate::run(ctx, a).await,
     }
 }

@@ -1,0 +1,118 @@
+//! `cmdb migrate --from embedded --to neo4j`: copy the whole graph into a Neo4j database, for
+//! users who outgrow one machine. CIs keep their ids, attributes with provenance, timestamps
+//! and statuses; relationships their evidence; history is copied; identifier keys are
+//! recomputed with the model's rules so discovery keeps matching the copied CIs.
+//!
+//! The Neo4j connection comes from a `Neo4jConfig` ([`run_with`]); [`run`] builds one from
+//! `--neo4j-*` options / `CMDB_NEO4J_*` environment (the password only from
+//! `CMDB_NEO4J_PASSWORD`, never from the command line).
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use cmdb_store::neo4j::{read_snapshot, Neo4jConfig, Neo4jStore};
+use cmdb_store::{EmbeddedOptions, EmbeddedStore, GraphStore};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Neo4j,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Where the graph is now.
+    #[arg(long, value_enum)]
+    pub from: Backend,
+    /// Where to copy it.
+    #[arg(long, value_enum)]
+    pub to: Backend,
+    /// Erase a non-empty target first.
+    #[arg(long)]
+    pub force: bool,
+    /// Neo4j URI (`bolt://host:7687`).
+    #[arg(long, env = "CMDB_NEO4J_URI")]
+    pub neo4j_uri: Option<String>,
+    #[arg(long, env = "CMDB_NEO4J_USER")]
+    pub neo4j_user: Option<String>,
+    #[arg(long, env = "CMDB_NEO4J_DATABASE")]
+    pub neo4j_database: Option<String>,
+    /// Rows per UNWIND statement.
+    #[arg(long, env = "CMDB_NEO4J_BATCH_SIZE")]
+    pub batch_size: Option<usize>,
+}
+
+/// Connection settings from the command line and environment.
+pub fn neo4j_config(args: &Args) -> Neo4jConfig {
+    let d = Neo4jConfig::default();
+    Neo4jConfig {
+        uri: args.neo4j_uri.clone().unwrap_or(d.uri),
+        user: args.neo4j_user.clone().unwrap_or(d.user),
+        password: std::env::var("CMDB_NEO4J_PASSWORD").unwrap_or_default(),
+        database: args.neo4j_database.clone().unwrap_or(d.database),
+        batch_size: args.batch_size.unwrap_or(d.batch_size),
+        ..d
+    }
+}
+
+pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = neo4j_config(&args);
+    run_with(ctx, args, cfg).await
+}
+
+pub async fn run_with(ctx: super::Context, args: Args, neo4j: Neo4jConfig) -> anyhow::Result<ExitCode> {
+    if args.from == args.to {
+        bail!("--from and --to are the same backend");
+    }
+    let path = ctx.config.store_path(&ctx.data_dir);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    }
+    let embedded = EmbeddedStore::open(&path, EmbeddedOptions::default()).with_context(|| format!("cannot open the embedded store at {}", path.display()))?;
+    let graph = Neo4jStore::connect(&neo4j).await.with_context(|| format!("cannot connect to Neo4j at {}", neo4j.uri))?;
+    let started = Instant::now();
+    match args.to {
+        Backend::Neo4j => {
+            if !graph.is_empty().await? {
+                if !args.force {
+                    bail!("the Neo4j database `{}` already holds CIs; pass --force to erase it first", neo4j.database);
+                }
+                graph.erase_everything().await.context("erasing the Neo4j database")?;
+            }
+            let snap = read_snapshot(&embedded, 10_000).await.context("reading the embedded store")?;
+            tracing::info!(cis = snap.cis.len(), relationships = snap.relationships.len(), history = snap.history.len(), "copying to neo4j");
+            graph.load_snapshot(&snap).await.context("writing to Neo4j")?;
+            verify(&embedded, &graph).await?;
+            eprintln!(
+                "copied {} CIs, {} relationships, {} history entries from {} to {} ({}) in {:.1} s",
+                snap.cis.len(),
+                snap.relationships.len(),
+                snap.history.len(),
+                path.display(),
+                neo4j.uri,
+                graph.server_agent(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Backend::Embedded => {
+            // The embedded store has no verbatim loader yet (requested in .requests-neo4j.md);
+            // refusing is better than a copy that silently loses provenance and history.
+            bail!(
+                "copying from Neo4j into the embedded store is not supported by this build yet; \
+                 meanwhile `cmdb export` with the neo4j backend and `cmdb import` into the embedded one copy CIs and relationships (provenance becomes `import`)"
+            );
+        }
+    }
+    graph.close().await?;
+    embedded.close().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Counts per class, relationships and history must match after a copy.
+async fn verify(a: &dyn GraphStore, b: &dyn GraphStore) -> anyhow::Result<()> {
+    let (sa, sb) = (a.stats().await?, b.stats().await?);
+    if (sa.cis, sa.relationships, &sa.by_class, &sa.by_status) != (sb.cis, sb.relationships, &sb.by_class, &sb.by_status) {
+        bail!("the copy differs from the original: {sa:?} vs {sb:?}");
+    }
+    Ok(())
+}
