@@ -540,6 +540,49 @@ mod tests {
         assert_eq!(u[0].description, "A high performance web server");
     }
 
+    /// Every parser over every recording: real Debian 12 and the estate, no unparsable line.
+    #[test]
+    fn every_parser_on_every_recording() {
+        let dir = format!("{}/src/linux/testdata", env!("CARGO_MANIFEST_DIR"));
+        let mut files = vec![format!("{dir}/debian12-local.out")];
+        for h in ["lb1", "web1", "web2", "web3", "app1", "app2", "db1", "db2", "cache1"] {
+            files.push(format!("{dir}/estate/{h}.out"));
+        }
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let s = crate::linux::script::parse_sections(&text);
+            assert!(s.done, "{f}");
+            let body = |n: &str| s.body(n).unwrap_or_else(|| panic!("{f}: no {n}"));
+            assert!(parse_kv(body("os_release")).contains_key("ID"), "{f}");
+            assert!(parse_uname(body("uname")).is_some(), "{f}");
+            assert!(first_line(body("hostname")).is_some(), "{f}");
+            assert!(parse_meminfo(body("meminfo"), "MemTotal").is_some(), "{f}");
+            assert!(parse_uptime(body("uptime")).is_some(), "{f}");
+            assert!(parse_cpu_model(body("cpuinfo")).is_some(), "{f}");
+            let (fs, bad) = parse_df(body("df"));
+            assert!(!fs.is_empty() && bad == 0, "{f}");
+            let links = parse_ip_links(body("ip_addr")).unwrap();
+            assert!(links.iter().any(|l| l.if_name == "lo") && links.len() >= 2, "{f}");
+            assert!(links.iter().any(|l| !l.addrs.is_empty()), "{f}");
+            let routes = parse_ip_routes(body("ip_route")).unwrap();
+            assert!(routes.iter().any(|r| r.dst == "default"), "{f}");
+            let (socks, bad) = parse_ss(body("ss"));
+            assert!(!socks.is_empty() && bad == 0, "{f}");
+            let (procs, bad) = parse_ps(body("ps"));
+            assert!(procs.len() > 5 && bad == 0, "{f}");
+            let (pkgs, bad) = parse_packages(body("dpkg"));
+            assert!(pkgs.len() > 5 && bad == 0, "{f}");
+            if let Some(b) = s.body("systemd") {
+                assert!(!parse_systemd_units(b).is_empty(), "{f}");
+                assert!(!parse_pid_map(body("ps_unit")).is_empty(), "{f}");
+            }
+            if let Some(b) = s.body("docker") {
+                let (c, bad) = parse_containers(b);
+                assert!(c.len() == 1 && bad == 0, "{f}");
+            }
+        }
+    }
+
     #[test]
     fn bad_json_is_an_error_not_a_panic() {
         assert!(parse_ip_links("{nope").is_err());
