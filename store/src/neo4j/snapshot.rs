@@ -54,20 +54,26 @@ pub async fn read_snapshot(store: &dyn GraphStore, page: usize) -> Result<Snapsh
     let mut history = Vec::new();
     for ci in &cis {
         let mut after = None;
+        let mut mine = Vec::new();
         loop {
             let p = store.history(&ci.id, &PageRequest { first: Some(page), after: after.clone(), ..Default::default() }).await?;
             after = p.items.last().map(|(c, _)| c.clone());
             for (_, e) in p.items {
                 let key = serde_json::to_string(&e).unwrap_or_default();
                 if seen.insert(key) {
-                    history.push(e);
+                    mine.push(e);
                 }
             }
             if !p.has_next_page {
                 break;
             }
         }
+        // Newest first from the store; keep each CI's own order, oldest first.
+        mine.reverse();
+        history.extend(mine);
     }
+    // Stable: entries of one millisecond keep their per-CI order (the global order of
+    // same-millisecond entries of different CIs is not part of the contract).
     history.sort_by(|a, b| a.at.cmp(&b.at));
     let identifiers = derive_identifiers(&cis, &relationships);
     Ok(Snapshot { cis, relationships, identifiers, history })
