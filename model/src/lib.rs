@@ -25,3 +25,4 @@ pub use reconcile::{
     Reconciled, RecordError, RelWrite, ViewError, WriteKind,
 };
 pub mod interchange;
+pub mod synthetic;

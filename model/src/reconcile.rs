@@ -87,6 +87,9 @@ pub struct CiWrite {
     /// The full new state.
     pub ci: Ci,
     pub kind: WriteKind,
+    /// Only `last_seen` differs from what is stored (a store may write just that column).
+    #[serde(default)]
+    pub touch_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -931,11 +934,13 @@ impl<'a> Reconciler<'a> {
                 continue;
             }
             let Some(w) = self.cis.remove(&id) else { continue };
+            let mut touch_only = false;
             let kind = match &w.original {
                 None => WriteKind::Created,
                 Some(o) => {
                     let mut a = o.clone();
                     a.last_seen = w.ci.last_seen;
+                    touch_only = a == w.ci;
                     for (k, v) in &w.ci.attributes {
                         if is_volatile(k) {
                             a.attributes.insert(k.clone(), v.clone());
@@ -948,7 +953,7 @@ impl<'a> Reconciler<'a> {
                     }
                 }
             };
-            cis.push(CiWrite { ci: w.ci, kind });
+            cis.push(CiWrite { ci: w.ci, kind, touch_only });
         }
         let mut relationships = Vec::new();
         for (key, (rel, original)) in std::mem::take(&mut self.rels) {
@@ -1015,7 +1020,8 @@ fn rel_summary(rel: &Relationship) -> Value {
         .iter()
         .map(|e| serde_json::json!({"source": e.source, "kind": e.kind, "confidence": e.confidence}))
         .collect();
-    serde_json::json!({"type": rel.rel_type, "from": rel.from, "to": rel.to, "evidence": ev})
+    // Type and ends are in the entry's relationship key already.
+    serde_json::json!({"evidence": ev})
 }
 
 /// Rewrite the parent part of a dependent's identifier key.

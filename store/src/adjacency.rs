@@ -39,6 +39,12 @@ impl Adjacency {
         }
     }
 
+    pub fn remove(&mut self, from: &str, t: RelType, to: &str) {
+        let (Some(&f), Some(&d)) = (self.index.get(from), self.index.get(to)) else { return };
+        self.out[f as usize].retain(|e| *e != (d, t));
+        self.inc[d as usize].retain(|e| *e != (f, t));
+    }
+
     /// Forget every edge touching `id` (it will be re-added from the database).
     pub fn clear_node(&mut self, id: &str) {
         let Some(&n) = self.index.get(id) else { return };

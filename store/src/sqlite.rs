@@ -43,7 +43,6 @@ CREATE TABLE IF NOT EXISTS cis (
 CREATE INDEX IF NOT EXISTS cis_class ON cis (class, id);
 CREATE INDEX IF NOT EXISTS cis_name ON cis (name, id);
 CREATE INDEX IF NOT EXISTS cis_last_seen ON cis (last_seen, id);
-CREATE INDEX IF NOT EXISTS cis_first_seen ON cis (first_seen, id);
 CREATE INDEX IF NOT EXISTS cis_status ON cis (status, id);
 CREATE TABLE IF NOT EXISTS ci_tags (tag TEXT NOT NULL, ci_id TEXT NOT NULL, PRIMARY KEY (tag, ci_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ci_tags_ci ON ci_tags (ci_id);
@@ -75,7 +74,13 @@ CREATE TABLE IF NOT EXISTS history (
     ci_id TEXT NOT NULL,
     other_id TEXT,
     at INTEGER NOT NULL,
-    body TEXT NOT NULL
+    kind TEXT NOT NULL,
+    field TEXT,
+    rel_type TEXT,
+    old TEXT,
+    new TEXT,
+    source TEXT NOT NULL,
+    run_id TEXT
 );
 CREATE INDEX IF NOT EXISTS history_ci ON history (ci_id, seq);
 CREATE INDEX IF NOT EXISTS history_other ON history (other_id, seq) WHERE other_id IS NOT NULL;
@@ -85,13 +90,14 @@ CREATE INDEX IF NOT EXISTS history_other ON history (other_id, seq) WHERE other_
 pub struct EmbeddedOptions {
     /// Read connections in the pool.
     pub readers: usize,
-    /// SQLite page cache per connection, in KiB.
+    /// SQLite page cache of the writer, in KiB (readers get a quarter each; they mostly read
+    /// through mmap).
     pub cache_kib: i64,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        EmbeddedOptions { readers: 4, cache_kib: 64 * 1024 }
+        EmbeddedOptions { readers: 4, cache_kib: 256 * 1024 }
     }
 }
 
@@ -105,21 +111,56 @@ pub struct EmbeddedStore {
     closed: AtomicBool,
 }
 
-/// What the CI row's `body` column holds (the rest are columns).
+/// What the CI row's `body` column holds (the rest are columns). Compact on purpose: keys are
+/// one letter and provenance is a tuple, because at a million CIs every byte per attribute is a
+/// megabyte of page cache.
 #[derive(Serialize, Deserialize)]
 struct CiBody {
-    #[serde(default)]
+    #[serde(rename = "t", default, skip_serializing_if = "BTreeSet::is_empty")]
     tags: BTreeSet<String>,
-    #[serde(default)]
-    attributes: std::collections::BTreeMap<String, cmdb_model::Attribute>,
-    #[serde(default)]
+    #[serde(rename = "a", default)]
+    attributes: std::collections::BTreeMap<String, StoredAttr>,
+    #[serde(rename = "s", default)]
     sources: BTreeSet<Source>,
+}
+
+/// `[value, source, updated_at_ms, run_id]`
+#[derive(Serialize, Deserialize)]
+struct StoredAttr(Value, String, i64, #[serde(default)] Option<String>);
+
+impl From<&cmdb_model::Attribute> for StoredAttr {
+    fn from(a: &cmdb_model::Attribute) -> Self {
+        StoredAttr(a.value.clone(), a.source.0.clone(), ms(a.updated_at), a.run_id.as_ref().map(|r| r.0.clone()))
+    }
+}
+
+impl From<StoredAttr> for cmdb_model::Attribute {
+    fn from(s: StoredAttr) -> Self {
+        cmdb_model::Attribute { value: s.0, source: Source(s.1), updated_at: from_ms(s.2), run_id: s.3.map(cmdb_model::RunId) }
+    }
+}
+
+/// `[source, kind, confidence, observations, first_seen_ms, last_seen_ms, last_run]`
+#[derive(Serialize, Deserialize)]
+struct StoredEvidence(String, cmdb_model::EvidenceKind, f64, u32, i64, i64, #[serde(default)] Option<String>);
+
+impl From<&Evidence> for StoredEvidence {
+    fn from(e: &Evidence) -> Self {
+        StoredEvidence(e.source.0.clone(), e.kind, e.confidence, e.observations, ms(e.first_seen), ms(e.last_seen), e.last_run.as_ref().map(|r| r.0.clone()))
+    }
+}
+
+impl From<StoredEvidence> for Evidence {
+    fn from(s: StoredEvidence) -> Self {
+        Evidence { source: Source(s.0), kind: s.1, confidence: s.2, observations: s.3, first_seen: from_ms(s.4), last_seen: from_ms(s.5), last_run: s.6.map(cmdb_model::RunId) }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
 struct RelBody {
-    evidence: Vec<Evidence>,
-    #[serde(default)]
+    #[serde(rename = "e")]
+    evidence: Vec<StoredEvidence>,
+    #[serde(rename = "a", default, skip_serializing_if = "serde_json::Map::is_empty")]
     attributes: serde_json::Map<String, Value>,
 }
 
@@ -156,7 +197,7 @@ fn row_to_ci(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Ci, StoreError>
             id: CiId(id),
             name,
             tags: body.tags,
-            attributes: body.attributes,
+            attributes: body.attributes.into_iter().map(|(k, v)| (k, v.into())).collect(),
             sources: body.sources,
             placeholder: placeholder != 0,
             first_seen: from_ms(first_seen),
@@ -183,7 +224,7 @@ fn row_to_rel(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Relationship, 
             from: CiId(from),
             to: CiId(to),
             status: if status == "ACTIVE" { RelStatus::Active } else { RelStatus::Closed },
-            evidence: body.evidence,
+            evidence: body.evidence.into_iter().map(Into::into).collect(),
             attributes: body.attributes,
             first_seen: from_ms(first_seen),
             last_seen: from_ms(last_seen),
@@ -215,6 +256,12 @@ fn open_connection(path: &Path, cache_kib: i64) -> Result<Connection, StoreError
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.pragma_update(None, "cache_size", -cache_kib)?;
+    // Reads go through the OS page cache without copying; the file is shared by all
+    // connections, so this costs no extra memory per reader.
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+    // Checkpoint the WAL every ~40 MiB instead of every 4 MiB: fewer, larger sequential writes.
+    conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     register_regexp(&conn)?;
     Ok(conn)
@@ -296,7 +343,7 @@ impl EmbeddedStore {
     /// Synchronous ingest (the async trait method runs this on the blocking pool).
     pub fn ingest_blocking(&self, obs: &Observation, opts: &IngestOptions) -> Result<IngestReport, StoreError> {
         let policy = Policy { precedence: opts.precedence.clone() };
-        let (report, dirty) = self.write(|conn| {
+        let (report, changes) = self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let reconciled = {
                 let view = TxView { tx: &tx };
@@ -317,16 +364,30 @@ impl EmbeddedStore {
             if opts.dry_run {
                 tx.rollback()?;
                 report.delta = Some(reconciled.delta);
-                return Ok((report, HashSet::new()));
+                return Ok((report, (HashSet::new(), Vec::new())));
             }
             let mut dirty = HashSet::new();
-            apply_delta(&tx, &reconciled.delta, &mut dirty)?;
-            let (staled, closed) = mark_stale(&tx, &reconciled.delta, &mut dirty)?;
+            let mut edges = Vec::new();
+            apply_delta(&tx, &reconciled.delta, &mut dirty, &mut edges)?;
+            let (staled, closed) = mark_stale(&tx, &reconciled.delta, &mut edges)?;
             report.staled = staled;
             report.relationships_closed = closed;
             tx.commit()?;
-            Ok((report, dirty))
+            Ok((report, (dirty, edges)))
         })?;
+        let (dirty, edges) = changes;
+        // Patch the adjacency index from what was written; only merges (which re-point many
+        // edges at once) re-read their nodes from the database.
+        {
+            let mut adj = self.adjacency.write();
+            for (f, t, d, active) in &edges {
+                if *active {
+                    adj.add(f, *t, d);
+                } else {
+                    adj.remove(f, *t, d);
+                }
+            }
+        }
         if !dirty.is_empty() {
             self.refresh_adjacency(&dirty)?;
         }
@@ -368,14 +429,13 @@ impl EmbeddedStore {
             Some(cur) => decode_cursor(cur).and_then(|v| v.get(0).and_then(Value::as_i64)).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
             None => i64::MAX,
         };
-        let mut stmt = c.prepare_cached(
-            "SELECT seq, body FROM history WHERE (ci_id = ?1 OR other_id = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![id, before_seq, (limit + 1) as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT {HISTORY_COLUMNS} FROM history WHERE (ci_id = ?1 OR other_id = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+        ))?;
+        let rows = stmt.query_map(params![id, before_seq, (limit + 1) as i64], row_to_history)?;
         let mut items = Vec::new();
         for r in rows {
-            let (seq, body) = r?;
-            let e: HistoryEntry = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("history {seq}: {e}")))?;
+            let (seq, e) = r??;
             items.push((encode_cursor(&serde_json::json!([seq])), e));
         }
         let has_next = items.len() > limit;
@@ -487,14 +547,75 @@ impl CurrentView for TxView<'_> {
 }
 
 fn insert_history(tx: &Transaction<'_>, e: &HistoryEntry) -> Result<(), StoreError> {
-    let other = e.relationship.as_ref().map(|k| if k.from == e.ci { k.to.as_str() } else { k.from.as_str() });
-    let mut stmt = tx.prepare_cached("INSERT INTO history (ci_id, other_id, at, body) VALUES (?1, ?2, ?3, ?4)")?;
-    stmt.execute(params![e.ci.as_str(), other, ms(e.at), json(e)?])?;
+    // Relationship entries are filed under the `from` end with the `to` end in other_id.
+    let (ci, other) = match &e.relationship {
+        Some(k) => (k.from.as_str(), Some(k.to.as_str())),
+        None => (e.ci.as_str(), None),
+    };
+    let js = |v: &Option<Value>| v.as_ref().map(|v| v.to_string());
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO history (ci_id, other_id, at, kind, field, rel_type, old, new, source, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    stmt.execute(params![
+        ci,
+        other,
+        ms(e.at),
+        e.kind.as_str(),
+        e.field,
+        e.relationship.as_ref().map(|k| k.rel_type.as_str()),
+        js(&e.old),
+        js(&e.new),
+        e.source.as_str(),
+        e.run_id.as_ref().map(|r| r.as_str())
+    ])?;
     Ok(())
 }
 
-fn write_ci(tx: &Transaction<'_>, ci: &Ci, kind: WriteKind) -> Result<(), StoreError> {
-    let body = CiBody { tags: ci.tags.clone(), attributes: ci.attributes.clone(), sources: ci.sources.clone() };
+const HISTORY_COLUMNS: &str = "seq, ci_id, other_id, at, kind, field, rel_type, old, new, source, run_id";
+
+fn row_to_history(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<(i64, HistoryEntry), StoreError>> {
+    let seq: i64 = row.get(0)?;
+    let ci: String = row.get(1)?;
+    let other: Option<String> = row.get(2)?;
+    let at: i64 = row.get(3)?;
+    let kind: String = row.get(4)?;
+    let field: Option<String> = row.get(5)?;
+    let rel_type: Option<String> = row.get(6)?;
+    let old: Option<String> = row.get(7)?;
+    let new: Option<String> = row.get(8)?;
+    let source: String = row.get(9)?;
+    let run_id: Option<String> = row.get(10)?;
+    Ok((|| {
+        let parse = |v: Option<String>| -> Result<Option<Value>, StoreError> {
+            v.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("history {seq}: {e}")))).transpose()
+        };
+        let relationship = match (rel_type, &other) {
+            (Some(t), Some(o)) => Some(RelKey { rel_type: t.parse().map_err(StoreError::Corrupt)?, from: CiId(ci.clone()), to: CiId(o.clone()) }),
+            _ => None,
+        };
+        Ok((
+            seq,
+            HistoryEntry {
+                ci: CiId(ci),
+                at: from_ms(at),
+                kind: kind.parse().map_err(StoreError::Corrupt)?,
+                field,
+                relationship,
+                old: parse(old)?,
+                new: parse(new)?,
+                source: Source(source),
+                run_id: run_id.map(cmdb_model::RunId),
+            },
+        ))
+    })())
+}
+
+fn write_ci(tx: &Transaction<'_>, ci: &Ci, kind: WriteKind, touch_only: bool) -> Result<(), StoreError> {
+    if touch_only {
+        tx.prepare_cached("UPDATE cis SET last_seen = ?2 WHERE id = ?1")?.execute(params![ci.id.as_str(), ms(ci.last_seen)])?;
+        return Ok(());
+    }
+    let body = CiBody { tags: ci.tags.clone(), attributes: ci.attributes.iter().map(|(k, a)| (k.clone(), a.into())).collect(), sources: ci.sources.clone() };
     let mut stmt = tx.prepare_cached(
         "INSERT INTO cis (id, class, name, status, placeholder, first_seen, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (id) DO UPDATE SET class = excluded.class, name = excluded.name, status = excluded.status,
@@ -528,7 +649,7 @@ fn write_ci(tx: &Transaction<'_>, ci: &Ci, kind: WriteKind) -> Result<(), StoreE
 }
 
 fn write_rel(tx: &Transaction<'_>, r: &Relationship) -> Result<(), StoreError> {
-    let body = RelBody { evidence: r.evidence.clone(), attributes: r.attributes.clone() };
+    let body = RelBody { evidence: r.evidence.iter().map(Into::into).collect(), attributes: r.attributes.clone() };
     let mut stmt = tx.prepare_cached(
         "INSERT INTO rels (from_id, type, to_id, status, first_seen, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (from_id, type, to_id) DO UPDATE SET status = excluded.status, first_seen = excluded.first_seen,
@@ -612,7 +733,7 @@ fn apply_merge(tx: &Transaction<'_>, from: &CiId, into: &CiId, dirty: &mut HashS
     Ok(())
 }
 
-fn apply_delta(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>) -> Result<(), StoreError> {
+fn apply_delta(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>, edges: &mut Vec<EdgeChange>) -> Result<(), StoreError> {
     for m in &d.merges {
         apply_merge(tx, &m.from, &m.into, dirty)?;
     }
@@ -620,7 +741,7 @@ fn apply_delta(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>) -> 
         tx.prepare_cached("DELETE FROM identifiers WHERE ci_id = ?1")?.execute([id.as_str()])?;
     }
     for w in &d.cis {
-        write_ci(tx, &w.ci, w.kind)?;
+        write_ci(tx, &w.ci, w.kind, w.touch_only)?;
     }
     {
         let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO identifiers (key, ci_id, parent) VALUES (?1, ?2, ?3)")?;
@@ -629,10 +750,13 @@ fn apply_delta(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>) -> 
         }
     }
     for w in &d.relationships {
-        write_rel(tx, &w.rel)?;
-        if w.kind != WriteKind::Unchanged {
-            dirty.insert(w.rel.from.to_string());
-            dirty.insert(w.rel.to.to_string());
+        if w.kind == WriteKind::Unchanged {
+            // Evidence is unchanged too (same run or asserted evidence): only last-seen moves.
+            tx.prepare_cached("UPDATE rels SET last_seen = ?4 WHERE from_id = ?1 AND type = ?2 AND to_id = ?3")?
+                .execute(params![w.rel.from.as_str(), w.rel.rel_type.as_str(), w.rel.to.as_str(), ms(w.rel.last_seen)])?;
+        } else {
+            write_rel(tx, &w.rel)?;
+            edges.push((w.rel.from.to_string(), w.rel.rel_type, w.rel.to.to_string(), w.rel.status == RelStatus::Active));
         }
     }
     for h in &d.history {
@@ -658,7 +782,7 @@ fn apply_delta(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>) -> 
 
 /// After a complete run over a scope: what this source saw there before and not now loses
 /// that sighting; what no source sees any more becomes STALE (CIs) or CLOSED (relationships).
-fn mark_stale(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>) -> Result<(usize, usize), StoreError> {
+fn mark_stale(tx: &Transaction<'_>, d: &Delta, edges: &mut Vec<EdgeChange>) -> Result<(usize, usize), StoreError> {
     if !d.scope.complete || d.scope.targets.is_empty() {
         return Ok((0, 0));
     }
@@ -699,8 +823,7 @@ fn mark_stale(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>) -> R
                 .execute(params![f, t.as_str(), to])?;
             if n > 0 {
                 closed += 1;
-                dirty.insert(f.to_string());
-                dirty.insert(to.to_string());
+                edges.push((f.to_string(), t, to.to_string(), false));
                 insert_history(tx, &hist(&key.from.clone(), ChangeKind::RelationshipClosed, None, Some(key), "ACTIVE", "CLOSED"))?;
             }
         } else {
@@ -713,6 +836,9 @@ fn mark_stale(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>) -> R
     }
     Ok((staled, closed))
 }
+
+/// An edge to add to (true) or remove from (false) the adjacency index after commit.
+type EdgeChange = (String, RelType, String, bool);
 
 fn encode_cursor(v: &Value) -> String {
     let s = v.to_string();
@@ -803,7 +929,8 @@ fn filter_sql(f: &CiFilter) -> Result<(String, Vec<rusqlite::types::Value>), Sto
         clauses.push(format!("id IN (SELECT ci_id FROM identifiers WHERE key IN ({p}))"));
     }
     for (k, v) in &f.attributes {
-        let path = format!("$.attributes.\"{}\".value", k.replace('"', "\\\""));
+        // CiBody keeps attributes under `a` as `[value, source, at, run]`.
+        let path = format!("$.a.\"{}\"[0]", k.replace('"', "\\\""));
         let (p1, expected) = match v {
             Value::String(s) => (placeholders(&mut params, vec![V::Text(path)]), V::Text(s.clone())),
             other => (placeholders(&mut params, vec![V::Text(path)]), V::Text(other.to_string())),
