@@ -320,7 +320,7 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
             }
         }
     }
-    let all_idx: BTreeSet<u32> = if_t.keys().chain(ifx_t.keys()).filter_map(|i| (i.len() == 1).then(|| i[0])).collect();
+    let all_idx: BTreeSet<u32> = if_t.keys().chain(ifx_t.keys()).filter(|i| i.len() == 1).map(|i| i[0]).collect();
     for idx in all_idx {
         let empty = BTreeMap::new();
         let c = if_t.get(&vec![idx]).unwrap_or(&empty);
@@ -973,6 +973,9 @@ fn software(vbs: &Vbs, b: &mut Builder) {
     }
 }
 
+/// Bind addresses and owning pids of one (protocol, port).
+type Listener = (BTreeSet<String>, BTreeSet<i64>);
+
 struct Conn {
     local: IpAddr,
     lport: u32,
@@ -983,7 +986,7 @@ struct Conn {
 
 fn sockets(vbs: &Vbs, procs: &BTreeMap<i64, String>, own_ips: &BTreeSet<IpAddr>, b: &mut Builder) {
     // listeners: (proto, port) → (bind addresses, pids)
-    let mut listeners: BTreeMap<(&'static str, u32), (BTreeSet<String>, BTreeSet<i64>)> = BTreeMap::new();
+    let mut listeners: BTreeMap<(&'static str, u32), Listener> = BTreeMap::new();
     let mut conns: Vec<Conn> = Vec::new();
     for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 6, 20, 1]) {
         if let Some((ip, rest)) = inet_from_index(&idx) {
