@@ -76,6 +76,9 @@ pub fn v3_sha_aes() -> SnmpCredential {
 pub fn v3_md5_des() -> SnmpCredential {
     v3("v3-md5-des", "labmd5", Some((SnmpAuthProto::Md5, "labauthpass2")), Some((SnmpPrivProto::Des, "labprivpass2")))
 }
+pub fn v3_sha256_aes() -> SnmpCredential {
+    v3("v3-sha256-aes", "labsha256", Some((SnmpAuthProto::Sha256, "labauthpass4")), Some((SnmpPrivProto::Aes128, "labprivpass4")))
+}
 pub fn v3_auth_only() -> SnmpCredential {
     v3("v3-auth", "labauth", Some((SnmpAuthProto::Sha1, "labauthpass3")), None)
 }

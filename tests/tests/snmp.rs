@@ -330,6 +330,11 @@ async fn snmpd_v3_md5_des_auth_priv() {
 }
 
 #[tokio::test]
+async fn snmpd_v3_sha256_aes_auth_priv() {
+    local_host(lab::v3_sha256_aes()).await;
+}
+
+#[tokio::test]
 async fn snmpd_v3_auth_no_priv() {
     local_host(lab::v3_auth_only()).await;
 }
