@@ -176,8 +176,15 @@ impl SnmpProbe {
 async fn check(addr: SocketAddr, cred: &SnmpCredential, cfg: &ClientConfig, limits: &Limits) -> Result<Session, SnmpError> {
     let mut s = Session::open(addr, cred, cfg, limits).await?;
     let probe_oids = [Oid::new(&[1, 3, 6, 1, 2, 1, 1, 2, 0])];
-    s.get(&probe_oids).await?;
-    Ok(s)
+    match s.get(&probe_oids).await {
+        Ok(_) => Ok(s),
+        // the agent answered SNMPv3 engine discovery but drops our encrypted request: agents do
+        // that when they cannot decrypt it
+        Err(SnmpError::Timeout(..)) if matches!(cred.kind, crate::credentials::SnmpCredentialKind::V3(_)) => Err(SnmpError::Auth(
+            "agent answered SNMPv3 engine discovery but not the authenticated request (wrong privacy key or privacy protocol?)".into(),
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 #[async_trait]
