@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian machine: install what the labs need (real SNMP
+# agents, a real sshd, a real Bolt server — all on loopback), then run every test.
+# Needs root (apt-get, a lab user for sshd, snmpsim dropping privileges).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "tests/run-all.sh installs lab packages and starts sshd/snmpd on 127.x addresses: run it as root" >&2
+  exit 1
+fi
+
+command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
+
+echo "== lab setup"
+tests/lab/snmp/setup.sh
+tests/lab/ssh/setup.sh
+tests/lab/bolt/setup.sh
+
+# Tests start the labs they need on first use and leave them running for reuse; stop them when
+# we are done so no daemon outlives the run.
+cleanup() {
+  tests/lab/snmp/stop.sh >/dev/null 2>&1 || true
+  tests/lab/ssh/stop.sh >/dev/null 2>&1 || true
+  tests/lab/bolt/stop.sh >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+echo "== cargo test"
+cargo test --workspace --no-fail-fast "$@"
