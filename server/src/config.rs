@@ -145,7 +145,9 @@ impl Config {
         let mut table: toml::Table = toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
         let sections = ["server", "store", "reconcile", "auth", "limits"];
         for (k, v) in env {
-            if !k.starts_with("CMDB_") || CLI_VARS.contains(&k.as_str()) || k.starts_with("CMDB_SECRET_") {
+            // CMDB_SNMP_* and CMDB_SSH_* carry `cmdb discover` secrets, not config keys.
+            let cli_secret = k.starts_with("CMDB_SECRET_") || k.starts_with("CMDB_SNMP_") || k.starts_with("CMDB_SSH_");
+            if !k.starts_with("CMDB_") || CLI_VARS.contains(&k.as_str()) || cli_secret {
                 continue;
             }
             let rest = k["CMDB_".len()..].to_ascii_lowercase();

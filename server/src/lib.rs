@@ -2,4 +2,5 @@
 //! integration tests start the HTTP layer in-process through this library.
 
 pub mod config;
+pub mod discovery;
 pub mod http;

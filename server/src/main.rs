@@ -34,6 +34,8 @@ pub enum Command {
     Import(commands::import::Args),
     /// Export CIs and relationships as JSON lines or CSV.
     Export(commands::export::Args),
+    /// Discover targets over SNMP and/or SSH (and the local host) into the store.
+    Discover(commands::discover::Args),
     /// Mark STALE CIs older than the retirement age as RETIRED.
     Retire(commands::retire::Args),
     /// Print the [[auth.tokens]] entry (SHA-256) for an API token, or generate a token.

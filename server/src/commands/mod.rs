@@ -1,5 +1,6 @@
 //! One file per subcommand. Shared helpers: logging and opening the configured store.
 
+pub mod discover;
 pub mod export;
 pub mod graphql;
 pub mod import;
@@ -58,6 +59,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(ctx, a).await,
         Command::Graphql(a) => graphql::run(ctx, a).await,
         Command::Import(a) => import::run(ctx, a).await,
+        Command::Discover(a) => discover::run(ctx, a).await,
         Command::Export(a) => export::run(ctx, a).await,
         Command::Retire(a) => retire::run(ctx, a).await,
         Command::TokenHash(a) => token_hash::run(ctx, a).await,

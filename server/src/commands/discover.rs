@@ -1,0 +1,219 @@
+//! `cmdb discover [TARGETS…]`: a one-shot discovery into the configured store.
+//!
+//! Quick use needs no config file: SNMP v1/v2c communities and a v3 user, an SSH user with a key
+//! or a password taken from an environment variable. Secret values can come from environment
+//! variables so they stay out of `ps`.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use cmdb_discovery::credentials::SnmpCredentialKind;
+use cmdb_discovery::run::ProgressEvent;
+use cmdb_discovery::ssh::HostKeyPolicy;
+use cmdb_discovery::{Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto, SnmpV3, SshAuth, SshCredential};
+use cmdb_model::RunId;
+
+use cmdb_server::discovery::{discover, DiscoverySettings};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum AuthProto {
+    Md5,
+    Sha,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum PrivProto {
+    Des,
+    Aes,
+    Aes192,
+    Aes256,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKeys {
+    /// Trust on first use, remember in <data-dir>/known_hosts, refuse a changed key.
+    AcceptNew,
+    /// Only hosts already in the known_hosts file.
+    Strict,
+    /// No host-key verification (only for labs).
+    Off,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Addresses, host:port or CIDR ranges (a /16 at most per range).
+    pub targets: Vec<String>,
+    /// SNMP v2c community, tried in order (repeatable).
+    #[arg(long = "snmp-community", env = "CMDB_SNMP_COMMUNITY", value_delimiter = ',', hide_env_values = true)]
+    pub snmp_community: Vec<String>,
+    /// Use SNMP v1 instead of v2c for the communities.
+    #[arg(long)]
+    pub snmp_v1: bool,
+    /// SNMPv3 user.
+    #[arg(long)]
+    pub snmp_user: Option<String>,
+    #[arg(long, value_enum)]
+    pub snmp_auth_proto: Option<AuthProto>,
+    /// SNMPv3 authentication passphrase.
+    #[arg(long, env = "CMDB_SNMP_AUTH_PASS", hide_env_values = true)]
+    pub snmp_auth_pass: Option<String>,
+    #[arg(long, value_enum)]
+    pub snmp_priv_proto: Option<PrivProto>,
+    /// SNMPv3 privacy passphrase.
+    #[arg(long, env = "CMDB_SNMP_PRIV_PASS", hide_env_values = true)]
+    pub snmp_priv_pass: Option<String>,
+    /// SSH user.
+    #[arg(long)]
+    pub ssh_user: Option<String>,
+    /// Private key file for SSH.
+    #[arg(long)]
+    pub ssh_key: Option<String>,
+    /// Environment variable holding the key's passphrase.
+    #[arg(long)]
+    pub ssh_key_passphrase_env: Option<String>,
+    /// Environment variable holding the SSH password.
+    #[arg(long)]
+    pub ssh_password_env: Option<String>,
+    /// Use the running ssh-agent.
+    #[arg(long)]
+    pub ssh_agent: bool,
+    #[arg(long, value_enum, default_value_t = HostKeys::AcceptNew)]
+    pub ssh_host_keys: HostKeys,
+    /// Also discover this machine (local commands, no SSH).
+    #[arg(long)]
+    pub local: bool,
+    /// Targets in progress at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Whole-target deadline in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub target_timeout: u64,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn env_secret(var: &str, what: &str) -> anyhow::Result<Secret> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Ok(Secret::new(v)),
+        _ => bail!("{what}: environment variable {var} is not set"),
+    }
+}
+
+pub fn settings_from_args(a: &Args, data_dir: &std::path::Path) -> anyhow::Result<DiscoverySettings> {
+    let mut s = DiscoverySettings { local: a.local, ..Default::default() };
+    for (i, c) in a.snmp_community.iter().enumerate() {
+        let community = Secret::new(c.clone());
+        let kind = if a.snmp_v1 { SnmpCredentialKind::V1 { community } } else { SnmpCredentialKind::V2c { community } };
+        s.snmp.push(SnmpCredential { name: format!("community-{}", i + 1), kind });
+    }
+    if let Some(user) = &a.snmp_user {
+        let auth_proto = a.snmp_auth_proto.map(|p| match p {
+            AuthProto::Md5 => SnmpAuthProto::Md5,
+            AuthProto::Sha => SnmpAuthProto::Sha1,
+            AuthProto::Sha224 => SnmpAuthProto::Sha224,
+            AuthProto::Sha256 => SnmpAuthProto::Sha256,
+            AuthProto::Sha384 => SnmpAuthProto::Sha384,
+            AuthProto::Sha512 => SnmpAuthProto::Sha512,
+        });
+        let priv_proto = a.snmp_priv_proto.map(|p| match p {
+            PrivProto::Des => SnmpPrivProto::Des,
+            PrivProto::Aes => SnmpPrivProto::Aes128,
+            PrivProto::Aes192 => SnmpPrivProto::Aes192,
+            PrivProto::Aes256 => SnmpPrivProto::Aes256,
+        });
+        if auth_proto.is_some() != a.snmp_auth_pass.is_some() {
+            bail!("--snmp-auth-proto and --snmp-auth-pass (or CMDB_SNMP_AUTH_PASS) go together");
+        }
+        if priv_proto.is_some() != a.snmp_priv_pass.is_some() {
+            bail!("--snmp-priv-proto and --snmp-priv-pass (or CMDB_SNMP_PRIV_PASS) go together");
+        }
+        if priv_proto.is_some() && auth_proto.is_none() {
+            bail!("SNMPv3 privacy needs authentication too (--snmp-auth-proto)");
+        }
+        s.snmp.push(SnmpCredential {
+            name: format!("v3-{user}"),
+            kind: SnmpCredentialKind::V3(SnmpV3 {
+                user: user.clone(),
+                auth_proto,
+                auth_pass: a.snmp_auth_pass.clone().map(Secret::new),
+                priv_proto,
+                priv_pass: a.snmp_priv_pass.clone().map(Secret::new),
+            }),
+        });
+    }
+    if let Some(user) = &a.ssh_user {
+        if let Some(key) = &a.ssh_key {
+            let passphrase = a.ssh_key_passphrase_env.as_deref().map(|v| env_secret(v, "--ssh-key-passphrase-env")).transpose()?;
+            s.ssh.push(SshCredential { name: "key".into(), user: user.clone(), auth: SshAuth::Key { path: key.clone(), passphrase } });
+        }
+        if let Some(var) = &a.ssh_password_env {
+            s.ssh.push(SshCredential { name: "password".into(), user: user.clone(), auth: SshAuth::Password { password: env_secret(var, "--ssh-password-env")? } });
+        }
+        if a.ssh_agent {
+            s.ssh.push(SshCredential { name: "agent".into(), user: user.clone(), auth: SshAuth::Agent });
+        }
+        if s.ssh.is_empty() {
+            bail!("--ssh-user needs --ssh-key, --ssh-password-env or --ssh-agent");
+        }
+        let known_hosts = data_dir.join("known_hosts");
+        s.host_key_policy = Some(match a.ssh_host_keys {
+            HostKeys::AcceptNew => HostKeyPolicy::AcceptNew { known_hosts },
+            HostKeys::Strict => HostKeyPolicy::Strict { known_hosts },
+            HostKeys::Off => HostKeyPolicy::Off,
+        });
+    } else if a.ssh_key.is_some() || a.ssh_password_env.is_some() || a.ssh_agent {
+        bail!("--ssh-key/--ssh-password-env/--ssh-agent need --ssh-user");
+    }
+    s.runner.concurrency = a.concurrency.max(1);
+    s.runner.target_timeout_ms = a.target_timeout.max(1) * 1000;
+    s.affinity_file = Some(data_dir.join("credential-affinity.json"));
+    Ok(s)
+}
+
+pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
+    if args.targets.is_empty() && !args.local {
+        bail!("nothing to discover: give targets (addresses, host:port, CIDR) and/or --local");
+    }
+    std::fs::create_dir_all(&ctx.data_dir)?;
+    let settings = settings_from_args(&args, &ctx.data_dir)?;
+    let store = ctx.open_store()?;
+    let run_id = RunId::generate();
+    let bar = if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        Some(b)
+    } else {
+        None
+    };
+    let b2 = bar.clone();
+    let summary = discover(store.clone(), ctx.ingest_options(), &settings, args.targets.clone(), run_id, move |ev| match (ev, &b2) {
+        (ProgressEvent::RunStarted { targets, probes, .. }, Some(b)) => b.inc_length((*targets * probes.len().max(1)) as u64),
+        (ProgressEvent::TargetStarted { target, probe, .. }, Some(b)) => b.set_message(format!("{probe} {target}")),
+        (ProgressEvent::TargetFinished { .. }, Some(b)) => b.inc(1),
+        (ProgressEvent::TargetFinished { target, probe, outcome, duration_ms, .. }, None) => match outcome {
+            cmdb_discovery::run::TargetOutcome::Ok { records, complete, .. } => {
+                tracing::info!(%target, %probe, records, complete, duration_ms, "target discovered")
+            }
+            cmdb_discovery::run::TargetOutcome::Error { code, message } => {
+                tracing::warn!(%target, %probe, %code, duration_ms, "target failed: {message}")
+            }
+        },
+        _ => {}
+    })
+    .await?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    store.close().await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    eprint!("{}", summary.render());
+    Ok(if summary.targets_failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
