@@ -81,6 +81,43 @@ impl RunSummary {
     }
 }
 
+/// Turn runner events into `discoveryProgress` subscription events.
+pub fn progress_publisher(events: cmdb_graphql::EventBus) -> impl Fn(&ProgressEvent) + Send + Sync + 'static {
+    let done = std::sync::atomic::AtomicU32::new(0);
+    let total = std::sync::atomic::AtomicU32::new(0);
+    move |ev: &ProgressEvent| {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (run_id, phase, message) = match ev {
+            ProgressEvent::RunStarted { run_id, targets, probes } => {
+                total.fetch_add((*targets * probes.len().max(1)) as u32, Relaxed);
+                (run_id, "STARTED", None)
+            }
+            ProgressEvent::TargetFinished { run_id, target, probe, outcome, .. } => {
+                done.fetch_add(1, Relaxed);
+                let msg = match outcome {
+                    TargetOutcome::Ok { records, .. } => format!("{probe} {target}: {records} records"),
+                    TargetOutcome::Error { code, message } => format!("{probe} {target}: {code}: {message}"),
+                };
+                (run_id, "TARGET_DONE", Some(msg))
+            }
+            ProgressEvent::RunFinished { run_id, ok, failed, .. } => (run_id, "FINISHED", Some(format!("{ok} ok, {failed} failed"))),
+            _ => return,
+        };
+        events.publish_progress(cmdb_graphql::DiscoveryProgress {
+            run_id: async_graphql_id(run_id),
+            phase: phase.into(),
+            targets_done: done.load(Relaxed),
+            targets_total: total.load(Relaxed),
+            message,
+            at: chrono::Utc::now(),
+        });
+    }
+}
+
+fn async_graphql_id(run: &RunId) -> async_graphql::ID {
+    async_graphql::ID(run.to_string())
+}
+
 fn load_affinity(path: Option<&Path>) -> AffinityFile {
     path.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
 }
