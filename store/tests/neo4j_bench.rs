@@ -111,8 +111,7 @@ async fn neo4j_ingest_and_impact_benchmark() {
         edges_neo.push(e.len());
     }
 
-    // 2. Raw UNWIND … MERGE of the same rows on the same server.
-    store.erase_everything().await.unwrap();
+    // Every node and relationship the backend wrote, as property maps (for the "all rows" raw run).
     let graph = neo4rs::Graph::connect(
         neo4rs::ConfigBuilder::default()
             .uri(format!("127.0.0.1:{}", lab.port))
@@ -124,6 +123,37 @@ async fn neo4j_ingest_and_impact_benchmark() {
     )
     .await
     .unwrap();
+    let mut all_nodes: Vec<(&str, Vec<neo4rs::BoltType>)> = Vec::new();
+    for label in ["CI", "CiIdentifier", "Sighting", "History", "CmdbMeta"] {
+        let mut tx = graph.start_txn().await.unwrap();
+        let mut st = tx.execute(neo4rs::query(&format!("MATCH (x:{label}) RETURN properties(x) AS p"))).await.unwrap();
+        let mut v = Vec::new();
+        while let Some(row) = st.next(tx.handle()).await.unwrap() {
+            v.push(row.get::<neo4rs::BoltType>("p").unwrap());
+        }
+        tx.commit().await.unwrap();
+        all_nodes.push((label, v));
+    }
+    let mut all_rels: Vec<(RelType, Vec<neo4rs::BoltType>)> = Vec::new();
+    for t in RelType::ALL {
+        let mut tx = graph.start_txn().await.unwrap();
+        let mut st = tx
+            .execute(neo4rs::query(&format!("MATCH (a:CI)-[e:{}]->(b:CI) RETURN {{from: a.id, to: b.id, props: properties(e)}} AS r", t.as_str())))
+            .await
+            .unwrap();
+        let mut v = Vec::new();
+        while let Some(row) = st.next(tx.handle()).await.unwrap() {
+            v.push(row.get::<neo4rs::BoltType>("r").unwrap());
+        }
+        tx.commit().await.unwrap();
+        if !v.is_empty() {
+            all_rels.push((t, v));
+        }
+    }
+    let node_rows: usize = all_nodes.iter().map(|(_, v)| v.len()).sum();
+
+    // 2. Raw UNWIND … MERGE of the same graph rows (CIs and relationships) on the same server.
+    store.erase_everything().await.unwrap();
     let to_bolt = |v: serde_json::Value| neo4rs::BoltType::try_from(v).unwrap();
     let ci_rows: Vec<serde_json::Value> = cis
         .iter()
@@ -155,6 +185,35 @@ async fn neo4j_ingest_and_impact_benchmark() {
     let raw = t.elapsed();
     eprintln!("raw UNWIND … MERGE of the same {} nodes and {} relationships: {:.1} s", ci_rows.len(), rels.len(), raw.as_secs_f64());
 
+    // 2b. Raw UNWIND … MERGE/CREATE of every row the backend wrote (CIs, identifier keys,
+    // sightings, history, relationships): the backend's own overhead, data model aside.
+    store.erase_everything().await.unwrap();
+    let t = Instant::now();
+    for (label, rows) in &all_nodes {
+        let stmt = match *label {
+            "CI" => "UNWIND $rows AS r MERGE (n:CI {id: r.id}) SET n = r",
+            "CiIdentifier" => "UNWIND $rows AS r MERGE (n:CiIdentifier {kc: r.kc}) SET n = r",
+            "Sighting" => "UNWIND $rows AS r MERGE (n:Sighting {k: r.k}) SET n = r",
+            "History" => "UNWIND $rows AS r CREATE (n:History) SET n = r",
+            _ => "UNWIND $rows AS r MERGE (n:CmdbMeta {key: r.key}) SET n = r",
+        };
+        for part in rows.chunks(batch) {
+            let mut tx = graph.start_txn().await.unwrap();
+            tx.run(neo4rs::query(stmt).param("rows", part.to_vec())).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
+    for (t_, rows) in &all_rels {
+        let stmt = format!("UNWIND $rows AS r MATCH (a:CI {{id: r.from}}) MATCH (b:CI {{id: r.to}}) MERGE (a)-[e:{}]->(b) SET e = r.props", t_.as_str());
+        for part in rows.chunks(batch) {
+            let mut tx = graph.start_txn().await.unwrap();
+            tx.run(neo4rs::query(&stmt).param("rows", part.to_vec())).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
+    let raw_all = t.elapsed();
+    eprintln!("raw UNWIND of all {node_rows} nodes and {} relationships the backend wrote: {:.1} s", rels.len(), raw_all.as_secs_f64());
+
     // 3. Embedded store: same observations, impact latency.
     let dir = tempfile::tempdir().unwrap();
     let emb = EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default()).unwrap();
@@ -172,12 +231,15 @@ async fn neo4j_ingest_and_impact_benchmark() {
     }
     eprintln!("embedded ingest of the same observations: {:.1} s", emb_ingest.as_secs_f64());
     eprintln!(
-        "RESULT hosts={hosts} cis={} rels={} batch={batch} backend={:.1}s raw={:.1}s ratio(raw/backend)={:.2} impact_median neo4j={:.1}ms embedded={:.2}ms edges_per_impact={}",
+        "RESULT hosts={hosts} cis={} rels={} node_rows={node_rows} batch={batch} backend={:.1}s raw_graph={:.1}s ratio_graph={:.2} raw_all={:.1}s ratio_all={:.2} embedded_ingest={:.1}s impact_median neo4j={:.1}ms embedded={:.2}ms edges_per_impact={}",
         stats.cis,
         stats.relationships,
         backend.as_secs_f64(),
         raw.as_secs_f64(),
         raw.as_secs_f64() / backend.as_secs_f64(),
+        raw_all.as_secs_f64(),
+        raw_all.as_secs_f64() / backend.as_secs_f64(),
+        emb_ingest.as_secs_f64(),
         median(neo_lat).as_secs_f64() * 1000.0,
         median(emb_lat).as_secs_f64() * 1000.0,
         edges_neo[0]

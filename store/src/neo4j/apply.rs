@@ -291,15 +291,16 @@ pub(crate) async fn mark_stale(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut 
     let mut uniq = BTreeSet::new();
     gone.retain(|e| uniq.insert(e.clone()));
     // Entities no source sees any more.
-    let unseen: Vec<E> = rows_batched(
+    let still: Vec<E> = rows_batched(
         tx,
-        "UNWIND $rows AS entity OPTIONAL MATCH (s:Sighting {entity: entity}) WITH entity, count(s) AS c WHERE c = 0 RETURN entity",
+        "UNWIND $rows AS entity MATCH (s:Sighting {entity: entity}) RETURN DISTINCT entity",
         gone.iter().cloned().map(Value::String).collect(),
         batch,
         &json!({}),
     )
     .await?;
-    let unseen: HashSet<String> = unseen.into_iter().map(|e| e.entity).collect();
+    let still: HashSet<String> = still.into_iter().map(|e| e.entity).collect();
+    let unseen: HashSet<String> = gone.iter().filter(|e| !still.contains(*e)).cloned().collect();
     let hist_entry = |ci: &CiId, kind: ChangeKind, field: Option<&str>, rel: Option<RelKey>, old: &str, new: &str| HistoryEntry {
         ci: ci.clone(),
         at: d.at,

@@ -358,6 +358,9 @@ impl Neo4jStore {
                 Err(e) if retryable(&e) && attempt < self.max_retries => {
                     attempt += 1;
                     tracing::warn!(operation = what, attempt, error = %e, "retrying after a retryable graph database error");
+                    if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
+                        eprintln!("retry {what} #{attempt}: {e}");
+                    }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
@@ -368,8 +371,11 @@ impl Neo4jStore {
 
     async fn ingest_once(&self, obs: &Observation, opts: &IngestOptions) -> Result<(IngestReport, Vec<(String, String)>, bool), StoreError> {
         let policy = Policy { precedence: opts.precedence.clone() };
+        let trace = std::env::var_os("CMDB_NEO4J_TRACE").is_some();
+        let t0 = std::time::Instant::now();
         let mut tx = self.begin().await?;
         let reconciled = view::reconcile_via(&mut tx, obs, &policy, self.batch_size).await?;
+        let t_reconcile = t0.elapsed();
         let d = &reconciled.delta;
         let mut report = IngestReport {
             created: d.count(WriteKind::Created),
@@ -390,9 +396,23 @@ impl Neo4jStore {
         }
         let mut hist = apply::HistoryWriter::new();
         apply::apply_delta(&mut tx, d, self.batch_size, &mut hist).await?;
+        let t_apply = t0.elapsed();
         let (staled, closed) = apply::mark_stale(&mut tx, d, self.batch_size, &mut hist).await?;
+        let t_stale = t0.elapsed();
         hist.flush(&mut tx, self.batch_size).await?;
+        let t_hist = t0.elapsed();
         tx.commit().await?;
+        tracing::debug!(
+            reconcile_ms = t_reconcile.as_millis() as u64, apply_ms = (t_apply - t_reconcile).as_millis() as u64,
+            stale_ms = (t_stale - t_apply).as_millis() as u64, history_ms = (t_hist - t_stale).as_millis() as u64,
+            commit_ms = (t0.elapsed() - t_hist).as_millis() as u64, "ingest phases"
+        );
+        if trace {
+            eprintln!(
+                "ingest phases: reconcile {:?} apply {:?} stale {:?} history {:?} commit {:?}",
+                t_reconcile, t_apply - t_reconcile, t_stale - t_apply, t_hist - t_stale, t0.elapsed() - t_hist
+            );
+        }
         report.staled = staled;
         report.relationships_closed = closed;
         let labels = apply::class_labels_needed(d);
@@ -475,11 +495,15 @@ impl GraphStore for Neo4jStore {
         let _w = self.writer.lock().await;
         let started = std::time::Instant::now();
         let (report, labels, class_changed) = self.with_retries("ingest", || self.ingest_once(&obs, opts)).await?;
+        let t_label = std::time::Instant::now();
         if !labels.is_empty() {
             if let Err(e) = self.with_retries("label", || self.label(labels.clone(), class_changed)).await {
                 // The data is committed; labels are for people browsing the graph.
                 tracing::warn!(error = %e, "could not add class labels; they are added again on the next start");
             }
+        }
+        if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
+            eprintln!("labels {:?}", t_label.elapsed());
         }
         tracing::debug!(
             source = %obs.source, run = %obs.run_id, created = report.created, updated = report.updated,

@@ -98,6 +98,9 @@ pub(crate) async fn reconcile_via(tx: &mut Tx, obs: &Observation, policy: &Polic
             let r = reconcile(obs, &view, policy);
             (r, view.misses.into_inner())
         };
+        if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
+            eprintln!("reconcile pass {pass}: misses cis={} lookups={} rels={} deps={}", misses.cis.len(), misses.lookups.len(), misses.rels.len(), misses.dependents.len());
+        }
         if misses.is_empty() {
             tracing::debug!(passes = pass + 1, "reconciled against the graph");
             return Ok(result?);
@@ -127,24 +130,55 @@ struct DepRow {
     key: String,
 }
 
-/// CIs by id, resolving aliases of merged-away ids (a CI with the id itself wins).
+async fn fetch_direct(tx: &mut Tx, ids: Vec<String>, batch: usize) -> Result<HashMap<String, Ci>, StoreError> {
+    let rows = ids.into_iter().map(Value::String).collect();
+    let found: Vec<QCiRow> = rows_batched(tx, &format!("UNWIND $rows AS qid MATCH (n:CI {{id: qid}}) RETURN qid, {CI_FIELDS}"), rows, batch, &json!({})).await?;
+    let mut out = HashMap::new();
+    for r in found {
+        if let Some(ci) = r.ci.into_ci()? {
+            out.insert(r.qid, ci);
+        }
+    }
+    Ok(out)
+}
+
+/// CIs by id, resolving aliases of merged-away ids (a CI with the id itself wins). Plain
+/// index lookups only: ArcadeDB plans chained OPTIONAL MATCHes on computed ids as scans.
 pub(crate) async fn fetch_cis(tx: &mut Tx, ids: Vec<String>, batch: usize) -> Result<Vec<(String, Option<Ci>)>, StoreError> {
-    let rows: Vec<QCiRow> = rows_batched(
-        tx,
-        &format!(
-            "UNWIND $rows AS qid \
-             OPTIONAL MATCH (d:CI {{id: qid}}) \
-             OPTIONAL MATCH (al:CiAlias {{id: qid}}) \
-             WITH qid, CASE WHEN d IS NULL THEN al.ci ELSE qid END AS rid \
-             OPTIONAL MATCH (n:CI {{id: rid}}) \
-             RETURN qid, {CI_FIELDS}"
-        ),
-        ids.into_iter().map(Value::String).collect(),
-        batch,
-        &json!({}),
-    )
-    .await?;
-    rows.into_iter().map(|r| Ok((r.qid, r.ci.into_ci()?))).collect()
+    let mut found = fetch_direct(tx, ids.clone(), batch).await?;
+    let missing: Vec<String> = ids.iter().filter(|id| !found.contains_key(*id)).cloned().collect();
+    let mut via_alias: HashMap<String, String> = HashMap::new();
+    if !missing.is_empty() {
+        #[derive(Deserialize)]
+        struct A {
+            qid: String,
+            ci: Option<String>,
+        }
+        let aliases: Vec<A> = rows_batched(
+            tx,
+            "UNWIND $rows AS qid MATCH (al:CiAlias {id: qid}) RETURN qid, al.ci AS ci",
+            missing.into_iter().map(Value::String).collect(),
+            batch,
+            &json!({}),
+        )
+        .await?;
+        for a in aliases {
+            if let Some(ci) = a.ci {
+                via_alias.insert(a.qid, ci);
+            }
+        }
+        let targets: Vec<String> = via_alias.values().filter(|t| !found.contains_key(*t)).cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        if !targets.is_empty() {
+            found.extend(fetch_direct(tx, targets, batch).await?);
+        }
+    }
+    Ok(ids
+        .into_iter()
+        .map(|qid| {
+            let ci = found.get(&qid).cloned().or_else(|| via_alias.get(&qid).and_then(|t| found.get(t).cloned()));
+            (qid, ci)
+        })
+        .collect())
 }
 
 pub(crate) async fn fetch_rels(tx: &mut Tx, keys: &[RelKey], batch: usize) -> Result<Vec<Relationship>, StoreError> {
