@@ -422,6 +422,35 @@ impl EmbeddedStore {
         Ok(())
     }
 
+    /// Insert a whole-graph snapshot verbatim (ids, provenance, evidence, history kept) in one
+    /// transaction, then rebuild the adjacency index. For `cmdb migrate`; the store should be
+    /// empty (existing rows with the same ids are overwritten).
+    pub fn load_snapshot(&self, snap: &crate::neo4j::Snapshot) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for ci in &snap.cis {
+                write_ci(&tx, ci, WriteKind::Created, false)?;
+            }
+            {
+                let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO identifiers (key, ci_id, parent) VALUES (?1, ?2, ?3)")?;
+                for e in &snap.identifiers {
+                    stmt.execute(params![e.key, e.ci.as_str(), e.parent.as_ref().map(CiId::as_str)])?;
+                }
+            }
+            for r in &snap.relationships {
+                write_rel(&tx, r)?;
+            }
+            for h in &snap.history {
+                insert_history(&tx, h)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })?;
+        let adjacency = self.read(load_adjacency)?;
+        *self.adjacency.write() = adjacency;
+        Ok(())
+    }
+
     fn history_entries(&self, c: &Connection, id: &str, page: &PageRequest) -> Result<Page<HistoryEntry>, StoreError> {
         let total: i64 = c.query_row("SELECT COUNT(*) FROM history WHERE ci_id = ?1 OR other_id = ?1", [id], |r| r.get(0))?;
         let limit = page.first.or(page.last).unwrap_or(100).min(10_000);
