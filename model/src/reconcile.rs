@@ -131,6 +131,13 @@ pub struct Delta {
     /// Dependents whose parent was merged away: their old keys are replaced.
     pub rehomed: Vec<CiId>,
     pub relationships: Vec<RelWrite>,
+    /// Seen, but nothing to write (not even last-seen): placeholders matching existing CIs and
+    /// the relationships they imply. Stores record them as sightings only, so staleness stays
+    /// right without rewriting rows the observation did not change.
+    #[serde(default)]
+    pub seen_cis: Vec<CiId>,
+    #[serde(default)]
+    pub seen_relationships: Vec<RelKey>,
     pub history: Vec<HistoryEntry>,
 }
 
@@ -705,7 +712,10 @@ impl<'a> Reconciler<'a> {
         if ci.status != CiStatus::Active && !ph {
             ci.status = CiStatus::Active;
         }
-        ci.last_seen = ci.last_seen.max(self.at);
+        // Seen from elsewhere (a placeholder) is not seen: only direct sightings move last-seen.
+        if !ph {
+            ci.last_seen = ci.last_seen.max(self.at);
+        }
         let after = ci.clone();
         self.cis.insert(id.clone(), w);
         self.diff_history(&before, &after);
@@ -831,10 +841,10 @@ impl<'a> Reconciler<'a> {
             let (Some(child), Some(parent)) = (self.record_ids.get(&rec.key), self.record_ids.get(pkey)) else { continue };
             let (child, parent) = (self.resolve(child), self.resolve(parent));
             let (from, to) = if spec.parent_is_from { (parent, child) } else { (child, parent) };
-            structural.push((spec.rel, from, to, EvidenceKind::Inventory, 1.0, Map::new()));
+            structural.push((spec.rel, from, to, rec.placeholder));
         }
-        for (rel_type, from, to, kind, conf, attrs) in structural {
-            self.upsert_rel(rel_type, from, to, kind, conf, attrs);
+        for (rel_type, from, to, weak) in structural {
+            self.upsert_rel(rel_type, from, to, EvidenceKind::Inventory, 1.0, Map::new(), weak);
         }
         for r in &self.obs.relationships {
             let label = format!("{}->{}", r.from, r.to);
@@ -861,7 +871,7 @@ impl<'a> Reconciler<'a> {
                 self.errors.push(err(&label, "INVALID_VALUE", Some("confidence"), "confidence must be between 0 and 1"));
                 continue;
             }
-            self.upsert_rel(r.rel_type, from, to, r.evidence, r.confidence, r.attributes.clone());
+            self.upsert_rel(r.rel_type, from, to, r.evidence, r.confidence, r.attributes.clone(), false);
         }
         // Relationships of CIs merged away are re-pointed by the store; nothing to do here.
         Ok(())
@@ -876,7 +886,10 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    fn upsert_rel(&mut self, rel_type: RelType, from: CiId, to: CiId, kind: EvidenceKind, base: f64, attrs: Map<String, Value>) {
+    /// `weak`: implied by a placeholder (the structure of something seen from elsewhere). It
+    /// creates the relationship if missing but does not refresh an existing one.
+    #[allow(clippy::too_many_arguments)]
+    fn upsert_rel(&mut self, rel_type: RelType, from: CiId, to: CiId, kind: EvidenceKind, base: f64, attrs: Map<String, Value>, weak: bool) {
         let key = RelKey::new(rel_type, from, to);
         if !self.rels.contains_key(&key) {
             let existing = match self.view.relationship(&key) {
@@ -898,7 +911,10 @@ impl<'a> Reconciler<'a> {
         let src = self.obs.source.clone();
         let run = self.obs.run_id.clone();
         let at = self.at;
-        let (rel, _) = self.rels.get_mut(&key).expect("inserted above");
+        let (rel, original) = self.rels.get_mut(&key).expect("inserted above");
+        if weak && original.is_some() {
+            return;
+        }
         match rel.evidence.iter_mut().find(|e| e.source == src && e.kind == kind) {
             Some(e) => {
                 // Discovered evidence grows more certain with every run that sees it again;
@@ -929,6 +945,7 @@ impl<'a> Reconciler<'a> {
 
     fn finish(mut self) -> Reconciled {
         let mut cis = Vec::new();
+        let mut seen_cis = Vec::new();
         for id in std::mem::take(&mut self.order) {
             if !self.touched.contains(&id) {
                 continue;
@@ -953,10 +970,19 @@ impl<'a> Reconciler<'a> {
                     }
                 }
             };
+            if w.original.as_ref() == Some(&w.ci) {
+                seen_cis.push(w.ci.id);
+                continue;
+            }
             cis.push(CiWrite { ci: w.ci, kind, touch_only });
         }
         let mut relationships = Vec::new();
+        let mut seen_relationships = Vec::new();
         for (key, (rel, original)) in std::mem::take(&mut self.rels) {
+            if original.as_ref() == Some(&rel) {
+                seen_relationships.push(key);
+                continue;
+            }
             let kind = match &original {
                 None => {
                     self.rel_hist(&key, ChangeKind::RelationshipCreated, None, Some(rel_summary(&rel)));
@@ -992,6 +1018,8 @@ impl<'a> Reconciler<'a> {
                 identifiers: self.new_identifiers,
                 rehomed: self.rehomed,
                 relationships,
+                seen_cis,
+                seen_relationships,
                 history: self.history,
             },
             explanations: self.explanations,

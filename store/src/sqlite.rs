@@ -352,7 +352,7 @@ impl EmbeddedStore {
             let mut report = IngestReport {
                 created: reconciled.delta.count(WriteKind::Created),
                 updated: reconciled.delta.count(WriteKind::Updated),
-                unchanged: reconciled.delta.count(WriteKind::Unchanged),
+                unchanged: reconciled.delta.count(WriteKind::Unchanged) + reconciled.delta.seen_cis.len(),
                 merged: reconciled.delta.merges.len(),
                 relationships_created: reconciled.delta.rel_count(WriteKind::Created),
                 relationships_updated: reconciled.delta.rel_count(WriteKind::Updated),
@@ -803,6 +803,12 @@ fn apply_delta(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>, edg
             }
             for w in &d.relationships {
                 stmt.execute(params![d.source.as_str(), target, rel_entity(&w.rel.key()), d.run_id.as_str(), ms(d.at)])?;
+            }
+            for id in &d.seen_cis {
+                stmt.execute(params![d.source.as_str(), target, id.as_str(), d.run_id.as_str(), ms(d.at)])?;
+            }
+            for k in &d.seen_relationships {
+                stmt.execute(params![d.source.as_str(), target, rel_entity(k), d.run_id.as_str(), ms(d.at)])?;
             }
         }
     }
