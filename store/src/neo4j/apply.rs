@@ -220,8 +220,26 @@ pub(crate) async fn apply_delta(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut
         .await?;
     }
     if !d.cis.is_empty() {
-        let rows = d.cis.iter().map(|w| ci_row(&w.ci)).collect::<Result<Vec<_>, _>>()?;
-        run_batched(tx, WRITE_CIS, rows, batch, &json!({})).await?;
+        // New CIs are created with their class label at once (`:CI:Host`): adding a label
+        // later costs a record move on ArcadeDB, and adding it in the creating transaction
+        // gives false duplicates there. Reconciliation found no CI with these ids, and a
+        // retried ingest reconciles again, so CREATE never duplicates.
+        for class in cmdb_model::CiClass::ALL {
+            let rows = d
+                .cis
+                .iter()
+                .filter(|w| w.kind == WriteKind::Created && w.ci.class == class)
+                .map(|w| ci_row(&w.ci))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !rows.is_empty() {
+                let stmt = format!("UNWIND $rows AS r CREATE (n:CI:{}) SET n = r.props, n.id = r.id", class.as_str());
+                run_batched(tx, &stmt, rows, batch, &json!({})).await?;
+            }
+        }
+        let rows = d.cis.iter().filter(|w| w.kind != WriteKind::Created).map(|w| ci_row(&w.ci)).collect::<Result<Vec<_>, _>>()?;
+        if !rows.is_empty() {
+            run_batched(tx, WRITE_CIS, rows, batch, &json!({})).await?;
+        }
     }
     if !d.identifiers.is_empty() {
         let mut seen = HashSet::new();
@@ -379,7 +397,8 @@ pub(crate) async fn mark_stale(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut 
     Ok((staled, closed))
 }
 
-/// Was anything in this delta written at all (beyond last-seen)?
+/// CIs whose class label may be missing or wrong: updated ones (their class may have
+/// changed). Created ones got theirs at creation.
 pub(crate) fn class_labels_needed(d: &Delta) -> Vec<(String, String)> {
-    d.cis.iter().filter(|w| w.kind != WriteKind::Unchanged).map(|w| (w.ci.id.to_string(), w.ci.class.as_str().to_string())).collect()
+    d.cis.iter().filter(|w| w.kind == WriteKind::Updated).map(|w| (w.ci.id.to_string(), w.ci.class.as_str().to_string())).collect()
 }

@@ -496,7 +496,7 @@ impl GraphStore for Neo4jStore {
         let started = std::time::Instant::now();
         let (report, labels, class_changed) = self.with_retries("ingest", || self.ingest_once(&obs, opts)).await?;
         let t_label = std::time::Instant::now();
-        if !labels.is_empty() {
+        if !labels.is_empty() && class_changed {
             if let Err(e) = self.with_retries("label", || self.label(labels.clone(), class_changed)).await {
                 // The data is committed; labels are for people browsing the graph.
                 tracing::warn!(error = %e, "could not add class labels; they are added again on the next start");
