@@ -1,3 +1,4 @@
+pub mod bolt_lab;
 pub mod api_support;
 pub mod cli;
 
