@@ -590,6 +590,9 @@ impl GraphStore for Neo4jStore {
     }
 
     async fn all_relationships(&self, after: Option<&str>, limit: usize) -> Result<(Vec<Relationship>, Option<String>), StoreError> {
+        // Walk CIs in id order and take their outgoing relationships: every statement is an
+        // index lookup or a bounded page, never a sort of all relationships (which exhausts
+        // ArcadeDB's heap on large graphs).
         let (f, t, d) = match after {
             Some(cur) => {
                 let v = rows::decode_cursor(cur).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
@@ -599,23 +602,52 @@ impl GraphStore for Neo4jStore {
             None => (String::new(), String::new(), String::new()),
         };
         let limit = limit.clamp(1, 100_000);
-        let rows: Vec<RelRow> = self
-            .read_rows(q(
-                &format!(
-                    "MATCH (a:CI)-[e]->(b:CI) WITH a, e, b, type(e) AS t \
-                     WHERE a.id > $f OR (a.id = $f AND (t > $t OR (t = $t AND b.id > $d))) \
-                     RETURN {REL_FIELDS} ORDER BY a.id, t, b.id LIMIT $limit"
-                ),
-                json!({ "f": f, "t": t, "d": d, "limit": limit as i64 }),
-            )?)
+        let mut tx = self.begin().await?;
+        let mut out: Vec<Relationship> = Vec::new();
+        let sort = |v: &mut Vec<Relationship>| v.sort_by(|a, b| (a.from.as_str(), a.rel_type.as_str(), a.to.as_str()).cmp(&(b.from.as_str(), b.rel_type.as_str(), b.to.as_str())));
+        if after.is_some() {
+            let rows: Vec<RelRow> = tx.rows(q(&format!("MATCH (a:CI {{id: $f}})-[e]->(b:CI) RETURN {REL_FIELDS}"), json!({ "f": f }))?).await?;
+            let mut rest: Vec<Relationship> =
+                rels_of(rows)?.into_iter().filter(|r| (r.rel_type.as_str(), r.to.as_str()) > (t.as_str(), d.as_str())).collect();
+            sort(&mut rest);
+            out.extend(rest);
+        }
+        #[derive(Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let mut last = f.clone();
+        let step = 1_000i64;
+        while out.len() < limit {
+            let ids: Vec<Id> = tx
+                .rows(q("MATCH (n:CI) WHERE n.id > $last WITH n.id AS id ORDER BY id LIMIT $step RETURN id", json!({ "last": last, "step": step }))?)
+                .await?;
+            let Some(l) = ids.last() else { break };
+            last = l.id.clone();
+            let n = ids.len();
+            let rows: Vec<RelRow> = db::rows_batched(
+                &mut tx,
+                &format!("UNWIND $rows AS id MATCH (a:CI {{id: id}})-[e]->(b:CI) RETURN {REL_FIELDS}"),
+                ids.into_iter().map(|i| Value::String(i.id)).collect(),
+                self.batch_size,
+                &json!({}),
+            )
             .await?;
-        let rels = rels_of(rows)?;
-        let next = if rels.len() == limit {
-            rels.last().map(|r| rows::encode_cursor(&json!([r.from.as_str(), r.rel_type.as_str(), r.to.as_str()])))
+            let mut page = rels_of(rows)?;
+            sort(&mut page);
+            out.extend(page);
+            if (n as i64) < step {
+                break;
+            }
+        }
+        tx.commit().await?;
+        out.truncate(limit);
+        let next = if out.len() == limit {
+            out.last().map(|r| rows::encode_cursor(&json!([r.from.as_str(), r.rel_type.as_str(), r.to.as_str()])))
         } else {
             None
         };
-        Ok((rels, next))
+        Ok((out, next))
     }
 
     async fn traverse(&self, start: &[CiId], query: &TraverseQuery) -> Result<Vec<Reached>, StoreError> {
