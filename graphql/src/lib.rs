@@ -2,6 +2,7 @@
 //! subscriptions. Transport-neutral: the server crate mounts it over HTTP/WebSocket, the CLI
 //! runs single operations through [`Api::execute`].
 
+pub mod discovery;
 pub mod error;
 pub mod events;
 mod loaders;
@@ -21,7 +22,29 @@ pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 
-pub type CmdbSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+pub use discovery::{DiscoveryHandle, DiscoveryService, RunRequest};
+
+/// The query root: the CMDB queries plus discovery runs.
+#[derive(async_graphql::MergedObject)]
+pub struct Query(QueryRoot, discovery::DiscoveryQuery);
+
+impl Default for Query {
+    fn default() -> Self {
+        Query(QueryRoot, discovery::DiscoveryQuery)
+    }
+}
+
+/// The mutation root: CI and service mutations plus `runDiscovery`.
+#[derive(async_graphql::MergedObject)]
+pub struct Mutation(MutationRoot, discovery::DiscoveryMutation);
+
+impl Default for Mutation {
+    fn default() -> Self {
+        Mutation(MutationRoot, discovery::DiscoveryMutation)
+    }
+}
+
+pub type CmdbSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
 /// What a caller may do. Ordered: a higher role can do everything a lower one can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -150,7 +173,22 @@ pub struct Api {
 
 impl Api {
     pub fn new(store: Arc<dyn GraphStore>, limits: ApiLimits, events: EventBus, ingest: cmdb_store::IngestOptions) -> Self {
-        let schema = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        Self::with_discovery(store, limits, events, ingest, None)
+    }
+
+    /// As [`Api::new`], with a discovery service behind `runDiscovery` and `discoveryRun(s)`.
+    pub fn with_discovery(
+        store: Arc<dyn GraphStore>,
+        limits: ApiLimits,
+        events: EventBus,
+        ingest: cmdb_store::IngestOptions,
+        discovery: Option<Arc<dyn DiscoveryService>>,
+    ) -> Self {
+        let mut builder = Schema::build(Query::default(), Mutation::default(), SubscriptionRoot);
+        if let Some(d) = discovery {
+            builder = builder.data(DiscoveryHandle(d));
+        }
+        let schema = builder
             .data(ApiState { store: store.clone(), limits: limits.clone(), events, ingest })
             .limit_depth(limits.max_query_depth)
             .limit_complexity(limits.max_query_complexity)
@@ -184,5 +222,5 @@ impl Api {
 
 /// The schema's SDL (what `docs/schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), SubscriptionRoot).finish().sdl()
 }

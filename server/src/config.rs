@@ -15,6 +15,58 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub discovery: DiscoveryConfig,
+}
+
+/// Named credentials, SSH host-key policy and scheduled runs for discovery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscoveryConfig {
+    /// `[[discovery.snmp]]` name = "…", version = "v2c", community = "…"  (or v1, or v3 with
+    /// user, auth_proto, auth_pass, priv_proto, priv_pass). Tried in order.
+    pub snmp: Vec<cmdb_discovery::SnmpCredential>,
+    /// `[[discovery.ssh]]` name = "…", user = "…", method = "key" (path, passphrase) |
+    /// "password" (password) | "agent". Tried in order.
+    pub ssh: Vec<cmdb_discovery::SshCredential>,
+    /// `accept-new` (default), `strict` or `off`.
+    pub ssh_host_keys: String,
+    /// Default `<data-dir>/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
+    /// Targets in progress at once.
+    pub concurrency: usize,
+    pub target_timeout_secs: u64,
+    /// `[[discovery.schedules]]` run by `cmdb serve`.
+    pub schedules: Vec<ScheduleConfig>,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        DiscoveryConfig {
+            snmp: Vec::new(),
+            ssh: Vec::new(),
+            ssh_host_keys: "accept-new".into(),
+            known_hosts: None,
+            concurrency: 64,
+            target_timeout_secs: 120,
+            schedules: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub name: String,
+    /// Cron expression with seconds: `sec min hour day-of-month month day-of-week [year]`,
+    /// e.g. `0 0 2 * * *` for 02:00 every day (UTC).
+    pub cron: String,
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Credential names; empty = all.
+    #[serde(default)]
+    pub credentials: Vec<String>,
+    #[serde(default)]
+    pub local: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,7 +195,7 @@ impl Config {
 
     pub fn from_parts(text: &str, origin: &str, env: impl Iterator<Item = (String, String)>) -> anyhow::Result<Config> {
         let mut table: toml::Table = toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
-        let sections = ["server", "store", "reconcile", "auth", "limits"];
+        let sections = ["server", "store", "reconcile", "auth", "limits", "discovery"];
         for (k, v) in env {
             // CMDB_SNMP_* and CMDB_SSH_* carry `cmdb discover` secrets, not config keys.
             let cli_secret = k.starts_with("CMDB_SECRET_") || k.starts_with("CMDB_SNMP_") || k.starts_with("CMDB_SSH_");
@@ -172,6 +224,25 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if !matches!(self.discovery.ssh_host_keys.as_str(), "accept-new" | "strict" | "off") {
+            bail!("[discovery] ssh_host_keys must be accept-new, strict or off, not `{}`", self.discovery.ssh_host_keys);
+        }
+        let mut names = std::collections::HashSet::new();
+        for n in self.discovery.snmp.iter().map(|c| &c.name).chain(self.discovery.ssh.iter().map(|c| &c.name)) {
+            if !names.insert(n) {
+                bail!("[discovery] credential name `{n}` is used twice");
+            }
+        }
+        for s in &self.discovery.schedules {
+            if let Err(e) = s.cron.parse::<cron::Schedule>() {
+                bail!("[[discovery.schedules]] `{}`: invalid cron expression `{}`: {e}", s.name, s.cron);
+            }
+            for c in &s.credentials {
+                if !names.contains(c) {
+                    bail!("[[discovery.schedules]] `{}`: unknown credential `{c}`", s.name);
+                }
+            }
+        }
         if self.store.backend != "embedded" {
             bail!("[store] backend = \"{}\" is not supported by this build (supported: embedded)", self.store.backend);
         }
@@ -230,5 +301,43 @@ mod tests {
         assert!(e.contains("CMDB_NOPE"), "{e}");
         let e = Config::from_parts("", "t", env(&[("CMDB_SERVER_BINDD", "1")])).unwrap_err().to_string();
         assert!(e.contains("bindd"), "{e}");
+    }
+
+    #[test]
+    fn discovery_section() {
+        let text = r#"
+[discovery]
+ssh_host_keys = "strict"
+[[discovery.snmp]]
+name = "core-v2"
+version = "v2c"
+community = "s3cret"
+[[discovery.snmp]]
+name = "core-v3"
+version = "v3"
+user = "monitor"
+auth_proto = "SHA256"
+auth_pass = "authpass"
+priv_proto = "AES128"
+priv_pass = "privpass"
+[[discovery.ssh]]
+name = "ops"
+user = "ops"
+method = "key"
+path = "/etc/cmdb/id_ed25519"
+[[discovery.schedules]]
+name = "nightly"
+cron = "0 0 2 * * *"
+targets = ["10.0.0.0/24"]
+credentials = ["core-v2", "ops"]
+"#;
+        let c = Config::from_parts(text, "t", env(&[])).unwrap();
+        assert_eq!(c.discovery.snmp.len(), 2);
+        assert_eq!(c.discovery.schedules[0].credentials, ["core-v2", "ops"]);
+        assert!(!format!("{:?}", c.discovery).contains("s3cret"), "secrets never in Debug output");
+        let bad_cron = text.replace("0 0 2 * * *", "every night");
+        assert!(Config::from_parts(&bad_cron, "t", env(&[])).unwrap_err().to_string().contains("invalid cron"));
+        let bad_cred = text.replace("credentials = [\"core-v2\", \"ops\"]", "credentials = [\"nope\"]");
+        assert!(Config::from_parts(&bad_cred, "t", env(&[])).unwrap_err().to_string().contains("unknown credential `nope`"));
     }
 }

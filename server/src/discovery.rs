@@ -210,7 +210,7 @@ pub async fn discover(
         })
     };
 
-    if !probes.is_empty() {
+    if !probes.is_empty() && !targets.is_empty() {
         let req = DiscoveryRequest { run_id: run_id.clone(), targets: targets.clone(), probes: Vec::new() };
         run(&req, &probes, &settings.runner, Some(tx.clone())).await.map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
     }
@@ -243,4 +243,190 @@ pub async fn discover(
         }
     }
     Ok(summary)
+}
+
+/// Settings for a run from the config file, restricted to the named credentials (empty = all).
+pub fn settings_from_config(
+    cfg: &crate::config::DiscoveryConfig,
+    data_dir: &Path,
+    credentials: &[String],
+    local: bool,
+) -> Result<DiscoverySettings, String> {
+    let known: Vec<&String> = cfg.snmp.iter().map(|c| &c.name).chain(cfg.ssh.iter().map(|c| &c.name)).collect();
+    if let Some(unknown) = credentials.iter().find(|c| !known.contains(c)) {
+        return Err(format!("unknown credential `{unknown}` (configured: {})", known.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+    }
+    let wanted = |name: &String| credentials.is_empty() || credentials.contains(name);
+    let known_hosts = cfg.known_hosts.clone().unwrap_or_else(|| data_dir.join("known_hosts"));
+    Ok(DiscoverySettings {
+        snmp: cfg.snmp.iter().filter(|c| wanted(&c.name)).cloned().collect(),
+        ssh: cfg.ssh.iter().filter(|c| wanted(&c.name)).cloned().collect(),
+        host_key_policy: Some(match cfg.ssh_host_keys.as_str() {
+            "strict" => HostKeyPolicy::Strict { known_hosts },
+            "off" => HostKeyPolicy::Off,
+            _ => HostKeyPolicy::AcceptNew { known_hosts },
+        }),
+        local,
+        runner: RunnerConfig { concurrency: cfg.concurrency.max(1), target_timeout_ms: cfg.target_timeout_secs.max(1) * 1000 },
+        affinity_file: Some(data_dir.join("credential-affinity.json")),
+    })
+}
+
+/// The server's discovery runs: started from the API, schedules or at start-up; each on its
+/// own thread and runtime so the HTTP workers never wait for a probe.
+pub struct RunRegistry {
+    store: Arc<dyn GraphStore>,
+    ingest: IngestOptions,
+    events: cmdb_graphql::EventBus,
+    config: crate::config::DiscoveryConfig,
+    data_dir: PathBuf,
+    runs: Arc<parking_lot::Mutex<Vec<cmdb_graphql::discovery::DiscoveryRun>>>,
+}
+
+/// How many finished runs are remembered.
+const KEEP_RUNS: usize = 200;
+
+impl RunRegistry {
+    pub fn new(
+        store: Arc<dyn GraphStore>,
+        ingest: IngestOptions,
+        events: cmdb_graphql::EventBus,
+        config: crate::config::DiscoveryConfig,
+        data_dir: PathBuf,
+    ) -> Self {
+        RunRegistry { store, ingest, events, config, data_dir, runs: Default::default() }
+    }
+
+    fn update(runs: &parking_lot::Mutex<Vec<cmdb_graphql::discovery::DiscoveryRun>>, id: &str, f: impl FnOnce(&mut cmdb_graphql::discovery::DiscoveryRun)) {
+        if let Some(r) = runs.lock().iter_mut().find(|r| r.id.as_str() == id) {
+            f(r);
+        }
+    }
+}
+
+impl cmdb_graphql::DiscoveryService for RunRegistry {
+    fn start(&self, req: cmdb_graphql::RunRequest, trigger: &str) -> Result<cmdb_graphql::discovery::DiscoveryRun, cmdb_graphql::ApiError> {
+        use cmdb_graphql::discovery::{DiscoveryRun, DiscoveryTargetError};
+        use cmdb_graphql::ApiError;
+        for t in &req.targets {
+            cmdb_discovery::target::parse_targets(t).map_err(|e| ApiError::InvalidInput(e.to_string()))?;
+        }
+        let settings = settings_from_config(&self.config, &self.data_dir, &req.credentials, req.local).map_err(ApiError::InvalidInput)?;
+        if !req.targets.is_empty() && settings.snmp.is_empty() && settings.ssh.is_empty() {
+            return Err(ApiError::InvalidInput("no discovery credentials are configured ([[discovery.snmp]] / [[discovery.ssh]])".into()));
+        }
+        let run_id = RunId::generate();
+        let run = DiscoveryRun {
+            id: async_graphql_id(&run_id),
+            status: "RUNNING".into(),
+            trigger: trigger.to_string(),
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+            targets_done: 0,
+            targets_ok: 0,
+            targets_failed: 0,
+            cis_created: 0,
+            cis_updated: 0,
+            cis_unchanged: 0,
+            cis_staled: 0,
+            relationships_created: 0,
+            relationships_closed: 0,
+            errors: Vec::new(),
+            message: None,
+        };
+        {
+            let mut runs = self.runs.lock();
+            runs.insert(0, run.clone());
+            runs.truncate(KEEP_RUNS);
+        }
+        let (store, ingest, events, runs) = (self.store.clone(), self.ingest.clone(), self.events.clone(), self.runs.clone());
+        let targets = req.targets;
+        let spawned = std::thread::Builder::new().name(format!("discovery-{run_id}")).spawn(move || {
+            let id = run_id.to_string();
+            let publish = progress_publisher(events);
+            let progress_runs = runs.clone();
+            let progress_id = id.clone();
+            let on_event = move |ev: &ProgressEvent| {
+                publish(ev);
+                if let ProgressEvent::TargetFinished { .. } = ev {
+                    RunRegistry::update(&progress_runs, &progress_id, |r| r.targets_done += 1);
+                }
+            };
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(discover(store, ingest, &settings, targets, run_id.clone(), on_event)));
+            RunRegistry::update(&runs, &id, |r| {
+                r.finished_at = Some(chrono::Utc::now());
+                match result {
+                    Ok(s) => {
+                        r.status = if s.targets_failed == 0 { "SUCCEEDED" } else if s.targets_ok > 0 { "PARTIAL" } else { "FAILED" }.into();
+                        r.targets_ok = s.targets_ok as i32;
+                        r.targets_failed = s.targets_failed as i32;
+                        r.targets_done = (s.targets_ok + s.targets_failed) as i32;
+                        r.cis_created = s.created as i32;
+                        r.cis_updated = s.updated as i32;
+                        r.cis_unchanged = s.unchanged as i32;
+                        r.cis_staled = s.staled as i32;
+                        r.relationships_created = s.relationships_created as i32;
+                        r.relationships_closed = s.relationships_closed as i32;
+                        r.errors = s
+                            .targets
+                            .iter()
+                            .filter(|t| !t.ok)
+                            .map(|t| {
+                                let (code, message) = t.detail.split_once(": ").unwrap_or(("PROBE_FAILED", t.detail.as_str()));
+                                DiscoveryTargetError { target: t.target.clone(), probe: t.probe.clone(), code: code.to_string(), message: message.to_string() }
+                            })
+                            .collect();
+                    }
+                    Err(e) => {
+                        r.status = "FAILED".into();
+                        r.message = Some(format!("{e:#}"));
+                    }
+                }
+            });
+        });
+        if let Err(e) = spawned {
+            Self::update(&self.runs, &run.id, |r| {
+                r.status = "FAILED".into();
+                r.message = Some(format!("cannot start: {e}"));
+            });
+        }
+        Ok(run)
+    }
+
+    fn run(&self, id: &str) -> Option<cmdb_graphql::discovery::DiscoveryRun> {
+        self.runs.lock().iter().find(|r| r.id.as_str() == id).cloned()
+    }
+
+    fn runs(&self, limit: usize) -> Vec<cmdb_graphql::discovery::DiscoveryRun> {
+        self.runs.lock().iter().take(limit).cloned().collect()
+    }
+}
+
+/// Start the configured schedules: each fires its run at the next time its cron expression
+/// names (UTC). Returns the tasks (dropped = stopped on shutdown).
+pub fn start_schedules(registry: Arc<RunRegistry>, schedules: &[crate::config::ScheduleConfig]) -> Vec<tokio::task::JoinHandle<()>> {
+    use cmdb_graphql::DiscoveryService;
+    use std::str::FromStr;
+    let mut tasks = Vec::new();
+    for s in schedules.iter().cloned() {
+        let Ok(schedule) = cron::Schedule::from_str(&s.cron) else { continue }; // validated at load
+        let registry = registry.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Some(next) = schedule.upcoming(chrono::Utc).next() else { break };
+                let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+                tokio::time::sleep(wait).await;
+                let req = cmdb_graphql::RunRequest { targets: s.targets.clone(), credentials: s.credentials.clone(), local: s.local };
+                match registry.start(req, &format!("schedule:{}", s.name)) {
+                    Ok(run) => tracing::info!(schedule = %s.name, run_id = %run.id.as_str(), "scheduled discovery started"),
+                    Err(e) => tracing::warn!(schedule = %s.name, "scheduled discovery not started: {e}"),
+                }
+            }
+        }));
+    }
+    tasks
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use cmdb_graphql::{Api, EventBus};
-use cmdb_server::discovery::{discover, progress_publisher, DiscoverySettings};
+use cmdb_server::discovery::{start_schedules, RunRegistry};
 use cmdb_server::http::{self, Auth, HttpOptions};
 
 #[derive(clap::Args, Debug)]
@@ -25,7 +25,8 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     http::check_bind(&bind, &auth)?;
     let store = ctx.open_store()?;
     let events = EventBus::default();
-    let api = Api::new(store.clone(), cfg.limits.api_limits(), events.clone(), ctx.ingest_options());
+    let registry = std::sync::Arc::new(RunRegistry::new(store.clone(), ctx.ingest_options(), events.clone(), cfg.discovery.clone(), ctx.data_dir.clone()));
+    let api = Api::with_discovery(store.clone(), cfg.limits.api_limits(), events.clone(), ctx.ingest_options(), Some(registry.clone()));
     let opts = HttpOptions {
         bind,
         max_body_bytes: cfg.limits.max_body_bytes,
@@ -38,29 +39,21 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     // Scripts and tests read the bound address (useful with port 0) from this line.
     println!("listening on http://{addr}");
     // A new user should see a real graph at once: discover this machine in the background.
-    let local = cfg.server.discover_local_on_start.then(|| {
-        let (store, ingest, events) = (store.clone(), ctx.ingest_options(), events.clone());
-        // Its own thread and runtime: discovery must never hold up request handling.
-        std::thread::spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => return tracing::warn!("local discovery not started: {e}"),
-            };
-            let settings = DiscoverySettings { local: true, ..Default::default() };
-            let run_id = cmdb_model::RunId::generate();
-            match rt.block_on(discover(store, ingest, &settings, Vec::new(), run_id, progress_publisher(events))) {
-                Ok(s) => tracing::info!(run_id = %s.run_id, created = s.created, updated = s.updated, staled = s.staled, "local host discovered"),
-                Err(e) => tracing::warn!("local discovery failed: {e:#}"),
-            }
-        })
-    });
+    if cfg.server.discover_local_on_start {
+        use cmdb_graphql::DiscoveryService;
+        match registry.start(cmdb_graphql::RunRequest { local: true, ..Default::default() }, "startup") {
+            Ok(run) => tracing::info!(run_id = %run.id.as_str(), "discovering the local host"),
+            Err(e) => tracing::warn!("local discovery not started: {e}"),
+        }
+    }
+    let schedules = start_schedules(registry.clone(), &cfg.discovery.schedules);
+    if !schedules.is_empty() {
+        tracing::info!(count = schedules.len(), "discovery schedules active");
+    }
     let signal = shutdown_signal().await;
     tracing::info!(signal, "shutting down: finishing in-flight requests");
-    if let Some(task) = local {
-        if !task.is_finished() {
-            // Its remaining writes fail cleanly with STORE_CLOSED once the store is closed.
-            tracing::info!("local discovery still running; it will stop when the store closes");
-        }
+    for t in schedules {
+        t.abort();
     }
     running.stop().await?;
     store.close().await.context("closing the store")?;
