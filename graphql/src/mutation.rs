@@ -213,7 +213,7 @@ async fn add_members(state: &ApiState, obs: &mut Observation, service_key: &str,
     Ok(())
 }
 
-#[Object(name = "Mutation")]
+#[Object]
 impl MutationRoot {
     /// Create or update a CI through identification and reconciliation (source `manual`).
     #[graphql(guard = "RoleGuard::new(Role::Editor)")]

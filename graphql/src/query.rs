@@ -41,7 +41,7 @@ pub(crate) async fn require_service(state: &ApiState, id: &str) -> async_graphql
     Ok(ci)
 }
 
-#[Object(name = "Query")]
+#[Object]
 impl QueryRoot {
     /// A CI by id (ids merged into another CI resolve to it).
     async fn ci(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<CiObj>> {
@@ -166,8 +166,22 @@ impl QueryRoot {
         others.sort();
         others.dedup();
         if !others.is_empty() {
-            for c in s.store.get_many(&others).await.api()? {
-                classes.insert(c.id, c.class);
+            let la = ctx.look_ahead();
+            if la.field("affected").exists() || la.field("affectedByClass").exists() {
+                // Every affected CI's class is asked for: load them all.
+                for c in s.store.get_many(&others).await.api()? {
+                    classes.insert(c.id, c.class);
+                }
+            } else {
+                // Only the services matter: ask the store for the business services among
+                // them instead of loading every CI.
+                for chunk in others.chunks(1000) {
+                    let f = st::CiFilter { classes: vec![CiClass::BusinessService], ids: Some(chunk.to_vec()), ..Default::default() };
+                    let page = s.store.find(&f, Default::default(), &st::PageRequest::first(chunk.len())).await.api()?;
+                    for (_, c) in page.items {
+                        classes.insert(c.id, c.class);
+                    }
+                }
             }
         }
         let opts = ImpactOptions { max_depth, max_paths_per_service: s.limits.max_paths_per_service };
