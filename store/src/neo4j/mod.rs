@@ -1,8 +1,9 @@
 //! The Neo4j backend: the graph lives in a Neo4j 5 (or Bolt/openCypher-compatible) server,
 //! reached over Bolt with neo4rs.
 //!
-//! - Nodes: every CI is `(:CI {id, class, name, status, …})`, MERGEd on our own `id` (never on
-//!   `elementId()`), plus its class as a second label (`:CI:Host`) added in a later transaction.
+//! - Nodes: every CI is `(:CI:<Class> {id, class, name, status, …})`, created with both labels
+//!   when reconciliation finds it new, MERGEd on `:CI` + our own `id` otherwise (never on
+//!   `elementId()`); a class change relabels in a later transaction.
 //!   Identifier keys, aliases of merged-away ids, per-(source,target) sightings, history and
 //!   schema metadata are their own labels (`CiIdentifier`, `CiAlias`, `Sighting`, `History`,
 //!   `CmdbMeta`). See docs/graph-model.md.
@@ -15,8 +16,9 @@
 //! - Every round-trip has a time limit; no error carries the password.
 //!
 //! Portability notes (ArcadeDB's Bolt plugin, used in tests, vs Neo4j): no autocommit writes,
-//! class labels are added after the creating transaction, no dynamic labels, no `elementId()`
-//! stored, commit failures are treated as conflicts and retried.
+//! no label added to a node in its creating transaction, no dynamic labels, no `elementId()`
+//! stored, commit failures are treated as conflicts and retried, patterns anchored on the
+//! indexed end. See docs/graph-model.md.
 
 mod apply;
 mod db;
@@ -422,10 +424,11 @@ impl Neo4jStore {
         Ok((report, labels, class_changed))
     }
 
-    /// Give CIs their class label (`:CI:Host`). In a transaction of its own, after the one that
-    /// created the nodes (ArcadeDB turns labels into record types and reports false duplicate
-    /// keys when a node is labelled in its creating transaction). Cosmetic for our reads, which
-    /// use the `class` property; [`Neo4jStore::repair_labels`] catches up after a crash.
+    /// Fix class labels after a class change (`:CI:Host` → `:CI:NetworkDevice`). In a
+    /// transaction of its own, after the one that wrote the nodes (ArcadeDB turns labels into
+    /// record types and reports false duplicate keys when a node is relabelled in the same
+    /// transaction). Cosmetic for our reads, which use the `class` property;
+    /// [`Neo4jStore::repair_labels`] catches up after a crash.
     async fn label(&self, ids: Vec<(String, String)>, class_changed: bool) -> Result<(), StoreError> {
         let mut by_class: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for (id, class) in ids {
