@@ -24,6 +24,8 @@ mkdir -p "$BOLT_LAB_DIR"
 mkdir -p "$BOLT_LAB_DIR/databases"
 : > "$log"
 # setsid: the server survives the shell (and test process) that started it; stop.sh ends it.
+# Run from the lab directory: ArcadeDB writes its own log/ under the working directory.
+cd "$BOLT_LAB_DIR"
 setsid "$adb/jre/bin/java" "-Xmx$BOLT_LAB_HEAP" -cp "$adb/jars/*" \
   -Darcadedb.server.rootPath="$BOLT_LAB_DIR" \
   -Darcadedb.server.databaseDirectory="$BOLT_LAB_DIR/databases" \
