@@ -382,7 +382,7 @@ impl Neo4jStore {
         let mut report = IngestReport {
             created: d.count(WriteKind::Created),
             updated: d.count(WriteKind::Updated),
-            unchanged: d.count(WriteKind::Unchanged),
+            unchanged: d.count(WriteKind::Unchanged) + d.seen_cis.len(),
             merged: d.merges.len(),
             relationships_created: d.rel_count(WriteKind::Created),
             relationships_updated: d.rel_count(WriteKind::Updated),
