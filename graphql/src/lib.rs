@@ -215,6 +215,14 @@ impl Api {
         self.schema.execute(self.prepare(req, role)).await
     }
 
+    /// Run one operation given as text with JSON variables; the response as JSON. For callers
+    /// that should not depend on async-graphql's types (scripts, tests, other transports).
+    pub async fn execute_json(&self, query: &str, variables: serde_json::Value, role: Role) -> serde_json::Value {
+        let req = Request::new(query).variables(async_graphql::Variables::from_json(variables));
+        let resp = self.execute(req, role).await;
+        serde_json::to_value(&resp).unwrap_or_else(|e| serde_json::json!({"errors": [{"message": format!("cannot encode the response: {e}"), "extensions": {"code": "INTERNAL"}}]}))
+    }
+
     pub fn store(&self) -> &Arc<dyn GraphStore> {
         &self.store
     }

@@ -91,15 +91,63 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `embedded` (default). `neo4j` is planned.
+    /// `embedded` (default) or `neo4j`.
     pub backend: String,
     /// Embedded store file; default `<data-dir>/cmdb.sqlite`.
     pub path: Option<PathBuf>,
+    /// Neo4j: `bolt://host:7687`.
+    pub uri: Option<String>,
+    pub user: Option<String>,
+    /// Neo4j password; or the environment variable CMDB_STORE_PASSWORD / CMDB_NEO4J_PASSWORD.
+    pub password: Option<cmdb_discovery::Secret>,
+    pub database: Option<String>,
+    /// Rows per UNWIND statement (default 5000).
+    pub batch_size: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub connect_timeout_secs: Option<u64>,
+    pub query_timeout_secs: Option<u64>,
+    pub max_retries: Option<u32>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { backend: "embedded".into(), path: None }
+        StoreConfig {
+            backend: "embedded".into(),
+            path: None,
+            uri: None,
+            user: None,
+            password: None,
+            database: None,
+            batch_size: None,
+            max_connections: None,
+            connect_timeout_secs: None,
+            query_timeout_secs: None,
+            max_retries: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Connection settings for the Neo4j backend (defaults for what is not configured).
+    pub fn neo4j_config(&self) -> cmdb_store::neo4j::Neo4jConfig {
+        let d = cmdb_store::neo4j::Neo4jConfig::default();
+        let password = self
+            .password
+            .as_ref()
+            .map(|p| p.expose().to_string())
+            .or_else(|| std::env::var("CMDB_NEO4J_PASSWORD").ok())
+            .unwrap_or(d.password.clone());
+        cmdb_store::neo4j::Neo4jConfig {
+            uri: self.uri.clone().unwrap_or(d.uri.clone()),
+            user: self.user.clone().unwrap_or(d.user.clone()),
+            password,
+            database: self.database.clone().unwrap_or(d.database.clone()),
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            connect_timeout: self.connect_timeout_secs.map(std::time::Duration::from_secs).unwrap_or(d.connect_timeout),
+            query_timeout: self.query_timeout_secs.map(std::time::Duration::from_secs).unwrap_or(d.query_timeout),
+            max_retries: self.max_retries.unwrap_or(d.max_retries),
+        }
     }
 }
 
@@ -198,7 +246,7 @@ impl Config {
         let sections = ["server", "store", "reconcile", "auth", "limits", "discovery"];
         for (k, v) in env {
             // CMDB_SNMP_* and CMDB_SSH_* carry `cmdb discover` secrets, not config keys.
-            let cli_secret = k.starts_with("CMDB_SECRET_") || k.starts_with("CMDB_SNMP_") || k.starts_with("CMDB_SSH_");
+            let cli_secret = k.starts_with("CMDB_SECRET_") || k.starts_with("CMDB_SNMP_") || k.starts_with("CMDB_SSH_") || k.starts_with("CMDB_NEO4J_");
             if !k.starts_with("CMDB_") || CLI_VARS.contains(&k.as_str()) || cli_secret {
                 continue;
             }
@@ -243,8 +291,14 @@ impl Config {
                 }
             }
         }
-        if self.store.backend != "embedded" {
-            bail!("[store] backend = \"{}\" is not supported by this build (supported: embedded)", self.store.backend);
+        match self.store.backend.as_str() {
+            "embedded" => {}
+            "neo4j" => {
+                if self.store.uri.is_none() {
+                    bail!("[store] backend = \"neo4j\" needs `uri` (bolt://host:7687)");
+                }
+            }
+            other => bail!("[store] backend = \"{other}\" is not known (embedded, neo4j)"),
         }
         for t in &self.auth.tokens {
             if !matches!(t.role.as_str(), "reader" | "editor" | "admin") {

@@ -27,8 +27,7 @@ fn fixture() -> Fixture {
 }
 
 async fn gql(api: &Api, role: Role, query: &str, vars: Value) -> Value {
-    let req = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(vars));
-    serde_json::to_value(api.execute(req, role).await).unwrap()
+    api.execute_json(query, vars, role).await
 }
 
 async fn wait_finished(api: &Api, id: &str) -> Value {

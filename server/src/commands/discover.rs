@@ -182,7 +182,7 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     std::fs::create_dir_all(&ctx.data_dir)?;
     let settings = settings_from_args(&args, &ctx.data_dir)?;
-    let store = ctx.open_store()?;
+    let store = ctx.open_store().await?;
     let run_id = RunId::generate();
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(0);

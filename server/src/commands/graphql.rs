@@ -43,7 +43,7 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         None => async_graphql::Variables::default(),
     };
-    let store = ctx.open_store()?;
+    let store = ctx.open_store().await?;
     let api = Api::new(store.clone(), ctx.config.limits.api_limits(), EventBus::default(), ctx.ingest_options());
     let mut req = async_graphql::Request::new(query).variables(variables);
     if let Some(op) = args.operation_name {

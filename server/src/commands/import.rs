@@ -109,7 +109,7 @@ impl Batch {
 }
 
 pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store()?;
+    let store = ctx.open_store().await?;
     let mut opts = ctx.ingest_options();
     opts.dry_run = args.dry_run;
     let run_id = RunId::generate();

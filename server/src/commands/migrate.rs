@@ -42,13 +42,13 @@ pub struct Args {
     pub batch_size: Option<usize>,
 }
 
-/// Connection settings from the command line and environment.
-pub fn neo4j_config(args: &Args) -> Neo4jConfig {
-    let d = Neo4jConfig::default();
+/// Connection settings: the `[store]` config, overridden by the command line and environment.
+pub fn neo4j_config(base: Neo4jConfig, args: &Args) -> Neo4jConfig {
+    let d = base;
     Neo4jConfig {
         uri: args.neo4j_uri.clone().unwrap_or(d.uri),
         user: args.neo4j_user.clone().unwrap_or(d.user),
-        password: std::env::var("CMDB_NEO4J_PASSWORD").unwrap_or_default(),
+        password: std::env::var("CMDB_NEO4J_PASSWORD").unwrap_or(d.password.clone()),
         database: args.neo4j_database.clone().unwrap_or(d.database),
         batch_size: args.batch_size.unwrap_or(d.batch_size),
         ..d
@@ -56,7 +56,7 @@ pub fn neo4j_config(args: &Args) -> Neo4jConfig {
 }
 
 pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
-    let cfg = neo4j_config(&args);
+    let cfg = neo4j_config(ctx.config.store.neo4j_config(), &args);
     run_with(ctx, args, cfg).await
 }
 

@@ -36,8 +36,16 @@ pub struct Context {
 }
 
 impl Context {
-    /// Open the configured store, creating the data directory on first use.
-    pub fn open_store(&self) -> anyhow::Result<Arc<dyn GraphStore>> {
+    /// Open the configured store: the embedded one (creating the data directory on first use)
+    /// or a Neo4j server (checked at start: reachable, right password, a Bolt server).
+    pub async fn open_store(&self) -> anyhow::Result<Arc<dyn GraphStore>> {
+        if self.config.store.backend == "neo4j" {
+            let cfg = self.config.store.neo4j_config();
+            let store = cmdb_store::neo4j::Neo4jStore::connect(&cfg)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot use the Neo4j store at {}: {e} ({})", cfg.uri, e.code()))?;
+            return Ok(Arc::new(store));
+        }
         let path = self.config.store_path(&self.data_dir);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;

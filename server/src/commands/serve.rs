@@ -23,7 +23,7 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     let bind = args.bind.unwrap_or_else(|| cfg.server.bind.clone());
     // Check before opening anything.
     http::check_bind(&bind, &auth)?;
-    let store = ctx.open_store()?;
+    let store = ctx.open_store().await?;
     let events = EventBus::default();
     let registry = std::sync::Arc::new(RunRegistry::new(store.clone(), ctx.ingest_options(), events.clone(), cfg.discovery.clone(), ctx.data_dir.clone()));
     let api = Api::with_discovery(store.clone(), cfg.limits.api_limits(), events.clone(), ctx.ingest_options(), Some(registry.clone()));

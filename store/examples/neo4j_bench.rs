@@ -1,14 +1,14 @@
-//! Benchmark (not a timed test; ignored by default): ingest of a synthetic estate of ≥100k CIs
+//! Benchmark (a separate command, not part of the test suite): ingest of a synthetic estate of ≥100k CIs
 //! and ≥400k relationships through the Neo4j backend vs a raw `UNWIND … MERGE` of the same rows
 //! on the same server in the same run, and impact latency vs the embedded store.
 //!
 //! ```text
 //! tests/lab/bolt/setup.sh
-//! BENCH_HOSTS=20000 cargo test --release -p cmdb-store --test neo4j_bench -- --ignored --nocapture
+//! BENCH_HOSTS=20000 cargo run --release -p cmdb-store --example neo4j_bench
 //! ```
 //! Uses a private lab server on port 17699 (data under /var/tmp/cmdb-bolt-lab/bench).
 
-#[path = "support/bolt_lab.rs"]
+#[path = "../tests/support/bolt_lab.rs"]
 mod bolt_lab;
 
 use std::collections::HashMap;
@@ -55,9 +55,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run explicitly with --ignored --nocapture"]
-async fn neo4j_ingest_and_impact_benchmark() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let hosts: usize = std::env::var("BENCH_HOSTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let per_chunk: usize = std::env::var("BENCH_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
     let fanout: usize = std::env::var("BENCH_FANOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
