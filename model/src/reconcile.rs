@@ -1064,3 +1064,121 @@ fn rekey(key: &str, from: &CiId, into: &CiId) -> String {
         key.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Rules and precedence on a plain in-memory view: no store involved.
+    use super::*;
+    use crate::observation::{Observation, Record, Scope};
+    use crate::ids::RunId;
+    use serde_json::json;
+    use std::cell::RefCell;
+
+    #[derive(Default)]
+    struct MemView {
+        cis: RefCell<HashMap<CiId, Ci>>,
+        keys: RefCell<HashMap<String, Vec<CiId>>>,
+    }
+
+    impl MemView {
+        fn apply(&self, d: &Delta) {
+            for w in &d.cis {
+                self.cis.borrow_mut().insert(w.ci.id.clone(), w.ci.clone());
+            }
+            for e in &d.identifiers {
+                self.keys.borrow_mut().entry(e.key.clone()).or_default().push(e.ci.clone());
+            }
+        }
+        fn run(&self, o: &Observation) -> Reconciled {
+            let r = reconcile(o, self, &Policy::default()).unwrap();
+            self.apply(&r.delta);
+            r
+        }
+    }
+
+    impl CurrentView for MemView {
+        fn ci(&self, id: &CiId) -> Result<Option<Ci>, ViewError> {
+            Ok(self.cis.borrow().get(id).cloned())
+        }
+        fn lookup(&self, key: &str) -> Result<Vec<CiId>, ViewError> {
+            Ok(self.keys.borrow().get(key).cloned().unwrap_or_default())
+        }
+        fn relationship(&self, _: &RelKey) -> Result<Option<Relationship>, ViewError> {
+            Ok(None)
+        }
+        fn dependents(&self, _: &CiId) -> Result<Vec<(CiId, Vec<String>)>, ViewError> {
+            Ok(vec![])
+        }
+    }
+
+    fn host(source: &str, f: impl FnOnce(Record) -> Record) -> Observation {
+        let mut o = Observation::new(Source::new(source), RunId::new("r"), Scope::none());
+        o.push(f(Record::new("h", CiClass::Host)));
+        o
+    }
+
+    #[test]
+    fn stronger_rule_wins_and_is_explained() {
+        let v = MemView::default();
+        v.run(&host("snmp", |r| r.ident("hostname", "web1").ident("ip_addresses", json!(["10.0.0.1"]))));
+        let r = v.run(&host("ssh", |r| r.ident("serial_number", "S1").ident("hostname", "WEB1.example.com")));
+        assert_eq!(r.delta.count(WriteKind::Created), 0);
+        match &r.explanations[0].outcome {
+            Outcome::Matched { rule, identifiers } => {
+                assert_eq!(rule, "hostname");
+                assert_eq!(identifiers["hostname"], "web1");
+            }
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[test]
+    fn a_disagreeing_stronger_identifier_makes_another_ci() {
+        let v = MemView::default();
+        v.run(&host("ssh", |r| r.ident("serial_number", "S1").ident("ip_addresses", json!(["10.0.0.1"]))));
+        let r = v.run(&host("ssh", |r| r.ident("serial_number", "S2").ident("ip_addresses", json!(["10.0.0.1"]))));
+        assert_eq!(r.delta.count(WriteKind::Created), 1);
+        assert!(r.explanations[0].notes[0].contains("serial_number"), "{:?}", r.explanations[0]);
+    }
+
+    #[test]
+    fn junk_identifiers_identify_nothing() {
+        let v = MemView::default();
+        v.run(&host("ssh", |r| r.ident("serial_number", "To be filled by O.E.M.").ident("hostname", "a")));
+        let r = v.run(&host("ssh", |r| r.ident("serial_number", "To be filled by O.E.M.").ident("hostname", "b")));
+        assert_eq!(r.delta.count(WriteKind::Created), 1, "a shared junk serial must not merge two machines");
+    }
+
+    #[test]
+    fn precedence_is_per_attribute_and_configurable() {
+        let v = MemView::default();
+        v.run(&host("ssh", |r| r.ident("hostname", "a").attr("os_name", "Debian")));
+        let r = v.run(&host("snmp", |r| r.ident("hostname", "a").attr("os_name", "Linux").attr("sys_location", "rack 1")));
+        let ci = &r.delta.cis[0].ci;
+        assert_eq!(ci.attr_str("os_name"), Some("Debian"), "snmp ranks below ssh");
+        assert_eq!(ci.attributes["sys_location"].source.as_str(), "snmp", "but fills what ssh does not know");
+        // With snmp ranked first, it wins.
+        let policy = Policy { precedence: Precedence(vec!["snmp".into(), "ssh".into()]) };
+        let o = host("snmp", |r| r.ident("hostname", "a").attr("os_name", "Linux"));
+        let r = reconcile(&o, &v, &policy).unwrap();
+        assert_eq!(r.delta.cis[0].ci.attr_str("os_name"), Some("Linux"));
+        let h = r.delta.history.iter().find(|h| h.field.as_deref() == Some("os_name")).unwrap();
+        assert_eq!((h.old.clone(), h.new.clone()), (Some(json!("Debian")), Some(json!("Linux"))));
+    }
+
+    #[test]
+    fn placeholders_never_overwrite() {
+        let v = MemView::default();
+        v.run(&host("ssh", |r| r.ident("ip_addresses", json!(["10.0.0.9"])).ident("hostname", "db1").attr("role", "db")));
+        let r = v.run(&host("ssh", |r| r.ident("ip_addresses", json!(["10.0.0.9"])).attr("role", "guess").placeholder()));
+        assert!(r.delta.cis.is_empty(), "nothing to write: {:?}", r.delta.cis);
+        assert_eq!(r.delta.seen_cis.len(), 1, "but it was seen");
+    }
+
+    #[test]
+    fn ids_are_deterministic() {
+        let (a, b) = (MemView::default(), MemView::default());
+        let o = host("ssh", |r| r.ident("serial_number", "S9").ident("hostname", "x"));
+        assert_eq!(a.run(&o).delta.cis[0].ci.id, b.run(&o).delta.cis[0].ci.id);
+    }
+}
