@@ -98,6 +98,8 @@ pub struct UpdateBusinessServiceInput {
     pub sla_target: Option<String>,
     /// CI ids to add as members.
     pub add_members: Option<Vec<ID>>,
+    /// CI ids that stop being members (their MEMBER_OF relationship is closed; history kept).
+    pub remove_members: Option<Vec<ID>>,
     pub tags: Option<Vec<String>>,
 }
 
@@ -254,6 +256,18 @@ impl MutationRoot {
         Ok(UpsertCiPayload { ci: ci.into(), created, explanation })
     }
 
+    /// Close one relationship by hand: it stays queryable as CLOSED, impact no longer follows
+    /// it, and history records who closed it. Discovery seeing it again reopens it.
+    #[graphql(guard = "RoleGuard::new(Role::Editor)")]
+    async fn close_relationship(&self, ctx: &Context<'_>, r#type: RelTypeG, from: ID, to: ID) -> async_graphql::Result<RelationshipObj> {
+        let s = state(ctx)?;
+        let (from, to) = (require_ci(s, from.as_str()).await?, require_ci(s, to.as_str()).await?);
+        let key = cmdb_model::RelKey::new(r#type.into(), from.id, to.id);
+        let rel = s.store.close_relationship(&key, Source::MANUAL).await.map_err(|e| gql(ApiError::from(e)))?;
+        publish(s, &key.from, "RELATIONSHIP_CLOSED");
+        Ok(RelationshipObj::new(rel))
+    }
+
     /// Assert a relationship between two existing CIs (evidence `manual`).
     #[graphql(guard = "RoleGuard::new(Role::Editor)")]
     async fn upsert_relationship(&self, ctx: &Context<'_>, input: UpsertRelationshipInput) -> async_graphql::Result<RelationshipObj> {
@@ -371,7 +385,19 @@ impl MutationRoot {
         rec.tags = input.tags.unwrap_or_default().into_iter().collect();
         obs.records.push(rec);
         add_members(s, &mut obs, "service", input.add_members.as_deref().unwrap_or_default()).await?;
+        // Resolve removals before writing anything, so an unknown member changes nothing.
+        let mut removals = Vec::new();
+        for m in input.remove_members.as_deref().unwrap_or_default() {
+            let member = require_ci(s, m.as_str()).await?;
+            removals.push(cmdb_model::RelKey::new(RelType::MemberOf, member.id, svc.id.clone()));
+        }
         ingest(s, obs).await?;
+        for key in removals {
+            s.store.close_relationship(&key, Source::MANUAL).await.map_err(|e| match e {
+                cmdb_store::StoreError::NotFound(_) => gql(ApiError::InvalidInput(format!("{} is not a member of {}", key.from, key.to))),
+                other => gql(ApiError::from(other)),
+            })?;
+        }
         let ci = s.store.get(&svc.id).await.api()?.ok_or_else(|| gql(ApiError::Internal(format!("service {} vanished", svc.id))))?;
         publish(s, &ci.id, "UPSERTED");
         Ok(BusinessServiceObj(ci.into()))

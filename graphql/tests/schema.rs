@@ -91,6 +91,10 @@ impl GraphStore for Counting {
         self.hit("retire");
         self.inner.retire(id, s).await
     }
+    async fn close_relationship(&self, k: &cmdb_model::RelKey, s: &str) -> Result<cmdb_model::Relationship, StoreError> {
+        self.hit("close_relationship");
+        self.inner.close_relationship(k, s).await
+    }
     async fn delete(&self, id: &CiId, s: &str) -> Result<(), StoreError> {
         self.hit("delete");
         self.inner.delete(id, s).await

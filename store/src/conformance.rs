@@ -26,7 +26,7 @@ macro_rules! conformance_tests {
             placeholders_merge_in_any_order, bridging_record_merges_two_cis, staleness_is_scoped_to_complete_runs,
             retire_and_delete, find_filters_and_pagination, relationships_batch_query, traversal_and_impact_subgraph,
             history_records_changes, dry_run_writes_nothing, bad_records_are_rejected_alone, explanations_name_the_rule,
-            evidence_confidence_grows_per_run);
+            evidence_confidence_grows_per_run, closing_one_relationship);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -507,4 +507,24 @@ pub async fn evidence_confidence_grows_per_run(s: &dyn GraphStore) {
     assert_eq!(c(s.relationships(&[java.id.clone()], &q).await.unwrap()), 0.75);
     ingest(s, app_obs("r3")).await;
     assert_eq!(c(s.relationships(&[java.id.clone()], &q).await.unwrap()), 0.875);
+}
+
+pub async fn closing_one_relationship(s: &dyn GraphStore) {
+    ingest(s, web_host("ssh", "r1", true)).await;
+    let nginx = one(s, CiClass::Process, "nginx").await;
+    let listens = s.relationships(&[nginx.id.clone()], &RelQuery { types: vec![RelType::ListensOn], ..Default::default() }).await.unwrap();
+    let key = listens[0].key();
+    let closed = s.close_relationship(&key, "manual").await.unwrap();
+    assert_eq!(closed.status, RelStatus::Closed);
+    assert!(s.relationships(&[nginx.id.clone()], &RelQuery { types: vec![RelType::ListensOn], ..Default::default() }).await.unwrap().is_empty());
+    let down = s.traverse(&[nginx.id.clone()], &TraverseQuery { direction: TraverseDirection::Downstream, max_depth: 3, types: vec![RelType::ListensOn] }).await.unwrap();
+    assert!(down.is_empty(), "a closed relationship is not traversed: {down:?}");
+    let h = s.history(&nginx.id, &PageRequest::first(50)).await.unwrap();
+    assert!(h.items.iter().any(|(_, e)| e.kind == ChangeKind::RelationshipClosed && e.source.as_str() == "manual"));
+    // Idempotent; unknown → NotFound; seen again by discovery → reopened.
+    assert_eq!(s.close_relationship(&key, "manual").await.unwrap().status, RelStatus::Closed);
+    let missing = cmdb_model::RelKey::new(RelType::DependsOn, nginx.id.clone(), CiId::new("ci_nope"));
+    assert!(matches!(s.close_relationship(&missing, "manual").await, Err(crate::StoreError::NotFound(_))));
+    ingest(s, web_host("ssh", "r2", true)).await;
+    assert_eq!(s.relationships(&[nginx.id.clone()], &RelQuery { types: vec![RelType::ListensOn], ..Default::default() }).await.unwrap().len(), 1);
 }

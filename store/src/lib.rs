@@ -50,6 +50,10 @@ pub trait GraphStore: Send + Sync {
     async fn retire_stale(&self, older_than: chrono::Duration) -> Result<usize, StoreError>;
     /// Retire one CI by hand (it stays queryable; its relationships close).
     async fn retire(&self, id: &CiId, source: &str) -> Result<Ci, StoreError>;
+    /// Close one relationship by hand (a member leaves a service, a dependency is removed). It
+    /// stays queryable as CLOSED and the change is recorded in history. Closing a closed one is
+    /// a no-op; an unknown one is `NotFound`.
+    async fn close_relationship(&self, key: &cmdb_model::RelKey, source: &str) -> Result<Relationship, StoreError>;
     /// Delete one CI and its relationships (manual objects such as business services only).
     async fn delete(&self, id: &CiId, source: &str) -> Result<(), StoreError>;
     /// Counts for dashboards and readiness.

@@ -1257,6 +1257,37 @@ impl GraphStore for EmbeddedStore {
         Ok(ci)
     }
 
+    async fn close_relationship(&self, key: &RelKey, source: &str) -> Result<Relationship, StoreError> {
+        let key = RelKey::new(key.rel_type, key.from.clone(), key.to.clone());
+        let (rel, changed) = self.write(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut rel = get_rel(&tx, &key)?.ok_or_else(|| StoreError::NotFound(format!("relationship {key}")))?;
+            let changed = rel.status == RelStatus::Active;
+            if changed {
+                tx.prepare_cached("UPDATE rels SET status = 'CLOSED' WHERE from_id = ?1 AND type = ?2 AND to_id = ?3")?
+                    .execute(params![key.from.as_str(), key.rel_type.as_str(), key.to.as_str()])?;
+                insert_history(&tx, &HistoryEntry {
+                    ci: key.from.clone(),
+                    at: cmdb_model::now(),
+                    kind: ChangeKind::RelationshipClosed,
+                    field: None,
+                    relationship: Some(key.clone()),
+                    old: Some("ACTIVE".into()),
+                    new: Some("CLOSED".into()),
+                    source: Source::new(source),
+                    run_id: None,
+                })?;
+                rel.status = RelStatus::Closed;
+            }
+            tx.commit()?;
+            Ok((rel, changed))
+        })?;
+        if changed {
+            self.adjacency.write().remove(key.from.as_str(), key.rel_type, key.to.as_str());
+        }
+        Ok(rel)
+    }
+
     async fn delete(&self, id: &CiId, source: &str) -> Result<(), StoreError> {
         let dirty = self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

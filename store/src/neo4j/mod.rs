@@ -762,6 +762,46 @@ impl GraphStore for Neo4jStore {
         .await
     }
 
+    async fn close_relationship(&self, key: &cmdb_model::RelKey, source: &str) -> Result<Relationship, StoreError> {
+        self.check_open()?;
+        let key = cmdb_model::RelKey::new(key.rel_type, key.from.clone(), key.to.clone());
+        let _w = self.writer.lock().await;
+        self.with_retries("close_relationship", || async {
+            let mut tx = self.begin().await?;
+            // The relationship type is a label from the model's enum, never user text.
+            let rows: Vec<RelRow> = tx
+                .rows(q(
+                    &format!("MATCH (a:CI {{id: $from}})-[e:{}]->(b:CI {{id: $to}}) RETURN {REL_FIELDS}", key.rel_type.as_str()),
+                    json!({ "from": key.from.as_str(), "to": key.to.as_str() }),
+                )?)
+                .await?;
+            let mut rel = rels_of(rows)?.into_iter().next().ok_or_else(|| StoreError::NotFound(format!("relationship {key}")))?;
+            if rel.status == cmdb_model::RelStatus::Active {
+                tx.run(q(
+                    &format!("MATCH (a:CI {{id: $from}})-[e:{}]->(b:CI {{id: $to}}) SET e.status = 'CLOSED'", key.rel_type.as_str()),
+                    json!({ "from": key.from.as_str(), "to": key.to.as_str() }),
+                )?)
+                .await?;
+                let entry = HistoryEntry {
+                    ci: key.from.clone(),
+                    at: cmdb_model::now(),
+                    kind: ChangeKind::RelationshipClosed,
+                    field: None,
+                    relationship: Some(key.clone()),
+                    old: Some("ACTIVE".into()),
+                    new: Some("CLOSED".into()),
+                    source: Source::new(source),
+                    run_id: None,
+                };
+                self.insert_history(&mut tx, &[entry]).await?;
+                rel.status = cmdb_model::RelStatus::Closed;
+            }
+            tx.commit().await?;
+            Ok(rel)
+        })
+        .await
+    }
+
     async fn delete(&self, id: &CiId, source: &str) -> Result<(), StoreError> {
         self.check_open()?;
         let _w = self.writer.lock().await;
