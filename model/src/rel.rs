@@ -248,6 +248,31 @@ impl Relationship {
     pub fn key(&self) -> RelKey {
         RelKey { rel_type: self.rel_type, from: self.from.clone(), to: self.to.clone() }
     }
+    /// Take in another relationship that turned out to be this one (after a CI merge):
+    /// evidence combined per (source, kind), the earliest first-seen, the latest last-seen,
+    /// attributes this one lacks, and ACTIVE if either was.
+    pub fn absorb(&mut self, other: Relationship) {
+        for e in other.evidence {
+            match self.evidence.iter_mut().find(|x| x.source == e.source && x.kind == e.kind) {
+                Some(x) => {
+                    x.observations = x.observations.max(e.observations);
+                    x.confidence = x.confidence.max(e.confidence);
+                    x.first_seen = x.first_seen.min(e.first_seen);
+                    x.last_seen = x.last_seen.max(e.last_seen);
+                }
+                None => self.evidence.push(e),
+            }
+        }
+        for (k, v) in other.attributes {
+            self.attributes.entry(k).or_insert(v);
+        }
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        if other.status == RelStatus::Active {
+            self.status = RelStatus::Active;
+        }
+    }
+
     /// Highest confidence among its evidence.
     pub fn confidence(&self) -> f64 {
         self.evidence.iter().map(|e| e.confidence).fold(0.0, f64::max)

@@ -696,28 +696,6 @@ fn write_rel(tx: &Transaction<'_>, r: &Relationship) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Combine the evidence of two relationships that turned out to be one (after a merge).
-fn combine(into: &mut Relationship, other: Relationship) {
-    for e in other.evidence {
-        match into.evidence.iter_mut().find(|x| x.source == e.source && x.kind == e.kind) {
-            Some(x) => {
-                x.observations = x.observations.max(e.observations);
-                x.confidence = x.confidence.max(e.confidence);
-                x.first_seen = x.first_seen.min(e.first_seen);
-                x.last_seen = x.last_seen.max(e.last_seen);
-            }
-            None => into.evidence.push(e),
-        }
-    }
-    for (k, v) in other.attributes {
-        into.attributes.entry(k).or_insert(v);
-    }
-    into.first_seen = into.first_seen.min(other.first_seen);
-    into.last_seen = into.last_seen.max(other.last_seen);
-    if other.status == RelStatus::Active {
-        into.status = RelStatus::Active;
-    }
-}
 
 fn apply_merge(tx: &Transaction<'_>, from: &CiId, into: &CiId, dirty: &mut HashSet<String>) -> Result<(), StoreError> {
     dirty.insert(from.to_string());
@@ -743,7 +721,7 @@ fn apply_merge(tx: &Transaction<'_>, from: &CiId, into: &CiId, dirty: &mut HashS
         let mut moved = Relationship { from: new_key.from.clone(), to: new_key.to.clone(), ..r };
         if let Some(existing) = get_rel(tx, &new_key)? {
             let mut e = existing;
-            combine(&mut e, moved);
+            e.absorb(moved);
             moved = e;
         }
         write_rel(tx, &moved)?;

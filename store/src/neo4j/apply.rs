@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use cmdb_model::{ChangeKind, CiId, Delta, HistoryEntry, RelKey, RelStatus, RelType, Relationship, WriteKind};
+use cmdb_model::{ChangeKind, CiId, Delta, HistoryEntry, RelKey, RelType, Relationship, WriteKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -98,28 +98,6 @@ async fn write_rels(tx: &mut Tx, rels: &[&Relationship], batch: usize) -> Result
     Ok(())
 }
 
-/// Combine the evidence of two relationships that turned out to be one (after a merge).
-fn combine(into: &mut Relationship, other: Relationship) {
-    for e in other.evidence {
-        match into.evidence.iter_mut().find(|x| x.source == e.source && x.kind == e.kind) {
-            Some(x) => {
-                x.observations = x.observations.max(e.observations);
-                x.confidence = x.confidence.max(e.confidence);
-                x.first_seen = x.first_seen.min(e.first_seen);
-                x.last_seen = x.last_seen.max(e.last_seen);
-            }
-            None => into.evidence.push(e),
-        }
-    }
-    for (k, v) in other.attributes {
-        into.attributes.entry(k).or_insert(v);
-    }
-    into.first_seen = into.first_seen.min(other.first_seen);
-    into.last_seen = into.last_seen.max(other.last_seen);
-    if other.status == RelStatus::Active {
-        into.status = RelStatus::Active;
-    }
-}
 
 #[derive(Deserialize)]
 struct SightRow {
@@ -176,7 +154,7 @@ async fn apply_merge(tx: &mut Tx, from: &CiId, into: &CiId, batch: usize) -> Res
         let mut moved = Relationship { from: new_key.from.clone(), to: new_key.to.clone(), ..r };
         if let Some(existing) = fetch_rels(tx, std::slice::from_ref(&new_key), batch).await?.into_iter().next() {
             let mut e = existing;
-            combine(&mut e, moved);
+            e.absorb(moved);
             moved = e;
         }
         write_rels(tx, &[&moved], batch).await?;
