@@ -8,6 +8,7 @@
 
 pub mod conformance;
 mod adjacency;
+mod cursor;
 mod error;
 pub mod sqlite;
 pub mod neo4j;

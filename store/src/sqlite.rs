@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::adjacency::Adjacency;
+use crate::cursor::{decode_cursor, encode_cursor, order_field, sort_value};
 use crate::types::*;
 use crate::{GraphStore, StoreError};
 
@@ -853,38 +854,9 @@ fn mark_stale(tx: &Transaction<'_>, d: &Delta, edges: &mut Vec<EdgeChange>) -> R
 /// An edge to add to (true) or remove from (false) the adjacency index after commit.
 type EdgeChange = (String, RelType, String, bool);
 
-fn encode_cursor(v: &Value) -> String {
-    let s = v.to_string();
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}
 
-fn decode_cursor(c: &str) -> Option<Value> {
-    if c.len() % 2 != 0 || c.len() > 4096 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..c.len()).step_by(2).map(|i| u8::from_str_radix(c.get(i..i + 2)?, 16).ok()).collect();
-    serde_json::from_slice(&bytes?).ok()
-}
 
-fn order_column(f: CiOrderField) -> &'static str {
-    match f {
-        CiOrderField::Id => "id",
-        CiOrderField::Name => "name",
-        CiOrderField::Class => "class",
-        CiOrderField::LastSeen => "last_seen",
-        CiOrderField::FirstSeen => "first_seen",
-    }
-}
 
-fn sort_value(ci: &Ci, f: CiOrderField) -> Value {
-    match f {
-        CiOrderField::Id => Value::String(ci.id.to_string()),
-        CiOrderField::Name => Value::String(ci.name.clone()),
-        CiOrderField::Class => Value::String(ci.class.to_string()),
-        CiOrderField::LastSeen => Value::from(ms(ci.last_seen)),
-        CiOrderField::FirstSeen => Value::from(ms(ci.first_seen)),
-    }
-}
 
 /// WHERE clause (fixed SQL fragments only) and its bound parameters.
 fn filter_sql(f: &CiFilter) -> Result<(String, Vec<rusqlite::types::Value>), StoreError> {
@@ -981,7 +953,7 @@ fn find(c: &Connection, filter: &CiFilter, order: CiOrder, page: &PageRequest) -
     use rusqlite::types::Value as V;
     let (where_sql, mut params) = filter_sql(filter)?;
     let total: i64 = c.query_row(&format!("SELECT COUNT(*) FROM cis WHERE {where_sql}"), params_from_iter(params.iter()), |r| r.get(0))?;
-    let col = order_column(order.field);
+    let col = order_field(order.field);
     let backwards = page.last.is_some() && page.first.is_none();
     let limit = if backwards { page.last.unwrap_or(100) } else { page.first.unwrap_or(100) };
     // Scan direction: ascending unless (descending XOR backwards).

@@ -10,28 +10,11 @@ use serde_json::{json, Map, Value};
 
 use super::db::{q, rows_batched, Tx};
 use super::rows::{attr_kv, decode_cursor, encode_cursor, ms, CiRow, RelRow, CI_FIELDS, REL_FIELDS};
+use crate::cursor::{order_field, sort_value};
 use crate::types::*;
 use crate::StoreError;
 
-fn order_property(f: CiOrderField) -> &'static str {
-    match f {
-        CiOrderField::Id => "id",
-        CiOrderField::Name => "name",
-        CiOrderField::Class => "class",
-        CiOrderField::LastSeen => "last_seen",
-        CiOrderField::FirstSeen => "first_seen",
-    }
-}
 
-fn sort_value(ci: &Ci, f: CiOrderField) -> Value {
-    match f {
-        CiOrderField::Id => Value::String(ci.id.to_string()),
-        CiOrderField::Name => Value::String(ci.name.clone()),
-        CiOrderField::Class => Value::String(ci.class.to_string()),
-        CiOrderField::LastSeen => Value::from(ms(ci.last_seen)),
-        CiOrderField::FirstSeen => Value::from(ms(ci.first_seen)),
-    }
-}
 
 /// WHERE clauses (fixed text) and their parameters.
 async fn filter_cypher(tx: &mut Tx, f: &CiFilter, params: &mut Map<String, Value>) -> Result<Vec<String>, StoreError> {
@@ -114,7 +97,7 @@ pub(crate) async fn find(tx: &mut Tx, filter: &CiFilter, order: CiOrder, page: &
     }
     let total: Vec<C> = tx.rows(q(&format!("MATCH (n:CI) WHERE {where_all} RETURN count(n) AS c"), Value::Object(params.clone()))?).await?;
     let total = total.first().map(|c| c.c.max(0) as usize).unwrap_or(0);
-    let col = order_property(order.field);
+    let col = order_field(order.field);
     let backwards = page.last.is_some() && page.first.is_none();
     let limit = if backwards { page.last.unwrap_or(100) } else { page.first.unwrap_or(100) }.min(100_000);
     let asc = order.descending == backwards;

@@ -188,15 +188,4 @@ pub(crate) fn source_target(source: &str, target: &str) -> String {
     format!("{source}\u{1f}{target}")
 }
 
-pub(crate) fn encode_cursor(v: &Value) -> String {
-    let s = v.to_string();
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn decode_cursor(c: &str) -> Option<Value> {
-    if c.len() % 2 != 0 || c.len() > 4096 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..c.len()).step_by(2).map(|i| u8::from_str_radix(c.get(i..i + 2)?, 16).ok()).collect();
-    serde_json::from_slice(&bytes?).ok()
-}
+pub(crate) use crate::cursor::{decode_cursor, encode_cursor};
