@@ -147,6 +147,339 @@ pub fn service_observation(
     o
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// The impact benchmark's enterprise (issue 6): a whole graph built directly as CIs and
+// relationships (for `load_snapshot`), not as observations.
+// ---------------------------------------------------------------------------------------------
+
+/// Shape of [`enterprise`]. Sizes are derived from `target_cis`.
+#[derive(Debug, Clone)]
+pub struct EnterpriseSpec {
+    /// Approximate number of CIs (the generator rounds to whole racks and applications).
+    pub target_cis: usize,
+    /// Business services (each with the entry processes of one or more applications).
+    pub services: usize,
+    pub seed: u64,
+}
+
+impl EnterpriseSpec {
+    pub fn new(target_cis: usize) -> Self {
+        EnterpriseSpec { target_cis, services: 2_000, seed: 42 }
+    }
+}
+
+/// A generated estate: every CI and relationship, plus a few named hubs.
+#[derive(Debug, Clone, Default)]
+pub struct Enterprise {
+    pub cis: Vec<crate::ci::Ci>,
+    pub relationships: Vec<crate::rel::Relationship>,
+    /// Named high-fan-out CIs worth measuring separately: `("core switch", id)`, …
+    pub hubs: Vec<(String, crate::ids::CiId)>,
+}
+
+impl Enterprise {
+    /// Ids of every CI that is not a BusinessService, in generation order.
+    pub fn non_service_ids(&self) -> Vec<&crate::ids::CiId> {
+        self.cis.iter().filter(|c| c.class != CiClass::BusinessService).map(|c| &c.id).collect()
+    }
+}
+
+/// Hosts per rack (one pair of top-of-rack switches per rack).
+const RACK: usize = 20;
+/// Shared infrastructure services every host talks to: (name, port, replicas, connecting
+/// process index). Their endpoints are the estate's big fan-in hubs.
+const INFRA: [(&str, u16, usize, usize); 9] = [
+    ("dns", 53, 4, 5),
+    ("ntp", 123, 4, 5),
+    ("ldap", 389, 4, 4),
+    ("syslog", 514, 8, 3),
+    ("metrics", 9090, 8, 5),
+    ("config", 8140, 4, 5),
+    ("backup", 9102, 4, 5),
+    ("vault", 8200, 3, 4),
+    ("audit", 6514, 6, 3),
+];
+/// Processes on every host: (executable, listening port index or none). Index 0: front end /
+/// load balancer, 1: application server, 2: database, 3: log shipper, 4: sshd, 5: agent.
+const PROCS: [&str; 6] = ["haproxy", "java", "postgres", "fluent-bit", "sshd", "node_exporter"];
+const HOST_PORTS: [u16; 3] = [443, 8080, 5432];
+const PACKAGES: [&str; 4] = ["libc6", "openssl", "zlib1g", "libstdc++6"];
+
+struct Builder {
+    cis: Vec<crate::ci::Ci>,
+    rels: Vec<crate::rel::Relationship>,
+    hubs: Vec<(String, crate::ids::CiId)>,
+    at: crate::time::Timestamp,
+}
+
+impl Builder {
+    fn ci(&mut self, class: CiClass, key: &str, name: String, attrs: &[(&str, serde_json::Value)]) -> crate::ids::CiId {
+        use crate::ci::{Attribute, Ci, CiStatus};
+        let id = crate::ids::CiId::derive(&format!("{}||synthetic|{key}", class.as_str()), 0);
+        let source = if class == CiClass::BusinessService || class == CiClass::Cluster { Source::manual() } else { Source::new("ssh") };
+        let mut attributes = std::collections::BTreeMap::new();
+        attributes.insert("name".to_string(), Attribute { value: json!(name), source: source.clone(), run_id: None, updated_at: self.at });
+        for (k, v) in attrs {
+            attributes.insert(k.to_string(), Attribute { value: v.clone(), source: source.clone(), run_id: None, updated_at: self.at });
+        }
+        self.cis.push(Ci {
+            id: id.clone(),
+            class,
+            name,
+            status: CiStatus::Active,
+            tags: Default::default(),
+            attributes,
+            sources: [source].into_iter().collect(),
+            placeholder: false,
+            first_seen: self.at,
+            last_seen: self.at,
+        });
+        id
+    }
+
+    fn rel(&mut self, t: RelType, from: &crate::ids::CiId, to: &crate::ids::CiId) {
+        use crate::rel::{Evidence, RelStatus, Relationship};
+        let (kind, source, confidence) = match t {
+            RelType::ConnectsTo | RelType::ListensOn => (EvidenceKind::Socket, "ssh", 0.9),
+            RelType::LinkedTo => (EvidenceKind::Lldp, "snmp", 0.9),
+            RelType::MemberOf | RelType::PartOf => (EvidenceKind::Manual, "manual", 1.0),
+            _ => (EvidenceKind::Inventory, "ssh", 1.0),
+        };
+        // LINKED_TO is stored once, ids in order.
+        let (from, to) = if t == RelType::LinkedTo && to < from { (to, from) } else { (from, to) };
+        self.rels.push(Relationship {
+            rel_type: t,
+            from: from.clone(),
+            to: to.clone(),
+            status: RelStatus::Active,
+            evidence: vec![Evidence { source: Source::new(source), kind, confidence, observations: 1, first_seen: self.at, last_seen: self.at, last_run: None }],
+            attributes: Default::default(),
+            first_seen: self.at,
+            last_seen: self.at,
+        });
+    }
+
+    fn cluster(&mut self, key: &str, kind: &str, min_up: usize, size: usize) -> crate::ids::CiId {
+        self.ci(CiClass::Cluster, key, key.to_string(), &[("kind", json!(kind)), ("min_up", json!(min_up)), ("size", json!(size))])
+    }
+}
+
+/// The ids of one host's CIs.
+struct HostIds {
+    host: crate::ids::CiId,
+    procs: Vec<crate::ids::CiId>,
+    endpoints: Vec<crate::ids::CiId>,
+}
+
+/// A synthetic enterprise of about `spec.target_cis` CIs and 4 relationships per CI.
+///
+/// - **Hosts** (25 CIs each incl. their two switch ports): Host, 4 Interfaces with an
+///   IpAddress each, 6 Processes (RUNS_ON the host; 0–2 LISTENS_ON ports 443/8080/5432 the host
+///   CONTAINS), 4 SoftwarePackages every process DEPENDS_ON, and a NIC bond (Cluster, `min_up`
+///   1) that eth0 and eth1 are PART_OF and the host DEPENDS_ON.
+/// - **Network**: per rack of 20 hosts two top-of-rack switches (NetworkDevice CONTAINS a port
+///   per host NIC, LINKED_TO eth0 resp. eth1) with two uplink ports each, LINKED_TO the two core
+///   switches; each ToR switch DEPENDS_ON an uplink group (Cluster, `min_up` 1) its uplinks are
+///   PART_OF. A core switch failure therefore reaches every ToR switch and host NIC.
+/// - **Infrastructure**: DNS, NTP, LDAP, syslog, metrics, config, backup, vault and audit
+///   servers (2–8 replicas, PART_OF one Cluster each with `min_up` 1); every other host's log
+///   shipper, sshd and agent processes CONNECT_TO all replicas (the estate's fan-in hubs).
+/// - **Applications** of 7–14 hosts: 1–2 load balancers whose haproxy CONNECTS_TO every
+///   application server's :8080 (PART_OF an `lb` pool, `min_up` 1), application servers whose
+///   java CONNECTS_TO every database's :5432 (PART_OF an `app` pool, `min_up` ⌈n/3⌉), three
+///   databases PART_OF a quorum cluster (`min_up` 2), and application servers of some
+///   applications CONNECT_TO the load balancers of 1–2 other applications.
+/// - **Business services** (`spec.services`, criticality 1–5, owner, sla_target): the load
+///   balancers' haproxy processes of each application are MEMBER_OF one service.
+///
+/// A failing database process reaches its service at depth 6, a load balancer host at depth 2,
+/// a top-of-rack switch reaches load-balancer services at depth 6. Deterministic for a seed.
+pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
+    let at = chrono::DateTime::from_timestamp(1_764_000_000, 0).unwrap_or_default();
+    let mut b = Builder { cis: Vec::with_capacity(spec.target_cis + 1000), rels: Vec::with_capacity(spec.target_cis * 4 + 1000), hubs: Vec::new(), at };
+    let mut rng = Rng::new(spec.seed);
+    // 25 CIs per host + ~0.8 per host for switches, clusters and services.
+    let hosts_total = ((spec.target_cis.saturating_sub(spec.services)) as f64 / 25.75).round().max(60.0) as usize;
+    let racks = hosts_total.div_ceil(RACK);
+    let cores: Vec<crate::ids::CiId> = (0..2).map(|c| b.ci(CiClass::NetworkDevice, &format!("core{c}"), format!("core-sw-{c}"), &[("role", json!("core")), ("vendor", json!("Arista"))])).collect();
+    let mut tors: Vec<[(crate::ids::CiId, usize); 2]> = Vec::with_capacity(racks);
+    for r in 0..racks {
+        let mut pair = Vec::new();
+        for side in 0..2 {
+            let key = format!("tor{r}{}", ["a", "b"][side]);
+            let sw = b.ci(CiClass::NetworkDevice, &key, format!("tor-{r:05}-{}", ["a", "b"][side]), &[("role", json!("access")), ("vendor", json!("Cisco"))]);
+            let group = b.cluster(&format!("{key}-uplinks"), "uplinks", 1, 2);
+            b.rel(RelType::DependsOn, &sw, &group);
+            for (u, core) in cores.clone().iter().enumerate() {
+                let up = b.ci(CiClass::Interface, &format!("{key}|up{u}"), format!("Ethernet49/{u}"), &[("if_name", json!(format!("Ethernet49/{u}")))]);
+                b.rel(RelType::Contains, &sw, &up);
+                b.rel(RelType::PartOf, &up, &group);
+                let cp = b.ci(CiClass::Interface, &format!("core{u}|{key}"), format!("Ethernet{}/{}", r / 48 + 1, r % 48 + 1), &[("if_name", json!(format!("Ethernet{}/{}/{}", side + 1, r / 48 + 1, r % 48 + 1)))]);
+                b.rel(RelType::Contains, core, &cp);
+                b.rel(RelType::LinkedTo, &up, &cp);
+            }
+            pair.push((sw, 0usize));
+        }
+        tors.push([pair[0].clone(), pair[1].clone()]);
+    }
+
+    // Hosts.
+    let mut hosts: Vec<HostIds> = Vec::with_capacity(hosts_total);
+    for i in 0..hosts_total {
+        let name = format!("host{i:07}");
+        let host = b.ci(CiClass::Host, &name, name.clone(), &[("serial_number", json!(format!("SN{i:09}"))), ("os_name", json!("Debian GNU/Linux")), ("cpu_count", json!(2 + (i % 4) * 2))]);
+        let bond = b.cluster(&format!("{name}|bond0"), "bond", 1, 2);
+        b.rel(RelType::DependsOn, &host, &bond);
+        for n in 0..4 {
+            let nic = b.ci(CiClass::Interface, &format!("{name}|eth{n}"), format!("eth{n}"), &[("if_name", json!(format!("eth{n}"))), ("speed_bps", json!(10_000_000_000u64))]);
+            b.rel(RelType::Contains, &host, &nic);
+            let ip = b.ci(CiClass::IpAddress, &host_ip(i, n), host_ip(i, n), &[("address", json!(host_ip(i, n)))]);
+            b.rel(RelType::HasIp, &nic, &ip);
+            if n < 2 {
+                b.rel(RelType::PartOf, &nic, &bond);
+                let (r, side) = (i / RACK, n);
+                let (sw, used) = tors[r][side].clone();
+                let port = b.ci(CiClass::Interface, &format!("tor{r}{}|{used}", ["a", "b"][side]), format!("Ethernet1/{}", used + 1), &[("if_name", json!(format!("Ethernet1/{}", used + 1)))]);
+                tors[r][side].1 += 1;
+                b.rel(RelType::Contains, &sw, &port);
+                b.rel(RelType::LinkedTo, &port, &nic);
+            }
+        }
+        let pkgs: Vec<crate::ids::CiId> = PACKAGES
+            .iter()
+            .map(|p| {
+                let k = b.ci(CiClass::SoftwarePackage, &format!("{name}|{p}"), p.to_string(), &[("package_name", json!(p)), ("version", json!("1.0"))]);
+                b.rel(RelType::Contains, &host, &k);
+                k
+            })
+            .collect();
+        let mut procs = Vec::new();
+        for p in PROCS.iter() {
+            let pid = b.ci(CiClass::Process, &format!("{name}|{p}"), p.to_string(), &[("executable", json!(p)), ("user", json!("svc"))]);
+            b.rel(RelType::RunsOn, &pid, &host);
+            for k in &pkgs {
+                b.rel(RelType::DependsOn, &pid, k);
+            }
+            procs.push(pid);
+        }
+        let mut endpoints = Vec::new();
+        for (n, port) in HOST_PORTS.iter().enumerate() {
+            let e = b.ci(CiClass::ListeningEndpoint, &format!("{name}|tcp/{port}"), format!("tcp/{port}"), &[("protocol", json!("tcp")), ("port", json!(port))]);
+            b.rel(RelType::Contains, &host, &e);
+            b.rel(RelType::ListensOn, &procs[n], &e);
+            endpoints.push(e);
+        }
+        hosts.push(HostIds { host, procs, endpoints });
+    }
+
+    // Infrastructure servers: the first hosts.
+    let mut next = 0usize;
+    let mut infra_eps: Vec<(usize, Vec<crate::ids::CiId>)> = Vec::new();
+    for (name, port, replicas, client_proc) in INFRA {
+        let cl = b.cluster(&format!("infra-{name}"), name, 1, replicas);
+        let mut eps = Vec::new();
+        for _ in 0..replicas {
+            let h = &hosts[next % hosts.len()];
+            b.rel(RelType::PartOf, &h.procs[0], &cl);
+            eps.push(h.endpoints[0].clone());
+            next += 1;
+        }
+        let _ = port;
+        infra_eps.push((client_proc, eps));
+    }
+    let infra_hosts = next;
+    for (i, h) in hosts.iter().enumerate().skip(infra_hosts) {
+        let _ = i;
+        for (client_proc, eps) in &infra_eps {
+            for e in eps {
+                b.rel(RelType::ConnectsTo, &h.procs[*client_proc], e);
+            }
+        }
+    }
+    if let Some((_, eps)) = infra_eps.first() {
+        b.hubs.push(("dns endpoint (infra fan-in hub)".into(), eps[0].clone()));
+    }
+
+    // Applications over the remaining hosts.
+    struct App {
+        lbs: Vec<usize>,
+        apps: Vec<usize>,
+        dbs: Vec<usize>,
+    }
+    let mut apps: Vec<App> = Vec::new();
+    let mut h = infra_hosts;
+    while h + 7 <= hosts.len() {
+        let size = (7 + rng.below(8) as usize).min(hosts.len() - h);
+        let n_lb = if size >= 10 { 2 } else { 1 };
+        let lbs: Vec<usize> = (h..h + n_lb).collect();
+        let dbs: Vec<usize> = (h + size - 3..h + size).collect();
+        let appsrv: Vec<usize> = (h + n_lb..h + size - 3).collect();
+        apps.push(App { lbs, apps: appsrv, dbs });
+        h += size;
+    }
+    let n_apps = apps.len();
+    for (a, app) in apps.iter().enumerate() {
+        let lb_pool = b.cluster(&format!("app{a}-lb"), "lb", 1, app.lbs.len());
+        let app_pool = b.cluster(&format!("app{a}-app"), "app", app.apps.len().div_ceil(3), app.apps.len());
+        let db_quorum = b.cluster(&format!("app{a}-db"), "quorum", 2, app.dbs.len());
+        for &l in &app.lbs {
+            b.rel(RelType::PartOf, &hosts[l].procs[0], &lb_pool);
+            for &s in &app.apps {
+                b.rel(RelType::ConnectsTo, &hosts[l].procs[0], &hosts[s].endpoints[1]);
+            }
+        }
+        for &s in &app.apps {
+            b.rel(RelType::PartOf, &hosts[s].procs[1], &app_pool);
+            for &d in &app.dbs {
+                b.rel(RelType::ConnectsTo, &hosts[s].procs[1], &hosts[d].endpoints[2]);
+            }
+        }
+        for &d in &app.dbs {
+            b.rel(RelType::PartOf, &hosts[d].procs[2], &db_quorum);
+        }
+        // Calls to other applications' load balancers (a third of the applications).
+        if n_apps > 1 && rng.below(3) == 0 {
+            let k = 1 + rng.below(2) as usize;
+            let mut others: Vec<usize> = (0..k).map(|_| rng.below(n_apps as u64) as usize).filter(|&o| o != a).collect();
+            others.dedup();
+            for other in others {
+                for &s in &app.apps {
+                    for &l in &apps[other].lbs {
+                        b.rel(RelType::ConnectsTo, &hosts[s].procs[1], &hosts[l].endpoints[0]);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(app) = apps.first() {
+        b.hubs.push(("database host".into(), hosts[app.dbs[0]].host.clone()));
+        b.hubs.push(("load balancer host".into(), hosts[app.lbs[0]].host.clone()));
+    }
+    // Business services: each application's load balancers are MEMBER_OF one service.
+    let services: Vec<crate::ids::CiId> = (0..spec.services)
+        .map(|s| {
+            b.ci(
+                CiClass::BusinessService,
+                &format!("service-{s:05}"),
+                format!("service-{s:05}"),
+                &[("criticality", json!(1 + (s % 5) as i64)), ("owner", json!(format!("team-{}", s % 50))), ("sla_target", json!(["99.9%", "99.95%", "99.99%"][s % 3]))],
+            )
+        })
+        .collect();
+    if !services.is_empty() {
+        for (a, app) in apps.iter().enumerate() {
+            let s = &services[a % services.len()];
+            for &l in &app.lbs {
+                b.rel(RelType::MemberOf, &hosts[l].procs[0], s);
+            }
+        }
+    }
+    b.hubs.insert(0, ("core switch".into(), cores[0].clone()));
+    b.hubs.insert(1, ("top-of-rack switch".into(), tors[0][0].0.clone()));
+    Enterprise { cis: b.cis, relationships: b.rels, hubs: b.hubs }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +494,24 @@ mod tests {
         let own = a.records.iter().filter(|r| !r.placeholder).count();
         assert_eq!(own, 20);
         assert!(a.relationships.len() > 40);
+    }
+
+    #[test]
+    fn enterprise_shape_and_determinism() {
+        let spec = EnterpriseSpec { target_cis: 20_000, services: 50, seed: 7 };
+        let a = enterprise(&spec);
+        let b = enterprise(&spec);
+        assert_eq!(a.cis.len(), b.cis.len());
+        assert_eq!(a.relationships, b.relationships);
+        let ids: std::collections::HashSet<_> = a.cis.iter().map(|c| &c.id).collect();
+        assert_eq!(ids.len(), a.cis.len(), "ids are unique");
+        assert!(a.relationships.iter().all(|r| ids.contains(&r.from) && ids.contains(&r.to)));
+        let keys: std::collections::HashSet<_> = a.relationships.iter().map(|r| r.key()).collect();
+        assert_eq!(keys.len(), a.relationships.len(), "relationships are unique");
+        let per_ci = a.relationships.len() as f64 / a.cis.len() as f64;
+        assert!((0.8..1.25).contains(&(a.cis.len() as f64 / 20_000.0)), "{}", a.cis.len());
+        eprintln!("{} CIs, {} relationships ({per_ci:.2} per CI)", a.cis.len(), a.relationships.len());
+        assert!((3.5..4.5).contains(&per_ci), "{per_ci}");
+        assert_eq!(a.cis.iter().filter(|c| c.class == CiClass::BusinessService).count(), 50);
     }
 }
