@@ -12,6 +12,7 @@ mod cursor;
 mod error;
 pub mod sqlite;
 pub mod neo4j;
+pub mod services;
 mod types;
 
 pub use error::StoreError;
