@@ -2,6 +2,7 @@
 //! subscriptions. Transport-neutral: the server crate mounts it over HTTP/WebSocket, the CLI
 //! runs single operations through [`Api::execute`].
 
+pub mod analysis;
 pub mod discovery;
 pub mod error;
 pub mod events;
@@ -26,11 +27,11 @@ pub use discovery::{DiscoveryHandle, DiscoveryService, RunRequest};
 
 /// The query root: the CMDB queries plus discovery runs.
 #[derive(async_graphql::MergedObject)]
-pub struct Query(QueryRoot, discovery::DiscoveryQuery);
+pub struct Query(QueryRoot, discovery::DiscoveryQuery, analysis::AnalysisQuery);
 
 impl Default for Query {
     fn default() -> Self {
-        Query(QueryRoot, discovery::DiscoveryQuery)
+        Query(QueryRoot, discovery::DiscoveryQuery, analysis::AnalysisQuery)
     }
 }
 

@@ -1,8 +1,8 @@
-use std::collections::HashMap;
+
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, ID};
-use cmdb_model::impact::{self, ImpactOptions};
+use cmdb_model::impact::ImpactOptions;
 use cmdb_model::{CiClass, CiId};
 use cmdb_store as st;
 
@@ -39,6 +39,48 @@ pub(crate) async fn require_service(state: &ApiState, id: &str) -> async_graphql
         return Err(gql(ApiError::NotFound(format!("CI `{id}` is a {}, not a business service", ci.class))));
     }
     Ok(ci)
+}
+
+/// The current ids of the CIs asked about (merged ids resolve to their survivor), or one
+/// NOT_FOUND error naming every unknown id (`extensions.ids`).
+pub(crate) async fn resolve_ids(s: &ApiState, ids: &[ID], what: &str) -> async_graphql::Result<Vec<CiId>> {
+    if ids.is_empty() {
+        return Err(gql(ApiError::InvalidInput(format!("{what} needs at least one CI id"))));
+    }
+    if ids.len() > s.limits.max_impact_ids {
+        return Err(gql(ApiError::LimitExceeded(format!(
+            "{} ids exceed the maximum of {} per {what} question",
+            ids.len(),
+            s.limits.max_impact_ids
+        ))));
+    }
+    let asked: Vec<CiId> = ids.iter().map(|i| CiId::new(i.as_str())).collect();
+    let found = s.store.get_many(&asked).await.api()?;
+    let known: std::collections::HashSet<&CiId> = found.iter().map(|c| &c.id).collect();
+    let mut missing: Vec<&str> = asked.iter().filter(|a| !known.contains(a)).map(|a| a.as_str()).collect();
+    let mut out: Vec<CiId> = found.iter().map(|c| c.id.clone()).collect();
+    if !missing.is_empty() {
+        // Merged ids resolve to their survivor; check them one by one before failing.
+        let mut really = Vec::new();
+        for m in missing {
+            match s.store.get(&CiId::new(m)).await.api()? {
+                Some(survivor) => out.push(survivor.id),
+                None => really.push(m),
+            }
+        }
+        missing = really;
+    }
+    if !missing.is_empty() {
+        missing.sort();
+        missing.dedup();
+        use async_graphql::ErrorExtensions;
+        let e = ApiError::NotFound(format!("unknown CI ids: {}", missing.join(", "))).extend_err();
+        let e = e.extend_with(|_, x| x.set("ids", missing.iter().map(|m| async_graphql::Value::from(*m)).collect::<Vec<_>>()));
+        return Err(e);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 #[Object]
@@ -127,66 +169,9 @@ impl QueryRoot {
     async fn impact(&self, ctx: &Context<'_>, ids: Vec<ID>, #[graphql(default = 10)] max_depth: i32) -> async_graphql::Result<ImpactReportObj> {
         let s = state(ctx)?;
         let max_depth = check_depth(s, max_depth)?;
-        if ids.is_empty() {
-            return Err(gql(ApiError::InvalidInput("impact needs at least one CI id".into())));
-        }
-        if ids.len() > s.limits.max_impact_ids {
-            return Err(gql(ApiError::LimitExceeded(format!(
-                "{} ids exceed the maximum of {} per impact question",
-                ids.len(),
-                s.limits.max_impact_ids
-            ))));
-        }
-        let asked: Vec<CiId> = ids.iter().map(|i| CiId::new(i.as_str())).collect();
-        let found = s.store.get_many(&asked).await.api()?;
-        let known: std::collections::HashSet<&CiId> = found.iter().map(|c| &c.id).collect();
-        let mut missing: Vec<&str> = asked.iter().filter(|a| !known.contains(a)).map(|a| a.as_str()).collect();
-        if !missing.is_empty() && found.len() < asked.len() {
-            // Merged ids resolve to their survivor; check them one by one before failing.
-            let mut really = Vec::new();
-            for m in missing {
-                if s.store.get(&CiId::new(m)).await.api()?.is_none() {
-                    really.push(m);
-                }
-            }
-            missing = really;
-        }
-        if !missing.is_empty() {
-            missing.sort();
-            missing.dedup();
-            use async_graphql::ErrorExtensions;
-            let e = ApiError::NotFound(format!("unknown CI ids: {}", missing.join(", "))).extend_err();
-            let e = e.extend_with(|_, x| x.set("ids", missing.iter().map(|m| async_graphql::Value::from(*m)).collect::<Vec<_>>()));
-            return Err(e);
-        }
-        let failing: Vec<CiId> = found.iter().map(|c| c.id.clone()).collect();
-        let rels = s.store.impact_subgraph(&failing, max_depth).await.api()?;
-        let mut classes: HashMap<CiId, CiClass> = found.iter().map(|c| (c.id.clone(), c.class)).collect();
-        let mut others: Vec<CiId> = rels.iter().flat_map(|r| [r.from.clone(), r.to.clone()]).filter(|i| !classes.contains_key(i)).collect();
-        others.sort();
-        others.dedup();
-        if !others.is_empty() {
-            let la = ctx.look_ahead();
-            if la.field("affected").exists() || la.field("affectedByClass").exists() {
-                // Every affected CI's class is asked for: load them all.
-                for c in s.store.get_many(&others).await.api()? {
-                    classes.insert(c.id, c.class);
-                }
-            } else {
-                // Only the services matter: ask the store for the business services among
-                // them instead of loading every CI.
-                for chunk in others.chunks(1000) {
-                    let f = st::CiFilter { classes: vec![CiClass::BusinessService], ids: Some(chunk.to_vec()), ..Default::default() };
-                    let page = s.store.find(&f, Default::default(), &st::PageRequest::first(chunk.len())).await.api()?;
-                    for (_, c) in page.items {
-                        classes.insert(c.id, c.class);
-                    }
-                }
-            }
-        }
+        let failing = resolve_ids(s, &ids, "impact").await?;
         let opts = ImpactOptions { max_depth, max_paths_per_service: s.limits.max_paths_per_service };
-        let report = impact::evaluate(&failing, &rels, &classes, &opts);
-        tracing::debug!(failing = failing.len(), relationships = rels.len(), services = report.services.len(), "impact evaluated");
+        let report = st::analysis::impact(s.store.as_ref(), &failing, &opts).await.api()?;
         Ok(ImpactReportObj { report: Arc::new(report), max_depth })
     }
 

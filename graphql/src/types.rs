@@ -100,9 +100,12 @@ pub enum ChangeKindG {
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(name = "Severity", remote = "cmdb_model::impact::Severity")]
 pub enum SeverityG {
+    /// It cannot work.
     Down,
-    Degraded,
+    /// No redundancy left: the next failure makes it DOWN.
     AtRisk,
+    /// Redundancy partly lost; it still works.
+    Degraded,
 }
 
 /// Relationship direction relative to a CI.
@@ -775,6 +778,58 @@ impl ImpactedService {
     async fn paths_truncated(&self) -> bool {
         self.0.paths_truncated
     }
+    /// CIs between the failure and the service on its shortest failure chains.
+    async fn breadth(&self) -> u32 {
+        self.0.breadth
+    }
+    /// The service's criticality, 1 (highest) – 5.
+    async fn criticality(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
+        Ok(ctx.load_ci(&self.0.service).await?.and_then(|c| criticality_of(&c.0)))
+    }
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(ctx.load_ci(&self.0.service).await?.and_then(|c| c.0.attr_str("owner").map(str::to_string)))
+    }
+    async fn sla_target(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(ctx.load_ci(&self.0.service).await?.and_then(|c| match c.0.attr("sla_target")? {
+            Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }))
+    }
+    async fn name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(ctx.load_ci(&self.0.service).await?.map(|c| c.0.name.clone()))
+    }
+}
+
+/// A pool or cluster (a CI with PART_OF members) that lost members or redundancy.
+#[derive(Clone, Debug)]
+pub struct GroupImpactG(pub m::impact::GroupImpact);
+
+#[Object(name = "GroupImpact")]
+impl GroupImpactG {
+    async fn group(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<CiObj>> {
+        ctx.load_ci(&self.0.group).await
+    }
+    async fn group_id(&self) -> ID {
+        ID(self.0.group.0.clone())
+    }
+    async fn class(&self) -> Option<CiClassG> {
+        self.0.class.map(Into::into)
+    }
+    /// Members (PART_OF) in all.
+    async fn members(&self) -> u32 {
+        self.0.members
+    }
+    /// Members DOWN in this answer.
+    async fn down(&self) -> u32 {
+        self.0.down
+    }
+    /// Members that must be up (the group's `min_up`, default all).
+    async fn min_up(&self) -> u32 {
+        self.0.min_up
+    }
+    async fn severity(&self) -> SeverityG {
+        self.0.severity.into()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -793,6 +848,9 @@ impl ImpactedCi {
     }
     async fn depth(&self) -> u32 {
         self.0.depth
+    }
+    async fn severity(&self) -> SeverityG {
+        self.0.severity.into()
     }
 }
 
@@ -852,5 +910,9 @@ impl ImpactReportObj {
     }
     async fn max_depth(&self) -> u32 {
         self.max_depth
+    }
+    /// Pools and clusters in the answer that lost members, by id.
+    async fn groups(&self) -> Vec<GroupImpactG> {
+        self.report.groups.iter().cloned().map(GroupImpactG).collect()
     }
 }

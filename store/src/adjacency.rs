@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use cmdb_model::{CiId, ImpactFlow, RelType};
+use cmdb_model::{CiClass, CiId, ImpactFlow, RelType};
 
 use crate::types::{Reached, TraverseDirection};
 
@@ -15,6 +15,9 @@ pub struct Adjacency {
     ids: Vec<Box<str>>,
     out: Vec<Vec<(u32, RelType)>>,
     inc: Vec<Vec<(u32, RelType)>>,
+    /// Class of each interned CI, so impact questions need no database read to tell services
+    /// and groups from the rest.
+    class: Vec<Option<CiClass>>,
 }
 
 impl Adjacency {
@@ -28,7 +31,27 @@ impl Adjacency {
         self.ids.push(b);
         self.out.push(Vec::new());
         self.inc.push(Vec::new());
+        self.class.push(None);
         n
+    }
+
+    pub fn set_class(&mut self, id: &str, class: CiClass) {
+        let n = self.intern(id);
+        self.class[n as usize] = Some(class);
+    }
+
+    pub fn class_of(&self, id: &str) -> Option<CiClass> {
+        self.index.get(id).and_then(|&n| self.class[n as usize])
+    }
+
+    /// Every active edge touching `id`, as (from, type, to).
+    pub fn edges_of(&self, id: &str) -> Vec<(String, RelType, String)> {
+        let Some(&n) = self.index.get(id) else { return Vec::new() };
+        let me = &self.ids[n as usize];
+        let mut v: Vec<(String, RelType, String)> =
+            self.out[n as usize].iter().map(|&(d, t)| (me.to_string(), t, self.ids[d as usize].to_string())).collect();
+        v.extend(self.inc[n as usize].iter().map(|&(f, t)| (self.ids[f as usize].to_string(), t, me.to_string())));
+        v
     }
 
     pub fn add(&mut self, from: &str, t: RelType, to: &str) {

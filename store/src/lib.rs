@@ -6,6 +6,7 @@
 //! once (one round-trip per GraphQL level), traversals with a depth limit, history, staleness
 //! and retirement. Only this crate knows SQL (and, later, Cypher).
 
+pub mod analysis;
 pub mod conformance;
 mod adjacency;
 mod cursor;
@@ -46,6 +47,15 @@ pub trait GraphStore: Send + Sync {
     /// The active relationships reachable from `start` by following each type's impact flow,
     /// for the impact engine (model::impact) to evaluate.
     async fn impact_subgraph(&self, start: &[CiId], max_depth: u32) -> Result<Vec<Relationship>, StoreError>;
+    /// What the impact engine needs to evaluate failures of `start`: the impact subgraph as
+    /// bare edges, every edge of each group (PART_OF target) in it, the classes of its CIs and
+    /// the groups' `min_up` rules (see `cmdb_model::impact::ImpactGraph`). The default builds
+    /// it from the calls above; a backend with the graph in memory answers without them.
+    async fn impact_graph(&self, start: &[CiId], max_depth: u32) -> Result<cmdb_model::impact::ImpactGraph, StoreError> {
+        let rels = self.impact_subgraph(start, max_depth).await?;
+        let edges = rels.iter().filter(|r| r.status == cmdb_model::RelStatus::Active).map(Into::into).collect();
+        analysis::complete_graph(self, start, edges).await
+    }
     /// A CI's history (both ends of relationship changes), newest first.
     async fn history(&self, id: &CiId, page: &PageRequest) -> Result<Page<HistoryEntry>, StoreError>;
     /// Mark STALE CIs whose last sighting is older than `older_than` as RETIRED.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cmdb_model::{
-    reconcile, ChangeKind, Ci, CiId, CiStatus, CurrentView, Delta, Evidence, HistoryEntry, Observation,
+    reconcile, ChangeKind, Ci, CiClass, CiId, CiStatus, CurrentView, Delta, Evidence, HistoryEntry, Observation,
     Policy, RelKey, RelStatus, RelType, Relationship, Source, Timestamp, ViewError, WriteKind,
 };
 use parking_lot::{Mutex, RwLock};
@@ -365,22 +365,27 @@ impl EmbeddedStore {
             if opts.dry_run {
                 tx.rollback()?;
                 report.delta = Some(reconciled.delta);
-                return Ok((report, (HashSet::new(), Vec::new())));
+                return Ok((report, (HashSet::new(), Vec::new(), Vec::new())));
             }
             let mut dirty = HashSet::new();
             let mut edges = Vec::new();
             apply_delta(&tx, &reconciled.delta, &mut dirty, &mut edges)?;
+            let classes: Vec<(String, CiClass)> =
+                reconciled.delta.cis.iter().filter(|w| !w.touch_only).map(|w| (w.ci.id.0.clone(), w.ci.class)).collect();
             let (staled, closed) = mark_stale(&tx, &reconciled.delta, &mut edges)?;
             report.staled = staled;
             report.relationships_closed = closed;
             tx.commit()?;
-            Ok((report, (dirty, edges)))
+            Ok((report, (dirty, edges, classes)))
         })?;
-        let (dirty, edges) = changes;
+        let (dirty, edges, classes) = changes;
         // Patch the adjacency index from what was written; only merges (which re-point many
         // edges at once) re-read their nodes from the database.
         {
             let mut adj = self.adjacency.write();
+            for (id, class) in &classes {
+                adj.set_class(id, *class);
+            }
             for (f, t, d, active) in &edges {
                 if *active {
                     adj.add(f, *t, d);
@@ -509,6 +514,14 @@ fn load_adjacency(conn: &Connection) -> Result<Adjacency, StoreError> {
         let (f, t, d) = r?;
         let t: RelType = t.parse().map_err(StoreError::Corrupt)?;
         adj.add(&f, t, &d);
+    }
+    let mut stmt = conn.prepare("SELECT id, class FROM cis")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for r in rows {
+        let (id, class) = r?;
+        if let Ok(c) = class.parse::<CiClass>() {
+            adj.set_class(&id, c);
+        }
     }
     Ok(adj)
 }
@@ -1117,6 +1130,51 @@ impl GraphStore for EmbeddedStore {
         }
         let edges = self.adjacency.read().impact_edges(start, max_depth);
         self.read(|c| self.load_rels(c, &edges))
+    }
+
+    /// From the in-memory adjacency (edges, classes, group members); only the groups' rules
+    /// are read from the database.
+    async fn impact_graph(&self, start: &[CiId], max_depth: u32) -> Result<cmdb_model::impact::ImpactGraph, StoreError> {
+        use cmdb_model::impact::{GraphEdge, ImpactGraph};
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let (edges, classes, groups) = {
+            let adj = self.adjacency.read();
+            let mut edges: Vec<GraphEdge> =
+                adj.impact_edges(start, max_depth).into_iter().map(|(f, t, d)| GraphEdge { from: CiId(f), rel_type: t, to: CiId(d) }).collect();
+            let mut done: HashSet<CiId> = HashSet::new();
+            loop {
+                let new: Vec<CiId> = ImpactGraph::groups_in(&edges).into_iter().filter(|g| !done.contains(g)).collect();
+                if new.is_empty() || done.len() > 100_000 {
+                    break;
+                }
+                for g in &new {
+                    edges.extend(adj.edges_of(g.as_str()).into_iter().map(|(f, t, d)| GraphEdge { from: CiId(f), rel_type: t, to: CiId(d) }));
+                }
+                done.extend(new);
+                edges.sort();
+                edges.dedup();
+            }
+            let mut classes = std::collections::HashMap::new();
+            for id in edges.iter().flat_map(|e| [&e.from, &e.to]).chain(start.iter()) {
+                if !classes.contains_key(id) {
+                    if let Some(c) = adj.class_of(id.as_str()) {
+                        classes.insert(id.clone(), c);
+                    }
+                }
+            }
+            (edges, classes, done.into_iter().collect::<Vec<_>>())
+        };
+        let mut min_up = std::collections::HashMap::new();
+        if !groups.is_empty() {
+            for ci in self.get_many(&groups).await? {
+                if let Some(k) = crate::analysis::min_up_of(&ci) {
+                    min_up.insert(ci.id, k);
+                }
+            }
+        }
+        Ok(ImpactGraph { edges, classes, min_up })
     }
 
     async fn history(&self, id: &CiId, page: &PageRequest) -> Result<Page<HistoryEntry>, StoreError> {

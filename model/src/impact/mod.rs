@@ -397,3 +397,16 @@ pub fn failure_chains(g: &ImpactGraph, from: &CiId, to: &CiId, max_depth: u32, c
         .collect();
     FailureChains { chains: ch.paths, hops, truncated: ch.truncated }
 }
+
+/// Criticality assumed for a service that declares none (the middle of the 1–5 scale).
+pub const DEFAULT_CRITICALITY: u32 = 3;
+
+/// The change-risk score of one affected service:
+/// `criticality weight × severity weight × breadth`, where criticality runs 1 (most critical)
+/// to 5 (default 3) and weighs `6 − criticality` (5 … 1), severity weighs DOWN 3 / AT_RISK 2 /
+/// DEGRADED 1, and breadth is the number of CIs between the change and the service on its
+/// shortest failure chains (at least 1). A DOWN criticality-1 service reached through 4 CIs
+/// scores 5 × 3 × 4 = 60; a DEGRADED criticality-5 service one hop away scores 1.
+pub fn risk_score(criticality: u32, severity: Severity, breadth: u32) -> u64 {
+    (6 - criticality.clamp(1, 5)) as u64 * severity.weight() as u64 * breadth.max(1) as u64
+}
