@@ -44,6 +44,32 @@ async fn both_backends_answer_the_same() {
         assert!(x["errors"].is_null(), "{x}");
         assert_eq!(x["data"], y["data"], "impact of {id}");
     }
+    // Redundancy, what-if, single points of failure and paths: the fixture estate with pools,
+    // a quorum and a cycle, every CI failing alone, on both backends.
+    load_estate(&*neo, "redundancy_estate.jsonl").await;
+    load_estate(&*emb, "redundancy_estate.jsonl").await;
+    let all = b.execute_json("{ cis(first: 500) { edges { node { id class } } } }", json!({}), Role::Reader).await;
+    let nodes = all["data"]["cis"]["edges"].as_array().unwrap().clone();
+    let q = "query($ids: [ID!]!) { impact(ids: $ids) { services { serviceId severity depth breadth paths } groups { groupId down minUp severity } affectedCount } changeRisk(ids: $ids) { totalScore restsOnLowConfidence } }";
+    for n in &nodes {
+        let id = n["node"]["id"].as_str().unwrap();
+        let (x, y) = (a.execute_json(q, json!({"ids": [id]}), Role::Reader).await, b.execute_json(q, json!({"ids": [id]}), Role::Reader).await);
+        assert!(x["errors"].is_null(), "{x}");
+        assert_eq!(x["data"], y["data"], "impact of {id}");
+        if n["node"]["class"] == "BUSINESS_SERVICE" {
+            let q = "query($s: ID!) { singlePointsOfFailure(serviceId: $s) { id depth path } }";
+            let (x, y) = (a.execute_json(q, json!({"s": id}), Role::Reader).await, b.execute_json(q, json!({"s": id}), Role::Reader).await);
+            assert!(x["errors"].is_null(), "{x}");
+            assert_eq!(x["data"], y["data"], "single points of failure of {id}");
+        }
+    }
+    let first = nodes[0]["node"]["id"].as_str().unwrap();
+    let q = "query($a: ID!, $b: ID!) { path(from: $a, to: $b) { direction chains { ids relationships { type } } } }";
+    for n in &nodes {
+        let id = n["node"]["id"].as_str().unwrap();
+        let v = json!({"a": first, "b": id});
+        assert_eq!(a.execute_json(q, v.clone(), Role::Reader).await, b.execute_json(q, v, Role::Reader).await, "path to {id}");
+    }
     // A mutation through the Neo4j backend lands in its history.
     let r = a
         .execute_json("mutation { defineBusinessService(input: {name: \"Payroll\", criticality: 2, owner: \"hr-it\", slaTarget: \"99.5%\"}) { id name } }", json!({}), Role::Editor)
