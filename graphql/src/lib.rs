@@ -9,6 +9,7 @@ pub mod events;
 mod loaders;
 mod mutation;
 mod query;
+mod services;
 mod subscription;
 pub mod types;
 
@@ -27,21 +28,21 @@ pub use discovery::{DiscoveryHandle, DiscoveryService, RunRequest};
 
 /// The query root: the CMDB queries plus discovery runs.
 #[derive(async_graphql::MergedObject)]
-pub struct Query(QueryRoot, discovery::DiscoveryQuery, analysis::AnalysisQuery);
+pub struct Query(QueryRoot, discovery::DiscoveryQuery, analysis::AnalysisQuery, services::ServicesQuery);
 
 impl Default for Query {
     fn default() -> Self {
-        Query(QueryRoot, discovery::DiscoveryQuery, analysis::AnalysisQuery)
+        Query(QueryRoot, discovery::DiscoveryQuery, analysis::AnalysisQuery, services::ServicesQuery)
     }
 }
 
 /// The mutation root: CI and service mutations plus `runDiscovery`.
 #[derive(async_graphql::MergedObject)]
-pub struct Mutation(MutationRoot, discovery::DiscoveryMutation);
+pub struct Mutation(MutationRoot, discovery::DiscoveryMutation, services::ServicesMutation);
 
 impl Default for Mutation {
     fn default() -> Self {
-        Mutation(MutationRoot, discovery::DiscoveryMutation)
+        Mutation(MutationRoot, discovery::DiscoveryMutation, services::ServicesMutation)
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::error::{gql, ApiError, ApiResultExt};
 use crate::events::CiChange;
 use crate::query::{require_ci, require_service};
+use crate::services::{map_now, mapping_attributes, ServiceRuleInput};
 use crate::types::*;
 use crate::{ApiState, Role};
 
@@ -88,6 +89,13 @@ pub struct DefineBusinessServiceInput {
     /// CI ids that are MEMBER_OF the service.
     pub members: Option<Vec<ID>>,
     pub tags: Option<Vec<String>>,
+    /// Members are the CIs matching this rule, kept current after every discovery run.
+    pub rule: Option<ServiceRuleInput>,
+    /// `host:port` or URLs (`https://shop.example.com/…`): the service is mapped top-down from
+    /// them along listening processes and their outbound connections.
+    pub entry_points: Option<Vec<String>>,
+    /// Connection tiers followed from the entry points (default 8).
+    pub mapping_depth: Option<i32>,
 }
 
 #[derive(InputObject)]
@@ -101,6 +109,11 @@ pub struct UpdateBusinessServiceInput {
     /// CI ids that stop being members (their MEMBER_OF relationship is closed; history kept).
     pub remove_members: Option<Vec<ID>>,
     pub tags: Option<Vec<String>>,
+    /// Replace the rule; an empty rule (`{}`) switches rule mapping off.
+    pub rule: Option<ServiceRuleInput>,
+    /// Replace the entry points; `[]` switches entry-point mapping off.
+    pub entry_points: Option<Vec<String>>,
+    pub mapping_depth: Option<i32>,
 }
 
 #[derive(SimpleObject)]
@@ -345,10 +358,16 @@ impl MutationRoot {
             rec = rec.attr("sla_target", sla.as_str());
         }
         rec.tags = input.tags.unwrap_or_default().into_iter().collect();
+        let mapping = mapping_attributes(s, input.rule.as_ref(), input.entry_points.as_deref(), input.mapping_depth).await?;
+        let mapped = !mapping.is_empty();
+        rec.attributes.extend(mapping);
         obs.records.push(rec);
         add_members(s, &mut obs, "service", input.members.as_deref().unwrap_or_default()).await?;
         let report = ingest(s, obs).await?;
         let (id, _, _) = outcome_of(&report, "service").ok_or_else(|| gql(ApiError::Internal("no outcome for the service".into())))?;
+        if mapped {
+            map_now(s, &id).await?;
+        }
         let ci = s.store.get(&id).await.api()?.ok_or_else(|| gql(ApiError::Internal(format!("service {id} vanished"))))?;
         publish(s, &ci.id, "UPSERTED");
         Ok(BusinessServiceObj(ci.into()))
@@ -383,6 +402,10 @@ impl MutationRoot {
             rec.attributes.insert("sla_target".into(), sla.as_str().into());
         }
         rec.tags = input.tags.unwrap_or_default().into_iter().collect();
+        let mapping = mapping_attributes(s, input.rule.as_ref(), input.entry_points.as_deref(), input.mapping_depth).await?;
+        let mapped = !mapping.is_empty()
+            || cmdb_store::services::ServiceDefinition::of(&svc).map(|d| d.kind() != cmdb_store::services::ServiceKind::Manual).unwrap_or(false);
+        rec.attributes.extend(mapping);
         obs.records.push(rec);
         add_members(s, &mut obs, "service", input.add_members.as_deref().unwrap_or_default()).await?;
         // Resolve removals before writing anything, so an unknown member changes nothing.
@@ -397,6 +420,9 @@ impl MutationRoot {
                 cmdb_store::StoreError::NotFound(_) => gql(ApiError::InvalidInput(format!("{} is not a member of {}", key.from, key.to))),
                 other => gql(ApiError::from(other)),
             })?;
+        }
+        if mapped {
+            map_now(s, &svc.id).await?;
         }
         let ci = s.store.get(&svc.id).await.api()?.ok_or_else(|| gql(ApiError::Internal(format!("service {} vanished", svc.id))))?;
         publish(s, &ci.id, "UPSERTED");

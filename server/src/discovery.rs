@@ -155,6 +155,7 @@ pub async fn discover(
     let on_event = Arc::new(on_event);
     let (tx, mut rx) = mpsc::channel::<ProgressEvent>(256);
     // Apply observations as they arrive, one at a time, while the runner goes on.
+    let mapping_ingest = ingest.clone();
     let applier = {
         let store = store.clone();
         let on_event = on_event.clone();
@@ -233,6 +234,9 @@ pub async fn discover(
     summary.targets_ok = acc.targets.iter().filter(|t| t.ok).count();
     summary.targets_failed = acc.targets.iter().filter(|t| !t.ok).count();
     summary.targets = acc.targets;
+    // Services and pools follow what the run found. A failed recompute is logged, never
+    // fails the run: the discovered data is stored either way.
+    recompute_services_after_run(store.as_ref(), &mapping_ingest, &run_id).await;
     summary.duration_ms = started.elapsed().as_millis() as u64;
 
     if let Some(path) = &settings.affinity_file {
@@ -243,6 +247,31 @@ pub async fn discover(
         }
     }
     Ok(summary)
+}
+
+/// Infer pools and re-map rule and entry-point services; log the outcome with fields.
+pub async fn recompute_services_after_run(store: &dyn GraphStore, ingest: &IngestOptions, run_id: &RunId) {
+    match cmdb_store::services::recompute_services(store, ingest).await {
+        Ok(r) => {
+            tracing::info!(
+                run_id = %run_id,
+                services = r.services_mapped,
+                members_added = r.members_added,
+                members_removed = r.members_removed,
+                pools_created = r.pools_created,
+                pool_edges_added = r.pool_edges_added,
+                pool_edges_removed = r.pool_edges_removed,
+                unresolved_entry_points = r.unresolved_entry_points.len(),
+                errors = r.errors.len(),
+                duration_ms = r.duration_ms,
+                "services recomputed"
+            );
+            for e in &r.errors {
+                tracing::warn!(run_id = %run_id, service = %e.service, code = %e.code, "service not mapped: {}", e.message);
+            }
+        }
+        Err(e) => tracing::error!(run_id = %run_id, code = e.code(), error = %e, "recomputing services failed"),
+    }
 }
 
 /// Settings for a run from the config file, restricted to the named credentials (empty = all).

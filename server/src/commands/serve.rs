@@ -50,6 +50,16 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     if !schedules.is_empty() {
         tracing::info!(count = schedules.len(), "discovery schedules active");
     }
+    // Services and pools as the stored graph has them now (in the background: serving does
+    // not wait for it; a failure is logged).
+    {
+        let store = store.clone();
+        let ingest = ctx.ingest_options();
+        tokio::spawn(async move {
+            let run = cmdb_model::RunId::new("startup");
+            cmdb_server::discovery::recompute_services_after_run(store.as_ref(), &ingest, &run).await;
+        });
+    }
     let signal = shutdown_signal().await;
     tracing::info!(signal, "shutting down: finishing in-flight requests");
     for t in schedules {
