@@ -26,7 +26,7 @@ macro_rules! conformance_tests {
             placeholders_merge_in_any_order, bridging_record_merges_two_cis, staleness_is_scoped_to_complete_runs,
             retire_and_delete, find_filters_and_pagination, relationships_batch_query, traversal_and_impact_subgraph,
             history_records_changes, dry_run_writes_nothing, bad_records_are_rejected_alone, explanations_name_the_rule,
-            evidence_confidence_grows_per_run, closing_one_relationship);
+            evidence_confidence_grows_per_run, closing_one_relationship, impact_graph_completes_groups);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -527,4 +527,32 @@ pub async fn closing_one_relationship(s: &dyn GraphStore) {
     assert!(matches!(s.close_relationship(&missing, "manual").await, Err(crate::StoreError::NotFound(_))));
     ingest(s, web_host("ssh", "r2", true)).await;
     assert_eq!(s.relationships(&[nginx.id.clone()], &RelQuery { types: vec![RelType::ListensOn], ..Default::default() }).await.unwrap().len(), 1);
+}
+
+/// `impact_graph` from one pool member at depth 1 still brings every member of the pool, its
+/// dependants, the classes and the pool's `min_up` rule — whatever the backend.
+pub async fn impact_graph_completes_groups(s: &dyn GraphStore) {
+    let mut o = obs("manual", "g1", Scope::none());
+    o.push(Record::new("pool", CiClass::Cluster).name("web-pool").ident("name", "web-pool").attr("min_up", 2));
+    o.push(Record::new("lbh", CiClass::Host).name("lb1").ident("hostname", "lb1"));
+    o.push(Record::new("lb", CiClass::Process).parent("lbh").ident("executable", "haproxy"));
+    o.relate(RelType::DependsOn, "lb", "pool", EvidenceKind::Manual, 1.0);
+    for i in 1..=3 {
+        let h = format!("h{i}");
+        o.push(Record::new(&h, CiClass::Host).name(format!("web{i}")).ident("hostname", format!("web{i}")));
+        o.relate(RelType::PartOf, &h, "pool", EvidenceKind::Manual, 1.0);
+    }
+    ingest(s, o).await;
+    let web1 = one(s, CiClass::Host, "web1").await;
+    let pool = one(s, CiClass::Cluster, "web-pool").await;
+    let g = s.impact_graph(&[web1.id.clone()], 1).await.unwrap();
+    let part_of = g.edges.iter().filter(|e| e.rel_type == RelType::PartOf && e.to == pool.id).count();
+    assert_eq!(part_of, 3, "all members, not only the failing one: {:?}", g.edges);
+    assert!(g.edges.iter().any(|e| e.rel_type == RelType::DependsOn && e.to == pool.id), "the pool's dependant");
+    assert_eq!(g.min_up.get(&pool.id), Some(&2));
+    assert_eq!(g.classes.get(&pool.id), Some(&CiClass::Cluster));
+    assert_eq!(g.classes.get(&web1.id), Some(&CiClass::Host));
+    let r = cmdb_model::impact::evaluate(&[web1.id.clone()], &g, &Default::default());
+    assert_eq!(r.groups.len(), 1);
+    assert_eq!((r.groups[0].down, r.groups[0].severity), (1, cmdb_model::impact::Severity::AtRisk));
 }
