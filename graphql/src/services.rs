@@ -131,7 +131,7 @@ pub(crate) async fn map_now(state: &ApiState, id: &CiId) -> async_graphql::Resul
 
 /// How a business service's members are defined.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-#[graphql(remote = "cmdb_store::services::ServiceKind")]
+#[graphql(name = "ServiceKind", remote = "cmdb_store::services::ServiceKind")]
 pub enum ServiceKindG {
     /// Linked by hand.
     Manual,
@@ -151,14 +151,18 @@ pub enum ServiceMapRole {
     Dependency,
 }
 
+/// An entry point a recomputation could not resolve, and why.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "UnresolvedEntryPoint")]
 pub struct UnresolvedEntryPointG {
     pub service_id: ID,
     pub entry_point: String,
     pub reason: String,
 }
 
+/// A service a recomputation could not map.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "MappingError")]
 pub struct MappingErrorG {
     pub service_id: ID,
     /// INVALID_INPUT or LIMIT_EXCEEDED.
