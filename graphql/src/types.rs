@@ -699,6 +699,14 @@ pub fn criticality_of(ci: &m::Ci) -> Option<i32> {
     }
 }
 
+/// A service's SLA target as text (numbers are printed as they are).
+pub fn sla_target_of(ci: &m::Ci) -> Option<String> {
+    match ci.attr("sla_target")? {
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
 #[Object(name = "BusinessService")]
 impl BusinessServiceObj {
     async fn id(&self) -> ID {
@@ -716,10 +724,7 @@ impl BusinessServiceObj {
     }
     /// Free text, e.g. `99.9%` or `4h restore`.
     async fn sla_target(&self) -> Option<String> {
-        match self.0 .0.attr("sla_target")? {
-            Value::String(s) => Some(s.clone()),
-            other => Some(other.to_string()),
-        }
+        sla_target_of(&self.0 .0)
     }
     async fn status(&self) -> CiStatusG {
         self.0 .0.status.into()
@@ -790,10 +795,7 @@ impl ImpactedService {
         Ok(ctx.load_ci(&self.0.service).await?.and_then(|c| c.0.attr_str("owner").map(str::to_string)))
     }
     async fn sla_target(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        Ok(ctx.load_ci(&self.0.service).await?.and_then(|c| match c.0.attr("sla_target")? {
-            Value::String(s) => Some(s.clone()),
-            other => Some(other.to_string()),
-        }))
+        Ok(ctx.load_ci(&self.0.service).await?.and_then(|c| sla_target_of(&c.0)))
     }
     async fn name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         Ok(ctx.load_ci(&self.0.service).await?.map(|c| c.0.name.clone()))
