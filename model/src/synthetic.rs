@@ -476,7 +476,9 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
         }
     }
     b.hubs.insert(0, ("core switch".into(), cores[0].clone()));
-    b.hubs.insert(1, ("top-of-rack switch".into(), tors[0][0].0.clone()));
+    // A rack with a load balancer in it, so the switch's failure reaches a service.
+    let tor_rack = apps.first().map(|a| a.lbs[0] / RACK).unwrap_or(0);
+    b.hubs.insert(1, ("top-of-rack switch".into(), tors[tor_rack][0].0.clone()));
     Enterprise { cis: b.cis, relationships: b.rels, hubs: b.hubs }
 }
 
