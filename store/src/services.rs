@@ -526,8 +526,13 @@ async fn services(store: &dyn GraphStore) -> Result<Vec<Ci>, StoreError> {
     Ok(find_all(store, &f, usize::MAX).await?.0)
 }
 
+/// One recomputation at a time in this process: two discovery runs finishing together (or a
+/// run and `recomputeServices`) would otherwise race on the same pools and memberships.
+static MAPPING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Recompute one business service's membership (and map, for entry-point services).
 pub async fn recompute_service(store: &dyn GraphStore, id: &CiId, opts: &IngestOptions) -> Result<MappingReport, StoreError> {
+    let _one_at_a_time = MAPPING.lock().await;
     let started = Instant::now();
     let svc = store.get(id).await?.ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
     if svc.class != CiClass::BusinessService {
@@ -541,6 +546,7 @@ pub async fn recompute_service(store: &dyn GraphStore, id: &CiId, opts: &IngestO
 /// Infer pools, then map every rule and entry-point service. A service that cannot be mapped
 /// (bad rule, too many members) is reported in `errors` and keeps its membership.
 pub async fn recompute_services(store: &dyn GraphStore, opts: &IngestOptions) -> Result<MappingReport, StoreError> {
+    let _one_at_a_time = MAPPING.lock().await;
     let started = Instant::now();
     let mut report = infer_pools(store, opts).await?;
     for svc in services(store).await? {
@@ -637,9 +643,8 @@ async fn map_service(store: &dyn GraphStore, svc: &Ci, opts: &IngestOptions) -> 
         obs.push(reference(&key, m));
         obs.relationships.push(RelationshipObs::new(RelType::MemberOf, key, "service", EvidenceKind::Rule, 1.0));
     }
-    if obs.relationships.is_empty() && obs.records.iter().all(|r| r.class.is_none()) {
-        // Nothing to write.
-    } else {
+    // Bare references alone would write nothing: skip the round trip.
+    if !obs.relationships.is_empty() || obs.records.iter().any(|r| r.class.is_some()) {
         ingest_checked(store, obs, opts).await?;
     }
     for key in &to_close {
@@ -724,11 +729,9 @@ pub async fn infer_pools(store: &dyn GraphStore, opts: &IngestOptions) -> Result
 
     let mut taken_names: BTreeSet<String> = by_key.values().map(|p| p.name.to_lowercase()).collect();
     let mut obs = observation();
-    let mut n = 0usize;
-    for (key, w) in &wanted {
+    for (n, (key, w)) in wanted.iter().enumerate() {
         let pkey = format!("proc{n}");
         let poolkey = format!("pool{n}");
-        n += 1;
         let present: BTreeSet<CiId> = match by_key.get(key) {
             Some(p) => rels_by_pool.get(&p.id).map(|rs| rs.iter().filter(|r| r.rel_type == RelType::PartOf).map(|r| r.from.clone()).collect()).unwrap_or_default(),
             None => BTreeSet::new(),

@@ -110,7 +110,7 @@ async fn id_named(store: &dyn GraphStore, class: CiClass, name: &str) -> CiId {
 /// The CI a host's process/endpoint: the child of `host` of `class` whose name is `name`.
 async fn child(store: &dyn GraphStore, host: &str, class: CiClass, name: &str) -> CiId {
     let h = id_named(store, CiClass::Host, host).await;
-    let rels = rels_of(store, &[h.clone()], Direction::Both, &[RelType::Contains, RelType::RunsOn]).await.unwrap();
+    let rels = rels_of(store, std::slice::from_ref(&h), Direction::Both, &[RelType::Contains, RelType::RunsOn]).await.unwrap();
     let ids: Vec<CiId> = rels.iter().map(|r| if r.from == h { r.to.clone() } else { r.from.clone() }).collect();
     let cis = cis_of(store, &ids).await.unwrap();
     let mut hits: Vec<&Ci> = cis.values().filter(|c| c.class == class && c.name == name).collect();
@@ -239,7 +239,7 @@ async fn entry_point_map_over_three_tiers_with_a_cycle() {
     }
     let pool = id_named(s, CiClass::Cluster, "pool haproxy@lb1 → :8080").await;
     assert!(map.contains(pool.as_str()));
-    assert_eq!(svc_ci.attr_str("mapped_at").is_some(), true);
+    assert!(svc_ci.attr_str("mapped_at").is_some());
     assert_eq!(svc_ci.attr("unresolved_entry_points"), Some(&json!([])));
     // The sources: the mapper's attributes rank below manual; the service keeps its own.
     assert_eq!(svc_ci.attributes["map_cis"].source.as_str(), MAPPER_SOURCE);
