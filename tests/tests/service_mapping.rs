@@ -127,6 +127,24 @@ async fn services_by_entry_point_and_rule_over_graphql() {
     let part_of = edges.iter().find(|e| e["type"] == "PART_OF").unwrap();
     assert_eq!((part_of["evidence"][0]["source"].as_str(), part_of["evidence"][0]["kind"].as_str()), (Some("service-mapper"), Some("INFERRED")));
 
+    // The impact engine reads the pool: one web host failing degrades the shop, the load
+    // balancer failing takes it down.
+    const IMPACT: &str = "query($ids: [ID!]!) { impact(ids: $ids) { services { severity service { name } } } }";
+    let host_id = |name: &str| {
+        let n = name.to_string();
+        let api = f.api.clone();
+        async move {
+            let r = gql(&api, Role::Reader, "query($n: String!) { cis(filter: {class: HOST, name: {equals: $n}}) { nodes { id } } }", json!({"n": n})).await;
+            r["data"]["cis"]["nodes"][0]["id"].as_str().unwrap().to_string()
+        }
+    };
+    let severity_of_shop = |d: &Value| d["impact"]["services"].as_array().unwrap().iter().find(|s| s["service"]["name"] == "Shop").map(|s| s["severity"].clone());
+    let r = gql(&f.api, Role::Reader, IMPACT, json!({"ids": [host_id("web1").await]})).await;
+    let sev = severity_of_shop(ok(&r)).unwrap_or(Value::Null);
+    assert!(sev != "DOWN" && !sev.is_null(), "one backend down degrades the shop: {r}");
+    let r = gql(&f.api, Role::Reader, IMPACT, json!({"ids": [host_id("lb1").await]})).await;
+    assert_eq!(severity_of_shop(ok(&r)), Some(json!("DOWN")), "{r}");
+
     // Manual redundancy on the pool, validated against its member count.
     let pool = map["nodes"].as_array().unwrap().iter().find(|n| n["role"] == "POOL").unwrap()["id"].as_str().unwrap().to_string();
     const SET: &str = "mutation($g: ID!, $n: Int!) { setRedundancy(groupId: $g, minUp: $n) { id attribute(key: \"min_up\") } }";
