@@ -733,6 +733,10 @@ impl BusinessServiceObj {
     async fn ci(&self) -> CiObj {
         self.0.clone()
     }
+    /// How membership is decided (MANUAL, RULE, ENTRY_POINT) and the mapper's last result.
+    async fn definition(&self) -> crate::services::ServiceDefinitionObj {
+        crate::services::ServiceDefinitionObj((*self.0 .0).clone())
+    }
     /// CIs that are MEMBER_OF this service (batched across services).
     async fn members(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CiObj>> {
         let args = RelArgs {

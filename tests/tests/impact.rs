@@ -144,6 +144,8 @@ async fn single_points_of_failure_respect_redundancy() {
     let hv1 = d["singlePointsOfFailure"].as_array().unwrap().iter().find(|x| x["id"] == e.id("hv1")).unwrap().clone();
     let path = e.named(&hv1["path"]);
     assert_eq!((path.first().map(String::as_str), path.last().map(String::as_str)), (Some("hv1"), Some("Billing")));
+    let d = e.ask("query($s: ID!) { businessService(id: $s) { definition { kind } } }", json!({"s": e.id("Shop")})).await;
+    assert_eq!(d["businessService"]["definition"]["kind"], "MANUAL");
     // Not a service → NOT_FOUND.
     let r = e.api.execute_json(q, json!({"s": e.id("db1")}), Role::Reader).await;
     assert_eq!(r["errors"][0]["extensions"]["code"], "NOT_FOUND", "{r}");
