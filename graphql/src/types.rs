@@ -692,11 +692,7 @@ impl ReachedCi {
 pub struct BusinessServiceObj(pub CiObj);
 
 pub fn criticality_of(ci: &m::Ci) -> Option<i32> {
-    match ci.attr("criticality")? {
-        Value::Number(n) => n.as_i64().map(|v| v as i32),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    st::analysis::criticality_of(ci).map(|c| c as i32)
 }
 
 /// A service's SLA target as text (numbers are printed as they are).

@@ -15,18 +15,21 @@ use crate::{Direction, GraphStore, RelQuery, StoreError, TraverseDirection, Trav
 /// nested deeper than this are treated as plain CIs.
 const MAX_GROUP_NESTING: usize = 8;
 
-/// `min_up` of a group CI: a positive integer (or a numeric string); anything else = none.
-pub fn min_up_of(ci: &Ci) -> Option<u32> {
-    let v = ci.attr("min_up")?;
+/// A CI attribute read as a non-negative integer (a JSON number or a numeric string).
+fn attr_u32(ci: &Ci, key: &str) -> Option<u32> {
+    let v = ci.attr(key)?;
     let n = v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))?;
-    u32::try_from(n).ok().filter(|n| *n > 0)
+    u32::try_from(n).ok()
 }
 
-/// Criticality 1–5 of a service CI, if it declares one.
+/// `min_up` of a group CI: a positive integer (or a numeric string); anything else = none.
+pub fn min_up_of(ci: &Ci) -> Option<u32> {
+    attr_u32(ci, "min_up").filter(|n| *n > 0)
+}
+
+/// Criticality 1–5 of a service CI, if it declares one (anything else = none).
 pub fn criticality_of(ci: &Ci) -> Option<u32> {
-    let v = ci.attr("criticality")?;
-    let n = v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))?;
-    u32::try_from(n).ok().filter(|n| (1..=5).contains(n))
+    attr_u32(ci, "criticality").filter(|n| (1..=5).contains(n))
 }
 
 /// Complete bare impact edges into an [`ImpactGraph`]: every edge of each group among them,
