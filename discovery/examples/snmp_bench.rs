@@ -22,15 +22,29 @@ async fn main() {
     }
     if args[0] == "--subtrees" {
         for s in SUBTREES {
-            println!("{}", s.oid.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("."));
+            println!(
+                "{}",
+                s.oid
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            );
         }
         return;
     }
-    let cred = SnmpCredential { name: "bench".into(), kind: SnmpCredentialKind::V2c { community: Secret::new(args[0].clone()) } };
+    let cred = SnmpCredential {
+        name: "bench".into(),
+        kind: SnmpCredentialKind::V2c {
+            community: Secret::new(args[0].clone()),
+        },
+    };
     let concurrency: usize = args[1].parse().unwrap_or(32);
     let snmp = SnmpProbe::with_config(vec![cred], SnmpConfig::default());
     // how much one device yields, to compare with snmpbulkwalk's line count (not timed)
-    let first = cmdb_discovery::target::parse_targets(&args[2]).ok().and_then(|v| v.into_iter().next());
+    let first = cmdb_discovery::target::parse_targets(&args[2])
+        .ok()
+        .and_then(|v| v.into_iter().next());
     if let Some(t) = first {
         if let Ok((raw, _)) = snmp.collect(&t).await {
             eprintln!("varbinds_per_device={}", raw.varbinds.len());
@@ -51,7 +65,17 @@ async fn main() {
         (records, rels)
     });
     let started = Instant::now();
-    let rep = run(&req, &[probe], &RunnerConfig { concurrency, target_timeout_ms: 300_000 }, Some(tx)).await.expect("run");
+    let rep = run(
+        &req,
+        &[probe],
+        &RunnerConfig {
+            concurrency,
+            target_timeout_ms: 300_000,
+        },
+        Some(tx),
+    )
+    .await
+    .expect("run");
     let wall = started.elapsed();
     let (records, rels) = consumer.await.unwrap_or((0, 0));
     let failed = rep.results.iter().filter(|r| r.result.is_err()).count();

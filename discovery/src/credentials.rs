@@ -91,8 +91,14 @@ pub struct SnmpCredential {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "lowercase")]
 pub enum SshAuth {
-    Key { path: String, #[serde(default)] passphrase: Option<Secret> },
-    Password { password: Secret },
+    Key {
+        path: String,
+        #[serde(default)]
+        passphrase: Option<Secret>,
+    },
+    Password {
+        password: Secret,
+    },
     Agent,
 }
 

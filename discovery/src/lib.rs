@@ -7,20 +7,22 @@
 //! becomes a [`Diagnostic`]) and is tested on recorded replies.
 
 pub mod credentials;
-pub mod run;
-pub mod snmp;
-pub mod sweep;
-pub mod target;
 pub mod linux;
 pub mod local;
+pub mod run;
+pub mod snmp;
 pub mod ssh;
+pub mod sweep;
+pub mod target;
 pub mod transport;
 
 use async_trait::async_trait;
 use cmdb_model::{Observation, RunId};
 use serde::Serialize;
 
-pub use credentials::{Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto, SnmpV3, SshAuth, SshCredential};
+pub use credentials::{
+    Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto, SnmpV3, SshAuth, SshCredential,
+};
 pub use target::{Target, TargetError};
 
 /// Something odd but survivable seen while discovering a target: a missing table, a command

@@ -22,7 +22,10 @@ pub struct LocalOptions {
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        LocalOptions { command_timeout: Duration::from_secs(60), max_output: DEFAULT_MAX_OUTPUT }
+        LocalOptions {
+            command_timeout: Duration::from_secs(60),
+            max_output: DEFAULT_MAX_OUTPUT,
+        }
     }
 }
 
@@ -42,7 +45,10 @@ impl Default for LocalProbe {
 
 impl LocalProbe {
     pub fn new(opts: LocalOptions) -> Self {
-        LocalProbe { opts, one_at_a_time: Arc::new(Semaphore::new(1)) }
+        LocalProbe {
+            opts,
+            one_at_a_time: Arc::new(Semaphore::new(1)),
+        }
     }
 
     /// The target to hand a runner: `local`.
@@ -54,9 +60,22 @@ impl LocalProbe {
     pub fn discover_blocking(&self, run_id: &RunId) -> Result<ProbeOutput, ProbeError> {
         let span = tracing::info_span!("local_discover", target = LOCAL_TARGET, probe = "local", run_id = %run_id);
         let _e = span.enter();
-        let limits = ExecLimits { timeout: self.opts.command_timeout, max_output: self.opts.max_output };
-        let out = collect_and_transform(&mut LocalTransport::new(), &limits, LOCAL_TARGET, run_id, None)?;
-        tracing::info!(records = out.observation.records.len(), complete = out.observation.scope.complete, "local discovery done");
+        let limits = ExecLimits {
+            timeout: self.opts.command_timeout,
+            max_output: self.opts.max_output,
+        };
+        let out = collect_and_transform(
+            &mut LocalTransport::new(),
+            &limits,
+            LOCAL_TARGET,
+            run_id,
+            None,
+        )?;
+        tracing::info!(
+            records = out.observation.records.len(),
+            complete = out.observation.scope.complete,
+            "local discovery done"
+        );
         Ok(out)
     }
 }
@@ -68,7 +87,12 @@ impl Probe for LocalProbe {
     }
 
     async fn discover(&self, _target: &Target, run_id: &RunId) -> Result<ProbeOutput, ProbeError> {
-        let _p = self.one_at_a_time.clone().acquire_owned().await.map_err(|_| ProbeError::Other("local probe shut down".into()))?;
+        let _p = self
+            .one_at_a_time
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ProbeError::Other("local probe shut down".into()))?;
         let me = self.clone();
         let run_id = run_id.clone();
         tokio::task::spawn_blocking(move || me.discover_blocking(&run_id))
@@ -85,13 +109,19 @@ mod tests {
     #[tokio::test]
     async fn discovers_this_machine() {
         let p = LocalProbe::default();
-        let out = p.discover(&LocalProbe::target(), &RunId::new("r1")).await.unwrap();
+        let out = p
+            .discover(&LocalProbe::target(), &RunId::new("r1"))
+            .await
+            .unwrap();
         let obs = &out.observation;
         assert_eq!(obs.source.as_str(), "local");
         assert!(obs.scope.targets.contains("local"));
         let dev = obs.records.iter().find(|r| r.key == "device").unwrap();
         assert_eq!(dev.class, Some(CiClass::Host));
         assert!(dev.identifiers.contains_key("hostname"));
-        assert!(obs.records.iter().any(|r| r.class == Some(CiClass::Interface)));
+        assert!(obs
+            .records
+            .iter()
+            .any(|r| r.class == Some(CiClass::Interface)));
     }
 }

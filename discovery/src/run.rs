@@ -28,7 +28,11 @@ pub struct DiscoveryRequest {
 
 impl DiscoveryRequest {
     pub fn new(targets: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        DiscoveryRequest { run_id: RunId::generate(), targets: targets.into_iter().map(Into::into).collect(), probes: Vec::new() }
+        DiscoveryRequest {
+            run_id: RunId::generate(),
+            targets: targets.into_iter().map(Into::into).collect(),
+            probes: Vec::new(),
+        }
     }
 }
 
@@ -43,7 +47,10 @@ pub struct RunnerConfig {
 
 impl Default for RunnerConfig {
     fn default() -> Self {
-        RunnerConfig { concurrency: 64, target_timeout_ms: 120_000 }
+        RunnerConfig {
+            concurrency: 64,
+            target_timeout_ms: 120_000,
+        }
     }
 }
 
@@ -70,20 +77,53 @@ impl RunError {
 /// Progress of a run, in the order things happen for each target.
 #[derive(Debug, Clone)]
 pub enum ProgressEvent {
-    RunStarted { run_id: RunId, targets: usize, probes: Vec<String> },
-    TargetStarted { run_id: RunId, target: String, probe: String },
+    RunStarted {
+        run_id: RunId,
+        targets: usize,
+        probes: Vec<String>,
+    },
+    TargetStarted {
+        run_id: RunId,
+        target: String,
+        probe: String,
+    },
     /// Sent before `TargetFinished` for a successful target; apply it as it comes if you like.
-    ObservationReady { run_id: RunId, target: String, probe: String, output: Box<ProbeOutput> },
-    TargetFinished { run_id: RunId, target: String, probe: String, outcome: TargetOutcome, duration_ms: u64 },
-    RunFinished { run_id: RunId, ok: usize, failed: usize, duration_ms: u64 },
+    ObservationReady {
+        run_id: RunId,
+        target: String,
+        probe: String,
+        output: Box<ProbeOutput>,
+    },
+    TargetFinished {
+        run_id: RunId,
+        target: String,
+        probe: String,
+        outcome: TargetOutcome,
+        duration_ms: u64,
+    },
+    RunFinished {
+        run_id: RunId,
+        ok: usize,
+        failed: usize,
+        duration_ms: u64,
+    },
 }
 
 /// Outcome summary (serialisable for run reports and the API).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum TargetOutcome {
-    Ok { records: usize, relationships: usize, complete: bool, diagnostics: usize, credential: Option<String> },
-    Error { code: String, message: String },
+    Ok {
+        records: usize,
+        relationships: usize,
+        complete: bool,
+        diagnostics: usize,
+        credential: Option<String>,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
 }
 
 /// One (target, probe) result.
@@ -110,7 +150,10 @@ fn outcome(r: &Result<ProbeOutput, ProbeError>) -> TargetOutcome {
             diagnostics: o.diagnostics.len(),
             credential: o.credential.clone(),
         },
-        Err(e) => TargetOutcome::Error { code: e.code().to_string(), message: e.to_string() },
+        Err(e) => TargetOutcome::Error {
+            code: e.code().to_string(),
+            message: e.to_string(),
+        },
     }
 }
 
@@ -168,7 +211,10 @@ pub async fn run(
     } else {
         let mut v = Vec::new();
         for name in &req.probes {
-            let p = probes.iter().find(|p| p.name() == name).ok_or_else(|| RunError::UnknownProbe(name.clone()))?;
+            let p = probes
+                .iter()
+                .find(|p| p.name() == name)
+                .ok_or_else(|| RunError::UnknownProbe(name.clone()))?;
             v.push(p.clone());
         }
         v
@@ -177,11 +223,14 @@ pub async fn run(
     let started = Instant::now();
     let run_id = req.run_id.clone();
     info!(run_id = %run_id, targets = targets.len(), probes = selected.len(), "discovery run started");
-    send(&progress, ProgressEvent::RunStarted {
-        run_id: run_id.clone(),
-        targets: targets.len(),
-        probes: selected.iter().map(|p| p.name().to_string()).collect(),
-    })
+    send(
+        &progress,
+        ProgressEvent::RunStarted {
+            run_id: run_id.clone(),
+            targets: targets.len(),
+            probes: selected.iter().map(|p| p.name().to_string()).collect(),
+        },
+    )
     .await;
     let timeout = Duration::from_millis(cfg.target_timeout_ms.max(1));
     let jobs: Vec<(usize, Target, Arc<dyn Probe>)> = targets
@@ -198,7 +247,15 @@ pub async fn run(
             let span = info_span!("discover", target = %name, probe = p.name(), run_id = %run_id);
             async move {
                 let probe = p.name().to_string();
-                send(&progress, ProgressEvent::TargetStarted { run_id: run_id.clone(), target: name.clone(), probe: probe.clone() }).await;
+                send(
+                    &progress,
+                    ProgressEvent::TargetStarted {
+                        run_id: run_id.clone(),
+                        target: name.clone(),
+                        probe: probe.clone(),
+                    },
+                )
+                .await;
                 let t0 = Instant::now();
                 // own task: a panicking probe fails its target, not the run
                 let (t2, r2, n2) = (t.clone(), run_id.clone(), name.clone());
@@ -206,37 +263,56 @@ pub async fn run(
                     async move {
                         match tokio::time::timeout(timeout, p.discover(&t2, &r2)).await {
                             Ok(r) => r,
-                            Err(_) => Err(ProbeError::Timeout(format!("{n2}: target did not finish within {timeout:?}"))),
+                            Err(_) => Err(ProbeError::Timeout(format!(
+                                "{n2}: target did not finish within {timeout:?}"
+                            ))),
                         }
                     }
                     .in_current_span(),
                 );
                 let result = match job.await {
                     Ok(r) => r,
-                    Err(e) => Err(ProbeError::Other(format!("{name}: probe crashed ({})", if e.is_panic() { "panic" } else { "cancelled" }))),
+                    Err(e) => Err(ProbeError::Other(format!(
+                        "{name}: probe crashed ({})",
+                        if e.is_panic() { "panic" } else { "cancelled" }
+                    ))),
                 };
                 let duration_ms = t0.elapsed().as_millis() as u64;
                 match &result {
                     Ok(o) => {
-                        send(&progress, ProgressEvent::ObservationReady {
-                            run_id: run_id.clone(),
-                            target: name.clone(),
-                            probe: probe.clone(),
-                            output: Box::new(o.clone()),
-                        })
+                        send(
+                            &progress,
+                            ProgressEvent::ObservationReady {
+                                run_id: run_id.clone(),
+                                target: name.clone(),
+                                probe: probe.clone(),
+                                output: Box::new(o.clone()),
+                            },
+                        )
                         .await
                     }
                     Err(e) => warn!(code = e.code(), "target failed: {e}"),
                 }
-                send(&progress, ProgressEvent::TargetFinished {
-                    run_id: run_id.clone(),
-                    target: name.clone(),
-                    probe: probe.clone(),
-                    outcome: outcome(&result),
-                    duration_ms,
-                })
+                send(
+                    &progress,
+                    ProgressEvent::TargetFinished {
+                        run_id: run_id.clone(),
+                        target: name.clone(),
+                        probe: probe.clone(),
+                        outcome: outcome(&result),
+                        duration_ms,
+                    },
+                )
                 .await;
-                (i, TargetResult { target: name, probe, result, duration_ms })
+                (
+                    i,
+                    TargetResult {
+                        target: name,
+                        probe,
+                        result,
+                        duration_ms,
+                    },
+                )
             }
             .instrument(span)
         })
@@ -247,9 +323,22 @@ pub async fn run(
     let results: Vec<TargetResult> = results.into_iter().map(|(_, r)| r).collect();
     let duration_ms = started.elapsed().as_millis() as u64;
     let ok = results.iter().filter(|r| r.result.is_ok()).count();
-    send(&progress, ProgressEvent::RunFinished { run_id: run_id.clone(), ok, failed: results.len() - ok, duration_ms }).await;
+    send(
+        &progress,
+        ProgressEvent::RunFinished {
+            run_id: run_id.clone(),
+            ok,
+            failed: results.len() - ok,
+            duration_ms,
+        },
+    )
+    .await;
     info!(run_id = %run_id, ok, failed = results.len() - ok, duration_ms, "discovery run finished");
-    Ok(RunReport { run_id, results, duration_ms })
+    Ok(RunReport {
+        run_id,
+        results,
+        duration_ms,
+    })
 }
 
 #[cfg(test)]
@@ -267,7 +356,11 @@ mod tests {
         async fn discover(&self, t: &Target, run_id: &RunId) -> Result<ProbeOutput, ProbeError> {
             match t.host.as_str() {
                 "10.0.0.1" => Ok(ProbeOutput {
-                    observation: Observation::new(Source::new("fake"), run_id.clone(), Scope::complete([t.name()])),
+                    observation: Observation::new(
+                        Source::new("fake"),
+                        run_id.clone(),
+                        Scope::complete([t.name()]),
+                    ),
                     diagnostics: vec![],
                     credential: None,
                 }),
@@ -286,23 +379,60 @@ mod tests {
         let mut req = DiscoveryRequest::new(["10.0.0.0/30", "10.0.0.3", "10.0.0.5"]);
         req.probes = vec!["fake".into()];
         let (tx, mut rx) = mpsc::channel(100);
-        let cfg = RunnerConfig { concurrency: 4, target_timeout_ms: 200 };
+        let cfg = RunnerConfig {
+            concurrency: 4,
+            target_timeout_ms: 200,
+        };
         let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(Fake)];
         let rep = run(&req, &probes, &cfg, Some(tx)).await.unwrap();
         assert_eq!(rep.results.len(), 4);
         assert!(rep.results[0].result.is_ok());
-        assert_eq!(rep.results[1].result.as_ref().unwrap_err().code(), "TIMEOUT");
-        assert_eq!(rep.results[2].result.as_ref().unwrap_err().code(), "AUTH_FAILED");
-        assert_eq!(rep.results[3].result.as_ref().unwrap_err().code(), "PROBE_FAILED");
+        assert_eq!(
+            rep.results[1].result.as_ref().unwrap_err().code(),
+            "TIMEOUT"
+        );
+        assert_eq!(
+            rep.results[2].result.as_ref().unwrap_err().code(),
+            "AUTH_FAILED"
+        );
+        assert_eq!(
+            rep.results[3].result.as_ref().unwrap_err().code(),
+            "PROBE_FAILED"
+        );
         let mut events = Vec::new();
         while let Some(e) = rx.recv().await {
             events.push(e);
         }
-        assert!(matches!(events.first(), Some(ProgressEvent::RunStarted { targets: 4, .. })));
-        assert_eq!(events.iter().filter(|e| matches!(e, ProgressEvent::ObservationReady { .. })).count(), 1);
-        assert_eq!(events.iter().filter(|e| matches!(e, ProgressEvent::TargetFinished { .. })).count(), 4);
-        assert!(matches!(events.last(), Some(ProgressEvent::RunFinished { ok: 1, failed: 3, .. })));
+        assert!(matches!(
+            events.first(),
+            Some(ProgressEvent::RunStarted { targets: 4, .. })
+        ));
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, ProgressEvent::ObservationReady { .. }))
+                .count(),
+            1
+        );
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, ProgressEvent::TargetFinished { .. }))
+                .count(),
+            4
+        );
+        assert!(matches!(
+            events.last(),
+            Some(ProgressEvent::RunFinished {
+                ok: 1,
+                failed: 3,
+                ..
+            })
+        ));
         req.probes = vec!["ssh".into()];
-        assert!(matches!(run(&req, &probes, &cfg, None).await, Err(RunError::UnknownProbe(_))));
+        assert!(matches!(
+            run(&req, &probes, &cfg, None).await,
+            Err(RunError::UnknownProbe(_))
+        ));
     }
 }

@@ -36,13 +36,17 @@ impl CredentialAffinity {
         CredentialAffinity(Arc::new(RwLock::new(m.entries)))
     }
     pub fn snapshot(&self) -> AffinityMap {
-        AffinityMap { entries: self.0.read().clone() }
+        AffinityMap {
+            entries: self.0.read().clone(),
+        }
     }
     pub fn get(&self, target: &str) -> Option<String> {
         self.0.read().get(target).cloned()
     }
     pub fn record(&self, target: &str, credential: &str) {
-        self.0.write().insert(target.to_string(), credential.to_string());
+        self.0
+            .write()
+            .insert(target.to_string(), credential.to_string());
     }
     pub fn forget(&self, target: &str) {
         self.0.write().remove(target);
@@ -75,7 +79,11 @@ impl Default for SweepConfig {
     fn default() -> Self {
         SweepConfig {
             concurrency: 512,
-            client: ClientConfig { timeout_ms: 1000, retries: 0, ..ClientConfig::default() },
+            client: ClientConfig {
+                timeout_ms: 1000,
+                retries: 0,
+                ..ClientConfig::default()
+            },
             port: None,
         }
     }
@@ -132,14 +140,27 @@ enum Outcome {
     Nothing,
 }
 
-async fn probe_one(t: Target, creds: &[SnmpCredential], aff: &CredentialAffinity, cfg: &SweepConfig, limits: &Limits) -> Outcome {
+async fn probe_one(
+    t: Target,
+    creds: &[SnmpCredential],
+    aff: &CredentialAffinity,
+    cfg: &SweepConfig,
+    limits: &Limits,
+) -> Outcome {
     let name = t.name();
-    let Ok(addr) = resolve(&t).await else { return Outcome::Nothing };
+    let Ok(addr) = resolve(&t).await else {
+        return Outcome::Nothing;
+    };
     let mut auth_failed = false;
     for cred in aff.order(&name, creds) {
         let res: Result<Vec<(Oid, SnmpValue)>, SnmpError> = async {
             let mut s = Session::open(addr, cred, &cfg.client, limits).await?;
-            s.get(&[Oid::new(&SYS_DESCR), Oid::new(&SYS_OID), Oid::new(&SYS_NAME)]).await
+            s.get(&[
+                Oid::new(&SYS_DESCR),
+                Oid::new(&SYS_OID),
+                Oid::new(&SYS_NAME),
+            ])
+            .await
         }
         .await;
         match res {
@@ -156,11 +177,17 @@ async fn probe_one(t: Target, creds: &[SnmpCredential], aff: &CredentialAffinity
             }
             Err(SnmpError::Unreachable(_)) => break,
             Err(SnmpError::Auth(_)) => auth_failed = true,
-            Err(e) => debug!(target = %name, probe = "sweep", credential = %cred.name, code = e.code(), "no answer"),
+            Err(e) => {
+                debug!(target = %name, probe = "sweep", credential = %cred.name, code = e.code(), "no answer")
+            }
         }
     }
     aff.forget(&name);
-    if auth_failed { Outcome::AuthFailed(name) } else { Outcome::Nothing }
+    if auth_failed {
+        Outcome::AuthFailed(name)
+    } else {
+        Outcome::Nothing
+    }
 }
 
 /// Sweep `ranges` (addresses, `host:port`, CIDR). Bounded by `cfg.concurrency`; never fails on
@@ -175,14 +202,22 @@ pub async fn sweep(
     let started = Instant::now();
     let limits = Limits::new(cfg.concurrency.max(1) * 2);
     let scanned = targets.len();
-    info!(probe = "sweep", addresses = scanned, credentials = credentials.len(),
-        worst_case_s = worst_case_duration(scanned, credentials.len(), cfg).as_secs(), "sweep started");
+    info!(
+        probe = "sweep",
+        addresses = scanned,
+        credentials = credentials.len(),
+        worst_case_s = worst_case_duration(scanned, credentials.len(), cfg).as_secs(),
+        "sweep started"
+    );
     let outcomes: Vec<Outcome> = stream::iter(targets)
         .map(|t| probe_one(t, credentials, affinity, cfg, &limits))
         .buffer_unordered(cfg.concurrency.max(1))
         .collect()
         .await;
-    let mut res = SweepResult { scanned, ..Default::default() };
+    let mut res = SweepResult {
+        scanned,
+        ..Default::default()
+    };
     for o in outcomes {
         match o {
             Outcome::Hit(h) => res.found.push(h),
@@ -193,7 +228,12 @@ pub async fn sweep(
     res.found.sort_by(|a, b| a.target.cmp(&b.target));
     res.auth_failed.sort();
     res.duration_ms = started.elapsed().as_millis() as u64;
-    info!(probe = "sweep", found = res.found.len(), ms = res.duration_ms, "sweep done");
+    info!(
+        probe = "sweep",
+        found = res.found.len(),
+        ms = res.duration_ms,
+        "sweep done"
+    );
     Ok(res)
 }
 
@@ -203,16 +243,33 @@ mod tests {
     use crate::credentials::{Secret, SnmpCredentialKind};
 
     fn cred(n: &str) -> SnmpCredential {
-        SnmpCredential { name: n.into(), kind: SnmpCredentialKind::V2c { community: Secret::new("x") } }
+        SnmpCredential {
+            name: n.into(),
+            kind: SnmpCredentialKind::V2c {
+                community: Secret::new("x"),
+            },
+        }
     }
 
     #[test]
     fn affinity_orders_and_serialises() {
         let creds = vec![cred("a"), cred("b"), cred("c")];
         let aff = CredentialAffinity::default();
-        assert_eq!(aff.order("10.0.0.1", &creds).iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(
+            aff.order("10.0.0.1", &creds)
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
         aff.record("10.0.0.1", "c");
-        assert_eq!(aff.order("10.0.0.1", &creds).iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["c", "a", "b"]);
+        assert_eq!(
+            aff.order("10.0.0.1", &creds)
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["c", "a", "b"]
+        );
         let json = serde_json::to_string(&aff.snapshot()).unwrap();
         let back = CredentialAffinity::from_map(serde_json::from_str(&json).unwrap());
         assert_eq!(back.get("10.0.0.1").as_deref(), Some("c"));
@@ -223,6 +280,9 @@ mod tests {
         let cfg = SweepConfig::default();
         let d = worst_case_duration(65_534, 1, &cfg);
         assert_eq!(d, Duration::from_secs(128));
-        assert_eq!(worst_case_duration(65_534, 2, &cfg), Duration::from_secs(256));
+        assert_eq!(
+            worst_case_duration(65_534, 2, &cfg),
+            Duration::from_secs(256)
+        );
     }
 }

@@ -14,7 +14,10 @@ pub struct Target {
 
 impl Target {
     pub fn new(host: impl Into<String>, port: Option<u16>) -> Self {
-        Target { host: host.into(), port }
+        Target {
+            host: host.into(),
+            port,
+        }
     }
     /// The stable name used in scopes, run reports and sightings: `host` or `host:port`.
     pub fn name(&self) -> String {
@@ -49,18 +52,31 @@ pub fn parse_targets(expr: &str) -> Result<Vec<Target>, TargetError> {
     }
     if expr.contains('/') {
         let (net_part, port) = split_port(expr)?;
-        let net: IpNet = net_part.parse().map_err(|_| TargetError::Invalid(expr.to_string()))?;
+        let net: IpNet = net_part
+            .parse()
+            .map_err(|_| TargetError::Invalid(expr.to_string()))?;
         let size: u64 = match net {
             IpNet::V4(n) => 1u64 << (32 - n.prefix_len()),
             IpNet::V6(n) => {
                 let bits = 128 - n.prefix_len() as u32;
-                if bits >= 63 { u64::MAX } else { 1u64 << bits }
+                if bits >= 63 {
+                    u64::MAX
+                } else {
+                    1u64 << bits
+                }
             }
         };
         if size > MAX_RANGE_ADDRESSES {
-            return Err(TargetError::TooLarge(expr.to_string(), size, MAX_RANGE_ADDRESSES));
+            return Err(TargetError::TooLarge(
+                expr.to_string(),
+                size,
+                MAX_RANGE_ADDRESSES,
+            ));
         }
-        return Ok(net.hosts().map(|ip| Target::new(ip.to_string(), port)).collect());
+        return Ok(net
+            .hosts()
+            .map(|ip| Target::new(ip.to_string(), port))
+            .collect());
     }
     let (host, port) = split_port(expr)?;
     if host.is_empty() {
@@ -97,12 +113,27 @@ mod tests {
 
     #[test]
     fn parses_forms() {
-        assert_eq!(parse_targets("10.0.0.1").unwrap(), vec![Target::new("10.0.0.1", None)]);
-        assert_eq!(parse_targets("h:1161").unwrap(), vec![Target::new("h", Some(1161))]);
-        assert_eq!(parse_targets("[::1]:161").unwrap(), vec![Target::new("::1", Some(161))]);
-        assert_eq!(parse_targets("::1").unwrap(), vec![Target::new("::1", None)]);
+        assert_eq!(
+            parse_targets("10.0.0.1").unwrap(),
+            vec![Target::new("10.0.0.1", None)]
+        );
+        assert_eq!(
+            parse_targets("h:1161").unwrap(),
+            vec![Target::new("h", Some(1161))]
+        );
+        assert_eq!(
+            parse_targets("[::1]:161").unwrap(),
+            vec![Target::new("::1", Some(161))]
+        );
+        assert_eq!(
+            parse_targets("::1").unwrap(),
+            vec![Target::new("::1", None)]
+        );
         assert_eq!(parse_targets("10.0.0.0/30").unwrap().len(), 2);
-        assert_eq!(parse_targets("127.0.1.0/24:1161").unwrap()[0], Target::new("127.0.1.1", Some(1161)));
+        assert_eq!(
+            parse_targets("127.0.1.0/24:1161").unwrap()[0],
+            Target::new("127.0.1.1", Some(1161))
+        );
         assert_eq!(parse_targets("10.0.0.0/16").unwrap().len(), 65534);
     }
 

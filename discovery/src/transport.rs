@@ -25,7 +25,10 @@ pub const DEFAULT_MAX_OUTPUT: usize = 4 * 1024 * 1024;
 
 impl Default for ExecLimits {
     fn default() -> Self {
-        ExecLimits { timeout: Duration::from_secs(60), max_output: DEFAULT_MAX_OUTPUT }
+        ExecLimits {
+            timeout: Duration::from_secs(60),
+            max_output: DEFAULT_MAX_OUTPUT,
+        }
     }
 }
 
@@ -273,13 +276,18 @@ mod tests {
     use super::*;
 
     fn limits(ms: u64, cap: usize) -> ExecLimits {
-        ExecLimits { timeout: Duration::from_millis(ms), max_output: cap }
+        ExecLimits {
+            timeout: Duration::from_millis(ms),
+            max_output: cap,
+        }
     }
 
     #[test]
     fn runs_and_reports_status() {
         let mut t = LocalTransport::new();
-        let o = t.run("echo hello; echo err >&2; exit 3", &limits(5000, 1024)).unwrap();
+        let o = t
+            .run("echo hello; echo err >&2; exit 3", &limits(5000, 1024))
+            .unwrap();
         assert_eq!(o.stdout, b"hello\n");
         assert_eq!(o.stderr, b"err\n");
         assert_eq!(o.exit_status, Some(3));

@@ -16,7 +16,10 @@ use cmdb_store::{EmbeddedOptions, EmbeddedStore, GraphStore, IngestOptions};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let dir = std::path::PathBuf::from(args.get(1).expect("usage: bench_estate DATA_DIR [HOSTS] [SERVICES]"));
+    let dir = std::path::PathBuf::from(
+        args.get(1)
+            .expect("usage: bench_estate DATA_DIR [HOSTS] [SERVICES]"),
+    );
     let hosts: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(50_000);
     let services: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2_000);
     std::fs::create_dir_all(&dir).expect("data dir");
@@ -49,10 +52,16 @@ fn main() {
             }
         }
         let report = store.ingest_blocking(&obs, &opts).expect("ingest");
-        assert!(report.errors.is_empty(), "{:?}", &report.errors[..report.errors.len().min(3)]);
+        assert!(
+            report.errors.is_empty(),
+            "{:?}",
+            &report.errors[..report.errors.len().min(3)]
+        );
         for e in &report.explanations {
             let Some(ci) = &e.ci else { continue };
-            let Some((h, k)) = e.record.split_once(':') else { continue };
+            let Some((h, k)) = e.record.split_once(':') else {
+                continue;
+            };
             let Ok(h) = h.parse::<usize>() else { continue };
             if k == "h" {
                 host_ids.push(ci.clone());
@@ -61,21 +70,53 @@ fn main() {
             }
         }
         if chunk[0] % 5000 == 0 {
-            eprintln!("{} hosts in {:.0}s", chunk[0] + chunk.len(), start.elapsed().as_secs_f64());
+            eprintln!(
+                "{} hosts in {:.0}s",
+                chunk[0] + chunk.len(),
+                start.elapsed().as_secs_f64()
+            );
         }
     }
     let lookup = |h: usize, p: usize| procs.get(&(h, p)).cloned();
     for s0 in (0..services).step_by(200) {
-        let o = service_observation(s0..(s0 + 200).min(services), 5, hosts, 7 + s0 as u64, &lookup);
+        let o = service_observation(
+            s0..(s0 + 200).min(services),
+            5,
+            hosts,
+            7 + s0 as u64,
+            &lookup,
+        );
         let r = store.ingest_blocking(&o, &opts).expect("services");
-        assert!(r.errors.is_empty(), "{:?}", &r.errors[..r.errors.len().min(3)]);
+        assert!(
+            r.errors.is_empty(),
+            "{:?}",
+            &r.errors[..r.errors.len().min(3)]
+        );
     }
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let stats = rt.block_on(store.stats()).unwrap();
-    println!("hosts={hosts} services={services} cis={} relationships={} in {:.0}s", stats.cis, stats.relationships, start.elapsed().as_secs_f64());
-    let sample: Vec<String> = host_ids.iter().step_by((host_ids.len() / 1000).max(1)).map(|c| c.0.clone()).collect();
-    let procs_sample: Vec<String> = (0..1000usize).filter_map(|i| lookup((i * 7919) % hosts, 2)).map(|c| c.0).collect();
+    println!(
+        "hosts={hosts} services={services} cis={} relationships={} in {:.0}s",
+        stats.cis,
+        stats.relationships,
+        start.elapsed().as_secs_f64()
+    );
+    let sample: Vec<String> = host_ids
+        .iter()
+        .step_by((host_ids.len() / 1000).max(1))
+        .map(|c| c.0.clone())
+        .collect();
+    let procs_sample: Vec<String> = (0..1000usize)
+        .filter_map(|i| lookup((i * 7919) % hosts, 2))
+        .map(|c| c.0)
+        .collect();
     std::fs::write(dir.join("bench-hosts.txt"), sample.join("\n") + "\n").expect("write ids");
-    std::fs::write(dir.join("bench-processes.txt"), procs_sample.join("\n") + "\n").expect("write ids");
+    std::fs::write(
+        dir.join("bench-processes.txt"),
+        procs_sample.join("\n") + "\n",
+    )
+    .expect("write ids");
     rt.block_on(store.close()).unwrap();
 }

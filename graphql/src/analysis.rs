@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value, ID};
+use async_graphql::{
+    Context, InputValueError, InputValueResult, Object, Scalar, ScalarType, SimpleObject, Value, ID,
+};
 use chrono::{DateTime, Duration, Utc};
 use cmdb_model::impact::{GraphEdge, ImpactOptions};
 use cmdb_model::CiId;
@@ -26,7 +28,9 @@ const MAX_WINDOW_DAYS: i64 = 366;
 pub struct ChangeWindowScalar(pub ChangeWindow);
 
 fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s.trim()).map(|d| d.with_timezone(&Utc)).map_err(|e| format!("`{s}` is not an RFC 3339 time: {e}"))
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| format!("`{s}` is not an RFC 3339 time: {e}"))
 }
 
 /// ISO 8601 durations of days, hours, minutes and seconds (`P1DT2H30M`, `PT45M`).
@@ -40,14 +44,21 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     };
     let mut total = Duration::zero();
     let mut any = false;
-    for (part, units) in [(date, &[('W', 7 * 86_400i64), ('D', 86_400)][..]), (time, &[('H', 3600i64), ('M', 60), ('S', 1)][..])] {
+    for (part, units) in [
+        (date, &[('W', 7 * 86_400i64), ('D', 86_400)][..]),
+        (time, &[('H', 3600i64), ('M', 60), ('S', 1)][..]),
+    ] {
         let mut num = String::new();
         for ch in part.chars() {
             if ch.is_ascii_digit() {
                 num.push(ch);
                 continue;
             }
-            let secs = units.iter().find(|(u, _)| *u == ch).map(|(_, s)| *s).ok_or_else(bad)?;
+            let secs = units
+                .iter()
+                .find(|(u, _)| *u == ch)
+                .map(|(_, s)| *s)
+                .ok_or_else(bad)?;
             let n: i64 = num.parse().map_err(|_| bad())?;
             total += Duration::seconds(n.checked_mul(secs).ok_or_else(bad)?);
             num.clear();
@@ -65,10 +76,14 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn window(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<ChangeWindow, String> {
     if end <= start {
-        return Err(format!("the window ends ({end}) before it starts ({start})"));
+        return Err(format!(
+            "the window ends ({end}) before it starts ({start})"
+        ));
     }
     if end - start > Duration::days(MAX_WINDOW_DAYS) {
-        return Err(format!("a change window longer than {MAX_WINDOW_DAYS} days"));
+        return Err(format!(
+            "a change window longer than {MAX_WINDOW_DAYS} days"
+        ));
     }
     Ok(ChangeWindow { start, end })
 }
@@ -82,14 +97,20 @@ impl ChangeWindowScalar {
         match s.split_once('/') {
             Some((a, b)) => {
                 let start = parse_instant(a)?;
-                let end = if b.trim_start().starts_with(['P', 'p']) { start + parse_duration(b)? } else { parse_instant(b)? };
+                let end = if b.trim_start().starts_with(['P', 'p']) {
+                    start + parse_duration(b)?
+                } else {
+                    parse_instant(b)?
+                };
                 window(start, end)
             }
             None if s.starts_with(['P', 'p']) => {
                 let start = Utc::now();
                 window(start, start + parse_duration(s)?)
             }
-            None => Err(format!("`{s}` is not a change window: give `start/end`, `start/duration` or a duration")),
+            None => Err(format!(
+                "`{s}` is not a change window: give `start/end`, `start/duration` or a duration"
+            )),
         }
     }
 }
@@ -100,7 +121,15 @@ impl ScalarType for ChangeWindowScalar {
         let w = match &value {
             Value::String(s) => Self::parse_str(s),
             Value::Object(o) => {
-                let get = |k: &str| o.get(k).and_then(|v| if let Value::String(s) = v { Some(s.as_str()) } else { None });
+                let get = |k: &str| {
+                    o.get(k).and_then(|v| {
+                        if let Value::String(s) = v {
+                            Some(s.as_str())
+                        } else {
+                            None
+                        }
+                    })
+                };
                 match (get("start"), get("end"), get("duration")) {
                     (Some(s), Some(e), None) => parse_instant(s).and_then(|s| parse_instant(e).and_then(|e| window(s, e))),
                     (Some(s), None, Some(d)) => parse_instant(s).and_then(|s| parse_duration(d).and_then(|d| window(s, s + d))),
@@ -112,7 +141,11 @@ impl ScalarType for ChangeWindowScalar {
         w.map(ChangeWindowScalar).map_err(InputValueError::custom)
     }
     fn to_value(&self) -> Value {
-        Value::String(format!("{}/{}", self.0.start.to_rfc3339(), self.0.end.to_rfc3339()))
+        Value::String(format!(
+            "{}/{}",
+            self.0.start.to_rfc3339(),
+            self.0.end.to_rfc3339()
+        ))
     }
 }
 
@@ -128,7 +161,11 @@ pub struct ChainHop {
 
 impl From<&GraphEdge> for ChainHop {
     fn from(e: &GraphEdge) -> Self {
-        ChainHop { from: ID(e.from.0.clone()), rel_type: e.rel_type.into(), to: ID(e.to.0.clone()) }
+        ChainHop {
+            from: ID(e.from.0.clone()),
+            rel_type: e.rel_type.into(),
+            to: ID(e.to.0.clone()),
+        }
     }
 }
 
@@ -194,7 +231,15 @@ impl PathResult {
     }
     /// The shortest chains, in lexicographic order of CI ids.
     async fn chains(&self) -> Vec<DependencyChain> {
-        self.found.chains.iter().zip(&self.found.hops).map(|(c, h)| DependencyChain { ids: c.clone(), hops: h.clone() }).collect()
+        self.found
+            .chains
+            .iter()
+            .zip(&self.found.hops)
+            .map(|(c, h)| DependencyChain {
+                ids: c.clone(),
+                hops: h.clone(),
+            })
+            .collect()
     }
     /// More shortest chains exist than were returned.
     async fn truncated(&self) -> bool {
@@ -306,10 +351,16 @@ impl ServiceRiskG {
         self.0.weak_edges.iter().cloned().map(WeakEdgeG).collect()
     }
     async fn rests_on_stale(&self) -> bool {
-        self.0.weak_edges.iter().any(|w| w.reasons.contains(&WeakReason::Stale))
+        self.0
+            .weak_edges
+            .iter()
+            .any(|w| w.reasons.contains(&WeakReason::Stale))
     }
     async fn rests_on_low_confidence(&self) -> bool {
-        self.0.weak_edges.iter().any(|w| w.reasons.contains(&WeakReason::LowConfidence))
+        self.0
+            .weak_edges
+            .iter()
+            .any(|w| w.reasons.contains(&WeakReason::LowConfidence))
     }
 }
 
@@ -333,7 +384,12 @@ impl ChangeRiskG {
     }
     /// Touched services, highest score first.
     async fn services(&self) -> Vec<ServiceRiskG> {
-        self.risk.services.iter().cloned().map(ServiceRiskG).collect()
+        self.risk
+            .services
+            .iter()
+            .cloned()
+            .map(ServiceRiskG)
+            .collect()
     }
     /// Sum of the services' scores.
     async fn total_score(&self) -> u64 {
@@ -351,7 +407,14 @@ impl ChangeRiskG {
     async fn caveats(&self) -> Vec<String> {
         let mut out = Vec::new();
         let count = |r: WeakReason| {
-            let mut e: Vec<&GraphEdge> = self.risk.services.iter().flat_map(|s| s.weak_edges.iter()).filter(|w| w.reasons.contains(&r)).map(|w| &w.edge).collect();
+            let mut e: Vec<&GraphEdge> = self
+                .risk
+                .services
+                .iter()
+                .flat_map(|s| s.weak_edges.iter())
+                .filter(|w| w.reasons.contains(&r))
+                .map(|w| &w.edge)
+                .collect();
             e.sort();
             e.dedup();
             e.len()
@@ -362,7 +425,9 @@ impl ChangeRiskG {
         }
         let low = count(WeakReason::LowConfidence);
         if low > 0 {
-            out.push(format!("{low} relationship(s) on the failure chains have low confidence"));
+            out.push(format!(
+                "{low} relationship(s) on the failure chains have low confidence"
+            ));
         }
         out
     }
@@ -372,7 +437,10 @@ impl ChangeRiskG {
     }
     /// The full impact report behind the ranking (the changed CIs assumed to fail).
     async fn impact(&self) -> ImpactReportObj {
-        ImpactReportObj { report: Arc::new(self.risk.report.clone()), max_depth: self.max_depth }
+        ImpactReportObj {
+            report: Arc::new(self.risk.report.clone()),
+            max_depth: self.max_depth,
+        }
     }
 }
 
@@ -395,9 +463,20 @@ impl AnalysisQuery {
         let s = ctx.data::<ApiState>()?;
         let max_depth = check_depth(s, max_depth)?;
         let changed = resolve_ids(s, &ids, "changeRisk").await?;
-        let opts = RiskOptions { impact: ImpactOptions { max_depth, max_paths_per_service: s.limits.max_paths_per_service }, ..Default::default() };
-        let risk = an::change_risk(s.store.as_ref(), &changed, window.map(|w| w.0), &opts).await.api()?;
-        Ok(ChangeRiskG { risk: Arc::new(risk), max_depth })
+        let opts = RiskOptions {
+            impact: ImpactOptions {
+                max_depth,
+                max_paths_per_service: s.limits.max_paths_per_service,
+            },
+            ..Default::default()
+        };
+        let risk = an::change_risk(s.store.as_ref(), &changed, window.map(|w| w.0), &opts)
+            .await
+            .api()?;
+        Ok(ChangeRiskG {
+            risk: Arc::new(risk),
+            max_depth,
+        })
     }
 
     /// CIs whose failure alone makes the service DOWN, redundancy respected (a member of a
@@ -411,7 +490,9 @@ impl AnalysisQuery {
         let s = ctx.data::<ApiState>()?;
         let max_depth = check_depth(s, max_depth)?;
         let svc = require_service(s, service_id.as_str()).await?;
-        let found = an::single_points_of_failure(s.store.as_ref(), &svc.id, max_depth).await.api()?;
+        let found = an::single_points_of_failure(s.store.as_ref(), &svc.id, max_depth)
+            .await
+            .api()?;
         Ok(found.into_iter().map(SinglePointOfFailureG).collect())
     }
 
@@ -429,11 +510,24 @@ impl AnalysisQuery {
         let cap = match first {
             None => 10,
             Some(n) if (1..=100).contains(&n) => n as usize,
-            Some(n) => return Err(gql(ApiError::InvalidInput(format!("first must be 1–100 (got {n})")))),
+            Some(n) => {
+                return Err(gql(ApiError::InvalidInput(format!(
+                    "first must be 1–100 (got {n})"
+                ))))
+            }
         };
-        let (a, b) = (require_ci(s, from.as_str()).await?, require_ci(s, to.as_str()).await?);
-        let found = an::dependency_paths(s.store.as_ref(), &a.id, &b.id, max_depth, cap).await.api()?;
-        Ok(PathResult { from: a.id, to: b.id, found })
+        let (a, b) = (
+            require_ci(s, from.as_str()).await?,
+            require_ci(s, to.as_str()).await?,
+        );
+        let found = an::dependency_paths(s.store.as_ref(), &a.id, &b.id, max_depth, cap)
+            .await
+            .api()?;
+        Ok(PathResult {
+            from: a.id,
+            to: b.id,
+            found,
+        })
     }
 }
 
@@ -449,8 +543,19 @@ mod tests {
         assert_eq!(w.end - w.start, Duration::minutes(24 * 60 + 30));
         assert_eq!(parse_duration("PT45M").unwrap(), Duration::minutes(45));
         assert!(ChangeWindowScalar::parse_str("PT2H").is_ok());
-        for bad in ["", "tomorrow", "2026-12-01T04:00:00Z/2026-12-01T02:00:00Z", "2026-12-01T02:00:00Z/P", "P9999999999999999999D", "2026-12-01T02:00:00Z/P400D", "PT2X"] {
-            assert!(ChangeWindowScalar::parse_str(bad).is_err(), "{bad} should be rejected");
+        for bad in [
+            "",
+            "tomorrow",
+            "2026-12-01T04:00:00Z/2026-12-01T02:00:00Z",
+            "2026-12-01T02:00:00Z/P",
+            "P9999999999999999999D",
+            "2026-12-01T02:00:00Z/P400D",
+            "PT2X",
+        ] {
+            assert!(
+                ChangeWindowScalar::parse_str(bad).is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 }

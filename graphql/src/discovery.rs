@@ -89,12 +89,20 @@ pub struct DiscoveryQuery;
 #[Object]
 impl DiscoveryQuery {
     /// One discovery run by id.
-    async fn discovery_run(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<DiscoveryRun>> {
+    async fn discovery_run(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<DiscoveryRun>> {
         Ok(service(ctx)?.0.run(&id))
     }
 
     /// Recent discovery runs, newest first.
-    async fn discovery_runs(&self, ctx: &Context<'_>, #[graphql(default = 20)] first: i32) -> async_graphql::Result<Vec<DiscoveryRun>> {
+    async fn discovery_runs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+    ) -> async_graphql::Result<Vec<DiscoveryRun>> {
         let state = ctx.data::<ApiState>()?;
         let n = state.page_size(Some(first), None)?;
         Ok(service(ctx)?.0.runs(n))
@@ -109,11 +117,21 @@ impl DiscoveryMutation {
     /// Start a discovery run; follow it with `discoveryRun(id)` or the `discoveryProgress`
     /// subscription.
     #[graphql(guard = "RoleGuard::new(Role::Editor)")]
-    async fn run_discovery(&self, ctx: &Context<'_>, input: RunDiscoveryInput) -> async_graphql::Result<DiscoveryRun> {
+    async fn run_discovery(
+        &self,
+        ctx: &Context<'_>,
+        input: RunDiscoveryInput,
+    ) -> async_graphql::Result<DiscoveryRun> {
         if input.targets.is_empty() && !input.local {
-            return Err(gql(ApiError::InvalidInput("give `targets` and/or `local: true`".into())));
+            return Err(gql(ApiError::InvalidInput(
+                "give `targets` and/or `local: true`".into(),
+            )));
         }
-        let req = RunRequest { targets: input.targets, credentials: input.credentials.unwrap_or_default(), local: input.local };
+        let req = RunRequest {
+            targets: input.targets,
+            credentials: input.credentials.unwrap_or_default(),
+            local: input.local,
+        };
         service(ctx)?.0.start(req, "api").map_err(gql)
     }
 }

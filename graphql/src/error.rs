@@ -60,9 +60,15 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(m) => ApiError::NotFound(m),
             StoreError::InvalidInput(m) => ApiError::InvalidInput(m),
-            StoreError::Conflict(m) => ApiError::Conflict(format!("a conflicting write happened; retry ({m})")),
-            StoreError::Closed => ApiError::Unavailable("the store is closed (shutting down)".into()),
-            StoreError::Unavailable(m) => ApiError::Unavailable(format!("the store is unavailable: {m}")),
+            StoreError::Conflict(m) => {
+                ApiError::Conflict(format!("a conflicting write happened; retry ({m})"))
+            }
+            StoreError::Closed => {
+                ApiError::Unavailable("the store is closed (shutting down)".into())
+            }
+            StoreError::Unavailable(m) => {
+                ApiError::Unavailable(format!("the store is unavailable: {m}"))
+            }
             other => {
                 tracing::error!(error = %other, code = other.code(), "store failure");
                 ApiError::Internal(other.to_string())
@@ -109,12 +115,18 @@ fn ensure_code(e: &mut ServerError) {
         return;
     }
     let m = e.message.to_ascii_lowercase();
-    let code = if m.contains("too complex") || m.contains("nested too deep") || m.contains("recursion depth") || m.contains("limit") {
+    let code = if m.contains("too complex")
+        || m.contains("nested too deep")
+        || m.contains("recursion depth")
+        || m.contains("limit")
+    {
         LIMIT_EXCEEDED
     } else {
         INVALID_INPUT
     };
-    e.extensions.get_or_insert_with(Default::default).set("code", code);
+    e.extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
 }
 
 /// Extension that runs [`ensure_codes`] on every response.

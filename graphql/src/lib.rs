@@ -28,21 +28,39 @@ pub use discovery::{DiscoveryHandle, DiscoveryService, RunRequest};
 
 /// The query root: the CMDB queries plus discovery runs.
 #[derive(async_graphql::MergedObject)]
-pub struct Query(QueryRoot, discovery::DiscoveryQuery, analysis::AnalysisQuery, services::ServicesQuery);
+pub struct Query(
+    QueryRoot,
+    discovery::DiscoveryQuery,
+    analysis::AnalysisQuery,
+    services::ServicesQuery,
+);
 
 impl Default for Query {
     fn default() -> Self {
-        Query(QueryRoot, discovery::DiscoveryQuery, analysis::AnalysisQuery, services::ServicesQuery)
+        Query(
+            QueryRoot,
+            discovery::DiscoveryQuery,
+            analysis::AnalysisQuery,
+            services::ServicesQuery,
+        )
     }
 }
 
 /// The mutation root: CI and service mutations plus `runDiscovery`.
 #[derive(async_graphql::MergedObject)]
-pub struct Mutation(MutationRoot, discovery::DiscoveryMutation, services::ServicesMutation);
+pub struct Mutation(
+    MutationRoot,
+    discovery::DiscoveryMutation,
+    services::ServicesMutation,
+);
 
 impl Default for Mutation {
     fn default() -> Self {
-        Mutation(MutationRoot, discovery::DiscoveryMutation, services::ServicesMutation)
+        Mutation(
+            MutationRoot,
+            discovery::DiscoveryMutation,
+            services::ServicesMutation,
+        )
     }
 }
 
@@ -127,12 +145,18 @@ impl ApiState {
     /// Validate a requested page size against the cap.
     pub fn page_size(&self, first: Option<i32>, last: Option<i32>) -> async_graphql::Result<usize> {
         let n = match (first, last) {
-            (Some(_), Some(_)) => return Err(error::gql(ApiError::InvalidInput("give `first` or `last`, not both".into()))),
+            (Some(_), Some(_)) => {
+                return Err(error::gql(ApiError::InvalidInput(
+                    "give `first` or `last`, not both".into(),
+                )))
+            }
             (Some(n), None) | (None, Some(n)) => n,
             (None, None) => return Ok(self.limits.default_page_size),
         };
         if n < 0 {
-            return Err(error::gql(ApiError::InvalidInput(format!("page size must not be negative (got {n})"))));
+            return Err(error::gql(ApiError::InvalidInput(format!(
+                "page size must not be negative (got {n})"
+            ))));
         }
         let n = n as usize;
         if n > self.limits.max_page_size {
@@ -154,14 +178,28 @@ pub(crate) fn page_request(
 ) -> async_graphql::Result<PageRequest> {
     let n = state.page_size(first, last)?;
     Ok(if last.is_some() {
-        PageRequest { first: None, after, last: Some(n), before }
+        PageRequest {
+            first: None,
+            after,
+            last: Some(n),
+            before,
+        }
     } else {
-        PageRequest { first: Some(n), after, last: None, before }
+        PageRequest {
+            first: Some(n),
+            after,
+            last: None,
+            before,
+        }
     })
 }
 
 /// Complexity of a connection field: children count once per requested item.
-pub(crate) fn page_complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+pub(crate) fn page_complexity(
+    first: Option<i32>,
+    last: Option<i32>,
+    child_complexity: usize,
+) -> usize {
     let n = first.or(last).unwrap_or(20).clamp(1, 100_000) as usize;
     n.saturating_mul(child_complexity).saturating_add(1)
 }
@@ -174,7 +212,12 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(store: Arc<dyn GraphStore>, limits: ApiLimits, events: EventBus, ingest: cmdb_store::IngestOptions) -> Self {
+    pub fn new(
+        store: Arc<dyn GraphStore>,
+        limits: ApiLimits,
+        events: EventBus,
+        ingest: cmdb_store::IngestOptions,
+    ) -> Self {
         Self::with_discovery(store, limits, events, ingest, None)
     }
 
@@ -191,7 +234,12 @@ impl Api {
             builder = builder.data(DiscoveryHandle(d));
         }
         let schema = builder
-            .data(ApiState { store: store.clone(), limits: limits.clone(), events, ingest })
+            .data(ApiState {
+                store: store.clone(),
+                limits: limits.clone(),
+                events,
+                ingest,
+            })
             .limit_depth(limits.max_query_depth)
             .limit_complexity(limits.max_query_complexity)
             .extension(error::CodeExtension)
@@ -209,7 +257,8 @@ impl Api {
 
     /// Attach per-request data to a request.
     pub fn prepare(&self, req: Request, role: Role) -> Request {
-        req.data(role).data(loaders::Loaders::new(self.store.clone()))
+        req.data(role)
+            .data(loaders::Loaders::new(self.store.clone()))
     }
 
     /// Run one operation as `role`.
@@ -219,7 +268,12 @@ impl Api {
 
     /// Run one operation given as text with JSON variables; the response as JSON. For callers
     /// that should not depend on async-graphql's types (scripts, tests, other transports).
-    pub async fn execute_json(&self, query: &str, variables: serde_json::Value, role: Role) -> serde_json::Value {
+    pub async fn execute_json(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+        role: Role,
+    ) -> serde_json::Value {
         let req = Request::new(query).variables(async_graphql::Variables::from_json(variables));
         let resp = self.execute(req, role).await;
         serde_json::to_value(&resp).unwrap_or_else(|e| serde_json::json!({"errors": [{"message": format!("cannot encode the response: {e}"), "extensions": {"code": "INTERNAL"}}]}))
@@ -232,5 +286,7 @@ impl Api {
 
 /// The schema's SDL (what `docs/schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), SubscriptionRoot).finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
+        .finish()
+        .sdl()
 }

@@ -26,8 +26,15 @@ impl Loader<CiId> for CiLoader {
     type Error = Arc<ApiError>;
 
     async fn load(&self, keys: &[CiId]) -> Result<HashMap<CiId, Arc<Ci>>, Arc<ApiError>> {
-        let cis = self.0.get_many(keys).await.map_err(|e| Arc::new(ApiError::from(e)))?;
-        Ok(cis.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect())
+        let cis = self
+            .0
+            .get_many(keys)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        Ok(cis
+            .into_iter()
+            .map(|c| (c.id.clone(), Arc::new(c)))
+            .collect())
     }
 }
 
@@ -85,14 +92,23 @@ pub struct Loaders {
 impl Loaders {
     pub fn new(store: Arc<dyn GraphStore>) -> Self {
         Loaders {
-            cis: DataLoader::new(CiLoader(store.clone()), tokio::spawn).delay(std::time::Duration::from_millis(1)),
+            cis: DataLoader::new(CiLoader(store.clone()), tokio::spawn)
+                .delay(std::time::Duration::from_millis(1)),
             store,
             levels: Mutex::new(HashMap::new()),
         }
     }
 
-    async fn fetch_level(&self, level: Arc<Level>, args: &RelArgs) -> Result<Arc<LevelRels>, ApiError> {
-        let q = RelQuery { direction: args.direction, types: args.types.clone(), include_closed: args.include_closed };
+    async fn fetch_level(
+        &self,
+        level: Arc<Level>,
+        args: &RelArgs,
+    ) -> Result<Arc<LevelRels>, ApiError> {
+        let q = RelQuery {
+            direction: args.direction,
+            types: args.types.clone(),
+            include_closed: args.include_closed,
+        };
         let rels = self.store.relationships(&level.ids, &q).await?;
         let mut per: HashMap<CiId, Vec<Relationship>> = HashMap::new();
         let wanted: std::collections::HashSet<&CiId> = level.ids.iter().collect();
@@ -127,27 +143,51 @@ impl Loaders {
             }
             ids.sort();
             ids.dedup();
-            let cis = if ids.is_empty() { Vec::new() } else { self.store.get_many(&ids).await? };
-            let map: HashMap<CiId, Arc<Ci>> = cis.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect();
+            let cis = if ids.is_empty() {
+                Vec::new()
+            } else {
+                self.store.get_many(&ids).await?
+            };
+            let map: HashMap<CiId, Arc<Ci>> = cis
+                .into_iter()
+                .map(|c| (c.id.clone(), Arc::new(c)))
+                .collect();
             let lvl = Level::new(map.keys().cloned().collect());
             (Some(Arc::new(map)), Some(lvl))
         } else {
             (None, None)
         };
-        Ok(Arc::new(LevelRels { per_ci, ends, ends_level, _level: level }))
+        Ok(Arc::new(LevelRels {
+            per_ci,
+            ends,
+            ends_level,
+            _level: level,
+        }))
     }
 }
 
 fn loaders<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Loaders> {
-    ctx.data::<Loaders>().map_err(|_| gql(ApiError::Internal("request data lacks loaders".into())))
+    ctx.data::<Loaders>()
+        .map_err(|_| gql(ApiError::Internal("request data lacks loaders".into())))
 }
 
 /// The relationships of `ci`'s whole level (fetched once per level and arguments).
-pub async fn level_rels(ctx: &Context<'_>, ci: &CiObj, args: RelArgs) -> async_graphql::Result<Arc<LevelRels>> {
+pub async fn level_rels(
+    ctx: &Context<'_>,
+    ci: &CiObj,
+    args: RelArgs,
+) -> async_graphql::Result<Arc<LevelRels>> {
     let l = loaders(ctx)?;
-    let level = ci.1.clone().unwrap_or_else(|| Level::new(vec![ci.0.id.clone()]));
+    let level =
+        ci.1.clone()
+            .unwrap_or_else(|| Level::new(vec![ci.0.id.clone()]));
     let key = (Arc::as_ptr(&level) as usize, args.clone());
-    let cell = l.levels.lock().entry(key).or_insert_with(|| Arc::new(OnceCell::new())).clone();
+    let cell = l
+        .levels
+        .lock()
+        .entry(key)
+        .or_insert_with(|| Arc::new(OnceCell::new()))
+        .clone();
     let got = cell
         .get_or_try_init(|| async { l.fetch_level(level.clone(), &args).await.map(|v| v) })
         .await
@@ -177,8 +217,15 @@ impl CiLoaderExt for Context<'_> {
     /// In the order given; unknown ids skipped. The CIs form one level.
     async fn load_cis(&self, ids: &[CiId]) -> async_graphql::Result<Vec<CiObj>> {
         let l = loaders(self)?;
-        let map = l.cis.load_many(ids.iter().cloned()).await.map_err(|e| to_gql(&e))?;
+        let map = l
+            .cis
+            .load_many(ids.iter().cloned())
+            .await
+            .map_err(|e| to_gql(&e))?;
         let level = Level::new(map.keys().cloned().collect());
-        Ok(ids.iter().filter_map(|i| map.get(i).cloned().map(|c| CiObj(c, Some(level.clone())))).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|i| map.get(i).cloned().map(|c| CiObj(c, Some(level.clone()))))
+            .collect())
     }
 }

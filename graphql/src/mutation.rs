@@ -3,7 +3,10 @@
 //! source precedence and lands in history like any discovered change.
 
 use async_graphql::{Context, Guard, InputObject, Json, Object, SimpleObject, ID};
-use cmdb_model::{CiClass, CiId, EvidenceKind, Observation, Record, RelType, RelationshipObs, RunId, Scope, Source};
+use cmdb_model::{
+    CiClass, CiId, EvidenceKind, Observation, Record, RelType, RelationshipObs, RunId, Scope,
+    Source,
+};
 use cmdb_store::IngestReport;
 use serde_json::{Map, Value};
 
@@ -134,7 +137,12 @@ fn manual_observation() -> Observation {
 
 /// A record that addresses an existing CI by id without changing it.
 fn reference(key: &str, ci: &cmdb_model::Ci) -> Record {
-    Record { key: key.into(), class: Some(ci.class), id: Some(ci.id.clone()), ..Default::default() }
+    Record {
+        key: key.into(),
+        class: Some(ci.class),
+        id: Some(ci.id.clone()),
+        ..Default::default()
+    }
 }
 
 async fn ingest(state: &ApiState, obs: Observation) -> async_graphql::Result<IngestReport> {
@@ -159,9 +167,15 @@ async fn ingest(state: &ApiState, obs: Observation) -> async_graphql::Result<Ing
                 None => format!("{} ({}): {}", e.record, e.code, e.message),
             })
             .collect();
-        let codes: Vec<async_graphql::Value> = report.errors.iter().map(|e| async_graphql::Value::from(e.code.clone())).collect();
+        let codes: Vec<async_graphql::Value> = report
+            .errors
+            .iter()
+            .map(|e| async_graphql::Value::from(e.code.clone()))
+            .collect();
         use async_graphql::ErrorExtensions;
-        return Err(ApiError::InvalidInput(msgs.join("; ")).extend().extend_with(|_, x| x.set("reasons", codes)));
+        return Err(ApiError::InvalidInput(msgs.join("; "))
+            .extend()
+            .extend_with(|_, x| x.set("reasons", codes)));
     }
     Ok(report)
 }
@@ -172,8 +186,14 @@ fn outcome_of(report: &IngestReport, key: &str) -> Option<(CiId, bool, String)> 
     let (created, text) = match &e.outcome {
         cmdb_model::Outcome::Created { reason } => (true, format!("created: {reason}")),
         cmdb_model::Outcome::Matched { rule, identifiers } => {
-            let ids: Vec<String> = identifiers.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            (false, format!("matched by rule `{rule}` ({})", ids.join(", ")))
+            let ids: Vec<String> = identifiers
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            (
+                false,
+                format!("matched by rule `{rule}` ({})", ids.join(", ")),
+            )
         }
         cmdb_model::Outcome::Rejected { message, .. } => (false, format!("rejected: {message}")),
     };
@@ -193,7 +213,9 @@ fn check_criticality(c: i32) -> async_graphql::Result<()> {
     if (1..=5).contains(&c) {
         Ok(())
     } else {
-        Err(gql(ApiError::InvalidInput(format!("criticality must be 1–5 (got {c})"))))
+        Err(gql(ApiError::InvalidInput(format!(
+            "criticality must be 1–5 (got {c})"
+        ))))
     }
 }
 
@@ -202,28 +224,51 @@ fn check_name(n: &str) -> async_graphql::Result<()> {
         return Err(gql(ApiError::InvalidInput("name must not be empty".into())));
     }
     if n.len() > 500 {
-        return Err(gql(ApiError::LimitExceeded("name longer than 500 characters".into())));
+        return Err(gql(ApiError::LimitExceeded(
+            "name longer than 500 characters".into(),
+        )));
     }
     Ok(())
 }
 
-async fn add_members(state: &ApiState, obs: &mut Observation, service_key: &str, members: &[ID]) -> async_graphql::Result<()> {
+async fn add_members(
+    state: &ApiState,
+    obs: &mut Observation,
+    service_key: &str,
+    members: &[ID],
+) -> async_graphql::Result<()> {
     let mut ids: Vec<CiId> = members.iter().map(|m| CiId::new(m.as_str())).collect();
     ids.sort();
     ids.dedup();
     if ids.len() > state.limits.max_page_size {
-        return Err(gql(ApiError::LimitExceeded(format!("more than {} members in one call", state.limits.max_page_size))));
+        return Err(gql(ApiError::LimitExceeded(format!(
+            "more than {} members in one call",
+            state.limits.max_page_size
+        ))));
     }
     let found = state.store.get_many(&ids).await.api()?;
     let known: std::collections::HashSet<&CiId> = found.iter().map(|c| &c.id).collect();
-    let missing: Vec<&str> = ids.iter().filter(|i| !known.contains(i)).map(|i| i.as_str()).collect();
+    let missing: Vec<&str> = ids
+        .iter()
+        .filter(|i| !known.contains(i))
+        .map(|i| i.as_str())
+        .collect();
     if !missing.is_empty() {
-        return Err(gql(ApiError::NotFound(format!("unknown member CI ids: {}", missing.join(", ")))));
+        return Err(gql(ApiError::NotFound(format!(
+            "unknown member CI ids: {}",
+            missing.join(", ")
+        ))));
     }
     for (i, ci) in found.iter().enumerate() {
         let key = format!("member{i}");
         obs.records.push(reference(&key, ci));
-        obs.relationships.push(RelationshipObs::new(RelType::MemberOf, key, service_key, EvidenceKind::Manual, 1.0));
+        obs.relationships.push(RelationshipObs::new(
+            RelType::MemberOf,
+            key,
+            service_key,
+            EvidenceKind::Manual,
+            1.0,
+        ));
     }
     Ok(())
 }
@@ -232,7 +277,11 @@ async fn add_members(state: &ApiState, obs: &mut Observation, service_key: &str,
 impl MutationRoot {
     /// Create or update a CI through identification and reconciliation (source `manual`).
     #[graphql(guard = "RoleGuard::new(Role::Editor)")]
-    async fn upsert_ci(&self, ctx: &Context<'_>, input: UpsertCiInput) -> async_graphql::Result<UpsertCiPayload> {
+    async fn upsert_ci(
+        &self,
+        ctx: &Context<'_>,
+        input: UpsertCiInput,
+    ) -> async_graphql::Result<UpsertCiPayload> {
         let s = state(ctx)?;
         let existing = match &input.id {
             Some(id) => s.store.get(&CiId::new(id.as_str())).await.api()?,
@@ -241,7 +290,11 @@ impl MutationRoot {
         let class: CiClass = match (input.class, &existing) {
             (Some(c), _) => c.into(),
             (None, Some(e)) => e.class,
-            (None, None) => return Err(gql(ApiError::InvalidInput("`class` is required when creating a CI".into()))),
+            (None, None) => {
+                return Err(gql(ApiError::InvalidInput(
+                    "`class` is required when creating a CI".into(),
+                )))
+            }
         };
         if let Some(n) = &input.name {
             check_name(n)?;
@@ -258,56 +311,103 @@ impl MutationRoot {
             obs.records.push(reference("parent", &parent));
             rec.parent = Some("parent".into());
         } else if class.rules().parent.is_some() && existing.is_none() {
-            return Err(gql(ApiError::InvalidInput(format!("a {class} is identified within its parent: give `parentId`"))));
+            return Err(gql(ApiError::InvalidInput(format!(
+                "a {class} is identified within its parent: give `parentId`"
+            ))));
         }
         obs.records.push(rec);
         let report = ingest(s, obs).await?;
-        let (id, created, explanation) =
-            outcome_of(&report, "ci").ok_or_else(|| gql(ApiError::Internal("ingest reported no outcome for the record".into())))?;
-        let ci = s.store.get(&id).await.api()?.ok_or_else(|| gql(ApiError::Internal(format!("CI {id} vanished after upsert"))))?;
+        let (id, created, explanation) = outcome_of(&report, "ci").ok_or_else(|| {
+            gql(ApiError::Internal(
+                "ingest reported no outcome for the record".into(),
+            ))
+        })?;
+        let ci = s
+            .store
+            .get(&id)
+            .await
+            .api()?
+            .ok_or_else(|| gql(ApiError::Internal(format!("CI {id} vanished after upsert"))))?;
         publish(s, &ci.id, "UPSERTED");
-        Ok(UpsertCiPayload { ci: ci.into(), created, explanation })
+        Ok(UpsertCiPayload {
+            ci: ci.into(),
+            created,
+            explanation,
+        })
     }
 
     /// Close one relationship by hand: it stays queryable as CLOSED, impact no longer follows
     /// it, and history records who closed it. Discovery seeing it again reopens it.
     #[graphql(guard = "RoleGuard::new(Role::Editor)")]
-    async fn close_relationship(&self, ctx: &Context<'_>, r#type: RelTypeG, from: ID, to: ID) -> async_graphql::Result<RelationshipObj> {
+    async fn close_relationship(
+        &self,
+        ctx: &Context<'_>,
+        r#type: RelTypeG,
+        from: ID,
+        to: ID,
+    ) -> async_graphql::Result<RelationshipObj> {
         let s = state(ctx)?;
-        let (from, to) = (require_ci(s, from.as_str()).await?, require_ci(s, to.as_str()).await?);
+        let (from, to) = (
+            require_ci(s, from.as_str()).await?,
+            require_ci(s, to.as_str()).await?,
+        );
         let key = cmdb_model::RelKey::new(r#type.into(), from.id, to.id);
-        let rel = s.store.close_relationship(&key, Source::MANUAL).await.map_err(|e| gql(ApiError::from(e)))?;
+        let rel = s
+            .store
+            .close_relationship(&key, Source::MANUAL)
+            .await
+            .map_err(|e| gql(ApiError::from(e)))?;
         publish(s, &key.from, "RELATIONSHIP_CLOSED");
         Ok(RelationshipObj::new(rel))
     }
 
     /// Assert a relationship between two existing CIs (evidence `manual`).
     #[graphql(guard = "RoleGuard::new(Role::Editor)")]
-    async fn upsert_relationship(&self, ctx: &Context<'_>, input: UpsertRelationshipInput) -> async_graphql::Result<RelationshipObj> {
+    async fn upsert_relationship(
+        &self,
+        ctx: &Context<'_>,
+        input: UpsertRelationshipInput,
+    ) -> async_graphql::Result<RelationshipObj> {
         let s = state(ctx)?;
         if !(0.0..=1.0).contains(&input.confidence) {
-            return Err(gql(ApiError::InvalidInput(format!("confidence must be between 0 and 1 (got {})", input.confidence))));
+            return Err(gql(ApiError::InvalidInput(format!(
+                "confidence must be between 0 and 1 (got {})",
+                input.confidence
+            ))));
         }
         let from = require_ci(s, input.from.as_str()).await?;
         let to = require_ci(s, input.to.as_str()).await?;
         if from.id == to.id {
-            return Err(gql(ApiError::InvalidInput("a relationship needs two different CIs".into())));
+            return Err(gql(ApiError::InvalidInput(
+                "a relationship needs two different CIs".into(),
+            )));
         }
         let rel_type: RelType = input.rel_type.into();
         let mut obs = manual_observation();
         obs.records.push(reference("from", &from));
         obs.records.push(reference("to", &to));
-        let mut r = RelationshipObs::new(rel_type, "from", "to", EvidenceKind::Manual, input.confidence);
+        let mut r = RelationshipObs::new(
+            rel_type,
+            "from",
+            "to",
+            EvidenceKind::Manual,
+            input.confidence,
+        );
         r.attributes = input.attributes.map(|j| j.0).unwrap_or_default();
         obs.relationships.push(r);
         ingest(s, obs).await?;
         let key = cmdb_model::RelKey::new(rel_type, from.id.clone(), to.id.clone());
-        let q = cmdb_store::RelQuery { direction: cmdb_store::Direction::Out, types: vec![rel_type], include_closed: true };
+        let q = cmdb_store::RelQuery {
+            direction: cmdb_store::Direction::Out,
+            types: vec![rel_type],
+            include_closed: true,
+        };
         let rels = s.store.relationships(&[key.from.clone()], &q).await.api()?;
-        let rel = rels
-            .into_iter()
-            .find(|r| r.key() == key)
-            .ok_or_else(|| gql(ApiError::Internal(format!("relationship {key} not found after upsert"))))?;
+        let rel = rels.into_iter().find(|r| r.key() == key).ok_or_else(|| {
+            gql(ApiError::Internal(format!(
+                "relationship {key} not found after upsert"
+            )))
+        })?;
         publish(s, &from.id, "RELATIONSHIP_UPSERTED");
         publish(s, &to.id, "RELATIONSHIP_UPSERTED");
         Ok(RelationshipObj::new(rel))
@@ -325,7 +425,11 @@ impl MutationRoot {
 
     /// Define a business service with its members (each `member MEMBER_OF service`).
     #[graphql(guard = "RoleGuard::new(Role::Editor)")]
-    async fn define_business_service(&self, ctx: &Context<'_>, input: DefineBusinessServiceInput) -> async_graphql::Result<BusinessServiceObj> {
+    async fn define_business_service(
+        &self,
+        ctx: &Context<'_>,
+        input: DefineBusinessServiceInput,
+    ) -> async_graphql::Result<BusinessServiceObj> {
         let s = state(ctx)?;
         check_name(&input.name)?;
         check_criticality(input.criticality)?;
@@ -349,7 +453,9 @@ impl MutationRoot {
             ))));
         }
         let mut obs = manual_observation();
-        let mut rec = Record::new("service", CiClass::BusinessService).name(input.name.trim()).ident("name", input.name.trim());
+        let mut rec = Record::new("service", CiClass::BusinessService)
+            .name(input.name.trim())
+            .ident("name", input.name.trim());
         rec = rec.attr("criticality", input.criticality);
         if let Some(o) = &input.owner {
             rec = rec.attr("owner", o.as_str());
@@ -358,17 +464,35 @@ impl MutationRoot {
             rec = rec.attr("sla_target", sla.as_str());
         }
         rec.tags = input.tags.unwrap_or_default().into_iter().collect();
-        let mapping = mapping_attributes(s, input.rule.as_ref(), input.entry_points.as_deref(), input.mapping_depth).await?;
+        let mapping = mapping_attributes(
+            s,
+            input.rule.as_ref(),
+            input.entry_points.as_deref(),
+            input.mapping_depth,
+        )
+        .await?;
         let mapped = !mapping.is_empty();
         rec.attributes.extend(mapping);
         obs.records.push(rec);
-        add_members(s, &mut obs, "service", input.members.as_deref().unwrap_or_default()).await?;
+        add_members(
+            s,
+            &mut obs,
+            "service",
+            input.members.as_deref().unwrap_or_default(),
+        )
+        .await?;
         let report = ingest(s, obs).await?;
-        let (id, _, _) = outcome_of(&report, "service").ok_or_else(|| gql(ApiError::Internal("no outcome for the service".into())))?;
+        let (id, _, _) = outcome_of(&report, "service")
+            .ok_or_else(|| gql(ApiError::Internal("no outcome for the service".into())))?;
         if mapped {
             map_now(s, &id).await?;
         }
-        let ci = s.store.get(&id).await.api()?.ok_or_else(|| gql(ApiError::Internal(format!("service {id} vanished"))))?;
+        let ci = s
+            .store
+            .get(&id)
+            .await
+            .api()?
+            .ok_or_else(|| gql(ApiError::Internal(format!("service {id} vanished"))))?;
         publish(s, &ci.id, "UPSERTED");
         Ok(BusinessServiceObj(ci.into()))
     }
@@ -399,43 +523,80 @@ impl MutationRoot {
             rec.attributes.insert("owner".into(), o.as_str().into());
         }
         if let Some(sla) = &input.sla_target {
-            rec.attributes.insert("sla_target".into(), sla.as_str().into());
+            rec.attributes
+                .insert("sla_target".into(), sla.as_str().into());
         }
         rec.tags = input.tags.unwrap_or_default().into_iter().collect();
-        let mapping = mapping_attributes(s, input.rule.as_ref(), input.entry_points.as_deref(), input.mapping_depth).await?;
+        let mapping = mapping_attributes(
+            s,
+            input.rule.as_ref(),
+            input.entry_points.as_deref(),
+            input.mapping_depth,
+        )
+        .await?;
         let mapped = !mapping.is_empty()
-            || cmdb_store::services::ServiceDefinition::of(&svc).map(|d| d.kind() != cmdb_store::services::ServiceKind::Manual).unwrap_or(false);
+            || cmdb_store::services::ServiceDefinition::of(&svc)
+                .map(|d| d.kind() != cmdb_store::services::ServiceKind::Manual)
+                .unwrap_or(false);
         rec.attributes.extend(mapping);
         obs.records.push(rec);
-        add_members(s, &mut obs, "service", input.add_members.as_deref().unwrap_or_default()).await?;
+        add_members(
+            s,
+            &mut obs,
+            "service",
+            input.add_members.as_deref().unwrap_or_default(),
+        )
+        .await?;
         // Resolve removals before writing anything, so an unknown member changes nothing.
         let mut removals = Vec::new();
         for m in input.remove_members.as_deref().unwrap_or_default() {
             let member = require_ci(s, m.as_str()).await?;
-            removals.push(cmdb_model::RelKey::new(RelType::MemberOf, member.id, svc.id.clone()));
+            removals.push(cmdb_model::RelKey::new(
+                RelType::MemberOf,
+                member.id,
+                svc.id.clone(),
+            ));
         }
         ingest(s, obs).await?;
         for key in removals {
-            s.store.close_relationship(&key, Source::MANUAL).await.map_err(|e| match e {
-                cmdb_store::StoreError::NotFound(_) => gql(ApiError::InvalidInput(format!("{} is not a member of {}", key.from, key.to))),
-                other => gql(ApiError::from(other)),
-            })?;
+            s.store
+                .close_relationship(&key, Source::MANUAL)
+                .await
+                .map_err(|e| match e {
+                    cmdb_store::StoreError::NotFound(_) => gql(ApiError::InvalidInput(format!(
+                        "{} is not a member of {}",
+                        key.from, key.to
+                    ))),
+                    other => gql(ApiError::from(other)),
+                })?;
         }
         if mapped {
             map_now(s, &svc.id).await?;
         }
-        let ci = s.store.get(&svc.id).await.api()?.ok_or_else(|| gql(ApiError::Internal(format!("service {} vanished", svc.id))))?;
+        let ci = s
+            .store
+            .get(&svc.id)
+            .await
+            .api()?
+            .ok_or_else(|| gql(ApiError::Internal(format!("service {} vanished", svc.id))))?;
         publish(s, &ci.id, "UPSERTED");
         Ok(BusinessServiceObj(ci.into()))
     }
 
     /// Delete a business service and its MEMBER_OF relationships (the members stay).
     #[graphql(guard = "RoleGuard::new(Role::Editor)")]
-    async fn delete_business_service(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeletePayload> {
+    async fn delete_business_service(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<DeletePayload> {
         let s = state(ctx)?;
         let svc = require_service(s, id.as_str()).await?;
         s.store.delete(&svc.id, Source::MANUAL).await.api()?;
         publish(s, &svc.id, "DELETED");
-        Ok(DeletePayload { id: ID(svc.id.0), deleted: true })
+        Ok(DeletePayload {
+            id: ID(svc.id.0),
+            deleted: true,
+        })
     }
 }

@@ -1,4 +1,3 @@
-
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, ID};
@@ -18,7 +17,9 @@ fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a ApiState> {
 
 pub(crate) fn check_depth(state: &ApiState, max_depth: i32) -> async_graphql::Result<u32> {
     if max_depth < 0 {
-        return Err(gql(ApiError::InvalidInput(format!("maxDepth must not be negative (got {max_depth})"))));
+        return Err(gql(ApiError::InvalidInput(format!(
+            "maxDepth must not be negative (got {max_depth})"
+        ))));
     }
     if max_depth as u32 > state.limits.max_traversal_depth {
         return Err(gql(ApiError::LimitExceeded(format!(
@@ -29,23 +30,43 @@ pub(crate) fn check_depth(state: &ApiState, max_depth: i32) -> async_graphql::Re
     Ok(max_depth as u32)
 }
 
-pub(crate) async fn require_ci(state: &ApiState, id: &str) -> async_graphql::Result<cmdb_model::Ci> {
-    state.store.get(&CiId::new(id)).await.api()?.ok_or_else(|| gql(ApiError::NotFound(format!("no CI with id `{id}`"))))
+pub(crate) async fn require_ci(
+    state: &ApiState,
+    id: &str,
+) -> async_graphql::Result<cmdb_model::Ci> {
+    state
+        .store
+        .get(&CiId::new(id))
+        .await
+        .api()?
+        .ok_or_else(|| gql(ApiError::NotFound(format!("no CI with id `{id}`"))))
 }
 
-pub(crate) async fn require_service(state: &ApiState, id: &str) -> async_graphql::Result<cmdb_model::Ci> {
+pub(crate) async fn require_service(
+    state: &ApiState,
+    id: &str,
+) -> async_graphql::Result<cmdb_model::Ci> {
     let ci = require_ci(state, id).await?;
     if ci.class != CiClass::BusinessService {
-        return Err(gql(ApiError::NotFound(format!("CI `{id}` is a {}, not a business service", ci.class))));
+        return Err(gql(ApiError::NotFound(format!(
+            "CI `{id}` is a {}, not a business service",
+            ci.class
+        ))));
     }
     Ok(ci)
 }
 
 /// The current ids of the CIs asked about (merged ids resolve to their survivor), or one
 /// NOT_FOUND error naming every unknown id (`extensions.ids`).
-pub(crate) async fn resolve_ids(s: &ApiState, ids: &[ID], what: &str) -> async_graphql::Result<Vec<CiId>> {
+pub(crate) async fn resolve_ids(
+    s: &ApiState,
+    ids: &[ID],
+    what: &str,
+) -> async_graphql::Result<Vec<CiId>> {
     if ids.is_empty() {
-        return Err(gql(ApiError::InvalidInput(format!("{what} needs at least one CI id"))));
+        return Err(gql(ApiError::InvalidInput(format!(
+            "{what} needs at least one CI id"
+        ))));
     }
     if ids.len() > s.limits.max_impact_ids {
         return Err(gql(ApiError::LimitExceeded(format!(
@@ -57,7 +78,11 @@ pub(crate) async fn resolve_ids(s: &ApiState, ids: &[ID], what: &str) -> async_g
     let asked: Vec<CiId> = ids.iter().map(|i| CiId::new(i.as_str())).collect();
     let found = s.store.get_many(&asked).await.api()?;
     let known: std::collections::HashSet<&CiId> = found.iter().map(|c| &c.id).collect();
-    let mut missing: Vec<&str> = asked.iter().filter(|a| !known.contains(a)).map(|a| a.as_str()).collect();
+    let mut missing: Vec<&str> = asked
+        .iter()
+        .filter(|a| !known.contains(a))
+        .map(|a| a.as_str())
+        .collect();
     let mut out: Vec<CiId> = found.iter().map(|c| c.id.clone()).collect();
     if !missing.is_empty() {
         // Merged ids resolve to their survivor; check them one by one before failing.
@@ -75,7 +100,15 @@ pub(crate) async fn resolve_ids(s: &ApiState, ids: &[ID], what: &str) -> async_g
         missing.dedup();
         use async_graphql::ErrorExtensions;
         let e = ApiError::NotFound(format!("unknown CI ids: {}", missing.join(", "))).extend_err();
-        let e = e.extend_with(|_, x| x.set("ids", missing.iter().map(|m| async_graphql::Value::from(*m)).collect::<Vec<_>>()));
+        let e = e.extend_with(|_, x| {
+            x.set(
+                "ids",
+                missing
+                    .iter()
+                    .map(|m| async_graphql::Value::from(*m))
+                    .collect::<Vec<_>>(),
+            )
+        });
         return Err(e);
     }
     out.sort();
@@ -87,7 +120,12 @@ pub(crate) async fn resolve_ids(s: &ApiState, ids: &[ID], what: &str) -> async_g
 impl QueryRoot {
     /// A CI by id (ids merged into another CI resolve to it).
     async fn ci(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<CiObj>> {
-        Ok(state(ctx)?.store.get(&CiId::new(id.as_str())).await.api()?.map(Into::into))
+        Ok(state(ctx)?
+            .store
+            .get(&CiId::new(id.as_str()))
+            .await
+            .api()?
+            .map(Into::into))
     }
 
     /// CIs matching `filter`, ordered, Relay-paginated, with the total count.
@@ -105,7 +143,11 @@ impl QueryRoot {
         let s = state(ctx)?;
         let f = filter.unwrap_or_default().to_store().api()?;
         let page = page_request(s, first, after, last, before)?;
-        let p = s.store.find(&f, order_by.unwrap_or_default().into(), &page).await.api()?;
+        let p = s
+            .store
+            .find(&f, order_by.unwrap_or_default().into(), &page)
+            .await
+            .api()?;
         Ok(CiConnection::from_page(p))
     }
 
@@ -118,7 +160,10 @@ impl QueryRoot {
         #[graphql(default_with = "DependencyDirection::Upstream")] direction: DependencyDirection,
         #[graphql(default = 10)] max_depth: i32,
         types: Option<Vec<RelTypeG>>,
-        #[graphql(desc = "At most this many, nearest first (default and maximum: the page size cap).")] first: Option<i32>,
+        #[graphql(
+            desc = "At most this many, nearest first (default and maximum: the page size cap)."
+        )]
+        first: Option<i32>,
     ) -> async_graphql::Result<Vec<ReachedCi>> {
         let s = state(ctx)?;
         let max_depth = check_depth(s, max_depth)?;
@@ -133,7 +178,11 @@ impl QueryRoot {
                 DependencyDirection::Downstream => st::TraverseDirection::Downstream,
             },
             max_depth,
-            types: types.unwrap_or_default().into_iter().map(Into::into).collect(),
+            types: types
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         };
         let mut reached = s.store.traverse(&[start.id.clone()], &q).await.api()?;
         reached.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
@@ -141,38 +190,81 @@ impl QueryRoot {
             .into_iter()
             .filter(|r| r.id != start.id)
             .take(limit)
-            .map(|r| ReachedCi { id: r.id, depth: r.depth, via: r.via })
+            .map(|r| ReachedCi {
+                id: r.id,
+                depth: r.depth,
+                via: r.via,
+            })
             .collect())
     }
 
     /// All business services, by name.
-    async fn business_services(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Vec<BusinessServiceObj>> {
+    async fn business_services(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Vec<BusinessServiceObj>> {
         let s = state(ctx)?;
-        let page = page_request(s, first.or(Some(s.limits.max_page_size.min(i32::MAX as usize) as i32)), after, None, None)?;
-        let f = st::CiFilter { classes: vec![CiClass::BusinessService], ..Default::default() };
-        let order = st::CiOrder { field: st::CiOrderField::Name, descending: false };
+        let page = page_request(
+            s,
+            first.or(Some(s.limits.max_page_size.min(i32::MAX as usize) as i32)),
+            after,
+            None,
+            None,
+        )?;
+        let f = st::CiFilter {
+            classes: vec![CiClass::BusinessService],
+            ..Default::default()
+        };
+        let order = st::CiOrder {
+            field: st::CiOrderField::Name,
+            descending: false,
+        };
         let p = s.store.find(&f, order, &page).await.api()?;
-        Ok(CiObj::level(p.items.into_iter().map(|(_, c)| c).collect()).into_iter().map(BusinessServiceObj).collect())
+        Ok(CiObj::level(p.items.into_iter().map(|(_, c)| c).collect())
+            .into_iter()
+            .map(BusinessServiceObj)
+            .collect())
     }
 
     /// One business service.
-    async fn business_service(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<BusinessServiceObj>> {
+    async fn business_service(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<BusinessServiceObj>> {
         let s = state(ctx)?;
         match s.store.get(&CiId::new(id.as_str())).await.api()? {
-            Some(ci) if ci.class == CiClass::BusinessService => Ok(Some(BusinessServiceObj(ci.into()))),
+            Some(ci) if ci.class == CiClass::BusinessService => {
+                Ok(Some(BusinessServiceObj(ci.into())))
+            }
             _ => Ok(None),
         }
     }
 
     /// Which business services are affected if the CIs `ids` fail, and why. Follows each
     /// relationship type's declared impact flow up to `maxDepth` hops.
-    async fn impact(&self, ctx: &Context<'_>, ids: Vec<ID>, #[graphql(default = 10)] max_depth: i32) -> async_graphql::Result<ImpactReportObj> {
+    async fn impact(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+        #[graphql(default = 10)] max_depth: i32,
+    ) -> async_graphql::Result<ImpactReportObj> {
         let s = state(ctx)?;
         let max_depth = check_depth(s, max_depth)?;
         let failing = resolve_ids(s, &ids, "impact").await?;
-        let opts = ImpactOptions { max_depth, max_paths_per_service: s.limits.max_paths_per_service };
-        let report = st::analysis::impact(s.store.as_ref(), &failing, &opts).await.api()?;
-        Ok(ImpactReportObj { report: Arc::new(report), max_depth })
+        let opts = ImpactOptions {
+            max_depth,
+            max_paths_per_service: s.limits.max_paths_per_service,
+        };
+        let report = st::analysis::impact(s.store.as_ref(), &failing, &opts)
+            .await
+            .api()?;
+        Ok(ImpactReportObj {
+            report: Arc::new(report),
+            max_depth,
+        })
     }
 
     /// Store counts.
@@ -182,8 +274,16 @@ impl QueryRoot {
             cis: st.cis,
             relationships: st.relationships,
             history_entries: st.history_entries,
-            by_class: st.by_class.into_iter().map(|(k, n)| NamedCount { name: k, count: n }).collect(),
-            by_status: st.by_status.into_iter().map(|(k, n)| NamedCount { name: k, count: n }).collect(),
+            by_class: st
+                .by_class
+                .into_iter()
+                .map(|(k, n)| NamedCount { name: k, count: n })
+                .collect(),
+            by_status: st
+                .by_status
+                .into_iter()
+                .map(|(k, n)| NamedCount { name: k, count: n })
+                .collect(),
         })
     }
 }

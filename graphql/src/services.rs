@@ -27,13 +27,21 @@ fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a ApiState> {
 }
 
 async fn require_ci(state: &ApiState, id: &str) -> async_graphql::Result<Ci> {
-    state.store.get(&CiId::new(id)).await.api()?.ok_or_else(|| gql(ApiError::NotFound(format!("no CI with id `{id}`"))))
+    state
+        .store
+        .get(&CiId::new(id))
+        .await
+        .api()?
+        .ok_or_else(|| gql(ApiError::NotFound(format!("no CI with id `{id}`"))))
 }
 
 async fn require_service(state: &ApiState, id: &str) -> async_graphql::Result<Ci> {
     let ci = require_ci(state, id).await?;
     if ci.class != CiClass::BusinessService {
-        return Err(gql(ApiError::NotFound(format!("CI `{id}` is a {}, not a business service", ci.class))));
+        return Err(gql(ApiError::NotFound(format!(
+            "CI `{id}` is a {}, not a business service",
+            ci.class
+        ))));
     }
     Ok(ci)
 }
@@ -56,10 +64,19 @@ pub struct ServiceRuleInput {
 impl ServiceRuleInput {
     fn to_rule(&self) -> sm::ServiceRule {
         sm::ServiceRule {
-            classes: self.classes.iter().flatten().map(|c| CiClass::from(*c).as_str().to_string()).collect(),
+            classes: self
+                .classes
+                .iter()
+                .flatten()
+                .map(|c| CiClass::from(*c).as_str().to_string())
+                .collect(),
             tags: self.tags.clone().unwrap_or_default(),
             name_pattern: self.name_pattern.clone().filter(|p| !p.is_empty()),
-            attributes: self.attributes.as_ref().map(|j| j.0.clone()).unwrap_or_default(),
+            attributes: self
+                .attributes
+                .as_ref()
+                .map(|j| j.0.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -77,7 +94,15 @@ pub(crate) async fn mapping_attributes(
         let rule = r.to_rule();
         if !rule.is_empty() {
             let filter = rule.filter().map_err(|e| gql(ApiError::InvalidInput(e)))?;
-            let page = state.store.find(&filter, Default::default(), &cmdb_store::PageRequest::first(1)).await.api()?;
+            let page = state
+                .store
+                .find(
+                    &filter,
+                    Default::default(),
+                    &cmdb_store::PageRequest::first(1),
+                )
+                .await
+                .api()?;
             if page.total_count > sm::MAX_RULE_MEMBERS {
                 return Err(gql(ApiError::LimitExceeded(format!(
                     "the rule matches {} CIs; a rule service may have at most {}",
@@ -86,26 +111,42 @@ pub(crate) async fn mapping_attributes(
                 ))));
             }
         }
-        out.insert("rule".into(), serde_json::to_value(&rule).map_err(|e| gql(ApiError::Internal(e.to_string())))?);
+        out.insert(
+            "rule".into(),
+            serde_json::to_value(&rule).map_err(|e| gql(ApiError::Internal(e.to_string())))?,
+        );
     }
     if let Some(eps) = entry_points {
         if eps.len() > MAX_ENTRY_POINTS {
-            return Err(gql(ApiError::LimitExceeded(format!("more than {MAX_ENTRY_POINTS} entry points"))));
+            return Err(gql(ApiError::LimitExceeded(format!(
+                "more than {MAX_ENTRY_POINTS} entry points"
+            ))));
         }
         let mut clean = Vec::new();
         for (i, ep) in eps.iter().enumerate() {
             if ep.len() > 500 {
-                return Err(gql(ApiError::LimitExceeded(format!("entry point {} is longer than 500 characters", i + 1))));
+                return Err(gql(ApiError::LimitExceeded(format!(
+                    "entry point {} is longer than 500 characters",
+                    i + 1
+                ))));
             }
             // The message never echoes the entry point: it may hold a credential.
-            sm::parse_entry_point(ep).map_err(|e| gql(ApiError::InvalidInput(format!("entry point {}: {e}", i + 1))))?;
+            sm::parse_entry_point(ep).map_err(|e| {
+                gql(ApiError::InvalidInput(format!(
+                    "entry point {}: {e}",
+                    i + 1
+                )))
+            })?;
             clean.push(Value::String(ep.trim().to_string()));
         }
         out.insert("entry_points".into(), Value::Array(clean));
     }
     if let Some(d) = mapping_depth {
         if d < 1 || d as u32 > sm::MAX_MAPPING_DEPTH {
-            return Err(gql(ApiError::InvalidInput(format!("mappingDepth must be 1–{} (got {d})", sm::MAX_MAPPING_DEPTH))));
+            return Err(gql(ApiError::InvalidInput(format!(
+                "mappingDepth must be 1–{} (got {d})",
+                sm::MAX_MAPPING_DEPTH
+            ))));
         }
         out.insert("mapping_depth".into(), d.into());
     }
@@ -115,7 +156,9 @@ pub(crate) async fn mapping_attributes(
 /// Map a service right after it was defined or changed. A mapping error (e.g. a rule that
 /// matches too many CIs) is the caller's error; membership is then left as it was.
 pub(crate) async fn map_now(state: &ApiState, id: &CiId) -> async_graphql::Result<()> {
-    let report = sm::recompute_service(state.store.as_ref(), id, &state.ingest).await.api()?;
+    let report = sm::recompute_service(state.store.as_ref(), id, &state.ingest)
+        .await
+        .api()?;
     tracing::info!(service = %id, added = report.members_added, removed = report.members_removed, unresolved = report.unresolved_entry_points.len(), "service mapped");
     if let Some(e) = report.errors.first() {
         let err = match e.code.as_str() {
@@ -200,9 +243,21 @@ impl From<sm::MappingReport> for MappingReportG {
             unresolved_entry_points: r
                 .unresolved_entry_points
                 .into_iter()
-                .map(|u| UnresolvedEntryPointG { service_id: ID(u.service.0), entry_point: u.entry_point, reason: u.reason })
+                .map(|u| UnresolvedEntryPointG {
+                    service_id: ID(u.service.0),
+                    entry_point: u.entry_point,
+                    reason: u.reason,
+                })
                 .collect(),
-            errors: r.errors.into_iter().map(|e| MappingErrorG { service_id: ID(e.service.0), code: e.code, message: e.message }).collect(),
+            errors: r
+                .errors
+                .into_iter()
+                .map(|e| MappingErrorG {
+                    service_id: ID(e.service.0),
+                    code: e.code,
+                    message: e.message,
+                })
+                .collect(),
             duration_ms: r.duration_ms,
         }
     }
@@ -231,7 +286,10 @@ impl ServiceDefinitionObj {
         BusinessServiceObj(self.0.clone().into())
     }
     async fn kind(&self) -> ServiceKindG {
-        ServiceDefinition::of(&self.0).map(|d| d.kind()).unwrap_or(ServiceKind::Manual).into()
+        ServiceDefinition::of(&self.0)
+            .map(|d| d.kind())
+            .unwrap_or(ServiceKind::Manual)
+            .into()
     }
     /// The stored rule (`{classes, tags, namePattern, attributes}`), if any.
     async fn rule(&self) -> Option<Json<Value>> {
@@ -240,18 +298,28 @@ impl ServiceDefinitionObj {
     /// A stored definition that cannot be used (a rule naming an unknown class…).
     async fn definition_error(&self) -> Option<String> {
         ServiceDefinition::of(&self.0).err().or_else(|| {
-            ServiceDefinition::of(&self.0).ok()?.rule.as_ref().and_then(|r| r.filter().err())
+            ServiceDefinition::of(&self.0)
+                .ok()?
+                .rule
+                .as_ref()
+                .and_then(|r| r.filter().err())
         })
     }
     async fn entry_points(&self) -> Vec<String> {
-        ServiceDefinition::of(&self.0).map(|d| d.entry_points).unwrap_or_default()
+        ServiceDefinition::of(&self.0)
+            .map(|d| d.entry_points)
+            .unwrap_or_default()
     }
     async fn mapping_depth(&self) -> u32 {
-        ServiceDefinition::of(&self.0).map(|d| d.mapping_depth).unwrap_or(sm::DEFAULT_MAPPING_DEPTH)
+        ServiceDefinition::of(&self.0)
+            .map(|d| d.mapping_depth)
+            .unwrap_or(sm::DEFAULT_MAPPING_DEPTH)
     }
     /// Entry points the last mapping could not resolve, and why.
     async fn unresolved_entry_points(&self) -> Vec<EntryPointProblem> {
-        let Some(Value::Array(items)) = self.0.attr("unresolved_entry_points") else { return vec![] };
+        let Some(Value::Array(items)) = self.0.attr("unresolved_entry_points") else {
+            return vec![];
+        };
         items
             .iter()
             .map(|v| EntryPointProblem {
@@ -262,11 +330,18 @@ impl ServiceDefinitionObj {
     }
     /// When the mapper last changed this service's members or map.
     async fn mapped_at(&self) -> Option<DateTime<Utc>> {
-        self.0.attr_str("mapped_at").and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.with_timezone(&Utc))
+        self.0
+            .attr_str("mapped_at")
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.with_timezone(&Utc))
     }
     /// CIs in the stored entry-point map.
     async fn map_size(&self) -> usize {
-        self.0.attr("map_cis").and_then(Value::as_array).map(Vec::len).unwrap_or(0)
+        self.0
+            .attr("map_cis")
+            .and_then(Value::as_array)
+            .map(Vec::len)
+            .unwrap_or(0)
     }
 }
 
@@ -318,12 +393,19 @@ pub struct ServiceMap {
 }
 
 fn id_list(ci: &Ci, key: &str) -> Vec<CiId> {
-    ci.attr(key).and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(CiId::new)).collect()).unwrap_or_default()
+    ci.attr(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(CiId::new)).collect())
+        .unwrap_or_default()
 }
 
 async fn build_map(state: &ApiState, svc: Ci, max_depth: u32) -> async_graphql::Result<ServiceMap> {
     let store = state.store.as_ref();
-    let member_q = RelQuery { direction: Direction::In, types: vec![cmdb_model::RelType::MemberOf], include_closed: false };
+    let member_q = RelQuery {
+        direction: Direction::In,
+        types: vec![cmdb_model::RelType::MemberOf],
+        include_closed: false,
+    };
     let members: BTreeSet<CiId> = store
         .relationships(std::slice::from_ref(&svc.id), &member_q)
         .await
@@ -332,7 +414,9 @@ async fn build_map(state: &ApiState, svc: Ci, max_depth: u32) -> async_graphql::
         .filter(|r| r.to == svc.id && r.status == RelStatus::Active)
         .map(|r| r.from)
         .collect();
-    let kind = ServiceDefinition::of(&svc).map(|d| d.kind()).unwrap_or(ServiceKind::Manual);
+    let kind = ServiceDefinition::of(&svc)
+        .map(|d| d.kind())
+        .unwrap_or(ServiceKind::Manual);
     let mut nodes: Vec<CiId> = vec![svc.id.clone()];
     nodes.extend(members.iter().cloned());
     let mut entry: BTreeSet<CiId> = BTreeSet::new();
@@ -343,7 +427,11 @@ async fn build_map(state: &ApiState, svc: Ci, max_depth: u32) -> async_graphql::
         nodes.extend(stored_map);
     } else if !members.is_empty() && max_depth > 0 {
         // Members plus what they rely on (upstream along impact flow).
-        let q = TraverseQuery { direction: TraverseDirection::Upstream, max_depth, types: vec![] };
+        let q = TraverseQuery {
+            direction: TraverseDirection::Upstream,
+            max_depth,
+            types: vec![],
+        };
         let start: Vec<CiId> = members.iter().cloned().collect();
         let mut reached = store.traverse(&start, &q).await.api()?;
         reached.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
@@ -362,11 +450,18 @@ async fn build_map(state: &ApiState, svc: Ci, max_depth: u32) -> async_graphql::
     }
     cis.insert(svc.id.clone(), svc.clone());
     let ids: Vec<CiId> = cis.keys().cloned().collect();
-    let out_q = RelQuery { direction: Direction::Out, types: vec![], include_closed: false };
+    let out_q = RelQuery {
+        direction: Direction::Out,
+        types: vec![],
+        include_closed: false,
+    };
     let mut edges: BTreeMap<cmdb_model::RelKey, ServiceMapEdge> = BTreeMap::new();
     for chunk in ids.chunks(500) {
         for r in store.relationships(chunk, &out_q).await.api()? {
-            if r.status != RelStatus::Active || !cis.contains_key(&r.from) || !cis.contains_key(&r.to) {
+            if r.status != RelStatus::Active
+                || !cis.contains_key(&r.from)
+                || !cis.contains_key(&r.to)
+            {
                 continue;
             }
             edges.entry(r.key()).or_insert_with(|| ServiceMapEdge {
@@ -407,7 +502,12 @@ async fn build_map(state: &ApiState, svc: Ci, max_depth: u32) -> async_graphql::
         })
         .collect();
     out.sort_by(|a, b| (a.role, &a.ci.id).cmp(&(b.role, &b.ci.id)));
-    Ok(ServiceMap { service: ServiceDefinitionObj(svc), nodes: out, edges: edges.into_values().collect(), truncated })
+    Ok(ServiceMap {
+        service: ServiceDefinitionObj(svc),
+        nodes: out,
+        edges: edges.into_values().collect(),
+        truncated,
+    })
 }
 
 // ------------------------------------------------------------------ roots
@@ -418,8 +518,14 @@ pub struct ServicesQuery;
 #[Object]
 impl ServicesQuery {
     /// How a business service is defined (manual, rule, entry points) and its mapping state.
-    async fn service_definition(&self, ctx: &Context<'_>, service_id: ID) -> async_graphql::Result<ServiceDefinitionObj> {
-        Ok(ServiceDefinitionObj(require_service(state(ctx)?, service_id.as_str()).await?))
+    async fn service_definition(
+        &self,
+        ctx: &Context<'_>,
+        service_id: ID,
+    ) -> async_graphql::Result<ServiceDefinitionObj> {
+        Ok(ServiceDefinitionObj(
+            require_service(state(ctx)?, service_id.as_str()).await?,
+        ))
     }
 
     /// A business service's map for drawing: for entry-point services the mapped subgraph;
@@ -433,10 +539,15 @@ impl ServicesQuery {
         let s = state(ctx)?;
         let max_depth = max_depth.unwrap_or(8);
         if max_depth < 0 {
-            return Err(gql(ApiError::InvalidInput(format!("maxDepth must not be negative (got {max_depth})"))));
+            return Err(gql(ApiError::InvalidInput(format!(
+                "maxDepth must not be negative (got {max_depth})"
+            ))));
         }
         if max_depth as u32 > s.limits.max_traversal_depth {
-            return Err(gql(ApiError::LimitExceeded(format!("maxDepth {max_depth} exceeds the maximum of {}", s.limits.max_traversal_depth))));
+            return Err(gql(ApiError::LimitExceeded(format!(
+                "maxDepth {max_depth} exceeds the maximum of {}",
+                s.limits.max_traversal_depth
+            ))));
         }
         let svc = require_service(s, service_id.as_str()).await?;
         build_map(s, svc, max_depth as u32).await
@@ -453,7 +564,9 @@ impl ServicesMutation {
     #[graphql(guard = "RoleGuard::new(Role::Editor)")]
     async fn recompute_services(&self, ctx: &Context<'_>) -> async_graphql::Result<MappingReportG> {
         let s = state(ctx)?;
-        let r = sm::recompute_services(s.store.as_ref(), &s.ingest).await.api()?;
+        let r = sm::recompute_services(s.store.as_ref(), &s.ingest)
+            .await
+            .api()?;
         tracing::info!(
             services = r.services_mapped,
             members_added = r.members_added,
@@ -470,15 +583,28 @@ impl ServicesMutation {
     /// for it to work. Set by hand (source `manual`), it wins over the inferred value and
     /// survives re-inference.
     #[graphql(guard = "RoleGuard::new(Role::Editor)")]
-    async fn set_redundancy(&self, ctx: &Context<'_>, group_id: ID, min_up: i32) -> async_graphql::Result<CiObj> {
+    async fn set_redundancy(
+        &self,
+        ctx: &Context<'_>,
+        group_id: ID,
+        min_up: i32,
+    ) -> async_graphql::Result<CiObj> {
         let s = state(ctx)?;
         let group = require_ci(s, group_id.as_str()).await?;
-        let n = sm::group_members(s.store.as_ref(), &group.id).await.api()?.len();
+        let n = sm::group_members(s.store.as_ref(), &group.id)
+            .await
+            .api()?
+            .len();
         if n == 0 {
-            return Err(gql(ApiError::InvalidInput(format!("{} has no members (nothing is PART_OF it)", group.id))));
+            return Err(gql(ApiError::InvalidInput(format!(
+                "{} has no members (nothing is PART_OF it)",
+                group.id
+            ))));
         }
         if min_up < 1 || min_up as usize > n {
-            return Err(gql(ApiError::InvalidInput(format!("minUp must be 1–{n}, the group's member count (got {min_up})"))));
+            return Err(gql(ApiError::InvalidInput(format!(
+                "minUp must be 1–{n}, the group's member count (got {min_up})"
+            ))));
         }
         let mut obs = Observation::new(Source::manual(), RunId::generate(), Scope::none());
         let mut rec = Record::new("group", group.class);
@@ -486,11 +612,24 @@ impl ServicesMutation {
         obs.push(rec.attr("min_up", min_up));
         let report = s.store.ingest(obs, &s.ingest).await.api()?;
         if let Some(e) = report.errors.first() {
-            return Err(gql(ApiError::InvalidInput(format!("{} ({}): {}", e.record, e.code, e.message))));
+            return Err(gql(ApiError::InvalidInput(format!(
+                "{} ({}): {}",
+                e.record, e.code, e.message
+            ))));
         }
-        let ci = s.store.get(&group.id).await.api()?.ok_or_else(|| gql(ApiError::Internal(format!("group {} vanished", group.id))))?;
+        let ci = s
+            .store
+            .get(&group.id)
+            .await
+            .api()?
+            .ok_or_else(|| gql(ApiError::Internal(format!("group {} vanished", group.id))))?;
         tracing::info!(group = %ci.id, min_up, "redundancy set by hand");
-        s.events.publish_ci_change(CiChange { id: ID(ci.id.0.clone()), kind: "UPSERTED".into(), source: Source::MANUAL.into(), at: cmdb_model::now() });
+        s.events.publish_ci_change(CiChange {
+            id: ID(ci.id.0.clone()),
+            kind: "UPSERTED".into(),
+            source: Source::MANUAL.into(),
+            at: cmdb_model::now(),
+        });
         Ok(ci.into())
     }
 }

@@ -10,11 +10,19 @@ pub struct SubscriptionRoot;
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// CIs changed through the API; restricted to `ids` when given.
-    async fn ci_changed(&self, ctx: &Context<'_>, ids: Option<Vec<ID>>) -> async_graphql::Result<impl Stream<Item = CiChange>> {
+    async fn ci_changed(
+        &self,
+        ctx: &Context<'_>,
+        ids: Option<Vec<ID>>,
+    ) -> async_graphql::Result<impl Stream<Item = CiChange>> {
         let rx = ctx.data::<ApiState>()?.events.subscribe();
         Ok(events(rx).filter_map(move |e| {
             let out = match e {
-                Ok(Event::CiChanged(c)) if ids.as_ref().map(|ids| ids.contains(&c.id)).unwrap_or(true) => Some(c),
+                Ok(Event::CiChanged(c))
+                    if ids.as_ref().map(|ids| ids.contains(&c.id)).unwrap_or(true) =>
+                {
+                    Some(c)
+                }
                 _ => None,
             };
             async move { out }
@@ -22,7 +30,11 @@ impl SubscriptionRoot {
     }
 
     /// Progress events of one discovery run.
-    async fn discovery_progress(&self, ctx: &Context<'_>, run_id: ID) -> async_graphql::Result<impl Stream<Item = DiscoveryProgress>> {
+    async fn discovery_progress(
+        &self,
+        ctx: &Context<'_>,
+        run_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = DiscoveryProgress>> {
         let rx = ctx.data::<ApiState>()?.events.subscribe();
         Ok(events(rx).filter_map(move |e| {
             let out = match e {

@@ -223,31 +223,51 @@ impl CiFilterG {
                 [(k, v)] => {
                     if *k == st::NameMatch::Regex {
                         if v.len() > 1000 {
-                            return Err(ApiError::LimitExceeded("name regex longer than 1000 characters".into()));
+                            return Err(ApiError::LimitExceeded(
+                                "name regex longer than 1000 characters".into(),
+                            ));
                         }
                         regex::RegexBuilder::new(v)
                             .size_limit(1 << 20)
                             .build()
-                            .map_err(|e| ApiError::InvalidInput(format!("invalid name regex: {e}")))?;
+                            .map_err(|e| {
+                                ApiError::InvalidInput(format!("invalid name regex: {e}"))
+                            })?;
                     }
                     f.name = Some((*k, (*v).clone()));
                 }
                 [] => {}
-                _ => return Err(ApiError::InvalidInput("name filter: give exactly one of equals, contains, regex".into())),
+                _ => {
+                    return Err(ApiError::InvalidInput(
+                        "name filter: give exactly one of equals, contains, regex".into(),
+                    ))
+                }
             }
         }
         f.tags.extend(self.tag.iter().cloned());
         f.tags.extend(self.tags.iter().flatten().cloned());
         f.statuses.extend(self.status.map(m::CiStatus::from));
-        f.statuses.extend(self.statuses.iter().flatten().map(|s| m::CiStatus::from(*s)));
+        f.statuses.extend(
+            self.statuses
+                .iter()
+                .flatten()
+                .map(|s| m::CiStatus::from(*s)),
+        );
         f.source = self.source.clone();
         f.ip_address = self.ip_address.clone();
-        for a in self.attribute.iter().chain(self.attributes.iter().flatten()) {
+        for a in self
+            .attribute
+            .iter()
+            .chain(self.attributes.iter().flatten())
+        {
             f.attributes.push((a.key.clone(), a.equals.0.clone()));
         }
         f.last_seen_before = self.last_seen_before;
         f.last_seen_after = self.last_seen_after;
-        f.ids = self.ids.as_ref().map(|v| v.iter().map(|i| m::CiId::new(i.as_str())).collect());
+        f.ids = self
+            .ids
+            .as_ref()
+            .map(|v| v.iter().map(|i| m::CiId::new(i.as_str())).collect());
         Ok(f)
     }
 }
@@ -313,7 +333,9 @@ impl CiObj {
     /// CIs produced by one list: they share a level.
     pub fn level(cis: Vec<m::Ci>) -> Vec<CiObj> {
         let level = Level::new(cis.iter().map(|c| c.id.clone()).collect());
-        cis.into_iter().map(|c| CiObj(Arc::new(c), Some(level.clone()))).collect()
+        cis.into_iter()
+            .map(|c| CiObj(Arc::new(c), Some(level.clone())))
+            .collect()
     }
 }
 
@@ -345,7 +367,13 @@ impl CiObj {
     }
     /// Attribute values as one JSON object (`{"hostname": "web1", …}`).
     async fn attributes(&self) -> Json<serde_json::Map<String, Value>> {
-        Json(self.0.attributes.iter().map(|(k, a)| (k.clone(), a.value.clone())).collect())
+        Json(
+            self.0
+                .attributes
+                .iter()
+                .map(|(k, a)| (k.clone(), a.value.clone()))
+                .collect(),
+        )
     }
     /// One attribute's value, or null.
     async fn attribute(&self, key: String) -> Option<Json<Value>> {
@@ -391,7 +419,11 @@ impl CiObj {
     ) -> async_graphql::Result<RelationshipConnection> {
         let state = ctx.data::<ApiState>()?;
         let limit = state.page_size(first, None)?;
-        let mut types: Vec<m::RelType> = types.unwrap_or_default().into_iter().map(Into::into).collect();
+        let mut types: Vec<m::RelType> = types
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect();
         types.sort();
         types.dedup();
         let la = ctx.look_ahead();
@@ -407,7 +439,11 @@ impl CiObj {
         let rels = batch.of(&self.0.id);
         let start = match &after {
             None => 0,
-            Some(c) => decode_offset(c).ok_or_else(|| gql(ApiError::InvalidInput(format!("invalid cursor `{c}`"))))? + 1,
+            Some(c) => {
+                decode_offset(c)
+                    .ok_or_else(|| gql(ApiError::InvalidInput(format!("invalid cursor `{c}`"))))?
+                    + 1
+            }
         };
         let total = rels.len();
         let edges: Vec<RelationshipEdge> = rels
@@ -417,7 +453,11 @@ impl CiObj {
             .take(limit)
             .map(|(i, r)| RelationshipEdge {
                 cursor: encode_offset(i),
-                node: RelationshipObj { rel: Arc::new(r.clone()), ends: batch.ends.clone(), ends_level: batch.ends_level.clone() },
+                node: RelationshipObj {
+                    rel: Arc::new(r.clone()),
+                    ends: batch.ends.clone(),
+                    ends_level: batch.ends_level.clone(),
+                },
             })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
@@ -429,7 +469,12 @@ impl CiObj {
     }
     /// This CI's recorded changes, newest first.
     #[graphql(complexity = "crate::page_complexity(first, None, child_complexity)")]
-    async fn history(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<HistoryConnection> {
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<HistoryConnection> {
         let state = ctx.data::<ApiState>()?;
         let page = page_request(state, first, after, None, None)?;
         let p = state.store.history(&self.0.id, &page).await.api()?;
@@ -476,7 +521,11 @@ impl CiConnection {
             page_info: PageInfo::from_cursors(&cursors, p.has_next_page, p.has_previous_page),
             edges: {
                 let (cursors, cis): (Vec<String>, Vec<m::Ci>) = p.items.into_iter().unzip();
-                cursors.into_iter().zip(CiObj::level(cis)).map(|(cursor, node)| CiEdge { cursor, node }).collect()
+                cursors
+                    .into_iter()
+                    .zip(CiObj::level(cis))
+                    .map(|(cursor, node)| CiEdge { cursor, node })
+                    .collect()
             },
         }
     }
@@ -505,7 +554,11 @@ pub struct RelationshipObj {
 
 impl RelationshipObj {
     pub fn new(rel: m::Relationship) -> Self {
-        RelationshipObj { rel: Arc::new(rel), ends: None, ends_level: None }
+        RelationshipObj {
+            rel: Arc::new(rel),
+            ends: None,
+            ends_level: None,
+        }
     }
     async fn end(&self, ctx: &Context<'_>, id: &m::CiId) -> async_graphql::Result<Option<CiObj>> {
         if let Some(ci) = self.ends.as_ref().and_then(|e| e.get(id)) {
@@ -619,7 +672,11 @@ impl From<m::HistoryEntry> for HistoryEntryG {
             at: h.at,
             kind: h.kind.into(),
             field: h.field,
-            relationship: h.relationship.map(|k| RelKeyG { rel_type: k.rel_type.into(), from: ID(k.from.0), to: ID(k.to.0) }),
+            relationship: h.relationship.map(|k| RelKeyG {
+                rel_type: k.rel_type.into(),
+                from: ID(k.from.0),
+                to: ID(k.to.0),
+            }),
             old: h.old.map(Json),
             new: h.new.map(Json),
             source: h.source.0,
@@ -655,7 +712,14 @@ impl HistoryConnection {
         HistoryConnection {
             total_count: p.total_count,
             page_info: PageInfo::from_cursors(&cursors, p.has_next_page, p.has_previous_page),
-            edges: p.items.into_iter().map(|(cursor, h)| HistoryEdge { cursor, node: h.into() }).collect(),
+            edges: p
+                .items
+                .into_iter()
+                .map(|(cursor, h)| HistoryEdge {
+                    cursor,
+                    node: h.into(),
+                })
+                .collect(),
         }
     }
 }
@@ -745,7 +809,11 @@ impl BusinessServiceObj {
         let batch = level_rels(ctx, &self.0, args).await?;
         let ends = batch.ends.clone().unwrap_or_default();
         let mut out = Vec::new();
-        for r in batch.of(&self.0 .0.id).iter().filter(|r| r.to == self.0 .0.id) {
+        for r in batch
+            .of(&self.0 .0.id)
+            .iter()
+            .filter(|r| r.to == self.0 .0.id)
+        {
             match ends.get(&r.from) {
                 Some(ci) => out.push(CiObj(ci.clone(), batch.ends_level.clone())),
                 None => out.extend(ctx.load_ci(&r.from).await?),
@@ -761,7 +829,10 @@ pub struct ImpactedService(pub m::impact::ServiceImpact);
 
 #[Object]
 impl ImpactedService {
-    async fn service(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<BusinessServiceObj>> {
+    async fn service(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<BusinessServiceObj>> {
         Ok(ctx.load_ci(&self.0.service).await?.map(BusinessServiceObj))
     }
     async fn service_id(&self) -> ID {
@@ -777,7 +848,11 @@ impl ImpactedService {
     /// CI-id chains `failing CI, …, service` that explain the impact (shortest first-found,
     /// lexicographic order).
     async fn paths(&self) -> Vec<Vec<ID>> {
-        self.0.paths.iter().map(|p| p.iter().map(|c| ID(c.0.clone())).collect()).collect()
+        self.0
+            .paths
+            .iter()
+            .map(|p| p.iter().map(|c| ID(c.0.clone())).collect())
+            .collect()
     }
     /// More explaining chains exist than were returned.
     async fn paths_truncated(&self) -> bool {
@@ -789,16 +864,28 @@ impl ImpactedService {
     }
     /// The service's criticality, 1 (highest) – 5.
     async fn criticality(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i32>> {
-        Ok(ctx.load_ci(&self.0.service).await?.and_then(|c| criticality_of(&c.0)))
+        Ok(ctx
+            .load_ci(&self.0.service)
+            .await?
+            .and_then(|c| criticality_of(&c.0)))
     }
     async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        Ok(ctx.load_ci(&self.0.service).await?.and_then(|c| c.0.attr_str("owner").map(str::to_string)))
+        Ok(ctx
+            .load_ci(&self.0.service)
+            .await?
+            .and_then(|c| c.0.attr_str("owner").map(str::to_string)))
     }
     async fn sla_target(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        Ok(ctx.load_ci(&self.0.service).await?.and_then(|c| sla_target_of(&c.0)))
+        Ok(ctx
+            .load_ci(&self.0.service)
+            .await?
+            .and_then(|c| sla_target_of(&c.0)))
     }
     async fn name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        Ok(ctx.load_ci(&self.0.service).await?.map(|c| c.0.name.clone()))
+        Ok(ctx
+            .load_ci(&self.0.service)
+            .await?
+            .map(|c| c.0.name.clone()))
     }
 }
 
@@ -875,21 +962,36 @@ impl ImpactReportObj {
         ctx.load_cis(&self.report.failing).await
     }
     async fn failing_ids(&self) -> Vec<ID> {
-        self.report.failing.iter().map(|c| ID(c.0.clone())).collect()
+        self.report
+            .failing
+            .iter()
+            .map(|c| ID(c.0.clone()))
+            .collect()
     }
     /// Affected business services, worst and nearest first.
     async fn services(&self) -> Vec<ImpactedService> {
-        self.report.services.iter().cloned().map(ImpactedService).collect()
+        self.report
+            .services
+            .iter()
+            .cloned()
+            .map(ImpactedService)
+            .collect()
     }
     /// Affected CIs (the failing ones excluded), nearest first; at most `first` (default and
     /// maximum: the page size cap).
-    async fn affected(&self, ctx: &Context<'_>, class: Option<CiClassG>, first: Option<i32>) -> async_graphql::Result<Vec<ImpactedCi>> {
+    async fn affected(
+        &self,
+        ctx: &Context<'_>,
+        class: Option<CiClassG>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<ImpactedCi>> {
         let state = ctx.data::<ApiState>()?;
         let limit = match first {
             Some(_) => state.page_size(first, None)?,
             None => state.limits.max_page_size,
         };
-        Ok(self.report
+        Ok(self
+            .report
             .affected
             .iter()
             .filter(|a| class.map(|c| a.class == Some(c.into())).unwrap_or(true))
@@ -908,13 +1010,24 @@ impl ImpactReportObj {
                 *counts.entry(c).or_default() += 1;
             }
         }
-        counts.into_iter().map(|(c, n)| ClassCount { class: c.into(), count: n }).collect()
+        counts
+            .into_iter()
+            .map(|(c, n)| ClassCount {
+                class: c.into(),
+                count: n,
+            })
+            .collect()
     }
     async fn max_depth(&self) -> u32 {
         self.max_depth
     }
     /// Pools and clusters in the answer that lost members, by id.
     async fn groups(&self) -> Vec<GroupImpactG> {
-        self.report.groups.iter().cloned().map(GroupImpactG).collect()
+        self.report
+            .groups
+            .iter()
+            .cloned()
+            .map(GroupImpactG)
+            .collect()
     }
 }

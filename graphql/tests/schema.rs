@@ -12,7 +12,9 @@ use cmdb_store::*;
 use serde_json::{json, Value};
 
 fn repo_file(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
 }
 
 #[test]
@@ -47,7 +49,11 @@ impl Counting {
 
 #[async_trait]
 impl GraphStore for Counting {
-    async fn ingest(&self, obs: Observation, opts: &IngestOptions) -> Result<IngestReport, StoreError> {
+    async fn ingest(
+        &self,
+        obs: Observation,
+        opts: &IngestOptions,
+    ) -> Result<IngestReport, StoreError> {
         self.hit("ingest");
         self.inner.ingest(obs, opts).await
     }
@@ -59,23 +65,44 @@ impl GraphStore for Counting {
         self.hit("get_many");
         self.inner.get_many(ids).await
     }
-    async fn find(&self, f: &CiFilter, o: CiOrder, p: &PageRequest) -> Result<Page<Ci>, StoreError> {
+    async fn find(
+        &self,
+        f: &CiFilter,
+        o: CiOrder,
+        p: &PageRequest,
+    ) -> Result<Page<Ci>, StoreError> {
         self.hit("find");
         self.inner.find(f, o, p).await
     }
-    async fn relationships(&self, ids: &[CiId], q: &RelQuery) -> Result<Vec<Relationship>, StoreError> {
+    async fn relationships(
+        &self,
+        ids: &[CiId],
+        q: &RelQuery,
+    ) -> Result<Vec<Relationship>, StoreError> {
         self.hit("relationships");
         self.inner.relationships(ids, q).await
     }
-    async fn all_relationships(&self, after: Option<&str>, limit: usize) -> Result<(Vec<Relationship>, Option<String>), StoreError> {
+    async fn all_relationships(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Relationship>, Option<String>), StoreError> {
         self.hit("all_relationships");
         self.inner.all_relationships(after, limit).await
     }
-    async fn traverse(&self, start: &[CiId], q: &TraverseQuery) -> Result<Vec<Reached>, StoreError> {
+    async fn traverse(
+        &self,
+        start: &[CiId],
+        q: &TraverseQuery,
+    ) -> Result<Vec<Reached>, StoreError> {
         self.hit("traverse");
         self.inner.traverse(start, q).await
     }
-    async fn impact_subgraph(&self, start: &[CiId], d: u32) -> Result<Vec<Relationship>, StoreError> {
+    async fn impact_subgraph(
+        &self,
+        start: &[CiId],
+        d: u32,
+    ) -> Result<Vec<Relationship>, StoreError> {
         self.hit("impact_subgraph");
         self.inner.impact_subgraph(start, d).await
     }
@@ -91,7 +118,11 @@ impl GraphStore for Counting {
         self.hit("retire");
         self.inner.retire(id, s).await
     }
-    async fn close_relationship(&self, k: &cmdb_model::RelKey, s: &str) -> Result<cmdb_model::Relationship, StoreError> {
+    async fn close_relationship(
+        &self,
+        k: &cmdb_model::RelKey,
+        s: &str,
+    ) -> Result<cmdb_model::Relationship, StoreError> {
         self.hit("close_relationship");
         self.inner.close_relationship(k, s).await
     }
@@ -113,8 +144,12 @@ impl GraphStore for Counting {
 
 async fn estate() -> (tempfile::TempDir, Arc<Counting>, Api) {
     let dir = tempfile::tempdir().unwrap();
-    let inner = EmbeddedStore::open(&dir.path().join("t.sqlite"), EmbeddedOptions::default()).unwrap();
-    let store = Arc::new(Counting { inner, calls: Mutex::new(HashMap::new()) });
+    let inner =
+        EmbeddedStore::open(&dir.path().join("t.sqlite"), EmbeddedOptions::default()).unwrap();
+    let store = Arc::new(Counting {
+        inner,
+        calls: Mutex::new(HashMap::new()),
+    });
     let text = std::fs::read_to_string(repo_file("tests/fixtures/estate.jsonl")).unwrap();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let obs: Observation = serde_json::from_str(line).unwrap();
@@ -122,8 +157,17 @@ async fn estate() -> (tempfile::TempDir, Arc<Counting>, Api) {
         assert!(r.errors.is_empty(), "{:?}", r.errors);
     }
     store.take();
-    let limits = ApiLimits { max_page_size: 50, max_query_complexity: 1_000_000, ..Default::default() };
-    let api = Api::new(store.clone(), limits, EventBus::default(), IngestOptions::default());
+    let limits = ApiLimits {
+        max_page_size: 50,
+        max_query_complexity: 1_000_000,
+        ..Default::default()
+    };
+    let api = Api::new(
+        store.clone(),
+        limits,
+        EventBus::default(),
+        IngestOptions::default(),
+    );
     (dir, store, api)
 }
 
@@ -134,7 +178,10 @@ async fn run(api: &Api, role: Role, q: &str, vars: Value) -> Value {
 }
 
 fn code(v: &Value) -> String {
-    v["errors"][0]["extensions"]["code"].as_str().unwrap_or("<none>").to_string()
+    v["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<none>")
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,16 +197,33 @@ async fn one_store_round_trip_per_level() {
     assert!(total >= 26, "{total}");
     let calls = store.take();
     assert_eq!(calls.get("find"), Some(&1), "{calls:?}");
-    assert_eq!(calls.get("relationships"), Some(&2), "one call per relationships level: {calls:?}");
-    assert_eq!(calls.get("get_many"), Some(&2), "one call per from/to level: {calls:?}");
+    assert_eq!(
+        calls.get("relationships"),
+        Some(&2),
+        "one call per relationships level: {calls:?}"
+    );
+    assert_eq!(
+        calls.get("get_many"),
+        Some(&2),
+        "one call per from/to level: {calls:?}"
+    );
     assert_eq!(calls.get("get"), None, "{calls:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impact_names_services_and_paths_and_rejects_unknown_ids() {
     let (_d, _store, api) = estate().await;
-    let v = run(&api, Role::Reader, r#"{ cis(filter: {name: {equals: "db1"}}) { nodes { id } } }"#, json!({})).await;
-    let db1 = v["data"]["cis"]["nodes"][0]["id"].as_str().unwrap().to_string();
+    let v = run(
+        &api,
+        Role::Reader,
+        r#"{ cis(filter: {name: {equals: "db1"}}) { nodes { id } } }"#,
+        json!({}),
+    )
+    .await;
+    let db1 = v["data"]["cis"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let v = run(
         &api,
         Role::Reader,
@@ -169,17 +233,33 @@ async fn impact_names_services_and_paths_and_rejects_unknown_ids() {
     .await;
     assert!(v["errors"].is_null(), "{v}");
     let list = v["data"]["impact"]["services"].as_array().unwrap();
-    let mut services: Vec<&str> = list.iter().map(|s| s["service"]["name"].as_str().unwrap()).collect();
+    let mut services: Vec<&str> = list
+        .iter()
+        .map(|s| s["service"]["name"].as_str().unwrap())
+        .collect();
     services.sort();
     assert_eq!(services, vec!["Billing", "Online Shop"]);
-    let shop = list.iter().find(|s| s["service"]["name"] == "Online Shop").unwrap();
+    let shop = list
+        .iter()
+        .find(|s| s["service"]["name"] == "Online Shop")
+        .unwrap();
     assert_eq!(shop["depth"], json!(3));
     let paths = &shop["paths"];
     assert_eq!(paths.as_array().unwrap().len(), 1, "{paths}");
-    assert_eq!(paths[0].as_array().unwrap().len(), 4, "db1 → endpoint → shop-api → Online Shop: {paths}");
+    assert_eq!(
+        paths[0].as_array().unwrap().len(),
+        4,
+        "db1 → endpoint → shop-api → Online Shop: {paths}"
+    );
     assert_eq!(paths[0][0], json!(db1));
 
-    let v = run(&api, Role::Reader, r#"{ impact(ids: ["ci_nope", "ci_nada"]) { affectedCount } }"#, json!({})).await;
+    let v = run(
+        &api,
+        Role::Reader,
+        r#"{ impact(ids: ["ci_nope", "ci_nada"]) { affectedCount } }"#,
+        json!({}),
+    )
+    .await;
     assert_eq!(code(&v), "NOT_FOUND", "{v}");
     let msg = v["errors"][0]["message"].as_str().unwrap();
     assert!(msg.contains("ci_nope") && msg.contains("ci_nada"), "{msg}");
@@ -188,22 +268,52 @@ async fn impact_names_services_and_paths_and_rejects_unknown_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_roles_and_codes() {
     let (_d, _store, api) = estate().await;
-    let v = run(&api, Role::Reader, "{ cis(first: 51) { totalCount } }", json!({})).await;
+    let v = run(
+        &api,
+        Role::Reader,
+        "{ cis(first: 51) { totalCount } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(code(&v), "LIMIT_EXCEEDED", "{v}");
     let deep = "{ cis(first: 1) { edges { node { relationships { edges { node { from { relationships { edges { node { from { relationships { edges { node { from { relationships { edges { node { from { id } } } } } } } } } } } } } } } } } } } }";
     let v = run(&api, Role::Reader, deep, json!({})).await;
     assert_eq!(code(&v), "LIMIT_EXCEEDED", "{v}");
-    let v = run(&api, Role::Reader, r#"mutation { upsertCi(input: {class: HOST, identifiers: {hostname: "x"}}) { created } }"#, json!({})).await;
+    let v = run(
+        &api,
+        Role::Reader,
+        r#"mutation { upsertCi(input: {class: HOST, identifiers: {hostname: "x"}}) { created } }"#,
+        json!({}),
+    )
+    .await;
     assert_eq!(code(&v), "FORBIDDEN", "{v}");
     let v = run(&api, Role::Editor, r#"mutation { upsertCi(input: {class: HOST, identifiers: {hostname: "x9"}}) { created ci { name sources } } }"#, json!({})).await;
     assert!(v["errors"].is_null(), "{v}");
     assert_eq!(v["data"]["upsertCi"]["created"], json!(true));
-    let v = run(&api, Role::Reader, r#"{ cis(filter: {name: {regex: "("}}) { totalCount } }"#, json!({})).await;
+    let v = run(
+        &api,
+        Role::Reader,
+        r#"{ cis(filter: {name: {regex: "("}}) { totalCount } }"#,
+        json!({}),
+    )
+    .await;
     assert_eq!(code(&v), "INVALID_INPUT", "{v}");
     let v = run(&api, Role::Reader, "{ nope }", json!({})).await;
     assert_eq!(code(&v), "INVALID_INPUT", "{v}");
-    let v = run(&api, Role::Reader, r#"{ dependencies(id: "ci_nope") { depth } }"#, json!({})).await;
+    let v = run(
+        &api,
+        Role::Reader,
+        r#"{ dependencies(id: "ci_nope") { depth } }"#,
+        json!({}),
+    )
+    .await;
     assert_eq!(code(&v), "NOT_FOUND", "{v}");
-    let v = run(&api, Role::Reader, r#"{ impact(ids: ["x"], maxDepth: 1000) { affectedCount } }"#, json!({})).await;
+    let v = run(
+        &api,
+        Role::Reader,
+        r#"{ impact(ids: ["x"], maxDepth: 1000) { affectedCount } }"#,
+        json!({}),
+    )
+    .await;
     assert_eq!(code(&v), "LIMIT_EXCEEDED", "{v}");
 }

@@ -168,7 +168,12 @@ const fn rule(
     mode: MatchMode,
     normalize: Normalize,
 ) -> IdentRule {
-    IdentRule { name, attributes, mode, normalize }
+    IdentRule {
+        name,
+        attributes,
+        mode,
+        normalize,
+    }
 }
 
 use MatchMode::{All, AnyElement};
@@ -176,7 +181,12 @@ use MatchMode::{All, AnyElement};
 static DEVICE_RULES: ClassRules = ClassRules {
     rules: &[
         rule("serial_number", &["serial_number"], All, Normalize::Serial),
-        rule("mac_addresses", &["mac_addresses"], AnyElement, Normalize::Mac),
+        rule(
+            "mac_addresses",
+            &["mac_addresses"],
+            AnyElement,
+            Normalize::Mac,
+        ),
         rule("fqdn", &["fqdn"], All, Normalize::Fqdn),
         rule("hostname", &["hostname"], All, Normalize::ShortName),
         rule("ip_addresses", &["ip_addresses"], AnyElement, Normalize::Ip),
@@ -192,7 +202,11 @@ static INTERFACE_RULES: ClassRules = ClassRules {
         rule("mac_address", &["mac_address"], All, Normalize::Mac),
         rule("if_index", &["if_index"], All, Normalize::Exact),
     ],
-    parent: Some(ParentSpec { classes: DEVICES, rel: RelType::Contains, parent_is_from: true }),
+    parent: Some(ParentSpec {
+        classes: DEVICES,
+        rel: RelType::Contains,
+        parent_is_from: true,
+    }),
 };
 
 static IP_RULES: ClassRules = ClassRules {
@@ -208,15 +222,33 @@ static SUBNET_RULES: ClassRules = ClassRules {
 static PROCESS_RULES: ClassRules = ClassRules {
     rules: &[
         rule("service_unit", &["service_unit"], All, Normalize::Exact),
-        rule("command", &["executable", "command_line"], All, Normalize::Exact),
+        rule(
+            "command",
+            &["executable", "command_line"],
+            All,
+            Normalize::Exact,
+        ),
         rule("executable", &["executable"], All, Normalize::Exact),
     ],
-    parent: Some(ParentSpec { classes: DEVICES, rel: RelType::RunsOn, parent_is_from: false }),
+    parent: Some(ParentSpec {
+        classes: DEVICES,
+        rel: RelType::RunsOn,
+        parent_is_from: false,
+    }),
 };
 
 static ENDPOINT_RULES: ClassRules = ClassRules {
-    rules: &[rule("protocol_port", &["protocol", "port"], All, Normalize::Lower)],
-    parent: Some(ParentSpec { classes: DEVICES, rel: RelType::Contains, parent_is_from: true }),
+    rules: &[rule(
+        "protocol_port",
+        &["protocol", "port"],
+        All,
+        Normalize::Lower,
+    )],
+    parent: Some(ParentSpec {
+        classes: DEVICES,
+        rel: RelType::Contains,
+        parent_is_from: true,
+    }),
 };
 
 static APPLICATION_RULES: ClassRules = ClassRules {
@@ -225,16 +257,34 @@ static APPLICATION_RULES: ClassRules = ClassRules {
 };
 
 static PACKAGE_RULES: ClassRules = ClassRules {
-    rules: &[rule("package", &["package_manager", "package_name"], All, Normalize::Exact)],
-    parent: Some(ParentSpec { classes: DEVICES, rel: RelType::Contains, parent_is_from: true }),
+    rules: &[rule(
+        "package",
+        &["package_manager", "package_name"],
+        All,
+        Normalize::Exact,
+    )],
+    parent: Some(ParentSpec {
+        classes: DEVICES,
+        rel: RelType::Contains,
+        parent_is_from: true,
+    }),
 };
 
 static CONTAINER_RULES: ClassRules = ClassRules {
     rules: &[
         rule("container_id", &["container_id"], All, Normalize::Lower),
-        rule("container_name", &["runtime", "container_name"], All, Normalize::Exact),
+        rule(
+            "container_name",
+            &["runtime", "container_name"],
+            All,
+            Normalize::Exact,
+        ),
     ],
-    parent: Some(ParentSpec { classes: DEVICES, rel: RelType::RunsOn, parent_is_from: false }),
+    parent: Some(ParentSpec {
+        classes: DEVICES,
+        rel: RelType::RunsOn,
+        parent_is_from: false,
+    }),
 };
 
 static SERVICE_RULES: ClassRules = ClassRules {

@@ -53,9 +53,20 @@ impl std::str::FromStr for ChangeKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         use ChangeKind::*;
         [
-            CiCreated, AttributeSet, AttributeChanged, AttributeRemoved, TagAdded, TagRemoved,
-            ClassChanged, StatusChanged, Merged, CiDeleted, RelationshipCreated,
-            RelationshipClosed, RelationshipReopened, RelationshipDeleted,
+            CiCreated,
+            AttributeSet,
+            AttributeChanged,
+            AttributeRemoved,
+            TagAdded,
+            TagRemoved,
+            ClassChanged,
+            StatusChanged,
+            Merged,
+            CiDeleted,
+            RelationshipCreated,
+            RelationshipClosed,
+            RelationshipReopened,
+            RelationshipDeleted,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -11,9 +11,26 @@ use crate::ids::CiId;
 
 /// Serial numbers vendors ship as placeholders; they identify nothing.
 const JUNK_SERIALS: &[&str] = &[
-    "", "0", "00000000", "0000000000", "0123456789", "1234567890", "123456789", "NONE", "N/A", "NA",
-    "NULL", "UNKNOWN", "DEFAULT STRING", "TO BE FILLED BY O.E.M.", "NOT SPECIFIED",
-    "NOT APPLICABLE", "SYSTEM SERIAL NUMBER", "CHASSIS SERIAL NUMBER", "INVALID", "XXXXXXXXXX",
+    "",
+    "0",
+    "00000000",
+    "0000000000",
+    "0123456789",
+    "1234567890",
+    "123456789",
+    "NONE",
+    "N/A",
+    "NA",
+    "NULL",
+    "UNKNOWN",
+    "DEFAULT STRING",
+    "TO BE FILLED BY O.E.M.",
+    "NOT SPECIFIED",
+    "NOT APPLICABLE",
+    "SYSTEM SERIAL NUMBER",
+    "CHASSIS SERIAL NUMBER",
+    "INVALID",
+    "XXXXXXXXXX",
 ];
 
 /// Normalise one scalar identifier value; `None` when it cannot identify anything.
@@ -70,13 +87,22 @@ pub fn normalize_mac(raw: &str) -> Option<String> {
         .chars()
         .filter(|c| c.is_ascii_hexdigit())
         .collect();
-    let cleaned_len = raw.trim().trim_start_matches("0x").trim_start_matches("0X").len();
+    let cleaned_len = raw
+        .trim()
+        .trim_start_matches("0x")
+        .trim_start_matches("0X")
+        .len();
     // Reject strings that had non-separator garbage in them.
-    let separators = raw.chars().filter(|c| matches!(c, ':' | '-' | '.' | ' ')).count();
+    let separators = raw
+        .chars()
+        .filter(|c| matches!(c, ':' | '-' | '.' | ' '))
+        .count();
     if hex.len() != 12 || hex.len() + separators != cleaned_len {
         return None;
     }
-    let bytes: Vec<u8> = (0..6).filter_map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).ok()).collect();
+    let bytes: Vec<u8> = (0..6)
+        .filter_map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).ok())
+        .collect();
     if bytes.len() != 6 || bytes.iter().all(|b| *b == 0) || bytes.iter().all(|b| *b == 0xff) {
         return None;
     }
@@ -92,16 +118,31 @@ pub fn normalize_mac(raw: &str) -> Option<String> {
     if shared {
         return None;
     }
-    Some(bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+    Some(
+        bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
 }
 
 /// Canonical IP text; loopback, unspecified, link-local and multicast rejected.
 pub fn normalize_ip(raw: &str) -> Option<String> {
     let ip: IpAddr = raw.split('/').next()?.trim().parse().ok()?;
     let bad = match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_unspecified() || v4.is_link_local() || v4.is_multicast() || v4.is_broadcast(),
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_unspecified()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+        }
         IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || (v6.segments()[0] & 0xffc0) == 0xfe80
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
         }
     };
     if bad {
@@ -118,7 +159,10 @@ pub fn rule_values(rule: &IdentRule, lookup: &dyn Fn(&str) -> Option<Value>) -> 
         MatchMode::All => {
             let mut parts = Vec::with_capacity(rule.attributes.len());
             for a in rule.attributes {
-                match lookup(a).as_ref().and_then(|v| normalize(v, rule.normalize)) {
+                match lookup(a)
+                    .as_ref()
+                    .and_then(|v| normalize(v, rule.normalize))
+                {
                     Some(v) => parts.push(v),
                     None => return Vec::new(),
                 }
@@ -128,7 +172,10 @@ pub fn rule_values(rule: &IdentRule, lookup: &dyn Fn(&str) -> Option<Value>) -> 
         MatchMode::AnyElement => {
             let attr = rule.attributes[0];
             let mut out: Vec<String> = match lookup(attr) {
-                Some(Value::Array(items)) => items.iter().filter_map(|v| normalize(v, rule.normalize)).collect(),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|v| normalize(v, rule.normalize))
+                    .collect(),
                 Some(v) => normalize(&v, rule.normalize).into_iter().collect(),
                 None => Vec::new(),
             };
@@ -140,8 +187,19 @@ pub fn rule_values(rule: &IdentRule, lookup: &dyn Fn(&str) -> Option<Value>) -> 
 }
 
 /// `family|parent|rule|value`.
-pub fn identifier_key(class: CiClass, parent: Option<&CiId>, rule: &IdentRule, value: &str) -> String {
-    format!("{}|{}|{}|{}", class.family(), parent.map(CiId::as_str).unwrap_or(""), rule.name, value)
+pub fn identifier_key(
+    class: CiClass,
+    parent: Option<&CiId>,
+    rule: &IdentRule,
+    value: &str,
+) -> String {
+    format!(
+        "{}|{}|{}|{}",
+        class.family(),
+        parent.map(CiId::as_str).unwrap_or(""),
+        rule.name,
+        value
+    )
 }
 
 #[cfg(test)]
@@ -151,15 +209,39 @@ mod tests {
 
     #[test]
     fn macs() {
-        assert_eq!(normalize_mac("00:1A:2b:3c:4d:5e").as_deref(), Some("00:1a:2b:3c:4d:5e"));
-        assert_eq!(normalize_mac("001a.2b3c.4d5e").as_deref(), Some("00:1a:2b:3c:4d:5e"));
-        assert_eq!(normalize_mac("00-1A-2B-3C-4D-5E").as_deref(), Some("00:1a:2b:3c:4d:5e"));
-        assert_eq!(normalize_mac("0x001A2B3C4D5E").as_deref(), Some("00:1a:2b:3c:4d:5e"));
+        assert_eq!(
+            normalize_mac("00:1A:2b:3c:4d:5e").as_deref(),
+            Some("00:1a:2b:3c:4d:5e")
+        );
+        assert_eq!(
+            normalize_mac("001a.2b3c.4d5e").as_deref(),
+            Some("00:1a:2b:3c:4d:5e")
+        );
+        assert_eq!(
+            normalize_mac("00-1A-2B-3C-4D-5E").as_deref(),
+            Some("00:1a:2b:3c:4d:5e")
+        );
+        assert_eq!(
+            normalize_mac("0x001A2B3C4D5E").as_deref(),
+            Some("00:1a:2b:3c:4d:5e")
+        );
         assert_eq!(normalize_mac("00:00:00:00:00:00"), None);
         assert_eq!(normalize_mac("ff:ff:ff:ff:ff:ff"), None);
-        assert_eq!(normalize_mac("02:42:ac:11:00:02"), None, "docker bridge MAC");
-        assert_eq!(normalize_mac("00:00:5e:00:01:0a"), None, "VRRP virtual router");
-        assert_eq!(normalize_mac("52:54:00:12:34:56").as_deref(), Some("52:54:00:12:34:56"), "KVM guests keep theirs");
+        assert_eq!(
+            normalize_mac("02:42:ac:11:00:02"),
+            None,
+            "docker bridge MAC"
+        );
+        assert_eq!(
+            normalize_mac("00:00:5e:00:01:0a"),
+            None,
+            "VRRP virtual router"
+        );
+        assert_eq!(
+            normalize_mac("52:54:00:12:34:56").as_deref(),
+            Some("52:54:00:12:34:56"),
+            "KVM guests keep theirs"
+        );
         assert_eq!(normalize_mac("01:00:5e:00:00:01"), None, "multicast");
         assert_eq!(normalize_mac("zz:1a:2b:3c:4d:5e"), None);
         assert_eq!(normalize_mac("001a2b3c4d5e77"), None);
@@ -167,14 +249,29 @@ mod tests {
 
     #[test]
     fn serials_and_names() {
-        assert_eq!(normalize(&json!(" abc123 "), Normalize::Serial).as_deref(), Some("ABC123"));
-        assert_eq!(normalize(&json!("To be filled by O.E.M."), Normalize::Serial), None);
+        assert_eq!(
+            normalize(&json!(" abc123 "), Normalize::Serial).as_deref(),
+            Some("ABC123")
+        );
+        assert_eq!(
+            normalize(&json!("To be filled by O.E.M."), Normalize::Serial),
+            None
+        );
         assert_eq!(normalize(&json!("0000000"), Normalize::Serial), None);
-        assert_eq!(normalize(&json!("Web1.Example.COM."), Normalize::ShortName).as_deref(), Some("web1"));
-        assert_eq!(normalize(&json!("Web1.Example.COM."), Normalize::Fqdn).as_deref(), Some("web1.example.com"));
+        assert_eq!(
+            normalize(&json!("Web1.Example.COM."), Normalize::ShortName).as_deref(),
+            Some("web1")
+        );
+        assert_eq!(
+            normalize(&json!("Web1.Example.COM."), Normalize::Fqdn).as_deref(),
+            Some("web1.example.com")
+        );
         assert_eq!(normalize(&json!("web1"), Normalize::Fqdn), None);
         assert_eq!(normalize(&json!("localhost"), Normalize::ShortName), None);
-        assert_eq!(normalize(&json!(5432), Normalize::Lower).as_deref(), Some("5432"));
+        assert_eq!(
+            normalize(&json!(5432), Normalize::Lower).as_deref(),
+            Some("5432")
+        );
     }
 
     #[test]

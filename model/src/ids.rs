@@ -56,9 +56,18 @@ impl RunId {
         let mut h = blake3::Hasher::new();
         h.update(&now.timestamp_micros().to_le_bytes());
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        h.update(&COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_le_bytes());
+        h.update(
+            &COUNTER
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .to_le_bytes(),
+        );
         let hex = h.finalize().to_hex();
-        RunId(format!("run_{}{:09}_{}", now.format("%Y%m%dT%H%M%S"), nanos, &hex[..6]))
+        RunId(format!(
+            "run_{}{:09}_{}",
+            now.format("%Y%m%dT%H%M%S"),
+            nanos,
+            &hex[..6]
+        ))
     }
     pub fn as_str(&self) -> &str {
         &self.0

@@ -89,34 +89,71 @@ pub struct LineError {
 /// A validated line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
-    Ci { class: CiClass, line: CiLine },
-    Relationship { rel_type: RelType, evidence: EvidenceKind, confidence: f64, line: RelLine },
+    Ci {
+        class: CiClass,
+        line: CiLine,
+    },
+    Relationship {
+        rel_type: RelType,
+        evidence: EvidenceKind,
+        confidence: f64,
+        line: RelLine,
+    },
 }
 
 /// Parse and validate one line (1-based `line_no` for messages).
 pub fn parse_line(line_no: usize, text: &str) -> Result<Parsed, LineError> {
-    let e = |field: Option<&str>, message: String| LineError { line: line_no, field: field.map(str::to_string), message };
-    let value: Value = serde_json::from_str(text).map_err(|x| e(None, format!("not valid JSON: {x}")))?;
-    let Value::Object(obj) = &value else { return Err(e(None, "expected a JSON object".into())) };
+    let e = |field: Option<&str>, message: String| LineError {
+        line: line_no,
+        field: field.map(str::to_string),
+        message,
+    };
+    let value: Value =
+        serde_json::from_str(text).map_err(|x| e(None, format!("not valid JSON: {x}")))?;
+    let Value::Object(obj) = &value else {
+        return Err(e(None, "expected a JSON object".into()));
+    };
     match obj.get("kind").and_then(Value::as_str) {
         Some("ci") | Some("relationship") => {}
-        Some(other) => return Err(e(Some("kind"), format!("must be \"ci\" or \"relationship\", not {other:?}"))),
-        None => return Err(e(Some("kind"), "missing (\"ci\" or \"relationship\")".into())),
+        Some(other) => {
+            return Err(e(
+                Some("kind"),
+                format!("must be \"ci\" or \"relationship\", not {other:?}"),
+            ))
+        }
+        None => {
+            return Err(e(
+                Some("kind"),
+                "missing (\"ci\" or \"relationship\")".into(),
+            ))
+        }
     }
     let line: Line = serde_json::from_value(value.clone()).map_err(|x| {
         let msg = x.to_string();
         // serde names the offending field in backticks; surface it as the field.
         let field = msg.split('`').nth(1).map(str::to_string);
-        LineError { line: line_no, field, message: msg }
+        LineError {
+            line: line_no,
+            field,
+            message: msg,
+        }
     })?;
     match line {
         Line::Ci(l) => {
             let class: CiClass = l.class.parse().map_err(|m: String| e(Some("class"), m))?;
-            if l.id.as_deref().map(str::trim).map(str::is_empty).unwrap_or(false) {
+            if l.id
+                .as_deref()
+                .map(str::trim)
+                .map(str::is_empty)
+                .unwrap_or(false)
+            {
                 return Err(e(Some("id"), "must not be empty".into()));
             }
             if class.rules().parent.is_some() && l.parent.is_none() && l.id.is_none() {
-                return Err(e(Some("parent"), format!("a {class} is identified within its parent: `parent` is required")));
+                return Err(e(
+                    Some("parent"),
+                    format!("a {class} is identified within its parent: `parent` is required"),
+                ));
             }
             Ok(Parsed::Ci { class, line: l })
         }
@@ -136,7 +173,12 @@ pub fn parse_line(line_no: usize, text: &str) -> Result<Parsed, LineError> {
             if l.to.trim().is_empty() {
                 return Err(e(Some("to"), "must not be empty".into()));
             }
-            Ok(Parsed::Relationship { rel_type, evidence, confidence, line: l })
+            Ok(Parsed::Relationship {
+                rel_type,
+                evidence,
+                confidence,
+                line: l,
+            })
         }
     }
 }
@@ -150,17 +192,31 @@ pub fn ci_line(ci: &Ci, parent: Option<String>) -> Line {
         name: Some(ci.name.clone()),
         parent,
         identifiers: Map::new(),
-        attributes: ci.attributes.iter().filter(|(k, _)| k.as_str() != "name").map(|(k, a)| (k.clone(), a.value.clone())).collect(),
+        attributes: ci
+            .attributes
+            .iter()
+            .filter(|(k, _)| k.as_str() != "name")
+            .map(|(k, a)| (k.clone(), a.value.clone()))
+            .collect(),
         tags: ci.tags.clone(),
         status: Some(ci.status.to_string()),
         sources: Some(ci.sources.iter().map(|s| s.to_string()).collect()),
-        first_seen: Some(ci.first_seen.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        last_seen: Some(ci.last_seen.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        first_seen: Some(
+            ci.first_seen
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ),
+        last_seen: Some(
+            ci.last_seen
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ),
     })
 }
 
 pub fn rel_line(r: &Relationship) -> Line {
-    let best = r.evidence.iter().max_by(|a, b| a.confidence.total_cmp(&b.confidence));
+    let best = r
+        .evidence
+        .iter()
+        .max_by(|a, b| a.confidence.total_cmp(&b.confidence));
     Line::Relationship(RelLine {
         rel_type: r.rel_type.to_string(),
         from: r.from.to_string(),
@@ -173,8 +229,14 @@ pub fn rel_line(r: &Relationship) -> Line {
             crate::rel::RelStatus::Closed => "CLOSED".into(),
         }),
         evidence_detail: serde_json::to_value(&r.evidence).ok(),
-        first_seen: Some(r.first_seen.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        last_seen: Some(r.last_seen.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        first_seen: Some(
+            r.first_seen
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ),
+        last_seen: Some(
+            r.last_seen
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ),
     })
 }
 
@@ -184,21 +246,53 @@ mod tests {
 
     #[test]
     fn good_lines() {
-        let p = parse_line(1, r#"{"kind":"ci","key":"h1","class":"Host","identifiers":{"hostname":"h1"}}"#).unwrap();
-        assert!(matches!(p, Parsed::Ci { class: CiClass::Host, .. }));
+        let p = parse_line(
+            1,
+            r#"{"kind":"ci","key":"h1","class":"Host","identifiers":{"hostname":"h1"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            p,
+            Parsed::Ci {
+                class: CiClass::Host,
+                ..
+            }
+        ));
         let p = parse_line(2, r#"{"kind":"relationship","type":"RUNS_ON","from":"p","to":"h1","evidence":"config","confidence":0.5}"#).unwrap();
-        assert!(matches!(p, Parsed::Relationship { rel_type: RelType::RunsOn, evidence: EvidenceKind::Config, .. }));
+        assert!(matches!(
+            p,
+            Parsed::Relationship {
+                rel_type: RelType::RunsOn,
+                evidence: EvidenceKind::Config,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn bad_lines_name_line_and_field() {
         let cases = [
             (r#"{"kind":"ci","class":"Hots"}"#, Some("class")),
-            (r#"{"kind":"ci","class":"Interface","identifiers":{"if_name":"e0"}}"#, Some("parent")),
-            (r#"{"kind":"ci","class":"Host","colour":"red"}"#, Some("colour")),
-            (r#"{"kind":"relationship","type":"LOVES","from":"a","to":"b"}"#, Some("type")),
-            (r#"{"kind":"relationship","type":"RUNS_ON","from":"a"}"#, Some("to")),
-            (r#"{"kind":"relationship","type":"RUNS_ON","from":"a","to":"b","confidence":7}"#, Some("confidence")),
+            (
+                r#"{"kind":"ci","class":"Interface","identifiers":{"if_name":"e0"}}"#,
+                Some("parent"),
+            ),
+            (
+                r#"{"kind":"ci","class":"Host","colour":"red"}"#,
+                Some("colour"),
+            ),
+            (
+                r#"{"kind":"relationship","type":"LOVES","from":"a","to":"b"}"#,
+                Some("type"),
+            ),
+            (
+                r#"{"kind":"relationship","type":"RUNS_ON","from":"a"}"#,
+                Some("to"),
+            ),
+            (
+                r#"{"kind":"relationship","type":"RUNS_ON","from":"a","to":"b","confidence":7}"#,
+                Some("confidence"),
+            ),
             (r#"{"kind":"vm"}"#, Some("kind")),
             (r#"{"class":"Host"}"#, Some("kind")),
             (r#"{"kind":"ci","class":"Host""#, None),

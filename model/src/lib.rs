@@ -21,8 +21,8 @@ pub mod reconcile;
 
 pub use history::{ChangeKind, HistoryEntry};
 pub use reconcile::{
-    reconcile, CiWrite, CurrentView, Delta, Explanation, IdentifierEntry, Merge, Outcome, Policy, Precedence,
-    Reconciled, RecordError, RelWrite, ViewError, WriteKind,
+    reconcile, CiWrite, CurrentView, Delta, Explanation, IdentifierEntry, Merge, Outcome, Policy,
+    Precedence, Reconciled, RecordError, RelWrite, ViewError, WriteKind,
 };
 pub mod interchange;
 pub mod synthetic;

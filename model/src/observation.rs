@@ -41,10 +41,16 @@ impl Scope {
         Scope::default()
     }
     pub fn complete(targets: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        Scope { targets: targets.into_iter().map(Into::into).collect(), complete: true }
+        Scope {
+            targets: targets.into_iter().map(Into::into).collect(),
+            complete: true,
+        }
     }
     pub fn partial(targets: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        Scope { targets: targets.into_iter().map(Into::into).collect(), complete: false }
+        Scope {
+            targets: targets.into_iter().map(Into::into).collect(),
+            complete: false,
+        }
     }
 }
 
@@ -81,7 +87,11 @@ pub struct Record {
 
 impl Record {
     pub fn new(key: impl Into<String>, class: CiClass) -> Self {
-        Record { key: key.into(), class: Some(class), ..Default::default() }
+        Record {
+            key: key.into(),
+            class: Some(class),
+            ..Default::default()
+        }
     }
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
@@ -164,7 +174,9 @@ impl Observation {
         evidence: EvidenceKind,
         confidence: f64,
     ) -> &mut Self {
-        self.relationships.push(RelationshipObs::new(rel_type, from, to, evidence, confidence));
+        self.relationships.push(RelationshipObs::new(
+            rel_type, from, to, evidence, confidence,
+        ));
         self
     }
 }

@@ -53,14 +53,22 @@ impl Default for Precedence {
     /// manual > import > ssh = local > snmp > sweep (ssh and local are the same agentless
     /// view of a host, so `local` follows `ssh`).
     fn default() -> Self {
-        Precedence(["manual", "import", "ssh", "local", "snmp", "sweep"].iter().map(|s| s.to_string()).collect())
+        Precedence(
+            ["manual", "import", "ssh", "local", "snmp", "sweep"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        )
     }
 }
 
 impl Precedence {
     /// Lower is stronger.
     pub fn rank(&self, source: &Source) -> usize {
-        self.0.iter().position(|s| s == source.as_str()).unwrap_or(self.0.len())
+        self.0
+            .iter()
+            .position(|s| s == source.as_str())
+            .unwrap_or(self.0.len())
     }
     /// May `incoming` overwrite a value set by `existing`?
     pub fn may_overwrite(&self, incoming: &Source, existing: &Source) -> bool {
@@ -160,9 +168,18 @@ impl Delta {
 #[serde(tag = "outcome", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Outcome {
     /// Matched an existing CI (or one created earlier in the same observation).
-    Matched { rule: String, identifiers: BTreeMap<String, String> },
-    Created { reason: String },
-    Rejected { code: String, field: Option<String>, message: String },
+    Matched {
+        rule: String,
+        identifiers: BTreeMap<String, String>,
+    },
+    Created {
+        reason: String,
+    },
+    Rejected {
+        code: String,
+        field: Option<String>,
+        message: String,
+    },
 }
 
 /// Why a record became what it became.
@@ -199,7 +216,11 @@ pub struct Reconciled {
 }
 
 /// Reconcile one observation against the current graph.
-pub fn reconcile(obs: &Observation, view: &dyn CurrentView, policy: &Policy) -> Result<Reconciled, ViewError> {
+pub fn reconcile(
+    obs: &Observation,
+    view: &dyn CurrentView,
+    policy: &Policy,
+) -> Result<Reconciled, ViewError> {
     let mut r = Reconciler::new(obs, view, policy);
     r.run()?;
     Ok(r.finish())
@@ -235,12 +256,23 @@ struct Reconciler<'a> {
 }
 
 fn err(record: &str, code: &str, field: Option<&str>, message: impl Into<String>) -> RecordError {
-    RecordError { record: record.to_string(), code: code.to_string(), field: field.map(str::to_string), message: message.into() }
+    RecordError {
+        record: record.to_string(),
+        code: code.to_string(),
+        field: field.map(str::to_string),
+        message: message.into(),
+    }
 }
 
 /// Attributes that change on their own (counters, uptimes, pids): kept current, but their
 /// changes are not history and do not make a CI count as updated.
-pub const VOLATILE_ATTRIBUTES: &[&str] = &["uptime_seconds", "pid", "memory_free_bytes", "load_average", "boot_time"];
+pub const VOLATILE_ATTRIBUTES: &[&str] = &[
+    "uptime_seconds",
+    "pid",
+    "memory_free_bytes",
+    "load_average",
+    "boot_time",
+];
 
 fn is_volatile(key: &str) -> bool {
     VOLATILE_ATTRIBUTES.contains(&key)
@@ -252,12 +284,24 @@ fn record_value(rec: &Record, attr: &str) -> Option<Value> {
         .get(attr)
         .or_else(|| rec.attributes.get(attr))
         .cloned()
-        .or_else(|| if attr == "name" { rec.name.clone().map(Value::String) } else { None })
+        .or_else(|| {
+            if attr == "name" {
+                rec.name.clone().map(Value::String)
+            } else {
+                None
+            }
+        })
 }
 
 fn ci_values(ci: &Ci, rule: &IdentRule) -> Vec<String> {
     rule_values(rule, &|a| {
-        ci.attr(a).cloned().or_else(|| if a == "name" { Some(Value::String(ci.name.clone())) } else { None })
+        ci.attr(a).cloned().or_else(|| {
+            if a == "name" {
+                Some(Value::String(ci.name.clone()))
+            } else {
+                None
+            }
+        })
     })
 }
 
@@ -268,17 +312,24 @@ fn disagree(a: &[String], b: &[String]) -> bool {
 
 /// A display name when the record does not give one.
 fn default_name(class: CiClass, rec: &Record) -> Option<String> {
-    let s = |a: &str| record_value(rec, a).and_then(|v| match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Array(items) => items.first().and_then(|v| v.as_str().map(str::to_string)),
-        _ => None,
-    });
+    let s = |a: &str| {
+        record_value(rec, a).and_then(|v| match v {
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Array(items) => items.first().and_then(|v| v.as_str().map(str::to_string)),
+            _ => None,
+        })
+    };
     match class {
-        CiClass::Host | CiClass::NetworkDevice => {
-            s("hostname").or_else(|| s("fqdn")).or_else(|| s("ip_addresses")).or_else(|| s("serial_number")).or_else(|| s("mac_addresses"))
-        }
-        CiClass::Interface => s("if_name").or_else(|| s("if_descr")).or_else(|| s("mac_address")).or_else(|| s("if_index").map(|i| format!("if{i}"))),
+        CiClass::Host | CiClass::NetworkDevice => s("hostname")
+            .or_else(|| s("fqdn"))
+            .or_else(|| s("ip_addresses"))
+            .or_else(|| s("serial_number"))
+            .or_else(|| s("mac_addresses")),
+        CiClass::Interface => s("if_name")
+            .or_else(|| s("if_descr"))
+            .or_else(|| s("mac_address"))
+            .or_else(|| s("if_index").map(|i| format!("if{i}"))),
         CiClass::IpAddress => s("address"),
         CiClass::Subnet => s("cidr"),
         CiClass::Process => s("service_unit").or_else(|| s("executable")),
@@ -320,7 +371,14 @@ impl<'a> Reconciler<'a> {
         &self.obs.source
     }
 
-    fn hist(&mut self, ci: &CiId, kind: ChangeKind, field: Option<&str>, old: Option<Value>, new: Option<Value>) {
+    fn hist(
+        &mut self,
+        ci: &CiId,
+        kind: ChangeKind,
+        field: Option<&str>,
+        old: Option<Value>,
+        new: Option<Value>,
+    ) {
         self.history.push(HistoryEntry {
             ci: ci.clone(),
             at: self.at,
@@ -358,7 +416,13 @@ impl<'a> Reconciler<'a> {
                 let real = ci.id.clone();
                 if !self.cis.contains_key(&real) {
                     self.order.push(real.clone());
-                    self.cis.insert(real.clone(), Working { ci: ci.clone(), original: Some(ci) });
+                    self.cis.insert(
+                        real.clone(),
+                        Working {
+                            ci: ci.clone(),
+                            original: Some(ci),
+                        },
+                    );
                 }
                 Ok(Some(real))
             }
@@ -387,8 +451,15 @@ impl<'a> Reconciler<'a> {
 
     fn add_key(&mut self, key: String, ci: &CiId, parent: Option<&CiId>) {
         if self.known_keys.insert((key.clone(), ci.clone())) {
-            self.local_index.entry(key.clone()).or_default().push(ci.clone());
-            self.new_identifiers.push(IdentifierEntry { key, ci: ci.clone(), parent: parent.cloned() });
+            self.local_index
+                .entry(key.clone())
+                .or_default()
+                .push(ci.clone());
+            self.new_identifiers.push(IdentifierEntry {
+                key,
+                ci: ci.clone(),
+                parent: parent.cloned(),
+            });
         }
     }
 
@@ -406,7 +477,11 @@ impl<'a> Reconciler<'a> {
                         record: rec.key.clone(),
                         class: rec.class,
                         ci: None,
-                        outcome: Outcome::Rejected { code: e.code.clone(), field: e.field.clone(), message: e.message.clone() },
+                        outcome: Outcome::Rejected {
+                            code: e.code.clone(),
+                            field: e.field.clone(),
+                            message: e.message.clone(),
+                        },
                         merged: vec![],
                         notes: vec![],
                     });
@@ -451,14 +526,24 @@ impl<'a> Reconciler<'a> {
         idx.sort_by_key(|&i| (depth[i], i));
         for i in duplicate {
             let key = &recs[i].key;
-            self.errors.push(err(key, "DUPLICATE_KEY", Some("key"), format!("record key `{key}` is used by more than one record; later ones are ignored")));
+            self.errors.push(err(
+                key,
+                "DUPLICATE_KEY",
+                Some("key"),
+                format!(
+                    "record key `{key}` is used by more than one record; later ones are ignored"
+                ),
+            ));
         }
         let first_of: HashSet<usize> = by_key.values().copied().collect();
         idx.retain(|i| first_of.contains(i));
         idx
     }
 
-    fn identify(&mut self, rec: &Record) -> Result<Result<(CiId, Explanation), RecordError>, ViewError> {
+    fn identify(
+        &mut self,
+        rec: &Record,
+    ) -> Result<Result<(CiId, Explanation), RecordError>, ViewError> {
         let key = rec.key.as_str();
         let Some(class) = rec.class else {
             // A bare reference to an existing CI: used as a relationship end, never modified.
@@ -466,12 +551,35 @@ impl<'a> Reconciler<'a> {
                 return Ok(match self.load(id)? {
                     Some(found) => {
                         let ids = BTreeMap::from([("id".to_string(), found.to_string())]);
-                        Ok((found.clone(), Explanation { record: key.into(), class: None, ci: Some(found), outcome: Outcome::Matched { rule: "id".into(), identifiers: ids }, merged: vec![], notes: vec![] }))
+                        Ok((
+                            found.clone(),
+                            Explanation {
+                                record: key.into(),
+                                class: None,
+                                ci: Some(found),
+                                outcome: Outcome::Matched {
+                                    rule: "id".into(),
+                                    identifiers: ids,
+                                },
+                                merged: vec![],
+                                notes: vec![],
+                            },
+                        ))
                     }
-                    None => Err(err(key, "NOT_FOUND", Some("id"), format!("no CI has id `{id}`"))),
+                    None => Err(err(
+                        key,
+                        "NOT_FOUND",
+                        Some("id"),
+                        format!("no CI has id `{id}`"),
+                    )),
                 });
             }
-            return Ok(Err(err(key, "MISSING_FIELD", Some("class"), "record has no class")));
+            return Ok(Err(err(
+                key,
+                "MISSING_FIELD",
+                Some("class"),
+                "record has no class",
+            )));
         };
         let rules = class.rules();
 
@@ -483,17 +591,32 @@ impl<'a> Reconciler<'a> {
                     let pclass = self.cis.get(&pid).map(|w| w.ci.class);
                     if let Some(pc) = pclass {
                         if !spec.classes.contains(&pc) {
-                            return Ok(Err(err(key, "INVALID_PARENT", Some("parent"), format!("a {class} cannot belong to a {pc}"))));
+                            return Ok(Err(err(
+                                key,
+                                "INVALID_PARENT",
+                                Some("parent"),
+                                format!("a {class} cannot belong to a {pc}"),
+                            )));
                         }
                     }
                     Some(pid)
                 }
                 None => {
-                    return Ok(Err(err(key, "INVALID_PARENT", Some("parent"), format!("parent record `{pkey}` is missing or was rejected"))));
+                    return Ok(Err(err(
+                        key,
+                        "INVALID_PARENT",
+                        Some("parent"),
+                        format!("parent record `{pkey}` is missing or was rejected"),
+                    )));
                 }
             },
             (Some(_), None) if rec.id.is_none() => {
-                return Ok(Err(err(key, "MISSING_FIELD", Some("parent"), format!("a {class} is identified within its parent: `parent` is required"))));
+                return Ok(Err(err(
+                    key,
+                    "MISSING_FIELD",
+                    Some("parent"),
+                    format!("a {class} is identified within its parent: `parent` is required"),
+                )));
             }
             _ => None,
         };
@@ -512,19 +635,48 @@ impl<'a> Reconciler<'a> {
         if let Some(id) = &rec.id {
             if let Some(found) = self.load(id)? {
                 if self.cis[&found].ci.class.family() != class.family() {
-                    return Ok(Err(err(key, "CLASS_MISMATCH", Some("class"), format!("CI {found} is a {}, not a {class}", self.cis[&found].ci.class))));
+                    return Ok(Err(err(
+                        key,
+                        "CLASS_MISMATCH",
+                        Some("class"),
+                        format!(
+                            "CI {found} is a {}, not a {class}",
+                            self.cis[&found].ci.class
+                        ),
+                    )));
                 }
                 let parent = parent.or_else(|| None);
                 self.update(&found, rec, class)?;
                 self.index(&found, class, parent.as_ref(), &per_rule);
                 let mut ids = BTreeMap::new();
                 ids.insert("id".to_string(), found.to_string());
-                return Ok(Ok((found.clone(), Explanation { record: key.into(), class: Some(class), ci: Some(found), outcome: Outcome::Matched { rule: "id".into(), identifiers: ids }, merged: vec![], notes })));
+                return Ok(Ok((
+                    found.clone(),
+                    Explanation {
+                        record: key.into(),
+                        class: Some(class),
+                        ci: Some(found),
+                        outcome: Outcome::Matched {
+                            rule: "id".into(),
+                            identifiers: ids,
+                        },
+                        merged: vec![],
+                        notes,
+                    },
+                )));
             }
         }
         if per_rule.is_empty() && rec.id.is_none() {
             let wanted: Vec<String> = rules.rules.iter().map(|r| r.attributes.join("+")).collect();
-            return Ok(Err(err(key, "MISSING_IDENTIFIERS", Some("identifiers"), format!("a {class} needs one of these identifiers: {}", wanted.join(", ")))));
+            return Ok(Err(err(
+                key,
+                "MISSING_IDENTIFIERS",
+                Some("identifiers"),
+                format!(
+                    "a {class} needs one of these identifiers: {}",
+                    wanted.join(", ")
+                ),
+            )));
         }
 
         // 2. Candidates by rule, strongest first.
@@ -535,8 +687,12 @@ impl<'a> Reconciler<'a> {
             for v in values {
                 let k = identifier_key(class, parent.as_ref(), rule, v);
                 for cand in self.lookup(&k)? {
-                    let Some(cand) = self.load(&cand)? else { continue };
-                    if winner.as_ref().map(|w| w.0 == cand).unwrap_or(false) || others.contains(&cand) {
+                    let Some(cand) = self.load(&cand)? else {
+                        continue;
+                    };
+                    if winner.as_ref().map(|w| w.0 == cand).unwrap_or(false)
+                        || others.contains(&cand)
+                    {
                         continue;
                     }
                     if let Some(conflict) = self.conflict(&cand, rec, *ri, &per_rule, rules.rules) {
@@ -555,13 +711,20 @@ impl<'a> Reconciler<'a> {
         }
 
         let (id, outcome) = match winner {
-            Some((id, ri, ids)) => (id, Outcome::Matched { rule: rules.rules[ri].name.to_string(), identifiers: ids }),
+            Some((id, ri, ids)) => (
+                id,
+                Outcome::Matched {
+                    rule: rules.rules[ri].name.to_string(),
+                    identifiers: ids,
+                },
+            ),
             None => {
                 let id = match &rec.id {
                     Some(given) if self.load(given)?.is_none() => given.clone(),
                     _ => {
                         let (ri, values) = &per_rule[0];
-                        let base = identifier_key(class, parent.as_ref(), &rules.rules[*ri], &values[0]);
+                        let base =
+                            identifier_key(class, parent.as_ref(), &rules.rules[*ri], &values[0]);
                         let mut salt = 0u32;
                         loop {
                             let id = CiId::derive(&base, salt);
@@ -572,8 +735,15 @@ impl<'a> Reconciler<'a> {
                         }
                     }
                 };
-                let tried: Vec<String> = per_rule.iter().map(|(ri, v)| format!("{}={}", rules.rules[*ri].name, v.join(","))).collect();
-                let reason = format!("no existing {} matched {}", class.family(), tried.join(", "));
+                let tried: Vec<String> = per_rule
+                    .iter()
+                    .map(|(ri, v)| format!("{}={}", rules.rules[*ri].name, v.join(",")))
+                    .collect();
+                let reason = format!(
+                    "no existing {} matched {}",
+                    class.family(),
+                    tried.join(", ")
+                );
                 self.create(&id, rec, class);
                 (id, Outcome::Created { reason })
             }
@@ -590,11 +760,28 @@ impl<'a> Reconciler<'a> {
             }
         }
         self.index(&id, class, parent.as_ref(), &per_rule);
-        Ok(Ok((id.clone(), Explanation { record: key.into(), class: Some(class), ci: Some(id), outcome, merged, notes })))
+        Ok(Ok((
+            id.clone(),
+            Explanation {
+                record: key.into(),
+                class: Some(class),
+                ci: Some(id),
+                outcome,
+                merged,
+                notes,
+            },
+        )))
     }
 
     /// Why candidate `cand` (found by rule `ri`) is not this record: a stronger rule disagrees.
-    fn conflict(&self, cand: &CiId, rec: &Record, ri: usize, per_rule: &[(usize, Vec<String>)], rules: &[IdentRule]) -> Option<String> {
+    fn conflict(
+        &self,
+        cand: &CiId,
+        rec: &Record,
+        ri: usize,
+        per_rule: &[(usize, Vec<String>)],
+        rules: &[IdentRule],
+    ) -> Option<String> {
         let ci = &self.cis.get(cand)?.ci;
         for (rj, values) in per_rule {
             if *rj >= ri {
@@ -602,7 +789,12 @@ impl<'a> Reconciler<'a> {
             }
             let theirs = ci_values(ci, &rules[*rj]);
             if disagree(values, &theirs) {
-                return Some(format!("its `{}` differs ({} vs {})", rules[*rj].name, theirs.join(","), values.join(",")));
+                return Some(format!(
+                    "its `{}` differs ({} vs {})",
+                    rules[*rj].name,
+                    theirs.join(","),
+                    values.join(",")
+                ));
             }
         }
         let _ = rec;
@@ -611,8 +803,12 @@ impl<'a> Reconciler<'a> {
 
     /// Two existing CIs may merge when no rule has disagreeing values on both.
     fn mergeable(&self, a: &CiId, b: &CiId, rules: &[IdentRule]) -> bool {
-        let (Some(a), Some(b)) = (self.cis.get(a), self.cis.get(b)) else { return false };
-        rules.iter().all(|r| !disagree(&ci_values(&a.ci, r), &ci_values(&b.ci, r)))
+        let (Some(a), Some(b)) = (self.cis.get(a), self.cis.get(b)) else {
+            return false;
+        };
+        rules
+            .iter()
+            .all(|r| !disagree(&ci_values(&a.ci, r), &ci_values(&b.ci, r)))
     }
 
     fn create(&mut self, id: &CiId, rec: &Record, class: CiClass) {
@@ -629,7 +825,12 @@ impl<'a> Reconciler<'a> {
             first_seen: self.at,
             last_seen: self.at,
         };
-        let name = rec.name.clone().filter(|n| !n.trim().is_empty()).or_else(|| default_name(class, rec)).unwrap_or_else(|| id.to_string());
+        let name = rec
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .or_else(|| default_name(class, rec))
+            .unwrap_or_else(|| id.to_string());
         self.set_attr(&mut ci, "name", Value::String(name), false);
         for (k, v) in rec.identifiers.iter().chain(rec.attributes.iter()) {
             self.set_attr(&mut ci, k, v.clone(), false);
@@ -659,7 +860,12 @@ impl<'a> Reconciler<'a> {
             return false;
         }
         let src = self.obs.source.clone();
-        let new_attr = Attribute { value: value.clone(), source: src.clone(), run_id: Some(self.obs.run_id.clone()), updated_at: self.at };
+        let new_attr = Attribute {
+            value: value.clone(),
+            source: src.clone(),
+            run_id: Some(self.obs.run_id.clone()),
+            updated_at: self.at,
+        };
         match ci.attributes.get(key) {
             None => {
                 ci.attributes.insert(key.to_string(), new_attr);
@@ -667,7 +873,10 @@ impl<'a> Reconciler<'a> {
             }
             Some(existing) if existing.value == value => {
                 // Same value; a stronger source takes over its provenance.
-                if !placeholder && self.policy.precedence.rank(&src) < self.policy.precedence.rank(&existing.source) {
+                if !placeholder
+                    && self.policy.precedence.rank(&src)
+                        < self.policy.precedence.rank(&existing.source)
+                {
                     ci.attributes.insert(key.to_string(), new_attr);
                 }
                 false
@@ -683,7 +892,9 @@ impl<'a> Reconciler<'a> {
     }
 
     fn update(&mut self, id: &CiId, rec: &Record, class: CiClass) -> Result<(), ViewError> {
-        let Some(mut w) = self.cis.remove(id) else { return Ok(()) };
+        let Some(mut w) = self.cis.remove(id) else {
+            return Ok(());
+        };
         self.touched.insert(id.clone());
         let ci = &mut w.ci;
         let before = ci.clone();
@@ -704,7 +915,13 @@ impl<'a> Reconciler<'a> {
         }
         ci.sources.insert(self.obs.source.clone());
         if !ph {
-            if ci.class != class && (ci.placeholder || self.strongest_source(&before).map(|s| self.policy.precedence.may_overwrite(&self.obs.source, &s)).unwrap_or(true)) {
+            if ci.class != class
+                && (ci.placeholder
+                    || self
+                        .strongest_source(&before)
+                        .map(|s| self.policy.precedence.may_overwrite(&self.obs.source, &s))
+                        .unwrap_or(true))
+            {
                 ci.class = class;
             }
             ci.placeholder = false;
@@ -723,32 +940,71 @@ impl<'a> Reconciler<'a> {
     }
 
     fn strongest_source(&self, ci: &Ci) -> Option<Source> {
-        ci.sources.iter().min_by_key(|s| self.policy.precedence.rank(s)).cloned()
+        ci.sources
+            .iter()
+            .min_by_key(|s| self.policy.precedence.rank(s))
+            .cloned()
     }
 
     /// History entries for what changed between two states of one CI.
     fn diff_history(&mut self, before: &Ci, after: &Ci) {
         let id = after.id.clone();
         if before.class != after.class {
-            self.hist(&id, ChangeKind::ClassChanged, Some("class"), Some(before.class.to_string().into()), Some(after.class.to_string().into()));
+            self.hist(
+                &id,
+                ChangeKind::ClassChanged,
+                Some("class"),
+                Some(before.class.to_string().into()),
+                Some(after.class.to_string().into()),
+            );
         }
         if before.status != after.status {
-            self.hist(&id, ChangeKind::StatusChanged, Some("status"), Some(before.status.as_str().into()), Some(after.status.as_str().into()));
+            self.hist(
+                &id,
+                ChangeKind::StatusChanged,
+                Some("status"),
+                Some(before.status.as_str().into()),
+                Some(after.status.as_str().into()),
+            );
         }
         for (k, a) in after.attributes.iter().filter(|(k, _)| !is_volatile(k)) {
             match before.attributes.get(k) {
-                None => self.hist(&id, ChangeKind::AttributeSet, Some(k), None, Some(a.value.clone())),
-                Some(b) if b.value != a.value => self.hist(&id, ChangeKind::AttributeChanged, Some(k), Some(b.value.clone()), Some(a.value.clone())),
+                None => self.hist(
+                    &id,
+                    ChangeKind::AttributeSet,
+                    Some(k),
+                    None,
+                    Some(a.value.clone()),
+                ),
+                Some(b) if b.value != a.value => self.hist(
+                    &id,
+                    ChangeKind::AttributeChanged,
+                    Some(k),
+                    Some(b.value.clone()),
+                    Some(a.value.clone()),
+                ),
                 _ => {}
             }
         }
         for t in after.tags.difference(&before.tags) {
-            self.hist(&id, ChangeKind::TagAdded, Some("tags"), None, Some(Value::String(t.clone())));
+            self.hist(
+                &id,
+                ChangeKind::TagAdded,
+                Some("tags"),
+                None,
+                Some(Value::String(t.clone())),
+            );
         }
     }
 
     /// Index every identifier the record offered, so future sightings find this CI.
-    fn index(&mut self, id: &CiId, class: CiClass, parent: Option<&CiId>, per_rule: &[(usize, Vec<String>)]) {
+    fn index(
+        &mut self,
+        id: &CiId,
+        class: CiClass,
+        parent: Option<&CiId>,
+        per_rule: &[(usize, Vec<String>)],
+    ) {
         let rules = class.rules().rules;
         for (ri, values) in per_rule {
             for v in values {
@@ -759,8 +1015,16 @@ impl<'a> Reconciler<'a> {
     }
 
     /// Merge CI `from` into `into`, and `from`'s dependents into `into`'s.
-    fn merge(&mut self, from: &CiId, into: &CiId, parent: Option<&CiId>, class: CiClass) -> Result<(), ViewError> {
-        let Some(fw) = self.cis.remove(from) else { return Ok(()) };
+    fn merge(
+        &mut self,
+        from: &CiId,
+        into: &CiId,
+        parent: Option<&CiId>,
+        class: CiClass,
+    ) -> Result<(), ViewError> {
+        let Some(fw) = self.cis.remove(from) else {
+            return Ok(());
+        };
         self.order.retain(|x| x != from);
         let from_ci = fw.ci;
         if let Some(mut iw) = self.cis.remove(into) {
@@ -769,7 +1033,11 @@ impl<'a> Reconciler<'a> {
             for (k, a) in &from_ci.attributes {
                 let take = match ci.attributes.get(k) {
                     None => true,
-                    Some(e) => e.value != a.value && self.policy.precedence.rank(&a.source) < self.policy.precedence.rank(&e.source),
+                    Some(e) => {
+                        e.value != a.value
+                            && self.policy.precedence.rank(&a.source)
+                                < self.policy.precedence.rank(&e.source)
+                    }
                 };
                 if take {
                     ci.attributes.insert(k.clone(), a.clone());
@@ -787,9 +1055,18 @@ impl<'a> Reconciler<'a> {
         }
         self.touched.remove(from);
         self.touched.insert(into.clone());
-        self.hist(into, ChangeKind::Merged, None, Some(Value::String(from.to_string())), Some(Value::String(into.to_string())));
+        self.hist(
+            into,
+            ChangeKind::Merged,
+            None,
+            Some(Value::String(from.to_string())),
+            Some(Value::String(into.to_string())),
+        );
         self.aliases.insert(from.clone(), into.clone());
-        self.merges.push(Merge { from: from.clone(), into: into.clone() });
+        self.merges.push(Merge {
+            from: from.clone(),
+            into: into.clone(),
+        });
         // Re-key the merged CI's own identifiers onto the survivor.
         let rules = class.rules().rules;
         let per_rule: Vec<(usize, Vec<String>)> = rules
@@ -802,7 +1079,9 @@ impl<'a> Reconciler<'a> {
         // Dependents: merge into the survivor's matching dependent, or re-home.
         for (child, keys) in self.view.dependents(from)? {
             let child = self.resolve(&child);
-            let Some(child) = self.load(&child)? else { continue };
+            let Some(child) = self.load(&child)? else {
+                continue;
+            };
             let child_class = self.cis[&child].ci.class;
             let mut target = None;
             for k in &keys {
@@ -836,15 +1115,35 @@ impl<'a> Reconciler<'a> {
         // Structural relationships implied by `parent`.
         let mut structural = Vec::new();
         for rec in &self.obs.records {
-            let (Some(class), Some(pkey)) = (rec.class, rec.parent.as_ref()) else { continue };
-            let Some(spec) = &class.rules().parent else { continue };
-            let (Some(child), Some(parent)) = (self.record_ids.get(&rec.key), self.record_ids.get(pkey)) else { continue };
+            let (Some(class), Some(pkey)) = (rec.class, rec.parent.as_ref()) else {
+                continue;
+            };
+            let Some(spec) = &class.rules().parent else {
+                continue;
+            };
+            let (Some(child), Some(parent)) =
+                (self.record_ids.get(&rec.key), self.record_ids.get(pkey))
+            else {
+                continue;
+            };
             let (child, parent) = (self.resolve(child), self.resolve(parent));
-            let (from, to) = if spec.parent_is_from { (parent, child) } else { (child, parent) };
+            let (from, to) = if spec.parent_is_from {
+                (parent, child)
+            } else {
+                (child, parent)
+            };
             structural.push((spec.rel, from, to, rec.placeholder));
         }
         for (rel_type, from, to, weak) in structural {
-            self.upsert_rel(rel_type, from, to, EvidenceKind::Inventory, 1.0, Map::new(), weak);
+            self.upsert_rel(
+                rel_type,
+                from,
+                to,
+                EvidenceKind::Inventory,
+                1.0,
+                Map::new(),
+                weak,
+            );
         }
         for r in &self.obs.relationships {
             let label = format!("{}->{}", r.from, r.to);
@@ -852,7 +1151,8 @@ impl<'a> Reconciler<'a> {
                 Some(id) => self.resolve(id),
                 None => {
                     let msg = self.unknown_end(r.rel_type, &r.from);
-                    self.errors.push(err(&label, "UNKNOWN_RECORD", Some("from"), msg));
+                    self.errors
+                        .push(err(&label, "UNKNOWN_RECORD", Some("from"), msg));
                     continue;
                 }
             };
@@ -860,7 +1160,8 @@ impl<'a> Reconciler<'a> {
                 Some(id) => self.resolve(id),
                 None => {
                     let msg = self.unknown_end(r.rel_type, &r.to);
-                    self.errors.push(err(&label, "UNKNOWN_RECORD", Some("to"), msg));
+                    self.errors
+                        .push(err(&label, "UNKNOWN_RECORD", Some("to"), msg));
                     continue;
                 }
             };
@@ -868,10 +1169,23 @@ impl<'a> Reconciler<'a> {
                 continue;
             }
             if !(0.0..=1.0).contains(&r.confidence) || r.confidence.is_nan() {
-                self.errors.push(err(&label, "INVALID_VALUE", Some("confidence"), "confidence must be between 0 and 1"));
+                self.errors.push(err(
+                    &label,
+                    "INVALID_VALUE",
+                    Some("confidence"),
+                    "confidence must be between 0 and 1",
+                ));
                 continue;
             }
-            self.upsert_rel(r.rel_type, from, to, r.evidence, r.confidence, r.attributes.clone(), false);
+            self.upsert_rel(
+                r.rel_type,
+                from,
+                to,
+                r.evidence,
+                r.confidence,
+                r.attributes.clone(),
+                false,
+            );
         }
         // Relationships of CIs merged away are re-pointed by the store; nothing to do here.
         Ok(())
@@ -880,16 +1194,31 @@ impl<'a> Reconciler<'a> {
     /// Why a relationship end could not be resolved, in the user's terms.
     fn unknown_end(&self, rel_type: RelType, key: &str) -> String {
         match self.obs.records.iter().find(|r| r.key == key) {
-            Some(Record { class: None, id: Some(id), .. }) => format!("{rel_type} refers to CI `{id}`, which does not exist"),
+            Some(Record {
+                class: None,
+                id: Some(id),
+                ..
+            }) => format!("{rel_type} refers to CI `{id}`, which does not exist"),
             Some(_) => format!("{rel_type} refers to record `{key}`, which was rejected"),
-            None => format!("{rel_type} refers to record `{key}`, which is not in this observation"),
+            None => {
+                format!("{rel_type} refers to record `{key}`, which is not in this observation")
+            }
         }
     }
 
     /// `weak`: implied by a placeholder (the structure of something seen from elsewhere). It
     /// creates the relationship if missing but does not refresh an existing one.
     #[allow(clippy::too_many_arguments)]
-    fn upsert_rel(&mut self, rel_type: RelType, from: CiId, to: CiId, kind: EvidenceKind, base: f64, attrs: Map<String, Value>, weak: bool) {
+    fn upsert_rel(
+        &mut self,
+        rel_type: RelType,
+        from: CiId,
+        to: CiId,
+        kind: EvidenceKind,
+        base: f64,
+        attrs: Map<String, Value>,
+        weak: bool,
+    ) {
         let key = RelKey::new(rel_type, from, to);
         if !self.rels.contains_key(&key) {
             let existing = match self.view.relationship(&key) {
@@ -915,7 +1244,11 @@ impl<'a> Reconciler<'a> {
         if weak && original.is_some() {
             return;
         }
-        match rel.evidence.iter_mut().find(|e| e.source == src && e.kind == kind) {
+        match rel
+            .evidence
+            .iter_mut()
+            .find(|e| e.source == src && e.kind == kind)
+        {
             Some(e) => {
                 // Discovered evidence grows more certain with every run that sees it again;
                 // asserted evidence (manual, import, config…) is as certain as it was stated.
@@ -923,7 +1256,11 @@ impl<'a> Reconciler<'a> {
                     e.observations += 1;
                     e.last_run = Some(run.clone());
                 }
-                e.confidence = if kind.is_discovered() { Evidence::reinforce(base, e.observations).max(e.confidence) } else { base };
+                e.confidence = if kind.is_discovered() {
+                    Evidence::reinforce(base, e.observations).max(e.confidence)
+                } else {
+                    base
+                };
                 e.last_seen = e.last_seen.max(at);
             }
             None => rel.evidence.push(Evidence {
@@ -950,7 +1287,9 @@ impl<'a> Reconciler<'a> {
             if !self.touched.contains(&id) {
                 continue;
             }
-            let Some(w) = self.cis.remove(&id) else { continue };
+            let Some(w) = self.cis.remove(&id) else {
+                continue;
+            };
             let mut touch_only = false;
             let kind = match &w.original {
                 None => WriteKind::Created,
@@ -974,7 +1313,11 @@ impl<'a> Reconciler<'a> {
                 seen_cis.push(w.ci.id);
                 continue;
             }
-            cis.push(CiWrite { ci: w.ci, kind, touch_only });
+            cis.push(CiWrite {
+                ci: w.ci,
+                kind,
+                touch_only,
+            });
         }
         let mut relationships = Vec::new();
         let mut seen_relationships = Vec::new();
@@ -985,12 +1328,22 @@ impl<'a> Reconciler<'a> {
             }
             let kind = match &original {
                 None => {
-                    self.rel_hist(&key, ChangeKind::RelationshipCreated, None, Some(rel_summary(&rel)));
+                    self.rel_hist(
+                        &key,
+                        ChangeKind::RelationshipCreated,
+                        None,
+                        Some(rel_summary(&rel)),
+                    );
                     WriteKind::Created
                 }
                 Some(o) => {
                     if o.status != RelStatus::Active {
-                        self.rel_hist(&key, ChangeKind::RelationshipReopened, Some(Value::String("CLOSED".into())), Some(Value::String("ACTIVE".into())));
+                        self.rel_hist(
+                            &key,
+                            ChangeKind::RelationshipReopened,
+                            Some(Value::String("CLOSED".into())),
+                            Some(Value::String("ACTIVE".into())),
+                        );
                     }
                     let mut a = o.clone();
                     a.last_seen = rel.last_seen;
@@ -1046,7 +1399,9 @@ fn rel_summary(rel: &Relationship) -> Value {
     let ev: Vec<Value> = rel
         .evidence
         .iter()
-        .map(|e| serde_json::json!({"source": e.source, "kind": e.kind, "confidence": e.confidence}))
+        .map(
+            |e| serde_json::json!({"source": e.source, "kind": e.kind, "confidence": e.confidence}),
+        )
         .collect();
     // Type and ends are in the entry's relationship key already.
     serde_json::json!({"evidence": ev})
@@ -1069,8 +1424,8 @@ fn rekey(key: &str, from: &CiId, into: &CiId) -> String {
 mod tests {
     //! Rules and precedence on a plain in-memory view: no store involved.
     use super::*;
-    use crate::observation::{Observation, Record, Scope};
     use crate::ids::RunId;
+    use crate::observation::{Observation, Record, Scope};
     use serde_json::json;
     use std::cell::RefCell;
 
@@ -1086,7 +1441,11 @@ mod tests {
                 self.cis.borrow_mut().insert(w.ci.id.clone(), w.ci.clone());
             }
             for e in &d.identifiers {
-                self.keys.borrow_mut().entry(e.key.clone()).or_default().push(e.ci.clone());
+                self.keys
+                    .borrow_mut()
+                    .entry(e.key.clone())
+                    .or_default()
+                    .push(e.ci.clone());
             }
         }
         fn run(&self, o: &Observation) -> Reconciled {
@@ -1120,8 +1479,14 @@ mod tests {
     #[test]
     fn stronger_rule_wins_and_is_explained() {
         let v = MemView::default();
-        v.run(&host("snmp", |r| r.ident("hostname", "web1").ident("ip_addresses", json!(["10.0.0.1"]))));
-        let r = v.run(&host("ssh", |r| r.ident("serial_number", "S1").ident("hostname", "WEB1.example.com")));
+        v.run(&host("snmp", |r| {
+            r.ident("hostname", "web1")
+                .ident("ip_addresses", json!(["10.0.0.1"]))
+        }));
+        let r = v.run(&host("ssh", |r| {
+            r.ident("serial_number", "S1")
+                .ident("hostname", "WEB1.example.com")
+        }));
         assert_eq!(r.delta.count(WriteKind::Created), 0);
         match &r.explanations[0].outcome {
             Outcome::Matched { rule, identifiers } => {
@@ -1135,50 +1500,110 @@ mod tests {
     #[test]
     fn a_disagreeing_stronger_identifier_makes_another_ci() {
         let v = MemView::default();
-        v.run(&host("ssh", |r| r.ident("serial_number", "S1").ident("ip_addresses", json!(["10.0.0.1"]))));
-        let r = v.run(&host("ssh", |r| r.ident("serial_number", "S2").ident("ip_addresses", json!(["10.0.0.1"]))));
+        v.run(&host("ssh", |r| {
+            r.ident("serial_number", "S1")
+                .ident("ip_addresses", json!(["10.0.0.1"]))
+        }));
+        let r = v.run(&host("ssh", |r| {
+            r.ident("serial_number", "S2")
+                .ident("ip_addresses", json!(["10.0.0.1"]))
+        }));
         assert_eq!(r.delta.count(WriteKind::Created), 1);
-        assert!(r.explanations[0].notes[0].contains("serial_number"), "{:?}", r.explanations[0]);
+        assert!(
+            r.explanations[0].notes[0].contains("serial_number"),
+            "{:?}",
+            r.explanations[0]
+        );
     }
 
     #[test]
     fn junk_identifiers_identify_nothing() {
         let v = MemView::default();
-        v.run(&host("ssh", |r| r.ident("serial_number", "To be filled by O.E.M.").ident("hostname", "a")));
-        let r = v.run(&host("ssh", |r| r.ident("serial_number", "To be filled by O.E.M.").ident("hostname", "b")));
-        assert_eq!(r.delta.count(WriteKind::Created), 1, "a shared junk serial must not merge two machines");
+        v.run(&host("ssh", |r| {
+            r.ident("serial_number", "To be filled by O.E.M.")
+                .ident("hostname", "a")
+        }));
+        let r = v.run(&host("ssh", |r| {
+            r.ident("serial_number", "To be filled by O.E.M.")
+                .ident("hostname", "b")
+        }));
+        assert_eq!(
+            r.delta.count(WriteKind::Created),
+            1,
+            "a shared junk serial must not merge two machines"
+        );
     }
 
     #[test]
     fn precedence_is_per_attribute_and_configurable() {
         let v = MemView::default();
-        v.run(&host("ssh", |r| r.ident("hostname", "a").attr("os_name", "Debian")));
-        let r = v.run(&host("snmp", |r| r.ident("hostname", "a").attr("os_name", "Linux").attr("sys_location", "rack 1")));
+        v.run(&host("ssh", |r| {
+            r.ident("hostname", "a").attr("os_name", "Debian")
+        }));
+        let r = v.run(&host("snmp", |r| {
+            r.ident("hostname", "a")
+                .attr("os_name", "Linux")
+                .attr("sys_location", "rack 1")
+        }));
         let ci = &r.delta.cis[0].ci;
-        assert_eq!(ci.attr_str("os_name"), Some("Debian"), "snmp ranks below ssh");
-        assert_eq!(ci.attributes["sys_location"].source.as_str(), "snmp", "but fills what ssh does not know");
+        assert_eq!(
+            ci.attr_str("os_name"),
+            Some("Debian"),
+            "snmp ranks below ssh"
+        );
+        assert_eq!(
+            ci.attributes["sys_location"].source.as_str(),
+            "snmp",
+            "but fills what ssh does not know"
+        );
         // With snmp ranked first, it wins.
-        let policy = Policy { precedence: Precedence(vec!["snmp".into(), "ssh".into()]) };
-        let o = host("snmp", |r| r.ident("hostname", "a").attr("os_name", "Linux"));
+        let policy = Policy {
+            precedence: Precedence(vec!["snmp".into(), "ssh".into()]),
+        };
+        let o = host("snmp", |r| {
+            r.ident("hostname", "a").attr("os_name", "Linux")
+        });
         let r = reconcile(&o, &v, &policy).unwrap();
         assert_eq!(r.delta.cis[0].ci.attr_str("os_name"), Some("Linux"));
-        let h = r.delta.history.iter().find(|h| h.field.as_deref() == Some("os_name")).unwrap();
-        assert_eq!((h.old.clone(), h.new.clone()), (Some(json!("Debian")), Some(json!("Linux"))));
+        let h = r
+            .delta
+            .history
+            .iter()
+            .find(|h| h.field.as_deref() == Some("os_name"))
+            .unwrap();
+        assert_eq!(
+            (h.old.clone(), h.new.clone()),
+            (Some(json!("Debian")), Some(json!("Linux")))
+        );
     }
 
     #[test]
     fn placeholders_never_overwrite() {
         let v = MemView::default();
-        v.run(&host("ssh", |r| r.ident("ip_addresses", json!(["10.0.0.9"])).ident("hostname", "db1").attr("role", "db")));
-        let r = v.run(&host("ssh", |r| r.ident("ip_addresses", json!(["10.0.0.9"])).attr("role", "guess").placeholder()));
-        assert!(r.delta.cis.is_empty(), "nothing to write: {:?}", r.delta.cis);
+        v.run(&host("ssh", |r| {
+            r.ident("ip_addresses", json!(["10.0.0.9"]))
+                .ident("hostname", "db1")
+                .attr("role", "db")
+        }));
+        let r = v.run(&host("ssh", |r| {
+            r.ident("ip_addresses", json!(["10.0.0.9"]))
+                .attr("role", "guess")
+                .placeholder()
+        }));
+        assert!(
+            r.delta.cis.is_empty(),
+            "nothing to write: {:?}",
+            r.delta.cis
+        );
         assert_eq!(r.delta.seen_cis.len(), 1, "but it was seen");
     }
 
     #[test]
     fn ids_are_deterministic() {
         let (a, b) = (MemView::default(), MemView::default());
-        let o = host("ssh", |r| r.ident("serial_number", "S9").ident("hostname", "x"));
+        let o = host("ssh", |r| {
+            r.ident("serial_number", "S9").ident("hostname", "x")
+        });
         assert_eq!(a.run(&o).delta.cis[0].ci.id, b.run(&o).delta.cis[0].ci.id);
     }
 }

@@ -157,7 +157,15 @@ impl EvidenceKind {
 impl EvidenceKind {
     /// Evidence a probe infers from what it sees (as opposed to what someone states).
     pub fn is_discovered(self) -> bool {
-        matches!(self, EvidenceKind::Lldp | EvidenceKind::Cdp | EvidenceKind::Fdb | EvidenceKind::Arp | EvidenceKind::Socket | EvidenceKind::Inferred)
+        matches!(
+            self,
+            EvidenceKind::Lldp
+                | EvidenceKind::Cdp
+                | EvidenceKind::Fdb
+                | EvidenceKind::Arp
+                | EvidenceKind::Socket
+                | EvidenceKind::Inferred
+        )
     }
 }
 
@@ -210,7 +218,11 @@ pub struct RelKey {
 impl RelKey {
     pub fn new(rel_type: RelType, from: CiId, to: CiId) -> Self {
         if rel_type.is_symmetric() && to < from {
-            RelKey { rel_type, from: to, to: from }
+            RelKey {
+                rel_type,
+                from: to,
+                to: from,
+            }
         } else {
             RelKey { rel_type, from, to }
         }
@@ -246,14 +258,22 @@ pub struct Relationship {
 
 impl Relationship {
     pub fn key(&self) -> RelKey {
-        RelKey { rel_type: self.rel_type, from: self.from.clone(), to: self.to.clone() }
+        RelKey {
+            rel_type: self.rel_type,
+            from: self.from.clone(),
+            to: self.to.clone(),
+        }
     }
     /// Take in another relationship that turned out to be this one (after a CI merge):
     /// evidence combined per (source, kind), the earliest first-seen, the latest last-seen,
     /// attributes this one lacks, and ACTIVE if either was.
     pub fn absorb(&mut self, other: Relationship) {
         for e in other.evidence {
-            match self.evidence.iter_mut().find(|x| x.source == e.source && x.kind == e.kind) {
+            match self
+                .evidence
+                .iter_mut()
+                .find(|x| x.source == e.source && x.kind == e.kind)
+            {
                 Some(x) => {
                     x.observations = x.observations.max(e.observations);
                     x.confidence = x.confidence.max(e.confidence);
@@ -275,6 +295,9 @@ impl Relationship {
 
     /// Highest confidence among its evidence.
     pub fn confidence(&self) -> f64 {
-        self.evidence.iter().map(|e| e.confidence).fold(0.0, f64::max)
+        self.evidence
+            .iter()
+            .map(|e| e.confidence)
+            .fold(0.0, f64::max)
     }
 }

@@ -45,7 +45,11 @@ pub struct EstateSpec {
 
 impl EstateSpec {
     pub fn new(hosts: usize) -> Self {
-        EstateSpec { hosts, connections_per_host: 58, seed: 42 }
+        EstateSpec {
+            hosts,
+            connections_per_host: 58,
+            seed: 42,
+        }
     }
     pub fn cis(&self) -> usize {
         self.hosts * 20
@@ -57,15 +61,34 @@ const PORTS: [u16; 3] = [443, 8080, 5432];
 fn host_ip(i: usize, nic: usize) -> String {
     // 10.x.y.z, one /16 per NIC index so every address is unique.
     let n = i + 1;
-    format!("10.{}.{}.{}", 16 + nic * 16 + (n >> 16), (n >> 8) & 255, n & 255)
+    format!(
+        "10.{}.{}.{}",
+        16 + nic * 16 + (n >> 16),
+        (n >> 8) & 255,
+        n & 255
+    )
 }
 
 /// The observation an SSH probe would report for host `i` (scope: that host, complete).
 pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation {
     let mut rng = Rng::new(spec.seed ^ (i as u64).wrapping_mul(0x1000_0001));
     let name = format!("host{i:07}");
-    let mut o = Observation::new(Source::new("ssh"), run.clone(), Scope::complete([name.clone()]));
-    let macs: Vec<String> = (0..4).map(|n| format!("52:54:{:02x}:{:02x}:{:02x}:{:02x}", n, (i >> 16) & 255, (i >> 8) & 255, i & 255)).collect();
+    let mut o = Observation::new(
+        Source::new("ssh"),
+        run.clone(),
+        Scope::complete([name.clone()]),
+    );
+    let macs: Vec<String> = (0..4)
+        .map(|n| {
+            format!(
+                "52:54:{:02x}:{:02x}:{:02x}:{:02x}",
+                n,
+                (i >> 16) & 255,
+                (i >> 8) & 255,
+                i & 255
+            )
+        })
+        .collect();
     let ips: Vec<String> = (0..4).map(|n| host_ip(i, n)).collect();
     o.push(
         Record::new("h", CiClass::Host)
@@ -82,20 +105,53 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
     );
     for n in 0..4 {
         let (ik, pk) = (format!("if{n}"), format!("ip{n}"));
-        o.push(Record::new(&ik, CiClass::Interface).parent("h").ident("if_name", format!("eth{n}")).ident("mac_address", macs[n].as_str()).attr("speed_bps", 10_000_000_000u64));
-        o.push(Record::new(&pk, CiClass::IpAddress).ident("address", ips[n].as_str()).attr("prefix_length", 16));
+        o.push(
+            Record::new(&ik, CiClass::Interface)
+                .parent("h")
+                .ident("if_name", format!("eth{n}"))
+                .ident("mac_address", macs[n].as_str())
+                .attr("speed_bps", 10_000_000_000u64),
+        );
+        o.push(
+            Record::new(&pk, CiClass::IpAddress)
+                .ident("address", ips[n].as_str())
+                .attr("prefix_length", 16),
+        );
         o.relate(RelType::HasIp, &ik, &pk, EvidenceKind::Inventory, 1.0);
     }
     let procs = ["nginx", "java", "postgres", "redis-server", "sshd", "node"];
     for (n, p) in procs.iter().enumerate() {
-        o.push(Record::new(format!("p{n}"), CiClass::Process).parent("h").ident("executable", *p).ident("command_line", format!("/usr/bin/{p} --instance {n}")).attr("user", "svc"));
+        o.push(
+            Record::new(format!("p{n}"), CiClass::Process)
+                .parent("h")
+                .ident("executable", *p)
+                .ident("command_line", format!("/usr/bin/{p} --instance {n}"))
+                .attr("user", "svc"),
+        );
     }
     for (n, port) in PORTS.iter().enumerate() {
-        o.push(Record::new(format!("e{n}"), CiClass::ListeningEndpoint).parent("h").ident("protocol", "tcp").ident("port", *port));
-        o.relate(RelType::ListensOn, &format!("p{n}"), &format!("e{n}"), EvidenceKind::Socket, 0.9);
+        o.push(
+            Record::new(format!("e{n}"), CiClass::ListeningEndpoint)
+                .parent("h")
+                .ident("protocol", "tcp")
+                .ident("port", *port),
+        );
+        o.relate(
+            RelType::ListensOn,
+            &format!("p{n}"),
+            &format!("e{n}"),
+            EvidenceKind::Socket,
+            0.9,
+        );
     }
     for (n, pkg) in ["openssl", "libc6"].iter().enumerate() {
-        o.push(Record::new(format!("k{n}"), CiClass::SoftwarePackage).parent("h").ident("package_manager", "dpkg").ident("package_name", *pkg).attr("version", "3.0.11"));
+        o.push(
+            Record::new(format!("k{n}"), CiClass::SoftwarePackage)
+                .parent("h")
+                .ident("package_manager", "dpkg")
+                .ident("package_name", *pkg)
+                .attr("version", "3.0.11"),
+        );
     }
     // Outbound connections to other hosts' endpoints: placeholders for the far ends.
     let mut seen = std::collections::HashSet::new();
@@ -107,10 +163,26 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
         }
         let (rh, re) = (format!("rh{peer}"), format!("re{peer}_{port_idx}"));
         if !o.records.iter().any(|r| r.key == rh) {
-            o.push(Record::new(&rh, CiClass::Host).ident("ip_addresses", json!([host_ip(peer, 0)])).placeholder());
+            o.push(
+                Record::new(&rh, CiClass::Host)
+                    .ident("ip_addresses", json!([host_ip(peer, 0)]))
+                    .placeholder(),
+            );
         }
-        o.push(Record::new(&re, CiClass::ListeningEndpoint).parent(&rh).ident("protocol", "tcp").ident("port", PORTS[port_idx]).placeholder());
-        o.relate(RelType::ConnectsTo, &format!("p{}", c % procs.len()), &re, EvidenceKind::Socket, 0.5);
+        o.push(
+            Record::new(&re, CiClass::ListeningEndpoint)
+                .parent(&rh)
+                .ident("protocol", "tcp")
+                .ident("port", PORTS[port_idx])
+                .placeholder(),
+        );
+        o.relate(
+            RelType::ConnectsTo,
+            &format!("p{}", c % procs.len()),
+            &re,
+            EvidenceKind::Socket,
+            0.5,
+        );
     }
     o
 }
@@ -125,7 +197,11 @@ pub fn service_observation(
     process_id: &dyn Fn(usize, usize) -> Option<crate::ids::CiId>,
 ) -> Observation {
     let mut rng = Rng::new(seed);
-    let mut o = Observation::new(Source::manual(), RunId::new("synthetic-services"), Scope::none());
+    let mut o = Observation::new(
+        Source::manual(),
+        RunId::new("synthetic-services"),
+        Scope::none(),
+    );
     for s in services {
         let sk = format!("s{s}");
         o.push(
@@ -139,14 +215,17 @@ pub fn service_observation(
             let (h, p) = (rng.below(hosts as u64) as usize, rng.below(6) as usize);
             if let Some(id) = process_id(h, p) {
                 let mk = format!("m{s}_{m}");
-                o.push(Record { key: mk.clone(), id: Some(id), ..Default::default() });
+                o.push(Record {
+                    key: mk.clone(),
+                    id: Some(id),
+                    ..Default::default()
+                });
                 o.relate(RelType::MemberOf, &mk, &sk, EvidenceKind::Manual, 1.0);
             }
         }
     }
     o
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // The impact benchmark's enterprise (issue 6): a whole graph built directly as CIs and
@@ -165,7 +244,11 @@ pub struct EnterpriseSpec {
 
 impl EnterpriseSpec {
     pub fn new(target_cis: usize) -> Self {
-        EnterpriseSpec { target_cis, services: 2_000, seed: 42 }
+        EnterpriseSpec {
+            target_cis,
+            services: 2_000,
+            seed: 42,
+        }
     }
 }
 
@@ -181,7 +264,11 @@ pub struct Enterprise {
 impl Enterprise {
     /// Ids of every CI that is not a BusinessService, in generation order.
     pub fn non_service_ids(&self) -> Vec<&crate::ids::CiId> {
-        self.cis.iter().filter(|c| c.class != CiClass::BusinessService).map(|c| &c.id).collect()
+        self.cis
+            .iter()
+            .filter(|c| c.class != CiClass::BusinessService)
+            .map(|c| &c.id)
+            .collect()
     }
 }
 
@@ -202,7 +289,14 @@ const INFRA: [(&str, u16, usize, usize); 9] = [
 ];
 /// Processes on every host: (executable, listening port index or none). Index 0: front end /
 /// load balancer, 1: application server, 2: database, 3: log shipper, 4: sshd, 5: agent.
-const PROCS: [&str; 6] = ["haproxy", "java", "postgres", "fluent-bit", "sshd", "node_exporter"];
+const PROCS: [&str; 6] = [
+    "haproxy",
+    "java",
+    "postgres",
+    "fluent-bit",
+    "sshd",
+    "node_exporter",
+];
 const HOST_PORTS: [u16; 3] = [443, 8080, 5432];
 const PACKAGES: [&str; 4] = ["libc6", "openssl", "zlib1g", "libstdc++6"];
 
@@ -214,14 +308,40 @@ struct Builder {
 }
 
 impl Builder {
-    fn ci(&mut self, class: CiClass, key: &str, name: String, attrs: &[(&str, serde_json::Value)]) -> crate::ids::CiId {
+    fn ci(
+        &mut self,
+        class: CiClass,
+        key: &str,
+        name: String,
+        attrs: &[(&str, serde_json::Value)],
+    ) -> crate::ids::CiId {
         use crate::ci::{Attribute, Ci, CiStatus};
         let id = crate::ids::CiId::derive(&format!("{}||synthetic|{key}", class.as_str()), 0);
-        let source = if class == CiClass::BusinessService || class == CiClass::Cluster { Source::manual() } else { Source::new("ssh") };
+        let source = if class == CiClass::BusinessService || class == CiClass::Cluster {
+            Source::manual()
+        } else {
+            Source::new("ssh")
+        };
         let mut attributes = std::collections::BTreeMap::new();
-        attributes.insert("name".to_string(), Attribute { value: json!(name), source: source.clone(), run_id: None, updated_at: self.at });
+        attributes.insert(
+            "name".to_string(),
+            Attribute {
+                value: json!(name),
+                source: source.clone(),
+                run_id: None,
+                updated_at: self.at,
+            },
+        );
         for (k, v) in attrs {
-            attributes.insert(k.to_string(), Attribute { value: v.clone(), source: source.clone(), run_id: None, updated_at: self.at });
+            attributes.insert(
+                k.to_string(),
+                Attribute {
+                    value: v.clone(),
+                    source: source.clone(),
+                    run_id: None,
+                    updated_at: self.at,
+                },
+            );
         }
         self.cis.push(Ci {
             id: id.clone(),
@@ -247,13 +367,25 @@ impl Builder {
             _ => (EvidenceKind::Inventory, "ssh", 1.0),
         };
         // LINKED_TO is stored once, ids in order.
-        let (from, to) = if t == RelType::LinkedTo && to < from { (to, from) } else { (from, to) };
+        let (from, to) = if t == RelType::LinkedTo && to < from {
+            (to, from)
+        } else {
+            (from, to)
+        };
         self.rels.push(Relationship {
             rel_type: t,
             from: from.clone(),
             to: to.clone(),
             status: RelStatus::Active,
-            evidence: vec![Evidence { source: Source::new(source), kind, confidence, observations: 1, first_seen: self.at, last_seen: self.at, last_run: None }],
+            evidence: vec![Evidence {
+                source: Source::new(source),
+                kind,
+                confidence,
+                observations: 1,
+                first_seen: self.at,
+                last_seen: self.at,
+                last_run: None,
+            }],
             attributes: Default::default(),
             first_seen: self.at,
             last_seen: self.at,
@@ -261,7 +393,16 @@ impl Builder {
     }
 
     fn cluster(&mut self, key: &str, kind: &str, min_up: usize, size: usize) -> crate::ids::CiId {
-        self.ci(CiClass::Cluster, key, key.to_string(), &[("kind", json!(kind)), ("min_up", json!(min_up)), ("size", json!(size))])
+        self.ci(
+            CiClass::Cluster,
+            key,
+            key.to_string(),
+            &[
+                ("kind", json!(kind)),
+                ("min_up", json!(min_up)),
+                ("size", json!(size)),
+            ],
+        )
     }
 }
 
@@ -297,25 +438,64 @@ struct HostIds {
 /// a top-of-rack switch reaches load-balancer services at depth 6. Deterministic for a seed.
 pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
     let at = chrono::DateTime::from_timestamp(1_764_000_000, 0).unwrap_or_default();
-    let mut b = Builder { cis: Vec::with_capacity(spec.target_cis + 1000), rels: Vec::with_capacity(spec.target_cis * 4 + 1000), hubs: Vec::new(), at };
+    let mut b = Builder {
+        cis: Vec::with_capacity(spec.target_cis + 1000),
+        rels: Vec::with_capacity(spec.target_cis * 4 + 1000),
+        hubs: Vec::new(),
+        at,
+    };
     let mut rng = Rng::new(spec.seed);
     // 25 CIs per host + ~0.8 per host for switches, clusters and services.
-    let hosts_total = ((spec.target_cis.saturating_sub(spec.services)) as f64 / 25.75).round().max(60.0) as usize;
+    let hosts_total = ((spec.target_cis.saturating_sub(spec.services)) as f64 / 25.75)
+        .round()
+        .max(60.0) as usize;
     let racks = hosts_total.div_ceil(RACK);
-    let cores: Vec<crate::ids::CiId> = (0..2).map(|c| b.ci(CiClass::NetworkDevice, &format!("core{c}"), format!("core-sw-{c}"), &[("role", json!("core")), ("vendor", json!("Arista"))])).collect();
+    let cores: Vec<crate::ids::CiId> = (0..2)
+        .map(|c| {
+            b.ci(
+                CiClass::NetworkDevice,
+                &format!("core{c}"),
+                format!("core-sw-{c}"),
+                &[("role", json!("core")), ("vendor", json!("Arista"))],
+            )
+        })
+        .collect();
     let mut tors: Vec<[(crate::ids::CiId, usize); 2]> = Vec::with_capacity(racks);
     for r in 0..racks {
         let mut pair = Vec::new();
         for side in 0..2 {
             let key = format!("tor{r}{}", ["a", "b"][side]);
-            let sw = b.ci(CiClass::NetworkDevice, &key, format!("tor-{r:05}-{}", ["a", "b"][side]), &[("role", json!("access")), ("vendor", json!("Cisco"))]);
+            let sw = b.ci(
+                CiClass::NetworkDevice,
+                &key,
+                format!("tor-{r:05}-{}", ["a", "b"][side]),
+                &[("role", json!("access")), ("vendor", json!("Cisco"))],
+            );
             let group = b.cluster(&format!("{key}-uplinks"), "uplinks", 1, 2);
             b.rel(RelType::DependsOn, &sw, &group);
             for (u, core) in cores.clone().iter().enumerate() {
-                let up = b.ci(CiClass::Interface, &format!("{key}|up{u}"), format!("Ethernet49/{u}"), &[("if_name", json!(format!("Ethernet49/{u}")))]);
+                let up = b.ci(
+                    CiClass::Interface,
+                    &format!("{key}|up{u}"),
+                    format!("Ethernet49/{u}"),
+                    &[("if_name", json!(format!("Ethernet49/{u}")))],
+                );
                 b.rel(RelType::Contains, &sw, &up);
                 b.rel(RelType::PartOf, &up, &group);
-                let cp = b.ci(CiClass::Interface, &format!("core{u}|{key}"), format!("Ethernet{}/{}", r / 48 + 1, r % 48 + 1), &[("if_name", json!(format!("Ethernet{}/{}/{}", side + 1, r / 48 + 1, r % 48 + 1)))]);
+                let cp = b.ci(
+                    CiClass::Interface,
+                    &format!("core{u}|{key}"),
+                    format!("Ethernet{}/{}", r / 48 + 1, r % 48 + 1),
+                    &[(
+                        "if_name",
+                        json!(format!(
+                            "Ethernet{}/{}/{}",
+                            side + 1,
+                            r / 48 + 1,
+                            r % 48 + 1
+                        )),
+                    )],
+                );
                 b.rel(RelType::Contains, core, &cp);
                 b.rel(RelType::LinkedTo, &up, &cp);
             }
@@ -328,19 +508,46 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
     let mut hosts: Vec<HostIds> = Vec::with_capacity(hosts_total);
     for i in 0..hosts_total {
         let name = format!("host{i:07}");
-        let host = b.ci(CiClass::Host, &name, name.clone(), &[("serial_number", json!(format!("SN{i:09}"))), ("os_name", json!("Debian GNU/Linux")), ("cpu_count", json!(2 + (i % 4) * 2))]);
+        let host = b.ci(
+            CiClass::Host,
+            &name,
+            name.clone(),
+            &[
+                ("serial_number", json!(format!("SN{i:09}"))),
+                ("os_name", json!("Debian GNU/Linux")),
+                ("cpu_count", json!(2 + (i % 4) * 2)),
+            ],
+        );
         let bond = b.cluster(&format!("{name}|bond0"), "bond", 1, 2);
         b.rel(RelType::DependsOn, &host, &bond);
         for n in 0..4 {
-            let nic = b.ci(CiClass::Interface, &format!("{name}|eth{n}"), format!("eth{n}"), &[("if_name", json!(format!("eth{n}"))), ("speed_bps", json!(10_000_000_000u64))]);
+            let nic = b.ci(
+                CiClass::Interface,
+                &format!("{name}|eth{n}"),
+                format!("eth{n}"),
+                &[
+                    ("if_name", json!(format!("eth{n}"))),
+                    ("speed_bps", json!(10_000_000_000u64)),
+                ],
+            );
             b.rel(RelType::Contains, &host, &nic);
-            let ip = b.ci(CiClass::IpAddress, &host_ip(i, n), host_ip(i, n), &[("address", json!(host_ip(i, n)))]);
+            let ip = b.ci(
+                CiClass::IpAddress,
+                &host_ip(i, n),
+                host_ip(i, n),
+                &[("address", json!(host_ip(i, n)))],
+            );
             b.rel(RelType::HasIp, &nic, &ip);
             if n < 2 {
                 b.rel(RelType::PartOf, &nic, &bond);
                 let (r, side) = (i / RACK, n);
                 let (sw, used) = tors[r][side].clone();
-                let port = b.ci(CiClass::Interface, &format!("tor{r}{}|{used}", ["a", "b"][side]), format!("Ethernet1/{}", used + 1), &[("if_name", json!(format!("Ethernet1/{}", used + 1)))]);
+                let port = b.ci(
+                    CiClass::Interface,
+                    &format!("tor{r}{}|{used}", ["a", "b"][side]),
+                    format!("Ethernet1/{}", used + 1),
+                    &[("if_name", json!(format!("Ethernet1/{}", used + 1)))],
+                );
                 tors[r][side].1 += 1;
                 b.rel(RelType::Contains, &sw, &port);
                 b.rel(RelType::LinkedTo, &port, &nic);
@@ -349,14 +556,24 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
         let pkgs: Vec<crate::ids::CiId> = PACKAGES
             .iter()
             .map(|p| {
-                let k = b.ci(CiClass::SoftwarePackage, &format!("{name}|{p}"), p.to_string(), &[("package_name", json!(p)), ("version", json!("1.0"))]);
+                let k = b.ci(
+                    CiClass::SoftwarePackage,
+                    &format!("{name}|{p}"),
+                    p.to_string(),
+                    &[("package_name", json!(p)), ("version", json!("1.0"))],
+                );
                 b.rel(RelType::Contains, &host, &k);
                 k
             })
             .collect();
         let mut procs = Vec::new();
         for p in PROCS.iter() {
-            let pid = b.ci(CiClass::Process, &format!("{name}|{p}"), p.to_string(), &[("executable", json!(p)), ("user", json!("svc"))]);
+            let pid = b.ci(
+                CiClass::Process,
+                &format!("{name}|{p}"),
+                p.to_string(),
+                &[("executable", json!(p)), ("user", json!("svc"))],
+            );
             b.rel(RelType::RunsOn, &pid, &host);
             for k in &pkgs {
                 b.rel(RelType::DependsOn, &pid, k);
@@ -365,12 +582,21 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
         }
         let mut endpoints = Vec::new();
         for (n, port) in HOST_PORTS.iter().enumerate() {
-            let e = b.ci(CiClass::ListeningEndpoint, &format!("{name}|tcp/{port}"), format!("tcp/{port}"), &[("protocol", json!("tcp")), ("port", json!(port))]);
+            let e = b.ci(
+                CiClass::ListeningEndpoint,
+                &format!("{name}|tcp/{port}"),
+                format!("tcp/{port}"),
+                &[("protocol", json!("tcp")), ("port", json!(port))],
+            );
             b.rel(RelType::Contains, &host, &e);
             b.rel(RelType::ListensOn, &procs[n], &e);
             endpoints.push(e);
         }
-        hosts.push(HostIds { host, procs, endpoints });
+        hosts.push(HostIds {
+            host,
+            procs,
+            endpoints,
+        });
     }
 
     // Infrastructure servers: the first hosts.
@@ -398,7 +624,8 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
         }
     }
     if let Some((_, eps)) = infra_eps.first() {
-        b.hubs.push(("dns endpoint (infra fan-in hub)".into(), eps[0].clone()));
+        b.hubs
+            .push(("dns endpoint (infra fan-in hub)".into(), eps[0].clone()));
     }
 
     // Applications over the remaining hosts.
@@ -415,24 +642,41 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
         let lbs: Vec<usize> = (h..h + n_lb).collect();
         let dbs: Vec<usize> = (h + size - 3..h + size).collect();
         let appsrv: Vec<usize> = (h + n_lb..h + size - 3).collect();
-        apps.push(App { lbs, apps: appsrv, dbs });
+        apps.push(App {
+            lbs,
+            apps: appsrv,
+            dbs,
+        });
         h += size;
     }
     let n_apps = apps.len();
     for (a, app) in apps.iter().enumerate() {
         let lb_pool = b.cluster(&format!("app{a}-lb"), "lb", 1, app.lbs.len());
-        let app_pool = b.cluster(&format!("app{a}-app"), "app", app.apps.len().div_ceil(3), app.apps.len());
+        let app_pool = b.cluster(
+            &format!("app{a}-app"),
+            "app",
+            app.apps.len().div_ceil(3),
+            app.apps.len(),
+        );
         let db_quorum = b.cluster(&format!("app{a}-db"), "quorum", 2, app.dbs.len());
         for &l in &app.lbs {
             b.rel(RelType::PartOf, &hosts[l].procs[0], &lb_pool);
             for &s in &app.apps {
-                b.rel(RelType::ConnectsTo, &hosts[l].procs[0], &hosts[s].endpoints[1]);
+                b.rel(
+                    RelType::ConnectsTo,
+                    &hosts[l].procs[0],
+                    &hosts[s].endpoints[1],
+                );
             }
         }
         for &s in &app.apps {
             b.rel(RelType::PartOf, &hosts[s].procs[1], &app_pool);
             for &d in &app.dbs {
-                b.rel(RelType::ConnectsTo, &hosts[s].procs[1], &hosts[d].endpoints[2]);
+                b.rel(
+                    RelType::ConnectsTo,
+                    &hosts[s].procs[1],
+                    &hosts[d].endpoints[2],
+                );
             }
         }
         for &d in &app.dbs {
@@ -441,20 +685,29 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
         // Calls to other applications' load balancers (a third of the applications).
         if n_apps > 1 && rng.below(3) == 0 {
             let k = 1 + rng.below(2) as usize;
-            let mut others: Vec<usize> = (0..k).map(|_| rng.below(n_apps as u64) as usize).filter(|&o| o != a).collect();
+            let mut others: Vec<usize> = (0..k)
+                .map(|_| rng.below(n_apps as u64) as usize)
+                .filter(|&o| o != a)
+                .collect();
             others.dedup();
             for other in others {
                 for &s in &app.apps {
                     for &l in &apps[other].lbs {
-                        b.rel(RelType::ConnectsTo, &hosts[s].procs[1], &hosts[l].endpoints[0]);
+                        b.rel(
+                            RelType::ConnectsTo,
+                            &hosts[s].procs[1],
+                            &hosts[l].endpoints[0],
+                        );
                     }
                 }
             }
         }
     }
     if let Some(app) = apps.first() {
-        b.hubs.push(("database host".into(), hosts[app.dbs[0]].host.clone()));
-        b.hubs.push(("load balancer host".into(), hosts[app.lbs[0]].host.clone()));
+        b.hubs
+            .push(("database host".into(), hosts[app.dbs[0]].host.clone()));
+        b.hubs
+            .push(("load balancer host".into(), hosts[app.lbs[0]].host.clone()));
     }
     // Business services: each application's load balancers are MEMBER_OF one service.
     let services: Vec<crate::ids::CiId> = (0..spec.services)
@@ -463,7 +716,11 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
                 CiClass::BusinessService,
                 &format!("service-{s:05}"),
                 format!("service-{s:05}"),
-                &[("criticality", json!(1 + (s % 5) as i64)), ("owner", json!(format!("team-{}", s % 50))), ("sla_target", json!(["99.9%", "99.95%", "99.99%"][s % 3]))],
+                &[
+                    ("criticality", json!(1 + (s % 5) as i64)),
+                    ("owner", json!(format!("team-{}", s % 50))),
+                    ("sla_target", json!(["99.9%", "99.95%", "99.99%"][s % 3])),
+                ],
             )
         })
         .collect();
@@ -478,8 +735,15 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
     b.hubs.insert(0, ("core switch".into(), cores[0].clone()));
     // A rack with a load balancer in it, so the switch's failure reaches a service.
     let tor_rack = apps.first().map(|a| a.lbs[0] / RACK).unwrap_or(0);
-    b.hubs.insert(1, ("top-of-rack switch".into(), tors[tor_rack][0].0.clone()));
-    Enterprise { cis: b.cis, relationships: b.rels, hubs: b.hubs }
+    b.hubs.insert(
+        1,
+        ("top-of-rack switch".into(), tors[tor_rack][0].0.clone()),
+    );
+    Enterprise {
+        cis: b.cis,
+        relationships: b.rels,
+        hubs: b.hubs,
+    }
 }
 
 #[cfg(test)]
@@ -500,20 +764,45 @@ mod tests {
 
     #[test]
     fn enterprise_shape_and_determinism() {
-        let spec = EnterpriseSpec { target_cis: 20_000, services: 50, seed: 7 };
+        let spec = EnterpriseSpec {
+            target_cis: 20_000,
+            services: 50,
+            seed: 7,
+        };
         let a = enterprise(&spec);
         let b = enterprise(&spec);
         assert_eq!(a.cis.len(), b.cis.len());
         assert_eq!(a.relationships, b.relationships);
         let ids: std::collections::HashSet<_> = a.cis.iter().map(|c| &c.id).collect();
         assert_eq!(ids.len(), a.cis.len(), "ids are unique");
-        assert!(a.relationships.iter().all(|r| ids.contains(&r.from) && ids.contains(&r.to)));
+        assert!(a
+            .relationships
+            .iter()
+            .all(|r| ids.contains(&r.from) && ids.contains(&r.to)));
         let keys: std::collections::HashSet<_> = a.relationships.iter().map(|r| r.key()).collect();
-        assert_eq!(keys.len(), a.relationships.len(), "relationships are unique");
+        assert_eq!(
+            keys.len(),
+            a.relationships.len(),
+            "relationships are unique"
+        );
         let per_ci = a.relationships.len() as f64 / a.cis.len() as f64;
-        assert!((0.8..1.25).contains(&(a.cis.len() as f64 / 20_000.0)), "{}", a.cis.len());
-        eprintln!("{} CIs, {} relationships ({per_ci:.2} per CI)", a.cis.len(), a.relationships.len());
+        assert!(
+            (0.8..1.25).contains(&(a.cis.len() as f64 / 20_000.0)),
+            "{}",
+            a.cis.len()
+        );
+        eprintln!(
+            "{} CIs, {} relationships ({per_ci:.2} per CI)",
+            a.cis.len(),
+            a.relationships.len()
+        );
         assert!((3.5..4.5).contains(&per_ci), "{per_ci}");
-        assert_eq!(a.cis.iter().filter(|c| c.class == CiClass::BusinessService).count(), 50);
+        assert_eq!(
+            a.cis
+                .iter()
+                .filter(|c| c.class == CiClass::BusinessService)
+                .count(),
+            50
+        );
     }
 }

@@ -84,7 +84,12 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { bind: "127.0.0.1:8080".into(), discover_local_on_start: true, workers: 0, shutdown_timeout_secs: 30 }
+        ServerConfig {
+            bind: "127.0.0.1:8080".into(),
+            discover_local_on_start: true,
+            workers: 0,
+            shutdown_timeout_secs: 30,
+        }
     }
 }
 
@@ -144,8 +149,14 @@ impl StoreConfig {
             database: self.database.clone().unwrap_or(d.database.clone()),
             batch_size: self.batch_size.unwrap_or(d.batch_size),
             max_connections: self.max_connections.unwrap_or(d.max_connections),
-            connect_timeout: self.connect_timeout_secs.map(std::time::Duration::from_secs).unwrap_or(d.connect_timeout),
-            query_timeout: self.query_timeout_secs.map(std::time::Duration::from_secs).unwrap_or(d.query_timeout),
+            connect_timeout: self
+                .connect_timeout_secs
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(d.connect_timeout),
+            query_timeout: self
+                .query_timeout_secs
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(d.query_timeout),
             max_retries: self.max_retries.unwrap_or(d.max_retries),
         }
     }
@@ -162,7 +173,10 @@ pub struct ReconcileConfig {
 
 impl Default for ReconcileConfig {
     fn default() -> Self {
-        ReconcileConfig { precedence: cmdb_model::Precedence::default().0, retire_after_days: 30 }
+        ReconcileConfig {
+            precedence: cmdb_model::Precedence::default().0,
+            retire_after_days: 30,
+        }
     }
 }
 
@@ -234,19 +248,41 @@ impl Config {
     /// Load from `path` (or `./cmdb.toml` when present) and apply `CMDB_*` overrides.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
         let (text, origin) = match path {
-            Some(p) => (std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?, p.display().to_string()),
-            None if Path::new("cmdb.toml").exists() => (std::fs::read_to_string("cmdb.toml").context("cannot read ./cmdb.toml")?, "./cmdb.toml".into()),
+            Some(p) => (
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))?,
+                p.display().to_string(),
+            ),
+            None if Path::new("cmdb.toml").exists() => (
+                std::fs::read_to_string("cmdb.toml").context("cannot read ./cmdb.toml")?,
+                "./cmdb.toml".into(),
+            ),
             None => (String::new(), "defaults".into()),
         };
         Self::from_parts(&text, &origin, std::env::vars())
     }
 
-    pub fn from_parts(text: &str, origin: &str, env: impl Iterator<Item = (String, String)>) -> anyhow::Result<Config> {
-        let mut table: toml::Table = toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
-        let sections = ["server", "store", "reconcile", "auth", "limits", "discovery"];
+    pub fn from_parts(
+        text: &str,
+        origin: &str,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let mut table: toml::Table =
+            toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
+        let sections = [
+            "server",
+            "store",
+            "reconcile",
+            "auth",
+            "limits",
+            "discovery",
+        ];
         for (k, v) in env {
             // CMDB_SNMP_* and CMDB_SSH_* carry `cmdb discover` secrets, not config keys.
-            let cli_secret = k.starts_with("CMDB_SECRET_") || k.starts_with("CMDB_SNMP_") || k.starts_with("CMDB_SSH_") || k.starts_with("CMDB_NEO4J_");
+            let cli_secret = k.starts_with("CMDB_SECRET_")
+                || k.starts_with("CMDB_SNMP_")
+                || k.starts_with("CMDB_SSH_")
+                || k.starts_with("CMDB_NEO4J_");
             if !k.starts_with("CMDB_") || CLI_VARS.contains(&k.as_str()) || cli_secret {
                 continue;
             }
@@ -256,7 +292,9 @@ impl Config {
             };
             let key = rest[section.len() + 1..].to_string();
             let value = parse_env_value(&v);
-            let entry = table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+            let entry = table
+                .entry(section.to_string())
+                .or_insert_with(|| toml::Value::Table(Default::default()));
             match entry {
                 toml::Value::Table(t) => {
                     t.insert(key, value);
@@ -272,22 +310,41 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        if !matches!(self.discovery.ssh_host_keys.as_str(), "accept-new" | "strict" | "off") {
-            bail!("[discovery] ssh_host_keys must be accept-new, strict or off, not `{}`", self.discovery.ssh_host_keys);
+        if !matches!(
+            self.discovery.ssh_host_keys.as_str(),
+            "accept-new" | "strict" | "off"
+        ) {
+            bail!(
+                "[discovery] ssh_host_keys must be accept-new, strict or off, not `{}`",
+                self.discovery.ssh_host_keys
+            );
         }
         let mut names = std::collections::HashSet::new();
-        for n in self.discovery.snmp.iter().map(|c| &c.name).chain(self.discovery.ssh.iter().map(|c| &c.name)) {
+        for n in self
+            .discovery
+            .snmp
+            .iter()
+            .map(|c| &c.name)
+            .chain(self.discovery.ssh.iter().map(|c| &c.name))
+        {
             if !names.insert(n) {
                 bail!("[discovery] credential name `{n}` is used twice");
             }
         }
         for s in &self.discovery.schedules {
             if let Err(e) = s.cron.parse::<cron::Schedule>() {
-                bail!("[[discovery.schedules]] `{}`: invalid cron expression `{}`: {e}", s.name, s.cron);
+                bail!(
+                    "[[discovery.schedules]] `{}`: invalid cron expression `{}`: {e}",
+                    s.name,
+                    s.cron
+                );
             }
             for c in &s.credentials {
                 if !names.contains(c) {
-                    bail!("[[discovery.schedules]] `{}`: unknown credential `{c}`", s.name);
+                    bail!(
+                        "[[discovery.schedules]] `{}`: unknown credential `{c}`",
+                        s.name
+                    );
                 }
             }
         }
@@ -302,17 +359,27 @@ impl Config {
         }
         for t in &self.auth.tokens {
             if !matches!(t.role.as_str(), "reader" | "editor" | "admin") {
-                bail!("[[auth.tokens]] `{}`: role must be reader, editor or admin, not `{}`", t.name, t.role);
+                bail!(
+                    "[[auth.tokens]] `{}`: role must be reader, editor or admin, not `{}`",
+                    t.name,
+                    t.role
+                );
             }
             if t.sha256.len() != 64 || !t.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-                bail!("[[auth.tokens]] `{}`: sha256 must be 64 hex digits (the token's SHA-256)", t.name);
+                bail!(
+                    "[[auth.tokens]] `{}`: sha256 must be 64 hex digits (the token's SHA-256)",
+                    t.name
+                );
             }
         }
         Ok(())
     }
 
     pub fn store_path(&self, data_dir: &Path) -> PathBuf {
-        self.store.path.clone().unwrap_or_else(|| data_dir.join("cmdb.sqlite"))
+        self.store
+            .path
+            .clone()
+            .unwrap_or_else(|| data_dir.join("cmdb.sqlite"))
     }
 
     pub fn precedence(&self) -> cmdb_model::Precedence {
@@ -324,7 +391,9 @@ impl Config {
 fn parse_env_value(v: &str) -> toml::Value {
     let probe = format!("v = {v}");
     match toml::from_str::<toml::Table>(&probe) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(v.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(v.to_string())),
         Err(_) => toml::Value::String(v.to_string()),
     }
 }
@@ -334,12 +403,21 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>().into_iter()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
     fn defaults_and_overrides() {
-        let c = Config::from_parts("[server]\nbind = \"127.0.0.1:9000\"\n", "t", env(&[("CMDB_RECONCILE_RETIRE_AFTER_DAYS", "7")])).unwrap();
+        let c = Config::from_parts(
+            "[server]\nbind = \"127.0.0.1:9000\"\n",
+            "t",
+            env(&[("CMDB_RECONCILE_RETIRE_AFTER_DAYS", "7")]),
+        )
+        .unwrap();
         assert_eq!(c.server.bind, "127.0.0.1:9000");
         assert_eq!(c.reconcile.retire_after_days, 7);
         assert_eq!(c.limits.max_page_size, 1000);
@@ -347,13 +425,21 @@ mod tests {
 
     #[test]
     fn unknown_keys_rejected() {
-        let e = Config::from_parts("[server]\nbnid = \"x\"\n", "cmdb.toml", env(&[])).unwrap_err().to_string();
+        let e = Config::from_parts("[server]\nbnid = \"x\"\n", "cmdb.toml", env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bnid"), "{e}");
-        let e = Config::from_parts("[sever]\n", "cmdb.toml", env(&[])).unwrap_err().to_string();
+        let e = Config::from_parts("[sever]\n", "cmdb.toml", env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("sever"), "{e}");
-        let e = Config::from_parts("", "t", env(&[("CMDB_NOPE", "1")])).unwrap_err().to_string();
+        let e = Config::from_parts("", "t", env(&[("CMDB_NOPE", "1")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("CMDB_NOPE"), "{e}");
-        let e = Config::from_parts("", "t", env(&[("CMDB_SERVER_BINDD", "1")])).unwrap_err().to_string();
+        let e = Config::from_parts("", "t", env(&[("CMDB_SERVER_BINDD", "1")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bindd"), "{e}");
     }
 
@@ -388,10 +474,22 @@ credentials = ["core-v2", "ops"]
         let c = Config::from_parts(text, "t", env(&[])).unwrap();
         assert_eq!(c.discovery.snmp.len(), 2);
         assert_eq!(c.discovery.schedules[0].credentials, ["core-v2", "ops"]);
-        assert!(!format!("{:?}", c.discovery).contains("s3cret"), "secrets never in Debug output");
+        assert!(
+            !format!("{:?}", c.discovery).contains("s3cret"),
+            "secrets never in Debug output"
+        );
         let bad_cron = text.replace("0 0 2 * * *", "every night");
-        assert!(Config::from_parts(&bad_cron, "t", env(&[])).unwrap_err().to_string().contains("invalid cron"));
-        let bad_cred = text.replace("credentials = [\"core-v2\", \"ops\"]", "credentials = [\"nope\"]");
-        assert!(Config::from_parts(&bad_cred, "t", env(&[])).unwrap_err().to_string().contains("unknown credential `nope`"));
+        assert!(Config::from_parts(&bad_cron, "t", env(&[]))
+            .unwrap_err()
+            .to_string()
+            .contains("invalid cron"));
+        let bad_cred = text.replace(
+            "credentials = [\"core-v2\", \"ops\"]",
+            "credentials = [\"nope\"]",
+        );
+        assert!(Config::from_parts(&bad_cred, "t", env(&[]))
+            .unwrap_err()
+            .to_string()
+            .contains("unknown credential `nope`"));
     }
 }

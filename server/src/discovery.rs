@@ -70,7 +70,13 @@ impl RunSummary {
     pub fn render(&self) -> String {
         let mut s = String::new();
         for t in &self.targets {
-            s.push_str(&format!("  {:<7} {:<5} {:<24} {}\n", if t.ok { "ok" } else { "FAILED" }, t.probe, t.target, t.detail));
+            s.push_str(&format!(
+                "  {:<7} {:<5} {:<24} {}\n",
+                if t.ok { "ok" } else { "FAILED" },
+                t.probe,
+                t.target,
+                t.detail
+            ));
         }
         s.push_str(&format!(
             "run {}: targets ok {}, failed {}; CIs created {}, updated {}, unchanged {}, merged {}, staled {}; relationships created {}, updated {}, closed {}; {} diagnostic(s); {:.1}s\n",
@@ -82,25 +88,47 @@ impl RunSummary {
 }
 
 /// Turn runner events into `discoveryProgress` subscription events.
-pub fn progress_publisher(events: cmdb_graphql::EventBus) -> impl Fn(&ProgressEvent) + Send + Sync + 'static {
+pub fn progress_publisher(
+    events: cmdb_graphql::EventBus,
+) -> impl Fn(&ProgressEvent) + Send + Sync + 'static {
     let done = std::sync::atomic::AtomicU32::new(0);
     let total = std::sync::atomic::AtomicU32::new(0);
     move |ev: &ProgressEvent| {
         use std::sync::atomic::Ordering::Relaxed;
         let (run_id, phase, message) = match ev {
-            ProgressEvent::RunStarted { run_id, targets, probes } => {
+            ProgressEvent::RunStarted {
+                run_id,
+                targets,
+                probes,
+            } => {
                 total.fetch_add((*targets * probes.len().max(1)) as u32, Relaxed);
                 (run_id, "STARTED", None)
             }
-            ProgressEvent::TargetFinished { run_id, target, probe, outcome, .. } => {
+            ProgressEvent::TargetFinished {
+                run_id,
+                target,
+                probe,
+                outcome,
+                ..
+            } => {
                 done.fetch_add(1, Relaxed);
                 let msg = match outcome {
-                    TargetOutcome::Ok { records, .. } => format!("{probe} {target}: {records} records"),
-                    TargetOutcome::Error { code, message } => format!("{probe} {target}: {code}: {message}"),
+                    TargetOutcome::Ok { records, .. } => {
+                        format!("{probe} {target}: {records} records")
+                    }
+                    TargetOutcome::Error { code, message } => {
+                        format!("{probe} {target}: {code}: {message}")
+                    }
                 };
                 (run_id, "TARGET_DONE", Some(msg))
             }
-            ProgressEvent::RunFinished { run_id, ok, failed, .. } => (run_id, "FINISHED", Some(format!("{ok} ok, {failed} failed"))),
+            ProgressEvent::RunFinished {
+                run_id, ok, failed, ..
+            } => (
+                run_id,
+                "FINISHED",
+                Some(format!("{ok} ok, {failed} failed")),
+            ),
             _ => return,
         };
         events.publish_progress(cmdb_graphql::DiscoveryProgress {
@@ -119,7 +147,9 @@ fn async_graphql_id(run: &RunId) -> async_graphql::ID {
 }
 
 fn load_affinity(path: Option<&Path>) -> AffinityFile {
-    path.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+    path.and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
 }
 
 /// Run discovery over `targets` (plus the local host when asked) and apply what it finds.
@@ -139,19 +169,30 @@ pub async fn discover(
     let snmp_affinity = cmdb_discovery::sweep::CredentialAffinity::from_map(affinity.snmp);
     let ssh_affinity = cmdb_discovery::ssh::CredentialAffinity::from_map(affinity.ssh);
     if !settings.snmp.is_empty() {
-        probes.push(Arc::new(SnmpProbe::new(settings.snmp.clone()).with_affinity(snmp_affinity.clone())));
+        probes.push(Arc::new(
+            SnmpProbe::new(settings.snmp.clone()).with_affinity(snmp_affinity.clone()),
+        ));
     }
     if !settings.ssh.is_empty() {
-        let policy = settings.host_key_policy.clone().context("SSH discovery needs a host-key policy")?;
-        let p = SshProbe::with_affinity(SshOptions::new(settings.ssh.clone(), policy), ssh_affinity.clone())
-            .map_err(|e| anyhow::anyhow!("SSH settings: {e}"))?;
+        let policy = settings
+            .host_key_policy
+            .clone()
+            .context("SSH discovery needs a host-key policy")?;
+        let p = SshProbe::with_affinity(
+            SshOptions::new(settings.ssh.clone(), policy),
+            ssh_affinity.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("SSH settings: {e}"))?;
         probes.push(Arc::new(p));
     }
     if probes.is_empty() && !targets.is_empty() {
         anyhow::bail!("targets were given but no credentials: pass --snmp-community/--snmp-user and/or --ssh-user with --ssh-key or --ssh-password-env");
     }
 
-    let mut summary = RunSummary { run_id: run_id.to_string(), ..Default::default() };
+    let mut summary = RunSummary {
+        run_id: run_id.to_string(),
+        ..Default::default()
+    };
     let on_event = Arc::new(on_event);
     let (tx, mut rx) = mpsc::channel::<ProgressEvent>(256);
     // Apply observations as they arrive, one at a time, while the runner goes on.
@@ -164,7 +205,12 @@ pub async fn discover(
             while let Some(ev) = rx.recv().await {
                 on_event(&ev);
                 match ev {
-                    ProgressEvent::ObservationReady { output, target, probe, .. } => {
+                    ProgressEvent::ObservationReady {
+                        output,
+                        target,
+                        probe,
+                        ..
+                    } => {
                         acc.diagnostics += output.diagnostics.len();
                         for d in &output.diagnostics {
                             tracing::debug!(target = %d.target, probe = %d.probe, code = %d.code, "{}", d.message);
@@ -185,24 +231,57 @@ pub async fn discover(
                             }
                             Err(e) => {
                                 tracing::error!(%target, %probe, code = e.code(), "storing the observation failed: {e}");
-                                acc.targets.push(TargetLine { target, probe, ok: false, detail: format!("{}: {e}", e.code()) });
+                                acc.targets.push(TargetLine {
+                                    target,
+                                    probe,
+                                    ok: false,
+                                    detail: format!("{}: {e}", e.code()),
+                                });
                             }
                         }
                     }
-                    ProgressEvent::TargetFinished { target, probe, outcome, .. } => {
+                    ProgressEvent::TargetFinished {
+                        target,
+                        probe,
+                        outcome,
+                        ..
+                    } => {
                         let (ok, detail) = match outcome {
-                            TargetOutcome::Ok { records, relationships, complete, diagnostics, credential } => (
+                            TargetOutcome::Ok {
+                                records,
+                                relationships,
+                                complete,
+                                diagnostics,
+                                credential,
+                            } => (
                                 true,
                                 format!(
                                     "{records} records, {relationships} relationships{}{}{}",
-                                    if complete { "" } else { ", PARTIAL (nothing staled)" },
-                                    if diagnostics > 0 { format!(", {diagnostics} diagnostics") } else { String::new() },
-                                    credential.map(|c| format!(", credential {c}")).unwrap_or_default()
+                                    if complete {
+                                        ""
+                                    } else {
+                                        ", PARTIAL (nothing staled)"
+                                    },
+                                    if diagnostics > 0 {
+                                        format!(", {diagnostics} diagnostics")
+                                    } else {
+                                        String::new()
+                                    },
+                                    credential
+                                        .map(|c| format!(", credential {c}"))
+                                        .unwrap_or_default()
                                 ),
                             ),
-                            TargetOutcome::Error { code, message } => (false, format!("{code}: {message}")),
+                            TargetOutcome::Error { code, message } => {
+                                (false, format!("{code}: {message}"))
+                            }
                         };
-                        acc.targets.push(TargetLine { target, probe, ok, detail });
+                        acc.targets.push(TargetLine {
+                            target,
+                            probe,
+                            ok,
+                            detail,
+                        });
                     }
                     _ => {}
                 }
@@ -212,13 +291,25 @@ pub async fn discover(
     };
 
     if !probes.is_empty() && !targets.is_empty() {
-        let req = DiscoveryRequest { run_id: run_id.clone(), targets: targets.clone(), probes: Vec::new() };
-        run(&req, &probes, &settings.runner, Some(tx.clone())).await.map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+        let req = DiscoveryRequest {
+            run_id: run_id.clone(),
+            targets: targets.clone(),
+            probes: Vec::new(),
+        };
+        run(&req, &probes, &settings.runner, Some(tx.clone()))
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
     }
     if settings.local {
         let local = Arc::new(LocalProbe::default()) as Arc<dyn Probe>;
-        let req = DiscoveryRequest { run_id: run_id.clone(), targets: vec![LocalProbe::target().name()], probes: Vec::new() };
-        run(&req, &[local], &settings.runner, Some(tx.clone())).await.map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+        let req = DiscoveryRequest {
+            run_id: run_id.clone(),
+            targets: vec![LocalProbe::target().name()],
+            probes: Vec::new(),
+        };
+        run(&req, &[local], &settings.runner, Some(tx.clone()))
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
     }
     drop(tx);
     let acc = applier.await.context("applying observations")?;
@@ -240,7 +331,10 @@ pub async fn discover(
     summary.duration_ms = started.elapsed().as_millis() as u64;
 
     if let Some(path) = &settings.affinity_file {
-        let file = AffinityFile { snmp: snmp_affinity.snapshot(), ssh: ssh_affinity.snapshot() };
+        let file = AffinityFile {
+            snmp: snmp_affinity.snapshot(),
+            ssh: ssh_affinity.snapshot(),
+        };
         // Names only, never secrets.
         if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&file)?) {
             tracing::warn!(path = %path.display(), "cannot remember credential affinity: {e}");
@@ -250,7 +344,11 @@ pub async fn discover(
 }
 
 /// Infer pools and re-map rule and entry-point services; log the outcome with fields.
-pub async fn recompute_services_after_run(store: &dyn GraphStore, ingest: &IngestOptions, run_id: &RunId) {
+pub async fn recompute_services_after_run(
+    store: &dyn GraphStore,
+    ingest: &IngestOptions,
+    run_id: &RunId,
+) {
     match cmdb_store::services::recompute_services(store, ingest).await {
         Ok(r) => {
             tracing::info!(
@@ -270,7 +368,9 @@ pub async fn recompute_services_after_run(store: &dyn GraphStore, ingest: &Inges
                 tracing::warn!(run_id = %run_id, service = %e.service, code = %e.code, "service not mapped: {}", e.message);
             }
         }
-        Err(e) => tracing::error!(run_id = %run_id, code = e.code(), error = %e, "recomputing services failed"),
+        Err(e) => {
+            tracing::error!(run_id = %run_id, code = e.code(), error = %e, "recomputing services failed")
+        }
     }
 }
 
@@ -281,22 +381,50 @@ pub fn settings_from_config(
     credentials: &[String],
     local: bool,
 ) -> Result<DiscoverySettings, String> {
-    let known: Vec<&String> = cfg.snmp.iter().map(|c| &c.name).chain(cfg.ssh.iter().map(|c| &c.name)).collect();
+    let known: Vec<&String> = cfg
+        .snmp
+        .iter()
+        .map(|c| &c.name)
+        .chain(cfg.ssh.iter().map(|c| &c.name))
+        .collect();
     if let Some(unknown) = credentials.iter().find(|c| !known.contains(c)) {
-        return Err(format!("unknown credential `{unknown}` (configured: {})", known.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+        return Err(format!(
+            "unknown credential `{unknown}` (configured: {})",
+            known
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     let wanted = |name: &String| credentials.is_empty() || credentials.contains(name);
-    let known_hosts = cfg.known_hosts.clone().unwrap_or_else(|| data_dir.join("known_hosts"));
+    let known_hosts = cfg
+        .known_hosts
+        .clone()
+        .unwrap_or_else(|| data_dir.join("known_hosts"));
     Ok(DiscoverySettings {
-        snmp: cfg.snmp.iter().filter(|c| wanted(&c.name)).cloned().collect(),
-        ssh: cfg.ssh.iter().filter(|c| wanted(&c.name)).cloned().collect(),
+        snmp: cfg
+            .snmp
+            .iter()
+            .filter(|c| wanted(&c.name))
+            .cloned()
+            .collect(),
+        ssh: cfg
+            .ssh
+            .iter()
+            .filter(|c| wanted(&c.name))
+            .cloned()
+            .collect(),
         host_key_policy: Some(match cfg.ssh_host_keys.as_str() {
             "strict" => HostKeyPolicy::Strict { known_hosts },
             "off" => HostKeyPolicy::Off,
             _ => HostKeyPolicy::AcceptNew { known_hosts },
         }),
         local,
-        runner: RunnerConfig { concurrency: cfg.concurrency.max(1), target_timeout_ms: cfg.target_timeout_secs.max(1) * 1000 },
+        runner: RunnerConfig {
+            concurrency: cfg.concurrency.max(1),
+            target_timeout_ms: cfg.target_timeout_secs.max(1) * 1000,
+        },
         affinity_file: Some(data_dir.join("credential-affinity.json")),
     })
 }
@@ -323,10 +451,21 @@ impl RunRegistry {
         config: crate::config::DiscoveryConfig,
         data_dir: PathBuf,
     ) -> Self {
-        RunRegistry { store, ingest, events, config, data_dir, runs: Default::default() }
+        RunRegistry {
+            store,
+            ingest,
+            events,
+            config,
+            data_dir,
+            runs: Default::default(),
+        }
     }
 
-    fn update(runs: &parking_lot::Mutex<Vec<cmdb_graphql::discovery::DiscoveryRun>>, id: &str, f: impl FnOnce(&mut cmdb_graphql::discovery::DiscoveryRun)) {
+    fn update(
+        runs: &parking_lot::Mutex<Vec<cmdb_graphql::discovery::DiscoveryRun>>,
+        id: &str,
+        f: impl FnOnce(&mut cmdb_graphql::discovery::DiscoveryRun),
+    ) {
         if let Some(r) = runs.lock().iter_mut().find(|r| r.id.as_str() == id) {
             f(r);
         }
@@ -334,15 +473,25 @@ impl RunRegistry {
 }
 
 impl cmdb_graphql::DiscoveryService for RunRegistry {
-    fn start(&self, req: cmdb_graphql::RunRequest, trigger: &str) -> Result<cmdb_graphql::discovery::DiscoveryRun, cmdb_graphql::ApiError> {
+    fn start(
+        &self,
+        req: cmdb_graphql::RunRequest,
+        trigger: &str,
+    ) -> Result<cmdb_graphql::discovery::DiscoveryRun, cmdb_graphql::ApiError> {
         use cmdb_graphql::discovery::{DiscoveryRun, DiscoveryTargetError};
         use cmdb_graphql::ApiError;
         for t in &req.targets {
-            cmdb_discovery::target::parse_targets(t).map_err(|e| ApiError::InvalidInput(e.to_string()))?;
+            cmdb_discovery::target::parse_targets(t)
+                .map_err(|e| ApiError::InvalidInput(e.to_string()))?;
         }
-        let settings = settings_from_config(&self.config, &self.data_dir, &req.credentials, req.local).map_err(ApiError::InvalidInput)?;
+        let settings =
+            settings_from_config(&self.config, &self.data_dir, &req.credentials, req.local)
+                .map_err(ApiError::InvalidInput)?;
         if !req.targets.is_empty() && settings.snmp.is_empty() && settings.ssh.is_empty() {
-            return Err(ApiError::InvalidInput("no discovery credentials are configured ([[discovery.snmp]] / [[discovery.ssh]])".into()));
+            return Err(ApiError::InvalidInput(
+                "no discovery credentials are configured ([[discovery.snmp]] / [[discovery.ssh]])"
+                    .into(),
+            ));
         }
         let run_id = RunId::generate();
         let run = DiscoveryRun {
@@ -368,55 +517,86 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
             runs.insert(0, run.clone());
             runs.truncate(KEEP_RUNS);
         }
-        let (store, ingest, events, runs) = (self.store.clone(), self.ingest.clone(), self.events.clone(), self.runs.clone());
+        let (store, ingest, events, runs) = (
+            self.store.clone(),
+            self.ingest.clone(),
+            self.events.clone(),
+            self.runs.clone(),
+        );
         let targets = req.targets;
-        let spawned = std::thread::Builder::new().name(format!("discovery-{run_id}")).spawn(move || {
-            let id = run_id.to_string();
-            let publish = progress_publisher(events);
-            let progress_runs = runs.clone();
-            let progress_id = id.clone();
-            let on_event = move |ev: &ProgressEvent| {
-                publish(ev);
-                if let ProgressEvent::TargetFinished { .. } = ev {
-                    RunRegistry::update(&progress_runs, &progress_id, |r| r.targets_done += 1);
-                }
-            };
-            let result = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(discover(store, ingest, &settings, targets, run_id.clone(), on_event)));
-            RunRegistry::update(&runs, &id, |r| {
-                r.finished_at = Some(chrono::Utc::now());
-                match result {
-                    Ok(s) => {
-                        r.status = if s.targets_failed == 0 { "SUCCEEDED" } else if s.targets_ok > 0 { "PARTIAL" } else { "FAILED" }.into();
-                        r.targets_ok = s.targets_ok as i32;
-                        r.targets_failed = s.targets_failed as i32;
-                        r.targets_done = (s.targets_ok + s.targets_failed) as i32;
-                        r.cis_created = s.created as i32;
-                        r.cis_updated = s.updated as i32;
-                        r.cis_unchanged = s.unchanged as i32;
-                        r.cis_staled = s.staled as i32;
-                        r.relationships_created = s.relationships_created as i32;
-                        r.relationships_closed = s.relationships_closed as i32;
-                        r.errors = s
-                            .targets
-                            .iter()
-                            .filter(|t| !t.ok)
-                            .map(|t| {
-                                let (code, message) = t.detail.split_once(": ").unwrap_or(("PROBE_FAILED", t.detail.as_str()));
-                                DiscoveryTargetError { target: t.target.clone(), probe: t.probe.clone(), code: code.to_string(), message: message.to_string() }
-                            })
-                            .collect();
+        let spawned = std::thread::Builder::new()
+            .name(format!("discovery-{run_id}"))
+            .spawn(move || {
+                let id = run_id.to_string();
+                let publish = progress_publisher(events);
+                let progress_runs = runs.clone();
+                let progress_id = id.clone();
+                let on_event = move |ev: &ProgressEvent| {
+                    publish(ev);
+                    if let ProgressEvent::TargetFinished { .. } = ev {
+                        RunRegistry::update(&progress_runs, &progress_id, |r| r.targets_done += 1);
                     }
-                    Err(e) => {
-                        r.status = "FAILED".into();
-                        r.message = Some(format!("{e:#}"));
+                };
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|rt| {
+                        rt.block_on(discover(
+                            store,
+                            ingest,
+                            &settings,
+                            targets,
+                            run_id.clone(),
+                            on_event,
+                        ))
+                    });
+                RunRegistry::update(&runs, &id, |r| {
+                    r.finished_at = Some(chrono::Utc::now());
+                    match result {
+                        Ok(s) => {
+                            r.status = if s.targets_failed == 0 {
+                                "SUCCEEDED"
+                            } else if s.targets_ok > 0 {
+                                "PARTIAL"
+                            } else {
+                                "FAILED"
+                            }
+                            .into();
+                            r.targets_ok = s.targets_ok as i32;
+                            r.targets_failed = s.targets_failed as i32;
+                            r.targets_done = (s.targets_ok + s.targets_failed) as i32;
+                            r.cis_created = s.created as i32;
+                            r.cis_updated = s.updated as i32;
+                            r.cis_unchanged = s.unchanged as i32;
+                            r.cis_staled = s.staled as i32;
+                            r.relationships_created = s.relationships_created as i32;
+                            r.relationships_closed = s.relationships_closed as i32;
+                            r.errors = s
+                                .targets
+                                .iter()
+                                .filter(|t| !t.ok)
+                                .map(|t| {
+                                    let (code, message) = t
+                                        .detail
+                                        .split_once(": ")
+                                        .unwrap_or(("PROBE_FAILED", t.detail.as_str()));
+                                    DiscoveryTargetError {
+                                        target: t.target.clone(),
+                                        probe: t.probe.clone(),
+                                        code: code.to_string(),
+                                        message: message.to_string(),
+                                    }
+                                })
+                                .collect();
+                        }
+                        Err(e) => {
+                            r.status = "FAILED".into();
+                            r.message = Some(format!("{e:#}"));
+                        }
                     }
-                }
+                });
             });
-        });
         if let Err(e) = spawned {
             Self::update(&self.runs, &run.id, |r| {
                 r.status = "FAILED".into();
@@ -427,7 +607,11 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
     }
 
     fn run(&self, id: &str) -> Option<cmdb_graphql::discovery::DiscoveryRun> {
-        self.runs.lock().iter().find(|r| r.id.as_str() == id).cloned()
+        self.runs
+            .lock()
+            .iter()
+            .find(|r| r.id.as_str() == id)
+            .cloned()
     }
 
     fn runs(&self, limit: usize) -> Vec<cmdb_graphql::discovery::DiscoveryRun> {
@@ -437,12 +621,17 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
 
 /// Start the configured schedules: each fires its run at the next time its cron expression
 /// names (UTC). Returns the tasks (dropped = stopped on shutdown).
-pub fn start_schedules(registry: Arc<RunRegistry>, schedules: &[crate::config::ScheduleConfig]) -> Vec<tokio::task::JoinHandle<()>> {
+pub fn start_schedules(
+    registry: Arc<RunRegistry>,
+    schedules: &[crate::config::ScheduleConfig],
+) -> Vec<tokio::task::JoinHandle<()>> {
     use cmdb_graphql::DiscoveryService;
     use std::str::FromStr;
     let mut tasks = Vec::new();
     for s in schedules.iter().cloned() {
-        let Ok(schedule) = cron::Schedule::from_str(&s.cron) else { continue }; // validated at load
+        let Ok(schedule) = cron::Schedule::from_str(&s.cron) else {
+            continue;
+        }; // validated at load
         let registry = registry.clone();
         tasks.push(tokio::spawn(async move {
             loop {

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "cmdb", version, about = "CMDB and service-mapping discovery server")]
+#[command(
+    name = "cmdb",
+    version,
+    about = "CMDB and service-mapping discovery server"
+)]
 pub struct Cli {
     /// Where the embedded store lives.
     #[arg(long, global = true, env = "CMDB_DATA_DIR", default_value = "./data")]
@@ -47,7 +51,10 @@ pub enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     commands::init_logging(&cli.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -63,13 +63,21 @@ const CYPHER_VARLEN: &str = "MATCH (f:CI {id: $id}) \
     RETURN s.id AS service, min(length(p)) AS depth";
 
 fn env_usize(k: &str, d: usize) -> usize {
-    std::env::var(k).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(d)
 }
 
 fn rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .unwrap_or(0)
         / 1024
 }
@@ -90,14 +98,21 @@ impl Lat {
         self.q(p).as_secs_f64() * 1e3
     }
     fn row(&self) -> String {
-        format!("{:>9.3} {:>9.3} {:>9.3}", self.ms(0.5), self.ms(0.99), self.ms(1.0))
+        format!(
+            "{:>9.3} {:>9.3} {:>9.3}",
+            self.ms(0.5),
+            self.ms(0.99),
+            self.ms(1.0)
+        )
     }
 }
 
 fn sample(e: &Enterprise, n: usize, seed: u64) -> Vec<CiId> {
     let pool = e.non_service_ids();
     let mut rng = Rng::new(seed);
-    (0..n).map(|_| pool[rng.below(pool.len() as u64) as usize].clone()).collect()
+    (0..n)
+        .map(|_| pool[rng.below(pool.len() as u64) as usize].clone())
+        .collect()
 }
 
 fn describe(e: &Enterprise) -> String {
@@ -109,17 +124,32 @@ fn describe(e: &Enterprise) -> String {
     for r in &e.relationships {
         *rt.entry(r.rel_type.as_str()).or_default() += 1;
     }
-    format!("{} CIs {:?}\n  {} relationships {:?}", e.cis.len(), by, e.relationships.len(), rt)
+    format!(
+        "{} CIs {:?}\n  {} relationships {:?}",
+        e.cis.len(),
+        by,
+        e.relationships.len(),
+        rt
+    )
 }
 
 async fn load_embedded(e: &Enterprise, dir: &std::path::Path) -> (EmbeddedStore, Duration) {
     let t = Instant::now();
-    let store = EmbeddedStore::open(&dir.join("cmdb.sqlite"), EmbeddedOptions::default()).expect("open");
-    let snap = Snapshot { cis: e.cis.clone(), relationships: e.relationships.clone(), identifiers: vec![], history: vec![] };
+    let store =
+        EmbeddedStore::open(&dir.join("cmdb.sqlite"), EmbeddedOptions::default()).expect("open");
+    let snap = Snapshot {
+        cis: e.cis.clone(),
+        relationships: e.relationships.clone(),
+        identifiers: vec![],
+        history: vec![],
+    };
     store.load_snapshot(&snap).expect("load_snapshot");
     let took = t.elapsed();
     let st = store.stats().await.unwrap();
-    assert_eq!((st.cis, st.relationships), (e.cis.len(), e.relationships.len()));
+    assert_eq!(
+        (st.cis, st.relationships),
+        (e.cis.len(), e.relationships.len())
+    );
     (store, took)
 }
 
@@ -143,14 +173,23 @@ async fn load_bolt(graph: &neo4rs::Graph, e: &Enterprise, batch: usize) -> Durat
             })
             .collect();
         // Labels come from the model's enum, never from input.
-        let stmt = format!("UNWIND $rows AS r CREATE (n:CI:{}) SET n = r.props, n.id = r.id", class.as_str());
+        let stmt = format!(
+            "UNWIND $rows AS r CREATE (n:CI:{}) SET n = r.props, n.id = r.id",
+            class.as_str()
+        );
         for part in rows.chunks(batch) {
             let mut tx = graph.start_txn().await.unwrap();
-            tx.run(neo4rs::query(&stmt).param("rows", to_bolt(json!(part)))).await.unwrap();
+            tx.run(neo4rs::query(&stmt).param("rows", to_bolt(json!(part))))
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
         }
     }
-    eprintln!("  bolt: {} nodes in {:.1} s", e.cis.len(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "  bolt: {} nodes in {:.1} s",
+        e.cis.len(),
+        t.elapsed().as_secs_f64()
+    );
     for rt in RelType::ALL {
         let rows: Vec<serde_json::Value> = e
             .relationships
@@ -168,10 +207,17 @@ async fn load_bolt(graph: &neo4rs::Graph, e: &Enterprise, batch: usize) -> Durat
         let stmt = format!("UNWIND $rows AS r MATCH (a:CI {{id: r.from}}) MATCH (b:CI {{id: r.to}}) CREATE (a)-[e:{}]->(b) SET e = r.props", rt.as_str());
         for part in rows.chunks(batch) {
             let mut tx = graph.start_txn().await.unwrap();
-            tx.run(neo4rs::query(&stmt).param("rows", to_bolt(json!(part)))).await.unwrap();
+            tx.run(neo4rs::query(&stmt).param("rows", to_bolt(json!(part))))
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
         }
-        eprintln!("  bolt: {} {} in {:.1} s total", rows.len(), rt.as_str(), t.elapsed().as_secs_f64());
+        eprintln!(
+            "  bolt: {} {} in {:.1} s total",
+            rows.len(),
+            rt.as_str(),
+            t.elapsed().as_secs_f64()
+        );
     }
     t.elapsed()
 }
@@ -183,17 +229,36 @@ fn cypher_query(kind: &str, id: &CiId, depth: u32) -> neo4rs::Query {
         "apoc" => {
             let filter = "CONTAINS>|HAS_IP>|LISTENS_ON>|MEMBER_OF>|PART_OF>|<RUNS_ON|<CONNECTS_TO|<DEPENDS_ON|LINKED_TO";
             let cfg = json!({"relationshipFilter": filter, "minLevel": 1, "maxLevel": depth, "bfs": true});
-            neo4rs::query(CYPHER_APOC).param("id", id.as_str()).param("cfg", neo4rs::BoltType::try_from(cfg).unwrap())
+            neo4rs::query(CYPHER_APOC)
+                .param("id", id.as_str())
+                .param("cfg", neo4rs::BoltType::try_from(cfg).unwrap())
         }
-        "varlen" => neo4rs::query(CYPHER_VARLEN).param("id", id.as_str()).param("fwd", fwd).param("bwd", bwd).param("depth", depth as i64),
-        _ => neo4rs::query(CYPHER_QPP).param("id", id.as_str()).param("fwd", fwd).param("bwd", bwd).param("depth", depth as i64),
+        "varlen" => neo4rs::query(CYPHER_VARLEN)
+            .param("id", id.as_str())
+            .param("fwd", fwd)
+            .param("bwd", bwd)
+            .param("depth", depth as i64),
+        _ => neo4rs::query(CYPHER_QPP)
+            .param("id", id.as_str())
+            .param("fwd", fwd)
+            .param("bwd", bwd)
+            .param("depth", depth as i64),
     }
 }
 
 /// Affected services (id → depth) by one Cypher query; `None` on timeout or error.
-async fn cypher_services(graph: &neo4rs::Graph, kind: &str, id: &CiId, depth: u32, limit: Duration) -> Result<BTreeMap<String, i64>, String> {
+async fn cypher_services(
+    graph: &neo4rs::Graph,
+    kind: &str,
+    id: &CiId,
+    depth: u32,
+    limit: Duration,
+) -> Result<BTreeMap<String, i64>, String> {
     let run = async {
-        let mut rows = graph.execute(cypher_query(kind, id, depth)).await.map_err(|e| e.to_string())?;
+        let mut rows = graph
+            .execute(cypher_query(kind, id, depth))
+            .await
+            .map_err(|e| e.to_string())?;
         let mut out = BTreeMap::new();
         while let Some(row) = rows.next().await.map_err(|e| e.to_string())? {
             let s: String = row.get("service").map_err(|e| e.to_string())?;
@@ -208,11 +273,24 @@ async fn cypher_services(graph: &neo4rs::Graph, kind: &str, id: &CiId, depth: u3
     }
 }
 
-async fn ours(store: &dyn GraphStore, id: &CiId, opts: &ImpactOptions) -> (Duration, BTreeMap<String, i64>, usize) {
+async fn ours(
+    store: &dyn GraphStore,
+    id: &CiId,
+    opts: &ImpactOptions,
+) -> (Duration, BTreeMap<String, i64>, usize) {
     let t = Instant::now();
-    let r = analysis::impact(store, std::slice::from_ref(id), opts).await.expect("impact");
+    let r = analysis::impact(store, std::slice::from_ref(id), opts)
+        .await
+        .expect("impact");
     let took = t.elapsed();
-    (took, r.services.iter().map(|s| (s.service.as_str().to_string(), s.depth as i64)).collect(), r.affected.len())
+    (
+        took,
+        r.services
+            .iter()
+            .map(|s| (s.service.as_str().to_string(), s.depth as i64))
+            .collect(),
+        r.affected.len(),
+    )
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -224,10 +302,17 @@ async fn main() {
     let n_backend = env_usize("BENCH_BACKEND_SAMPLES", 30);
     let depth = env_usize("BENCH_DEPTH", 6) as u32;
     let seed = env_usize("BENCH_SEED", 1) as u64;
-    let kinds: Vec<String> = std::env::var("BENCH_CYPHER").unwrap_or_else(|_| "apoc,qpp".into()).split(',').map(str::to_string).collect();
+    let kinds: Vec<String> = std::env::var("BENCH_CYPHER")
+        .unwrap_or_else(|_| "apoc,qpp".into())
+        .split(',')
+        .map(str::to_string)
+        .collect();
     let kind = kinds.join(",");
     let limit = Duration::from_secs(env_usize("BENCH_CYPHER_TIMEOUT", 60) as u64);
-    let opts = ImpactOptions { max_depth: depth, ..Default::default() };
+    let opts = ImpactOptions {
+        max_depth: depth,
+        ..Default::default()
+    };
     let started = Instant::now();
     let mut report: Vec<String> = Vec::new();
     println!("impact_bench: depth {depth}, seed {seed}, cypher formulation {kind}, load average at start: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
@@ -237,11 +322,16 @@ async fn main() {
         let port = env_usize("BOLT_LAB_PORT", 17787);
         let t = Instant::now();
         let e = enterprise(&EnterpriseSpec::new(bolt_cis));
-        println!("phase 1 graph (generated in {:.1} s): {}", t.elapsed().as_secs_f64(), describe(&e));
+        println!(
+            "phase 1 graph (generated in {:.1} s): {}",
+            t.elapsed().as_secs_f64(),
+            describe(&e)
+        );
         let cfg = Neo4jConfig {
             uri: format!("bolt://127.0.0.1:{port}"),
             user: "root".into(),
-            password: std::env::var("BOLT_LAB_PASSWORD").unwrap_or_else(|_| "cmdb-lab-password".into()),
+            password: std::env::var("BOLT_LAB_PASSWORD")
+                .unwrap_or_else(|_| "cmdb-lab-password".into()),
             database: std::env::var("BOLT_LAB_DATABASE").unwrap_or_else(|_| "cmdb".into()),
             batch_size: 5_000,
             max_connections: 2,
@@ -249,28 +339,48 @@ async fn main() {
             query_timeout: Duration::from_secs(600),
             max_retries: 2,
         };
-        let backend = Neo4jStore::connect(&cfg).await.expect("connect to the Bolt server (start it first, see the module docs)");
+        let backend = Neo4jStore::connect(&cfg)
+            .await
+            .expect("connect to the Bolt server (start it first, see the module docs)");
         let graph = neo4rs::Graph::connect(
-            neo4rs::ConfigBuilder::default().uri(format!("127.0.0.1:{port}")).user("root").password(cfg.password.as_str()).db(cfg.database.as_str()).build().unwrap(),
+            neo4rs::ConfigBuilder::default()
+                .uri(format!("127.0.0.1:{port}"))
+                .user("root")
+                .password(cfg.password.as_str())
+                .db(cfg.database.as_str())
+                .build()
+                .unwrap(),
         )
         .await
         .unwrap();
         let existing = backend.stats().await.unwrap();
-        let bolt_load = if existing.cis == e.cis.len() && existing.relationships == e.relationships.len() && std::env::var("BENCH_RELOAD").is_err() {
-            println!("bolt: reusing the loaded graph ({} CIs, {} relationships)", existing.cis, existing.relationships);
+        let bolt_load = if existing.cis == e.cis.len()
+            && existing.relationships == e.relationships.len()
+            && std::env::var("BENCH_RELOAD").is_err()
+        {
+            println!(
+                "bolt: reusing the loaded graph ({} CIs, {} relationships)",
+                existing.cis, existing.relationships
+            );
             None
         } else {
             backend.erase_everything().await.unwrap();
             let took = load_bolt(&graph, &e, env_usize("BENCH_BATCH", 5_000)).await;
             let st = backend.stats().await.unwrap();
-            assert_eq!((st.cis, st.relationships), (e.cis.len(), e.relationships.len()), "bolt load complete");
+            assert_eq!(
+                (st.cis, st.relationships),
+                (e.cis.len(), e.relationships.len()),
+                "bolt load complete"
+            );
             Some(took)
         };
         let dir = tempfile::tempdir().unwrap();
         let (emb, emb_load) = load_embedded(&e, dir.path()).await;
         println!(
             "loads: bolt {} · embedded {:.1} s (load_snapshot, one transaction, adjacency rebuilt)",
-            bolt_load.map(|d| format!("{:.1} s", d.as_secs_f64())).unwrap_or_else(|| "reused".into()),
+            bolt_load
+                .map(|d| format!("{:.1} s", d.as_secs_f64()))
+                .unwrap_or_else(|| "reused".into()),
             emb_load.as_secs_f64()
         );
 
@@ -285,14 +395,26 @@ async fn main() {
         let (mut lat_ours, mut lat_be) = (Lat::default(), Lat::default());
         let mut lat_cys: Vec<Lat> = vec![Lat::default(); kinds.len()];
         let mut slow_ours: Vec<(Duration, usize, String)> = Vec::new();
-        let (mut same, mut differ, mut failed, mut services_total, mut affected_total, mut with_services) = (0, 0, 0, 0usize, 0usize, 0usize);
+        let (
+            mut same,
+            mut differ,
+            mut failed,
+            mut services_total,
+            mut affected_total,
+            mut with_services,
+        ) = (0, 0, 0, 0usize, 0usize, 0usize);
         let mut depth_hist: BTreeMap<i64, usize> = BTreeMap::new();
         // Our side first, as one pass (not interleaved with the server's work: with 2 cores a
         // busy JVM next to us would be timed too), then the Cypher passes, then ours again.
         tokio::time::sleep(Duration::from_secs(5)).await;
         let mut answers: Vec<(BTreeMap<String, i64>, usize)> = Vec::new();
         let wanted: std::collections::HashSet<&CiId> = failing.iter().collect();
-        let class_of: HashMap<&CiId, CiClass> = e.cis.iter().filter(|c| wanted.contains(&c.id)).map(|c| (&c.id, c.class)).collect();
+        let class_of: HashMap<&CiId, CiClass> = e
+            .cis
+            .iter()
+            .filter(|c| wanted.contains(&c.id))
+            .map(|c| (&c.id, c.class))
+            .collect();
         for id in failing.iter().take(n_cypher) {
             let (d, s_ours, aff) = ours(&emb, id, &opts).await;
             lat_ours.0.push(d);
@@ -303,30 +425,30 @@ async fn main() {
         for (i, id) in failing.iter().take(n_cypher).enumerate() {
             let (s_ours, aff) = answers[i].clone();
             for (ki, k) in kinds.iter().enumerate() {
-            let lat_cy = &mut lat_cys[ki];
-            let t = Instant::now();
-            let r = cypher_services(&graph, k, id, depth, limit).await;
-            let dc = t.elapsed();
-            match r {
-                Ok(s_cy) => {
-                    lat_cy.0.push(dc);
-                    let a: BTreeSet<&String> = s_ours.keys().collect();
-                    let b: BTreeSet<&String> = s_cy.keys().collect();
-                    if a == b && s_ours.iter().all(|(k, v)| s_cy.get(k) == Some(v)) {
-                        same += 1;
-                    } else {
-                        differ += 1;
-                        if differ <= 3 {
-                            eprintln!("DIFFERENT answer ({k}) for {id}: ours {s_ours:?} cypher {s_cy:?}");
+                let lat_cy = &mut lat_cys[ki];
+                let t = Instant::now();
+                let r = cypher_services(&graph, k, id, depth, limit).await;
+                let dc = t.elapsed();
+                match r {
+                    Ok(s_cy) => {
+                        lat_cy.0.push(dc);
+                        let a: BTreeSet<&String> = s_ours.keys().collect();
+                        let b: BTreeSet<&String> = s_cy.keys().collect();
+                        if a == b && s_ours.iter().all(|(k, v)| s_cy.get(k) == Some(v)) {
+                            same += 1;
+                        } else {
+                            differ += 1;
+                            if differ <= 3 {
+                                eprintln!("DIFFERENT answer ({k}) for {id}: ours {s_ours:?} cypher {s_cy:?}");
+                            }
                         }
                     }
+                    Err(err) => {
+                        failed += 1;
+                        lat_cy.0.push(dc);
+                        eprintln!("cypher {k} failed for {id}: {err}");
+                    }
                 }
-                Err(err) => {
-                    failed += 1;
-                    lat_cy.0.push(dc);
-                    eprintln!("cypher {k} failed for {id}: {err}");
-                }
-            }
             }
             services_total += s_ours.len();
             affected_total += aff;
@@ -335,7 +457,12 @@ async fn main() {
                 *depth_hist.entry(*v).or_default() += 1;
             }
             if (i + 1) % 50 == 0 {
-                eprintln!("  {} failures: ours p50 {:.3} ms, cypher p50 {:?} ms", i + 1, lat_ours.ms(0.5), lat_cys.iter().map(|l| l.ms(0.5)).collect::<Vec<_>>());
+                eprintln!(
+                    "  {} failures: ours p50 {:.3} ms, cypher p50 {:?} ms",
+                    i + 1,
+                    lat_ours.ms(0.5),
+                    lat_cys.iter().map(|l| l.ms(0.5)).collect::<Vec<_>>()
+                );
             }
         }
         let mut lat_ours2 = Lat::default();
@@ -364,12 +491,20 @@ async fn main() {
                     let r = cypher_services(&graph, k, id, depth, limit).await;
                     dcs.push(t.elapsed());
                     checks.push(match r {
-                        Ok(c) if c.keys().collect::<Vec<_>>() == s.keys().collect::<Vec<_>>() => format!("{k}: same services"),
+                        Ok(c) if c.keys().collect::<Vec<_>>() == s.keys().collect::<Vec<_>>() => {
+                            format!("{k}: same services")
+                        }
                         Ok(_) => format!("{k}: DIFFERENT services"),
                         Err(err) => format!("{k}: {err}"),
                     });
                 }
-                v.push((name.clone(), d, dcs, aff, format!("{} services; {}", s.len(), checks.join(", "))));
+                v.push((
+                    name.clone(),
+                    d,
+                    dcs,
+                    aff,
+                    format!("{} services; {}", s.len(), checks.join(", ")),
+                ));
             }
             v
         };
@@ -421,7 +556,12 @@ async fn main() {
     if big > 0 {
         let t = Instant::now();
         let e = enterprise(&EnterpriseSpec::new(big));
-        println!("phase 2 graph (generated in {:.1} s, rss {} MiB): {}", t.elapsed().as_secs_f64(), rss_mib(), describe(&e));
+        println!(
+            "phase 2 graph (generated in {:.1} s, rss {} MiB): {}",
+            t.elapsed().as_secs_f64(),
+            rss_mib(),
+            describe(&e)
+        );
         let dir = match std::env::var("BENCH_DIR") {
             Ok(d) => {
                 std::fs::create_dir_all(&d).unwrap();
@@ -433,13 +573,22 @@ async fn main() {
         let hubs = e.hubs.clone();
         let failing = sample(&e, n_samples, seed);
         let wanted: std::collections::HashSet<&CiId> = failing.iter().collect();
-        let class_of: HashMap<CiId, CiClass> = e.cis.iter().filter(|c| wanted.contains(&c.id)).map(|c| (c.id.clone(), c.class)).collect();
+        let class_of: HashMap<CiId, CiClass> = e
+            .cis
+            .iter()
+            .filter(|c| wanted.contains(&c.id))
+            .map(|c| (c.id.clone(), c.class))
+            .collect();
         let n_cis = e.cis.len();
         let n_rels = e.relationships.len();
         // BENCH_KEEP_GRAPH=1 keeps the generated graph (~4 GB of small allocations) alive while
         // timing, as phase 1 does: the engine allocates per edge and is sensitive to that.
         let kept = std::env::var("BENCH_KEEP_GRAPH").is_ok().then_some(e);
-        println!("embedded load: {:.1} s, rss {} MiB", emb_load.as_secs_f64(), rss_mib());
+        println!(
+            "embedded load: {:.1} s, rss {} MiB",
+            emb_load.as_secs_f64(),
+            rss_mib()
+        );
         for id in failing.iter().take(20) {
             let _ = ours(&emb, id, &opts).await;
         }
@@ -451,7 +600,12 @@ async fn main() {
             lat.0.push(d);
             svc += s.len();
             aff_total += aff;
-            slowest.push((d, aff, s.len(), class_of.get(id).map(|c| c.as_str()).unwrap_or("?")));
+            slowest.push((
+                d,
+                aff,
+                s.len(),
+                class_of.get(id).map(|c| c.as_str()).unwrap_or("?"),
+            ));
         }
         slowest.sort_by(|a, b| b.0.cmp(&a.0));
         let n = failing.len().max(1);
@@ -476,10 +630,22 @@ async fn main() {
                 l.0.push(d);
                 last = (aff, s.len());
             }
-            report.push(format!("  hub {name:<32} ours median of 5 {:>9.3} ms  ({} affected CIs, {} services)", l.ms(0.5), last.0, last.1));
+            report.push(format!(
+                "  hub {name:<32} ours median of 5 {:>9.3} ms  ({} affected CIs, {} services)",
+                l.ms(0.5),
+                last.0,
+                last.1
+            ));
         }
-        report.push(format!("  (generated graph kept alive while timing: {})", kept.is_some()));
+        report.push(format!(
+            "  (generated graph kept alive while timing: {})",
+            kept.is_some()
+        ));
         drop(kept);
     }
-    println!("\n===== RESULT ({:.0} s) =====\n{}", started.elapsed().as_secs_f64(), report.join("\n"));
+    println!(
+        "\n===== RESULT ({:.0} s) =====\n{}",
+        started.elapsed().as_secs_f64(),
+        report.join("\n")
+    );
 }

@@ -14,7 +14,12 @@ use cmdb_store::{EmbeddedOptions, EmbeddedStore, GraphStore, IngestOptions};
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -23,7 +28,12 @@ fn main() {
     let hosts: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(50_000);
     let per_obs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(50);
     let dir = tempfile::tempdir().expect("tempdir");
-    let dir = if let Ok(keep) = std::env::var("BENCH_KEEP_DIR") { let _ = std::fs::create_dir_all(&keep); tempfile::Builder::new().tempdir_in(keep).expect("tempdir") } else { dir };
+    let dir = if let Ok(keep) = std::env::var("BENCH_KEEP_DIR") {
+        let _ = std::fs::create_dir_all(&keep);
+        tempfile::Builder::new().tempdir_in(keep).expect("tempdir")
+    } else {
+        dir
+    };
     let path = dir.path().join("cmdb.sqlite");
     let store = EmbeddedStore::open(&path, EmbeddedOptions::default()).expect("open");
     let spec = EstateSpec::new(hosts);
@@ -56,28 +66,61 @@ fn main() {
         }
         gen_time += g.elapsed();
         let report = store.ingest_blocking(&obs, &opts).expect("ingest");
-        assert!(report.errors.is_empty(), "{:?}", &report.errors[..report.errors.len().min(3)]);
+        assert!(
+            report.errors.is_empty(),
+            "{:?}",
+            &report.errors[..report.errors.len().min(3)]
+        );
         cis += report.created;
         rels += report.relationships_created;
         if cis >= next_report {
             let secs = (start.elapsed() - gen_time).as_secs_f64();
-            eprintln!("{cis:>9} CIs {rels:>9} rels  {:>8.0} CIs/s  {:>8.0} rels/s  rss {} MiB", cis as f64 / secs, rels as f64 / secs, rss_kib() / 1024);
+            eprintln!(
+                "{cis:>9} CIs {rels:>9} rels  {:>8.0} CIs/s  {:>8.0} rels/s  rss {} MiB",
+                cis as f64 / secs,
+                rels as f64 / secs,
+                rss_kib() / 1024
+            );
             next_report += 100_000;
         }
     }
     let secs = (start.elapsed() - gen_time).as_secs_f64();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let stats = rt.block_on(store.stats()).unwrap();
     let rss = rss_kib();
-    let db = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) + std::fs::metadata(dir.path().join("cmdb.sqlite-wal")).map(|m| m.len()).unwrap_or(0);
-    println!("hosts={hosts} cis={} relationships={} (placeholders included)", stats.cis, stats.relationships);
-    println!("ingest: {secs:.1}s (generation excluded) = {:.0} CIs/s, {:.0} relationships/s", stats.cis as f64 / secs, stats.relationships as f64 / secs);
-    println!("rss: {} MiB total, {:.0} bytes per CI above start; database {} MiB ({:.0} bytes per CI)", rss / 1024, (rss.saturating_sub(rss0) * 1024) as f64 / stats.cis as f64, db >> 20, db as f64 / stats.cis as f64);
+    let db = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(dir.path().join("cmdb.sqlite-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    println!(
+        "hosts={hosts} cis={} relationships={} (placeholders included)",
+        stats.cis, stats.relationships
+    );
+    println!(
+        "ingest: {secs:.1}s (generation excluded) = {:.0} CIs/s, {:.0} relationships/s",
+        stats.cis as f64 / secs,
+        stats.relationships as f64 / secs
+    );
+    println!(
+        "rss: {} MiB total, {:.0} bytes per CI above start; database {} MiB ({:.0} bytes per CI)",
+        rss / 1024,
+        (rss.saturating_sub(rss0) * 1024) as f64 / stats.cis as f64,
+        db >> 20,
+        db as f64 / stats.cis as f64
+    );
     // Re-open: the adjacency index is rebuilt from the database.
     drop(store);
     let t = Instant::now();
     let reopened = EmbeddedStore::open(&path, EmbeddedOptions::default()).expect("reopen");
-    println!("reopen (adjacency rebuild): {:.1}s, rss now {} MiB", t.elapsed().as_secs_f64(), rss_kib() / 1024);
+    println!(
+        "reopen (adjacency rebuild): {:.1}s, rss now {} MiB",
+        t.elapsed().as_secs_f64(),
+        rss_kib() / 1024
+    );
     drop(reopened);
-    if std::env::var("BENCH_KEEP_DIR").is_ok() { println!("kept {}", dir.keep().display()); }
+    if std::env::var("BENCH_KEEP_DIR").is_ok() {
+        println!("kept {}", dir.keep().display());
+    }
 }

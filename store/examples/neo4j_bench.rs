@@ -16,13 +16,19 @@ use std::time::{Duration, Instant};
 
 use cmdb_model::{CiClass, CiId, EvidenceKind, Observation, Record, RelType, RunId, Scope, Source};
 use cmdb_store::neo4j::{Neo4jConfig, Neo4jStore};
-use cmdb_store::{CiFilter, CiOrder, EmbeddedOptions, EmbeddedStore, GraphStore, IngestOptions, PageRequest};
+use cmdb_store::{
+    CiFilter, CiOrder, EmbeddedOptions, EmbeddedStore, GraphStore, IngestOptions, PageRequest,
+};
 use serde_json::json;
 
 /// Hosts `from..to`: 5 CIs per host; per host 5 structural relationships plus `fanout`
 /// CONNECTS_TO from its process to endpoints of other hosts of the same chunk.
 fn chunk(from: usize, to: usize, fanout: usize, run: &str) -> Observation {
-    let mut o = Observation::new(Source::new("ssh"), RunId::new(run), Scope::complete([format!("range-{from}-{to}")]));
+    let mut o = Observation::new(
+        Source::new("ssh"),
+        RunId::new(run),
+        Scope::complete([format!("range-{from}-{to}")]),
+    );
     for i in from..to {
         let ip = format!("10.{}.{}.{}", i / 62500, (i / 250) % 250, i % 250 + 1);
         let d = format!("d{i}");
@@ -35,16 +41,48 @@ fn chunk(from: usize, to: usize, fanout: usize, run: &str) -> Observation {
                 .attr("os_name", "Debian GNU/Linux")
                 .attr("rack", format!("r{}", i % 40)),
         );
-        o.push(Record::new(format!("e{i}"), CiClass::Interface).parent(&d).ident("if_name", "eth0"));
+        o.push(
+            Record::new(format!("e{i}"), CiClass::Interface)
+                .parent(&d)
+                .ident("if_name", "eth0"),
+        );
         o.push(Record::new(format!("ip{i}"), CiClass::IpAddress).ident("address", ip.as_str()));
-        o.push(Record::new(format!("p{i}"), CiClass::Process).parent(&d).ident("executable", "java").ident("command_line", "java -jar app.jar"));
-        o.push(Record::new(format!("l{i}"), CiClass::ListeningEndpoint).parent(&d).ident("protocol", "tcp").ident("port", 8443));
-        o.relate(RelType::HasIp, &format!("e{i}"), &format!("ip{i}"), EvidenceKind::Inventory, 1.0);
-        o.relate(RelType::ListensOn, &format!("p{i}"), &format!("l{i}"), EvidenceKind::Socket, 0.9);
+        o.push(
+            Record::new(format!("p{i}"), CiClass::Process)
+                .parent(&d)
+                .ident("executable", "java")
+                .ident("command_line", "java -jar app.jar"),
+        );
+        o.push(
+            Record::new(format!("l{i}"), CiClass::ListeningEndpoint)
+                .parent(&d)
+                .ident("protocol", "tcp")
+                .ident("port", 8443),
+        );
+        o.relate(
+            RelType::HasIp,
+            &format!("e{i}"),
+            &format!("ip{i}"),
+            EvidenceKind::Inventory,
+            1.0,
+        );
+        o.relate(
+            RelType::ListensOn,
+            &format!("p{i}"),
+            &format!("l{i}"),
+            EvidenceKind::Socket,
+            0.9,
+        );
         let n = to - from;
         for k in 1..=fanout.min(n - 1) {
             let j = from + (i - from + k) % n;
-            o.relate(RelType::ConnectsTo, &format!("p{i}"), &format!("l{j}"), EvidenceKind::Socket, 0.5);
+            o.relate(
+                RelType::ConnectsTo,
+                &format!("p{i}"),
+                &format!("l{j}"),
+                EvidenceKind::Socket,
+                0.5,
+            );
         }
     }
     o
@@ -57,30 +95,73 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let hosts: usize = std::env::var("BENCH_HOSTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    let per_chunk: usize = std::env::var("BENCH_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
-    let fanout: usize = std::env::var("BENCH_FANOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
-    let batch: usize = std::env::var("BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000);
+    let hosts: usize = std::env::var("BENCH_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let per_chunk: usize = std::env::var("BENCH_CHUNK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let fanout: usize = std::env::var("BENCH_FANOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let batch: usize = std::env::var("BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
     let lab = bolt_lab::PrivateLab::start(17699, 12499, "bench");
-    let cfg = Neo4jConfig { batch_size: batch, query_timeout: Duration::from_secs(300), ..lab.config() };
+    let cfg = Neo4jConfig {
+        batch_size: batch,
+        query_timeout: Duration::from_secs(300),
+        ..lab.config()
+    };
     let store = Neo4jStore::connect(&cfg).await.expect("connect");
-    let chunks: Vec<Observation> = (0..hosts).step_by(per_chunk).map(|f| chunk(f, (f + per_chunk).min(hosts), fanout, "r1")).collect();
+    let chunks: Vec<Observation> = (0..hosts)
+        .step_by(per_chunk)
+        .map(|f| chunk(f, (f + per_chunk).min(hosts), fanout, "r1"))
+        .collect();
 
     // 1. Through the backend.
     let t = Instant::now();
     for o in &chunks {
-        let r = store.ingest(o.clone(), &IngestOptions::default()).await.expect("ingest");
-        assert!(r.errors.is_empty(), "{:?}", &r.errors[..r.errors.len().min(3)]);
+        let r = store
+            .ingest(o.clone(), &IngestOptions::default())
+            .await
+            .expect("ingest");
+        assert!(
+            r.errors.is_empty(),
+            "{:?}",
+            &r.errors[..r.errors.len().min(3)]
+        );
     }
     let backend = t.elapsed();
     let stats = store.stats().await.unwrap();
-    eprintln!("backend: {} CIs, {} relationships, {} history entries in {:.1} s", stats.cis, stats.relationships, stats.history_entries, backend.as_secs_f64());
+    eprintln!(
+        "backend: {} CIs, {} relationships, {} history entries in {:.1} s",
+        stats.cis,
+        stats.relationships,
+        stats.history_entries,
+        backend.as_secs_f64()
+    );
 
     // The rows the backend wrote, for the raw run and the embedded store.
     let mut cis = Vec::new();
     let mut after = None;
     loop {
-        let p = store.find(&CiFilter::default(), CiOrder::default(), &PageRequest { first: Some(20_000), after: after.clone(), ..Default::default() }).await.unwrap();
+        let p = store
+            .find(
+                &CiFilter::default(),
+                CiOrder::default(),
+                &PageRequest {
+                    first: Some(20_000),
+                    after: after.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         after = p.items.last().map(|(c, _)| c.clone());
         cis.extend(p.items.into_iter().map(|(_, c)| c));
         if !p.has_next_page {
@@ -90,7 +171,10 @@ async fn main() {
     let mut rels = Vec::new();
     let mut cur: Option<String> = None;
     loop {
-        let (page, next) = store.all_relationships(cur.as_deref(), 50_000).await.unwrap();
+        let (page, next) = store
+            .all_relationships(cur.as_deref(), 50_000)
+            .await
+            .unwrap();
         rels.extend(page);
         match next {
             Some(n) => cur = Some(n),
@@ -100,12 +184,21 @@ async fn main() {
     assert_eq!((cis.len(), rels.len()), (stats.cis, stats.relationships));
 
     // Impact latency on the backend (before erasing).
-    let starts: Vec<CiId> = cis.iter().filter(|c| c.class == CiClass::Host).step_by((hosts / 20).max(1)).map(|c| c.id.clone()).take(20).collect();
+    let starts: Vec<CiId> = cis
+        .iter()
+        .filter(|c| c.class == CiClass::Host)
+        .step_by((hosts / 20).max(1))
+        .map(|c| c.id.clone())
+        .take(20)
+        .collect();
     let mut neo_lat = Vec::new();
     let mut edges_neo = Vec::new();
     for s in &starts {
         let t = Instant::now();
-        let e = store.impact_subgraph(std::slice::from_ref(s), 6).await.unwrap();
+        let e = store
+            .impact_subgraph(std::slice::from_ref(s), 6)
+            .await
+            .unwrap();
         neo_lat.push(t.elapsed());
         edges_neo.push(e.len());
     }
@@ -125,7 +218,12 @@ async fn main() {
     let mut all_nodes: Vec<(&str, Vec<neo4rs::BoltType>)> = Vec::new();
     for label in ["CI", "CiIdentifier", "Sighting", "History", "CmdbMeta"] {
         let mut tx = graph.start_txn().await.unwrap();
-        let mut st = tx.execute(neo4rs::query(&format!("MATCH (x:{label}) RETURN properties(x) AS p"))).await.unwrap();
+        let mut st = tx
+            .execute(neo4rs::query(&format!(
+                "MATCH (x:{label}) RETURN properties(x) AS p"
+            )))
+            .await
+            .unwrap();
         let mut v = Vec::new();
         while let Some(row) = st.next(tx.handle()).await.unwrap() {
             v.push(row.get::<neo4rs::BoltType>("p").unwrap());
@@ -170,19 +268,31 @@ async fn main() {
     let t = Instant::now();
     for part in ci_rows.chunks(batch) {
         let mut tx = graph.start_txn().await.unwrap();
-        tx.run(neo4rs::query("UNWIND $rows AS r MERGE (n:CI {id: r.id}) SET n += r.props").param("rows", to_bolt(json!(part)))).await.unwrap();
+        tx.run(
+            neo4rs::query("UNWIND $rows AS r MERGE (n:CI {id: r.id}) SET n += r.props")
+                .param("rows", to_bolt(json!(part))),
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
     }
     for (t_, rows) in &rel_rows {
         let stmt = format!("UNWIND $rows AS r MATCH (a:CI {{id: r.from}}) MATCH (b:CI {{id: r.to}}) MERGE (a)-[e:{}]->(b) SET e += r.props", t_.as_str());
         for part in rows.chunks(batch) {
             let mut tx = graph.start_txn().await.unwrap();
-            tx.run(neo4rs::query(&stmt).param("rows", to_bolt(json!(part)))).await.unwrap();
+            tx.run(neo4rs::query(&stmt).param("rows", to_bolt(json!(part))))
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
         }
     }
     let raw = t.elapsed();
-    eprintln!("raw UNWIND … MERGE of the same {} nodes and {} relationships: {:.1} s", ci_rows.len(), rels.len(), raw.as_secs_f64());
+    eprintln!(
+        "raw UNWIND … MERGE of the same {} nodes and {} relationships: {:.1} s",
+        ci_rows.len(),
+        rels.len(),
+        raw.as_secs_f64()
+    );
 
     // 2b. Raw UNWIND … MERGE/CREATE of every row the backend wrote (CIs, identifier keys,
     // sightings, history, relationships): the backend's own overhead, data model aside.
@@ -198,7 +308,9 @@ async fn main() {
         };
         for part in rows.chunks(batch) {
             let mut tx = graph.start_txn().await.unwrap();
-            tx.run(neo4rs::query(stmt).param("rows", part.to_vec())).await.unwrap();
+            tx.run(neo4rs::query(stmt).param("rows", part.to_vec()))
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
         }
     }
@@ -206,29 +318,48 @@ async fn main() {
         let stmt = format!("UNWIND $rows AS r MATCH (a:CI {{id: r.from}}) MATCH (b:CI {{id: r.to}}) MERGE (a)-[e:{}]->(b) SET e = r.props", t_.as_str());
         for part in rows.chunks(batch) {
             let mut tx = graph.start_txn().await.unwrap();
-            tx.run(neo4rs::query(&stmt).param("rows", part.to_vec())).await.unwrap();
+            tx.run(neo4rs::query(&stmt).param("rows", part.to_vec()))
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
         }
     }
     let raw_all = t.elapsed();
-    eprintln!("raw UNWIND of all {node_rows} nodes and {} relationships the backend wrote: {:.1} s", rels.len(), raw_all.as_secs_f64());
+    eprintln!(
+        "raw UNWIND of all {node_rows} nodes and {} relationships the backend wrote: {:.1} s",
+        rels.len(),
+        raw_all.as_secs_f64()
+    );
 
     // 3. Embedded store: same observations, impact latency.
     let dir = tempfile::tempdir().unwrap();
-    let emb = EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default()).unwrap();
+    let emb =
+        EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default()).unwrap();
     let t = Instant::now();
     for o in &chunks {
-        emb.ingest(o.clone(), &IngestOptions::default()).await.unwrap();
+        emb.ingest(o.clone(), &IngestOptions::default())
+            .await
+            .unwrap();
     }
     let emb_ingest = t.elapsed();
     let mut emb_lat = Vec::new();
     for (i, s) in starts.iter().enumerate() {
         let t = Instant::now();
-        let e = emb.impact_subgraph(std::slice::from_ref(s), 6).await.unwrap();
+        let e = emb
+            .impact_subgraph(std::slice::from_ref(s), 6)
+            .await
+            .unwrap();
         emb_lat.push(t.elapsed());
-        assert_eq!(e.len(), edges_neo[i], "both backends return the same impact subgraph");
+        assert_eq!(
+            e.len(),
+            edges_neo[i],
+            "both backends return the same impact subgraph"
+        );
     }
-    eprintln!("embedded ingest of the same observations: {:.1} s", emb_ingest.as_secs_f64());
+    eprintln!(
+        "embedded ingest of the same observations: {:.1} s",
+        emb_ingest.as_secs_f64()
+    );
     eprintln!(
         "RESULT hosts={hosts} cis={} rels={} node_rows={node_rows} batch={batch} backend={:.1}s raw_graph={:.1}s ratio_graph={:.2} raw_all={:.1}s ratio_all={:.2} embedded_ingest={:.1}s impact_median neo4j={:.1}ms embedded={:.2}ms edges_per_impact={}",
         stats.cis,

@@ -46,11 +46,19 @@ impl Adjacency {
 
     /// Every active edge touching `id`, as (from, type, to).
     pub fn edges_of(&self, id: &str) -> Vec<(String, RelType, String)> {
-        let Some(&n) = self.index.get(id) else { return Vec::new() };
+        let Some(&n) = self.index.get(id) else {
+            return Vec::new();
+        };
         let me = &self.ids[n as usize];
-        let mut v: Vec<(String, RelType, String)> =
-            self.out[n as usize].iter().map(|&(d, t)| (me.to_string(), t, self.ids[d as usize].to_string())).collect();
-        v.extend(self.inc[n as usize].iter().map(|&(f, t)| (self.ids[f as usize].to_string(), t, me.to_string())));
+        let mut v: Vec<(String, RelType, String)> = self.out[n as usize]
+            .iter()
+            .map(|&(d, t)| (me.to_string(), t, self.ids[d as usize].to_string()))
+            .collect();
+        v.extend(
+            self.inc[n as usize]
+                .iter()
+                .map(|&(f, t)| (self.ids[f as usize].to_string(), t, me.to_string())),
+        );
         v
     }
 
@@ -63,7 +71,9 @@ impl Adjacency {
     }
 
     pub fn remove(&mut self, from: &str, t: RelType, to: &str) {
-        let (Some(&f), Some(&d)) = (self.index.get(from), self.index.get(to)) else { return };
+        let (Some(&f), Some(&d)) = (self.index.get(from), self.index.get(to)) else {
+            return;
+        };
         self.out[f as usize].retain(|e| *e != (d, t));
         self.inc[d as usize].retain(|e| *e != (f, t));
     }
@@ -87,7 +97,13 @@ impl Adjacency {
 
     /// Neighbours of `n` one step along (or against) impact flow, with the edge used as
     /// (from, type, to).
-    fn step(&self, n: u32, dir: TraverseDirection, types: &[RelType], mut f: impl FnMut(u32, (u32, RelType, u32))) {
+    fn step(
+        &self,
+        n: u32,
+        dir: TraverseDirection,
+        types: &[RelType],
+        mut f: impl FnMut(u32, (u32, RelType, u32)),
+    ) {
         let allowed = |t: RelType| types.is_empty() || types.contains(&t);
         for &(d, t) in &self.out[n as usize] {
             if !allowed(t) {
@@ -95,8 +111,12 @@ impl Adjacency {
             }
             let flow = t.impact_flow();
             let follows = match dir {
-                TraverseDirection::Downstream => matches!(flow, ImpactFlow::FromToTo | ImpactFlow::Both),
-                TraverseDirection::Upstream => matches!(flow, ImpactFlow::ToToFrom | ImpactFlow::Both),
+                TraverseDirection::Downstream => {
+                    matches!(flow, ImpactFlow::FromToTo | ImpactFlow::Both)
+                }
+                TraverseDirection::Upstream => {
+                    matches!(flow, ImpactFlow::ToToFrom | ImpactFlow::Both)
+                }
             };
             if follows {
                 f(d, (n, t, d));
@@ -108,8 +128,12 @@ impl Adjacency {
             }
             let flow = t.impact_flow();
             let follows = match dir {
-                TraverseDirection::Downstream => matches!(flow, ImpactFlow::ToToFrom | ImpactFlow::Both),
-                TraverseDirection::Upstream => matches!(flow, ImpactFlow::FromToTo | ImpactFlow::Both),
+                TraverseDirection::Downstream => {
+                    matches!(flow, ImpactFlow::ToToFrom | ImpactFlow::Both)
+                }
+                TraverseDirection::Upstream => {
+                    matches!(flow, ImpactFlow::FromToTo | ImpactFlow::Both)
+                }
             };
             if follows {
                 f(s, (s, t, n));
@@ -119,7 +143,13 @@ impl Adjacency {
 
     /// Breadth-first from `start`; each reached CI once, at its shortest depth, in BFS order
     /// (ties broken by adjacency order, which is stable for a given database).
-    pub fn traverse(&self, start: &[CiId], dir: TraverseDirection, max_depth: u32, types: &[RelType]) -> Vec<Reached> {
+    pub fn traverse(
+        &self,
+        start: &[CiId],
+        dir: TraverseDirection,
+        max_depth: u32,
+        types: &[RelType],
+    ) -> Vec<Reached> {
         let mut seen: HashMap<u32, ()> = HashMap::new();
         let mut queue = VecDeque::new();
         for s in start {
@@ -138,7 +168,11 @@ impl Adjacency {
             self.step(n, dir, types, |m, _| next.push(m));
             for m in next {
                 if seen.insert(m, ()).is_none() {
-                    out.push(Reached { id: CiId(self.ids[m as usize].to_string()), depth: depth + 1, via: Some(CiId(self.ids[n as usize].to_string())) });
+                    out.push(Reached {
+                        id: CiId(self.ids[m as usize].to_string()),
+                        depth: depth + 1,
+                        via: Some(CiId(self.ids[n as usize].to_string())),
+                    });
                     queue.push_back((m, depth + 1));
                 }
             }
@@ -164,10 +198,16 @@ impl Adjacency {
                 continue;
             }
             let mut next = Vec::new();
-            self.step(n, TraverseDirection::Downstream, &[], |m, e| next.push((m, e)));
+            self.step(n, TraverseDirection::Downstream, &[], |m, e| {
+                next.push((m, e))
+            });
             for (m, e) in next {
                 if edge_seen.insert(e) {
-                    edges.push((self.ids[e.0 as usize].to_string(), e.1, self.ids[e.2 as usize].to_string()));
+                    edges.push((
+                        self.ids[e.0 as usize].to_string(),
+                        e.1,
+                        self.ids[e.2 as usize].to_string(),
+                    ));
                 }
                 if seen.insert(m, ()).is_none() {
                     queue.push_back((m, depth + 1));

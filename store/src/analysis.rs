@@ -5,7 +5,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use cmdb_model::impact::{self, FailureChains, GraphEdge, ImpactGraph, ImpactOptions, ImpactReport, ServiceImpact, SinglePointOfFailure};
+use cmdb_model::impact::{
+    self, FailureChains, GraphEdge, ImpactGraph, ImpactOptions, ImpactReport, ServiceImpact,
+    SinglePointOfFailure,
+};
 use cmdb_model::{Ci, CiId, CiStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +21,9 @@ const MAX_GROUP_NESTING: usize = 8;
 /// A CI attribute read as a non-negative integer (a JSON number or a numeric string).
 fn attr_u32(ci: &Ci, key: &str) -> Option<u32> {
     let v = ci.attr(key)?;
-    let n = v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))?;
+    let n = v
+        .as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))?;
     u32::try_from(n).ok()
 }
 
@@ -35,14 +40,25 @@ pub fn criticality_of(ci: &Ci) -> Option<u32> {
 /// Complete bare impact edges into an [`ImpactGraph`]: every edge of each group among them,
 /// the classes of all CIs and the groups' rules. Used by the default
 /// [`GraphStore::impact_graph`] and by the service dependency graph below.
-pub async fn complete_graph<S: GraphStore + ?Sized>(store: &S, extra: &[CiId], mut edges: Vec<GraphEdge>) -> Result<ImpactGraph, StoreError> {
+pub async fn complete_graph<S: GraphStore + ?Sized>(
+    store: &S,
+    extra: &[CiId],
+    mut edges: Vec<GraphEdge>,
+) -> Result<ImpactGraph, StoreError> {
     let mut done: HashSet<CiId> = HashSet::new();
     for _ in 0..MAX_GROUP_NESTING {
-        let new: Vec<CiId> = ImpactGraph::groups_in(&edges).into_iter().filter(|g| !done.contains(g)).collect();
+        let new: Vec<CiId> = ImpactGraph::groups_in(&edges)
+            .into_iter()
+            .filter(|g| !done.contains(g))
+            .collect();
         if new.is_empty() {
             break;
         }
-        let q = RelQuery { direction: Direction::Both, types: vec![], include_closed: false };
+        let q = RelQuery {
+            direction: Direction::Both,
+            types: vec![],
+            include_closed: false,
+        };
         for r in store.relationships(&new, &q).await? {
             if r.status == cmdb_model::RelStatus::Active {
                 edges.push((&r).into());
@@ -52,7 +68,11 @@ pub async fn complete_graph<S: GraphStore + ?Sized>(store: &S, extra: &[CiId], m
         edges.sort();
         edges.dedup();
     }
-    let mut ids: Vec<CiId> = edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]).chain(extra.iter().cloned()).collect();
+    let mut ids: Vec<CiId> = edges
+        .iter()
+        .flat_map(|e| [e.from.clone(), e.to.clone()])
+        .chain(extra.iter().cloned())
+        .collect();
     ids.sort();
     ids.dedup();
     let mut classes = HashMap::with_capacity(ids.len());
@@ -67,29 +87,59 @@ pub async fn complete_graph<S: GraphStore + ?Sized>(store: &S, extra: &[CiId], m
             classes.insert(ci.id, ci.class);
         }
     }
-    Ok(ImpactGraph { edges, classes, min_up })
+    Ok(ImpactGraph {
+        edges,
+        classes,
+        min_up,
+    })
 }
 
 /// Which CIs and business services fail, degrade or lose redundancy if `failing` fail
 /// together, and why. `failing` must be current ids (resolve aliases first).
-pub async fn impact(store: &(impl GraphStore + ?Sized), failing: &[CiId], opts: &ImpactOptions) -> Result<ImpactReport, StoreError> {
+pub async fn impact(
+    store: &(impl GraphStore + ?Sized),
+    failing: &[CiId],
+    opts: &ImpactOptions,
+) -> Result<ImpactReport, StoreError> {
     let g = store.impact_graph(failing, opts.max_depth).await?;
     let report = impact::evaluate(failing, &g, opts);
-    tracing::debug!(failing = failing.len(), edges = g.edges.len(), services = report.services.len(), "impact evaluated");
+    tracing::debug!(
+        failing = failing.len(),
+        edges = g.edges.len(),
+        services = report.services.len(),
+        "impact evaluated"
+    );
     Ok(report)
 }
 
 /// The dependency graph of one service, for single points of failure and maps: every CI whose
 /// failure can reach the service within `max_depth` hops, the edges among them, and complete
 /// groups.
-pub async fn service_graph(store: &(impl GraphStore + ?Sized), service: &CiId, max_depth: u32) -> Result<ImpactGraph, StoreError> {
-    let q = TraverseQuery { direction: TraverseDirection::Upstream, max_depth, types: vec![] };
-    let mut nodes: Vec<CiId> = store.traverse(std::slice::from_ref(service), &q).await?.into_iter().map(|r| r.id).collect();
+pub async fn service_graph(
+    store: &(impl GraphStore + ?Sized),
+    service: &CiId,
+    max_depth: u32,
+) -> Result<ImpactGraph, StoreError> {
+    let q = TraverseQuery {
+        direction: TraverseDirection::Upstream,
+        max_depth,
+        types: vec![],
+    };
+    let mut nodes: Vec<CiId> = store
+        .traverse(std::slice::from_ref(service), &q)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     nodes.push(service.clone());
     nodes.sort();
     nodes.dedup();
     let set: HashSet<&CiId> = nodes.iter().collect();
-    let rq = RelQuery { direction: Direction::Out, types: vec![], include_closed: false };
+    let rq = RelQuery {
+        direction: Direction::Out,
+        types: vec![],
+        include_closed: false,
+    };
     let mut edges = Vec::new();
     for chunk in nodes.chunks(1000) {
         for r in store.relationships(chunk, &rq).await? {
@@ -102,7 +152,11 @@ pub async fn service_graph(store: &(impl GraphStore + ?Sized), service: &CiId, m
 }
 
 /// CIs whose failure alone takes `service` DOWN (redundancy respected), nearest first.
-pub async fn single_points_of_failure(store: &(impl GraphStore + ?Sized), service: &CiId, max_depth: u32) -> Result<Vec<SinglePointOfFailure>, StoreError> {
+pub async fn single_points_of_failure(
+    store: &(impl GraphStore + ?Sized),
+    service: &CiId,
+    max_depth: u32,
+) -> Result<Vec<SinglePointOfFailure>, StoreError> {
     let g = service_graph(store, service, max_depth).await?;
     Ok(impact::single_points_of_failure(&g, service))
 }
@@ -128,16 +182,40 @@ pub struct DependencyPaths {
     pub truncated: bool,
 }
 
-pub async fn dependency_paths(store: &(impl GraphStore + ?Sized), from: &CiId, to: &CiId, max_depth: u32, cap: usize) -> Result<DependencyPaths, StoreError> {
-    let g = store.impact_graph(std::slice::from_ref(from), max_depth).await?;
+pub async fn dependency_paths(
+    store: &(impl GraphStore + ?Sized),
+    from: &CiId,
+    to: &CiId,
+    max_depth: u32,
+    cap: usize,
+) -> Result<DependencyPaths, StoreError> {
+    let g = store
+        .impact_graph(std::slice::from_ref(from), max_depth)
+        .await?;
     let fwd = impact::failure_chains(&g, from, to, max_depth, cap);
     if !fwd.chains.is_empty() {
-        return Ok(DependencyPaths { direction: Some(ChainDirection::FromAffectsTo), chains: fwd.chains, hops: fwd.hops, truncated: fwd.truncated });
+        return Ok(DependencyPaths {
+            direction: Some(ChainDirection::FromAffectsTo),
+            chains: fwd.chains,
+            hops: fwd.hops,
+            truncated: fwd.truncated,
+        });
     }
-    let g = store.impact_graph(std::slice::from_ref(to), max_depth).await?;
-    let FailureChains { chains, hops, truncated } = impact::failure_chains(&g, to, from, max_depth, cap);
+    let g = store
+        .impact_graph(std::slice::from_ref(to), max_depth)
+        .await?;
+    let FailureChains {
+        chains,
+        hops,
+        truncated,
+    } = impact::failure_chains(&g, to, from, max_depth, cap);
     if chains.is_empty() {
-        return Ok(DependencyPaths { direction: None, chains, hops, truncated });
+        return Ok(DependencyPaths {
+            direction: None,
+            chains,
+            hops,
+            truncated,
+        });
     }
     // Re-orient each chain to read from `from` to `to`.
     let chains = chains.into_iter().map(|mut c| {
@@ -148,7 +226,12 @@ pub async fn dependency_paths(store: &(impl GraphStore + ?Sized), from: &CiId, t
         h.reverse();
         h
     });
-    Ok(DependencyPaths { direction: Some(ChainDirection::ToAffectsFrom), chains: chains.collect(), hops: hops.collect(), truncated })
+    Ok(DependencyPaths {
+        direction: Some(ChainDirection::ToAffectsFrom),
+        chains: chains.collect(),
+        hops: hops.collect(),
+        truncated,
+    })
 }
 
 /// When a change happens; the start is the moment edges are judged stale against.
@@ -169,7 +252,11 @@ pub struct RiskOptions {
 
 impl Default for RiskOptions {
     fn default() -> Self {
-        RiskOptions { impact: ImpactOptions::default(), low_confidence_below: 0.5, stale_after: chrono::Duration::days(7) }
+        RiskOptions {
+            impact: ImpactOptions::default(),
+            low_confidence_below: 0.5,
+            stale_after: chrono::Duration::days(7),
+        }
     }
 }
 
@@ -218,22 +305,38 @@ pub struct ChangeRisk {
 
 /// Services touched by changing `changed` (assumed to fail during the change), ranked by
 /// [`impact::risk_score`], with the weak relationships each answer rests on.
-pub async fn change_risk(store: &(impl GraphStore + ?Sized), changed: &[CiId], window: Option<ChangeWindow>, opts: &RiskOptions) -> Result<ChangeRisk, StoreError> {
+pub async fn change_risk(
+    store: &(impl GraphStore + ?Sized),
+    changed: &[CiId],
+    window: Option<ChangeWindow>,
+    opts: &RiskOptions,
+) -> Result<ChangeRisk, StoreError> {
     let report = impact(store, changed, &opts.impact).await?;
     let as_of = window.map(|w| w.start).unwrap_or_else(cmdb_model::now);
     // Everything the services' chains rest on: relationships and the CIs at their ends.
-    let path_edges: BTreeSet<&GraphEdge> = report.services.iter().flat_map(|s| s.path_edges.iter()).collect();
+    let path_edges: BTreeSet<&GraphEdge> = report
+        .services
+        .iter()
+        .flat_map(|s| s.path_edges.iter())
+        .collect();
     let mut froms: Vec<CiId> = path_edges.iter().map(|e| e.from.clone()).collect();
     froms.sort();
     froms.dedup();
     let mut rel_by_key = HashMap::new();
-    let rq = RelQuery { direction: Direction::Out, types: vec![], include_closed: false };
+    let rq = RelQuery {
+        direction: Direction::Out,
+        types: vec![],
+        include_closed: false,
+    };
     for chunk in froms.chunks(1000) {
         for r in store.relationships(chunk, &rq).await? {
             rel_by_key.insert((r.from.clone(), r.rel_type, r.to.clone()), r);
         }
     }
-    let mut ends: Vec<CiId> = path_edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]).collect();
+    let mut ends: Vec<CiId> = path_edges
+        .iter()
+        .flat_map(|e| [e.from.clone(), e.to.clone()])
+        .collect();
     ends.extend(report.services.iter().map(|s| s.service.clone()));
     ends.sort();
     ends.dedup();
@@ -254,7 +357,12 @@ pub async fn change_risk(store: &(impl GraphStore + ?Sized), changed: &[CiId], w
         if confidence < opts.low_confidence_below {
             reasons.push(WeakReason::LowConfidence);
         }
-        (!reasons.is_empty()).then(|| WeakEdge { edge: e.clone(), reasons, confidence, last_seen: r.last_seen })
+        (!reasons.is_empty()).then(|| WeakEdge {
+            edge: e.clone(),
+            reasons,
+            confidence,
+            last_seen: r.last_seen,
+        })
     };
     let mut services: Vec<ServiceRisk> = report
         .services
@@ -272,9 +380,19 @@ pub async fn change_risk(store: &(impl GraphStore + ?Sized), changed: &[CiId], w
         })
         .collect();
     services.sort_by(|a, b| {
-        b.score.cmp(&a.score).then_with(|| (a.impact.severity, a.impact.depth, &a.impact.service).cmp(&(b.impact.severity, b.impact.depth, &b.impact.service)))
+        b.score.cmp(&a.score).then_with(|| {
+            (a.impact.severity, a.impact.depth, &a.impact.service).cmp(&(
+                b.impact.severity,
+                b.impact.depth,
+                &b.impact.service,
+            ))
+        })
     });
-    let any = |r: WeakReason| services.iter().any(|s| s.weak_edges.iter().any(|w| w.reasons.contains(&r)));
+    let any = |r: WeakReason| {
+        services
+            .iter()
+            .any(|s| s.weak_edges.iter().any(|w| w.reasons.contains(&r)))
+    };
     Ok(ChangeRisk {
         window,
         changed: report.failing.clone(),

@@ -15,7 +15,10 @@ pub(crate) fn decode_cursor(c: &str) -> Option<Value> {
     if c.len() % 2 != 0 || c.len() > 4096 {
         return None;
     }
-    let bytes: Option<Vec<u8>> = (0..c.len()).step_by(2).map(|i| u8::from_str_radix(c.get(i..i + 2)?, 16).ok()).collect();
+    let bytes: Option<Vec<u8>> = (0..c.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(c.get(i..i + 2)?, 16).ok())
+        .collect();
     serde_json::from_slice(&bytes?).ok()
 }
 

@@ -6,18 +6,18 @@
 //! once (one round-trip per GraphQL level), traversals with a depth limit, history, staleness
 //! and retirement. Only this crate knows SQL (and, later, Cypher).
 
+mod adjacency;
 pub mod analysis;
 pub mod conformance;
-mod adjacency;
 mod cursor;
 mod error;
-pub mod sqlite;
 pub mod neo4j;
 pub mod services;
+pub mod sqlite;
 mod types;
 
 pub use error::StoreError;
-pub use sqlite::{EmbeddedStore, EmbeddedOptions};
+pub use sqlite::{EmbeddedOptions, EmbeddedStore};
 pub use types::*;
 
 use async_trait::async_trait;
@@ -30,34 +30,71 @@ pub trait GraphStore: Send + Sync {
     /// one transaction; with `opts.dry_run` report the delta without writing. When the
     /// observation's scope is complete, what its source saw in that scope before and did not
     /// see now is marked STALE (relationships closed) in the same transaction.
-    async fn ingest(&self, obs: Observation, opts: &IngestOptions) -> Result<IngestReport, StoreError>;
+    async fn ingest(
+        &self,
+        obs: Observation,
+        opts: &IngestOptions,
+    ) -> Result<IngestReport, StoreError>;
 
     /// A CI by id (ids merged into another CI resolve to it).
     async fn get(&self, id: &CiId) -> Result<Option<Ci>, StoreError>;
     /// Many CIs at once, in no particular order; unknown ids are skipped.
     async fn get_many(&self, ids: &[CiId]) -> Result<Vec<Ci>, StoreError>;
     /// Filtered, ordered, cursor-paginated CIs with the total count.
-    async fn find(&self, filter: &CiFilter, order: CiOrder, page: &PageRequest) -> Result<Page<Ci>, StoreError>;
+    async fn find(
+        &self,
+        filter: &CiFilter,
+        order: CiOrder,
+        page: &PageRequest,
+    ) -> Result<Page<Ci>, StoreError>;
     /// Relationships touching any of `ids`, in `direction` relative to them. One round-trip.
-    async fn relationships(&self, ids: &[CiId], query: &RelQuery) -> Result<Vec<Relationship>, StoreError>;
+    async fn relationships(
+        &self,
+        ids: &[CiId],
+        query: &RelQuery,
+    ) -> Result<Vec<Relationship>, StoreError>;
     /// Every relationship, paginated by an opaque cursor (export, migration).
-    async fn all_relationships(&self, after: Option<&str>, limit: usize) -> Result<(Vec<Relationship>, Option<String>), StoreError>;
+    async fn all_relationships(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Relationship>, Option<String>), StoreError>;
     /// CIs reachable from `start` along active relationships, each with its shortest depth.
-    async fn traverse(&self, start: &[CiId], query: &TraverseQuery) -> Result<Vec<Reached>, StoreError>;
+    async fn traverse(
+        &self,
+        start: &[CiId],
+        query: &TraverseQuery,
+    ) -> Result<Vec<Reached>, StoreError>;
     /// The active relationships reachable from `start` by following each type's impact flow,
     /// for the impact engine (model::impact) to evaluate.
-    async fn impact_subgraph(&self, start: &[CiId], max_depth: u32) -> Result<Vec<Relationship>, StoreError>;
+    async fn impact_subgraph(
+        &self,
+        start: &[CiId],
+        max_depth: u32,
+    ) -> Result<Vec<Relationship>, StoreError>;
     /// What the impact engine needs to evaluate failures of `start`: the impact subgraph as
     /// bare edges, every edge of each group (PART_OF target) in it, the classes of its CIs and
     /// the groups' `min_up` rules (see `cmdb_model::impact::ImpactGraph`). The default builds
     /// it from the calls above; a backend with the graph in memory answers without them.
-    async fn impact_graph(&self, start: &[CiId], max_depth: u32) -> Result<cmdb_model::impact::ImpactGraph, StoreError> {
+    async fn impact_graph(
+        &self,
+        start: &[CiId],
+        max_depth: u32,
+    ) -> Result<cmdb_model::impact::ImpactGraph, StoreError> {
         let rels = self.impact_subgraph(start, max_depth).await?;
-        let edges = rels.iter().filter(|r| r.status == cmdb_model::RelStatus::Active).map(Into::into).collect();
+        let edges = rels
+            .iter()
+            .filter(|r| r.status == cmdb_model::RelStatus::Active)
+            .map(Into::into)
+            .collect();
         analysis::complete_graph(self, start, edges).await
     }
     /// A CI's history (both ends of relationship changes), newest first.
-    async fn history(&self, id: &CiId, page: &PageRequest) -> Result<Page<HistoryEntry>, StoreError>;
+    async fn history(
+        &self,
+        id: &CiId,
+        page: &PageRequest,
+    ) -> Result<Page<HistoryEntry>, StoreError>;
     /// Mark STALE CIs whose last sighting is older than `older_than` as RETIRED.
     async fn retire_stale(&self, older_than: chrono::Duration) -> Result<usize, StoreError>;
     /// Retire one CI by hand (it stays queryable; its relationships close).
@@ -65,7 +102,11 @@ pub trait GraphStore: Send + Sync {
     /// Close one relationship by hand (a member leaves a service, a dependency is removed). It
     /// stays queryable as CLOSED and the change is recorded in history. Closing a closed one is
     /// a no-op; an unknown one is `NotFound`.
-    async fn close_relationship(&self, key: &cmdb_model::RelKey, source: &str) -> Result<Relationship, StoreError>;
+    async fn close_relationship(
+        &self,
+        key: &cmdb_model::RelKey,
+        source: &str,
+    ) -> Result<Relationship, StoreError>;
     /// Delete one CI and its relationships (manual objects such as business services only).
     async fn delete(&self, id: &CiId, source: &str) -> Result<(), StoreError>;
     /// Counts for dashboards and readiness.

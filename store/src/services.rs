@@ -25,13 +25,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use cmdb_model::{
-    Ci, CiClass, CiId, CiStatus, EvidenceKind, Observation, Record, RelKey, RelStatus, RelType, Relationship,
-    RelationshipObs, RunId, Scope, Source,
+    Ci, CiClass, CiId, CiStatus, EvidenceKind, Observation, Record, RelKey, RelStatus, RelType,
+    Relationship, RelationshipObs, RunId, Scope, Source,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::{CiFilter, CiOrder, Direction, GraphStore, IngestOptions, NameMatch, PageRequest, RelQuery, StoreError};
+use crate::{
+    CiFilter, CiOrder, Direction, GraphStore, IngestOptions, NameMatch, PageRequest, RelQuery,
+    StoreError,
+};
 
 /// The source every mapper write is recorded under.
 pub const MAPPER_SOURCE: &str = "service-mapper";
@@ -80,7 +83,9 @@ impl ServiceRule {
     /// Parse the stored attribute (an object, or a string holding one).
     pub fn from_value(v: &Value) -> Result<ServiceRule, String> {
         let v = match v {
-            Value::String(s) => serde_json::from_str::<Value>(s).map_err(|e| format!("`rule` is not JSON: {e}"))?,
+            Value::String(s) => {
+                serde_json::from_str::<Value>(s).map_err(|e| format!("`rule` is not JSON: {e}"))?
+            }
             other => other.clone(),
         };
         serde_json::from_value(v).map_err(|e| format!("invalid `rule`: {e}"))
@@ -89,7 +94,10 @@ impl ServiceRule {
     /// A rule without conditions matches nothing (an empty rule switches rule mapping off;
     /// it never means "everything").
     pub fn is_empty(&self) -> bool {
-        self.classes.is_empty() && self.tags.is_empty() && self.name_pattern.is_none() && self.attributes.is_empty()
+        self.classes.is_empty()
+            && self.tags.is_empty()
+            && self.name_pattern.is_none()
+            && self.attributes.is_empty()
     }
 
     /// The store filter for this rule: ACTIVE CIs only.
@@ -105,14 +113,21 @@ impl ServiceRule {
             return Err("a rule cannot select business services".into());
         }
         if let Some(p) = &self.name_pattern {
-            regex::RegexBuilder::new(p).size_limit(1 << 20).build().map_err(|e| format!("invalid namePattern: {e}"))?;
+            regex::RegexBuilder::new(p)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| format!("invalid namePattern: {e}"))?;
         }
         Ok(CiFilter {
             classes,
             name: self.name_pattern.clone().map(|p| (NameMatch::Regex, p)),
             tags: self.tags.clone(),
             statuses: vec![CiStatus::Active],
-            attributes: self.attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            attributes: self
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             ..Default::default()
         })
     }
@@ -156,10 +171,16 @@ pub fn parse_entry_point(s: &str) -> Result<EntryPoint, String> {
         return Err("entry point without a host".into());
     }
     let port = match (port, scheme.as_deref()) {
-        (Some(p), _) if !p.is_empty() => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("invalid port `{p}`"))?,
+        (Some(p), _) if !p.is_empty() => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("invalid port `{p}`"))?,
         (_, Some("http")) => 80,
         (_, Some("https")) => 443,
-        (_, Some(other)) => return Err(format!("no port given and none known for scheme `{other}`")),
+        (_, Some(other)) => {
+            return Err(format!("no port given and none known for scheme `{other}`"))
+        }
         (_, None) => return Err("entry point needs a port: `host:port` or a URL".into()),
     };
     Ok(EntryPoint { host, port })
@@ -181,16 +202,26 @@ impl ServiceDefinition {
         };
         let entry_points = match ci.attr("entry_points") {
             None | Some(Value::Null) => vec![],
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
             Some(Value::String(s)) => vec![s.clone()],
             Some(_) => return Err("`entry_points` must be an array of strings".into()),
         };
         let mapping_depth = match ci.attr("mapping_depth") {
-            Some(v) => v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())).map(|d| d.clamp(1, MAX_MAPPING_DEPTH as u64) as u32),
+            Some(v) => v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .map(|d| d.clamp(1, MAX_MAPPING_DEPTH as u64) as u32),
             None => None,
         }
         .unwrap_or(DEFAULT_MAPPING_DEPTH);
-        Ok(ServiceDefinition { rule, entry_points, mapping_depth })
+        Ok(ServiceDefinition {
+            rule,
+            entry_points,
+            mapping_depth,
+        })
     }
 
     pub fn kind(&self) -> ServiceKind {
@@ -248,12 +279,19 @@ impl MappingReport {
         self.pool_edges_added += o.pool_edges_added;
         self.pool_edges_removed += o.pool_edges_removed;
         self.pools_retired += o.pools_retired;
-        self.unresolved_entry_points.extend(o.unresolved_entry_points);
+        self.unresolved_entry_points
+            .extend(o.unresolved_entry_points);
         self.errors.extend(o.errors);
     }
     /// Did this recomputation change the graph?
     pub fn changed(&self) -> bool {
-        self.members_added + self.members_removed + self.pools_created + self.pool_edges_added + self.pool_edges_removed + self.pools_retired > 0
+        self.members_added
+            + self.members_removed
+            + self.pools_created
+            + self.pool_edges_added
+            + self.pool_edges_removed
+            + self.pools_retired
+            > 0
     }
 }
 
@@ -269,14 +307,33 @@ fn observation() -> Observation {
 
 /// A bare reference: a relationship end that reconciliation never modifies or sights.
 fn reference(key: &str, id: &CiId) -> Record {
-    Record { key: key.into(), class: None, id: Some(id.clone()), ..Default::default() }
+    Record {
+        key: key.into(),
+        class: None,
+        id: Some(id.clone()),
+        ..Default::default()
+    }
 }
 
-async fn find_all(store: &dyn GraphStore, filter: &CiFilter, cap: usize) -> Result<(Vec<Ci>, bool), StoreError> {
+async fn find_all(
+    store: &dyn GraphStore,
+    filter: &CiFilter,
+    cap: usize,
+) -> Result<(Vec<Ci>, bool), StoreError> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
-        let page = store.find(filter, CiOrder::default(), &PageRequest { first: Some(PAGE), after, ..Default::default() }).await?;
+        let page = store
+            .find(
+                filter,
+                CiOrder::default(),
+                &PageRequest {
+                    first: Some(PAGE),
+                    after,
+                    ..Default::default()
+                },
+            )
+            .await?;
         let next = page.items.last().map(|(c, _)| c.clone());
         out.extend(page.items.into_iter().map(|(_, ci)| ci));
         if out.len() > cap {
@@ -290,11 +347,26 @@ async fn find_all(store: &dyn GraphStore, filter: &CiFilter, cap: usize) -> Resu
     }
 }
 
-async fn rels_of(store: &dyn GraphStore, ids: &[CiId], direction: Direction, types: &[RelType]) -> Result<Vec<Relationship>, StoreError> {
-    let q = RelQuery { direction, types: types.to_vec(), include_closed: false };
+async fn rels_of(
+    store: &dyn GraphStore,
+    ids: &[CiId],
+    direction: Direction,
+    types: &[RelType],
+) -> Result<Vec<Relationship>, StoreError> {
+    let q = RelQuery {
+        direction,
+        types: types.to_vec(),
+        include_closed: false,
+    };
     let mut out = Vec::new();
     for chunk in ids.chunks(BATCH) {
-        out.extend(store.relationships(chunk, &q).await?.into_iter().filter(|r| r.status == RelStatus::Active));
+        out.extend(
+            store
+                .relationships(chunk, &q)
+                .await?
+                .into_iter()
+                .filter(|r| r.status == RelStatus::Active),
+        );
     }
     Ok(out)
 }
@@ -311,17 +383,37 @@ async fn cis_of(store: &dyn GraphStore, ids: &[CiId]) -> Result<HashMap<CiId, Ci
 
 /// Only the mapper supports this relationship.
 fn mapper_only(r: &Relationship) -> bool {
-    !r.evidence.is_empty() && r.evidence.iter().all(|e| e.source.as_str() == MAPPER_SOURCE)
+    !r.evidence.is_empty()
+        && r.evidence
+            .iter()
+            .all(|e| e.source.as_str() == MAPPER_SOURCE)
 }
 
 fn by_mapper(r: &Relationship) -> bool {
-    r.evidence.iter().any(|e| e.source.as_str() == MAPPER_SOURCE)
+    r.evidence
+        .iter()
+        .any(|e| e.source.as_str() == MAPPER_SOURCE)
 }
 
-async fn ingest_checked(store: &dyn GraphStore, obs: Observation, opts: &IngestOptions) -> Result<crate::IngestReport, StoreError> {
-    let report = store.ingest(obs, &IngestOptions { dry_run: false, ..opts.clone() }).await?;
+async fn ingest_checked(
+    store: &dyn GraphStore,
+    obs: Observation,
+    opts: &IngestOptions,
+) -> Result<crate::IngestReport, StoreError> {
+    let report = store
+        .ingest(
+            obs,
+            &IngestOptions {
+                dry_run: false,
+                ..opts.clone()
+            },
+        )
+        .await?;
     if let Some(e) = report.errors.first() {
-        return Err(StoreError::InvalidInput(format!("service mapping was rejected: {} ({}): {}", e.record, e.code, e.message)));
+        return Err(StoreError::InvalidInput(format!(
+            "service mapping was rejected: {} ({}): {}",
+            e.record, e.code, e.message
+        )));
     }
     Ok(report)
 }
@@ -335,7 +427,9 @@ fn port_of(ci: &Ci) -> Option<u16> {
 }
 
 fn protocol_of(ci: &Ci) -> String {
-    ci.attr_str("protocol").unwrap_or("tcp").to_ascii_lowercase()
+    ci.attr_str("protocol")
+        .unwrap_or("tcp")
+        .to_ascii_lowercase()
 }
 
 // ------------------------------------------------------------------ entry points
@@ -358,19 +452,41 @@ fn is_device(c: CiClass) -> bool {
 }
 
 async fn resolve_hosts(store: &dyn GraphStore, host: &str) -> Result<Vec<CiId>, StoreError> {
-    let base = CiFilter { classes: vec![CiClass::Host, CiClass::NetworkDevice], statuses: vec![CiStatus::Active], ..Default::default() };
+    let base = CiFilter {
+        classes: vec![CiClass::Host, CiClass::NetworkDevice],
+        statuses: vec![CiStatus::Active],
+        ..Default::default()
+    };
     let mut filters = Vec::new();
     if host.parse::<std::net::IpAddr>().is_ok() {
-        filters.push(CiFilter { ip_address: Some(host.to_string()), ..base.clone() });
+        filters.push(CiFilter {
+            ip_address: Some(host.to_string()),
+            ..base.clone()
+        });
     } else {
         let short = host.split('.').next().unwrap_or(host).to_string();
-        filters.push(CiFilter { name: Some((NameMatch::Equals, host.to_string())), ..base.clone() });
-        filters.push(CiFilter { attributes: vec![("fqdn".into(), json!(host))], ..base.clone() });
-        filters.push(CiFilter { attributes: vec![("hostname".into(), json!(host))], ..base.clone() });
+        filters.push(CiFilter {
+            name: Some((NameMatch::Equals, host.to_string())),
+            ..base.clone()
+        });
+        filters.push(CiFilter {
+            attributes: vec![("fqdn".into(), json!(host))],
+            ..base.clone()
+        });
+        filters.push(CiFilter {
+            attributes: vec![("hostname".into(), json!(host))],
+            ..base.clone()
+        });
         if short != host {
             // A short name matches only when no FQDN-qualified host answered.
-            filters.push(CiFilter { attributes: vec![("hostname".into(), json!(short))], ..base.clone() });
-            filters.push(CiFilter { name: Some((NameMatch::Equals, short)), ..base.clone() });
+            filters.push(CiFilter {
+                attributes: vec![("hostname".into(), json!(short))],
+                ..base.clone()
+            });
+            filters.push(CiFilter {
+                name: Some((NameMatch::Equals, short)),
+                ..base.clone()
+            });
         }
     }
     let mut out = BTreeSet::new();
@@ -386,7 +502,11 @@ async fn resolve_hosts(store: &dyn GraphStore, host: &str) -> Result<Vec<CiId>, 
 }
 
 /// Resolve entry points and follow connections from them, `depth` tiers deep.
-pub async fn map_entry_points(store: &dyn GraphStore, entry_points: &[String], depth: u32) -> Result<ServiceMapResult, StoreError> {
+pub async fn map_entry_points(
+    store: &dyn GraphStore,
+    entry_points: &[String],
+    depth: u32,
+) -> Result<ServiceMapResult, StoreError> {
     let mut res = ServiceMapResult::default();
     let mut classes: HashMap<CiId, CiClass> = HashMap::new();
     // Tier 1: the entry endpoints.
@@ -401,7 +521,10 @@ pub async fn map_entry_points(store: &dyn GraphStore, entry_points: &[String], d
         };
         let hosts = resolve_hosts(store, &ep.host).await?;
         if hosts.is_empty() {
-            res.unresolved.push((raw.clone(), format!("no active host named or addressed `{}`", ep.host)));
+            res.unresolved.push((
+                raw.clone(),
+                format!("no active host named or addressed `{}`", ep.host),
+            ));
             continue;
         }
         let contained = rels_of(store, &hosts, Direction::Out, &[RelType::Contains]).await?;
@@ -409,14 +532,24 @@ pub async fn map_entry_points(store: &dyn GraphStore, entry_points: &[String], d
         let cis = cis_of(store, &ids).await?;
         let mut found: Vec<&Ci> = cis
             .values()
-            .filter(|c| c.class == CiClass::ListeningEndpoint && c.status == CiStatus::Active && port_of(c) == Some(ep.port))
+            .filter(|c| {
+                c.class == CiClass::ListeningEndpoint
+                    && c.status == CiStatus::Active
+                    && port_of(c) == Some(ep.port)
+            })
             .collect();
         // Prefer TCP when a port is open for both.
         if found.iter().any(|c| protocol_of(c) == "tcp") {
             found.retain(|c| protocol_of(c) == "tcp");
         }
         if found.is_empty() {
-            res.unresolved.push((raw.clone(), format!("`{}` has no active listening endpoint on port {}", ep.host, ep.port)));
+            res.unresolved.push((
+                raw.clone(),
+                format!(
+                    "`{}` has no active listening endpoint on port {}",
+                    ep.host, ep.port
+                ),
+            ));
             continue;
         }
         for c in found {
@@ -438,7 +571,14 @@ pub async fn map_entry_points(store: &dyn GraphStore, entry_points: &[String], d
                 store,
                 &fresh,
                 Direction::Both,
-                &[RelType::ListensOn, RelType::Contains, RelType::PartOf, RelType::RunsOn, RelType::ConnectsTo, RelType::DependsOn],
+                &[
+                    RelType::ListensOn,
+                    RelType::Contains,
+                    RelType::PartOf,
+                    RelType::RunsOn,
+                    RelType::ConnectsTo,
+                    RelType::DependsOn,
+                ],
             )
             .await?;
             let fresh_set: BTreeSet<&CiId> = fresh.iter().collect();
@@ -449,27 +589,44 @@ pub async fn map_entry_points(store: &dyn GraphStore, entry_points: &[String], d
                 let to_class = classes.get(&r.to).copied();
                 match r.rel_type {
                     // process LISTENS_ON endpoint: the endpoint's providers.
-                    RelType::ListensOn if fresh_set.contains(&r.to) && to_class == Some(CiClass::ListeningEndpoint) => {
+                    RelType::ListensOn
+                        if fresh_set.contains(&r.to)
+                            && to_class == Some(CiClass::ListeningEndpoint) =>
+                    {
                         same.insert(r.from.clone());
                     }
                     // host CONTAINS endpoint: where the endpoint lives.
-                    RelType::Contains if fresh_set.contains(&r.to) && to_class == Some(CiClass::ListeningEndpoint) => {
+                    RelType::Contains
+                        if fresh_set.contains(&r.to)
+                            && to_class == Some(CiClass::ListeningEndpoint) =>
+                    {
                         same.insert(r.from.clone());
                     }
                     // backend PART_OF pool.
-                    RelType::PartOf if fresh_set.contains(&r.to) && to_class == Some(CiClass::Cluster) => {
+                    RelType::PartOf
+                        if fresh_set.contains(&r.to) && to_class == Some(CiClass::Cluster) =>
+                    {
                         same.insert(r.from.clone());
                     }
-                    RelType::RunsOn if fresh_set.contains(&r.from) && from_class == Some(CiClass::Process) => {
+                    RelType::RunsOn
+                        if fresh_set.contains(&r.from) && from_class == Some(CiClass::Process) =>
+                    {
                         same.insert(r.to.clone());
                     }
-                    RelType::ConnectsTo | RelType::DependsOn if fresh_set.contains(&r.from) && from_class == Some(CiClass::Process) => {
+                    RelType::ConnectsTo | RelType::DependsOn
+                        if fresh_set.contains(&r.from) && from_class == Some(CiClass::Process) =>
+                    {
                         outward.insert(r.to.clone());
                     }
                     _ => {}
                 }
             }
-            let unknown: Vec<CiId> = same.iter().chain(outward.iter()).filter(|i| !classes.contains_key(*i)).cloned().collect();
+            let unknown: Vec<CiId> = same
+                .iter()
+                .chain(outward.iter())
+                .filter(|i| !classes.contains_key(*i))
+                .cloned()
+                .collect();
             for (id, ci) in cis_of(store, &unknown).await? {
                 if ci.status == CiStatus::Active {
                     classes.insert(id, ci.class);
@@ -477,7 +634,9 @@ pub async fn map_entry_points(store: &dyn GraphStore, entry_points: &[String], d
             }
             fresh = Vec::new();
             for id in same {
-                let Some(c) = classes.get(&id).copied() else { continue };
+                let Some(c) = classes.get(&id).copied() else {
+                    continue;
+                };
                 if c == CiClass::BusinessService || visited.contains(&id) {
                     continue;
                 }
@@ -487,7 +646,12 @@ pub async fn map_entry_points(store: &dyn GraphStore, entry_points: &[String], d
                 }
                 visited.insert(id.clone());
                 // A process listening on an entry endpoint is a member.
-                if c == CiClass::Process && t == 1 && rels.iter().any(|r| r.rel_type == RelType::ListensOn && r.from == id && entry.contains(&r.to)) {
+                if c == CiClass::Process
+                    && t == 1
+                    && rels.iter().any(|r| {
+                        r.rel_type == RelType::ListensOn && r.from == id && entry.contains(&r.to)
+                    })
+                {
                     res.members.insert(id.clone());
                 }
                 if !is_device(c) {
@@ -495,7 +659,11 @@ pub async fn map_entry_points(store: &dyn GraphStore, entry_points: &[String], d
                 }
             }
             for id in outward {
-                if classes.get(&id).is_some_and(|c| *c != CiClass::BusinessService) && !visited.contains(&id) {
+                if classes
+                    .get(&id)
+                    .is_some_and(|c| *c != CiClass::BusinessService)
+                    && !visited.contains(&id)
+                {
                     next.insert(id);
                 }
             }
@@ -522,7 +690,10 @@ pub async fn map_entry_points(store: &dyn GraphStore, entry_points: &[String], d
 // ------------------------------------------------------------------ services
 
 async fn services(store: &dyn GraphStore) -> Result<Vec<Ci>, StoreError> {
-    let f = CiFilter { classes: vec![CiClass::BusinessService], ..Default::default() };
+    let f = CiFilter {
+        classes: vec![CiClass::BusinessService],
+        ..Default::default()
+    };
     Ok(find_all(store, &f, usize::MAX).await?.0)
 }
 
@@ -531,12 +702,22 @@ async fn services(store: &dyn GraphStore) -> Result<Vec<Ci>, StoreError> {
 static MAPPING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Recompute one business service's membership (and map, for entry-point services).
-pub async fn recompute_service(store: &dyn GraphStore, id: &CiId, opts: &IngestOptions) -> Result<MappingReport, StoreError> {
+pub async fn recompute_service(
+    store: &dyn GraphStore,
+    id: &CiId,
+    opts: &IngestOptions,
+) -> Result<MappingReport, StoreError> {
     let _one_at_a_time = MAPPING.lock().await;
     let started = Instant::now();
-    let svc = store.get(id).await?.ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
+    let svc = store
+        .get(id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
     if svc.class != CiClass::BusinessService {
-        return Err(StoreError::InvalidInput(format!("{id} is a {}, not a business service", svc.class)));
+        return Err(StoreError::InvalidInput(format!(
+            "{id} is a {}, not a business service",
+            svc.class
+        )));
     }
     let mut r = map_service(store, &svc, opts).await?;
     r.duration_ms = started.elapsed().as_millis() as u64;
@@ -545,7 +726,10 @@ pub async fn recompute_service(store: &dyn GraphStore, id: &CiId, opts: &IngestO
 
 /// Infer pools, then map every rule and entry-point service. A service that cannot be mapped
 /// (bad rule, too many members) is reported in `errors` and keeps its membership.
-pub async fn recompute_services(store: &dyn GraphStore, opts: &IngestOptions) -> Result<MappingReport, StoreError> {
+pub async fn recompute_services(
+    store: &dyn GraphStore,
+    opts: &IngestOptions,
+) -> Result<MappingReport, StoreError> {
     let _one_at_a_time = MAPPING.lock().await;
     let started = Instant::now();
     let mut report = infer_pools(store, opts).await?;
@@ -560,7 +744,11 @@ pub async fn recompute_services(store: &dyn GraphStore, opts: &IngestOptions) ->
     Ok(report)
 }
 
-async fn map_service(store: &dyn GraphStore, svc: &Ci, opts: &IngestOptions) -> Result<MappingReport, StoreError> {
+async fn map_service(
+    store: &dyn GraphStore,
+    svc: &Ci,
+    opts: &IngestOptions,
+) -> Result<MappingReport, StoreError> {
     let mut report = MappingReport::default();
     if svc.status == CiStatus::Retired {
         return Ok(report);
@@ -568,7 +756,11 @@ async fn map_service(store: &dyn GraphStore, svc: &Ci, opts: &IngestOptions) -> 
     let def = match ServiceDefinition::of(svc) {
         Ok(d) => d,
         Err(message) => {
-            report.errors.push(MappingError { service: svc.id.clone(), code: "INVALID_INPUT".into(), message });
+            report.errors.push(MappingError {
+                service: svc.id.clone(),
+                code: "INVALID_INPUT".into(),
+                message,
+            });
             return Ok(report);
         }
     };
@@ -579,7 +771,11 @@ async fn map_service(store: &dyn GraphStore, svc: &Ci, opts: &IngestOptions) -> 
         let filter = match rule.filter() {
             Ok(f) => f,
             Err(message) => {
-                report.errors.push(MappingError { service: svc.id.clone(), code: "INVALID_INPUT".into(), message });
+                report.errors.push(MappingError {
+                    service: svc.id.clone(),
+                    code: "INVALID_INPUT".into(),
+                    message,
+                });
                 return Ok(report);
             }
         };
@@ -592,7 +788,12 @@ async fn map_service(store: &dyn GraphStore, svc: &Ci, opts: &IngestOptions) -> 
             });
             return Ok(report);
         }
-        desired.extend(found.into_iter().filter(|c| c.class != CiClass::BusinessService && c.id != svc.id).map(|c| c.id));
+        desired.extend(
+            found
+                .into_iter()
+                .filter(|c| c.class != CiClass::BusinessService && c.id != svc.id)
+                .map(|c| c.id),
+        );
     }
     if !def.entry_points.is_empty() {
         let m = map_entry_points(store, &def.entry_points, def.mapping_depth).await?;
@@ -600,14 +801,33 @@ async fn map_service(store: &dyn GraphStore, svc: &Ci, opts: &IngestOptions) -> 
         let mut nodes: Vec<Value> = m.nodes.iter().map(|i| json!(i.as_str())).collect();
         nodes.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
         attrs.insert("map_cis".into(), Value::Array(nodes));
-        attrs.insert("map_entry_cis".into(), Value::Array(m.entry_endpoints.iter().map(|i| json!(i.as_str())).collect()));
+        attrs.insert(
+            "map_entry_cis".into(),
+            Value::Array(
+                m.entry_endpoints
+                    .iter()
+                    .map(|i| json!(i.as_str()))
+                    .collect(),
+            ),
+        );
         attrs.insert("map_truncated".into(), json!(m.truncated));
-        let unresolved: Vec<Value> = m.unresolved.iter().map(|(ep, why)| json!({"entry_point": ep, "reason": why})).collect();
+        let unresolved: Vec<Value> = m
+            .unresolved
+            .iter()
+            .map(|(ep, why)| json!({"entry_point": ep, "reason": why}))
+            .collect();
         attrs.insert("unresolved_entry_points".into(), Value::Array(unresolved));
         for (ep, reason) in m.unresolved {
-            report.unresolved_entry_points.push(UnresolvedEntryPoint { service: svc.id.clone(), entry_point: ep, reason });
+            report.unresolved_entry_points.push(UnresolvedEntryPoint {
+                service: svc.id.clone(),
+                entry_point: ep,
+                reason,
+            });
         }
-    } else if svc.attr("map_cis").is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty())) {
+    } else if svc
+        .attr("map_cis")
+        .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+    {
         // No longer an entry-point service: forget the old map.
         attrs.insert("map_cis".into(), json!([]));
         attrs.insert("map_entry_cis".into(), json!([]));
@@ -617,15 +837,34 @@ async fn map_service(store: &dyn GraphStore, svc: &Ci, opts: &IngestOptions) -> 
         report.services_mapped = 1;
     }
 
-    let current = rels_of(store, std::slice::from_ref(&svc.id), Direction::In, &[RelType::MemberOf]).await?;
-    let current: BTreeMap<CiId, &Relationship> = current.iter().filter(|r| r.to == svc.id).map(|r| (r.from.clone(), r)).collect();
-    let to_add: Vec<CiId> = desired.iter().filter(|m| !current.contains_key(*m)).cloned().collect();
-    let to_close: Vec<RelKey> = current.iter().filter(|(m, r)| !desired.contains(*m) && mapper_only(r)).map(|(_, r)| r.key()).collect();
+    let current = rels_of(
+        store,
+        std::slice::from_ref(&svc.id),
+        Direction::In,
+        &[RelType::MemberOf],
+    )
+    .await?;
+    let current: BTreeMap<CiId, &Relationship> = current
+        .iter()
+        .filter(|r| r.to == svc.id)
+        .map(|r| (r.from.clone(), r))
+        .collect();
+    let to_add: Vec<CiId> = desired
+        .iter()
+        .filter(|m| !current.contains_key(*m))
+        .cloned()
+        .collect();
+    let to_close: Vec<RelKey> = current
+        .iter()
+        .filter(|(m, r)| !desired.contains(*m) && mapper_only(r))
+        .map(|(_, r)| r.key())
+        .collect();
     // Only write attributes that differ: recomputing an unchanged map writes nothing.
     attrs.retain(|k, v| svc.attr(k) != Some(v));
     let members_changed = !to_add.is_empty() || !to_close.is_empty();
     let first_mapping = def.kind() != ServiceKind::Manual && svc.attr("mapped_at").is_none();
-    if !attrs.is_empty() || (members_changed && def.kind() != ServiceKind::Manual) || first_mapping {
+    if !attrs.is_empty() || (members_changed && def.kind() != ServiceKind::Manual) || first_mapping
+    {
         attrs.insert("mapped_at".into(), json!(cmdb_model::now().to_rfc3339()));
     }
 
@@ -641,7 +880,13 @@ async fn map_service(store: &dyn GraphStore, svc: &Ci, opts: &IngestOptions) -> 
     for (i, m) in to_add.iter().enumerate() {
         let key = format!("m{i}");
         obs.push(reference(&key, m));
-        obs.relationships.push(RelationshipObs::new(RelType::MemberOf, key, "service", EvidenceKind::Rule, 1.0));
+        obs.relationships.push(RelationshipObs::new(
+            RelType::MemberOf,
+            key,
+            "service",
+            EvidenceKind::Rule,
+            1.0,
+        ));
     }
     // Bare references alone would write nothing: skip the round trip.
     if !obs.relationships.is_empty() || obs.records.iter().any(|r| r.class.is_some()) {
@@ -673,12 +918,29 @@ fn pool_key(process: &CiId, protocol: &str, port: u16) -> String {
 
 /// Infer pools from connections and bring the graph in line: new pools, new backends, gone
 /// backends and gone pools. Manual attributes (`min_up`) and edges someone else asserts stay.
-pub async fn infer_pools(store: &dyn GraphStore, opts: &IngestOptions) -> Result<MappingReport, StoreError> {
+pub async fn infer_pools(
+    store: &dyn GraphStore,
+    opts: &IngestOptions,
+) -> Result<MappingReport, StoreError> {
     let mut report = MappingReport::default();
-    let procs_filter = CiFilter { classes: vec![CiClass::Process], statuses: vec![CiStatus::Active], ..Default::default() };
-    let procs: Vec<CiId> = find_all(store, &procs_filter, usize::MAX).await?.0.into_iter().map(|c| c.id).collect();
+    let procs_filter = CiFilter {
+        classes: vec![CiClass::Process],
+        statuses: vec![CiStatus::Active],
+        ..Default::default()
+    };
+    let procs: Vec<CiId> = find_all(store, &procs_filter, usize::MAX)
+        .await?
+        .0
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     let conns = rels_of(store, &procs, Direction::Out, &[RelType::ConnectsTo]).await?;
-    let targets: Vec<CiId> = conns.iter().map(|r| r.to.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let targets: Vec<CiId> = conns
+        .iter()
+        .map(|r| r.to.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let endpoints = cis_of(store, &targets).await?;
     let homes = rels_of(store, &targets, Direction::In, &[RelType::Contains]).await?;
     let home_of: HashMap<&CiId, &CiId> = homes.iter().map(|r| (&r.to, &r.from)).collect();
@@ -686,24 +948,45 @@ pub async fn infer_pools(store: &dyn GraphStore, opts: &IngestOptions) -> Result
     // (process, protocol, port) → endpoints per host.
     let mut groups: BTreeMap<(CiId, String, u16), BTreeMap<CiId, BTreeSet<CiId>>> = BTreeMap::new();
     for r in &conns {
-        let Some(ep) = endpoints.get(&r.to) else { continue };
+        let Some(ep) = endpoints.get(&r.to) else {
+            continue;
+        };
         if ep.class != CiClass::ListeningEndpoint || ep.status != CiStatus::Active {
             continue;
         }
-        let (Some(port), Some(host)) = (port_of(ep), home_of.get(&ep.id)) else { continue };
-        groups.entry((r.from.clone(), protocol_of(ep), port)).or_default().entry((*host).clone()).or_default().insert(ep.id.clone());
+        let (Some(port), Some(host)) = (port_of(ep), home_of.get(&ep.id)) else {
+            continue;
+        };
+        groups
+            .entry((r.from.clone(), protocol_of(ep), port))
+            .or_default()
+            .entry((*host).clone())
+            .or_default()
+            .insert(ep.id.clone());
     }
     let wanted: BTreeMap<String, WantedPool> = groups
         .into_iter()
         .filter(|(_, hosts)| hosts.len() >= 2)
         .map(|((process, protocol, port), hosts)| {
             let backends = hosts.into_values().flatten().collect();
-            (pool_key(&process, &protocol, port), WantedPool { process, protocol, port, backends })
+            (
+                pool_key(&process, &protocol, port),
+                WantedPool {
+                    process,
+                    protocol,
+                    port,
+                    backends,
+                },
+            )
         })
         .collect();
 
     // Existing inferred pools, by key.
-    let pool_filter = CiFilter { classes: vec![CiClass::Cluster], tags: vec![POOL_TAG.into()], ..Default::default() };
+    let pool_filter = CiFilter {
+        classes: vec![CiClass::Cluster],
+        tags: vec![POOL_TAG.into()],
+        ..Default::default()
+    };
     let existing: Vec<Ci> = find_all(store, &pool_filter, usize::MAX).await?.0;
     let mut by_key: BTreeMap<String, Ci> = BTreeMap::new();
     for p in existing {
@@ -712,34 +995,61 @@ pub async fn infer_pools(store: &dyn GraphStore, opts: &IngestOptions) -> Result
         }
     }
     let pool_ids: Vec<CiId> = by_key.values().map(|p| p.id.clone()).collect();
-    let pool_rels = rels_of(store, &pool_ids, Direction::In, &[RelType::PartOf, RelType::DependsOn]).await?;
+    let pool_rels = rels_of(
+        store,
+        &pool_ids,
+        Direction::In,
+        &[RelType::PartOf, RelType::DependsOn],
+    )
+    .await?;
     let mut rels_by_pool: HashMap<&CiId, Vec<&Relationship>> = HashMap::new();
     for r in &pool_rels {
         rels_by_pool.entry(&r.to).or_default().push(r);
     }
 
     // Names for new pools: `pool <process>@<host> → :<port>`.
-    let new_procs: Vec<CiId> =
-        wanted.iter().filter(|(k, _)| !by_key.contains_key(*k)).map(|(_, w)| w.process.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let new_procs: Vec<CiId> = wanted
+        .iter()
+        .filter(|(k, _)| !by_key.contains_key(*k))
+        .map(|(_, w)| w.process.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let proc_cis = cis_of(store, &new_procs).await?;
     let runs_on = rels_of(store, &new_procs, Direction::Out, &[RelType::RunsOn]).await?;
     let proc_hosts: HashMap<&CiId, &CiId> = runs_on.iter().map(|r| (&r.from, &r.to)).collect();
     let host_ids: Vec<CiId> = proc_hosts.values().map(|h| (*h).clone()).collect();
     let host_cis = cis_of(store, &host_ids).await?;
 
-    let mut taken_names: BTreeSet<String> = by_key.values().map(|p| p.name.to_lowercase()).collect();
+    let mut taken_names: BTreeSet<String> =
+        by_key.values().map(|p| p.name.to_lowercase()).collect();
     let mut obs = observation();
     for (n, (key, w)) in wanted.iter().enumerate() {
         let pkey = format!("proc{n}");
         let poolkey = format!("pool{n}");
         let present: BTreeSet<CiId> = match by_key.get(key) {
-            Some(p) => rels_by_pool.get(&p.id).map(|rs| rs.iter().filter(|r| r.rel_type == RelType::PartOf).map(|r| r.from.clone()).collect()).unwrap_or_default(),
+            Some(p) => rels_by_pool
+                .get(&p.id)
+                .map(|rs| {
+                    rs.iter()
+                        .filter(|r| r.rel_type == RelType::PartOf)
+                        .map(|r| r.from.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
             None => BTreeSet::new(),
         };
         let depends = by_key.get(key).is_some_and(|p| {
-            rels_by_pool.get(&p.id).is_some_and(|rs| rs.iter().any(|r| r.rel_type == RelType::DependsOn && r.from == w.process))
+            rels_by_pool.get(&p.id).is_some_and(|rs| {
+                rs.iter()
+                    .any(|r| r.rel_type == RelType::DependsOn && r.from == w.process)
+            })
         });
-        let missing: Vec<&CiId> = w.backends.iter().filter(|b| !present.contains(*b)).collect();
+        let missing: Vec<&CiId> = w
+            .backends
+            .iter()
+            .filter(|b| !present.contains(*b))
+            .collect();
         let pool_rec = match by_key.get(key) {
             Some(p) if p.status == CiStatus::Active && p.attr("min_up").is_some() => {
                 if missing.is_empty() && depends {
@@ -757,8 +1067,15 @@ pub async fn infer_pools(store: &dyn GraphStore, opts: &IngestOptions) -> Result
                 rec
             }
             None => {
-                let proc_name = proc_cis.get(&w.process).map(|c| c.name.clone()).unwrap_or_else(|| w.process.to_string());
-                let host_name = proc_hosts.get(&w.process).and_then(|h| host_cis.get(*h)).map(|c| c.name.clone()).unwrap_or_else(|| "?".into());
+                let proc_name = proc_cis
+                    .get(&w.process)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| w.process.to_string());
+                let host_name = proc_hosts
+                    .get(&w.process)
+                    .and_then(|h| host_cis.get(*h))
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| "?".into());
                 let mut name = format!("pool {proc_name}@{host_name} → :{}", w.port);
                 if w.protocol != "tcp" {
                     name = format!("{name}/{}", w.protocol);
@@ -782,13 +1099,25 @@ pub async fn infer_pools(store: &dyn GraphStore, opts: &IngestOptions) -> Result
         obs.push(pool_rec);
         obs.push(reference(&pkey, &w.process));
         if !depends {
-            obs.relationships.push(RelationshipObs::new(RelType::DependsOn, &pkey, &poolkey, EvidenceKind::Inferred, 0.8));
+            obs.relationships.push(RelationshipObs::new(
+                RelType::DependsOn,
+                &pkey,
+                &poolkey,
+                EvidenceKind::Inferred,
+                0.8,
+            ));
             report.pool_edges_added += 1;
         }
         for (i, b) in missing.iter().enumerate() {
             let bkey = format!("{poolkey}.b{i}");
             obs.push(reference(&bkey, b));
-            obs.relationships.push(RelationshipObs::new(RelType::PartOf, &bkey, &poolkey, EvidenceKind::Inferred, 0.8));
+            obs.relationships.push(RelationshipObs::new(
+                RelType::PartOf,
+                &bkey,
+                &poolkey,
+                EvidenceKind::Inferred,
+                0.8,
+            ));
             report.pool_edges_added += 1;
         }
         if obs.records.len() >= BATCH {
@@ -818,7 +1147,8 @@ pub async fn infer_pools(store: &dyn GraphStore, opts: &IngestOptions) -> Result
         report.pool_edges_removed += closed;
         if w.is_none() && pool.status != CiStatus::Retired && closed == rels.len() {
             // Nothing but the mapper's own edges held it: the pool is gone.
-            let others = rels_of(store, std::slice::from_ref(&pool.id), Direction::Both, &[]).await?;
+            let others =
+                rels_of(store, std::slice::from_ref(&pool.id), Direction::Both, &[]).await?;
             if others.is_empty() {
                 store.retire(&pool.id, MAPPER_SOURCE).await?;
                 report.pools_retired += 1;
@@ -830,8 +1160,20 @@ pub async fn infer_pools(store: &dyn GraphStore, opts: &IngestOptions) -> Result
 
 /// Members a group has (active `PART_OF`).
 pub async fn group_members(store: &dyn GraphStore, group: &CiId) -> Result<Vec<CiId>, StoreError> {
-    let rels = rels_of(store, std::slice::from_ref(group), Direction::In, &[RelType::PartOf]).await?;
-    Ok(rels.into_iter().filter(|r| &r.to == group).map(|r| r.from).collect::<BTreeSet<_>>().into_iter().collect())
+    let rels = rels_of(
+        store,
+        std::slice::from_ref(group),
+        Direction::In,
+        &[RelType::PartOf],
+    )
+    .await?;
+    Ok(rels
+        .into_iter()
+        .filter(|r| &r.to == group)
+        .map(|r| r.from)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect())
 }
 
 #[cfg(test)]

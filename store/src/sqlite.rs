@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cmdb_model::{
-    reconcile, ChangeKind, Ci, CiClass, CiId, CiStatus, CurrentView, Delta, Evidence, HistoryEntry, Observation,
-    Policy, RelKey, RelStatus, RelType, Relationship, Source, Timestamp, ViewError, WriteKind,
+    reconcile, ChangeKind, Ci, CiClass, CiId, CiStatus, CurrentView, Delta, Evidence, HistoryEntry,
+    Observation, Policy, RelKey, RelStatus, RelType, Relationship, Source, Timestamp, ViewError,
+    WriteKind,
 };
 use parking_lot::{Mutex, RwLock};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
@@ -98,7 +99,10 @@ pub struct EmbeddedOptions {
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        EmbeddedOptions { readers: 4, cache_kib: 256 * 1024 }
+        EmbeddedOptions {
+            readers: 4,
+            cache_kib: 256 * 1024,
+        }
     }
 }
 
@@ -131,29 +135,63 @@ struct StoredAttr(Value, String, i64, #[serde(default)] Option<String>);
 
 impl From<&cmdb_model::Attribute> for StoredAttr {
     fn from(a: &cmdb_model::Attribute) -> Self {
-        StoredAttr(a.value.clone(), a.source.0.clone(), ms(a.updated_at), a.run_id.as_ref().map(|r| r.0.clone()))
+        StoredAttr(
+            a.value.clone(),
+            a.source.0.clone(),
+            ms(a.updated_at),
+            a.run_id.as_ref().map(|r| r.0.clone()),
+        )
     }
 }
 
 impl From<StoredAttr> for cmdb_model::Attribute {
     fn from(s: StoredAttr) -> Self {
-        cmdb_model::Attribute { value: s.0, source: Source(s.1), updated_at: from_ms(s.2), run_id: s.3.map(cmdb_model::RunId) }
+        cmdb_model::Attribute {
+            value: s.0,
+            source: Source(s.1),
+            updated_at: from_ms(s.2),
+            run_id: s.3.map(cmdb_model::RunId),
+        }
     }
 }
 
 /// `[source, kind, confidence, observations, first_seen_ms, last_seen_ms, last_run]`
 #[derive(Serialize, Deserialize)]
-struct StoredEvidence(String, cmdb_model::EvidenceKind, f64, u32, i64, i64, #[serde(default)] Option<String>);
+struct StoredEvidence(
+    String,
+    cmdb_model::EvidenceKind,
+    f64,
+    u32,
+    i64,
+    i64,
+    #[serde(default)] Option<String>,
+);
 
 impl From<&Evidence> for StoredEvidence {
     fn from(e: &Evidence) -> Self {
-        StoredEvidence(e.source.0.clone(), e.kind, e.confidence, e.observations, ms(e.first_seen), ms(e.last_seen), e.last_run.as_ref().map(|r| r.0.clone()))
+        StoredEvidence(
+            e.source.0.clone(),
+            e.kind,
+            e.confidence,
+            e.observations,
+            ms(e.first_seen),
+            ms(e.last_seen),
+            e.last_run.as_ref().map(|r| r.0.clone()),
+        )
     }
 }
 
 impl From<StoredEvidence> for Evidence {
     fn from(s: StoredEvidence) -> Self {
-        Evidence { source: Source(s.0), kind: s.1, confidence: s.2, observations: s.3, first_seen: from_ms(s.4), last_seen: from_ms(s.5), last_run: s.6.map(cmdb_model::RunId) }
+        Evidence {
+            source: Source(s.0),
+            kind: s.1,
+            confidence: s.2,
+            observations: s.3,
+            first_seen: from_ms(s.4),
+            last_seen: from_ms(s.5),
+            last_run: s.6.map(cmdb_model::RunId),
+        }
     }
 }
 
@@ -161,7 +199,11 @@ impl From<StoredEvidence> for Evidence {
 struct RelBody {
     #[serde(rename = "e")]
     evidence: Vec<StoredEvidence>,
-    #[serde(rename = "a", default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[serde(
+        rename = "a",
+        default,
+        skip_serializing_if = "serde_json::Map::is_empty"
+    )]
     attributes: serde_json::Map<String, Value>,
 }
 
@@ -191,14 +233,19 @@ fn row_to_ci(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Ci, StoreError>
     let last_seen: i64 = row.get(6)?;
     let body: String = row.get(7)?;
     Ok((|| {
-        let body: CiBody = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("CI {id}: {e}")))?;
+        let body: CiBody = serde_json::from_str(&body)
+            .map_err(|e| StoreError::Corrupt(format!("CI {id}: {e}")))?;
         Ok(Ci {
             class: class.parse().map_err(StoreError::Corrupt)?,
             status: status.parse().map_err(StoreError::Corrupt)?,
             id: CiId(id),
             name,
             tags: body.tags,
-            attributes: body.attributes.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            attributes: body
+                .attributes
+                .into_iter()
+                .map(|(k, v)| (k, v.into()))
+                .collect(),
             sources: body.sources,
             placeholder: placeholder != 0,
             first_seen: from_ms(first_seen),
@@ -219,12 +266,17 @@ fn row_to_rel(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Relationship, 
     let last_seen: i64 = row.get(5)?;
     let body: String = row.get(6)?;
     Ok((|| {
-        let body: RelBody = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("relationship {from}-{t}->{to}: {e}")))?;
+        let body: RelBody = serde_json::from_str(&body)
+            .map_err(|e| StoreError::Corrupt(format!("relationship {from}-{t}->{to}: {e}")))?;
         Ok(Relationship {
             rel_type: t.parse().map_err(StoreError::Corrupt)?,
             from: CiId(from),
             to: CiId(to),
-            status: if status == "ACTIVE" { RelStatus::Active } else { RelStatus::Closed },
+            status: if status == "ACTIVE" {
+                RelStatus::Active
+            } else {
+                RelStatus::Closed
+            },
             evidence: body.evidence.into_iter().map(Into::into).collect(),
             attributes: body.attributes,
             first_seen: from_ms(first_seen),
@@ -233,7 +285,9 @@ fn row_to_rel(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Relationship, 
     })())
 }
 
-fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T, StoreError>>>) -> Result<Vec<T>, StoreError> {
+fn collect<T>(
+    rows: impl Iterator<Item = rusqlite::Result<Result<T, StoreError>>>,
+) -> Result<Vec<T>, StoreError> {
     let mut out = Vec::new();
     for r in rows {
         out.push(r??);
@@ -271,14 +325,22 @@ fn open_connection(path: &Path, cache_kib: i64) -> Result<Connection, StoreError
 /// `regexp(pattern, text)` for name filters; compiled patterns are cached per statement.
 fn register_regexp(conn: &Connection) -> Result<(), StoreError> {
     use rusqlite::functions::FunctionFlags;
-    conn.create_scalar_function("regexp", 2, FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC, |ctx| {
-        let re: Arc<regex::Regex> = ctx.get_or_create_aux(0, |vr| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
-            let pat = vr.as_str()?;
-            Ok(regex::RegexBuilder::new(pat).size_limit(1 << 20).build()?)
-        })?;
-        let text = ctx.get_raw(1).as_str().unwrap_or("");
-        Ok(re.is_match(text))
-    })?;
+    conn.create_scalar_function(
+        "regexp",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let re: Arc<regex::Regex> = ctx.get_or_create_aux(
+                0,
+                |vr| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                    let pat = vr.as_str()?;
+                    Ok(regex::RegexBuilder::new(pat).size_limit(1 << 20).build()?)
+                },
+            )?;
+            let text = ctx.get_raw(1).as_str().unwrap_or("");
+            Ok(re.is_match(text))
+        },
+    )?;
     Ok(())
 }
 
@@ -308,7 +370,10 @@ impl EmbeddedStore {
         &self.path
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
@@ -330,7 +395,10 @@ impl EmbeddedStore {
         }
     }
 
-    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
@@ -342,8 +410,14 @@ impl EmbeddedStore {
     }
 
     /// Synchronous ingest (the async trait method runs this on the blocking pool).
-    pub fn ingest_blocking(&self, obs: &Observation, opts: &IngestOptions) -> Result<IngestReport, StoreError> {
-        let policy = Policy { precedence: opts.precedence.clone() };
+    pub fn ingest_blocking(
+        &self,
+        obs: &Observation,
+        opts: &IngestOptions,
+    ) -> Result<IngestReport, StoreError> {
+        let policy = Policy {
+            precedence: opts.precedence.clone(),
+        };
         let (report, changes) = self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let reconciled = {
@@ -353,7 +427,8 @@ impl EmbeddedStore {
             let mut report = IngestReport {
                 created: reconciled.delta.count(WriteKind::Created),
                 updated: reconciled.delta.count(WriteKind::Updated),
-                unchanged: reconciled.delta.count(WriteKind::Unchanged) + reconciled.delta.seen_cis.len(),
+                unchanged: reconciled.delta.count(WriteKind::Unchanged)
+                    + reconciled.delta.seen_cis.len(),
                 merged: reconciled.delta.merges.len(),
                 relationships_created: reconciled.delta.rel_count(WriteKind::Created),
                 relationships_updated: reconciled.delta.rel_count(WriteKind::Updated),
@@ -370,8 +445,13 @@ impl EmbeddedStore {
             let mut dirty = HashSet::new();
             let mut edges = Vec::new();
             apply_delta(&tx, &reconciled.delta, &mut dirty, &mut edges)?;
-            let classes: Vec<(String, CiClass)> =
-                reconciled.delta.cis.iter().filter(|w| !w.touch_only).map(|w| (w.ci.id.0.clone(), w.ci.class)).collect();
+            let classes: Vec<(String, CiClass)> = reconciled
+                .delta
+                .cis
+                .iter()
+                .filter(|w| !w.touch_only)
+                .map(|w| (w.ci.id.0.clone(), w.ci.class))
+                .collect();
             let (staled, closed) = mark_stale(&tx, &reconciled.delta, &mut edges)?;
             report.staled = staled;
             report.relationships_closed = closed;
@@ -404,11 +484,21 @@ impl EmbeddedStore {
     fn refresh_adjacency(&self, ids: &HashSet<String>) -> Result<(), StoreError> {
         let edges = self.read(|c| {
             let mut out = Vec::new();
-            let mut q1 = c.prepare_cached("SELECT from_id, type, to_id FROM rels WHERE from_id = ?1 AND status = 'ACTIVE'")?;
-            let mut q2 = c.prepare_cached("SELECT from_id, type, to_id FROM rels WHERE to_id = ?1 AND status = 'ACTIVE'")?;
+            let mut q1 = c.prepare_cached(
+                "SELECT from_id, type, to_id FROM rels WHERE from_id = ?1 AND status = 'ACTIVE'",
+            )?;
+            let mut q2 = c.prepare_cached(
+                "SELECT from_id, type, to_id FROM rels WHERE to_id = ?1 AND status = 'ACTIVE'",
+            )?;
             for id in ids {
                 for q in [&mut q1, &mut q2] {
-                    let rows = q.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+                    let rows = q.query_map([id], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })?;
                     for r in rows {
                         out.push(r?);
                     }
@@ -438,9 +528,15 @@ impl EmbeddedStore {
                 write_ci(&tx, ci, WriteKind::Created, false)?;
             }
             {
-                let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO identifiers (key, ci_id, parent) VALUES (?1, ?2, ?3)")?;
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO identifiers (key, ci_id, parent) VALUES (?1, ?2, ?3)",
+                )?;
                 for e in &snap.identifiers {
-                    stmt.execute(params![e.key, e.ci.as_str(), e.parent.as_ref().map(CiId::as_str)])?;
+                    stmt.execute(params![
+                        e.key,
+                        e.ci.as_str(),
+                        e.parent.as_ref().map(CiId::as_str)
+                    ])?;
                 }
             }
             for r in &snap.relationships {
@@ -457,11 +553,22 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    fn history_entries(&self, c: &Connection, id: &str, page: &PageRequest) -> Result<Page<HistoryEntry>, StoreError> {
-        let total: i64 = c.query_row("SELECT COUNT(*) FROM history WHERE ci_id = ?1 OR other_id = ?1", [id], |r| r.get(0))?;
+    fn history_entries(
+        &self,
+        c: &Connection,
+        id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<HistoryEntry>, StoreError> {
+        let total: i64 = c.query_row(
+            "SELECT COUNT(*) FROM history WHERE ci_id = ?1 OR other_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
         let limit = page.first.or(page.last).unwrap_or(100).min(10_000);
         let before_seq: i64 = match &page.after {
-            Some(cur) => decode_cursor(cur).and_then(|v| v.get(0).and_then(Value::as_i64)).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
+            Some(cur) => decode_cursor(cur)
+                .and_then(|v| v.get(0).and_then(Value::as_i64))
+                .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
             None => i64::MAX,
         };
         let mut stmt = c.prepare_cached(&format!(
@@ -475,14 +582,28 @@ impl EmbeddedStore {
         }
         let has_next = items.len() > limit;
         items.truncate(limit);
-        Ok(Page { items, total_count: total as usize, has_next_page: has_next, has_previous_page: page.after.is_some() })
+        Ok(Page {
+            items,
+            total_count: total as usize,
+            has_next_page: has_next,
+            has_previous_page: page.after.is_some(),
+        })
     }
 
-    fn load_rels(&self, c: &Connection, keys: &[(String, RelType, String)]) -> Result<Vec<Relationship>, StoreError> {
-        let mut stmt = c.prepare_cached(&format!("SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 AND type = ?2 AND to_id = ?3"))?;
+    fn load_rels(
+        &self,
+        c: &Connection,
+        keys: &[(String, RelType, String)],
+    ) -> Result<Vec<Relationship>, StoreError> {
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 AND type = ?2 AND to_id = ?3"
+        ))?;
         let mut out = Vec::with_capacity(keys.len());
         for (f, t, d) in keys {
-            if let Some(r) = stmt.query_row(params![f, t.as_str(), d], row_to_rel).optional()? {
+            if let Some(r) = stmt
+                .query_row(params![f, t.as_str(), d], row_to_rel)
+                .optional()?
+            {
                 out.push(r?);
             }
         }
@@ -492,10 +613,19 @@ impl EmbeddedStore {
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(SCHEMA)?;
-    let v: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?;
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
     match v.as_deref().map(str::parse::<i64>) {
         None => {
-            conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION.to_string()])?;
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION.to_string()],
+            )?;
         }
         Some(Ok(v)) if v == SCHEMA_VERSION => {}
         Some(Ok(v)) if v > SCHEMA_VERSION => {
@@ -509,7 +639,13 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 fn load_adjacency(conn: &Connection) -> Result<Adjacency, StoreError> {
     let mut adj = Adjacency::default();
     let mut stmt = conn.prepare("SELECT from_id, type, to_id FROM rels WHERE status = 'ACTIVE'")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
     for r in rows {
         let (f, t, d) = r?;
         let t: RelType = t.parse().map_err(StoreError::Corrupt)?;
@@ -544,7 +680,8 @@ fn get_ci(c: &Connection, id: &str) -> Result<Option<Ci>, StoreError> {
     let target: Option<String> = alias.query_row([id], |r| r.get(0)).optional()?;
     match target {
         Some(t) if t != id => {
-            let mut stmt = c.prepare_cached(&format!("SELECT {CI_COLUMNS} FROM cis WHERE id = ?1"))?;
+            let mut stmt =
+                c.prepare_cached(&format!("SELECT {CI_COLUMNS} FROM cis WHERE id = ?1"))?;
             match stmt.query_row([&t], row_to_ci).optional()? {
                 Some(ci) => Ok(Some(ci?)),
                 None => Ok(None),
@@ -555,8 +692,16 @@ fn get_ci(c: &Connection, id: &str) -> Result<Option<Ci>, StoreError> {
 }
 
 fn get_rel(c: &Connection, k: &RelKey) -> Result<Option<Relationship>, StoreError> {
-    let mut stmt = c.prepare_cached(&format!("SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 AND type = ?2 AND to_id = ?3"))?;
-    match stmt.query_row(params![k.from.as_str(), k.rel_type.as_str(), k.to.as_str()], row_to_rel).optional()? {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 AND type = ?2 AND to_id = ?3"
+    ))?;
+    match stmt
+        .query_row(
+            params![k.from.as_str(), k.rel_type.as_str(), k.to.as_str()],
+            row_to_rel,
+        )
+        .optional()?
+    {
         Some(r) => Ok(Some(r?)),
         None => Ok(None),
     }
@@ -567,16 +712,30 @@ impl CurrentView for TxView<'_> {
         get_ci(self.tx, id.as_str()).map_err(verr)
     }
     fn lookup(&self, key: &str) -> Result<Vec<CiId>, ViewError> {
-        let mut stmt = self.tx.prepare_cached("SELECT ci_id FROM identifiers WHERE key = ?1").map_err(verr)?;
-        let rows = stmt.query_map([key], |r| r.get::<_, String>(0)).map_err(verr)?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT ci_id FROM identifiers WHERE key = ?1")
+            .map_err(verr)?;
+        let rows = stmt
+            .query_map([key], |r| r.get::<_, String>(0))
+            .map_err(verr)?;
         rows.map(|r| r.map(CiId).map_err(verr)).collect()
     }
     fn relationship(&self, key: &RelKey) -> Result<Option<Relationship>, ViewError> {
         get_rel(self.tx, key).map_err(verr)
     }
     fn dependents(&self, parent: &CiId) -> Result<Vec<(CiId, Vec<String>)>, ViewError> {
-        let mut stmt = self.tx.prepare_cached("SELECT ci_id, key FROM identifiers WHERE parent = ?1 ORDER BY ci_id, key").map_err(verr)?;
-        let rows = stmt.query_map([parent.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(verr)?;
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT ci_id, key FROM identifiers WHERE parent = ?1 ORDER BY ci_id, key",
+            )
+            .map_err(verr)?;
+        let rows = stmt
+            .query_map([parent.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(verr)?;
         let mut out: Vec<(CiId, Vec<String>)> = Vec::new();
         for r in rows {
             let (id, key) = r.map_err(verr)?;
@@ -614,9 +773,12 @@ fn insert_history(tx: &Transaction<'_>, e: &HistoryEntry) -> Result<(), StoreErr
     Ok(())
 }
 
-const HISTORY_COLUMNS: &str = "seq, ci_id, other_id, at, kind, field, rel_type, old, new, source, run_id";
+const HISTORY_COLUMNS: &str =
+    "seq, ci_id, other_id, at, kind, field, rel_type, old, new, source, run_id";
 
-fn row_to_history(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<(i64, HistoryEntry), StoreError>> {
+fn row_to_history(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Result<(i64, HistoryEntry), StoreError>> {
     let seq: i64 = row.get(0)?;
     let ci: String = row.get(1)?;
     let other: Option<String> = row.get(2)?;
@@ -630,10 +792,18 @@ fn row_to_history(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<(i64, Hist
     let run_id: Option<String> = row.get(10)?;
     Ok((|| {
         let parse = |v: Option<String>| -> Result<Option<Value>, StoreError> {
-            v.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("history {seq}: {e}")))).transpose()
+            v.map(|t| {
+                serde_json::from_str(&t)
+                    .map_err(|e| StoreError::Corrupt(format!("history {seq}: {e}")))
+            })
+            .transpose()
         };
         let relationship = match (rel_type, &other) {
-            (Some(t), Some(o)) => Some(RelKey { rel_type: t.parse().map_err(StoreError::Corrupt)?, from: CiId(ci.clone()), to: CiId(o.clone()) }),
+            (Some(t), Some(o)) => Some(RelKey {
+                rel_type: t.parse().map_err(StoreError::Corrupt)?,
+                from: CiId(ci.clone()),
+                to: CiId(o.clone()),
+            }),
             _ => None,
         };
         Ok((
@@ -653,12 +823,26 @@ fn row_to_history(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<(i64, Hist
     })())
 }
 
-fn write_ci(tx: &Transaction<'_>, ci: &Ci, kind: WriteKind, touch_only: bool) -> Result<(), StoreError> {
+fn write_ci(
+    tx: &Transaction<'_>,
+    ci: &Ci,
+    kind: WriteKind,
+    touch_only: bool,
+) -> Result<(), StoreError> {
     if touch_only {
-        tx.prepare_cached("UPDATE cis SET last_seen = ?2 WHERE id = ?1")?.execute(params![ci.id.as_str(), ms(ci.last_seen)])?;
+        tx.prepare_cached("UPDATE cis SET last_seen = ?2 WHERE id = ?1")?
+            .execute(params![ci.id.as_str(), ms(ci.last_seen)])?;
         return Ok(());
     }
-    let body = CiBody { tags: ci.tags.clone(), attributes: ci.attributes.iter().map(|(k, a)| (k.clone(), a.into())).collect(), sources: ci.sources.clone() };
+    let body = CiBody {
+        tags: ci.tags.clone(),
+        attributes: ci
+            .attributes
+            .iter()
+            .map(|(k, a)| (k.clone(), a.into()))
+            .collect(),
+        sources: ci.sources.clone(),
+    };
     let mut stmt = tx.prepare_cached(
         "INSERT INTO cis (id, class, name, status, placeholder, first_seen, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (id) DO UPDATE SET class = excluded.class, name = excluded.name, status = excluded.status,
@@ -676,14 +860,18 @@ fn write_ci(tx: &Transaction<'_>, ci: &Ci, kind: WriteKind, touch_only: bool) ->
     ])?;
     if kind != WriteKind::Unchanged {
         if kind == WriteKind::Updated {
-            tx.prepare_cached("DELETE FROM ci_tags WHERE ci_id = ?1")?.execute([ci.id.as_str()])?;
-            tx.prepare_cached("DELETE FROM ci_sources WHERE ci_id = ?1")?.execute([ci.id.as_str()])?;
+            tx.prepare_cached("DELETE FROM ci_tags WHERE ci_id = ?1")?
+                .execute([ci.id.as_str()])?;
+            tx.prepare_cached("DELETE FROM ci_sources WHERE ci_id = ?1")?
+                .execute([ci.id.as_str()])?;
         }
-        let mut t = tx.prepare_cached("INSERT OR IGNORE INTO ci_tags (tag, ci_id) VALUES (?1, ?2)")?;
+        let mut t =
+            tx.prepare_cached("INSERT OR IGNORE INTO ci_tags (tag, ci_id) VALUES (?1, ?2)")?;
         for tag in &ci.tags {
             t.execute(params![tag, ci.id.as_str()])?;
         }
-        let mut s = tx.prepare_cached("INSERT OR IGNORE INTO ci_sources (source, ci_id) VALUES (?1, ?2)")?;
+        let mut s =
+            tx.prepare_cached("INSERT OR IGNORE INTO ci_sources (source, ci_id) VALUES (?1, ?2)")?;
         for src in &ci.sources {
             s.execute(params![src.as_str(), ci.id.as_str()])?;
         }
@@ -692,7 +880,10 @@ fn write_ci(tx: &Transaction<'_>, ci: &Ci, kind: WriteKind, touch_only: bool) ->
 }
 
 fn write_rel(tx: &Transaction<'_>, r: &Relationship) -> Result<(), StoreError> {
-    let body = RelBody { evidence: r.evidence.iter().map(Into::into).collect(), attributes: r.attributes.clone() };
+    let body = RelBody {
+        evidence: r.evidence.iter().map(Into::into).collect(),
+        attributes: r.attributes.clone(),
+    };
     let mut stmt = tx.prepare_cached(
         "INSERT INTO rels (from_id, type, to_id, status, first_seen, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (from_id, type, to_id) DO UPDATE SET status = excluded.status, first_seen = excluded.first_seen,
@@ -710,29 +901,51 @@ fn write_rel(tx: &Transaction<'_>, r: &Relationship) -> Result<(), StoreError> {
     Ok(())
 }
 
-
-fn apply_merge(tx: &Transaction<'_>, from: &CiId, into: &CiId, dirty: &mut HashSet<String>) -> Result<(), StoreError> {
+fn apply_merge(
+    tx: &Transaction<'_>,
+    from: &CiId,
+    into: &CiId,
+    dirty: &mut HashSet<String>,
+) -> Result<(), StoreError> {
     dirty.insert(from.to_string());
     dirty.insert(into.to_string());
     // Re-point relationships.
     let rels = {
-        let mut stmt = tx.prepare_cached(&format!("SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 OR to_id = ?1"))?;
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 OR to_id = ?1"
+        ))?;
         let rows = stmt.query_map([from.as_str()], row_to_rel)?;
         collect(rows)?
     };
     for r in rels {
         let old_key = r.key();
         tx.prepare_cached("DELETE FROM rels WHERE from_id = ?1 AND type = ?2 AND to_id = ?3")?
-            .execute(params![old_key.from.as_str(), old_key.rel_type.as_str(), old_key.to.as_str()])?;
-        let f = if r.from == *from { into.clone() } else { r.from.clone() };
-        let t = if r.to == *from { into.clone() } else { r.to.clone() };
+            .execute(params![
+                old_key.from.as_str(),
+                old_key.rel_type.as_str(),
+                old_key.to.as_str()
+            ])?;
+        let f = if r.from == *from {
+            into.clone()
+        } else {
+            r.from.clone()
+        };
+        let t = if r.to == *from {
+            into.clone()
+        } else {
+            r.to.clone()
+        };
         dirty.insert(f.to_string());
         dirty.insert(t.to_string());
         if f == t {
             continue;
         }
         let new_key = RelKey::new(r.rel_type, f, t);
-        let mut moved = Relationship { from: new_key.from.clone(), to: new_key.to.clone(), ..r };
+        let mut moved = Relationship {
+            from: new_key.from.clone(),
+            to: new_key.to.clone(),
+            ..r
+        };
         if let Some(existing) = get_rel(tx, &new_key)? {
             let mut e = existing;
             e.absorb(moved);
@@ -742,42 +955,75 @@ fn apply_merge(tx: &Transaction<'_>, from: &CiId, into: &CiId, dirty: &mut HashS
         tx.prepare_cached("UPDATE OR REPLACE sightings SET entity = ?2 WHERE entity = ?1")?
             .execute(params![rel_entity(&old_key), rel_entity(&new_key)])?;
     }
-    tx.prepare_cached("UPDATE OR REPLACE sightings SET entity = ?2 WHERE entity = ?1")?.execute(params![from.as_str(), into.as_str()])?;
-    tx.prepare_cached("UPDATE history SET ci_id = ?2 WHERE ci_id = ?1")?.execute(params![from.as_str(), into.as_str()])?;
-    tx.prepare_cached("UPDATE history SET other_id = ?2 WHERE other_id = ?1")?.execute(params![from.as_str(), into.as_str()])?;
-    tx.prepare_cached("DELETE FROM identifiers WHERE ci_id = ?1 OR parent = ?1")?.execute([from.as_str()])?;
-    tx.prepare_cached("UPDATE aliases SET ci_id = ?2 WHERE ci_id = ?1")?.execute(params![from.as_str(), into.as_str()])?;
-    tx.prepare_cached("INSERT OR REPLACE INTO aliases (old_id, ci_id) VALUES (?1, ?2)")?.execute(params![from.as_str(), into.as_str()])?;
-    tx.prepare_cached("DELETE FROM ci_tags WHERE ci_id = ?1")?.execute([from.as_str()])?;
-    tx.prepare_cached("DELETE FROM ci_sources WHERE ci_id = ?1")?.execute([from.as_str()])?;
-    tx.prepare_cached("DELETE FROM cis WHERE id = ?1")?.execute([from.as_str()])?;
+    tx.prepare_cached("UPDATE OR REPLACE sightings SET entity = ?2 WHERE entity = ?1")?
+        .execute(params![from.as_str(), into.as_str()])?;
+    tx.prepare_cached("UPDATE history SET ci_id = ?2 WHERE ci_id = ?1")?
+        .execute(params![from.as_str(), into.as_str()])?;
+    tx.prepare_cached("UPDATE history SET other_id = ?2 WHERE other_id = ?1")?
+        .execute(params![from.as_str(), into.as_str()])?;
+    tx.prepare_cached("DELETE FROM identifiers WHERE ci_id = ?1 OR parent = ?1")?
+        .execute([from.as_str()])?;
+    tx.prepare_cached("UPDATE aliases SET ci_id = ?2 WHERE ci_id = ?1")?
+        .execute(params![from.as_str(), into.as_str()])?;
+    tx.prepare_cached("INSERT OR REPLACE INTO aliases (old_id, ci_id) VALUES (?1, ?2)")?
+        .execute(params![from.as_str(), into.as_str()])?;
+    tx.prepare_cached("DELETE FROM ci_tags WHERE ci_id = ?1")?
+        .execute([from.as_str()])?;
+    tx.prepare_cached("DELETE FROM ci_sources WHERE ci_id = ?1")?
+        .execute([from.as_str()])?;
+    tx.prepare_cached("DELETE FROM cis WHERE id = ?1")?
+        .execute([from.as_str()])?;
     Ok(())
 }
 
-fn apply_delta(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>, edges: &mut Vec<EdgeChange>) -> Result<(), StoreError> {
+fn apply_delta(
+    tx: &Transaction<'_>,
+    d: &Delta,
+    dirty: &mut HashSet<String>,
+    edges: &mut Vec<EdgeChange>,
+) -> Result<(), StoreError> {
     for m in &d.merges {
         apply_merge(tx, &m.from, &m.into, dirty)?;
     }
     for id in &d.rehomed {
-        tx.prepare_cached("DELETE FROM identifiers WHERE ci_id = ?1")?.execute([id.as_str()])?;
+        tx.prepare_cached("DELETE FROM identifiers WHERE ci_id = ?1")?
+            .execute([id.as_str()])?;
     }
     for w in &d.cis {
         write_ci(tx, &w.ci, w.kind, w.touch_only)?;
     }
     {
-        let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO identifiers (key, ci_id, parent) VALUES (?1, ?2, ?3)")?;
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO identifiers (key, ci_id, parent) VALUES (?1, ?2, ?3)",
+        )?;
         for e in &d.identifiers {
-            stmt.execute(params![e.key, e.ci.as_str(), e.parent.as_ref().map(CiId::as_str)])?;
+            stmt.execute(params![
+                e.key,
+                e.ci.as_str(),
+                e.parent.as_ref().map(CiId::as_str)
+            ])?;
         }
     }
     for w in &d.relationships {
         if w.kind == WriteKind::Unchanged {
             // Evidence is unchanged too (same run or asserted evidence): only last-seen moves.
-            tx.prepare_cached("UPDATE rels SET last_seen = ?4 WHERE from_id = ?1 AND type = ?2 AND to_id = ?3")?
-                .execute(params![w.rel.from.as_str(), w.rel.rel_type.as_str(), w.rel.to.as_str(), ms(w.rel.last_seen)])?;
+            tx.prepare_cached(
+                "UPDATE rels SET last_seen = ?4 WHERE from_id = ?1 AND type = ?2 AND to_id = ?3",
+            )?
+            .execute(params![
+                w.rel.from.as_str(),
+                w.rel.rel_type.as_str(),
+                w.rel.to.as_str(),
+                ms(w.rel.last_seen)
+            ])?;
         } else {
             write_rel(tx, &w.rel)?;
-            edges.push((w.rel.from.to_string(), w.rel.rel_type, w.rel.to.to_string(), w.rel.status == RelStatus::Active));
+            edges.push((
+                w.rel.from.to_string(),
+                w.rel.rel_type,
+                w.rel.to.to_string(),
+                w.rel.status == RelStatus::Active,
+            ));
         }
     }
     for h in &d.history {
@@ -791,16 +1037,40 @@ fn apply_delta(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>, edg
         )?;
         for target in &d.scope.targets {
             for w in &d.cis {
-                stmt.execute(params![d.source.as_str(), target, w.ci.id.as_str(), d.run_id.as_str(), ms(d.at)])?;
+                stmt.execute(params![
+                    d.source.as_str(),
+                    target,
+                    w.ci.id.as_str(),
+                    d.run_id.as_str(),
+                    ms(d.at)
+                ])?;
             }
             for w in &d.relationships {
-                stmt.execute(params![d.source.as_str(), target, rel_entity(&w.rel.key()), d.run_id.as_str(), ms(d.at)])?;
+                stmt.execute(params![
+                    d.source.as_str(),
+                    target,
+                    rel_entity(&w.rel.key()),
+                    d.run_id.as_str(),
+                    ms(d.at)
+                ])?;
             }
             for id in &d.seen_cis {
-                stmt.execute(params![d.source.as_str(), target, id.as_str(), d.run_id.as_str(), ms(d.at)])?;
+                stmt.execute(params![
+                    d.source.as_str(),
+                    target,
+                    id.as_str(),
+                    d.run_id.as_str(),
+                    ms(d.at)
+                ])?;
             }
             for k in &d.seen_relationships {
-                stmt.execute(params![d.source.as_str(), target, rel_entity(k), d.run_id.as_str(), ms(d.at)])?;
+                stmt.execute(params![
+                    d.source.as_str(),
+                    target,
+                    rel_entity(k),
+                    d.run_id.as_str(),
+                    ms(d.at)
+                ])?;
             }
         }
     }
@@ -809,27 +1079,44 @@ fn apply_delta(tx: &Transaction<'_>, d: &Delta, dirty: &mut HashSet<String>, edg
 
 /// After a complete run over a scope: what this source saw there before and not now loses
 /// that sighting; what no source sees any more becomes STALE (CIs) or CLOSED (relationships).
-fn mark_stale(tx: &Transaction<'_>, d: &Delta, edges: &mut Vec<EdgeChange>) -> Result<(usize, usize), StoreError> {
+fn mark_stale(
+    tx: &Transaction<'_>,
+    d: &Delta,
+    edges: &mut Vec<EdgeChange>,
+) -> Result<(usize, usize), StoreError> {
     if !d.scope.complete || d.scope.targets.is_empty() {
         return Ok((0, 0));
     }
     let mut gone = Vec::new();
     for target in &d.scope.targets {
-        let mut stmt = tx.prepare_cached("SELECT entity FROM sightings WHERE source = ?1 AND target = ?2 AND run_id != ?3")?;
-        let rows = stmt.query_map(params![d.source.as_str(), target, d.run_id.as_str()], |r| r.get::<_, String>(0))?;
+        let mut stmt = tx.prepare_cached(
+            "SELECT entity FROM sightings WHERE source = ?1 AND target = ?2 AND run_id != ?3",
+        )?;
+        let rows = stmt.query_map(params![d.source.as_str(), target, d.run_id.as_str()], |r| {
+            r.get::<_, String>(0)
+        })?;
         for r in rows {
             gone.push(r?);
         }
-        tx.prepare_cached("DELETE FROM sightings WHERE source = ?1 AND target = ?2 AND run_id != ?3")?
-            .execute(params![d.source.as_str(), target, d.run_id.as_str()])?;
+        tx.prepare_cached(
+            "DELETE FROM sightings WHERE source = ?1 AND target = ?2 AND run_id != ?3",
+        )?
+        .execute(params![d.source.as_str(), target, d.run_id.as_str()])?;
     }
     let (mut staled, mut closed) = (0, 0);
     for entity in gone {
-        let remaining: i64 = tx.prepare_cached("SELECT COUNT(*) FROM sightings WHERE entity = ?1")?.query_row([&entity], |r| r.get(0))?;
+        let remaining: i64 = tx
+            .prepare_cached("SELECT COUNT(*) FROM sightings WHERE entity = ?1")?
+            .query_row([&entity], |r| r.get(0))?;
         if remaining > 0 {
             continue;
         }
-        let hist = |ci: &CiId, kind: ChangeKind, field: Option<&str>, rel: Option<RelKey>, old: &str, new: &str| HistoryEntry {
+        let hist = |ci: &CiId,
+                    kind: ChangeKind,
+                    field: Option<&str>,
+                    rel: Option<RelKey>,
+                    old: &str,
+                    new: &str| HistoryEntry {
             ci: ci.clone(),
             at: d.at,
             kind,
@@ -842,22 +1129,54 @@ fn mark_stale(tx: &Transaction<'_>, d: &Delta, edges: &mut Vec<EdgeChange>) -> R
         };
         if let Some(rest) = entity.strip_prefix("r|") {
             let mut parts = rest.splitn(3, '|');
-            let (Some(t), Some(f), Some(to)) = (parts.next(), parts.next(), parts.next()) else { continue };
-            let Ok(t) = t.parse::<RelType>() else { continue };
-            let key = RelKey { rel_type: t, from: CiId(f.into()), to: CiId(to.into()) };
+            let (Some(t), Some(f), Some(to)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            let Ok(t) = t.parse::<RelType>() else {
+                continue;
+            };
+            let key = RelKey {
+                rel_type: t,
+                from: CiId(f.into()),
+                to: CiId(to.into()),
+            };
             let n = tx
                 .prepare_cached("UPDATE rels SET status = 'CLOSED' WHERE from_id = ?1 AND type = ?2 AND to_id = ?3 AND status = 'ACTIVE'")?
                 .execute(params![f, t.as_str(), to])?;
             if n > 0 {
                 closed += 1;
                 edges.push((f.to_string(), t, to.to_string(), false));
-                insert_history(tx, &hist(&key.from.clone(), ChangeKind::RelationshipClosed, None, Some(key), "ACTIVE", "CLOSED"))?;
+                insert_history(
+                    tx,
+                    &hist(
+                        &key.from.clone(),
+                        ChangeKind::RelationshipClosed,
+                        None,
+                        Some(key),
+                        "ACTIVE",
+                        "CLOSED",
+                    ),
+                )?;
             }
         } else {
-            let n = tx.prepare_cached("UPDATE cis SET status = 'STALE' WHERE id = ?1 AND status = 'ACTIVE'")?.execute([&entity])?;
+            let n = tx
+                .prepare_cached(
+                    "UPDATE cis SET status = 'STALE' WHERE id = ?1 AND status = 'ACTIVE'",
+                )?
+                .execute([&entity])?;
             if n > 0 {
                 staled += 1;
-                insert_history(tx, &hist(&CiId(entity.clone()), ChangeKind::StatusChanged, Some("status"), None, "ACTIVE", "STALE"))?;
+                insert_history(
+                    tx,
+                    &hist(
+                        &CiId(entity.clone()),
+                        ChangeKind::StatusChanged,
+                        Some("status"),
+                        None,
+                        "ACTIVE",
+                        "STALE",
+                    ),
+                )?;
             }
         }
     }
@@ -866,10 +1185,6 @@ fn mark_stale(tx: &Transaction<'_>, d: &Delta, edges: &mut Vec<EdgeChange>) -> R
 
 /// An edge to add to (true) or remove from (false) the adjacency index after commit.
 type EdgeChange = (String, RelType, String, bool);
-
-
-
-
 
 /// WHERE clause (fixed SQL fragments only) and its bound parameters.
 fn filter_sql(f: &CiFilter) -> Result<(String, Vec<rusqlite::types::Value>), StoreError> {
@@ -885,7 +1200,10 @@ fn filter_sql(f: &CiFilter) -> Result<(String, Vec<rusqlite::types::Value>), Sto
         ps.join(", ")
     };
     if !f.classes.is_empty() {
-        let p = placeholders(&mut params, f.classes.iter().map(|c| V::Text(c.to_string())).collect());
+        let p = placeholders(
+            &mut params,
+            f.classes.iter().map(|c| V::Text(c.to_string())).collect(),
+        );
         clauses.push(format!("class IN ({p})"));
     }
     if let Some((mode, value)) = &f.name {
@@ -895,12 +1213,18 @@ fn filter_sql(f: &CiFilter) -> Result<(String, Vec<rusqlite::types::Value>), Sto
                 clauses.push(format!("name = {p}"));
             }
             NameMatch::Contains => {
-                let escaped = value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let escaped = value
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
                 let p = placeholders(&mut params, vec![V::Text(format!("%{escaped}%"))]);
                 clauses.push(format!("name LIKE {p} ESCAPE '\\'"));
             }
             NameMatch::Regex => {
-                regex::RegexBuilder::new(value).size_limit(1 << 20).build().map_err(|e| StoreError::InvalidInput(format!("invalid name regex: {e}")))?;
+                regex::RegexBuilder::new(value)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| StoreError::InvalidInput(format!("invalid name regex: {e}")))?;
                 let p = placeholders(&mut params, vec![V::Text(value.clone())]);
                 clauses.push(format!("regexp({p}, name)"));
             }
@@ -911,27 +1235,47 @@ fn filter_sql(f: &CiFilter) -> Result<(String, Vec<rusqlite::types::Value>), Sto
         clauses.push(format!("id IN (SELECT ci_id FROM ci_tags WHERE tag = {p})"));
     }
     if !f.statuses.is_empty() {
-        let p = placeholders(&mut params, f.statuses.iter().map(|s| V::Text(s.as_str().into())).collect());
+        let p = placeholders(
+            &mut params,
+            f.statuses
+                .iter()
+                .map(|s| V::Text(s.as_str().into()))
+                .collect(),
+        );
         clauses.push(format!("status IN ({p})"));
     }
     if let Some(src) = &f.source {
         let p = placeholders(&mut params, vec![V::Text(src.clone())]);
-        clauses.push(format!("id IN (SELECT ci_id FROM ci_sources WHERE source = {p})"));
+        clauses.push(format!(
+            "id IN (SELECT ci_id FROM ci_sources WHERE source = {p})"
+        ));
     }
     if let Some(ip) = &f.ip_address {
-        let norm = cmdb_model::identify::normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
+        let norm =
+            cmdb_model::identify::normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
         let p = placeholders(
             &mut params,
-            vec![V::Text(format!("device||ip_addresses|{norm}")), V::Text(format!("IpAddress||address|{norm}"))],
+            vec![
+                V::Text(format!("device||ip_addresses|{norm}")),
+                V::Text(format!("IpAddress||address|{norm}")),
+            ],
         );
-        clauses.push(format!("id IN (SELECT ci_id FROM identifiers WHERE key IN ({p}))"));
+        clauses.push(format!(
+            "id IN (SELECT ci_id FROM identifiers WHERE key IN ({p}))"
+        ));
     }
     for (k, v) in &f.attributes {
         // CiBody keeps attributes under `a` as `[value, source, at, run]`.
         let path = format!("$.a.\"{}\"[0]", k.replace('"', "\\\""));
         let (p1, expected) = match v {
-            Value::String(s) => (placeholders(&mut params, vec![V::Text(path)]), V::Text(s.clone())),
-            other => (placeholders(&mut params, vec![V::Text(path)]), V::Text(other.to_string())),
+            Value::String(s) => (
+                placeholders(&mut params, vec![V::Text(path)]),
+                V::Text(s.clone()),
+            ),
+            other => (
+                placeholders(&mut params, vec![V::Text(path)]),
+                V::Text(other.to_string()),
+            ),
         };
         let p2 = placeholders(&mut params, vec![expected]);
         if matches!(v, Value::String(_)) {
@@ -954,41 +1298,63 @@ fn filter_sql(f: &CiFilter) -> Result<(String, Vec<rusqlite::types::Value>), Sto
         if ids.is_empty() {
             clauses.push("0".into());
         } else {
-            let p = placeholders(&mut params, ids.iter().map(|i| V::Text(i.to_string())).collect());
+            let p = placeholders(
+                &mut params,
+                ids.iter().map(|i| V::Text(i.to_string())).collect(),
+            );
             clauses.push(format!("id IN ({p})"));
         }
     }
-    let sql = if clauses.is_empty() { "1".to_string() } else { clauses.join(" AND ") };
+    let sql = if clauses.is_empty() {
+        "1".to_string()
+    } else {
+        clauses.join(" AND ")
+    };
     Ok((sql, params))
 }
 
-fn find(c: &Connection, filter: &CiFilter, order: CiOrder, page: &PageRequest) -> Result<Page<Ci>, StoreError> {
+fn find(
+    c: &Connection,
+    filter: &CiFilter,
+    order: CiOrder,
+    page: &PageRequest,
+) -> Result<Page<Ci>, StoreError> {
     use rusqlite::types::Value as V;
     let (where_sql, mut params) = filter_sql(filter)?;
-    let total: i64 = c.query_row(&format!("SELECT COUNT(*) FROM cis WHERE {where_sql}"), params_from_iter(params.iter()), |r| r.get(0))?;
+    let total: i64 = c.query_row(
+        &format!("SELECT COUNT(*) FROM cis WHERE {where_sql}"),
+        params_from_iter(params.iter()),
+        |r| r.get(0),
+    )?;
     let col = order_field(order.field);
     let backwards = page.last.is_some() && page.first.is_none();
-    let limit = if backwards { page.last.unwrap_or(100) } else { page.first.unwrap_or(100) };
+    let limit = if backwards {
+        page.last.unwrap_or(100)
+    } else {
+        page.first.unwrap_or(100)
+    };
     // Scan direction: ascending unless (descending XOR backwards).
     let asc = order.descending == backwards;
     let mut clauses = vec![where_sql];
-    let cursor_bound = |params: &mut Vec<V>, cur: &str, greater: bool| -> Result<String, StoreError> {
-        let v = decode_cursor(cur).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
-        let (Some(sv), Some(id)) = (v.get(0).cloned(), v.get(1).and_then(Value::as_str)) else {
-            return Err(StoreError::InvalidInput("invalid cursor".into()));
+    let cursor_bound =
+        |params: &mut Vec<V>, cur: &str, greater: bool| -> Result<String, StoreError> {
+            let v = decode_cursor(cur)
+                .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
+            let (Some(sv), Some(id)) = (v.get(0).cloned(), v.get(1).and_then(Value::as_str)) else {
+                return Err(StoreError::InvalidInput("invalid cursor".into()));
+            };
+            let sv = match sv {
+                Value::String(s) => V::Text(s),
+                Value::Number(n) => V::Integer(n.as_i64().unwrap_or(0)),
+                _ => return Err(StoreError::InvalidInput("invalid cursor".into())),
+            };
+            params.push(sv);
+            let a = params.len();
+            params.push(V::Text(id.to_string()));
+            let b = params.len();
+            let op = if greater { ">" } else { "<" };
+            Ok(format!("({col}, id) {op} (?{a}, ?{b})"))
         };
-        let sv = match sv {
-            Value::String(s) => V::Text(s),
-            Value::Number(n) => V::Integer(n.as_i64().unwrap_or(0)),
-            _ => return Err(StoreError::InvalidInput("invalid cursor".into())),
-        };
-        params.push(sv);
-        let a = params.len();
-        params.push(V::Text(id.to_string()));
-        let b = params.len();
-        let op = if greater { ">" } else { "<" };
-        Ok(format!("({col}, id) {op} (?{a}, ?{b})"))
-    };
     // `after` bounds the scan start in the forward order; `before` in the backward one.
     if let Some(cur) = &page.after {
         clauses.push(cursor_bound(&mut params, cur, !order.descending)?);
@@ -1011,14 +1377,38 @@ fn find(c: &Connection, filter: &CiFilter, order: CiOrder, page: &PageRequest) -
     if backwards {
         cis.reverse();
     }
-    let items = cis.into_iter().map(|ci| (encode_cursor(&serde_json::json!([sort_value(&ci, order.field), ci.id.as_str()])), ci)).collect();
-    let (has_next_page, has_previous_page) = if backwards { (page.before.is_some(), more) } else { (more, page.after.is_some()) };
-    Ok(Page { items, total_count: total as usize, has_next_page, has_previous_page })
+    let items = cis
+        .into_iter()
+        .map(|ci| {
+            (
+                encode_cursor(&serde_json::json!([
+                    sort_value(&ci, order.field),
+                    ci.id.as_str()
+                ])),
+                ci,
+            )
+        })
+        .collect();
+    let (has_next_page, has_previous_page) = if backwards {
+        (page.before.is_some(), more)
+    } else {
+        (more, page.after.is_some())
+    };
+    Ok(Page {
+        items,
+        total_count: total as usize,
+        has_next_page,
+        has_previous_page,
+    })
 }
 
 #[async_trait]
 impl GraphStore for EmbeddedStore {
-    async fn ingest(&self, obs: Observation, opts: &IngestOptions) -> Result<IngestReport, StoreError> {
+    async fn ingest(
+        &self,
+        obs: Observation,
+        opts: &IngestOptions,
+    ) -> Result<IngestReport, StoreError> {
         let opts = opts.clone();
         // A large ingest must not stall the other tasks of a multi-threaded runtime: hand this
         // worker's queue to another thread while we block. (A current-thread runtime has no one
@@ -1052,17 +1442,29 @@ impl GraphStore for EmbeddedStore {
         })
     }
 
-    async fn find(&self, filter: &CiFilter, order: CiOrder, page: &PageRequest) -> Result<Page<Ci>, StoreError> {
+    async fn find(
+        &self,
+        filter: &CiFilter,
+        order: CiOrder,
+        page: &PageRequest,
+    ) -> Result<Page<Ci>, StoreError> {
         self.read(|c| find(c, filter, order, page))
     }
 
-    async fn relationships(&self, ids: &[CiId], q: &RelQuery) -> Result<Vec<Relationship>, StoreError> {
+    async fn relationships(
+        &self,
+        ids: &[CiId],
+        q: &RelQuery,
+    ) -> Result<Vec<Relationship>, StoreError> {
         self.read(|c| {
             let mut out = Vec::new();
             let mut seen = HashSet::new();
             let types: HashSet<RelType> = q.types.iter().copied().collect();
-            let mut by_from = c.prepare_cached(&format!("SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1"))?;
-            let mut by_to = c.prepare_cached(&format!("SELECT {REL_COLUMNS} FROM rels WHERE to_id = ?1"))?;
+            let mut by_from = c.prepare_cached(&format!(
+                "SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1"
+            ))?;
+            let mut by_to =
+                c.prepare_cached(&format!("SELECT {REL_COLUMNS} FROM rels WHERE to_id = ?1"))?;
             for id in ids {
                 let id = match get_ci(c, id.as_str())? {
                     Some(ci) => ci.id,
@@ -1079,7 +1481,9 @@ impl GraphStore for EmbeddedStore {
                     let rows = stmt.query_map([id.as_str()], row_to_rel)?;
                     for r in rows {
                         let r = r??;
-                        if (!types.is_empty() && !types.contains(&r.rel_type)) || (!q.include_closed && r.status != RelStatus::Active) {
+                        if (!types.is_empty() && !types.contains(&r.rel_type))
+                            || (!q.include_closed && r.status != RelStatus::Active)
+                        {
                             continue;
                         }
                         if seen.insert(r.key()) {
@@ -1092,7 +1496,11 @@ impl GraphStore for EmbeddedStore {
         })
     }
 
-    async fn all_relationships(&self, after: Option<&str>, limit: usize) -> Result<(Vec<Relationship>, Option<String>), StoreError> {
+    async fn all_relationships(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Relationship>, Option<String>), StoreError> {
         self.read(|c| {
             let (f, t, d) = match after {
                 Some(cur) => {
@@ -1116,15 +1524,31 @@ impl GraphStore for EmbeddedStore {
         })
     }
 
-    async fn traverse(&self, start: &[CiId], q: &TraverseQuery) -> Result<Vec<Reached>, StoreError> {
+    async fn traverse(
+        &self,
+        start: &[CiId],
+        q: &TraverseQuery,
+    ) -> Result<Vec<Reached>, StoreError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
-        let start = self.get_many(start).await?.into_iter().map(|c| c.id).collect::<Vec<_>>();
-        Ok(self.adjacency.read().traverse(&start, q.direction, q.max_depth, &q.types))
+        let start = self
+            .get_many(start)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>();
+        Ok(self
+            .adjacency
+            .read()
+            .traverse(&start, q.direction, q.max_depth, &q.types))
     }
 
-    async fn impact_subgraph(&self, start: &[CiId], max_depth: u32) -> Result<Vec<Relationship>, StoreError> {
+    async fn impact_subgraph(
+        &self,
+        start: &[CiId],
+        max_depth: u32,
+    ) -> Result<Vec<Relationship>, StoreError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
@@ -1134,38 +1558,63 @@ impl GraphStore for EmbeddedStore {
 
     /// From the in-memory adjacency (edges, classes, group members); only the groups' rules
     /// are read from the database.
-    async fn impact_graph(&self, start: &[CiId], max_depth: u32) -> Result<cmdb_model::impact::ImpactGraph, StoreError> {
+    async fn impact_graph(
+        &self,
+        start: &[CiId],
+        max_depth: u32,
+    ) -> Result<cmdb_model::impact::ImpactGraph, StoreError> {
         use cmdb_model::impact::{GraphEdge, ImpactGraph};
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
-        let (edges, classes, groups) = {
-            let adj = self.adjacency.read();
-            let mut edges: Vec<GraphEdge> =
-                adj.impact_edges(start, max_depth).into_iter().map(|(f, t, d)| GraphEdge { from: CiId(f), rel_type: t, to: CiId(d) }).collect();
-            let mut done: HashSet<CiId> = HashSet::new();
-            loop {
-                let new: Vec<CiId> = ImpactGraph::groups_in(&edges).into_iter().filter(|g| !done.contains(g)).collect();
-                if new.is_empty() || done.len() > 100_000 {
-                    break;
+        let (edges, classes, groups) =
+            {
+                let adj = self.adjacency.read();
+                let mut edges: Vec<GraphEdge> = adj
+                    .impact_edges(start, max_depth)
+                    .into_iter()
+                    .map(|(f, t, d)| GraphEdge {
+                        from: CiId(f),
+                        rel_type: t,
+                        to: CiId(d),
+                    })
+                    .collect();
+                let mut done: HashSet<CiId> = HashSet::new();
+                loop {
+                    let new: Vec<CiId> = ImpactGraph::groups_in(&edges)
+                        .into_iter()
+                        .filter(|g| !done.contains(g))
+                        .collect();
+                    if new.is_empty() || done.len() > 100_000 {
+                        break;
+                    }
+                    for g in &new {
+                        edges.extend(adj.edges_of(g.as_str()).into_iter().map(|(f, t, d)| {
+                            GraphEdge {
+                                from: CiId(f),
+                                rel_type: t,
+                                to: CiId(d),
+                            }
+                        }));
+                    }
+                    done.extend(new);
+                    edges.sort();
+                    edges.dedup();
                 }
-                for g in &new {
-                    edges.extend(adj.edges_of(g.as_str()).into_iter().map(|(f, t, d)| GraphEdge { from: CiId(f), rel_type: t, to: CiId(d) }));
-                }
-                done.extend(new);
-                edges.sort();
-                edges.dedup();
-            }
-            let mut classes = std::collections::HashMap::new();
-            for id in edges.iter().flat_map(|e| [&e.from, &e.to]).chain(start.iter()) {
-                if !classes.contains_key(id) {
-                    if let Some(c) = adj.class_of(id.as_str()) {
-                        classes.insert(id.clone(), c);
+                let mut classes = std::collections::HashMap::new();
+                for id in edges
+                    .iter()
+                    .flat_map(|e| [&e.from, &e.to])
+                    .chain(start.iter())
+                {
+                    if !classes.contains_key(id) {
+                        if let Some(c) = adj.class_of(id.as_str()) {
+                            classes.insert(id.clone(), c);
+                        }
                     }
                 }
-            }
-            (edges, classes, done.into_iter().collect::<Vec<_>>())
-        };
+                (edges, classes, done.into_iter().collect::<Vec<_>>())
+            };
         let mut min_up = std::collections::HashMap::new();
         if !groups.is_empty() {
             for ci in self.get_many(&groups).await? {
@@ -1174,12 +1623,22 @@ impl GraphStore for EmbeddedStore {
                 }
             }
         }
-        Ok(ImpactGraph { edges, classes, min_up })
+        Ok(ImpactGraph {
+            edges,
+            classes,
+            min_up,
+        })
     }
 
-    async fn history(&self, id: &CiId, page: &PageRequest) -> Result<Page<HistoryEntry>, StoreError> {
+    async fn history(
+        &self,
+        id: &CiId,
+        page: &PageRequest,
+    ) -> Result<Page<HistoryEntry>, StoreError> {
         self.read(|c| {
-            let real = get_ci(c, id.as_str())?.map(|ci| ci.id).unwrap_or_else(|| id.clone());
+            let real = get_ci(c, id.as_str())?
+                .map(|ci| ci.id)
+                .unwrap_or_else(|| id.clone());
             self.history_entries(c, real.as_str(), page)
         })
     }
@@ -1189,24 +1648,29 @@ impl GraphStore for EmbeddedStore {
         let n = self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let ids: Vec<String> = {
-                let mut stmt = tx.prepare("SELECT id FROM cis WHERE status = 'STALE' AND last_seen < ?1")?;
+                let mut stmt =
+                    tx.prepare("SELECT id FROM cis WHERE status = 'STALE' AND last_seen < ?1")?;
                 let rows = stmt.query_map([ms(cutoff)], |r| r.get::<_, String>(0))?;
                 rows.collect::<Result<_, _>>()?
             };
             let now = cmdb_model::now();
             for id in &ids {
-                tx.prepare_cached("UPDATE cis SET status = 'RETIRED' WHERE id = ?1")?.execute([id])?;
-                insert_history(&tx, &HistoryEntry {
-                    ci: CiId(id.clone()),
-                    at: now,
-                    kind: ChangeKind::StatusChanged,
-                    field: Some("status".into()),
-                    relationship: None,
-                    old: Some("STALE".into()),
-                    new: Some("RETIRED".into()),
-                    source: Source::new("retirement"),
-                    run_id: None,
-                })?;
+                tx.prepare_cached("UPDATE cis SET status = 'RETIRED' WHERE id = ?1")?
+                    .execute([id])?;
+                insert_history(
+                    &tx,
+                    &HistoryEntry {
+                        ci: CiId(id.clone()),
+                        at: now,
+                        kind: ChangeKind::StatusChanged,
+                        field: Some("status".into()),
+                        relationship: None,
+                        old: Some("STALE".into()),
+                        new: Some("RETIRED".into()),
+                        source: Source::new("retirement"),
+                        run_id: None,
+                    },
+                )?;
             }
             tx.commit()?;
             Ok(ids.len())
@@ -1265,7 +1729,11 @@ impl GraphStore for EmbeddedStore {
         Ok(ci)
     }
 
-    async fn close_relationship(&self, key: &RelKey, source: &str) -> Result<Relationship, StoreError> {
+    async fn close_relationship(
+        &self,
+        key: &RelKey,
+        source: &str,
+    ) -> Result<Relationship, StoreError> {
         let key = RelKey::new(key.rel_type, key.from.clone(), key.to.clone());
         let (rel, changed) = self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -1291,7 +1759,9 @@ impl GraphStore for EmbeddedStore {
             Ok((rel, changed))
         })?;
         if changed {
-            self.adjacency.write().remove(key.from.as_str(), key.rel_type, key.to.as_str());
+            self.adjacency
+                .write()
+                .remove(key.from.as_str(), key.rel_type, key.to.as_str());
         }
         Ok(rel)
     }
@@ -1299,29 +1769,36 @@ impl GraphStore for EmbeddedStore {
     async fn delete(&self, id: &CiId, source: &str) -> Result<(), StoreError> {
         let dirty = self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let ci = get_ci(&tx, id.as_str())?.ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
+            let ci = get_ci(&tx, id.as_str())?
+                .ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
             let now = cmdb_model::now();
             let mut dirty = HashSet::from([ci.id.to_string()]);
             let rels = {
-                let mut stmt = tx.prepare(&format!("SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 OR to_id = ?1"))?;
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 OR to_id = ?1"
+                ))?;
                 let rows = stmt.query_map([ci.id.as_str()], row_to_rel)?;
                 collect(rows)?
             };
             for r in rels {
                 dirty.insert(r.from.to_string());
                 dirty.insert(r.to.to_string());
-                tx.prepare_cached("DELETE FROM sightings WHERE entity = ?1")?.execute([rel_entity(&r.key())])?;
-                insert_history(&tx, &HistoryEntry {
-                    ci: r.from.clone(),
-                    at: now,
-                    kind: ChangeKind::RelationshipDeleted,
-                    field: None,
-                    relationship: Some(r.key()),
-                    old: Some(status_str(r.status).into()),
-                    new: None,
-                    source: Source::new(source),
-                    run_id: None,
-                })?;
+                tx.prepare_cached("DELETE FROM sightings WHERE entity = ?1")?
+                    .execute([rel_entity(&r.key())])?;
+                insert_history(
+                    &tx,
+                    &HistoryEntry {
+                        ci: r.from.clone(),
+                        at: now,
+                        kind: ChangeKind::RelationshipDeleted,
+                        field: None,
+                        relationship: Some(r.key()),
+                        old: Some(status_str(r.status).into()),
+                        new: None,
+                        source: Source::new(source),
+                        run_id: None,
+                    },
+                )?;
             }
             for sql in [
                 "DELETE FROM rels WHERE from_id = ?1 OR to_id = ?1",
@@ -1334,17 +1811,20 @@ impl GraphStore for EmbeddedStore {
             ] {
                 tx.prepare_cached(sql)?.execute([ci.id.as_str()])?;
             }
-            insert_history(&tx, &HistoryEntry {
-                ci: ci.id.clone(),
-                at: now,
-                kind: ChangeKind::CiDeleted,
-                field: None,
-                relationship: None,
-                old: Some(serde_json::json!({"class": ci.class, "name": ci.name})),
-                new: None,
-                source: Source::new(source),
-                run_id: None,
-            })?;
+            insert_history(
+                &tx,
+                &HistoryEntry {
+                    ci: ci.id.clone(),
+                    at: now,
+                    kind: ChangeKind::CiDeleted,
+                    field: None,
+                    relationship: None,
+                    old: Some(serde_json::json!({"class": ci.class, "name": ci.name})),
+                    new: None,
+                    source: Source::new(source),
+                    run_id: None,
+                },
+            )?;
             tx.commit()?;
             Ok(dirty)
         })?;
@@ -1353,10 +1833,14 @@ impl GraphStore for EmbeddedStore {
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         self.read(|c| {
-            let count = |sql: &str| -> Result<usize, StoreError> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as usize) };
+            let count = |sql: &str| -> Result<usize, StoreError> {
+                Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as usize)
+            };
             let group = |sql: &str| -> Result<Vec<(String, usize)>, StoreError> {
                 let mut stmt = c.prepare(sql)?;
-                let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize)))?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize))
+                })?;
                 Ok(rows.collect::<Result<_, _>>()?)
             };
             Ok(StoreStats {
@@ -1364,7 +1848,9 @@ impl GraphStore for EmbeddedStore {
                 relationships: count("SELECT COUNT(*) FROM rels")?,
                 history_entries: count("SELECT COUNT(*) FROM history")?,
                 by_class: group("SELECT class, COUNT(*) FROM cis GROUP BY class ORDER BY class")?,
-                by_status: group("SELECT status, COUNT(*) FROM cis GROUP BY status ORDER BY status")?,
+                by_status: group(
+                    "SELECT status, COUNT(*) FROM cis GROUP BY status ORDER BY status",
+                )?,
             })
         })
     }

@@ -1,6 +1,8 @@
 //! Request and response types of the store contract.
 
-use cmdb_model::{CiClass, CiId, CiStatus, Delta, Explanation, Precedence, RelType, RecordError, Timestamp};
+use cmdb_model::{
+    CiClass, CiId, CiStatus, Delta, Explanation, Precedence, RecordError, RelType, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default)]
@@ -80,7 +82,10 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn first(n: usize) -> Self {
-        PageRequest { first: Some(n), ..Default::default() }
+        PageRequest {
+            first: Some(n),
+            ..Default::default()
+        }
     }
 }
 

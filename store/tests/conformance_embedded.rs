@@ -5,7 +5,8 @@ use cmdb_store::{conformance, EmbeddedOptions, EmbeddedStore};
 
 fn fresh() -> (tempfile::TempDir, EmbeddedStore) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default()).expect("open");
+    let store = EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default())
+        .expect("open");
     (dir, store)
 }
 
@@ -35,7 +36,10 @@ async fn scan_order_does_not_change_the_graph() {
     let (_b, s2) = fresh();
     conformance::ingest_app_then_db(&s1).await;
     conformance::ingest_db_then_app(&s2).await;
-    assert_eq!(conformance::canonical_graph(&s1).await, conformance::canonical_graph(&s2).await);
+    assert_eq!(
+        conformance::canonical_graph(&s1).await,
+        conformance::canonical_graph(&s2).await
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,7 +51,10 @@ async fn reopen_keeps_everything() {
         let s = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
         conformance::ingest_app_then_db(&s).await;
         s.close().await.unwrap();
-        assert!(matches!(s.stats().await, Err(cmdb_store::StoreError::Closed)));
+        assert!(matches!(
+            s.stats().await,
+            Err(cmdb_store::StoreError::Closed)
+        ));
     }
     let s = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
     let g = conformance::canonical_graph(&s).await;
@@ -64,9 +71,15 @@ async fn snapshot_round_trips_into_an_empty_store() {
     let snap = cmdb_store::neo4j::read_snapshot(&src, 100).await.unwrap();
     let (_b, dst) = fresh();
     dst.load_snapshot(&snap).unwrap();
-    assert_eq!(conformance::canonical_graph(&src).await, conformance::canonical_graph(&dst).await);
+    assert_eq!(
+        conformance::canonical_graph(&src).await,
+        conformance::canonical_graph(&dst).await
+    );
     let (s1, s2) = (src.stats().await.unwrap(), dst.stats().await.unwrap());
-    assert_eq!((s1.cis, s1.relationships, s1.history_entries), (s2.cis, s2.relationships, s2.history_entries));
+    assert_eq!(
+        (s1.cis, s1.relationships, s1.history_entries),
+        (s2.cis, s2.relationships, s2.history_entries)
+    );
     // Identifier keys came along: the same observation matches instead of duplicating.
     conformance::ingest_db_then_app(&dst).await;
     assert_eq!(dst.stats().await.unwrap().cis, s1.cis);

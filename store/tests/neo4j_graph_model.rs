@@ -22,39 +22,99 @@ async fn count(g: &neo4rs::Graph, cypher: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labels_types_properties_and_constraints() {
     let store = bolt_lab::fresh().await;
-    let mut o = Observation::new(Source::new("ssh"), RunId::new("r1"), Scope::complete(["web1"]));
-    o.push(Record::new("d", CiClass::Host).name("web1").ident("hostname", "web1").ident("ip_addresses", json!(["10.0.0.11"])).attr("os_name", "Debian"));
-    o.push(Record::new("e", CiClass::Interface).parent("d").ident("if_name", "eth0"));
-    o.push(Record::new("p", CiClass::Process).parent("d").ident("executable", "nginx").ident("command_line", "nginx: master"));
-    o.push(Record::new("l", CiClass::ListeningEndpoint).parent("d").ident("protocol", "tcp").ident("port", 443));
+    let mut o = Observation::new(
+        Source::new("ssh"),
+        RunId::new("r1"),
+        Scope::complete(["web1"]),
+    );
+    o.push(
+        Record::new("d", CiClass::Host)
+            .name("web1")
+            .ident("hostname", "web1")
+            .ident("ip_addresses", json!(["10.0.0.11"]))
+            .attr("os_name", "Debian"),
+    );
+    o.push(
+        Record::new("e", CiClass::Interface)
+            .parent("d")
+            .ident("if_name", "eth0"),
+    );
+    o.push(
+        Record::new("p", CiClass::Process)
+            .parent("d")
+            .ident("executable", "nginx")
+            .ident("command_line", "nginx: master"),
+    );
+    o.push(
+        Record::new("l", CiClass::ListeningEndpoint)
+            .parent("d")
+            .ident("protocol", "tcp")
+            .ident("port", 443),
+    );
     o.relate(RelType::ListensOn, "p", "l", EvidenceKind::Socket, 0.9);
     store.ingest(o, &IngestOptions::default()).await.unwrap();
 
     let c = bolt_lab::config();
     let g = neo4rs::Graph::connect(
-        neo4rs::ConfigBuilder::default().uri(format!("127.0.0.1:{}", bolt_lab::port())).user(c.user.as_str()).password(c.password.as_str()).db(c.database.as_str()).build().unwrap(),
+        neo4rs::ConfigBuilder::default()
+            .uri(format!("127.0.0.1:{}", bolt_lab::port()))
+            .user(c.user.as_str())
+            .password(c.password.as_str())
+            .db(c.database.as_str())
+            .build()
+            .unwrap(),
     )
     .await
     .unwrap();
-    assert_eq!(count(&g, "MATCH (n:CI:Host {name: 'web1'}) RETURN count(n) AS c").await, 1);
-    assert_eq!(count(&g, "MATCH (n:CI:Interface) RETURN count(n) AS c").await, 1);
-    assert_eq!(count(&g, "MATCH (n:Process)-[:RUNS_ON]->(:Host) RETURN count(n) AS c").await, 1);
+    assert_eq!(
+        count(&g, "MATCH (n:CI:Host {name: 'web1'}) RETURN count(n) AS c").await,
+        1
+    );
+    assert_eq!(
+        count(&g, "MATCH (n:CI:Interface) RETURN count(n) AS c").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &g,
+            "MATCH (n:Process)-[:RUNS_ON]->(:Host) RETURN count(n) AS c"
+        )
+        .await,
+        1
+    );
     assert_eq!(count(&g, "MATCH (:Process)-[r:LISTENS_ON {status: 'ACTIVE'}]->(:ListeningEndpoint) WHERE r.confidence = 0.9 AND 'socket' IN r.evidence_kinds RETURN count(r) AS c").await, 1);
     assert_eq!(count(&g, "MATCH (n:CI) WHERE n.first_seen > 0 AND n.last_seen >= n.first_seen AND 'ssh' IN n.sources RETURN count(n) AS c").await, 4);
-    assert_eq!(count(&g, "MATCH (m:CmdbMeta {key: 'schema_version'}) RETURN m.value AS c").await, cmdb_store::neo4j::SCHEMA_VERSION);
+    assert_eq!(
+        count(
+            &g,
+            "MATCH (m:CmdbMeta {key: 'schema_version'}) RETURN m.value AS c"
+        )
+        .await,
+        cmdb_store::neo4j::SCHEMA_VERSION
+    );
 
     // The uniqueness constraint holds (on ArcadeDB the violation surfaces at COMMIT).
     let id: String = {
         let mut tx = g.start_txn().await.unwrap();
-        let mut s = tx.execute(neo4rs::query("MATCH (n:CI:Host) RETURN n.id AS id")).await.unwrap();
-        let id = s.next(tx.handle()).await.unwrap().unwrap().get("id").unwrap();
+        let mut s = tx
+            .execute(neo4rs::query("MATCH (n:CI:Host) RETURN n.id AS id"))
+            .await
+            .unwrap();
+        let id = s
+            .next(tx.handle())
+            .await
+            .unwrap()
+            .unwrap()
+            .get("id")
+            .unwrap();
         while s.next(tx.handle()).await.unwrap().is_some() {}
         tx.commit().await.unwrap();
         id
     };
     let dup = async {
         let mut tx = g.start_txn().await?;
-        tx.run(neo4rs::query("CREATE (:CI {id: $id, class: 'Host'})").param("id", id.as_str())).await?;
+        tx.run(neo4rs::query("CREATE (:CI {id: $id, class: 'Host'})").param("id", id.as_str()))
+            .await?;
         tx.commit().await
     }
     .await;
@@ -62,5 +122,8 @@ async fn labels_types_properties_and_constraints() {
     assert_eq!(store.stats().await.unwrap().cis, 4);
 
     let dbg = format!("{:?}", bolt_lab::config());
-    assert!(dbg.contains("<redacted>") && !dbg.contains(bolt_lab::PASSWORD), "{dbg}");
+    assert!(
+        dbg.contains("<redacted>") && !dbg.contains(bolt_lab::PASSWORD),
+        "{dbg}"
+    );
 }

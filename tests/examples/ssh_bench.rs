@@ -23,7 +23,10 @@ use cmdb_tests::ssh_lab::{self, lab};
 fn cpu_seconds() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
     let tick = 100.0; // USER_HZ on Linux
     let get = |i: usize| f.get(i).copied().unwrap_or(0.0) / tick;
     // after the comm field: state=0, …, utime=11, stime=12, cutime=13, cstime=14
@@ -39,7 +42,9 @@ fn median(v: &mut [f64]) -> f64 {
 async fn main() {
     let mut args = std::env::args().skip(1);
     let rounds: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(3);
-    let ansible = args.next().unwrap_or_else(|| "/tmp/cmdb-ssh-bench/venv/bin/ansible".into());
+    let ansible = args
+        .next()
+        .unwrap_or_else(|| "/tmp/cmdb-ssh-bench/venv/bin/ansible".into());
     let l = lab();
     let addrs = ssh_lab::bench_addresses();
     let targets: Vec<_> = addrs.iter().map(|a| ssh_lab::target(a)).collect();
@@ -84,7 +89,11 @@ async fn main() {
         let ours_s = t0.elapsed().as_secs_f64();
         let ours_cpu = cpu_seconds().0 - self0;
         let ok = results.iter().filter(|r| r.is_ok()).count();
-        let records: usize = results.iter().filter_map(|r| r.as_ref().ok()).map(|o| o.observation.records.len()).sum();
+        let records: usize = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|o| o.observation.records.len())
+            .sum();
         if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
             eprintln!("ours: first error: {e}");
         }
@@ -97,8 +106,13 @@ async fn main() {
                 let (p, t) = (probe.clone(), t.clone());
                 tokio::task::spawn_blocking(move || -> bool {
                     use cmdb_discovery::transport::{CommandTransport, ExecLimits};
-                    let Ok((mut tr, _)) = p.connect_blocking(&t) else { return false };
-                    let ok = tr.run("true", &ExecLimits::default()).map(|o| o.exit_status == Some(0)).unwrap_or(false);
+                    let Ok((mut tr, _)) = p.connect_blocking(&t) else {
+                        return false;
+                    };
+                    let ok = tr
+                        .run("true", &ExecLimits::default())
+                        .map(|o| o.exit_status == Some(0))
+                        .unwrap_or(false);
                     tr.disconnect();
                     ok
                 })
@@ -127,7 +141,13 @@ async fn main() {
         let theirs_s = t0.elapsed().as_secs_f64();
         let theirs_cpu = cpu_seconds().1 - child0;
         let (a_ok, a_status) = match &out {
-            Ok(o) => (String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.contains("| SUCCESS")).count(), o.status.to_string()),
+            Ok(o) => (
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| l.contains("| SUCCESS"))
+                    .count(),
+                o.status.to_string(),
+            ),
             Err(e) => (0, format!("could not run {ansible}: {e}")),
         };
         println!(
@@ -146,7 +166,10 @@ async fn main() {
     }
     let (m_ours, m_theirs) = (median(&mut ours), median(&mut theirs));
     let (c_ours, c_theirs) = (median(&mut cpu_ours), median(&mut cpu_theirs));
-    println!("median over {rounds} rounds: wall cmdb {m_ours:.2}s, ansible {m_theirs:.2}s, ratio {:.1}x", m_theirs / m_ours);
+    println!(
+        "median over {rounds} rounds: wall cmdb {m_ours:.2}s, ansible {m_theirs:.2}s, ratio {:.1}x",
+        m_theirs / m_ours
+    );
     println!("median over {rounds} rounds: SSH floor (connect+auth+`true`, 50 hosts) {:.2}s: the best any SSH tool can do here; ansible / floor = {:.1}x", median(&mut floors), m_theirs / median(&mut floors));
     println!("median over {rounds} rounds: controller CPU cmdb {c_ours:.2}s, ansible {c_theirs:.2}s, ratio {:.1}x", c_theirs / c_ours.max(0.01));
 }

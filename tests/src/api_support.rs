@@ -15,15 +15,25 @@ use cmdb_store::{EmbeddedOptions, EmbeddedStore, GraphStore, IngestOptions};
 use serde_json::{json, Value};
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// Ingest every observation (one JSON object per line) of a fixture file.
 pub async fn load_estate(store: &dyn GraphStore, name: &str) {
     let text = std::fs::read_to_string(fixture(name)).expect("fixture readable");
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let obs: Observation = serde_json::from_str(line).unwrap_or_else(|e| panic!("{name}:{}: {e}", i + 1));
-        let r = store.ingest(obs, &IngestOptions::default()).await.expect("ingest");
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let obs: Observation =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{name}:{}: {e}", i + 1));
+        let r = store
+            .ingest(obs, &IngestOptions::default())
+            .await
+            .expect("ingest");
         assert!(r.errors.is_empty(), "{name}:{}: {:?}", i + 1, r.errors);
     }
 }
@@ -37,17 +47,32 @@ pub struct TestServer {
 }
 
 pub fn token(name: &str, secret: &str, role: &str) -> TokenConfig {
-    TokenConfig { name: name.into(), sha256: http::auth::sha256_hex(secret), role: role.into() }
+    TokenConfig {
+        name: name.into(),
+        sha256: http::auth::sha256_hex(secret),
+        role: role.into(),
+    }
 }
 
 impl TestServer {
     /// A server on 127.0.0.1:0 over a fresh store holding the fixture estate.
-    pub async fn start(tokens: Vec<TokenConfig>, limits: ApiLimits, max_body_bytes: usize) -> TestServer {
+    pub async fn start(
+        tokens: Vec<TokenConfig>,
+        limits: ApiLimits,
+        max_body_bytes: usize,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn GraphStore> =
-            Arc::new(EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default()).expect("open store"));
+        let store: Arc<dyn GraphStore> = Arc::new(
+            EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default())
+                .expect("open store"),
+        );
         load_estate(store.as_ref(), "estate.jsonl").await;
-        let api = Api::new(store.clone(), limits, EventBus::default(), IngestOptions::default());
+        let api = Api::new(
+            store.clone(),
+            limits,
+            EventBus::default(),
+            IngestOptions::default(),
+        );
         let auth = Auth::new(&tokens).expect("tokens");
         let opts = HttpOptions {
             bind: "127.0.0.1:0".into(),
@@ -57,7 +82,13 @@ impl TestServer {
             shutdown_timeout: Duration::from_secs(5),
         };
         let running = http::start(api, auth, opts).expect("server starts");
-        TestServer { addr: running.addr, store, running: Some(running), client: reqwest::Client::new(), _dir: dir }
+        TestServer {
+            addr: running.addr,
+            store,
+            running: Some(running),
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -66,7 +97,10 @@ impl TestServer {
 
     /// POST a GraphQL operation; returns (HTTP status, JSON body).
     pub async fn post(&self, bearer: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
-        let mut req = self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        let mut req = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
         if let Some(t) = bearer {
             req = req.bearer_auth(t);
         }
@@ -84,12 +118,19 @@ impl TestServer {
     pub async fn ok_as(&self, bearer: Option<&str>, query: &str, variables: Value) -> Value {
         let (status, body) = self.post(bearer, query, variables).await;
         assert_eq!(status, 200, "{body}");
-        assert!(body["errors"].is_null(), "unexpected errors for {query}: {body}");
+        assert!(
+            body["errors"].is_null(),
+            "unexpected errors for {query}: {body}"
+        );
         body["data"].clone()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request sent")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -99,7 +140,11 @@ impl TestServer {
     /// The id of the CI named `name` (exactly one must exist).
     pub async fn id_of(&self, name: &str) -> String {
         let d = self.ok("query($n: String!) { cis(filter: {name: {equals: $n}}) { totalCount nodes { id } } }", json!({ "n": name })).await;
-        assert_eq!(d["cis"]["totalCount"], json!(1), "exactly one CI named {name}: {d}");
+        assert_eq!(
+            d["cis"]["totalCount"],
+            json!(1),
+            "exactly one CI named {name}: {d}"
+        );
         d["cis"]["nodes"][0]["id"].as_str().expect("id").to_string()
     }
 
@@ -113,7 +158,10 @@ impl TestServer {
 
 /// The `extensions.code` of the first error.
 pub fn code(body: &Value) -> String {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<none>").to_string()
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<none>")
+        .to_string()
 }
 
 /// A minimal blocking WebSocket client (text frames only), enough to speak graphql-transport-ws.
@@ -122,10 +170,17 @@ pub struct WsClient {
 }
 
 impl WsClient {
-    pub fn connect(addr: SocketAddr, path: &str, protocol: &str, bearer: Option<&str>) -> std::io::Result<WsClient> {
+    pub fn connect(
+        addr: SocketAddr,
+        path: &str,
+        protocol: &str,
+        bearer: Option<&str>,
+    ) -> std::io::Result<WsClient> {
         let mut s = TcpStream::connect(addr)?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let auth = bearer
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         write!(
             s,
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -187,7 +242,12 @@ impl WsClient {
             self.s.read_exact(&mut data)?;
             match op {
                 0x1 => return serde_json::from_slice(&data).map_err(std::io::Error::other),
-                0x8 => return Err(std::io::Error::other(format!("closed: {}", String::from_utf8_lossy(&data)))),
+                0x8 => {
+                    return Err(std::io::Error::other(format!(
+                        "closed: {}",
+                        String::from_utf8_lossy(&data)
+                    )))
+                }
                 _ => continue,
             }
         }

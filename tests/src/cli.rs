@@ -6,7 +6,10 @@ use std::sync::OnceLock;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace")
+        .to_path_buf()
 }
 
 /// Path to a freshly built `cmdb` binary (built once per test process, same profile as the
@@ -17,21 +20,31 @@ pub fn cmdb_bin() -> PathBuf {
         let root = workspace_root();
         let release = !cfg!(debug_assertions);
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.current_dir(&root).args(["build", "-q", "-p", "cmdb-server", "--bin", "cmdb"]);
+        cmd.current_dir(&root)
+            .args(["build", "-q", "-p", "cmdb-server", "--bin", "cmdb"]);
         if release {
             cmd.arg("--release");
         }
-        let status = cmd.status().expect("running cargo build for the cmdb binary");
+        let status = cmd
+            .status()
+            .expect("running cargo build for the cmdb binary");
         assert!(status.success(), "building the cmdb binary failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-        target.join(if release { "release" } else { "debug" }).join("cmdb")
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        target
+            .join(if release { "release" } else { "debug" })
+            .join("cmdb")
     })
     .clone()
 }
 
 /// `cmdb --data-dir DIR ARGS…`, with no ambient config or env overrides.
 pub fn cmdb(data_dir: &Path, args: &[&str]) -> Output {
-    base_command(data_dir).args(args).output().expect("running cmdb")
+    base_command(data_dir)
+        .args(args)
+        .output()
+        .expect("running cmdb")
 }
 
 /// A `Command` for `cmdb --data-dir DIR` with a clean environment for config.

@@ -1,6 +1,6 @@
-pub mod bolt_lab;
 pub mod api_support;
+pub mod bolt_lab;
 pub mod cli;
 
-pub mod ssh_lab;
 pub mod snmp_lab;
+pub mod ssh_lab;

@@ -47,10 +47,20 @@ pub fn target(addr: &str) -> Target {
 }
 
 pub fn v1(name: &str, community: &str) -> SnmpCredential {
-    SnmpCredential { name: name.into(), kind: SnmpCredentialKind::V1 { community: Secret::new(community) } }
+    SnmpCredential {
+        name: name.into(),
+        kind: SnmpCredentialKind::V1 {
+            community: Secret::new(community),
+        },
+    }
 }
 pub fn v2c(name: &str, community: &str) -> SnmpCredential {
-    SnmpCredential { name: name.into(), kind: SnmpCredentialKind::V2c { community: Secret::new(community) } }
+    SnmpCredential {
+        name: name.into(),
+        kind: SnmpCredentialKind::V2c {
+            community: Secret::new(community),
+        },
+    }
 }
 pub fn v3(
     name: &str,
@@ -71,16 +81,36 @@ pub fn v3(
 }
 /// snmpd's v3 users (see tests/lab/snmp/snmpd.conf.in).
 pub fn v3_sha_aes() -> SnmpCredential {
-    v3("v3-sha-aes", "labsha", Some((SnmpAuthProto::Sha1, "labauthpass1")), Some((SnmpPrivProto::Aes128, "labprivpass1")))
+    v3(
+        "v3-sha-aes",
+        "labsha",
+        Some((SnmpAuthProto::Sha1, "labauthpass1")),
+        Some((SnmpPrivProto::Aes128, "labprivpass1")),
+    )
 }
 pub fn v3_md5_des() -> SnmpCredential {
-    v3("v3-md5-des", "labmd5", Some((SnmpAuthProto::Md5, "labauthpass2")), Some((SnmpPrivProto::Des, "labprivpass2")))
+    v3(
+        "v3-md5-des",
+        "labmd5",
+        Some((SnmpAuthProto::Md5, "labauthpass2")),
+        Some((SnmpPrivProto::Des, "labprivpass2")),
+    )
 }
 pub fn v3_sha256_aes() -> SnmpCredential {
-    v3("v3-sha256-aes", "labsha256", Some((SnmpAuthProto::Sha256, "labauthpass4")), Some((SnmpPrivProto::Aes128, "labprivpass4")))
+    v3(
+        "v3-sha256-aes",
+        "labsha256",
+        Some((SnmpAuthProto::Sha256, "labauthpass4")),
+        Some((SnmpPrivProto::Aes128, "labprivpass4")),
+    )
 }
 pub fn v3_auth_only() -> SnmpCredential {
-    v3("v3-auth", "labauth", Some((SnmpAuthProto::Sha1, "labauthpass3")), None)
+    v3(
+        "v3-auth",
+        "labauth",
+        Some((SnmpAuthProto::Sha1, "labauthpass3")),
+        None,
+    )
 }
 
 #[derive(Debug)]
@@ -89,7 +119,9 @@ pub struct SnmpLab {
 }
 
 fn lab_script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/snmp").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("lab/snmp")
+        .join(name)
 }
 
 static LAB: OnceLock<SnmpLab> = OnceLock::new();
@@ -245,7 +277,12 @@ fn parse_request(b: &[u8]) -> Option<(i64, Vec<u8>, u8, Vec<u8>, Vec<u32>)> {
     Some((version, comm.to_vec(), tag, reqid.to_vec(), parse_oid(oid)))
 }
 
-fn response(version: i64, community: &[u8], reqid: &[u8], varbinds: &[(Vec<u32>, Vec<u8>)]) -> Vec<u8> {
+fn response(
+    version: i64,
+    community: &[u8],
+    reqid: &[u8],
+    varbinds: &[(Vec<u32>, Vec<u8>)],
+) -> Vec<u8> {
     let mut vbl = Vec::new();
     for (o, v) in varbinds {
         let mut vb = ber_oid(o);
@@ -265,12 +302,32 @@ fn response(version: i64, community: &[u8], reqid: &[u8], varbinds: &[(Vec<u32>,
 /// The synthetic MIB the well-behaved modes serve: system group + 200 ifDescr rows.
 fn synthetic(non_utf8: bool) -> Vec<(Vec<u32>, Vec<u8>)> {
     let mut v = vec![
-        (vec![1, 3, 6, 1, 2, 1, 1, 1, 0], tlv(0x04, b"Linux bad-agent 6.1.0 #1 SMP x86_64")),
-        (vec![1, 3, 6, 1, 2, 1, 1, 2, 0], ber_oid(&[1, 3, 6, 1, 4, 1, 8072, 3, 2, 10])),
-        (vec![1, 3, 6, 1, 2, 1, 1, 5, 0], tlv(0x04, if non_utf8 { b"bad-\xff\xfeagent" } else { b"bad-agent" })),
+        (
+            vec![1, 3, 6, 1, 2, 1, 1, 1, 0],
+            tlv(0x04, b"Linux bad-agent 6.1.0 #1 SMP x86_64"),
+        ),
+        (
+            vec![1, 3, 6, 1, 2, 1, 1, 2, 0],
+            ber_oid(&[1, 3, 6, 1, 4, 1, 8072, 3, 2, 10]),
+        ),
+        (
+            vec![1, 3, 6, 1, 2, 1, 1, 5, 0],
+            tlv(
+                0x04,
+                if non_utf8 {
+                    b"bad-\xff\xfeagent"
+                } else {
+                    b"bad-agent"
+                },
+            ),
+        ),
     ];
     for i in 1..=200u32 {
-        let d: Vec<u8> = if non_utf8 { vec![b'e', b't', 0xc3, 0x28, b'0' + (i % 10) as u8] } else { format!("eth{i}").into_bytes() };
+        let d: Vec<u8> = if non_utf8 {
+            vec![b'e', b't', 0xc3, 0x28, b'0' + (i % 10) as u8]
+        } else {
+            format!("eth{i}").into_bytes()
+        };
         v.push((vec![1, 3, 6, 1, 2, 1, 2, 2, 1, 2, i], tlv(0x04, &d)));
     }
     v
@@ -278,7 +335,9 @@ fn synthetic(non_utf8: bool) -> Vec<(Vec<u32>, Vec<u8>)> {
 
 /// Start a misbehaving agent on 127.0.0.1 (random port). Must be called inside a tokio runtime.
 pub async fn bad_agent(mode: Misbehaviour) -> BadAgent {
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind bad agent");
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind bad agent");
     let addr = sock.local_addr().expect("addr");
     let task = tokio::spawn(async move {
         let mib = synthetic(matches!(mode, Misbehaviour::NonUtf8));
@@ -286,8 +345,12 @@ pub async fn bad_agent(mode: Misbehaviour) -> BadAgent {
         let mut served = 0usize;
         let mut seed: u64 = 0x9e3779b97f4a7c15;
         loop {
-            let Ok((n, peer)) = sock.recv_from(&mut buf).await else { return };
-            let Some((version, comm, tag, reqid, oid)) = parse_request(&buf[..n]) else { continue };
+            let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
+                return;
+            };
+            let Some((version, comm, tag, reqid, oid)) = parse_request(&buf[..n]) else {
+                continue;
+            };
             let reply = match mode {
                 Misbehaviour::Garbage => (0..64)
                     .map(|_| {
@@ -304,7 +367,12 @@ pub async fn bad_agent(mode: Misbehaviour) -> BadAgent {
                 Misbehaviour::Looping => {
                     let mut o = oid.clone();
                     o.extend([1, 1]);
-                    response(version, &comm, &reqid, &[(o.clone(), tlv(0x04, b"x")), (o, tlv(0x04, b"x"))])
+                    response(
+                        version,
+                        &comm,
+                        &reqid,
+                        &[(o.clone(), tlv(0x04, b"x")), (o, tlv(0x04, b"x"))],
+                    )
                 }
                 Misbehaviour::DieAfter(_) | Misbehaviour::NonUtf8 => {
                     if let Misbehaviour::DieAfter(k) = mode {
@@ -317,7 +385,12 @@ pub async fn bad_agent(mode: Misbehaviour) -> BadAgent {
                         // GET
                         0xa0 => mib.iter().filter(|(o, _)| *o == oid).cloned().collect(),
                         // GETNEXT / GETBULK: next rows after the requested OID
-                        _ => mib.iter().filter(|(o, _)| *o > oid).take(if tag == 0xa5 { 10 } else { 1 }).cloned().collect(),
+                        _ => mib
+                            .iter()
+                            .filter(|(o, _)| *o > oid)
+                            .take(if tag == 0xa5 { 10 } else { 1 })
+                            .cloned()
+                            .collect(),
                     };
                     if vbs.is_empty() {
                         response(version, &comm, &reqid, &[(oid, vec![0x82, 0x00])])

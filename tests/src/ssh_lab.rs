@@ -99,14 +99,21 @@ impl SshLab {
         self.dir.join("agent.sock")
     }
     pub fn agent_credential(&self, name: &str) -> SshCredential {
-        SshCredential { name: name.into(), user: USER.into(), auth: SshAuth::Agent }
+        SshCredential {
+            name: name.into(),
+            user: USER.into(),
+            auth: SshAuth::Agent,
+        }
     }
 
     pub fn key_credential(&self, name: &str) -> SshCredential {
         SshCredential {
             name: name.into(),
             user: USER.into(),
-            auth: SshAuth::Key { path: self.key().display().to_string(), passphrase: None },
+            auth: SshAuth::Key {
+                path: self.key().display().to_string(),
+                passphrase: None,
+            },
         }
     }
     pub fn passphrase_key_credential(&self, name: &str) -> SshCredential {
@@ -123,11 +130,20 @@ impl SshLab {
         SshCredential {
             name: name.into(),
             user: USER.into(),
-            auth: SshAuth::Key { path: self.wrong_key().display().to_string(), passphrase: None },
+            auth: SshAuth::Key {
+                path: self.wrong_key().display().to_string(),
+                passphrase: None,
+            },
         }
     }
     pub fn password_credential(&self, name: &str, password: &str) -> SshCredential {
-        SshCredential { name: name.into(), user: USER.into(), auth: SshAuth::Password { password: Secret::new(password) } }
+        SshCredential {
+            name: name.into(),
+            user: USER.into(),
+            auth: SshAuth::Password {
+                password: Secret::new(password),
+            },
+        }
     }
 }
 
@@ -140,7 +156,9 @@ pub fn estate_targets() -> Vec<Target> {
 }
 
 fn lab_script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/ssh").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("lab/ssh")
+        .join(name)
 }
 
 static LAB: OnceLock<SshLab> = OnceLock::new();

@@ -11,7 +11,10 @@ use cmdb_tests::api_support::{code, token, TestServer, WsClient};
 use serde_json::{json, Value};
 
 fn limits() -> ApiLimits {
-    ApiLimits { max_page_size: 50, ..Default::default() }
+    ApiLimits {
+        max_page_size: 50,
+        ..Default::default()
+    }
 }
 
 async fn open_server() -> TestServer {
@@ -19,7 +22,12 @@ async fn open_server() -> TestServer {
 }
 
 fn names(v: &Value) -> Vec<String> {
-    let mut n: Vec<String> = v.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect();
+    let mut n: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
     n.sort();
     n
 }
@@ -43,7 +51,10 @@ async fn cis_paging_total_count_and_filters() {
         for e in c["edges"].as_array().unwrap() {
             seen.push(e["node"]["id"].as_str().unwrap().to_string());
         }
-        assert_eq!(c["pageInfo"]["hasPreviousPage"].as_bool().unwrap(), after.is_some());
+        assert_eq!(
+            c["pageInfo"]["hasPreviousPage"].as_bool().unwrap(),
+            after.is_some()
+        );
         if !c["pageInfo"]["hasNextPage"].as_bool().unwrap() {
             break;
         }
@@ -56,37 +67,101 @@ async fn cis_paging_total_count_and_filters() {
     assert_eq!(dedup.len(), seen.len());
     assert_eq!(seen.len() as u64, total);
     // Backward: the last 5, in the same order as forward paging.
-    let d = s.ok("{ cis(last: 5) { totalCount pageInfo { hasPreviousPage } nodes { id } } }", json!({})).await;
-    let last: Vec<&str> = d["cis"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
-    assert_eq!(last, seen[seen.len() - 5..].iter().map(String::as_str).collect::<Vec<_>>());
+    let d = s
+        .ok(
+            "{ cis(last: 5) { totalCount pageInfo { hasPreviousPage } nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    let last: Vec<&str> = d["cis"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        last,
+        seen[seen.len() - 5..]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
     assert_eq!(d["cis"]["pageInfo"]["hasPreviousPage"], json!(true));
 
     let count = |filter: Value| {
         let s = &s;
         async move {
             let d = s.ok("query($f: CIFilter) { cis(filter: $f, first: 50) { totalCount nodes { name } } }", json!({ "f": filter })).await;
-            (d["cis"]["totalCount"].as_u64().unwrap(), names(&d["cis"]["nodes"]))
+            (
+                d["cis"]["totalCount"].as_u64().unwrap(),
+                names(&d["cis"]["nodes"]),
+            )
         }
     };
     assert_eq!(count(json!({"class": "HOST"})).await.0, 7);
-    assert_eq!(count(json!({"classes": ["PROCESS", "BUSINESS_SERVICE"]})).await.0, 11);
-    assert_eq!(count(json!({"name": {"contains": "nginx"}})).await.1, vec!["nginx@web1", "nginx@web2", "nginx@web3"]);
-    assert_eq!(count(json!({"name": {"regex": "^web[0-9]$"}})).await.1, vec!["web1", "web2", "web3"]);
+    assert_eq!(
+        count(json!({"classes": ["PROCESS", "BUSINESS_SERVICE"]}))
+            .await
+            .0,
+        11
+    );
+    assert_eq!(
+        count(json!({"name": {"contains": "nginx"}})).await.1,
+        vec!["nginx@web1", "nginx@web2", "nginx@web3"]
+    );
+    assert_eq!(
+        count(json!({"name": {"regex": "^web[0-9]$"}})).await.1,
+        vec!["web1", "web2", "web3"]
+    );
     assert_eq!(count(json!({"name": {"equals": "Billing"}})).await.0, 1);
-    assert_eq!(count(json!({"tag": "tier:web"})).await.1, vec!["web1", "web2", "web3"]);
-    assert_eq!(count(json!({"tags": ["env:prod", "tier:db"]})).await.1, vec!["db1"]);
+    assert_eq!(
+        count(json!({"tag": "tier:web"})).await.1,
+        vec!["web1", "web2", "web3"]
+    );
+    assert_eq!(
+        count(json!({"tags": ["env:prod", "tier:db"]})).await.1,
+        vec!["db1"]
+    );
     assert_eq!(count(json!({"status": "ACTIVE"})).await.0, 26);
     assert_eq!(count(json!({"status": "RETIRED"})).await.0, 0);
     assert_eq!(count(json!({"source": "import"})).await.0, 26);
     assert_eq!(count(json!({"source": "ssh"})).await.0, 0);
-    assert_eq!(count(json!({"ipAddress": "10.0.1.10"})).await.1, vec!["db1"]);
-    assert_eq!(count(json!({"attribute": {"key": "os_version", "equals": "12"}})).await.0, 7);
-    assert_eq!(count(json!({"attribute": {"key": "criticality", "equals": 1}})).await.1, vec!["Online Shop"]);
-    assert_eq!(count(json!({"class": "HOST", "lastSeenAfter": "2000-01-01T00:00:00Z"})).await.0, 7);
-    assert_eq!(count(json!({"lastSeenBefore": "2000-01-01T00:00:00Z"})).await.0, 0);
+    assert_eq!(
+        count(json!({"ipAddress": "10.0.1.10"})).await.1,
+        vec!["db1"]
+    );
+    assert_eq!(
+        count(json!({"attribute": {"key": "os_version", "equals": "12"}}))
+            .await
+            .0,
+        7
+    );
+    assert_eq!(
+        count(json!({"attribute": {"key": "criticality", "equals": 1}}))
+            .await
+            .1,
+        vec!["Online Shop"]
+    );
+    assert_eq!(
+        count(json!({"class": "HOST", "lastSeenAfter": "2000-01-01T00:00:00Z"}))
+            .await
+            .0,
+        7
+    );
+    assert_eq!(
+        count(json!({"lastSeenBefore": "2000-01-01T00:00:00Z"}))
+            .await
+            .0,
+        0
+    );
     // Ordering.
     let d = s.ok(r#"{ cis(filter: {class: HOST}, orderBy: {field: NAME, direction: DESC}, first: 3) { nodes { name } } }"#, json!({})).await;
-    let ordered: Vec<&str> = d["cis"]["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    let ordered: Vec<&str> = d["cis"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
     assert_eq!(ordered, vec!["web3", "web2", "web1"]);
     s.stop().await;
 }
@@ -109,10 +184,18 @@ async fn ci_relationships_and_dependencies() {
     assert_eq!(ci["sources"], json!(["import"]));
     assert_eq!(ci["attributes"]["executable"], json!("haproxy"));
     assert_eq!(ci["out"]["totalCount"], json!(3));
-    let tos: Vec<&str> = ci["out"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["to"]["name"].as_str().unwrap()).collect();
+    let tos: Vec<&str> = ci["out"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["to"]["name"].as_str().unwrap())
+        .collect();
     let mut tos_sorted = tos.clone();
     tos_sorted.sort();
-    assert_eq!(tos_sorted, vec!["web1:tcp/443", "web2:tcp/443", "web3:tcp/443"]);
+    assert_eq!(
+        tos_sorted,
+        vec!["web1:tcp/443", "web2:tcp/443", "web3:tcp/443"]
+    );
     let ev = &ci["out"]["edges"][0]["node"]["evidence"][0];
     assert_eq!(ev["source"], json!("import"));
     assert_eq!(ev["kind"], json!("SOCKET"));
@@ -125,24 +208,42 @@ async fn ci_relationships_and_dependencies() {
     let d = s
         .ok("query($id: ID!, $a: String) { ci(id: $id) { relationships(first: 10, after: $a) { edges { node { type } } } } }", json!({ "id": haproxy, "a": after }))
         .await;
-    assert_eq!(d["ci"]["relationships"]["edges"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        d["ci"]["relationships"]["edges"].as_array().unwrap().len(),
+        4
+    );
 
     // Upstream: what haproxy relies on, down to the database host.
     let d = s
         .ok("query($id: ID!) { dependencies(id: $id, direction: UPSTREAM) { depth via ci { name class } } }", json!({ "id": haproxy }))
         .await;
     let deps = d["dependencies"].as_array().unwrap();
-    let depth_of = |deps: &[Value], n: &str| deps.iter().find(|x| x["ci"]["name"] == json!(n)).map(|x| x["depth"].as_u64().unwrap());
+    let depth_of = |deps: &[Value], n: &str| {
+        deps.iter()
+            .find(|x| x["ci"]["name"] == json!(n))
+            .map(|x| x["depth"].as_u64().unwrap())
+    };
     assert_eq!(depth_of(deps, "lb1"), Some(1));
     assert_eq!(depth_of(deps, "web2:tcp/443"), Some(1));
     assert_eq!(depth_of(deps, "nginx@web2"), Some(2));
     assert_eq!(depth_of(deps, "shop-api@app1"), Some(4));
     assert_eq!(depth_of(deps, "db1"), Some(6));
-    assert_eq!(depth_of(deps, "Online Shop"), None, "services do not hold haproxy up");
+    assert_eq!(
+        depth_of(deps, "Online Shop"),
+        None,
+        "services do not hold haproxy up"
+    );
     let d = s
-        .ok("query($id: ID!) { dependencies(id: $id, direction: UPSTREAM, maxDepth: 1) { depth } }", json!({ "id": haproxy }))
+        .ok(
+            "query($id: ID!) { dependencies(id: $id, direction: UPSTREAM, maxDepth: 1) { depth } }",
+            json!({ "id": haproxy }),
+        )
         .await;
-    assert!(d["dependencies"].as_array().unwrap().iter().all(|x| x["depth"] == json!(1)));
+    assert!(d["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["depth"] == json!(1)));
     // Downstream of the database host: both services, three hops away.
     let db1 = s.id_of("db1").await;
     let d = s.ok("query($id: ID!) { dependencies(id: $id, direction: DOWNSTREAM) { depth ci { name } } }", json!({ "id": db1 })).await;
@@ -152,10 +253,26 @@ async fn ci_relationships_and_dependencies() {
     assert_eq!(depth_of(deps, "web1"), None);
     // Only some types.
     let d = s.ok("query($id: ID!) { dependencies(id: $id, direction: DOWNSTREAM, types: [RUNS_ON]) { ci { name } } }", json!({ "id": db1 })).await;
-    assert_eq!(names(&d["dependencies"].as_array().unwrap().iter().map(|x| x["ci"].clone()).collect::<Vec<_>>().into()), vec!["postgres@db1"]);
+    assert_eq!(
+        names(
+            &d["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["ci"].clone())
+                .collect::<Vec<_>>()
+                .into()
+        ),
+        vec!["postgres@db1"]
+    );
 
     // Business services with members.
-    let d = s.ok("{ businessServices { name criticality owner slaTarget members { name } } }", json!({})).await;
+    let d = s
+        .ok(
+            "{ businessServices { name criticality owner slaTarget members { name } } }",
+            json!({}),
+        )
+        .await;
     let svcs = d["businessServices"].as_array().unwrap();
     assert_eq!(svcs.len(), 2);
     assert_eq!(svcs[0]["name"], json!("Billing"));
@@ -163,13 +280,31 @@ async fn ci_relationships_and_dependencies() {
     assert_eq!(svcs[1]["criticality"], json!(1));
     assert_eq!(svcs[1]["owner"], json!("shop-team@example.com"));
     assert_eq!(svcs[1]["slaTarget"], json!("99.9%"));
-    assert_eq!(names(&svcs[1]["members"]), vec!["haproxy@lb1", "shop-api@app1"]);
+    assert_eq!(
+        names(&svcs[1]["members"]),
+        vec!["haproxy@lb1", "shop-api@app1"]
+    );
     let shop = s.id_of("Online Shop").await;
-    let d = s.ok("query($id: ID!) { businessService(id: $id) { name members { name } } }", json!({ "id": shop })).await;
+    let d = s
+        .ok(
+            "query($id: ID!) { businessService(id: $id) { name members { name } } }",
+            json!({ "id": shop }),
+        )
+        .await;
     assert_eq!(d["businessService"]["name"], json!("Online Shop"));
-    let d = s.ok("query($id: ID!) { businessService(id: $id) { name } }", json!({ "id": haproxy })).await;
-    assert!(d["businessService"].is_null(), "a process is not a business service");
-    let d = s.ok(r#"{ ci(id: "ci_0000000000000000") { id } }"#, json!({})).await;
+    let d = s
+        .ok(
+            "query($id: ID!) { businessService(id: $id) { name } }",
+            json!({ "id": haproxy }),
+        )
+        .await;
+    assert!(
+        d["businessService"].is_null(),
+        "a process is not a business service"
+    );
+    let d = s
+        .ok(r#"{ ci(id: "ci_0000000000000000") { id } }"#, json!({}))
+        .await;
     assert!(d["ci"].is_null());
     s.stop().await;
 }
@@ -181,15 +316,26 @@ async fn impact_right_services_and_paths() {
         let s = &s;
         async move { s.id_of(n).await }
     };
-    let (db1, ep, shop_api, shop, billing, billing_api) =
-        (id("db1").await, id("db1:tcp/5432").await, id("shop-api@app1").await, id("Online Shop").await, id("Billing").await, id("billing-api@app1").await);
+    let (db1, ep, shop_api, shop, billing, billing_api) = (
+        id("db1").await,
+        id("db1:tcp/5432").await,
+        id("shop-api@app1").await,
+        id("Online Shop").await,
+        id("Billing").await,
+        id("billing-api@app1").await,
+    );
     let q = "query($ids: [ID!]!, $d: Int! = 10) { impact(ids: $ids, maxDepth: $d) { failingIds affectedCount
                affectedByClass { class count } affected(class: BUSINESS_SERVICE) { id depth }
                services { serviceId severity depth paths pathsTruncated service { name criticality owner } } } }";
     // The shared database takes down both services.
     let d = s.ok(q, json!({ "ids": [db1] })).await;
     let services = d["impact"]["services"].as_array().unwrap();
-    let by_name = |n: &str| services.iter().find(|x| x["service"]["name"] == json!(n)).cloned();
+    let by_name = |n: &str| {
+        services
+            .iter()
+            .find(|x| x["service"]["name"] == json!(n))
+            .cloned()
+    };
     assert_eq!(services.len(), 2, "{d}");
     let shop_hit = by_name("Online Shop").unwrap();
     assert_eq!(shop_hit["severity"], json!("DOWN"));
@@ -202,12 +348,19 @@ async fn impact_right_services_and_paths() {
     assert!(d["impact"]["affectedCount"].as_u64().unwrap() > 10);
 
     // One web server: only the shop, through the load balancer.
-    let (web1, web1_ep, haproxy) = (id("web1").await, id("web1:tcp/443").await, id("haproxy@lb1").await);
+    let (web1, web1_ep, haproxy) = (
+        id("web1").await,
+        id("web1:tcp/443").await,
+        id("haproxy@lb1").await,
+    );
     let d = s.ok(q, json!({ "ids": [web1] })).await;
     let services = d["impact"]["services"].as_array().unwrap();
     assert_eq!(services.len(), 1);
     assert_eq!(services[0]["service"]["name"], json!("Online Shop"));
-    assert_eq!(services[0]["paths"], json!([[web1, web1_ep, haproxy, shop]]));
+    assert_eq!(
+        services[0]["paths"],
+        json!([[web1, web1_ep, haproxy, shop]])
+    );
 
     // The app host running several processes: both services, two hops away.
     let app1 = id("app1").await;
@@ -215,7 +368,9 @@ async fn impact_right_services_and_paths() {
     let services = d["impact"]["services"].as_array().unwrap();
     assert_eq!(services.len(), 2);
     assert!(services.iter().all(|x| x["depth"] == json!(2)));
-    assert!(services.iter().any(|x| x["paths"] == json!([[app1, shop_api, shop]])));
+    assert!(services
+        .iter()
+        .any(|x| x["paths"] == json!([[app1, shop_api, shop]])));
 
     // Several failing CIs at once; a depth limit; a CI nobody depends on.
     let d = s.ok(q, json!({ "ids": [web1, app1], "d": 2 })).await;
@@ -229,12 +384,26 @@ async fn impact_right_services_and_paths() {
     assert_eq!(d["impact"]["services"], json!([]));
 
     // Unknown ids: an error naming them.
-    let (status, body) = s.post(None, q, json!({ "ids": [db1, "ci_doesnotexist01", "ci_doesnotexist02"] })).await;
+    let (status, body) = s
+        .post(
+            None,
+            q,
+            json!({ "ids": [db1, "ci_doesnotexist01", "ci_doesnotexist02"] }),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(code(&body), "NOT_FOUND", "{body}");
     let msg = body["errors"][0]["message"].as_str().unwrap();
-    assert!(msg.contains("ci_doesnotexist01") && msg.contains("ci_doesnotexist02") && !msg.contains(&db1), "{msg}");
-    assert_eq!(body["errors"][0]["extensions"]["ids"], json!(["ci_doesnotexist01", "ci_doesnotexist02"]));
+    assert!(
+        msg.contains("ci_doesnotexist01")
+            && msg.contains("ci_doesnotexist02")
+            && !msg.contains(&db1),
+        "{msg}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["ids"],
+        json!(["ci_doesnotexist01", "ci_doesnotexist02"])
+    );
     s.stop().await;
 }
 
@@ -252,18 +421,40 @@ async fn mutations_go_through_reconciliation_and_history() {
             json!({ "m": [postgres] }),
         )
         .await;
-    let rep = d["defineBusinessService"]["id"].as_str().unwrap().to_string();
+    let rep = d["defineBusinessService"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(d["defineBusinessService"]["criticality"], json!(3));
-    assert_eq!(names(&d["defineBusinessService"]["members"]), vec!["postgres@db1"]);
+    assert_eq!(
+        names(&d["defineBusinessService"]["members"]),
+        vec!["postgres@db1"]
+    );
     let (_, body) = s.post(None, "mutation { defineBusinessService(input: {name: \"Reporting\", criticality: 3}) { id } }", json!({})).await;
     assert_eq!(code(&body), "INVALID_INPUT", "{body}");
-    let (_, body) = s.post(None, "mutation { defineBusinessService(input: {name: \"X\", criticality: 9}) { id } }", json!({})).await;
+    let (_, body) = s
+        .post(
+            None,
+            "mutation { defineBusinessService(input: {name: \"X\", criticality: 9}) { id } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(code(&body), "INVALID_INPUT", "{body}");
     let (_, body) = s.post(None, "mutation { defineBusinessService(input: {name: \"Y\", criticality: 2, members: [\"ci_nope\"]}) { id } }", json!({})).await;
     assert_eq!(code(&body), "NOT_FOUND", "{body}");
     // It shows up in impact.
-    let d = s.ok("query($ids: [ID!]!) { impact(ids: $ids) { services { service { name } depth } } }", json!({ "ids": [db1] })).await;
-    let hit: Vec<&str> = d["impact"]["services"].as_array().unwrap().iter().map(|x| x["service"]["name"].as_str().unwrap()).collect();
+    let d = s
+        .ok(
+            "query($ids: [ID!]!) { impact(ids: $ids) { services { service { name } depth } } }",
+            json!({ "ids": [db1] }),
+        )
+        .await;
+    let hit: Vec<&str> = d["impact"]["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["service"]["name"].as_str().unwrap())
+        .collect();
     assert!(hit.contains(&"Reporting") && hit.len() == 3, "{d}");
 
     // Update: criticality changes, a member is added; both recorded in history as manual.
@@ -274,23 +465,55 @@ async fn mutations_go_through_reconciliation_and_history() {
         )
         .await;
     assert_eq!(d["updateBusinessService"]["criticality"], json!(2));
-    assert_eq!(names(&d["updateBusinessService"]["members"]), vec!["node_exporter@app1", "postgres@db1"]);
+    assert_eq!(
+        names(&d["updateBusinessService"]["members"]),
+        vec!["node_exporter@app1", "postgres@db1"]
+    );
     let d = s.ok("query($id: ID!) { ci(id: $id) { history(first: 20) { totalCount nodes { kind field old new source relationship { type from to } } } } }", json!({ "id": rep })).await;
     let hist = d["ci"]["history"]["nodes"].as_array().unwrap();
-    assert!(hist.iter().any(|h| h["kind"] == json!("CI_CREATED") && h["source"] == json!("manual")), "{d}");
     assert!(
-        hist.iter().any(|h| h["kind"] == json!("ATTRIBUTE_CHANGED") && h["field"] == json!("criticality") && h["old"] == json!(3) && h["new"] == json!(2)),
+        hist.iter()
+            .any(|h| h["kind"] == json!("CI_CREATED") && h["source"] == json!("manual")),
         "{d}"
     );
-    assert!(hist.iter().any(|h| h["kind"] == json!("RELATIONSHIP_CREATED") && h["relationship"]["type"] == json!("MEMBER_OF") && h["relationship"]["from"] == json!(exporter)), "{d}");
+    assert!(
+        hist.iter().any(|h| h["kind"] == json!("ATTRIBUTE_CHANGED")
+            && h["field"] == json!("criticality")
+            && h["old"] == json!(3)
+            && h["new"] == json!(2)),
+        "{d}"
+    );
+    assert!(
+        hist.iter()
+            .any(|h| h["kind"] == json!("RELATIONSHIP_CREATED")
+                && h["relationship"]["type"] == json!("MEMBER_OF")
+                && h["relationship"]["from"] == json!(exporter)),
+        "{d}"
+    );
 
     // Delete it: gone; the members stay.
-    let d = s.ok("mutation($id: ID!) { deleteBusinessService(id: $id) { id deleted } }", json!({ "id": rep })).await;
+    let d = s
+        .ok(
+            "mutation($id: ID!) { deleteBusinessService(id: $id) { id deleted } }",
+            json!({ "id": rep }),
+        )
+        .await;
     assert_eq!(d["deleteBusinessService"]["deleted"], json!(true));
-    let d = s.ok("query($id: ID!, $p: ID!) { businessService(id: $id) { id } ci(id: $p) { name } }", json!({ "id": rep, "p": postgres })).await;
+    let d = s
+        .ok(
+            "query($id: ID!, $p: ID!) { businessService(id: $id) { id } ci(id: $p) { name } }",
+            json!({ "id": rep, "p": postgres }),
+        )
+        .await;
     assert!(d["businessService"].is_null());
     assert_eq!(d["ci"]["name"], json!("postgres@db1"));
-    let (_, body) = s.post(None, "mutation($id: ID!) { deleteBusinessService(id: $id) { id } }", json!({ "id": postgres })).await;
+    let (_, body) = s
+        .post(
+            None,
+            "mutation($id: ID!) { deleteBusinessService(id: $id) { id } }",
+            json!({ "id": postgres }),
+        )
+        .await;
     assert_eq!(code(&body), "NOT_FOUND", "{body}");
 
     // upsertCi: create, then update by id; identification explains itself.
@@ -304,25 +527,60 @@ async fn mutations_go_through_reconciliation_and_history() {
         .ok(r#"mutation { upsertCi(input: {class: HOST, identifiers: {hostname: "BATCH7"}, attributes: {rack: "r12"}}) { created explanation ci { id attribute(key: "rack") } } }"#, json!({}))
         .await;
     assert_eq!(d["upsertCi"]["created"], json!(false));
-    assert_eq!(d["upsertCi"]["ci"]["id"], json!(host), "matched by hostname: {d}");
-    assert!(d["upsertCi"]["explanation"].as_str().unwrap().contains("hostname"));
+    assert_eq!(
+        d["upsertCi"]["ci"]["id"],
+        json!(host),
+        "matched by hostname: {d}"
+    );
+    assert!(d["upsertCi"]["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("hostname"));
     let d = s
         .ok("mutation($id: ID!) { upsertCi(input: {id: $id, attributes: {rack: \"r13\"}}) { created ci { attribute(key: \"rack\") } } }", json!({ "id": host }))
         .await;
     assert_eq!(d["upsertCi"]["ci"]["attribute"], json!("r13"));
-    let (_, body) = s.post(None, r#"mutation { upsertCi(input: {name: "classless"}) { created } }"#, json!({})).await;
+    let (_, body) = s
+        .post(
+            None,
+            r#"mutation { upsertCi(input: {name: "classless"}) { created } }"#,
+            json!({}),
+        )
+        .await;
     assert_eq!(code(&body), "INVALID_INPUT");
     let (_, body) = s.post(None, r#"mutation { upsertCi(input: {class: PROCESS, identifiers: {executable: "x"}}) { created } }"#, json!({})).await;
-    assert_eq!(code(&body), "INVALID_INPUT", "a process needs its host: {body}");
-    let (_, body) = s.post(None, r#"mutation { upsertCi(input: {class: HOST, name: "no identifiers"}) { created } }"#, json!({})).await;
+    assert_eq!(
+        code(&body),
+        "INVALID_INPUT",
+        "a process needs its host: {body}"
+    );
+    let (_, body) = s
+        .post(
+            None,
+            r#"mutation { upsertCi(input: {class: HOST, name: "no identifiers"}) { created } }"#,
+            json!({}),
+        )
+        .await;
     assert_eq!(code(&body), "INVALID_INPUT", "{body}");
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("MISSING_IDENTIFIERS"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("MISSING_IDENTIFIERS"),
+        "{body}"
+    );
     // A process under the new host.
     let d = s
         .ok("mutation($h: ID!) { upsertCi(input: {class: PROCESS, parentId: $h, identifiers: {executable: \"batchd\", command_line: \"batchd -f\"}}) { created ci { id relationships(direction: OUT) { nodes { type to { name } } } } } }", json!({ "h": host }))
         .await;
-    assert_eq!(d["upsertCi"]["ci"]["relationships"]["nodes"][0]["type"], json!("RUNS_ON"));
-    assert_eq!(d["upsertCi"]["ci"]["relationships"]["nodes"][0]["to"]["name"], json!("batch7"));
+    assert_eq!(
+        d["upsertCi"]["ci"]["relationships"]["nodes"][0]["type"],
+        json!("RUNS_ON")
+    );
+    assert_eq!(
+        d["upsertCi"]["ci"]["relationships"]["nodes"][0]["to"]["name"],
+        json!("batch7")
+    );
 
     // upsertRelationship: a manual DEPENDS_ON with manual evidence.
     let d = s
@@ -330,25 +588,48 @@ async fn mutations_go_through_reconciliation_and_history() {
         .await;
     let r = &d["upsertRelationship"];
     assert_eq!(r["type"], json!("DEPENDS_ON"));
-    assert_eq!((r["from"]["name"].clone(), r["to"]["name"].clone()), (json!("batch7"), json!("db1")));
-    assert_eq!(r["evidence"], json!([{ "source": "manual", "kind": "MANUAL", "confidence": 1.0 }]));
+    assert_eq!(
+        (r["from"]["name"].clone(), r["to"]["name"].clone()),
+        (json!("batch7"), json!("db1"))
+    );
+    assert_eq!(
+        r["evidence"],
+        json!([{ "source": "manual", "kind": "MANUAL", "confidence": 1.0 }])
+    );
     let (_, body) = s.post(None, "mutation($f: ID!) { upsertRelationship(input: {type: DEPENDS_ON, from: $f, to: \"ci_nope\"}) { type } }", json!({ "f": host })).await;
     assert_eq!(code(&body), "NOT_FOUND");
     let (_, body) = s.post(None, "mutation($f: ID!) { upsertRelationship(input: {type: DEPENDS_ON, from: $f, to: $f, confidence: 2}) { type } }", json!({ "f": host })).await;
     assert_eq!(code(&body), "INVALID_INPUT");
 
     // retireCi: RETIRED, its relationships closed, recorded.
-    let d = s.ok("mutation($id: ID!) { retireCi(id: $id) { status } }", json!({ "id": host })).await;
+    let d = s
+        .ok(
+            "mutation($id: ID!) { retireCi(id: $id) { status } }",
+            json!({ "id": host }),
+        )
+        .await;
     assert_eq!(d["retireCi"]["status"], json!("RETIRED"));
     let d = s
         .ok("query($id: ID!) { ci(id: $id) { status relationships { totalCount } closed: relationships(includeClosed: true) { nodes { status } } history(first: 50) { nodes { kind field new source } } } }", json!({ "id": host }))
         .await;
     assert_eq!(d["ci"]["status"], json!("RETIRED"));
     assert_eq!(d["ci"]["relationships"]["totalCount"], json!(0), "{d}");
-    assert!(d["ci"]["closed"]["nodes"].as_array().unwrap().iter().all(|n| n["status"] == json!("CLOSED")));
+    assert!(d["ci"]["closed"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["status"] == json!("CLOSED")));
     let hist = d["ci"]["history"]["nodes"].as_array().unwrap();
-    assert!(hist.iter().any(|h| h["kind"] == json!("STATUS_CHANGED") && h["new"] == json!("RETIRED")), "{d}");
-    assert!(hist.iter().any(|h| h["kind"] == json!("ATTRIBUTE_CHANGED") && h["field"] == json!("rack")), "{d}");
+    assert!(
+        hist.iter()
+            .any(|h| h["kind"] == json!("STATUS_CHANGED") && h["new"] == json!("RETIRED")),
+        "{d}"
+    );
+    assert!(
+        hist.iter()
+            .any(|h| h["kind"] == json!("ATTRIBUTE_CHANGED") && h["field"] == json!("rack")),
+        "{d}"
+    );
     s.stop().await;
 }
 
@@ -356,31 +637,66 @@ async fn mutations_go_through_reconciliation_and_history() {
 async fn limits_and_error_codes_never_crash() {
     let s = open_server().await;
     // Page size cap.
-    let (status, body) = s.post(None, "{ cis(first: 51) { totalCount } }", json!({})).await;
-    assert_eq!((status, code(&body)), (200, "LIMIT_EXCEEDED".to_string()), "{body}");
-    let (_, body) = s.post(None, "{ cis(first: -1) { totalCount } }", json!({})).await;
+    let (status, body) = s
+        .post(None, "{ cis(first: 51) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (200, "LIMIT_EXCEEDED".to_string()),
+        "{body}"
+    );
+    let (_, body) = s
+        .post(None, "{ cis(first: -1) { totalCount } }", json!({}))
+        .await;
     assert_eq!(code(&body), "INVALID_INPUT");
     // Query depth.
     let mut deep = String::from("id");
     for _ in 0..10 {
         deep = format!("relationships(first: 1) {{ nodes {{ from {{ {deep} }} }} }}");
     }
-    let (status, body) = s.post(None, &format!("{{ cis(first: 1) {{ nodes {{ {deep} }} }} }}"), json!({})).await;
-    assert_eq!((status, code(&body)), (200, "LIMIT_EXCEEDED".to_string()), "{body}");
+    let (status, body) = s
+        .post(
+            None,
+            &format!("{{ cis(first: 1) {{ nodes {{ {deep} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (200, "LIMIT_EXCEEDED".to_string()),
+        "{body}"
+    );
     // Complexity: wide pages nested.
     let (_, body) = s
         .post(None, "{ cis(first: 50) { nodes { relationships(first: 50) { nodes { from { relationships(first: 50) { nodes { type } } } } } } } }", json!({}))
         .await;
     assert_eq!(code(&body), "LIMIT_EXCEEDED", "{body}");
     // Traversal depth.
-    let (_, body) = s.post(None, r#"{ dependencies(id: "x", maxDepth: 100000) { depth } }"#, json!({})).await;
+    let (_, body) = s
+        .post(
+            None,
+            r#"{ dependencies(id: "x", maxDepth: 100000) { depth } }"#,
+            json!({}),
+        )
+        .await;
     assert_eq!(code(&body), "LIMIT_EXCEEDED");
     // Body size: HTTP 413 with a GraphQL-shaped error.
     let big = format!("{{ cis {{ totalCount }} }} # {}", "x".repeat(100 * 1024));
     let (status, body) = s.post(None, &big, json!({})).await;
-    assert_eq!((status, code(&body)), (413, "LIMIT_EXCEEDED".to_string()), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (413, "LIMIT_EXCEEDED".to_string()),
+        "{body}"
+    );
     // Garbage.
-    let resp = s.client().post(s.url("/graphql")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let resp = s
+        .client()
+        .post(s.url("/graphql"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(code(&body), "INVALID_INPUT");
@@ -388,28 +704,71 @@ async fn limits_and_error_codes_never_crash() {
     assert_eq!(code(&body), "INVALID_INPUT");
     let (_, body) = s.post(None, "{ cis(", json!({})).await;
     assert_eq!(code(&body), "INVALID_INPUT");
-    let (_, body) = s.post(None, r#"{ cis(filter: {name: {regex: "(unclosed"}}) { totalCount } }"#, json!({})).await;
+    let (_, body) = s
+        .post(
+            None,
+            r#"{ cis(filter: {name: {regex: "(unclosed"}}) { totalCount } }"#,
+            json!({}),
+        )
+        .await;
     assert_eq!(code(&body), "INVALID_INPUT");
-    let (_, body) = s.post(None, r#"{ cis(filter: {name: {regex: "a", equals: "b"}}) { totalCount } }"#, json!({})).await;
+    let (_, body) = s
+        .post(
+            None,
+            r#"{ cis(filter: {name: {regex: "a", equals: "b"}}) { totalCount } }"#,
+            json!({}),
+        )
+        .await;
     assert_eq!(code(&body), "INVALID_INPUT");
-    let (_, body) = s.post(None, r#"{ cis(after: "garbage-cursor") { totalCount } }"#, json!({})).await;
+    let (_, body) = s
+        .post(
+            None,
+            r#"{ cis(after: "garbage-cursor") { totalCount } }"#,
+            json!({}),
+        )
+        .await;
     assert_eq!(code(&body), "INVALID_INPUT", "{body}");
-    let (_, body) = s.post(None, r#"{ impact(ids: []) { affectedCount } }"#, json!({})).await;
+    let (_, body) = s
+        .post(None, r#"{ impact(ids: []) { affectedCount } }"#, json!({}))
+        .await;
     assert_eq!(code(&body), "INVALID_INPUT");
     // Batches are capped.
-    let batch: Vec<Value> = (0..6).map(|_| json!({ "query": "{ stats { cis } }" })).collect();
-    let resp = s.client().post(s.url("/graphql")).json(&batch).send().await.unwrap();
+    let batch: Vec<Value> = (0..6)
+        .map(|_| json!({ "query": "{ stats { cis } }" }))
+        .collect();
+    let resp = s
+        .client()
+        .post(s.url("/graphql"))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
     let body: Value = resp.json().await.unwrap();
     assert_eq!(code(&body), "LIMIT_EXCEEDED", "{body}");
-    let batch: Vec<Value> = (0..2).map(|_| json!({ "query": "{ stats { cis } }" })).collect();
-    let body: Value = s.client().post(s.url("/graphql")).json(&batch).send().await.unwrap().json().await.unwrap();
+    let batch: Vec<Value> = (0..2)
+        .map(|_| json!({ "query": "{ stats { cis } }" }))
+        .collect();
+    let body: Value = s
+        .client()
+        .post(s.url("/graphql"))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body[1]["data"]["stats"]["cis"], json!(26));
     // GET runs queries, not mutations.
-    let resp = s.get("/graphql?query=%7B%20stats%20%7B%20cis%20%7D%20%7D").await;
+    let resp = s
+        .get("/graphql?query=%7B%20stats%20%7B%20cis%20%7D%20%7D")
+        .await;
     assert_eq!(resp.status().as_u16(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["data"]["stats"]["cis"], json!(26));
-    let resp = s.get("/graphql?query=mutation%20%7B%20retireCi(id%3A%20%22x%22)%20%7B%20id%20%7D%20%7D").await;
+    let resp = s
+        .get("/graphql?query=mutation%20%7B%20retireCi(id%3A%20%22x%22)%20%7B%20id%20%7D%20%7D")
+        .await;
     assert_eq!(resp.status().as_u16(), 405);
     // Still alive.
     let d = s.ok("{ stats { cis relationships } }", json!({})).await;
@@ -419,24 +778,48 @@ async fn limits_and_error_codes_never_crash() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_roles_health_and_graphiql() {
-    let tokens = vec![token("dashboards", "r-secret-1", "reader"), token("itsm-sync", "e-secret-2", "editor"), token("ops", "a-secret-3", "admin")];
+    let tokens = vec![
+        token("dashboards", "r-secret-1", "reader"),
+        token("itsm-sync", "e-secret-2", "editor"),
+        token("ops", "a-secret-3", "admin"),
+    ];
     let s = TestServer::start(tokens, limits(), 64 * 1024).await;
     // Missing / wrong token: 401 with a clear JSON message.
     let (status, body) = s.post(None, "{ stats { cis } }", json!({})).await;
     assert_eq!(status, 401);
-    assert!(body["error"].as_str().unwrap().contains("missing API token"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing API token"),
+        "{body}"
+    );
     assert_eq!(code(&body), "UNAUTHENTICATED");
     let (status, body) = s.post(Some("wrong"), "{ stats { cis } }", json!({})).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"], json!("invalid API token"));
-    assert!(!body.to_string().contains("wrong"), "the presented token is not echoed");
-    let resp = s.client().get(s.url("/graphql?query=%7Bstats%7Bcis%7D%7D")).send().await.unwrap();
+    assert!(
+        !body.to_string().contains("wrong"),
+        "the presented token is not echoed"
+    );
+    let resp = s
+        .client()
+        .get(s.url("/graphql?query=%7Bstats%7Bcis%7D%7D"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
     // Reader: queries yes, mutations FORBIDDEN.
-    let d = s.ok_as(Some("r-secret-1"), "{ stats { cis } }", json!({})).await;
+    let d = s
+        .ok_as(Some("r-secret-1"), "{ stats { cis } }", json!({}))
+        .await;
     assert_eq!(d["stats"]["cis"], json!(26));
     let (status, body) = s.post(Some("r-secret-1"), r#"mutation { upsertCi(input: {class: HOST, identifiers: {hostname: "r"}}) { created } }"#, json!({})).await;
-    assert_eq!((status, code(&body)), (200, "FORBIDDEN".to_string()), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (200, "FORBIDDEN".to_string()),
+        "{body}"
+    );
     // Editor and admin may write.
     let d = s.ok_as(Some("e-secret-2"), r#"mutation { upsertCi(input: {class: HOST, identifiers: {hostname: "e"}}) { created } }"#, json!({})).await;
     assert_eq!(d["upsertCi"]["created"], json!(true));
@@ -450,32 +833,54 @@ async fn tokens_roles_health_and_graphiql() {
     assert_eq!(r.json::<Value>().await.unwrap()["status"], json!("ready"));
     let r = s.get("/graphiql").await;
     assert_eq!(r.status().as_u16(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = r.text().await.unwrap();
-    assert!(html.contains("graphiql") && html.contains("/graphql"), "GraphiQL page");
+    assert!(
+        html.contains("graphiql") && html.contains("/graphql"),
+        "GraphiQL page"
+    );
     assert_eq!(s.get("/nope").await.status().as_u16(), 404);
     // Subscriptions: token in connection_init; reader sees changes made by an editor.
     let mut ws = WsClient::connect(s.addr, "/graphql/ws", "graphql-transport-ws", None).unwrap();
-    ws.send(&json!({ "type": "connection_init", "payload": { "Authorization": "Bearer r-secret-1" } })).unwrap();
+    ws.send(
+        &json!({ "type": "connection_init", "payload": { "Authorization": "Bearer r-secret-1" } }),
+    )
+    .unwrap();
     assert_eq!(ws.recv().unwrap()["type"], json!("connection_ack"));
     ws.send(&json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { ciChanged { id kind source } }" } })).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let d = s.ok_as(Some("e-secret-2"), r#"mutation { upsertCi(input: {class: HOST, identifiers: {hostname: "sub1"}}) { ci { id } } }"#, json!({})).await;
-    let msg = tokio::task::spawn_blocking(move || ws.recv().unwrap()).await.unwrap();
+    let msg = tokio::task::spawn_blocking(move || ws.recv().unwrap())
+        .await
+        .unwrap();
     assert_eq!(msg["type"], json!("next"), "{msg}");
-    assert_eq!(msg["payload"]["data"]["ciChanged"]["id"], d["upsertCi"]["ci"]["id"]);
-    assert_eq!(msg["payload"]["data"]["ciChanged"]["source"], json!("manual"));
+    assert_eq!(
+        msg["payload"]["data"]["ciChanged"]["id"],
+        d["upsertCi"]["ci"]["id"]
+    );
+    assert_eq!(
+        msg["payload"]["data"]["ciChanged"]["source"],
+        json!("manual")
+    );
     // A bad token in connection_init is refused.
     let mut ws = WsClient::connect(s.addr, "/graphql/ws", "graphql-transport-ws", None).unwrap();
-    ws.send(&json!({ "type": "connection_init", "payload": { "token": "nope" } })).unwrap();
+    ws.send(&json!({ "type": "connection_init", "payload": { "token": "nope" } }))
+        .unwrap();
     assert!(ws.recv().is_err(), "connection closed");
     // A bad token in the upgrade header is a 401.
-    assert!(WsClient::connect(s.addr, "/graphql/ws", "graphql-transport-ws", Some("nope")).is_err());
+    assert!(
+        WsClient::connect(s.addr, "/graphql/ws", "graphql-transport-ws", Some("nope")).is_err()
+    );
     s.stop().await;
 
     // Without tokens only loopback binds are allowed.
     let open = cmdb_server::http::Auth::new(&[]).unwrap();
-    let e = cmdb_server::http::check_bind("0.0.0.0:0", &open).unwrap_err().to_string();
+    let e = cmdb_server::http::check_bind("0.0.0.0:0", &open)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("refusing") && e.contains("auth.tokens"), "{e}");
     assert!(cmdb_server::http::check_bind("127.0.0.1:0", &open).is_ok());
     let with = cmdb_server::http::Auth::new(&[token("t", "x", "reader")]).unwrap();
@@ -490,17 +895,41 @@ fn binary_graphql_command_and_graceful_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new(&bin).args(["--data-dir", data]).args(args).env_remove("CMDB_CONFIG").current_dir(dir.path()).output().unwrap();
+        let out = Command::new(&bin)
+            .args(["--data-dir", data])
+            .args(args)
+            .env_remove("CMDB_CONFIG")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
         let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        (out.status.code(), json, String::from_utf8_lossy(&out.stderr).to_string())
+        (
+            out.status.code(),
+            json,
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
     };
-    let (code_, v, err) = run(&["graphql", "--query", r#"mutation { upsertCi(input: {class: HOST, identifiers: {hostname: "cli1"}}) { created ci { id name } } }"#]);
+    let (code_, v, err) = run(&[
+        "graphql",
+        "--query",
+        r#"mutation { upsertCi(input: {class: HOST, identifiers: {hostname: "cli1"}}) { created ci { id name } } }"#,
+    ]);
     assert_eq!(code_, Some(0), "{v} {err}");
     assert_eq!(v["data"]["upsertCi"]["ci"]["name"], json!("cli1"));
-    let (code_, v, _) = run(&["graphql", "--query", "query($n: String!) { cis(filter: {name: {equals: $n}}) { totalCount } }", "--variables", r#"{"n": "cli1"}"#]);
+    let (code_, v, _) = run(&[
+        "graphql",
+        "--query",
+        "query($n: String!) { cis(filter: {name: {equals: $n}}) { totalCount } }",
+        "--variables",
+        r#"{"n": "cli1"}"#,
+    ]);
     assert_eq!(code_, Some(0));
     assert_eq!(v["data"]["cis"]["totalCount"], json!(1));
-    let (code_, v, _) = run(&["graphql", "--query", r#"{ impact(ids: ["ci_nope"]) { affectedCount } }"#]);
+    let (code_, v, _) = run(&[
+        "graphql",
+        "--query",
+        r#"{ impact(ids: ["ci_nope"]) { affectedCount } }"#,
+    ]);
     assert_eq!(code_, Some(1), "errors give exit status 1");
     assert_eq!(v["errors"][0]["extensions"]["code"], json!("NOT_FOUND"));
 
@@ -513,8 +942,14 @@ fn binary_graphql_command_and_graceful_shutdown() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").expect("address line").to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("address line")
+        .to_string();
     let body: Value = reqwest::blocking::Client::new()
         .post(format!("{url}/graphql"))
         .json(&json!({ "query": "{ cis(filter: {name: {equals: \"cli1\"}}) { totalCount } }" }))
@@ -523,12 +958,18 @@ fn binary_graphql_command_and_graceful_shutdown() {
         .json()
         .unwrap();
     assert_eq!(body["data"]["cis"]["totalCount"], json!(1));
-    let st = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("SIGTERM") && stderr.contains("store closed"), "{stderr}");
+    assert!(
+        stderr.contains("SIGTERM") && stderr.contains("store closed"),
+        "{stderr}"
+    );
 
     // No tokens and a public address: refused at start, saying why.
     let (code_, _, err) = run(&["serve", "--bind", "0.0.0.0:0"]);

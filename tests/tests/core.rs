@@ -12,10 +12,20 @@ use cmdb_tests::cli::{base_command, cmdb, stderr, stdout, workspace_root};
 fn workspace_deps() -> BTreeMap<String, BTreeSet<String>> {
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(workspace_root())
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .output()
         .expect("cargo metadata");
-    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut map = BTreeMap::new();
     for p in v["packages"].as_array().unwrap() {
@@ -51,23 +61,55 @@ fn architecture_invariants() {
     let only = |dep: &str, allowed: &[&str]| {
         for (krate, ds) in &deps {
             if ds.contains(dep) {
-                assert!(allowed.contains(&krate.as_str()), "{krate} depends on {dep}; only {allowed:?} may");
+                assert!(
+                    allowed.contains(&krate.as_str()),
+                    "{krate} depends on {dep}; only {allowed:?} may"
+                );
             }
         }
     };
     // model does no I/O: no runtime, network, database or HTTP crates.
     let model = &deps["cmdb-model"];
-    for banned in ["tokio", "rusqlite", "neo4rs", "snmp2", "ssh2", "reqwest", "actix-web", "async-graphql", "cmdb-store", "cmdb-discovery"] {
-        assert!(!model.contains(banned), "cmdb-model must do no I/O but depends on {banned}");
+    for banned in [
+        "tokio",
+        "rusqlite",
+        "neo4rs",
+        "snmp2",
+        "ssh2",
+        "reqwest",
+        "actix-web",
+        "async-graphql",
+        "cmdb-store",
+        "cmdb-discovery",
+    ] {
+        assert!(
+            !model.contains(banned),
+            "cmdb-model must do no I/O but depends on {banned}"
+        );
     }
     for src in walk(&workspace_root().join("model/src")) {
         let text = std::fs::read_to_string(&src).unwrap();
-        for banned in ["std::fs", "TcpStream", "UdpSocket", "TcpListener", "std::process", "std::io::stdin", "tokio::"] {
-            assert!(!text.contains(banned), "{} uses {banned}: model does no I/O", src.display());
+        for banned in [
+            "std::fs",
+            "TcpStream",
+            "UdpSocket",
+            "TcpListener",
+            "std::process",
+            "std::io::stdin",
+            "tokio::",
+        ] {
+            assert!(
+                !text.contains(banned),
+                "{} uses {banned}: model does no I/O",
+                src.display()
+            );
         }
     }
     // discovery never depends on store (even indirectly).
-    assert!(!transitive(&deps, "cmdb-discovery").contains("cmdb-store"), "discovery must not know the store");
+    assert!(
+        !transitive(&deps, "cmdb-discovery").contains("cmdb-store"),
+        "discovery must not know the store"
+    );
     // Only store knows SQL and Cypher.
     only("rusqlite", &["cmdb-store"]);
     only("neo4rs", &["cmdb-store"]);
@@ -75,7 +117,12 @@ fn architecture_invariants() {
     only("async-graphql", &["cmdb-graphql", "cmdb-server"]);
     only("actix-web", &["cmdb-server"]);
     only("async-graphql-actix-web", &["cmdb-server"]);
-    assert!(!transitive(&deps, "cmdb-graphql").iter().any(|d| d.starts_with("actix")), "graphql must not know actix");
+    assert!(
+        !transitive(&deps, "cmdb-graphql")
+            .iter()
+            .any(|d| d.starts_with("actix")),
+        "graphql must not know actix"
+    );
     // Protocol crates stay in discovery.
     only("snmp2", &["cmdb-discovery"]);
     only("ssh2", &["cmdb-discovery"]);
@@ -135,8 +182,17 @@ fn import_names_bad_lines_and_keeps_the_rest() {
     }
     // Nothing from the bad lines was written.
     let export = stdout(&cmdb(&data, &["export"]));
-    assert_eq!(export.lines().filter(|l| l.contains("\"kind\":\"ci\"")).count(), 4, "{export}");
-    assert!(!export.contains("noident") && !export.contains("db1") && !export.contains("DEPENDS_ON"));
+    assert_eq!(
+        export
+            .lines()
+            .filter(|l| l.contains("\"kind\":\"ci\""))
+            .count(),
+        4,
+        "{export}"
+    );
+    assert!(
+        !export.contains("noident") && !export.contains("db1") && !export.contains("DEPENDS_ON")
+    );
 }
 
 #[test]
@@ -149,7 +205,8 @@ fn reimporting_three_times_changes_nothing() {
     let history = |data: &std::path::Path| {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            let s = EmbeddedStore::open(&data.join("cmdb.sqlite"), EmbeddedOptions::default()).unwrap();
+            let s =
+                EmbeddedStore::open(&data.join("cmdb.sqlite"), EmbeddedOptions::default()).unwrap();
             let st = s.stats().await.unwrap();
             s.close().await.unwrap();
             (st.cis, st.relationships, st.history_entries)
@@ -162,7 +219,11 @@ fn reimporting_three_times_changes_nothing() {
         assert!(err.contains("CIs created 0, updated 0, unchanged 4, merged 0; relationships created 0, updated 0"), "{err}");
     }
     assert_eq!(history(&data), before, "no duplicates, no new history");
-    let strip = |s: &str| s.lines().map(|l| l.split(",\"first_seen\"").next().unwrap().to_string()).collect::<Vec<_>>();
+    let strip = |s: &str| {
+        s.lines()
+            .map(|l| l.split(",\"first_seen\"").next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(strip(&stdout(&cmdb(&data, &["export"]))), strip(&first));
 }
 
@@ -188,7 +249,10 @@ fn export_reimports_into_an_empty_store_with_the_same_ids() {
             })
             .collect()
     };
-    assert_eq!(key(stdout(&cmdb(&b, &["export"]))), key(std::fs::read_to_string(&exported).unwrap()));
+    assert_eq!(
+        key(stdout(&cmdb(&b, &["export"]))),
+        key(std::fs::read_to_string(&exported).unwrap())
+    );
     let csv = stdout(&cmdb(&b, &["export", "--format", "csv"]));
     assert!(csv.starts_with("kind,id,class,name,status"));
     assert_eq!(csv.lines().count(), 1 + 4 + 3, "{csv}");
@@ -204,7 +268,11 @@ fn config_rejects_unknown_keys_with_their_name() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("bnid"), "{}", stderr(&out));
     std::fs::remove_file(&cfg).unwrap(); // or it would be picked up as ./cmdb.toml
-    let out = base_command(&data).env("CMDB_STORE_BAKEND", "x").arg("export").output().unwrap();
+    let out = base_command(&data)
+        .env("CMDB_STORE_BAKEND", "x")
+        .arg("export")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(stderr(&out).contains("bakend"), "{}", stderr(&out));
 }
@@ -224,12 +292,23 @@ fn crash_during_import_leaves_whole_batches_only() {
             writeln!(f, r#"{{"kind":"ci","class":"Host","identifiers":{{"hostname":"h{i}","ip_addresses":["10.{}.{}.{}"]}},"attributes":{{"rack":"r{}"}}}}"#, (i >> 16) & 255, (i >> 8) & 255, i & 255, i % 40).unwrap();
         }
     }
-    let mut child = base_command(&data).args(["import", "--batch-size", &BATCH.to_string(), file.to_str().unwrap()]).spawn().unwrap();
+    let mut child = base_command(&data)
+        .args([
+            "import",
+            "--batch-size",
+            &BATCH.to_string(),
+            file.to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
     // Wait until some batches have committed (the WAL grows), then kill without warning.
     let wal = data.join("cmdb.sqlite-wal");
     let start = Instant::now();
     while std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) < 2 << 20 {
-        assert!(start.elapsed() < Duration::from_secs(120), "import never got going");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "import never got going"
+        );
         if let Ok(Some(status)) = child.try_wait() {
             panic!("import finished before it could be killed ({status}); make N larger");
         }
@@ -241,20 +320,45 @@ fn crash_during_import_leaves_whole_batches_only() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let count = |rt: &tokio::runtime::Runtime| {
         rt.block_on(async {
-            let s = EmbeddedStore::open(&data.join("cmdb.sqlite"), EmbeddedOptions::default()).expect("store opens after a crash");
+            let s = EmbeddedStore::open(&data.join("cmdb.sqlite"), EmbeddedOptions::default())
+                .expect("store opens after a crash");
             let st = s.stats().await.unwrap();
             s.close().await.unwrap();
             st
         })
     };
     let st = count(&rt);
-    assert!(st.cis > 0 && st.cis < N, "killed mid-import: {} CIs", st.cis);
-    assert_eq!(st.cis % BATCH, 0, "only whole batches survive: {} CIs", st.cis);
-    assert_eq!(st.history_entries, st.cis, "history matches the committed CIs");
+    assert!(
+        st.cis > 0 && st.cis < N,
+        "killed mid-import: {} CIs",
+        st.cis
+    );
+    assert_eq!(
+        st.cis % BATCH,
+        0,
+        "only whole batches survive: {} CIs",
+        st.cis
+    );
+    assert_eq!(
+        st.history_entries, st.cis,
+        "history matches the committed CIs"
+    );
 
-    let out = base_command(&data).args(["import", "--batch-size", &BATCH.to_string(), file.to_str().unwrap()]).output().unwrap();
+    let out = base_command(&data)
+        .args([
+            "import",
+            "--batch-size",
+            &BATCH.to_string(),
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&format!("unchanged {}", st.cis)), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("unchanged {}", st.cis)),
+        "{}",
+        stderr(&out)
+    );
     let st = count(&rt);
     assert_eq!(st.cis, N, "completed without duplicates");
 }

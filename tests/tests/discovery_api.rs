@@ -18,11 +18,31 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn GraphStore> = Arc::new(EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default()).unwrap());
-    let config = DiscoveryConfig { snmp: vec![snmp_lab::v2c("lab", snmp_lab::SIM_COMMUNITY), snmp_lab::v2c("wrong", "not-the-community")], ..Default::default() };
+    let store: Arc<dyn GraphStore> = Arc::new(
+        EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default()).unwrap(),
+    );
+    let config = DiscoveryConfig {
+        snmp: vec![
+            snmp_lab::v2c("lab", snmp_lab::SIM_COMMUNITY),
+            snmp_lab::v2c("wrong", "not-the-community"),
+        ],
+        ..Default::default()
+    };
     let events = EventBus::default();
-    let registry = Arc::new(RunRegistry::new(store.clone(), Default::default(), events.clone(), config, dir.path().to_path_buf()));
-    let api = Api::with_discovery(store, ApiLimits::default(), events, Default::default(), Some(registry));
+    let registry = Arc::new(RunRegistry::new(
+        store.clone(),
+        Default::default(),
+        events.clone(),
+        config,
+        dir.path().to_path_buf(),
+    ));
+    let api = Api::with_discovery(
+        store,
+        ApiLimits::default(),
+        events,
+        Default::default(),
+        Some(registry),
+    );
     Fixture { _dir: dir, api }
 }
 
@@ -38,12 +58,16 @@ async fn wait_finished(api: &Api, id: &str) -> Value {
         if run["status"] != "RUNNING" {
             return run;
         }
-        assert!(start.elapsed() < Duration::from_secs(120), "run {id} did not finish: {run}");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "run {id} did not finish: {run}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-const RUN: &str = "mutation($input: RunDiscoveryInput!) { runDiscovery(input: $input) { id status trigger } }";
+const RUN: &str =
+    "mutation($input: RunDiscoveryInput!) { runDiscovery(input: $input) { id status trigger } }";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_discovery_over_the_api_reports_per_target_results() {
@@ -51,11 +75,20 @@ async fn run_discovery_over_the_api_reports_per_target_results() {
     let f = fixture();
     let sw1 = format!("{}:{}", snmp_lab::SW1, snmp_lab::PORT);
     let closed = format!("{}:{}", snmp_lab::CLOSED, snmp_lab::PORT);
-    let r = gql(&f.api, Role::Editor, RUN, json!({"input": {"targets": [sw1, closed], "credentials": ["lab"]}})).await;
+    let r = gql(
+        &f.api,
+        Role::Editor,
+        RUN,
+        json!({"input": {"targets": [sw1, closed], "credentials": ["lab"]}}),
+    )
+    .await;
     assert!(r["errors"].is_null(), "{r}");
     assert_eq!(r["data"]["runDiscovery"]["status"], "RUNNING");
     assert_eq!(r["data"]["runDiscovery"]["trigger"], "api");
-    let id = r["data"]["runDiscovery"]["id"].as_str().unwrap().to_string();
+    let id = r["data"]["runDiscovery"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let run = wait_finished(&f.api, &id).await;
     assert_eq!(run["status"], "PARTIAL", "{run}");
     assert_eq!(run["targetsOk"], 1);
@@ -64,13 +97,28 @@ async fn run_discovery_over_the_api_reports_per_target_results() {
     assert_eq!(run["errors"][0]["target"], closed.as_str());
     assert_eq!(run["errors"][0]["code"], "UNREACHABLE");
     // A second run over the same target: nothing new, nothing staled, listed newest first.
-    let r = gql(&f.api, Role::Editor, RUN, json!({"input": {"targets": [sw1], "credentials": ["lab"]}})).await;
-    let id2 = r["data"]["runDiscovery"]["id"].as_str().unwrap().to_string();
+    let r = gql(
+        &f.api,
+        Role::Editor,
+        RUN,
+        json!({"input": {"targets": [sw1], "credentials": ["lab"]}}),
+    )
+    .await;
+    let id2 = r["data"]["runDiscovery"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let run2 = wait_finished(&f.api, &id2).await;
     assert_eq!(run2["status"], "SUCCEEDED", "{run2}");
     assert_eq!(run2["cisCreated"], 0);
     assert_eq!(run2["cisStaled"], 0);
-    let list = gql(&f.api, Role::Reader, "{ discoveryRuns { id status } }", json!({})).await;
+    let list = gql(
+        &f.api,
+        Role::Reader,
+        "{ discoveryRuns { id status } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(list["data"]["discoveryRuns"][0]["id"], id2.as_str());
     assert_eq!(list["data"]["discoveryRuns"][1]["id"], id.as_str());
 }
@@ -80,36 +128,69 @@ async fn wrong_credentials_fail_the_target_not_the_run() {
     snmp_lab::lab();
     let f = fixture();
     let sw2 = format!("{}:{}", snmp_lab::SW2, snmp_lab::PORT);
-    let r = gql(&f.api, Role::Editor, RUN, json!({"input": {"targets": [sw2], "credentials": ["wrong"]}})).await;
-    let id = r["data"]["runDiscovery"]["id"].as_str().unwrap().to_string();
+    let r = gql(
+        &f.api,
+        Role::Editor,
+        RUN,
+        json!({"input": {"targets": [sw2], "credentials": ["wrong"]}}),
+    )
+    .await;
+    let id = r["data"]["runDiscovery"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let run = wait_finished(&f.api, &id).await;
     assert_eq!(run["status"], "FAILED", "{run}");
     assert_eq!(run["errors"][0]["code"], "TIMEOUT");
-    assert!(!run.to_string().contains("not-the-community"), "a secret leaked: {run}");
+    assert!(
+        !run.to_string().contains("not-the-community"),
+        "a secret leaked: {run}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_discovery_run_and_input_errors() {
     let f = fixture();
     let r = gql(&f.api, Role::Editor, RUN, json!({"input": {"local": true}})).await;
-    let id = r["data"]["runDiscovery"]["id"].as_str().unwrap().to_string();
+    let id = r["data"]["runDiscovery"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let run = wait_finished(&f.api, &id).await;
     assert_eq!(run["status"], "SUCCEEDED", "{run}");
     assert!(run["cisCreated"].as_i64().unwrap() > 1);
-    let hosts = gql(&f.api, Role::Reader, "{ cis(filter: {class: HOST}) { totalCount } }", json!({})).await;
+    let hosts = gql(
+        &f.api,
+        Role::Reader,
+        "{ cis(filter: {class: HOST}) { totalCount } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(hosts["data"]["cis"]["totalCount"], 1, "{hosts}");
 
     for (input, code) in [
         (json!({"targets": ["10.0.0.0/8"]}), "INVALID_INPUT"),
         (json!({"targets": ["not a target:x"]}), "INVALID_INPUT"),
-        (json!({"targets": ["127.0.1.20"], "credentials": ["nope"]}), "INVALID_INPUT"),
+        (
+            json!({"targets": ["127.0.1.20"], "credentials": ["nope"]}),
+            "INVALID_INPUT",
+        ),
         (json!({}), "INVALID_INPUT"),
     ] {
         let r = gql(&f.api, Role::Editor, RUN, json!({"input": input})).await;
         assert_eq!(r["errors"][0]["extensions"]["code"], code, "{input}: {r}");
     }
     let r = gql(&f.api, Role::Reader, RUN, json!({"input": {"local": true}})).await;
-    assert_eq!(r["errors"][0]["extensions"]["code"], "FORBIDDEN", "readers cannot start runs: {r}");
-    let r = gql(&f.api, Role::Reader, "{ discoveryRun(id: \"run_nope\") { id } }", json!({})).await;
+    assert_eq!(
+        r["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "readers cannot start runs: {r}"
+    );
+    let r = gql(
+        &f.api,
+        Role::Reader,
+        "{ discoveryRun(id: \"run_nope\") { id } }",
+        json!({}),
+    )
+    .await;
     assert!(r["data"]["discoveryRun"].is_null());
 }

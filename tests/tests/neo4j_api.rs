@@ -11,7 +11,12 @@ use cmdb_tests::{api_support::load_estate, bolt_lab};
 use serde_json::{json, Value};
 
 fn api(store: Arc<dyn GraphStore>) -> Api {
-    Api::new(store, ApiLimits::default(), EventBus::default(), Default::default())
+    Api::new(
+        store,
+        ApiLimits::default(),
+        EventBus::default(),
+        Default::default(),
+    )
 }
 
 const QUERIES: &[&str] = &[
@@ -23,24 +28,47 @@ const QUERIES: &[&str] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_backends_answer_the_same() {
     let _exclusive = bolt_lab::fresh().await; // empties the graph and holds it for this test
-    let neo: Arc<dyn GraphStore> = Arc::new(Neo4jStore::connect(&bolt_lab::config()).await.expect("connect"));
+    let neo: Arc<dyn GraphStore> = Arc::new(
+        Neo4jStore::connect(&bolt_lab::config())
+            .await
+            .expect("connect"),
+    );
     let dir = tempfile::tempdir().unwrap();
-    let emb: Arc<dyn GraphStore> = Arc::new(EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default()).unwrap());
+    let emb: Arc<dyn GraphStore> = Arc::new(
+        EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default()).unwrap(),
+    );
     load_estate(&*neo, "estate.jsonl").await;
     load_estate(&*emb, "estate.jsonl").await;
     let (a, b) = (api(neo.clone()), api(emb.clone()));
     for q in QUERIES {
-        let (x, y) = (a.execute_json(q, json!({}), Role::Reader).await, b.execute_json(q, json!({}), Role::Reader).await);
+        let (x, y) = (
+            a.execute_json(q, json!({}), Role::Reader).await,
+            b.execute_json(q, json!({}), Role::Reader).await,
+        );
         assert!(x["errors"].is_null(), "neo4j: {q}: {x}");
         assert_eq!(normalise(x), normalise(y), "{q}");
     }
     // Impact of every host failing, one at a time: same services, severities and paths.
-    let hosts = b.execute_json("{ cis(filter: {class: HOST}) { edges { node { id } } } }", json!({}), Role::Reader).await;
-    let ids: Vec<String> = hosts["data"]["cis"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_string()).collect();
+    let hosts = b
+        .execute_json(
+            "{ cis(filter: {class: HOST}) { edges { node { id } } } }",
+            json!({}),
+            Role::Reader,
+        )
+        .await;
+    let ids: Vec<String> = hosts["data"]["cis"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_string())
+        .collect();
     assert!(!ids.is_empty());
     let q = "query($ids: [ID!]!) { impact(ids: $ids) { affectedCount services { service { id name } severity paths } } }";
     for id in &ids {
-        let (x, y) = (a.execute_json(q, json!({"ids": [id]}), Role::Reader).await, b.execute_json(q, json!({"ids": [id]}), Role::Reader).await);
+        let (x, y) = (
+            a.execute_json(q, json!({"ids": [id]}), Role::Reader).await,
+            b.execute_json(q, json!({"ids": [id]}), Role::Reader).await,
+        );
         assert!(x["errors"].is_null(), "{x}");
         assert_eq!(x["data"], y["data"], "impact of {id}");
     }
@@ -48,17 +76,29 @@ async fn both_backends_answer_the_same() {
     // a quorum and a cycle, every CI failing alone, on both backends.
     load_estate(&*neo, "redundancy_estate.jsonl").await;
     load_estate(&*emb, "redundancy_estate.jsonl").await;
-    let all = b.execute_json("{ cis(first: 500) { edges { node { id class } } } }", json!({}), Role::Reader).await;
+    let all = b
+        .execute_json(
+            "{ cis(first: 500) { edges { node { id class } } } }",
+            json!({}),
+            Role::Reader,
+        )
+        .await;
     let nodes = all["data"]["cis"]["edges"].as_array().unwrap().clone();
     let q = "query($ids: [ID!]!) { impact(ids: $ids) { services { serviceId severity depth breadth paths } groups { groupId down minUp severity } affectedCount } changeRisk(ids: $ids) { totalScore restsOnLowConfidence } }";
     for n in &nodes {
         let id = n["node"]["id"].as_str().unwrap();
-        let (x, y) = (a.execute_json(q, json!({"ids": [id]}), Role::Reader).await, b.execute_json(q, json!({"ids": [id]}), Role::Reader).await);
+        let (x, y) = (
+            a.execute_json(q, json!({"ids": [id]}), Role::Reader).await,
+            b.execute_json(q, json!({"ids": [id]}), Role::Reader).await,
+        );
         assert!(x["errors"].is_null(), "{x}");
         assert_eq!(x["data"], y["data"], "impact of {id}");
         if n["node"]["class"] == "BUSINESS_SERVICE" {
             let q = "query($s: ID!) { singlePointsOfFailure(serviceId: $s) { id depth path } }";
-            let (x, y) = (a.execute_json(q, json!({"s": id}), Role::Reader).await, b.execute_json(q, json!({"s": id}), Role::Reader).await);
+            let (x, y) = (
+                a.execute_json(q, json!({"s": id}), Role::Reader).await,
+                b.execute_json(q, json!({"s": id}), Role::Reader).await,
+            );
             assert!(x["errors"].is_null(), "{x}");
             assert_eq!(x["data"], y["data"], "single points of failure of {id}");
         }
@@ -68,7 +108,11 @@ async fn both_backends_answer_the_same() {
     for n in &nodes {
         let id = n["node"]["id"].as_str().unwrap();
         let v = json!({"a": first, "b": id});
-        assert_eq!(a.execute_json(q, v.clone(), Role::Reader).await, b.execute_json(q, v, Role::Reader).await, "path to {id}");
+        assert_eq!(
+            a.execute_json(q, v.clone(), Role::Reader).await,
+            b.execute_json(q, v, Role::Reader).await,
+            "path to {id}"
+        );
     }
     // A mutation through the Neo4j backend lands in its history.
     let r = a

@@ -24,11 +24,17 @@ fn key_probe() -> SshProbe {
 }
 
 fn rec<'a>(o: &'a Observation, key: &str) -> &'a Record {
-    o.records.iter().find(|r| r.key == key).unwrap_or_else(|| panic!("no record {key}"))
+    o.records
+        .iter()
+        .find(|r| r.key == key)
+        .unwrap_or_else(|| panic!("no record {key}"))
 }
 
 /// Discover `targets` concurrently (as a runner would), results in target order.
-async fn discover_all(p: &Arc<SshProbe>, targets: &[Target]) -> Vec<Result<ProbeOutput, ProbeError>> {
+async fn discover_all(
+    p: &Arc<SshProbe>,
+    targets: &[Target],
+) -> Vec<Result<ProbeOutput, ProbeError>> {
     let rid = RunId::generate();
     let handles: Vec<_> = targets
         .iter()
@@ -53,14 +59,21 @@ fn host_edges(o: &Observation) -> BTreeSet<(String, String, u64)> {
     let me = rec(o, DEVICE_KEY).name.clone().unwrap_or_default();
     let map = ip_to_host();
     let mut out = BTreeSet::new();
-    for r in o.relationships.iter().filter(|r| r.rel_type == RelType::ConnectsTo) {
+    for r in o
+        .relationships
+        .iter()
+        .filter(|r| r.rel_type == RelType::ConnectsTo)
+    {
         let ep = rec(o, &r.to);
         let port = ep.identifiers["port"].as_u64().unwrap_or(0);
         let host = if ep.parent.as_deref() == Some(DEVICE_KEY) {
             me.clone()
         } else {
             let dev = rec(o, ep.parent.as_deref().unwrap_or(""));
-            let ip = dev.identifiers["ip_addresses"][0].as_str().unwrap_or("").to_string();
+            let ip = dev.identifiers["ip_addresses"][0]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             map.get(ip.as_str()).map(|h| h.to_string()).unwrap_or(ip)
         };
         out.insert((me.clone(), host, port));
@@ -98,17 +111,29 @@ async fn estate_is_discovered_into_the_expected_observations_and_graph() {
         let o = &out.observation;
         assert_eq!(o.source.as_str(), "ssh");
         assert!(o.scope.complete, "{name}: {:?}", out.diagnostics);
-        assert_eq!(o.scope.targets, [format!("{addr}:2222")].into_iter().collect());
+        assert_eq!(
+            o.scope.targets,
+            [format!("{addr}:2222")].into_iter().collect()
+        );
         assert!(out.diagnostics.is_empty(), "{name}: {:?}", out.diagnostics);
         assert_eq!(out.credential.as_deref(), Some("lab-key"));
         let dev = rec(o, DEVICE_KEY);
         assert_eq!(dev.name.as_deref(), Some(*name));
         assert_eq!(dev.class, Some(CiClass::Host));
         assert!(!dev.placeholder);
-        assert!(dev.identifiers["serial_number"].as_str().unwrap().starts_with("4XK2"));
+        assert!(dev.identifiers["serial_number"]
+            .as_str()
+            .unwrap()
+            .starts_with("4XK2"));
         // the expected processes per role, exactly
-        let procs: BTreeSet<String> = o.records.iter().filter(|r| r.class == Some(CiClass::Process)).filter_map(|r| r.name.clone()).collect();
-        let mut want: BTreeSet<String> = ["chronyd", "sshd"].iter().map(|s| s.to_string()).collect();
+        let procs: BTreeSet<String> = o
+            .records
+            .iter()
+            .filter(|r| r.class == Some(CiClass::Process))
+            .filter_map(|r| r.name.clone())
+            .collect();
+        let mut want: BTreeSet<String> =
+            ["chronyd", "sshd"].iter().map(|s| s.to_string()).collect();
         let role_procs: &[&str] = match *name {
             "lb1" => &["haproxy"],
             n if n.starts_with("web") => &["nginx"],
@@ -118,7 +143,11 @@ async fn estate_is_discovered_into_the_expected_observations_and_graph() {
         };
         want.extend(role_procs.iter().map(|s| s.to_string()));
         assert_eq!(procs, want, "{name}");
-        let n_containers = o.records.iter().filter(|r| r.class == Some(CiClass::Container)).count();
+        let n_containers = o
+            .records
+            .iter()
+            .filter(|r| r.class == Some(CiClass::Container))
+            .count();
         assert_eq!(n_containers, usize::from(*name == "cache1"), "{name}");
         observations.push(o.clone());
     }
@@ -150,18 +179,39 @@ async fn estate_is_discovered_into_the_expected_observations_and_graph() {
 #[derive(Debug, PartialEq, Eq)]
 struct Graph {
     cis: BTreeSet<(String, String, bool, String)>,
-    rels: BTreeSet<(String, (String, String, bool, String), (String, String, bool, String))>,
+    rels: BTreeSet<(
+        String,
+        (String, String, bool, String),
+        (String, String, bool, String),
+    )>,
 }
 
 async fn store_graph(observations: &[Observation]) -> Graph {
-    use cmdb_store::{CiFilter, CiOrder, EmbeddedOptions, EmbeddedStore, GraphStore, IngestOptions, PageRequest};
+    use cmdb_store::{
+        CiFilter, CiOrder, EmbeddedOptions, EmbeddedStore, GraphStore, IngestOptions, PageRequest,
+    };
     let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(&dir.path().join("g.db"), EmbeddedOptions::default()).expect("store");
+    let store =
+        EmbeddedStore::open(&dir.path().join("g.db"), EmbeddedOptions::default()).expect("store");
     for o in observations {
-        store.ingest(o.clone(), &IngestOptions::default()).await.expect("ingest");
+        store
+            .ingest(o.clone(), &IngestOptions::default())
+            .await
+            .expect("ingest");
     }
-    let page = store.find(&CiFilter::default(), CiOrder::default(), &PageRequest::first(100_000)).await.unwrap();
-    let cis: BTreeMap<_, _> = page.items.into_iter().map(|(_, c)| (c.id.clone(), c)).collect();
+    let page = store
+        .find(
+            &CiFilter::default(),
+            CiOrder::default(),
+            &PageRequest::first(100_000),
+        )
+        .await
+        .unwrap();
+    let cis: BTreeMap<_, _> = page
+        .items
+        .into_iter()
+        .map(|(_, c)| (c.id.clone(), c))
+        .collect();
     let (rels, _) = store.all_relationships(None, 1_000_000).await.unwrap();
     // the device each CI hangs off, for a readable canonical name
     let mut owner: BTreeMap<_, String> = BTreeMap::new();
@@ -177,19 +227,43 @@ async fn store_graph(observations: &[Observation]) -> Graph {
     }
     let canon = |id: &cmdb_model::CiId| {
         let c = &cis[id];
-        (c.class.to_string(), c.name.clone(), c.placeholder, owner.get(id).cloned().unwrap_or_default())
+        (
+            c.class.to_string(),
+            c.name.clone(),
+            c.placeholder,
+            owner.get(id).cloned().unwrap_or_default(),
+        )
     };
     Graph {
         cis: cis.keys().map(canon).collect(),
-        rels: rels.iter().filter(|r| cis.contains_key(&r.from) && cis.contains_key(&r.to)).map(|r| (r.rel_type.to_string(), canon(&r.from), canon(&r.to))).collect(),
+        rels: rels
+            .iter()
+            .filter(|r| cis.contains_key(&r.from) && cis.contains_key(&r.to))
+            .map(|r| (r.rel_type.to_string(), canon(&r.from), canon(&r.to)))
+            .collect(),
     }
 }
 
 fn check_store_graph(g: &Graph) {
-    let hosts: BTreeSet<_> = g.cis.iter().filter(|c| c.0 == "Host").map(|c| (c.1.clone(), c.2)).collect();
-    let want: BTreeSet<_> = ESTATE.iter().map(|(n, _, _)| (n.to_string(), false)).collect();
-    assert_eq!(hosts, want, "placeholders for far ends merged into the real hosts");
-    assert!(g.cis.iter().all(|c| !c.2), "no placeholder left: {:?}", g.cis.iter().filter(|c| c.2).collect::<Vec<_>>());
+    let hosts: BTreeSet<_> = g
+        .cis
+        .iter()
+        .filter(|c| c.0 == "Host")
+        .map(|c| (c.1.clone(), c.2))
+        .collect();
+    let want: BTreeSet<_> = ESTATE
+        .iter()
+        .map(|(n, _, _)| (n.to_string(), false))
+        .collect();
+    assert_eq!(
+        hosts, want,
+        "placeholders for far ends merged into the real hosts"
+    );
+    assert!(
+        g.cis.iter().all(|c| !c.2),
+        "no placeholder left: {:?}",
+        g.cis.iter().filter(|c| c.2).collect::<Vec<_>>()
+    );
     // process → endpoint on the other host, by host names
     let conn: BTreeSet<(String, String, String)> = g
         .rels
@@ -197,21 +271,39 @@ fn check_store_graph(g: &Graph) {
         .filter(|r| r.0 == "CONNECTS_TO")
         .map(|r| (r.1 .3.clone(), r.2 .3.clone(), r.2 .1.clone()))
         .collect();
-    let want: BTreeSet<(String, String, String)> = expected_edges().into_iter().map(|(a, b, p)| (a, b, format!("tcp/{p}"))).collect();
+    let want: BTreeSet<(String, String, String)> = expected_edges()
+        .into_iter()
+        .map(|(a, b, p)| (a, b, format!("tcp/{p}")))
+        .collect();
     assert_eq!(conn, want);
     // the endpoint web1 connects to on app1 is the one app1's java LISTENS_ON
-    assert!(g.rels.iter().any(|r| r.0 == "LISTENS_ON" && r.1 .1 == "java" && r.1 .3 == "app1" && r.2 .1 == "tcp/8080"));
+    assert!(g.rels.iter().any(|r| r.0 == "LISTENS_ON"
+        && r.1 .1 == "java"
+        && r.1 .3 == "app1"
+        && r.2 .1 == "tcp/8080"));
 }
 
 #[tokio::test]
 async fn password_and_passphrase_key_authentication_work() {
     let l = lab();
     let rid = RunId::new("auth");
-    let p = probe_with(vec![l.password_credential("lab-password", ssh_lab::PASSWORD)], HostKeyPolicy::Off);
-    let out = p.discover(&target("127.0.3.2"), &rid).await.expect("password auth");
+    let p = probe_with(
+        vec![l.password_credential("lab-password", ssh_lab::PASSWORD)],
+        HostKeyPolicy::Off,
+    );
+    let out = p
+        .discover(&target("127.0.3.2"), &rid)
+        .await
+        .expect("password auth");
     assert_eq!(out.credential.as_deref(), Some("lab-password"));
-    let p = probe_with(vec![l.passphrase_key_credential("lab-key-pass")], HostKeyPolicy::Off);
-    let out = p.discover(&target("127.0.3.3"), &rid).await.expect("key with passphrase");
+    let p = probe_with(
+        vec![l.passphrase_key_credential("lab-key-pass")],
+        HostKeyPolicy::Off,
+    );
+    let out = p
+        .discover(&target("127.0.3.3"), &rid)
+        .await
+        .expect("key with passphrase");
     assert_eq!(out.credential.as_deref(), Some("lab-key-pass"));
 }
 
@@ -221,7 +313,10 @@ async fn agent_authentication_works() {
     // libssh2 finds the agent through SSH_AUTH_SOCK; only this test uses an agent.
     std::env::set_var("SSH_AUTH_SOCK", l.agent_socket());
     let p = probe_with(vec![l.agent_credential("lab-agent")], HostKeyPolicy::Off);
-    let out = p.discover(&target("127.0.3.5"), &RunId::new("agent")).await.expect("agent auth");
+    let out = p
+        .discover(&target("127.0.3.5"), &RunId::new("agent"))
+        .await
+        .expect("agent auth");
     assert_eq!(out.credential.as_deref(), Some("lab-agent"));
 }
 
@@ -229,10 +324,16 @@ async fn agent_authentication_works() {
 async fn wrong_credentials_fail_per_target_without_leaking_secrets() {
     let l = lab();
     let rid = RunId::new("auth");
-    let p = probe_with(vec![l.wrong_key_credential("not-authorized")], HostKeyPolicy::Off);
+    let p = probe_with(
+        vec![l.wrong_key_credential("not-authorized")],
+        HostKeyPolicy::Off,
+    );
     let e = p.discover(&target("127.0.3.2"), &rid).await.unwrap_err();
     assert_eq!(e.code(), "AUTH_FAILED", "{e}");
-    let p = probe_with(vec![l.password_credential("bad-pw", "hunter2-wrong")], HostKeyPolicy::Off);
+    let p = probe_with(
+        vec![l.password_credential("bad-pw", "hunter2-wrong")],
+        HostKeyPolicy::Off,
+    );
     let e = p.discover(&target("127.0.3.2"), &rid).await.unwrap_err();
     assert_eq!(e.code(), "AUTH_FAILED", "{e}");
     assert!(!e.to_string().contains("hunter2"), "{e}");
@@ -263,7 +364,11 @@ async fn credentials_are_tried_in_order_and_affinity_is_remembered() {
     let t = target("127.0.3.4");
     let out = p.discover(&t, &rid).await.unwrap();
     assert_eq!(out.credential.as_deref(), Some("c-good-key"));
-    let refused: Vec<_> = out.diagnostics.iter().filter(|d| d.code == "ssh.credential_refused").collect();
+    let refused: Vec<_> = out
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "ssh.credential_refused")
+        .collect();
     assert_eq!(refused.len(), 2, "{:?}", out.diagnostics);
     assert!(out.diagnostics.iter().all(|d| !d.message.contains("nope")));
     // persisted and restored: the next run goes straight to the good credential
@@ -272,7 +377,13 @@ async fn credentials_are_tried_in_order_and_affinity_is_remembered() {
     let restored: CredentialAffinity = serde_json::from_str(&saved).unwrap();
     let p2 = SshProbe::with_affinity(o, restored).unwrap();
     let out = p2.discover(&t, &rid).await.unwrap();
-    assert!(out.diagnostics.iter().all(|d| d.code != "ssh.credential_refused"), "{:?}", out.diagnostics);
+    assert!(
+        out.diagnostics
+            .iter()
+            .all(|d| d.code != "ssh.credential_refused"),
+        "{:?}",
+        out.diagnostics
+    );
 }
 
 #[tokio::test]
@@ -283,22 +394,51 @@ async fn host_key_policies() {
     let kh = dir.path().join("known_hosts");
     let cred = || vec![l.key_credential("k")];
     // strict: unknown host refused, known host accepted, changed key refused
-    let strict = probe_with(cred(), HostKeyPolicy::Strict { known_hosts: kh.clone() });
-    let e = strict.discover(&target("127.0.3.5"), &rid).await.unwrap_err();
+    let strict = probe_with(
+        cred(),
+        HostKeyPolicy::Strict {
+            known_hosts: kh.clone(),
+        },
+    );
+    let e = strict
+        .discover(&target("127.0.3.5"), &rid)
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "HOST_KEY_REJECTED", "{e}");
-    l.write_known_hosts(&kh, &[("127.0.3.5", &l.host_key_pub()), ("127.0.3.6", &l.impostor_key_pub())]);
-    strict.discover(&target("127.0.3.5"), &rid).await.expect("known key accepted");
-    let e = strict.discover(&target("127.0.3.6"), &rid).await.unwrap_err();
+    l.write_known_hosts(
+        &kh,
+        &[
+            ("127.0.3.5", &l.host_key_pub()),
+            ("127.0.3.6", &l.impostor_key_pub()),
+        ],
+    );
+    strict
+        .discover(&target("127.0.3.5"), &rid)
+        .await
+        .expect("known key accepted");
+    let e = strict
+        .discover(&target("127.0.3.6"), &rid)
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "HOST_KEY_REJECTED", "{e}");
     assert!(e.to_string().contains("does not match"), "{e}");
 
     // accept-new: first contact remembered, then a changed key is refused
     let kh2 = dir.path().join("sub/tofu_known_hosts");
-    let tofu = probe_with(cred(), HostKeyPolicy::AcceptNew { known_hosts: kh2.clone() });
-    tofu.discover(&target("127.0.3.7"), &rid).await.expect("first use accepted");
+    let tofu = probe_with(
+        cred(),
+        HostKeyPolicy::AcceptNew {
+            known_hosts: kh2.clone(),
+        },
+    );
+    tofu.discover(&target("127.0.3.7"), &rid)
+        .await
+        .expect("first use accepted");
     let saved = std::fs::read_to_string(&kh2).unwrap();
     assert!(saved.contains("[127.0.3.7]:2222"), "{saved}");
-    tofu.discover(&target("127.0.3.7"), &rid).await.expect("same key accepted again");
+    tofu.discover(&target("127.0.3.7"), &rid)
+        .await
+        .expect("same key accepted again");
     l.write_known_hosts(&kh2, &[("127.0.3.7", &l.impostor_key_pub())]);
     let e = tofu.discover(&target("127.0.3.7"), &rid).await.unwrap_err();
     assert_eq!(e.code(), "HOST_KEY_REJECTED", "{e}");
@@ -310,8 +450,20 @@ async fn failures_are_per_target_and_the_run_continues() {
     let dir = tempfile::tempdir().unwrap();
     let kh = dir.path().join("known_hosts");
     // strict known_hosts: good hosts with the real key, 127.0.3.3 with an impostor key
-    l.write_known_hosts(&kh, &[("127.0.3.1", &l.host_key_pub()), ("127.0.3.2", &l.host_key_pub()), ("127.0.3.3", &l.impostor_key_pub()), (ssh_lab::GARBAGE, &l.host_key_pub()), ("127.0.3.9", &l.host_key_pub())]);
-    let p = Arc::new(probe_with(vec![l.key_credential("k")], HostKeyPolicy::Strict { known_hosts: kh }));
+    l.write_known_hosts(
+        &kh,
+        &[
+            ("127.0.3.1", &l.host_key_pub()),
+            ("127.0.3.2", &l.host_key_pub()),
+            ("127.0.3.3", &l.impostor_key_pub()),
+            (ssh_lab::GARBAGE, &l.host_key_pub()),
+            ("127.0.3.9", &l.host_key_pub()),
+        ],
+    );
+    let p = Arc::new(probe_with(
+        vec![l.key_credential("k")],
+        HostKeyPolicy::Strict { known_hosts: kh },
+    ));
     let targets = vec![
         target("127.0.3.1"),
         target(ssh_lab::UNREACHABLE),
@@ -321,8 +473,24 @@ async fn failures_are_per_target_and_the_run_continues() {
         target("127.0.3.9"),
     ];
     let results = discover_all(&p, &targets).await;
-    let codes: Vec<&str> = results.iter().map(|r| match r { Ok(_) => "OK", Err(e) => e.code() }).collect();
-    assert_eq!(codes, ["OK", "UNREACHABLE", "HOST_KEY_REJECTED", "PROTOCOL_ERROR", "OK", "OK"]);
+    let codes: Vec<&str> = results
+        .iter()
+        .map(|r| match r {
+            Ok(_) => "OK",
+            Err(e) => e.code(),
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "OK",
+            "UNREACHABLE",
+            "HOST_KEY_REJECTED",
+            "PROTOCOL_ERROR",
+            "OK",
+            "OK"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -335,34 +503,66 @@ async fn misbehaving_hosts_are_bounded() {
     let p = SshProbe::new(o).unwrap();
 
     // garbage: no sections → protocol error, no panic
-    let e = p.discover(&target(ssh_lab::GARBAGE), &rid).await.unwrap_err();
+    let e = p
+        .discover(&target(ssh_lab::GARBAGE), &rid)
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "PROTOCOL_ERROR", "{e}");
 
     // 10 MB: cut at the 1 MiB cap; what came before is kept, the scope is incomplete
     let t0 = Instant::now();
-    let out = p.discover(&target(ssh_lab::BIG), &rid).await.expect("big host gives a partial result");
+    let out = p
+        .discover(&target(ssh_lab::BIG), &rid)
+        .await
+        .expect("big host gives a partial result");
     assert!(!out.observation.scope.complete);
-    assert!(out.diagnostics.iter().any(|d| d.code == "linux.output_truncated"), "{:?}", out.diagnostics);
-    assert_eq!(rec(&out.observation, DEVICE_KEY).name.as_deref(), Some("big1"));
+    assert!(
+        out.diagnostics
+            .iter()
+            .any(|d| d.code == "linux.output_truncated"),
+        "{:?}",
+        out.diagnostics
+    );
+    assert_eq!(
+        rec(&out.observation, DEVICE_KEY).name.as_deref(),
+        Some("big1")
+    );
     assert!(t0.elapsed() < Duration::from_secs(10));
 
     // non-UTF-8: decoded lossily, complete, reported
-    let out = p.discover(&target(ssh_lab::NON_UTF8), &rid).await.expect("non-utf8 host");
+    let out = p
+        .discover(&target(ssh_lab::NON_UTF8), &rid)
+        .await
+        .expect("non-utf8 host");
     assert!(out.observation.scope.complete);
     assert!(out.diagnostics.iter().any(|d| d.code == "linux.non_utf8"));
-    let nginx = out.observation.records.iter().find(|r| r.name.as_deref() == Some("nginx")).unwrap();
-    assert!(nginx.identifiers["command_line"].as_str().unwrap().starts_with("nginx: master"));
+    let nginx = out
+        .observation
+        .records
+        .iter()
+        .find(|r| r.name.as_deref() == Some("nginx"))
+        .unwrap();
+    assert!(nginx.identifiers["command_line"]
+        .as_str()
+        .unwrap()
+        .starts_with("nginx: master"));
 
     // hung: the 3 s command timeout is honoured
     let t0 = Instant::now();
     let e = p.discover(&target(ssh_lab::HUNG), &rid).await.unwrap_err();
     assert_eq!(e.code(), "TIMEOUT", "{e}");
     let took = t0.elapsed();
-    assert!(took >= Duration::from_secs(3) && took < Duration::from_secs(8), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
 
     // endless: cut at the cap, no sections → protocol error, quickly
     let t0 = Instant::now();
-    let e = p.discover(&target(ssh_lab::ENDLESS), &rid).await.unwrap_err();
+    let e = p
+        .discover(&target(ssh_lab::ENDLESS), &rid)
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "PROTOCOL_ERROR", "{e}");
     assert!(e.to_string().contains("truncated"), "{e}");
     assert!(t0.elapsed() < Duration::from_secs(8));
@@ -372,10 +572,17 @@ async fn misbehaving_hosts_are_bounded() {
 fn ssh_transport_caps_output_and_kills_at_timeout_on_a_real_shell() {
     let l = lab();
     let p = probe_with(vec![l.key_credential("k")], HostKeyPolicy::Off);
-    let (mut t, cred) = p.connect_blocking(&target(ssh_lab::LOCALHOST)).expect("connect");
+    let (mut t, cred) = p
+        .connect_blocking(&target(ssh_lab::LOCALHOST))
+        .expect("connect");
     assert_eq!(cred, "k");
-    let lim = ExecLimits { timeout: Duration::from_secs(10), max_output: 256 * 1024 };
-    let o = t.run("printf 'a\\377b'; echo oops >&2; exit 7", &lim).unwrap();
+    let lim = ExecLimits {
+        timeout: Duration::from_secs(10),
+        max_output: 256 * 1024,
+    };
+    let o = t
+        .run("printf 'a\\377b'; echo oops >&2; exit 7", &lim)
+        .unwrap();
     assert_eq!(o.stdout, b"a\xffb");
     assert_eq!(o.stderr, b"oops\n");
     assert_eq!(o.exit_status, Some(7));
@@ -383,9 +590,19 @@ fn ssh_transport_caps_output_and_kills_at_timeout_on_a_real_shell() {
     assert!(o.truncated);
     assert_eq!(o.stdout.len(), 256 * 1024);
     // a truncated command poisons the session (it was abandoned mid-stream): reconnect
-    let (mut t, _) = p.connect_blocking(&target(ssh_lab::LOCALHOST)).expect("connect");
+    let (mut t, _) = p
+        .connect_blocking(&target(ssh_lab::LOCALHOST))
+        .expect("connect");
     let t0 = Instant::now();
-    let o = t.run("echo started; sleep 60", &ExecLimits { timeout: Duration::from_millis(800), ..lim }).unwrap();
+    let o = t
+        .run(
+            "echo started; sleep 60",
+            &ExecLimits {
+                timeout: Duration::from_millis(800),
+                ..lim
+            },
+        )
+        .unwrap();
     assert!(o.timed_out);
     assert_eq!(o.stdout, b"started\n");
     assert!(t0.elapsed() < Duration::from_secs(4));
@@ -397,22 +614,40 @@ async fn this_machine_over_ssh_and_through_the_local_transport_agree() {
     let l = lab();
     let rid = RunId::new("local");
     let p = probe_with(vec![l.key_credential("k")], HostKeyPolicy::Off);
-    let over_ssh = p.discover(&target(ssh_lab::LOCALHOST), &rid).await.expect("ssh to 127.0.0.1");
-    let local = LocalProbe::default().discover(&LocalProbe::target(), &rid).await.expect("local");
+    let over_ssh = p
+        .discover(&target(ssh_lab::LOCALHOST), &rid)
+        .await
+        .expect("ssh to 127.0.0.1");
+    let local = LocalProbe::default()
+        .discover(&LocalProbe::target(), &rid)
+        .await
+        .expect("local");
     assert_eq!(over_ssh.observation.source.as_str(), "ssh");
     assert_eq!(local.observation.source.as_str(), "local");
     assert!(local.observation.scope.targets.contains("local"));
     let a = rec(&over_ssh.observation, DEVICE_KEY);
     let b = rec(&local.observation, DEVICE_KEY);
     assert_eq!(a.identifiers.get("hostname"), b.identifiers.get("hostname"));
-    assert_eq!(a.identifiers.get("mac_addresses"), b.identifiers.get("mac_addresses"));
+    assert_eq!(
+        a.identifiers.get("mac_addresses"),
+        b.identifiers.get("mac_addresses")
+    );
     assert_eq!(a.attributes.get("os_name"), b.attributes.get("os_name"));
     assert_eq!(a.attributes.get("kernel"), b.attributes.get("kernel"));
-    let pkgs = |o: &Observation| o.records.iter().filter(|r| r.class == Some(CiClass::SoftwarePackage)).count();
+    let pkgs = |o: &Observation| {
+        o.records
+            .iter()
+            .filter(|r| r.class == Some(CiClass::SoftwarePackage))
+            .count()
+    };
     assert!(pkgs(&local.observation) > 100);
     assert_eq!(pkgs(&local.observation), pkgs(&over_ssh.observation));
     // the lab's sshd listening on 127.0.0.1:2222 is visible locally
-    assert!(local.observation.records.iter().any(|r| r.name.as_deref() == Some("tcp/2222")));
+    assert!(local
+        .observation
+        .records
+        .iter()
+        .any(|r| r.name.as_deref() == Some("tcp/2222")));
 }
 
 /// The same machine seen by SNMP (net-snmp's snmpd for this host in the SNMP lab) and by SSH
@@ -420,7 +655,9 @@ async fn this_machine_over_ssh_and_through_the_local_transport_agree() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn this_machine_by_snmp_and_by_ssh_is_one_host() {
     use cmdb_discovery::snmp::SnmpProbe;
-    use cmdb_store::{CiFilter, CiOrder, EmbeddedOptions, EmbeddedStore, GraphStore, IngestOptions, PageRequest};
+    use cmdb_store::{
+        CiFilter, CiOrder, EmbeddedOptions, EmbeddedStore, GraphStore, IngestOptions, PageRequest,
+    };
     use cmdb_tests::snmp_lab;
     let l = lab();
     snmp_lab::lab();
@@ -433,19 +670,40 @@ async fn this_machine_by_snmp_and_by_ssh_is_one_host() {
         .discover(&target(ssh_lab::LOCALHOST), &rid)
         .await
         .expect("ssh discovery of this host");
-    let hostname = rec(&ssh.observation, DEVICE_KEY).identifiers["hostname"].as_str().unwrap().to_string();
+    let hostname = rec(&ssh.observation, DEVICE_KEY).identifiers["hostname"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for order in [[&snmp, &ssh], [&ssh, &snmp]] {
         let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(&dir.path().join("g.db"), EmbeddedOptions::default()).unwrap();
+        let store =
+            EmbeddedStore::open(&dir.path().join("g.db"), EmbeddedOptions::default()).unwrap();
         for o in order {
-            store.ingest(o.observation.clone(), &IngestOptions::default()).await.expect("ingest");
+            store
+                .ingest(o.observation.clone(), &IngestOptions::default())
+                .await
+                .expect("ingest");
         }
-        let filter = CiFilter { classes: vec![CiClass::Host, CiClass::NetworkDevice], ..Default::default() };
-        let page = store.find(&filter, CiOrder::default(), &PageRequest::first(1000)).await.unwrap();
-        let mine: Vec<_> = page.items.iter().map(|(_, c)| c).filter(|c| !c.placeholder && c.name.eq_ignore_ascii_case(&hostname)).collect();
+        let filter = CiFilter {
+            classes: vec![CiClass::Host, CiClass::NetworkDevice],
+            ..Default::default()
+        };
+        let page = store
+            .find(&filter, CiOrder::default(), &PageRequest::first(1000))
+            .await
+            .unwrap();
+        let mine: Vec<_> = page
+            .items
+            .iter()
+            .map(|(_, c)| c)
+            .filter(|c| !c.placeholder && c.name.eq_ignore_ascii_case(&hostname))
+            .collect();
         assert_eq!(mine.len(), 1, "one device CI for this machine: {mine:#?}");
         let sources: BTreeSet<&str> = mine[0].sources.iter().map(|s| s.as_str()).collect();
-        assert!(sources.contains("snmp") && sources.contains("ssh"), "{sources:?}");
+        assert!(
+            sources.contains("snmp") && sources.contains("ssh"),
+            "{sources:?}"
+        );
     }
 }
 
@@ -463,11 +721,29 @@ async fn the_runner_drives_the_ssh_probe() {
     targets.push(format!("{}:2222", ssh_lab::UNREACHABLE));
     let req = DiscoveryRequest::new(targets);
     let t0 = Instant::now();
-    let report = run(&req, &[probe], &RunnerConfig::default(), None).await.expect("run");
+    let report = run(&req, &[probe], &RunnerConfig::default(), None)
+        .await
+        .expect("run");
     assert!(t0.elapsed() < Duration::from_secs(15));
     assert_eq!(report.ok_count(), ESTATE.len());
-    let failed: BTreeMap<String, &str> = report.failed().map(|r| (r.target.clone(), r.result.as_ref().err().map(|e| e.code()).unwrap_or(""))).collect();
-    assert_eq!(failed.get(&format!("{}:2222", ssh_lab::HUNG)).copied(), Some("TIMEOUT"));
-    assert_eq!(failed.get(&format!("{}:2222", ssh_lab::UNREACHABLE)).copied(), Some("UNREACHABLE"));
+    let failed: BTreeMap<String, &str> = report
+        .failed()
+        .map(|r| {
+            (
+                r.target.clone(),
+                r.result.as_ref().err().map(|e| e.code()).unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        failed.get(&format!("{}:2222", ssh_lab::HUNG)).copied(),
+        Some("TIMEOUT")
+    );
+    assert_eq!(
+        failed
+            .get(&format!("{}:2222", ssh_lab::UNREACHABLE))
+            .copied(),
+        Some("UNREACHABLE")
+    );
     assert!(report.results.iter().all(|r| r.probe == "ssh"));
 }

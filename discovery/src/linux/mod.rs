@@ -47,25 +47,56 @@ pub fn collect_and_transform(
         return Err(ProbeError::Protocol(format!(
             "output is not from the collection script ({} bytes{}{})",
             out.stdout.len(),
-            if out.truncated { ", truncated at the output cap" } else { "" },
+            if out.truncated {
+                ", truncated at the output cap"
+            } else {
+                ""
+            },
             match out.exit_status {
                 Some(s) => format!(", exit status {s}"),
                 None => String::new(),
             }
         )));
     }
-    let ctx = TransformContext { target, source, run_id, management_ip };
-    let Transformed { mut observation, mut diagnostics } = transform(&sections, &ctx);
+    let ctx = TransformContext {
+        target,
+        source,
+        run_id,
+        management_ip,
+    };
+    let Transformed {
+        mut observation,
+        mut diagnostics,
+    } = transform(&sections, &ctx);
     if out.timed_out {
         observation.scope.complete = false;
-        diagnostics.push(Diagnostic::new(target, source, "linux.timeout", format!("collection stopped at the {:?} timeout", limits.timeout)));
+        diagnostics.push(Diagnostic::new(
+            target,
+            source,
+            "linux.timeout",
+            format!("collection stopped at the {:?} timeout", limits.timeout),
+        ));
     }
     if out.truncated {
         observation.scope.complete = false;
-        diagnostics.push(Diagnostic::new(target, source, "linux.output_truncated", format!("output cut at {} bytes", limits.max_output)));
+        diagnostics.push(Diagnostic::new(
+            target,
+            source,
+            "linux.output_truncated",
+            format!("output cut at {} bytes", limits.max_output),
+        ));
     }
     if text.contains('\u{fffd}') {
-        diagnostics.push(Diagnostic::new(target, source, "linux.non_utf8", "output contained bytes that are not UTF-8; decoded lossily"));
+        diagnostics.push(Diagnostic::new(
+            target,
+            source,
+            "linux.non_utf8",
+            "output contained bytes that are not UTF-8; decoded lossily",
+        ));
     }
-    Ok(ProbeOutput { observation, diagnostics, credential: None })
+    Ok(ProbeOutput {
+        observation,
+        diagnostics,
+        credential: None,
+    })
 }

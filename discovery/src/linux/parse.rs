@@ -20,7 +20,10 @@ pub fn parse_kv(text: &str) -> BTreeMap<String, String> {
                 .and_then(|x| x.strip_suffix('"'))
                 .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
                 .unwrap_or(v);
-            m.insert(k.trim().to_string(), v.replace("\\\"", "\"").trim().to_string());
+            m.insert(
+                k.trim().to_string(),
+                v.replace("\\\"", "\"").trim().to_string(),
+            );
         }
     }
     m
@@ -39,12 +42,19 @@ pub fn parse_uname(text: &str) -> Option<Uname> {
     let kernel_name = it.next()?.to_string();
     let kernel_release = it.next()?.to_string();
     let machine = it.next().unwrap_or_default().to_string();
-    Some(Uname { kernel_name, kernel_release, machine })
+    Some(Uname {
+        kernel_name,
+        kernel_release,
+        machine,
+    })
 }
 
 /// First non-empty line, trimmed.
 pub fn first_line(text: &str) -> Option<String> {
-    text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
 }
 
 /// `MemTotal:  16384 kB` → bytes.
@@ -160,18 +170,35 @@ fn s(v: &Value, k: &str) -> Option<String> {
 pub fn parse_ip_links(text: &str) -> Result<Vec<Link>, String> {
     let mut out = Vec::new();
     for v in json_array(text)? {
-        let Some(name) = s(&v, "ifname") else { continue };
+        let Some(name) = s(&v, "ifname") else {
+            continue;
+        };
         let flags: Vec<String> = v
             .get("flags")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         let mut addrs = Vec::new();
         if let Some(ai) = v.get("addr_info").and_then(Value::as_array) {
             for a in ai {
-                let Some(ip) = s(a, "local").and_then(|x| x.parse::<IpAddr>().ok()) else { continue };
-                let plen = a.get("prefixlen").and_then(Value::as_u64).unwrap_or(0).min(128) as u8;
-                addrs.push(Addr { address: ip, prefix_len: plen, scope: s(a, "scope") });
+                let Some(ip) = s(a, "local").and_then(|x| x.parse::<IpAddr>().ok()) else {
+                    continue;
+                };
+                let plen = a
+                    .get("prefixlen")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+                    .min(128) as u8;
+                addrs.push(Addr {
+                    address: ip,
+                    prefix_len: plen,
+                    scope: s(a, "scope"),
+                });
             }
         }
         out.push(Link {
@@ -201,7 +228,11 @@ pub fn parse_ip_routes(text: &str) -> Result<Vec<Route>, String> {
     Ok(json_array(text)?
         .iter()
         .filter_map(|v| {
-            Some(Route { dst: s(v, "dst")?, gateway: s(v, "gateway"), dev: s(v, "dev") })
+            Some(Route {
+                dst: s(v, "dst")?,
+                gateway: s(v, "gateway"),
+                dev: s(v, "dev"),
+            })
         })
         .collect())
 }
@@ -223,8 +254,15 @@ pub struct Socket {
 /// `10.0.0.1:80`, `[::1]:80`, `*:80`, `127.0.0.53%lo:53`, `[::ffff:10.0.0.1]:5432`, `*:*`.
 pub fn parse_sock_addr(s: &str) -> Option<(Option<IpAddr>, Option<u16>)> {
     let (host, port) = s.rsplit_once(':')?;
-    let port = if port == "*" { None } else { Some(port.parse::<u16>().ok()?) };
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let port = if port == "*" {
+        None
+    } else {
+        Some(port.parse::<u16>().ok()?)
+    };
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     let host = host.split('%').next().unwrap_or(host);
     let ip = if host == "*" {
         None
@@ -262,12 +300,13 @@ fn parse_users(s: &str) -> Vec<(String, u32)> {
         let Some(q2) = after.find('"') else { break };
         let comm = after[..q2].to_string();
         let tail = &after[q2 + 1..];
-        let pid = tail
-            .find("pid=")
-            .and_then(|p| {
-                let d: String = tail[p + 4..].chars().take_while(|c| c.is_ascii_digit()).collect();
-                d.parse::<u32>().ok()
-            });
+        let pid = tail.find("pid=").and_then(|p| {
+            let d: String = tail[p + 4..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            d.parse::<u32>().ok()
+        });
         if let Some(pid) = pid {
             out.push((comm, pid));
         }
@@ -293,11 +332,17 @@ pub fn parse_ss(text: &str) -> (Vec<Socket>, usize) {
         if protocol != "tcp" && protocol != "udp" {
             continue;
         }
-        let (Some((lip, Some(lport))), Some((pip, pport))) = (parse_sock_addr(f[4]), parse_sock_addr(f[5])) else {
+        let (Some((lip, Some(lport))), Some((pip, pport))) =
+            (parse_sock_addr(f[4]), parse_sock_addr(f[5]))
+        else {
             bad += 1;
             continue;
         };
-        let users = f[6..].iter().find(|x| x.starts_with("users:")).map(|u| parse_users(u)).unwrap_or_default();
+        let users = f[6..]
+            .iter()
+            .find(|x| x.starts_with("users:"))
+            .map(|u| parse_users(u))
+            .unwrap_or_default();
         out.push(Socket {
             protocol,
             state: f[1].to_ascii_uppercase(),
@@ -338,7 +383,12 @@ pub fn parse_ps(text: &str) -> (Vec<Proc>, usize) {
             continue;
         };
         let args = it.collect::<Vec<_>>().join(" ");
-        out.push(Proc { pid, ppid, user: user.to_string(), args });
+        out.push(Proc {
+            pid,
+            ppid,
+            user: user.to_string(),
+            args,
+        });
     }
     (out, bad)
 }
@@ -348,8 +398,12 @@ pub fn parse_pid_map(text: &str) -> BTreeMap<u32, String> {
     let mut m = BTreeMap::new();
     for line in text.lines() {
         let line = line.trim_start();
-        let Some((pid, rest)) = line.split_once(char::is_whitespace) else { continue };
-        let (Ok(pid), rest) = (pid.parse::<u32>(), rest.trim()) else { continue };
+        let Some((pid, rest)) = line.split_once(char::is_whitespace) else {
+            continue;
+        };
+        let (Ok(pid), rest) = (pid.parse::<u32>(), rest.trim()) else {
+            continue;
+        };
         if !rest.is_empty() && rest != "-" {
             m.insert(pid, rest.to_string());
         }
@@ -448,7 +502,11 @@ pub fn parse_containers(text: &str) -> (Vec<Container>, usize) {
         let id = s(&v, "ID").or_else(|| s(&v, "Id")).unwrap_or_default();
         let name = match v.get("Names") {
             Some(Value::String(x)) => x.split(',').next().unwrap_or_default().to_string(),
-            Some(Value::Array(a)) => a.first().and_then(Value::as_str).unwrap_or_default().to_string(),
+            Some(Value::Array(a)) => a
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             _ => String::new(),
         };
         if id.is_empty() && name.is_empty() {
@@ -459,7 +517,9 @@ pub fn parse_containers(text: &str) -> (Vec<Container>, usize) {
             id,
             name,
             image: s(&v, "Image").unwrap_or_default(),
-            state: s(&v, "State").or_else(|| s(&v, "Status")).unwrap_or_default(),
+            state: s(&v, "State")
+                .or_else(|| s(&v, "Status"))
+                .unwrap_or_default(),
         });
     }
     (out, bad)
@@ -471,7 +531,8 @@ mod tests {
 
     #[test]
     fn kv_unquotes() {
-        let m = parse_kv("NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n# c\nbad line\n");
+        let m =
+            parse_kv("NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n# c\nbad line\n");
         assert_eq!(m["NAME"], "Debian GNU/Linux");
         assert_eq!(m["VERSION_ID"], "12");
         assert_eq!(m["ID"], "debian");
@@ -479,7 +540,10 @@ mod tests {
 
     #[test]
     fn meminfo_and_uptime() {
-        assert_eq!(parse_meminfo("MemTotal:       16384 kB\n", "MemTotal"), Some(16384 * 1024));
+        assert_eq!(
+            parse_meminfo("MemTotal:       16384 kB\n", "MemTotal"),
+            Some(16384 * 1024)
+        );
         assert_eq!(parse_meminfo("garbage", "MemTotal"), None);
         assert_eq!(parse_uptime("12345.67 222.0\n"), Some(12345));
         assert_eq!(parse_uptime("NaN"), None);
@@ -488,12 +552,21 @@ mod tests {
     #[test]
     fn sock_addrs() {
         let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
-        assert_eq!(parse_sock_addr("10.0.0.1:80"), Some((ip("10.0.0.1"), Some(80))));
+        assert_eq!(
+            parse_sock_addr("10.0.0.1:80"),
+            Some((ip("10.0.0.1"), Some(80)))
+        );
         assert_eq!(parse_sock_addr("[::1]:80"), Some((ip("::1"), Some(80))));
         assert_eq!(parse_sock_addr("*:80"), Some((None, Some(80))));
         assert_eq!(parse_sock_addr("0.0.0.0:*"), Some((None, None)));
-        assert_eq!(parse_sock_addr("127.0.0.53%lo:53"), Some((ip("127.0.0.53"), Some(53))));
-        assert_eq!(parse_sock_addr("[::ffff:10.0.0.1]:5432"), Some((ip("10.0.0.1"), Some(5432))));
+        assert_eq!(
+            parse_sock_addr("127.0.0.53%lo:53"),
+            Some((ip("127.0.0.53"), Some(53)))
+        );
+        assert_eq!(
+            parse_sock_addr("[::ffff:10.0.0.1]:5432"),
+            Some((ip("10.0.0.1"), Some(5432)))
+        );
         assert_eq!(parse_sock_addr("nonsense"), None);
     }
 
@@ -506,14 +579,19 @@ mod tests {
         let (s, bad) = parse_ss(t);
         assert_eq!(bad, 1);
         assert_eq!(s.len(), 3);
-        assert_eq!(s[0].users, vec![("nginx".to_string(), 120), ("nginx".to_string(), 119)]);
+        assert_eq!(
+            s[0].users,
+            vec![("nginx".to_string(), 120), ("nginx".to_string(), 119)]
+        );
         assert_eq!(s[1].peer_port, Some(8080));
         assert!(s[2].users.is_empty());
     }
 
     #[test]
     fn ps_and_pid_maps() {
-        let (p, bad) = parse_ps("  1     0 root  /sbin/init splash\n 200 1 www-data nginx: worker   process\nx y\n");
+        let (p, bad) = parse_ps(
+            "  1     0 root  /sbin/init splash\n 200 1 www-data nginx: worker   process\nx y\n",
+        );
         assert_eq!(bad, 1);
         assert_eq!(p[1].args, "nginx: worker process");
         let m = parse_pid_map("  1 systemd\n  22 Web Content\n 30 -\n");
@@ -529,7 +607,9 @@ mod tests {
         let (c, bad) = parse_containers("{\"ID\":\"abc\",\"Names\":\"web\",\"Image\":\"nginx:1\",\"State\":\"running\"}\nnot json\n");
         assert_eq!(c[0].name, "web");
         assert_eq!(bad, 1);
-        let (c, _) = parse_containers("[{\"Id\":\"def\",\"Names\":[\"db\"],\"Image\":\"pg\",\"State\":\"running\"}]");
+        let (c, _) = parse_containers(
+            "[{\"Id\":\"def\",\"Names\":[\"db\"],\"Image\":\"pg\",\"State\":\"running\"}]",
+        );
         assert_eq!(c[0].id, "def");
     }
 
@@ -545,7 +625,9 @@ mod tests {
     fn every_parser_on_every_recording() {
         let dir = format!("{}/src/linux/testdata", env!("CARGO_MANIFEST_DIR"));
         let mut files = vec![format!("{dir}/debian12-local.out")];
-        for h in ["lb1", "web1", "web2", "web3", "app1", "app2", "db1", "db2", "cache1"] {
+        for h in [
+            "lb1", "web1", "web2", "web3", "app1", "app2", "db1", "db2", "cache1",
+        ] {
             files.push(format!("{dir}/estate/{h}.out"));
         }
         for f in files {
@@ -562,7 +644,10 @@ mod tests {
             let (fs, bad) = parse_df(body("df"));
             assert!(!fs.is_empty() && bad == 0, "{f}");
             let links = parse_ip_links(body("ip_addr")).unwrap();
-            assert!(links.iter().any(|l| l.if_name == "lo") && links.len() >= 2, "{f}");
+            assert!(
+                links.iter().any(|l| l.if_name == "lo") && links.len() >= 2,
+                "{f}"
+            );
             assert!(links.iter().any(|l| !l.addrs.is_empty()), "{f}");
             let routes = parse_ip_routes(body("ip_route")).unwrap();
             assert!(routes.iter().any(|r| r.dst == "default"), "{f}");

@@ -15,9 +15,27 @@ pub const MARKER: &str = "@@CMDB@@";
 
 /// Sections in the order the script prints them.
 pub const SECTIONS: &[&str] = &[
-    "os_release", "uname", "hostname", "fqdn", "dmi", "nproc", "cpuinfo", "meminfo", "uptime",
-    "df", "ip_addr", "ip_route", "virtual_net", "ss", "ps", "systemd", "ps_unit", "dpkg", "rpm",
-    "docker", "podman",
+    "os_release",
+    "uname",
+    "hostname",
+    "fqdn",
+    "dmi",
+    "nproc",
+    "cpuinfo",
+    "meminfo",
+    "uptime",
+    "df",
+    "ip_addr",
+    "ip_route",
+    "virtual_net",
+    "ss",
+    "ps",
+    "systemd",
+    "ps_unit",
+    "dpkg",
+    "rpm",
+    "docker",
+    "podman",
 ];
 
 /// The script. Sent as the command of one exec; needs only a POSIX shell. Files are read with
@@ -110,7 +128,13 @@ pub fn parse_sections(text: &str) -> Sections {
         let line_t = line.strip_suffix('\r').unwrap_or(line);
         if let Some(name) = line_t.strip_prefix(&begin) {
             if let Some((n, lines)) = current.take() {
-                out.sections.insert(n, Section { body: join_body(&lines), status: None });
+                out.sections.insert(
+                    n,
+                    Section {
+                        body: join_body(&lines),
+                        status: None,
+                    },
+                );
             }
             current = Some((name.trim().to_string(), Vec::new()));
         } else if let Some(rest) = line_t.strip_prefix(&end) {
@@ -119,9 +143,21 @@ pub fn parse_sections(text: &str) -> Sections {
             let status = parts.next().and_then(|s| s.parse::<i32>().ok());
             if let Some((n, lines)) = current.take() {
                 if n == name {
-                    out.sections.insert(n, Section { body: join_body(&lines), status });
+                    out.sections.insert(
+                        n,
+                        Section {
+                            body: join_body(&lines),
+                            status,
+                        },
+                    );
                 } else {
-                    out.sections.insert(n, Section { body: join_body(&lines), status: None });
+                    out.sections.insert(
+                        n,
+                        Section {
+                            body: join_body(&lines),
+                            status: None,
+                        },
+                    );
                 }
             }
         } else if line_t.trim() == format!("{MARKER} DONE") {
@@ -131,7 +167,13 @@ pub fn parse_sections(text: &str) -> Sections {
         }
     }
     if let Some((n, lines)) = current.take() {
-        out.sections.insert(n, Section { body: join_body(&lines), status: None });
+        out.sections.insert(
+            n,
+            Section {
+                body: join_body(&lines),
+                status: None,
+            },
+        );
     }
     out
 }
@@ -156,7 +198,10 @@ mod tests {
             assert!(COLLECT_SCRIPT.contains(&format!("c_{s}()")), "{s}");
         }
         let order = format!("for n in {}; do", SECTIONS.join(" "));
-        assert!(COLLECT_SCRIPT.contains(&order), "the loop runs SECTIONS in order");
+        assert!(
+            COLLECT_SCRIPT.contains(&order),
+            "the loop runs SECTIONS in order"
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use cmdb_model::{CiClass, EvidenceKind, Observation, Record, RelType, RelationshipObs, RunId, Scope, Source};
+use cmdb_model::{
+    CiClass, EvidenceKind, Observation, Record, RelType, RelationshipObs, RunId, Scope, Source,
+};
 use serde_json::{json, Value};
 
 use super::parse::{self, Link, Proc};
@@ -34,7 +36,9 @@ pub struct Transformed {
 }
 
 /// Sections whose absence is normal (alternatives, optional software): no diagnostic.
-const OPTIONAL: &[&str] = &["rpm", "dpkg", "docker", "podman", "systemd", "ps_unit", "dmi"];
+const OPTIONAL: &[&str] = &[
+    "rpm", "dpkg", "docker", "podman", "systemd", "ps_unit", "dmi",
+];
 
 /// Interfaces whose addresses are not the host's identity (the same 172.17.0.1 exists on every
 /// Docker host).
@@ -67,31 +71,55 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
         diags.push(Diagnostic::new(ctx.target, ctx.source, code, msg));
     };
     if !sections.done {
-        diag(&mut diags, "linux.collection_incomplete", "the collection script did not run to its end".into());
+        diag(
+            &mut diags,
+            "linux.collection_incomplete",
+            "the collection script did not run to its end".into(),
+        );
     }
     for name in super::script::SECTIONS {
         match sections.get(name) {
             None => {
                 if sections.done {
-                    diag(&mut diags, "linux.section_missing", format!("section `{name}` missing from the output"));
+                    diag(
+                        &mut diags,
+                        "linux.section_missing",
+                        format!("section `{name}` missing from the output"),
+                    );
                 }
             }
             Some(s) if s.status.is_none() => {
                 complete = false;
-                diag(&mut diags, "linux.section_cut", format!("section `{name}` was cut off"));
+                diag(
+                    &mut diags,
+                    "linux.section_cut",
+                    format!("section `{name}` was cut off"),
+                );
             }
             Some(s) if s.missing() => {
                 if !OPTIONAL.contains(name) {
-                    diag(&mut diags, "linux.command_missing", format!("`{name}`: command not available"));
+                    diag(
+                        &mut diags,
+                        "linux.command_missing",
+                        format!("`{name}`: command not available"),
+                    );
                 }
             }
             Some(s) if s.status == Some(13) => {
-                diag(&mut diags, "linux.permission_denied", format!("`{name}`: some data needs more privileges"));
+                diag(
+                    &mut diags,
+                    "linux.permission_denied",
+                    format!("`{name}`: some data needs more privileges"),
+                );
             }
             Some(s) if !s.ok() => {
                 // optional software that failed without saying anything: not worth a diagnostic
                 if !(OPTIONAL.contains(name) && s.body.trim().is_empty()) {
-                    diag(&mut diags, "linux.command_failed", format!("`{name}` exited with status {}", s.status.unwrap_or(-1)));
+                    diag(
+                        &mut diags,
+                        "linux.command_failed",
+                        format!("`{name}` exited with status {}", s.status.unwrap_or(-1)),
+                    );
                 }
             }
             Some(_) => {}
@@ -101,13 +129,19 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
     let mut obs = Observation::new(
         Source::new(ctx.source),
         ctx.run_id.clone(),
-        Scope { targets: [ctx.target.to_string()].into_iter().collect(), complete: false },
+        Scope {
+            targets: [ctx.target.to_string()].into_iter().collect(),
+            complete: false,
+        },
     );
 
     // ---- the device ----
     let mut dev = Record::new(DEVICE_KEY, CiClass::Host);
     let hostname = sections.body("hostname").and_then(parse::first_line);
-    let fqdn = sections.body("fqdn").and_then(parse::first_line).filter(|f| f.contains('.') && !f.contains(' '));
+    let fqdn = sections
+        .body("fqdn")
+        .and_then(parse::first_line)
+        .filter(|f| f.contains('.') && !f.contains(' '));
     let short = hostname
         .as_deref()
         .or(fqdn.as_deref())
@@ -124,13 +158,22 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
         if let Some(v) = get("product_serial").or_else(|| get("chassis_serial")) {
             dev = dev.ident("serial_number", v);
         }
-        for (attr, key) in [("vendor", "sys_vendor"), ("model", "product_name"), ("product_uuid", "product_uuid"), ("firmware", "bios_version")] {
+        for (attr, key) in [
+            ("vendor", "sys_vendor"),
+            ("model", "product_name"),
+            ("product_uuid", "product_uuid"),
+            ("firmware", "bios_version"),
+        ] {
             if let Some(v) = get(key) {
                 dev = dev.attr(attr, v);
             }
         }
         if !dmi.contains_key("product_serial") {
-            diag(&mut diags, "linux.serial_unreadable", "DMI serial number not readable (needs root)".into());
+            diag(
+                &mut diags,
+                "linux.serial_unreadable",
+                "DMI serial number not readable (needs root)".into(),
+            );
         }
     }
     if let Some(body) = sections.body("os_release") {
@@ -149,15 +192,25 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
         }
     }
     if let Some(u) = sections.body("uname").and_then(parse::parse_uname) {
-        dev = dev.attr("kernel", u.kernel_release).attr("architecture", u.machine).attr("kernel_name", u.kernel_name);
+        dev = dev
+            .attr("kernel", u.kernel_release)
+            .attr("architecture", u.machine)
+            .attr("kernel_name", u.kernel_name);
     }
-    if let Some(n) = sections.body("nproc").and_then(parse::first_line).and_then(|l| l.parse::<u64>().ok()) {
+    if let Some(n) = sections
+        .body("nproc")
+        .and_then(parse::first_line)
+        .and_then(|l| l.parse::<u64>().ok())
+    {
         dev = dev.attr("cpu_count", n);
     }
     if let Some(m) = sections.body("cpuinfo").and_then(parse::parse_cpu_model) {
         dev = dev.attr("cpu_model", m);
     }
-    if let Some(b) = sections.body("meminfo").and_then(|t| parse::parse_meminfo(t, "MemTotal")) {
+    if let Some(b) = sections
+        .body("meminfo")
+        .and_then(|t| parse::parse_meminfo(t, "MemTotal"))
+    {
         dev = dev.attr("memory_bytes", b);
     }
     if let Some(u) = sections.body("uptime").and_then(parse::parse_uptime) {
@@ -166,7 +219,11 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
     if let Some(body) = sections.body("df") {
         let (fss, bad) = parse::parse_df(body);
         if bad > 0 {
-            diag(&mut diags, "linux.parse_error", format!("df: {bad} unparsable lines"));
+            diag(
+                &mut diags,
+                "linux.parse_error",
+                format!("df: {bad} unparsable lines"),
+            );
         }
         let arr: Vec<Value> = fss
             .iter()
@@ -180,7 +237,11 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
     if let Some(body) = sections.body("ip_route") {
         match parse::parse_ip_routes(body) {
             Ok(routes) => {
-                if let Some(gw) = routes.iter().find(|r| r.dst == "default").and_then(|r| r.gateway.clone()) {
+                if let Some(gw) = routes
+                    .iter()
+                    .find(|r| r.dst == "default")
+                    .and_then(|r| r.gateway.clone())
+                {
                     dev = dev.attr("default_gateway", gw);
                 }
             }
@@ -193,7 +254,10 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
         .body("virtual_net")
         .map(|b| b.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
-    let links: Vec<Link> = match sections.body("ip_addr").or_else(|| sections.body("ip_link")) {
+    let links: Vec<Link> = match sections
+        .body("ip_addr")
+        .or_else(|| sections.body("ip_link"))
+    {
         Some(body) => match parse::parse_ip_links(body) {
             Ok(l) => l,
             Err(e) => {
@@ -211,10 +275,15 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
     let mut rels = Vec::new();
     for l in &links {
         let key = format!("if:{}", l.if_name);
-        let mut r = Record::new(&key, CiClass::Interface).name(l.if_name.clone()).parent(DEVICE_KEY).ident("if_name", l.if_name.clone());
+        let mut r = Record::new(&key, CiClass::Interface)
+            .name(l.if_name.clone())
+            .parent(DEVICE_KEY)
+            .ident("if_name", l.if_name.clone());
         if let Some(m) = l.mac.as_deref().filter(|m| valid_mac(m)) {
             r = r.ident("mac_address", m.to_string());
-            let physical = l.link_type.as_deref() == Some("ether") && !virtual_ifs.contains(&l.if_name) && !is_container_bridge(&l.if_name);
+            let physical = l.link_type.as_deref() == Some("ether")
+                && !virtual_ifs.contains(&l.if_name)
+                && !is_container_bridge(&l.if_name);
             if physical {
                 macs.insert(m.to_string());
             }
@@ -253,7 +322,13 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
                         .attr("version", if a.address.is_ipv4() { 4 } else { 6 }),
                 );
             }
-            rels.push(RelationshipObs::new(RelType::HasIp, &key, &ikey, EvidenceKind::Inventory, 1.0));
+            rels.push(RelationshipObs::new(
+                RelType::HasIp,
+                &key,
+                &ikey,
+                EvidenceKind::Inventory,
+                1.0,
+            ));
         }
     }
     if !macs.is_empty() {
@@ -263,7 +338,11 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
         dev = dev.ident("ip_addresses", host_ips.iter().cloned().collect::<Vec<_>>());
     }
     if dev.identifiers.is_empty() {
-        diag(&mut diags, "linux.no_identity", "no hostname, serial, MAC or address could be read".into());
+        diag(
+            &mut diags,
+            "linux.no_identity",
+            "no hostname, serial, MAC or address could be read".into(),
+        );
     }
     obs.push(dev);
     for r in if_records.into_iter().chain(ip_records) {
@@ -273,14 +352,28 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
     // ---- processes, sockets, dependencies ----
     let (procs, bad) = sections.body("ps").map(parse::parse_ps).unwrap_or_default();
     if bad > 0 {
-        diag(&mut diags, "linux.parse_error", format!("ps: {bad} unparsable lines"));
+        diag(
+            &mut diags,
+            "linux.parse_error",
+            format!("ps: {bad} unparsable lines"),
+        );
     }
     let procs: BTreeMap<u32, Proc> = procs.into_iter().map(|p| (p.pid, p)).collect();
-    let comms = sections.body("comm").map(parse::parse_pid_map).unwrap_or_default();
-    let units = sections.body("ps_unit").map(parse::parse_pid_map).unwrap_or_default();
+    let comms = sections
+        .body("comm")
+        .map(parse::parse_pid_map)
+        .unwrap_or_default();
+    let units = sections
+        .body("ps_unit")
+        .map(parse::parse_pid_map)
+        .unwrap_or_default();
     let (sockets, bad) = sections.body("ss").map(parse::parse_ss).unwrap_or_default();
     if bad > 0 {
-        diag(&mut diags, "linux.parse_error", format!("ss: {bad} unparsable lines"));
+        diag(
+            &mut diags,
+            "linux.parse_error",
+            format!("ss: {bad} unparsable lines"),
+        );
     }
     let mut procs_out = ProcTable::default();
 
@@ -288,12 +381,21 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
     let mut listeners: BTreeMap<(String, u16), Listener> = BTreeMap::new();
     for s in &sockets {
         let listening = (s.protocol == "tcp" && s.state == "LISTEN")
-            || (s.protocol == "udp" && s.state == "UNCONN" && s.peer_ip.is_none() && s.local_port < 32768);
+            || (s.protocol == "udp"
+                && s.state == "UNCONN"
+                && s.peer_ip.is_none()
+                && s.local_port < 32768);
         if !listening {
             continue;
         }
-        let e = listeners.entry((s.protocol.clone(), s.local_port)).or_default();
-        e.0.insert(s.local_ip.map(|i| i.to_string()).unwrap_or_else(|| "*".into()));
+        let e = listeners
+            .entry((s.protocol.clone(), s.local_port))
+            .or_default();
+        e.0.insert(
+            s.local_ip
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "*".into()),
+        );
         e.1.extend(s.users.iter().cloned());
     }
     let mut endpoint_keys = BTreeSet::new();
@@ -316,17 +418,32 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
         for (comm, pid) in users {
             if let Some(pk) = procs_out.key_for(*pid, comm, &procs, &comms, &units) {
                 if seen.insert(pk.clone()) {
-                    rels.push(RelationshipObs::new(RelType::ListensOn, pk, &key, EvidenceKind::Socket, 0.9));
+                    rels.push(RelationshipObs::new(
+                        RelType::ListensOn,
+                        pk,
+                        &key,
+                        EvidenceKind::Socket,
+                        0.9,
+                    ));
                 }
             }
         }
     }
 
     // outbound connections, aggregated per (process, remote ip, port)
-    let tcp_listen_ports: BTreeSet<u16> = listeners.keys().filter(|(p, _)| p == "tcp").map(|(_, port)| *port).collect();
+    let tcp_listen_ports: BTreeSet<u16> = listeners
+        .keys()
+        .filter(|(p, _)| p == "tcp")
+        .map(|(_, port)| *port)
+        .collect();
     let mut conns: BTreeMap<(String, IpAddr, u16), u64> = BTreeMap::new();
-    for s in sockets.iter().filter(|s| s.protocol == "tcp" && s.state == "ESTAB") {
-        let (Some(pip), Some(pport)) = (s.peer_ip, s.peer_port) else { continue };
+    for s in sockets
+        .iter()
+        .filter(|s| s.protocol == "tcp" && s.state == "ESTAB")
+    {
+        let (Some(pip), Some(pport)) = (s.peer_ip, s.peer_port) else {
+            continue;
+        };
         if tcp_listen_ports.contains(&s.local_port) {
             continue; // we are the server side: the client's port is ephemeral, not an endpoint
         }
@@ -339,7 +456,11 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
         }
     }
     if missing_owner > 0 {
-        diag(&mut diags, "linux.socket_owner_unknown", format!("{missing_owner} sockets without a visible owning process (needs root)"));
+        diag(
+            &mut diags,
+            "linux.socket_owner_unknown",
+            format!("{missing_owner} sockets without a visible owning process (needs root)"),
+        );
     }
     let mut remote_devices = BTreeSet::new();
     for ((pk, ip, port), count) in conns {
@@ -360,7 +481,12 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
         } else {
             let dkey = format!("remote:{ip}");
             if remote_devices.insert(dkey.clone()) {
-                obs.push(Record::new(&dkey, CiClass::Host).name(ip.to_string()).ident("ip_addresses", vec![ip.to_string()]).placeholder());
+                obs.push(
+                    Record::new(&dkey, CiClass::Host)
+                        .name(ip.to_string())
+                        .ident("ip_addresses", vec![ip.to_string()])
+                        .placeholder(),
+                );
             }
             let k = format!("remote:{ip}:tcp:{port}");
             if endpoint_keys.insert(k.clone()) {
@@ -375,8 +501,10 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
             }
             k
         };
-        let mut rel = RelationshipObs::new(RelType::ConnectsTo, pk, ep_key, EvidenceKind::Socket, 0.5);
-        rel.attributes.insert("remote_ip".into(), json!(ip.to_string()));
+        let mut rel =
+            RelationshipObs::new(RelType::ConnectsTo, pk, ep_key, EvidenceKind::Socket, 0.5);
+        rel.attributes
+            .insert("remote_ip".into(), json!(ip.to_string()));
         rel.attributes.insert("remote_port".into(), json!(port));
         rel.attributes.insert("connections".into(), json!(count));
         rels.push(rel);
@@ -387,10 +515,16 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
 
     // ---- packages ----
     for (mgr, section) in [("dpkg", "dpkg"), ("rpm", "rpm")] {
-        let Some(body) = sections.body(section) else { continue };
+        let Some(body) = sections.body(section) else {
+            continue;
+        };
         let (pkgs, bad) = parse::parse_packages(body);
         if bad > 0 {
-            diag(&mut diags, "linux.parse_error", format!("{section}: {bad} unparsable lines"));
+            diag(
+                &mut diags,
+                "linux.parse_error",
+                format!("{section}: {bad} unparsable lines"),
+            );
         }
         let mut seen = BTreeSet::new();
         for p in pkgs {
@@ -412,15 +546,29 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
 
     // ---- containers ----
     for runtime in ["docker", "podman"] {
-        let Some(body) = sections.body(runtime) else { continue };
+        let Some(body) = sections.body(runtime) else {
+            continue;
+        };
         let (cs, bad) = parse::parse_containers(body);
         if bad > 0 {
-            diag(&mut diags, "linux.parse_error", format!("{runtime}: {bad} unparsable lines"));
+            diag(
+                &mut diags,
+                "linux.parse_error",
+                format!("{runtime}: {bad} unparsable lines"),
+            );
         }
         for c in cs {
-            let id = if c.id.is_empty() { c.name.clone() } else { c.id.to_ascii_lowercase() };
+            let id = if c.id.is_empty() {
+                c.name.clone()
+            } else {
+                c.id.to_ascii_lowercase()
+            };
             let mut r = Record::new(format!("ctr:{runtime}:{id}"), CiClass::Container)
-                .name(if c.name.is_empty() { id.clone() } else { c.name.clone() })
+                .name(if c.name.is_empty() {
+                    id.clone()
+                } else {
+                    c.name.clone()
+                })
                 .parent(DEVICE_KEY)
                 .ident("runtime", runtime)
                 .attr("image", c.image)
@@ -437,7 +585,10 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
 
     obs.relationships = rels;
     obs.scope.complete = complete;
-    Transformed { observation: obs, diagnostics: diags }
+    Transformed {
+        observation: obs,
+        diagnostics: diags,
+    }
 }
 
 /// Bound addresses and (command, pid) owners of one listening (protocol, port).
@@ -471,10 +622,16 @@ impl ProcTable {
         // A process's name for walking up its tree: `comm` when recorded, else the program
         // named by its arguments (`nginx: worker process` → nginx, `/usr/bin/java …` → java).
         let name_of = |p: u32| -> Option<String> {
-            comms.get(&p).cloned().or_else(|| procs.get(&p).map(|x| program_name(&x.args)))
+            comms
+                .get(&p)
+                .cloned()
+                .or_else(|| procs.get(&p).map(|x| program_name(&x.args)))
         };
         let mut rep = pid;
-        let exe = comms.get(&pid).cloned().unwrap_or_else(|| ss_comm.to_string());
+        let exe = comms
+            .get(&pid)
+            .cloned()
+            .unwrap_or_else(|| ss_comm.to_string());
         let mut me = name_of(pid);
         for _ in 0..64 {
             let Some(p) = procs.get(&rep) else { break };
@@ -488,7 +645,10 @@ impl ProcTable {
             me = name_of(rep);
         }
         let proc = procs.get(&rep);
-        let args = proc.map(|p| p.args.clone()).filter(|a| !a.is_empty()).unwrap_or_else(|| exe.clone());
+        let args = proc
+            .map(|p| p.args.clone())
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| exe.clone());
         let identity = (exe.clone(), args.clone());
         if let Some(k) = self.by_identity.get(&identity) {
             return Some(k.clone());

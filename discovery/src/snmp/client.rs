@@ -31,7 +31,13 @@ pub struct ClientConfig {
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        ClientConfig { timeout_ms: 1500, retries: 1, max_repetitions: 30, max_rows_per_table: 50_000, max_requests_per_sec: 0 }
+        ClientConfig {
+            timeout_ms: 1500,
+            retries: 1,
+            max_repetitions: 30,
+            max_rows_per_table: 50_000,
+            max_requests_per_sec: 0,
+        }
     }
 }
 
@@ -76,7 +82,13 @@ impl SnmpError {
     }
     /// Fatal for the agent: further walks would fail the same way.
     pub fn agent_dead(&self) -> bool {
-        matches!(self, SnmpError::Timeout(..) | SnmpError::Unreachable(_) | SnmpError::Io(_) | SnmpError::Auth(_))
+        matches!(
+            self,
+            SnmpError::Timeout(..)
+                | SnmpError::Unreachable(_)
+                | SnmpError::Io(_)
+                | SnmpError::Auth(_)
+        )
     }
 }
 
@@ -93,7 +105,9 @@ fn convert(v: &Value<'_>) -> Reply {
         Value::Integer(i) => SnmpValue::Integer(*i),
         Value::OctetString(b) => SnmpValue::Octets(b.to_vec()),
         Value::ObjectIdentifier(o) => match o.iter() {
-            Some(it) => SnmpValue::Oid(Oid(it.map(|x| u32::try_from(x).unwrap_or(u32::MAX)).collect())),
+            Some(it) => SnmpValue::Oid(Oid(it
+                .map(|x| u32::try_from(x).unwrap_or(u32::MAX))
+                .collect())),
             None => SnmpValue::Null,
         },
         Value::IpAddress(a) => SnmpValue::IpAddress(*a),
@@ -132,7 +146,10 @@ fn owned(pdu: &snmp2::Pdu<'_>) -> Response {
         let Some(o) = oid_of(&name) else { break };
         varbinds.push((o, convert(&value)));
     }
-    Response { error_status: pdu.error_status, varbinds }
+    Response {
+        error_status: pdu.error_status,
+        varbinds,
+    }
 }
 
 /// Shared limits across every session of a probe or sweep.
@@ -144,7 +161,9 @@ pub struct Limits {
 
 impl Limits {
     pub fn new(max_in_flight: usize) -> Self {
-        Limits { in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))) }
+        Limits {
+            in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+        }
     }
 }
 
@@ -166,24 +185,44 @@ pub struct Session {
 }
 
 fn start_req_id() -> i32 {
-    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(1);
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(1);
     (n & 0x3fff_ffff) as i32
 }
 
 impl Session {
     /// Open a session (and for v3, discover the engine id). Secrets stay inside snmp2.
-    pub async fn open(addr: SocketAddr, cred: &SnmpCredential, cfg: &ClientConfig, limits: &Limits) -> Result<Session, SnmpError> {
+    pub async fn open(
+        addr: SocketAddr,
+        cred: &SnmpCredential,
+        cfg: &ClientConfig,
+        limits: &Limits,
+    ) -> Result<Session, SnmpError> {
         let io = |e: std::io::Error| SnmpError::Io(e.kind().to_string());
         let (inner, v1, v3) = match &cred.kind {
-            SnmpCredentialKind::V1 { community } => {
-                (AsyncSession::new_v1(addr, community.expose().as_bytes(), start_req_id()).await.map_err(io)?, true, false)
-            }
-            SnmpCredentialKind::V2c { community } => {
-                (AsyncSession::new_v2c(addr, community.expose().as_bytes(), start_req_id()).await.map_err(io)?, false, false)
-            }
+            SnmpCredentialKind::V1 { community } => (
+                AsyncSession::new_v1(addr, community.expose().as_bytes(), start_req_id())
+                    .await
+                    .map_err(io)?,
+                true,
+                false,
+            ),
+            SnmpCredentialKind::V2c { community } => (
+                AsyncSession::new_v2c(addr, community.expose().as_bytes(), start_req_id())
+                    .await
+                    .map_err(io)?,
+                false,
+                false,
+            ),
             SnmpCredentialKind::V3(v3) => {
                 use snmp2::v3::{Auth, AuthProtocol, Cipher, Security};
-                let auth_pass = v3.auth_pass.as_ref().map(|s| s.expose().as_bytes().to_vec()).unwrap_or_default();
+                let auth_pass = v3
+                    .auth_pass
+                    .as_ref()
+                    .map(|s| s.expose().as_bytes().to_vec())
+                    .unwrap_or_default();
                 let mut sec = Security::new(v3.user.as_bytes(), &auth_pass);
                 let proto = match v3.auth_proto {
                     Some(SnmpAuthProto::Md5) => AuthProtocol::Md5,
@@ -214,7 +253,13 @@ impl Session {
                     }
                 }
                 sec = sec.with_auth(auth);
-                (AsyncSession::new_v3(addr, start_req_id(), sec).await.map_err(io)?, false, true)
+                (
+                    AsyncSession::new_v3(addr, start_req_id(), sec)
+                        .await
+                        .map_err(io)?,
+                    false,
+                    true,
+                )
             }
         };
         let mut s = Session {
@@ -236,15 +281,30 @@ impl Session {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let _permit = self.limits.in_flight.acquire().await.map_err(|_| SnmpError::Io("closed".into()))?;
+            let _permit = self
+                .limits
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| SnmpError::Io("closed".into()))?;
             match tokio::time::timeout(self.cfg.timeout(), self.inner.init()).await {
                 Err(_) if attempts <= self.cfg.retries => continue,
                 Err(_) => return Err(SnmpError::Timeout(self.cfg.timeout(), attempts)),
                 Ok(Ok(())) => return Ok(()),
-                Ok(Err(snmp2::Error::Receive)) => return Err(SnmpError::Unreachable("port closed (ICMP unreachable)".into())),
-                Ok(Err(snmp2::Error::RequestIdMismatch)) if attempts <= self.cfg.retries + 4 => continue,
-                Ok(Err(snmp2::Error::AuthFailure(k))) => return Err(SnmpError::Auth(format!("SNMPv3 engine discovery: {k}"))),
-                Ok(Err(e)) => return Err(SnmpError::Protocol(format!("SNMPv3 engine discovery: {e}"))),
+                Ok(Err(snmp2::Error::Receive)) => {
+                    return Err(SnmpError::Unreachable(
+                        "port closed (ICMP unreachable)".into(),
+                    ))
+                }
+                Ok(Err(snmp2::Error::RequestIdMismatch)) if attempts <= self.cfg.retries + 4 => {
+                    continue
+                }
+                Ok(Err(snmp2::Error::AuthFailure(k))) => {
+                    return Err(SnmpError::Auth(format!("SNMPv3 engine discovery: {k}")))
+                }
+                Ok(Err(e)) => {
+                    return Err(SnmpError::Protocol(format!("SNMPv3 engine discovery: {e}")))
+                }
             }
         }
     }
@@ -261,7 +321,8 @@ impl Session {
         if self.next_slot > now {
             tokio::time::sleep(self.next_slot - now).await;
         }
-        self.next_slot = Instant::now().max(self.next_slot) + Duration::from_secs(1) / self.cfg.max_requests_per_sec;
+        self.next_slot = Instant::now().max(self.next_slot)
+            + Duration::from_secs(1) / self.cfg.max_requests_per_sec;
     }
 
     async fn request(&mut self, op: Op<'_>) -> Result<Response, SnmpError> {
@@ -270,12 +331,18 @@ impl Session {
         let mut garbage = 0u32;
         loop {
             self.pace().await;
-            let permit = self.limits.in_flight.acquire().await.map_err(|_| SnmpError::Io("closed".into()))?;
+            let permit = self
+                .limits
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| SnmpError::Io("closed".into()))?;
             let inner = &mut self.inner;
             let fut = async {
                 match &op {
                     Op::Get(oids) => {
-                        let o: Vec<snmp2::Oid<'static>> = oids.iter().map(to_snmp2_oid).collect::<Result<_, _>>()?;
+                        let o: Vec<snmp2::Oid<'static>> =
+                            oids.iter().map(to_snmp2_oid).collect::<Result<_, _>>()?;
                         let refs: Vec<&snmp2::Oid<'_>> = o.iter().collect();
                         Ok(inner.get_many(&refs).await.map(|p| owned(&p)))
                     }
@@ -345,10 +412,19 @@ impl Session {
         let start = out.len();
         let mut cur = root.clone();
         loop {
-            let resp = if self.v1 { self.request(Op::GetNext(&cur)).await } else { self.request(Op::GetBulk(&cur, self.max_rep)).await };
+            let resp = if self.v1 {
+                self.request(Op::GetNext(&cur)).await
+            } else {
+                self.request(Op::GetBulk(&cur, self.max_rep)).await
+            };
             let resp = match resp {
                 Ok(r) => r,
-                Err(e) => return WalkStatus::Failed { code: e.code().into(), message: e.to_string() },
+                Err(e) => {
+                    return WalkStatus::Failed {
+                        code: e.code().into(),
+                        message: e.to_string(),
+                    }
+                }
             };
             match resp.error_status {
                 0 => {}
@@ -361,7 +437,10 @@ impl Session {
                 }
                 s => {
                     let e = SnmpError::ErrorStatus(s);
-                    return WalkStatus::Failed { code: e.code().into(), message: e.to_string() };
+                    return WalkStatus::Failed {
+                        code: e.code().into(),
+                        message: e.to_string(),
+                    };
                 }
             }
             if resp.varbinds.is_empty() {
@@ -376,12 +455,16 @@ impl Session {
                     Reply::EndOfMibView | Reply::NoSuch => return done(out.len() - start),
                 };
                 if oid <= cur {
-                    return WalkStatus::Looping { at: oid.to_string() };
+                    return WalkStatus::Looping {
+                        at: oid.to_string(),
+                    };
                 }
                 cur = oid.clone();
                 out.push((oid, v));
                 if out.len() - start >= self.cfg.max_rows_per_table {
-                    return WalkStatus::Truncated { limit: self.cfg.max_rows_per_table };
+                    return WalkStatus::Truncated {
+                        limit: self.cfg.max_rows_per_table,
+                    };
                 }
             }
         }
@@ -389,5 +472,9 @@ impl Session {
 }
 
 fn done(rows: usize) -> WalkStatus {
-    if rows == 0 { WalkStatus::Missing } else { WalkStatus::Complete { rows } }
+    if rows == 0 {
+        WalkStatus::Missing
+    } else {
+        WalkStatus::Complete { rows }
+    }
 }

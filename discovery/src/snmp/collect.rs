@@ -85,17 +85,32 @@ impl RawCollection {
         let mut walks = BTreeMap::new();
         for st in SUBTREES {
             let root = Oid::new(st.oid);
-            let rows = varbinds.range(root.clone()..).take_while(|(o, _)| o.starts_with(&root)).count();
+            let rows = varbinds
+                .range(root.clone()..)
+                .take_while(|(o, _)| o.starts_with(&root))
+                .count();
             walks.insert(
                 st.name.to_string(),
-                if rows == 0 { WalkStatus::Missing } else { WalkStatus::Complete { rows } },
+                if rows == 0 {
+                    WalkStatus::Missing
+                } else {
+                    WalkStatus::Complete { rows }
+                },
             );
         }
-        RawCollection { target: target.to_string(), varbinds, walks, management_ip: None }
+        RawCollection {
+            target: target.to_string(),
+            varbinds,
+            walks,
+            management_ip: None,
+        }
     }
 
     /// True when no walk failed midway.
     pub fn complete(&self) -> bool {
-        !self.walks.values().any(|w| matches!(w, WalkStatus::Failed { .. } | WalkStatus::Skipped))
+        !self
+            .walks
+            .values()
+            .any(|w| matches!(w, WalkStatus::Failed { .. } | WalkStatus::Skipped))
     }
 }

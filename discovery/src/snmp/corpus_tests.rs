@@ -11,7 +11,10 @@ use crate::snmp::value::parse_snmprec;
 use crate::Diagnostic;
 
 fn load(name: &str) -> (Observation, Vec<Diagnostic>) {
-    let path = format!("{}/../tests/lab/snmp/data/corpus/{name}.snmprec", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../tests/lab/snmp/data/corpus/{name}.snmprec",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let text = String::from_utf8_lossy(&bytes);
     let (vbs, _bad) = parse_snmprec(&text);
@@ -20,15 +23,24 @@ fn load(name: &str) -> (Observation, Vec<Diagnostic>) {
 }
 
 fn count(o: &Observation, c: CiClass) -> usize {
-    o.records.iter().filter(|r| r.class == Some(c) && !r.placeholder).count()
+    o.records
+        .iter()
+        .filter(|r| r.class == Some(c) && !r.placeholder)
+        .count()
 }
 
 fn links(o: &Observation, ev: EvidenceKind) -> usize {
-    o.relationships.iter().filter(|r| r.rel_type == RelType::LinkedTo && r.evidence == ev).count()
+    o.relationships
+        .iter()
+        .filter(|r| r.rel_type == RelType::LinkedTo && r.evidence == ev)
+        .count()
 }
 
 fn device(o: &Observation) -> &cmdb_model::Record {
-    o.records.iter().find(|r| r.key == "device").expect("device record")
+    o.records
+        .iter()
+        .find(|r| r.key == "device")
+        .expect("device record")
 }
 
 #[test]
@@ -46,10 +58,18 @@ fn cisco_c3560_cdp() {
     assert!(o.scope.complete);
     assert!(d.is_empty(), "{d:?}");
     // every CDP neighbour is a placeholder NetworkDevice with an interface under it
-    for r in o.relationships.iter().filter(|r| r.evidence == EvidenceKind::Cdp) {
+    for r in o
+        .relationships
+        .iter()
+        .filter(|r| r.evidence == EvidenceKind::Cdp)
+    {
         let to = o.records.iter().find(|x| x.key == r.to).unwrap();
         assert!(to.placeholder && to.class == Some(CiClass::Interface));
-        let p = o.records.iter().find(|x| Some(&x.key) == to.parent.as_ref()).unwrap();
+        let p = o
+            .records
+            .iter()
+            .find(|x| Some(&x.key) == to.parent.as_ref())
+            .unwrap();
         assert!(p.placeholder && p.class == Some(CiClass::NetworkDevice));
         assert_eq!(r.confidence, 0.9);
     }
@@ -65,7 +85,11 @@ fn cisco_n5000_lldp_and_cdp() {
     assert_eq!(links(&o, EvidenceKind::Lldp), 9);
     assert_eq!(links(&o, EvidenceKind::Cdp), 4);
     // neighbours seen over both LLDP and CDP are one placeholder, not two
-    let nbrs = o.records.iter().filter(|r| r.placeholder && r.class == Some(CiClass::NetworkDevice)).count();
+    let nbrs = o
+        .records
+        .iter()
+        .filter(|r| r.placeholder && r.class == Some(CiClass::NetworkDevice))
+        .count();
     assert_eq!(nbrs, 7);
 }
 
@@ -78,11 +102,17 @@ fn dlink_fdb_edge_ports() {
     assert_eq!(links(&o, EvidenceKind::Fdb), 15);
     // no edge port carries more MACs than the threshold
     let mut per_port: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in o.relationships.iter().filter(|r| r.evidence == EvidenceKind::Fdb) {
+    for r in o
+        .relationships
+        .iter()
+        .filter(|r| r.evidence == EvidenceKind::Fdb)
+    {
         *per_port.entry(r.from.as_str()).or_default() += 1;
         assert!(r.confidence == 0.6 || r.confidence == 0.7);
     }
-    assert!(per_port.values().all(|n| *n <= crate::snmp::EDGE_PORT_MAX_MACS));
+    assert!(per_port
+        .values()
+        .all(|n| *n <= crate::snmp::EDGE_PORT_MAX_MACS));
 }
 
 #[test]
@@ -97,11 +127,21 @@ fn linux_host_processes_and_listeners() {
     let procs = count(&o, CiClass::Process);
     assert!(procs > 10 && procs < 481, "{procs}");
     // every process has executable + command_line identifiers and the device as parent
-    for p in o.records.iter().filter(|r| r.class == Some(CiClass::Process)) {
-        assert!(p.identifiers.contains_key("executable") && p.identifiers.contains_key("command_line"));
+    for p in o
+        .records
+        .iter()
+        .filter(|r| r.class == Some(CiClass::Process))
+    {
+        assert!(
+            p.identifiers.contains_key("executable") && p.identifiers.contains_key("command_line")
+        );
         assert_eq!(p.parent.as_deref(), Some("device"));
     }
-    let ep = o.records.iter().find(|r| r.key == "ep:tcp/22").expect("ssh listener");
+    let ep = o
+        .records
+        .iter()
+        .find(|r| r.key == "ep:tcp/22")
+        .expect("ssh listener");
     assert_eq!(ep.name.as_deref(), Some("tcp/22"));
 }
 
@@ -137,7 +177,10 @@ fn juniper_lldp_and_sockets() {
 #[test]
 fn garbage_and_partial_input_never_panics() {
     // every fixture cut at arbitrary points, plus random junk values, must transform
-    let path = format!("{}/../tests/lab/snmp/data/corpus/network_switch_cisco-n5000.snmprec", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../tests/lab/snmp/data/corpus/network_switch_cisco-n5000.snmprec",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).to_string();
     let (vbs, _) = parse_snmprec(&text);
     let all: Vec<_> = vbs.into_iter().collect();
@@ -150,7 +193,9 @@ fn garbage_and_partial_input_never_panics() {
             // corrupt types: integers become octets and vice versa
             let v = if i % 13 == 0 {
                 match v {
-                    crate::snmp::SnmpValue::Integer(_) => crate::snmp::SnmpValue::Octets(vec![0xff, 0, 0xfe]),
+                    crate::snmp::SnmpValue::Integer(_) => {
+                        crate::snmp::SnmpValue::Octets(vec![0xff, 0, 0xfe])
+                    }
                     _ => crate::snmp::SnmpValue::Integer(-1),
                 }
             } else {

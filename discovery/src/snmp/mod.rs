@@ -39,7 +39,11 @@ pub struct SnmpConfig {
 
 impl Default for SnmpConfig {
     fn default() -> Self {
-        SnmpConfig { client: ClientConfig::default(), max_in_flight: 256, edge_port_max_macs: EDGE_PORT_MAX_MACS }
+        SnmpConfig {
+            client: ClientConfig::default(),
+            max_in_flight: 256,
+            edge_port_max_macs: EDGE_PORT_MAX_MACS,
+        }
     }
 }
 
@@ -60,8 +64,11 @@ pub async fn resolve(target: &Target) -> Result<SocketAddr, ProbeError> {
     }
     let mut it = tokio::net::lookup_host((target.host.as_str(), port))
         .await
-        .map_err(|e| ProbeError::Unreachable(format!("cannot resolve {}: {}", target.host, e.kind())))?;
-    it.next().ok_or_else(|| ProbeError::Unreachable(format!("cannot resolve {}", target.host)))
+        .map_err(|e| {
+            ProbeError::Unreachable(format!("cannot resolve {}: {}", target.host, e.kind()))
+        })?;
+    it.next()
+        .ok_or_else(|| ProbeError::Unreachable(format!("cannot resolve {}", target.host)))
 }
 
 /// Map a session error to the per-target error the run reports.
@@ -85,7 +92,12 @@ impl SnmpProbe {
     }
     pub fn with_config(credentials: Vec<SnmpCredential>, cfg: SnmpConfig) -> Self {
         let limits = Limits::new(cfg.max_in_flight);
-        SnmpProbe { credentials, cfg, limits, affinity: CredentialAffinity::default() }
+        SnmpProbe {
+            credentials,
+            cfg,
+            limits,
+            affinity: CredentialAffinity::default(),
+        }
     }
     /// Share an affinity map (e.g. the one a sweep filled, or one loaded from the store).
     pub fn with_affinity(mut self, affinity: CredentialAffinity) -> Self {
@@ -130,8 +142,16 @@ impl SnmpProbe {
         let pick = errors
             .iter()
             .find(|e| matches!(e, SnmpError::Auth(_)))
-            .or_else(|| errors.iter().find(|e| matches!(e, SnmpError::Protocol(_) | SnmpError::ErrorStatus(_))))
-            .or_else(|| errors.iter().find(|e| matches!(e, SnmpError::Unreachable(_))))
+            .or_else(|| {
+                errors
+                    .iter()
+                    .find(|e| matches!(e, SnmpError::Protocol(_) | SnmpError::ErrorStatus(_)))
+            })
+            .or_else(|| {
+                errors
+                    .iter()
+                    .find(|e| matches!(e, SnmpError::Unreachable(_)))
+            })
             .or(errors.first());
         Err(match pick {
             Some(SnmpError::Timeout(d, n)) => ProbeError::Timeout(format!(
@@ -146,7 +166,11 @@ impl SnmpProbe {
     /// I/O only: walk every subtree of [`SUBTREES`].
     pub async fn collect(&self, target: &Target) -> Result<(RawCollection, String), ProbeError> {
         let (mut s, cred) = self.connect(target).await?;
-        let mut raw = RawCollection { target: target.name(), management_ip: target.ip().map(|i| i.to_string()), ..Default::default() };
+        let mut raw = RawCollection {
+            target: target.name(),
+            management_ip: target.ip().map(|i| i.to_string()),
+            ..Default::default()
+        };
         let mut dead: Option<String> = None;
         let mut buf = Vec::new();
         for st in SUBTREES {
@@ -162,7 +186,11 @@ impl SnmpProbe {
                     dead = Some(message.clone());
                 }
                 if st.name == "system" && buf.is_empty() {
-                    let e = if code == "snmp.unreachable" { ProbeError::Unreachable(format!("{}: {message}", raw.target)) } else { ProbeError::Timeout(format!("{}: {message}", raw.target)) };
+                    let e = if code == "snmp.unreachable" {
+                        ProbeError::Unreachable(format!("{}: {message}", raw.target))
+                    } else {
+                        ProbeError::Timeout(format!("{}: {message}", raw.target))
+                    };
                     return Err(e);
                 }
             }
@@ -173,7 +201,12 @@ impl SnmpProbe {
     }
 }
 
-async fn check(addr: SocketAddr, cred: &SnmpCredential, cfg: &ClientConfig, limits: &Limits) -> Result<Session, SnmpError> {
+async fn check(
+    addr: SocketAddr,
+    cred: &SnmpCredential,
+    cfg: &ClientConfig,
+    limits: &Limits,
+) -> Result<Session, SnmpError> {
     let mut s = Session::open(addr, cred, cfg, limits).await?;
     let probe_oids = [Oid::new(&[1, 3, 6, 1, 2, 1, 1, 2, 0])];
     match s.get(&probe_oids).await {
@@ -196,7 +229,9 @@ impl Probe for SnmpProbe {
     async fn discover(&self, target: &Target, run_id: &RunId) -> Result<ProbeOutput, ProbeError> {
         let started = Instant::now();
         let (raw, cred) = self.collect(target).await?;
-        let opts = TransformOptions { edge_port_max_macs: self.cfg.edge_port_max_macs };
+        let opts = TransformOptions {
+            edge_port_max_macs: self.cfg.edge_port_max_macs,
+        };
         let (observation, diagnostics) = transform(&raw, run_id, &opts);
         info!(
             target = %raw.target, probe = "snmp", run_id = %run_id, credential = %cred,
@@ -204,6 +239,10 @@ impl Probe for SnmpProbe {
             complete = observation.scope.complete, varbinds = raw.varbinds.len(),
             ms = started.elapsed().as_millis() as u64, "snmp discovery done"
         );
-        Ok(ProbeOutput { observation, diagnostics, credential: Some(cred) })
+        Ok(ProbeOutput {
+            observation,
+            diagnostics,
+            credential: Some(cred),
+        })
     }
 }

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use cmdb_model::{CiClass, EvidenceKind, Observation, Record, RelType, RelationshipObs, RunId, Scope, Source};
+use cmdb_model::{
+    CiClass, EvidenceKind, Observation, Record, RelType, RelationshipObs, RunId, Scope, Source,
+};
 use serde_json::{json, Value};
 
 use super::collect::{RawCollection, WalkStatus, SUBTREES};
@@ -25,7 +27,9 @@ pub struct TransformOptions {
 
 impl Default for TransformOptions {
     fn default() -> Self {
-        TransformOptions { edge_port_max_macs: EDGE_PORT_MAX_MACS }
+        TransformOptions {
+            edge_port_max_macs: EDGE_PORT_MAX_MACS,
+        }
     }
 }
 
@@ -40,7 +44,9 @@ fn table<'a>(vbs: &'a Vbs, entry: &[u32]) -> Table<'a> {
     let root = Oid::new(entry);
     let mut t: Table<'a> = BTreeMap::new();
     for (oid, v) in vbs.range(root.clone()..) {
-        let Some(suffix) = oid.suffix(&root) else { break };
+        let Some(suffix) = oid.suffix(&root) else {
+            break;
+        };
         if let Some((col, idx)) = suffix.split_first() {
             t.entry(idx.to_vec()).or_default().insert(*col, v);
         }
@@ -69,7 +75,10 @@ fn inet_from_index(idx: &[u32]) -> Option<(IpAddr, &[u32])> {
         return None;
     }
     let (bytes, rest) = rest.split_at(len);
-    let bytes: Vec<u8> = bytes.iter().map(|b| u8::try_from(*b).ok()).collect::<Option<_>>()?;
+    let bytes: Vec<u8> = bytes
+        .iter()
+        .map(|b| u8::try_from(*b).ok())
+        .collect::<Option<_>>()?;
     let ip = inet_from_bytes(ty, &bytes)?;
     Some((ip, rest))
 }
@@ -90,7 +99,10 @@ fn ipv4_from_index(idx: &[u32]) -> Option<(Ipv4Addr, &[u32])> {
     if idx.len() < 4 {
         return None;
     }
-    let b: Vec<u8> = idx[..4].iter().map(|x| u8::try_from(*x).ok()).collect::<Option<_>>()?;
+    let b: Vec<u8> = idx[..4]
+        .iter()
+        .map(|x| u8::try_from(*x).ok())
+        .collect::<Option<_>>()?;
     Some((Ipv4Addr::new(b[0], b[1], b[2], b[3]), &idx[4..]))
 }
 
@@ -98,14 +110,21 @@ fn mac_from_index(idx: &[u32]) -> Option<String> {
     if idx.len() != 6 {
         return None;
     }
-    let b: Vec<u8> = idx.iter().map(|x| u8::try_from(*x).ok()).collect::<Option<_>>()?;
+    let b: Vec<u8> = idx
+        .iter()
+        .map(|x| u8::try_from(*x).ok())
+        .collect::<Option<_>>()?;
     mac_text(&b)
 }
 
 fn ip_is_usable(ip: &IpAddr) -> bool {
     match ip {
-        IpAddr::V4(a) => !(a.is_loopback() || a.is_unspecified() || a.is_link_local() || a.is_broadcast()),
-        IpAddr::V6(a) => !(a.is_loopback() || a.is_unspecified() || (a.segments()[0] & 0xffc0) == 0xfe80),
+        IpAddr::V4(a) => {
+            !(a.is_loopback() || a.is_unspecified() || a.is_link_local() || a.is_broadcast())
+        }
+        IpAddr::V6(a) => {
+            !(a.is_loopback() || a.is_unspecified() || (a.segments()[0] & 0xffc0) == 0xfe80)
+        }
     }
 }
 
@@ -161,7 +180,8 @@ struct Builder {
 
 impl Builder {
     fn diag(&mut self, code: &str, msg: impl Into<String>) {
-        self.diags.push(Diagnostic::new(&self.target, PROBE, code, msg));
+        self.diags
+            .push(Diagnostic::new(&self.target, PROBE, code, msg));
     }
     fn push(&mut self, r: Record) -> bool {
         if self.keys.insert(r.key.clone()) {
@@ -176,7 +196,9 @@ impl Builder {
     }
     fn relate(&mut self, t: RelType, from: &str, to: &str, ev: EvidenceKind, conf: f64) {
         if self.rel_seen.insert((t, from.to_string(), to.to_string())) {
-            self.obs.relationships.push(RelationshipObs::new(t, from, to, ev, conf));
+            self.obs
+                .relationships
+                .push(RelationshipObs::new(t, from, to, ev, conf));
         }
     }
 }
@@ -191,8 +213,16 @@ struct IfInfo {
 
 /// Turn a raw collection into an observation. `run_id` and the scope's target come from the
 /// caller; `complete` mirrors [`RawCollection::complete`].
-pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -> (Observation, Vec<Diagnostic>) {
-    let scope = if raw.complete() { Scope::complete([raw.target.clone()]) } else { Scope::partial([raw.target.clone()]) };
+pub fn transform(
+    raw: &RawCollection,
+    run_id: &RunId,
+    opts: &TransformOptions,
+) -> (Observation, Vec<Diagnostic>) {
+    let scope = if raw.complete() {
+        Scope::complete([raw.target.clone()])
+    } else {
+        Scope::partial([raw.target.clone()])
+    };
     let mut b = Builder {
         target: raw.target.clone(),
         obs: Observation::new(Source::new(Source::SNMP), run_id.clone(), scope),
@@ -204,17 +234,25 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
         match raw.walks.get(st.name) {
             Some(WalkStatus::Missing) | None => {}
             Some(WalkStatus::Complete { .. }) => {}
-            Some(WalkStatus::Truncated { limit }) => {
-                b.diag("snmp.table_truncated", format!("{}: stopped at the limit of {limit} rows", st.name))
-            }
+            Some(WalkStatus::Truncated { limit }) => b.diag(
+                "snmp.table_truncated",
+                format!("{}: stopped at the limit of {limit} rows", st.name),
+            ),
             Some(WalkStatus::Looping { at }) => b.diag(
                 "snmp.oid_not_increasing",
-                format!("{}: agent returned a non-increasing OID at {at}; walk stopped", st.name),
+                format!(
+                    "{}: agent returned a non-increasing OID at {at}; walk stopped",
+                    st.name
+                ),
             ),
-            Some(WalkStatus::Failed { code, message }) => {
-                b.diag("snmp.walk_failed", format!("{}: {code}: {message}", st.name))
-            }
-            Some(WalkStatus::Skipped) => b.diag("snmp.walk_skipped", format!("{}: not walked after an earlier failure", st.name)),
+            Some(WalkStatus::Failed { code, message }) => b.diag(
+                "snmp.walk_failed",
+                format!("{}: {code}: {message}", st.name),
+            ),
+            Some(WalkStatus::Skipped) => b.diag(
+                "snmp.walk_skipped",
+                format!("{}: not walked after an earlier failure", st.name),
+            ),
         }
     }
     let vbs = &raw.varbinds;
@@ -227,7 +265,10 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
     let sys_name = sys(5).and_then(|v| v.as_text()).filter(|s| !s.is_empty());
     let sys_services = sys(7).and_then(|v| v.as_i64());
     if sys(1).is_none() && sys(5).is_none() {
-        b.diag("snmp.table_missing", "system group (SNMPv2-MIB) not readable");
+        b.diag(
+            "snmp.table_missing",
+            "system group (SNMPv2-MIB) not readable",
+        );
     }
     if !sys_descr.is_empty() {
         dev = dev.attr("sys_descr", sys_descr.clone());
@@ -305,7 +346,10 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
     let if_t = table(vbs, &[1, 3, 6, 1, 2, 1, 2, 2, 1]);
     let ifx_t = table(vbs, &[1, 3, 6, 1, 2, 1, 31, 1, 1, 1]);
     if if_t.is_empty() && ifx_t.is_empty() {
-        b.diag("snmp.table_missing", "IF-MIB ifTable/ifXTable empty or not readable");
+        b.diag(
+            "snmp.table_missing",
+            "IF-MIB ifTable/ifXTable empty or not readable",
+        );
     }
     let mut ifs: BTreeMap<u32, IfInfo> = BTreeMap::new();
     let mut dev_macs: BTreeSet<String> = BTreeSet::new();
@@ -314,24 +358,37 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
     let mut name_count: BTreeMap<String, usize> = BTreeMap::new();
     for (idx, c) in &if_t {
         if let [i] = idx.as_slice() {
-            let n = ifx_t.get(&vec![*i]).and_then(|x| text(x.get(&1))).or_else(|| text(c.get(&2)));
+            let n = ifx_t
+                .get(&vec![*i])
+                .and_then(|x| text(x.get(&1)))
+                .or_else(|| text(c.get(&2)));
             if let Some(n) = n {
                 *name_count.entry(n).or_default() += 1;
             }
         }
     }
-    let all_idx: BTreeSet<u32> = if_t.keys().chain(ifx_t.keys()).filter(|i| i.len() == 1).map(|i| i[0]).collect();
+    let all_idx: BTreeSet<u32> = if_t
+        .keys()
+        .chain(ifx_t.keys())
+        .filter(|i| i.len() == 1)
+        .map(|i| i[0])
+        .collect();
     for idx in all_idx {
         let empty = BTreeMap::new();
         let c = if_t.get(&vec![idx]).unwrap_or(&empty);
         let x = ifx_t.get(&vec![idx]).unwrap_or(&empty);
         let descr = text(c.get(&2));
-        let name = text(x.get(&1)).or_else(|| descr.clone()).unwrap_or_else(|| format!("ifIndex {idx}"));
+        let name = text(x.get(&1))
+            .or_else(|| descr.clone())
+            .unwrap_or_else(|| format!("ifIndex {idx}"));
         let alias = text(x.get(&18));
         let ty = int(c.get(&3));
         let mac = c.get(&6).and_then(|v| v.as_bytes()).and_then(mac_text);
         let key = format!("if:{idx}");
-        let mut r = Record::new(&key, CiClass::Interface).parent(DEVICE_KEY).name(name.clone()).ident("if_index", idx);
+        let mut r = Record::new(&key, CiClass::Interface)
+            .parent(DEVICE_KEY)
+            .name(name.clone())
+            .ident("if_index", idx);
         if name_count.get(&name).copied().unwrap_or(0) <= 1 {
             r = r.ident("if_name", name.clone());
         }
@@ -353,7 +410,9 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
         let high = int(x.get(&15)).filter(|v| *v > 0);
         let speed = int(c.get(&5));
         match (speed, high) {
-            (Some(s), Some(h)) if s >= u32::MAX as i64 || h * 1_000_000 > s => r = r.attr("speed_bps", h * 1_000_000),
+            (Some(s), Some(h)) if s >= u32::MAX as i64 || h * 1_000_000 > s => {
+                r = r.attr("speed_bps", h * 1_000_000)
+            }
             (Some(s), _) => r = r.attr("speed_bps", s),
             (None, Some(h)) => r = r.attr("speed_bps", h * 1_000_000),
             _ => {}
@@ -367,29 +426,45 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
         if let Some(s) = status_name(int(c.get(&8)), true) {
             r = r.attr("oper_status", s);
         }
-        ifs.insert(idx, IfInfo { name: Some(name), descr, alias });
+        ifs.insert(
+            idx,
+            IfInfo {
+                name: Some(name),
+                descr,
+                alias,
+            },
+        );
         if_records.push(r);
     }
 
     // --- bridge / LLDP local identity
-    let bridge_addr = scalar(vbs, &[1, 3, 6, 1, 2, 1, 17, 1, 1, 0]).and_then(|v| v.as_bytes()).and_then(mac_text);
+    let bridge_addr = scalar(vbs, &[1, 3, 6, 1, 2, 1, 17, 1, 1, 0])
+        .and_then(|v| v.as_bytes())
+        .and_then(mac_text);
     if let Some(m) = &bridge_addr {
         dev_macs.insert(m.clone());
     }
     let lldp_loc_subtype = scalar(vbs, &[1, 0, 8802, 1, 1, 2, 1, 3, 1, 0]).and_then(|v| v.as_i64());
     if lldp_loc_subtype == Some(4) {
-        if let Some(m) = scalar(vbs, &[1, 0, 8802, 1, 1, 2, 1, 3, 2, 0]).and_then(|v| v.as_bytes()).and_then(mac_text) {
+        if let Some(m) = scalar(vbs, &[1, 0, 8802, 1, 1, 2, 1, 3, 2, 0])
+            .and_then(|v| v.as_bytes())
+            .and_then(mac_text)
+        {
             dev_macs.insert(m);
         }
     }
     let base_ports = table(vbs, &[1, 3, 6, 1, 2, 1, 17, 1, 4, 1]);
-    let base_num_ports = scalar(vbs, &[1, 3, 6, 1, 2, 1, 17, 1, 2, 0]).and_then(|v| v.as_i64()).unwrap_or(0);
+    let base_num_ports = scalar(vbs, &[1, 3, 6, 1, 2, 1, 17, 1, 2, 0])
+        .and_then(|v| v.as_i64())
+        .unwrap_or(0);
 
     // --- IP addresses
     let mut ips: BTreeMap<IpAddr, (Option<u32>, Option<u8>)> = BTreeMap::new();
     let ipaddr_t = table(vbs, &[1, 3, 6, 1, 2, 1, 4, 20, 1]);
     for (idx, c) in &ipaddr_t {
-        let Some((ip, _)) = ipv4_from_index(idx) else { continue };
+        let Some((ip, _)) = ipv4_from_index(idx) else {
+            continue;
+        };
         let ifidx = int(c.get(&2)).and_then(|v| u32::try_from(v).ok());
         let prefix = c.get(&3).and_then(|v| v.as_bytes()).and_then(|m| {
             let m: [u8; 4] = m.try_into().ok()?;
@@ -400,7 +475,9 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
     }
     let ipaddress_t = table(vbs, &[1, 3, 6, 1, 2, 1, 4, 34, 1]);
     for (idx, c) in &ipaddress_t {
-        let Some((ip, _)) = inet_from_index(idx) else { continue };
+        let Some((ip, _)) = inet_from_index(idx) else {
+            continue;
+        };
         // type 1 = unicast; skip anycast/broadcast
         if let Some(t) = int(c.get(&4)) {
             if t != 1 {
@@ -409,7 +486,11 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
         }
         let ifidx = int(c.get(&3)).and_then(|v| u32::try_from(v).ok());
         // ipAddressPrefix is a RowPointer whose last sub-identifier is the prefix length.
-        let prefix = c.get(&5).and_then(|v| v.as_oid()).and_then(|o| o.0.last().copied()).and_then(|p| u8::try_from(p).ok());
+        let prefix = c
+            .get(&5)
+            .and_then(|v| v.as_oid())
+            .and_then(|o| o.0.last().copied())
+            .and_then(|p| u8::try_from(p).ok());
         let e = ips.entry(ip).or_insert((None, None));
         if e.0.is_none() {
             e.0 = ifidx;
@@ -442,7 +523,11 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
                 if *p < max {
                     let cidr = net.to_string();
                     let skey = format!("subnet:{cidr}");
-                    ip_records.push(Record::new(&skey, CiClass::Subnet).name(cidr.clone()).ident("cidr", cidr));
+                    ip_records.push(
+                        Record::new(&skey, CiClass::Subnet)
+                            .name(cidr.clone())
+                            .ident("cidr", cidr),
+                    );
                     ip_rels.push((RelType::Contains, skey, key.clone()));
                 }
             }
@@ -455,16 +540,25 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
         }
     }
     if ipaddr_t.is_empty() && ipaddress_t.is_empty() {
-        b.diag("snmp.table_missing", "IP-MIB ipAddrTable/ipAddressTable empty or not readable");
+        b.diag(
+            "snmp.table_missing",
+            "IP-MIB ipAddrTable/ipAddressTable empty or not readable",
+        );
     }
 
     // --- classification
     let has_bridge = !base_ports.is_empty() || base_num_ports > 0;
     let has_hr = scalar(vbs, &[1, 3, 6, 1, 2, 1, 25, 1, 1, 0]).is_some();
-    let lldp_caps = scalar(vbs, &[1, 0, 8802, 1, 1, 2, 1, 3, 6, 0]).and_then(|v| v.as_bytes()).and_then(|b| b.first().copied());
+    let lldp_caps = scalar(vbs, &[1, 0, 8802, 1, 1, 2, 1, 3, 6, 0])
+        .and_then(|v| v.as_bytes())
+        .and_then(|b| b.first().copied());
     // LLDP capability bits (first octet, MSB first): other, repeater, bridge, wlanAP, router, …
-    let lldp_net = lldp_caps.map(|c| c & 0b0010_1000 != 0 && c & 0b0000_0001 == 0).unwrap_or(false);
-    let services_net = sys_services.map(|s| s & 0x06 != 0 && s & 0x40 == 0).unwrap_or(false);
+    let lldp_net = lldp_caps
+        .map(|c| c & 0b0010_1000 != 0 && c & 0b0000_0001 == 0)
+        .unwrap_or(false);
+    let services_net = sys_services
+        .map(|s| s & 0x06 != 0 && s & 0x40 == 0)
+        .unwrap_or(false);
     let class = match vendor {
         Some((_, true)) => CiClass::NetworkDevice,
         _ if has_bridge && !has_hr => CiClass::NetworkDevice,
@@ -474,7 +568,10 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
     };
     dev.class = Some(class);
     if !dev_macs.is_empty() {
-        dev = dev.ident("mac_addresses", dev_macs.iter().cloned().collect::<Vec<_>>());
+        dev = dev.ident(
+            "mac_addresses",
+            dev_macs.iter().cloned().collect::<Vec<_>>(),
+        );
     }
     if !dev_ips.is_empty() {
         dev = dev.ident("ip_addresses", dev_ips.iter().cloned().collect::<Vec<_>>());
@@ -487,7 +584,12 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
     let hr_dev = table(vbs, &[1, 3, 6, 1, 2, 1, 25, 3, 2, 1]);
     let cpus: Vec<_> = hr_dev
         .values()
-        .filter(|c| c.get(&2).and_then(|v| v.as_oid()).map(|o| o.0 == [1, 3, 6, 1, 2, 1, 25, 3, 1, 3]).unwrap_or(false))
+        .filter(|c| {
+            c.get(&2)
+                .and_then(|v| v.as_oid())
+                .map(|o| o.0 == [1, 3, 6, 1, 2, 1, 25, 3, 1, 3])
+                .unwrap_or(false)
+        })
         .collect();
     if !cpus.is_empty() {
         dev = dev.attr("cpu_count", cpus.len());
@@ -498,7 +600,13 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
     let storage = table(vbs, &[1, 3, 6, 1, 2, 1, 25, 2, 3, 1]);
     let mut fss = Vec::new();
     for c in storage.values() {
-        let is_disk = c.get(&2).and_then(|v| v.as_oid()).map(|o| o.0 == [1, 3, 6, 1, 2, 1, 25, 2, 1, 4] || o.0 == [1, 3, 6, 1, 2, 1, 25, 2, 1, 9]).unwrap_or(false);
+        let is_disk = c
+            .get(&2)
+            .and_then(|v| v.as_oid())
+            .map(|o| {
+                o.0 == [1, 3, 6, 1, 2, 1, 25, 2, 1, 4] || o.0 == [1, 3, 6, 1, 2, 1, 25, 2, 1, 9]
+            })
+            .unwrap_or(false);
         if !is_disk {
             continue;
         }
@@ -533,10 +641,32 @@ pub fn transform(raw: &RawCollection, run_id: &RunId, opts: &TransformOptions) -
         .iter()
         .filter_map(|(idx, c)| Some((*idx.first()?, u32::try_from(int(c.get(&2))?).ok()?)))
         .collect();
-    lldp(vbs, &ifs, &bridge_to_if, &mut b, &mut neighbours, &mut ports_with_neighbours);
-    cdp(vbs, &ifs, &mut b, &mut neighbours, &mut ports_with_neighbours);
+    lldp(
+        vbs,
+        &ifs,
+        &bridge_to_if,
+        &mut b,
+        &mut neighbours,
+        &mut ports_with_neighbours,
+    );
+    cdp(
+        vbs,
+        &ifs,
+        &mut b,
+        &mut neighbours,
+        &mut ports_with_neighbours,
+    );
     let arp = arp_table(vbs);
-    fdb(vbs, &ifs, &bridge_to_if, &arp, &dev_macs, &ports_with_neighbours, opts, &mut b);
+    fdb(
+        vbs,
+        &ifs,
+        &bridge_to_if,
+        &arp,
+        &dev_macs,
+        &ports_with_neighbours,
+        opts,
+        &mut b,
+    );
 
     // --- processes, software, sockets
     if class == CiClass::Host || has_hr {
@@ -557,13 +687,24 @@ struct Neighbours {
 
 impl Neighbours {
     /// Find or create the placeholder device for a neighbour, merging identifiers.
-    fn device(&mut self, b: &mut Builder, hostname: Option<&str>, mac: Option<&str>, ips: &[String]) -> Option<String> {
+    fn device(
+        &mut self,
+        b: &mut Builder,
+        hostname: Option<&str>,
+        mac: Option<&str>,
+        ips: &[String],
+    ) -> Option<String> {
         let mut idents: Vec<(String, String)> = Vec::new();
         if let Some(m) = mac {
             idents.push(("mac".into(), m.to_string()));
         }
         if let Some(h) = hostname {
-            let short = h.trim_end_matches('.').split('.').next().unwrap_or(h).to_ascii_lowercase();
+            let short = h
+                .trim_end_matches('.')
+                .split('.')
+                .next()
+                .unwrap_or(h)
+                .to_ascii_lowercase();
             if !short.is_empty() {
                 idents.push(("host".into(), short));
             }
@@ -580,19 +721,27 @@ impl Neighbours {
             format!("nbr:{}", self.n)
         });
         for i in &idents {
-            self.by_ident.entry(i.clone()).or_insert_with(|| key.clone());
+            self.by_ident
+                .entry(i.clone())
+                .or_insert_with(|| key.clone());
         }
         if let Some(r) = b.obs.records.iter_mut().find(|r| r.key == key) {
             merge_ident(r, "hostname", hostname.map(|h| json!(h)));
             if let Some(h) = hostname.filter(|h| h.contains('.')) {
                 merge_ident(r, "fqdn", Some(json!(h.to_ascii_lowercase())));
             }
-            merge_array(r, "mac_addresses", mac.map(str::to_string).into_iter().collect());
+            merge_array(
+                r,
+                "mac_addresses",
+                mac.map(str::to_string).into_iter().collect(),
+            );
             merge_array(r, "ip_addresses", ips.to_vec());
         } else {
             let mut r = Record::new(&key, CiClass::NetworkDevice).placeholder();
             if let Some(h) = hostname {
-                r = r.ident("hostname", h).name(h.split('.').next().unwrap_or(h));
+                r = r
+                    .ident("hostname", h)
+                    .name(h.split('.').next().unwrap_or(h));
                 if h.contains('.') {
                     r = r.ident("fqdn", h.to_ascii_lowercase());
                 }
@@ -629,18 +778,31 @@ fn merge_array(r: &mut Record, k: &str, vals: Vec<String>) {
         .identifiers
         .get(k)
         .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     set.extend(vals);
-    r.identifiers.insert(k.to_string(), json!(set.into_iter().collect::<Vec<_>>()));
+    r.identifiers
+        .insert(k.to_string(), json!(set.into_iter().collect::<Vec<_>>()));
 }
 
 /// Placeholder interface under a neighbour device; returns its key.
-fn neighbour_if(b: &mut Builder, dev: &str, if_name: Option<String>, mac: Option<String>) -> Option<String> {
+fn neighbour_if(
+    b: &mut Builder,
+    dev: &str,
+    if_name: Option<String>,
+    mac: Option<String>,
+) -> Option<String> {
     let id = if_name.clone().or_else(|| mac.clone())?;
     let key = format!("{dev}:if:{id}");
     if !b.has(&key) {
-        let mut r = Record::new(&key, CiClass::Interface).parent(dev).placeholder().name(id);
+        let mut r = Record::new(&key, CiClass::Interface)
+            .parent(dev)
+            .placeholder()
+            .name(id);
         if let Some(n) = if_name {
             r = r.ident("if_name", n);
         }
@@ -709,14 +871,19 @@ fn lldp(
         let (head, rest) = idx.split_at(3);
         // subtype (IANA family: 1 IPv4, 2 IPv6), then the length-prefixed address octets
         let ty = rest[0];
-        let Some((&len, addr)) = rest[1..].split_first() else { continue };
+        let Some((&len, addr)) = rest[1..].split_first() else {
+            continue;
+        };
         if addr.len() != len as usize {
             continue;
         }
         let bytes: Option<Vec<u8>> = addr.iter().map(|x| u8::try_from(*x).ok()).collect();
         if let Some(ip) = bytes.and_then(|b| inet_from_bytes(ty, &b)) {
             if ip_is_usable(&ip) {
-                man_ips.entry(head.to_vec()).or_default().push(ip.to_string());
+                man_ips
+                    .entry(head.to_vec())
+                    .or_default()
+                    .push(ip.to_string());
             }
         }
     }
@@ -727,7 +894,10 @@ fn lldp(
         }
         let local_port = idx[1];
         let Some(local_if) = resolve_local(local_port) else {
-            b.diag("snmp.lldp_port_unresolved", format!("LLDP neighbour on local port {local_port}: no matching interface"));
+            b.diag(
+                "snmp.lldp_port_unresolved",
+                format!("LLDP neighbour on local port {local_port}: no matching interface"),
+            );
             continue;
         };
         let chassis_sub = int(c.get(&4));
@@ -753,25 +923,49 @@ fn lldp(
         let port_desc = text(c.get(&8));
         let (if_name, if_mac) = match (port_sub, port_id) {
             (Some(3), Some(p)) => (port_desc.clone(), mac_text(p)),
-            (Some(5 | 1), Some(p)) => (Some(clean_text(p)).filter(|s| !s.is_empty()).or(port_desc.clone()), None),
+            (Some(5 | 1), Some(p)) => (
+                Some(clean_text(p))
+                    .filter(|s| !s.is_empty())
+                    .or(port_desc.clone()),
+                None,
+            ),
             (Some(7), Some(p)) => {
                 let t = clean_text(p);
-                if !t.is_empty() && !t.chars().all(|c| c.is_ascii_digit()) { (Some(t), None) } else { (port_desc.clone(), None) }
+                if !t.is_empty() && !t.chars().all(|c| c.is_ascii_digit()) {
+                    (Some(t), None)
+                } else {
+                    (port_desc.clone(), None)
+                }
             }
             _ => (port_desc.clone(), None),
         };
         let Some(rif) = neighbour_if(b, &dev, if_name, if_mac) else {
-            b.diag("snmp.lldp_port_unidentified", format!("LLDP neighbour port on interface {local_if} has no id"));
+            b.diag(
+                "snmp.lldp_port_unidentified",
+                format!("LLDP neighbour port on interface {local_if} has no id"),
+            );
             continue;
         };
-        b.relate(RelType::LinkedTo, &format!("if:{local_if}"), &rif, EvidenceKind::Lldp, 0.9);
+        b.relate(
+            RelType::LinkedTo,
+            &format!("if:{local_if}"),
+            &rif,
+            EvidenceKind::Lldp,
+            0.9,
+        );
         linked_ports.insert(local_if);
         count += 1;
     }
     let _ = count;
 }
 
-fn cdp(vbs: &Vbs, ifs: &BTreeMap<u32, IfInfo>, b: &mut Builder, nb: &mut Neighbours, linked_ports: &mut BTreeSet<u32>) {
+fn cdp(
+    vbs: &Vbs,
+    ifs: &BTreeMap<u32, IfInfo>,
+    b: &mut Builder,
+    nb: &mut Neighbours,
+    linked_ports: &mut BTreeSet<u32>,
+) {
     let t = table(vbs, &[1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1, 1]);
     for (idx, c) in &t {
         if idx.len() != 2 {
@@ -779,12 +973,19 @@ fn cdp(vbs: &Vbs, ifs: &BTreeMap<u32, IfInfo>, b: &mut Builder, nb: &mut Neighbo
         }
         let local_if = idx[0];
         if !ifs.contains_key(&local_if) {
-            b.diag("snmp.cdp_port_unresolved", format!("CDP neighbour on ifIndex {local_if}: no such interface"));
+            b.diag(
+                "snmp.cdp_port_unresolved",
+                format!("CDP neighbour on ifIndex {local_if}: no such interface"),
+            );
             continue;
         }
         let mut ips = Vec::new();
         if int(c.get(&3)) == Some(1) {
-            if let Some(a) = c.get(&4).and_then(|v| v.as_bytes()).filter(|a| a.len() == 4) {
+            if let Some(a) = c
+                .get(&4)
+                .and_then(|v| v.as_bytes())
+                .filter(|a| a.len() == 4)
+            {
                 let ip = IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]));
                 if ip_is_usable(&ip) {
                     ips.push(ip.to_string());
@@ -796,9 +997,19 @@ fn cdp(vbs: &Vbs, ifs: &BTreeMap<u32, IfInfo>, b: &mut Builder, nb: &mut Neighbo
             (Some(a), Some(z)) if z > a + 1 => d[a + 1..z].to_string(),
             _ => d,
         });
-        let Some(dev) = nb.device(b, host.as_deref(), None, &ips) else { continue };
-        let Some(rif) = neighbour_if(b, &dev, text(c.get(&7)), None) else { continue };
-        b.relate(RelType::LinkedTo, &format!("if:{local_if}"), &rif, EvidenceKind::Cdp, 0.9);
+        let Some(dev) = nb.device(b, host.as_deref(), None, &ips) else {
+            continue;
+        };
+        let Some(rif) = neighbour_if(b, &dev, text(c.get(&7)), None) else {
+            continue;
+        };
+        b.relate(
+            RelType::LinkedTo,
+            &format!("if:{local_if}"),
+            &rif,
+            EvidenceKind::Cdp,
+            0.9,
+        );
         linked_ports.insert(local_if);
     }
 }
@@ -852,8 +1063,14 @@ fn fdb(
         if matches!(status, Some(4) | Some(5) | Some(2)) {
             continue;
         }
-        let mac = c.get(&1).and_then(|v| v.as_bytes()).and_then(mac_text).or_else(|| mac_from_index(&idx));
-        let port = int(c.get(&2)).and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0);
+        let mac = c
+            .get(&1)
+            .and_then(|v| v.as_bytes())
+            .and_then(mac_text)
+            .or_else(|| mac_from_index(&idx));
+        let port = int(c.get(&2))
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0);
         if let (Some(m), Some(p)) = (mac, port) {
             entries.insert((m, p));
         }
@@ -864,7 +1081,9 @@ fn fdb(
             continue;
         }
         let mac = idx.get(1..).and_then(mac_from_index);
-        let port = int(c.get(&2)).and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0);
+        let port = int(c.get(&2))
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0);
         if let (Some(m), Some(p)) = (mac, port) {
             entries.insert((m, p));
         }
@@ -873,13 +1092,19 @@ fn fdb(
         return;
     }
     if bridge_to_if.is_empty() {
-        b.diag("snmp.table_missing", "BRIDGE-MIB dot1dBasePortTable missing: bridge port numbers taken as ifIndex");
+        b.diag(
+            "snmp.table_missing",
+            "BRIDGE-MIB dot1dBasePortTable missing: bridge port numbers taken as ifIndex",
+        );
     }
     // ifIndex → MACs
     let mut per_if: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
     let mut unresolved = 0;
     for (mac, port) in entries {
-        let ifidx = bridge_to_if.get(&port).copied().or_else(|| (bridge_to_if.is_empty() && ifs.contains_key(&port)).then_some(port));
+        let ifidx = bridge_to_if
+            .get(&port)
+            .copied()
+            .or_else(|| (bridge_to_if.is_empty() && ifs.contains_key(&port)).then_some(port));
         match ifidx {
             Some(i) if ifs.contains_key(&i) => {
                 per_if.entry(i).or_default().insert(mac);
@@ -888,7 +1113,10 @@ fn fdb(
         }
     }
     if unresolved > 0 {
-        b.diag("snmp.fdb_port_unresolved", format!("{unresolved} FDB entries on bridge ports without an interface"));
+        b.diag(
+            "snmp.fdb_port_unresolved",
+            format!("{unresolved} FDB entries on bridge ports without an interface"),
+        );
     }
     let mut skipped_trunks = 0;
     for (ifidx, macs) in per_if {
@@ -900,17 +1128,35 @@ fn fdb(
             if own_macs.contains(&mac) {
                 continue;
             }
-            let ips: Vec<String> = arp.get(&mac).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+            let ips: Vec<String> = arp
+                .get(&mac)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
             let dkey = format!("fdb:{mac}");
-            let mut d = Record::new(&dkey, CiClass::Host).placeholder().name(mac.clone()).ident("mac_addresses", vec![mac.clone()]);
+            let mut d = Record::new(&dkey, CiClass::Host)
+                .placeholder()
+                .name(mac.clone())
+                .ident("mac_addresses", vec![mac.clone()]);
             if !ips.is_empty() {
                 d = d.ident("ip_addresses", ips.clone());
             }
             b.push(d);
             let ikey = format!("fdb:{mac}:if");
-            b.push(Record::new(&ikey, CiClass::Interface).parent(&dkey).placeholder().name(mac.clone()).ident("mac_address", mac.clone()));
+            b.push(
+                Record::new(&ikey, CiClass::Interface)
+                    .parent(&dkey)
+                    .placeholder()
+                    .name(mac.clone())
+                    .ident("mac_address", mac.clone()),
+            );
             let conf = if ips.is_empty() { 0.6 } else { 0.7 };
-            b.relate(RelType::LinkedTo, &format!("if:{ifidx}"), &ikey, EvidenceKind::Fdb, conf);
+            b.relate(
+                RelType::LinkedTo,
+                &format!("if:{ifidx}"),
+                &ikey,
+                EvidenceKind::Fdb,
+                conf,
+            );
         }
     }
     let _ = skipped_trunks;
@@ -924,7 +1170,9 @@ fn processes(vbs: &Vbs, b: &mut Builder) -> BTreeMap<i64, String> {
     for (idx, c) in &t {
         let Some(&pid) = idx.first() else { continue };
         let pid = pid as i64;
-        let Some(name) = text(c.get(&2)) else { continue };
+        let Some(name) = text(c.get(&2)) else {
+            continue;
+        };
         let path = text(c.get(&4)).unwrap_or_default();
         let params = text(c.get(&5)).unwrap_or_default();
         // 2 operatingSystem, 3 deviceDriver: kernel threads and drivers are not processes here
@@ -932,7 +1180,11 @@ fn processes(vbs: &Vbs, b: &mut Builder) -> BTreeMap<i64, String> {
         if matches!(int(c.get(&6)), Some(2) | Some(3)) || (path.is_empty() && params.is_empty()) {
             continue;
         }
-        let exe_path = if path.is_empty() { name.clone() } else { path.clone() };
+        let exe_path = if path.is_empty() {
+            name.clone()
+        } else {
+            path.clone()
+        };
         let cmd = normalize_ws(&format!("{exe_path} {params}"));
         let ident = (name.clone(), cmd.clone());
         if let Some(k) = by_ident.get(&ident) {
@@ -958,7 +1210,9 @@ fn software(vbs: &Vbs, b: &mut Builder) {
     let t = table(vbs, &[1, 3, 6, 1, 2, 1, 25, 6, 3, 1]);
     let mut seen = BTreeSet::new();
     for c in t.values() {
-        let Some(name) = text(c.get(&2)) else { continue };
+        let Some(name) = text(c.get(&2)) else {
+            continue;
+        };
         if !seen.insert(name.clone()) {
             continue;
         }
@@ -1001,9 +1255,15 @@ fn sockets(vbs: &Vbs, procs: &BTreeMap<i64, String>, own_ips: &BTreeSet<IpAddr>,
         }
     }
     for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 6, 19, 1]) {
-        let Some((local, rest)) = inet_from_index(&idx) else { continue };
-        let Some((&lport, rest)) = rest.split_first() else { continue };
-        let Some((remote, rest)) = inet_from_index(rest) else { continue };
+        let Some((local, rest)) = inet_from_index(&idx) else {
+            continue;
+        };
+        let Some((&lport, rest)) = rest.split_first() else {
+            continue;
+        };
+        let Some((remote, rest)) = inet_from_index(rest) else {
+            continue;
+        };
         let Some(&rport) = rest.first() else { continue };
         let pid = int(c.get(&8)).filter(|p| *p > 0);
         match int(c.get(&7)) {
@@ -1014,35 +1274,67 @@ fn sockets(vbs: &Vbs, procs: &BTreeMap<i64, String>, own_ips: &BTreeSet<IpAddr>,
                     e.1.insert(p);
                 }
             }
-            Some(5) => conns.push(Conn { local, lport, remote, rport, pid }),
+            Some(5) => conns.push(Conn {
+                local,
+                lport,
+                remote,
+                rport,
+                pid,
+            }),
             _ => {}
         }
     }
     for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 6, 13, 1]) {
-        let Some((local, rest)) = ipv4_from_index(&idx) else { continue };
-        let Some((&lport, rest)) = rest.split_first() else { continue };
-        let Some((remote, rest)) = ipv4_from_index(rest) else { continue };
+        let Some((local, rest)) = ipv4_from_index(&idx) else {
+            continue;
+        };
+        let Some((&lport, rest)) = rest.split_first() else {
+            continue;
+        };
+        let Some((remote, rest)) = ipv4_from_index(rest) else {
+            continue;
+        };
         let Some(&rport) = rest.first() else { continue };
         match int(c.get(&1)) {
             Some(2) => {
-                listeners.entry(("tcp", lport)).or_default().0.insert(local.to_string());
+                listeners
+                    .entry(("tcp", lport))
+                    .or_default()
+                    .0
+                    .insert(local.to_string());
             }
-            Some(5) => conns.push(Conn { local: local.into(), lport, remote: remote.into(), rport, pid: None }),
+            Some(5) => conns.push(Conn {
+                local: local.into(),
+                lport,
+                remote: remote.into(),
+                rport,
+                pid: None,
+            }),
             _ => {}
         }
     }
     for idx in table(vbs, &[1, 3, 6, 1, 2, 1, 7, 5, 1]).keys() {
         if let Some((ip, rest)) = ipv4_from_index(idx) {
             if let Some(&port) = rest.first() {
-                listeners.entry(("udp", port)).or_default().0.insert(ip.to_string());
+                listeners
+                    .entry(("udp", port))
+                    .or_default()
+                    .0
+                    .insert(ip.to_string());
             }
         }
     }
     for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 7, 7, 1]) {
-        let Some((local, rest)) = inet_from_index(&idx) else { continue };
-        let Some((&lport, rest)) = rest.split_first() else { continue };
+        let Some((local, rest)) = inet_from_index(&idx) else {
+            continue;
+        };
+        let Some((&lport, rest)) = rest.split_first() else {
+            continue;
+        };
         // only unconnected endpoints (remote unspecified) are listeners
-        let remote_unspec = inet_from_index(rest).map(|(r, _)| r.is_unspecified()).unwrap_or(true);
+        let remote_unspec = inet_from_index(rest)
+            .map(|(r, _)| r.is_unspecified())
+            .unwrap_or(true);
         if remote_unspec && lport > 0 {
             let e = listeners.entry(("udp", lport)).or_default();
             e.0.insert(local.to_string());
@@ -1080,37 +1372,43 @@ fn sockets(vbs: &Vbs, procs: &BTreeMap<i64, String>, own_ips: &BTreeSet<IpAddr>,
                 DEVICE_KEY.to_string()
             }
         };
-        let to = if ip_is_local_only(&c.remote) || own_ips.contains(&c.remote) || c.remote == c.local {
-            let key = format!("ep:tcp/{}", c.rport);
-            if !b.has(&key) {
-                b.push(
-                    Record::new(&key, CiClass::ListeningEndpoint)
-                        .parent(DEVICE_KEY)
-                        .name(format!("tcp/{}", c.rport))
-                        .ident("protocol", "tcp")
-                        .ident("port", c.rport),
-                );
-            }
-            key
-        } else {
-            let r = c.remote.to_string();
-            let dkey = format!("remote:{r}");
-            if !b.has(&dkey) {
-                b.push(Record::new(&dkey, CiClass::Host).placeholder().name(r.clone()).ident("ip_addresses", vec![r.clone()]));
-            }
-            let ekey = format!("remote:{r}:tcp/{}", c.rport);
-            if !b.has(&ekey) {
-                b.push(
-                    Record::new(&ekey, CiClass::ListeningEndpoint)
-                        .parent(&dkey)
-                        .placeholder()
-                        .name(format!("tcp/{}", c.rport))
-                        .ident("protocol", "tcp")
-                        .ident("port", c.rport),
-                );
-            }
-            ekey
-        };
+        let to =
+            if ip_is_local_only(&c.remote) || own_ips.contains(&c.remote) || c.remote == c.local {
+                let key = format!("ep:tcp/{}", c.rport);
+                if !b.has(&key) {
+                    b.push(
+                        Record::new(&key, CiClass::ListeningEndpoint)
+                            .parent(DEVICE_KEY)
+                            .name(format!("tcp/{}", c.rport))
+                            .ident("protocol", "tcp")
+                            .ident("port", c.rport),
+                    );
+                }
+                key
+            } else {
+                let r = c.remote.to_string();
+                let dkey = format!("remote:{r}");
+                if !b.has(&dkey) {
+                    b.push(
+                        Record::new(&dkey, CiClass::Host)
+                            .placeholder()
+                            .name(r.clone())
+                            .ident("ip_addresses", vec![r.clone()]),
+                    );
+                }
+                let ekey = format!("remote:{r}:tcp/{}", c.rport);
+                if !b.has(&ekey) {
+                    b.push(
+                        Record::new(&ekey, CiClass::ListeningEndpoint)
+                            .parent(&dkey)
+                            .placeholder()
+                            .name(format!("tcp/{}", c.rport))
+                            .ident("protocol", "tcp")
+                            .ident("port", c.rport),
+                    );
+                }
+                ekey
+            };
         b.relate(RelType::ConnectsTo, &from, &to, EvidenceKind::Socket, 0.5);
     }
     if no_pid > 0 {

@@ -91,7 +91,9 @@ impl SnmpValue {
     pub fn as_i64(&self) -> Option<i64> {
         match *self {
             SnmpValue::Integer(i) => Some(i),
-            SnmpValue::Counter32(v) | SnmpValue::Gauge32(v) | SnmpValue::Timeticks(v) => Some(v as i64),
+            SnmpValue::Counter32(v) | SnmpValue::Gauge32(v) | SnmpValue::Timeticks(v) => {
+                Some(v as i64)
+            }
             SnmpValue::Counter64(v) => i64::try_from(v).ok(),
             _ => None,
         }
@@ -126,7 +128,13 @@ impl SnmpValue {
 pub fn clean_text(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(b);
     s.chars()
-        .map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c })
+        .map(|c| {
+            if c == '\n' || c == '\r' || c == '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
         .filter(|c| !c.is_control())
         .collect::<String>()
         .trim()
@@ -138,7 +146,12 @@ pub fn mac_text(b: &[u8]) -> Option<String> {
     if b.len() != 6 || b.iter().all(|x| *x == 0) || b.iter().all(|x| *x == 0xff) {
         return None;
     }
-    Some(b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(":"))
+    Some(
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
 }
 
 /// Parse snmpsim's `.snmprec` text (`oid|tag|value` lines) into varbinds. Unknown tags and
@@ -213,12 +226,16 @@ pub fn to_snmprec(vbs: &BTreeMap<Oid, SnmpValue>) -> String {
         let (tag, val) = match v {
             SnmpValue::Integer(i) => ("2".to_string(), i.to_string()),
             SnmpValue::Octets(b) => match std::str::from_utf8(b) {
-                Ok(t) if t.chars().all(|c| !c.is_control() && c != '|') => ("4".into(), t.to_string()),
+                Ok(t) if t.chars().all(|c| !c.is_control() && c != '|') => {
+                    ("4".into(), t.to_string())
+                }
                 _ => ("4x".into(), hex::encode(b)),
             },
             SnmpValue::Null => ("5".into(), String::new()),
             SnmpValue::Oid(o) => ("6".into(), o.to_string()),
-            SnmpValue::IpAddress(b) => ("64".into(), format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])),
+            SnmpValue::IpAddress(b) => {
+                ("64".into(), format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3]))
+            }
             SnmpValue::Counter32(x) => ("65".into(), x.to_string()),
             SnmpValue::Gauge32(x) => ("66".into(), x.to_string()),
             SnmpValue::Timeticks(x) => ("67".into(), x.to_string()),
@@ -257,7 +274,10 @@ mod tests {
     fn text_is_lossy_and_clean() {
         let v = SnmpValue::Octets(vec![b'a', 0xff, 0xfe, b'b', 0, 0]);
         assert_eq!(v.as_text().unwrap(), "a\u{fffd}\u{fffd}b");
-        assert_eq!(mac_text(&[0, 0x11, 0x22, 0x33, 0x44, 0xff]).unwrap(), "00:11:22:33:44:ff");
+        assert_eq!(
+            mac_text(&[0, 0x11, 0x22, 0x33, 0x44, 0xff]).unwrap(),
+            "00:11:22:33:44:ff"
+        );
         assert!(mac_text(&[0; 6]).is_none());
         assert!(mac_text(&[1, 2]).is_none());
     }

@@ -52,7 +52,10 @@ pub fn enterprise_number(sys_object_id: &[u32]) -> Option<u32> {
 
 pub fn vendor(sys_object_id: &[u32]) -> Option<(&'static str, bool)> {
     let n = enterprise_number(sys_object_id)?;
-    ENTERPRISES.iter().find(|(e, _, _)| *e == n).map(|(_, v, net)| (*v, *net))
+    ENTERPRISES
+        .iter()
+        .find(|(e, _, _)| *e == n)
+        .map(|(_, v, net)| (*v, *net))
 }
 
 /// What sysDescr says about the OS.
@@ -90,12 +93,23 @@ pub fn parse_sys_descr(descr: &str) -> DescrInfo {
         d.os_version = word_after(descr, "Version").map(str::to_string);
         d.model = word_after(descr, "Software (").map(|s| s.trim_end_matches(')').to_string());
     } else if lower.contains("cisco ios") || lower.contains("cisco internetwork operating system") {
-        d.os_name = Some(if lower.contains("ios-xe") || lower.contains("ios xe") { "IOS-XE" } else { "IOS" }.into());
+        d.os_name = Some(
+            if lower.contains("ios-xe") || lower.contains("ios xe") {
+                "IOS-XE"
+            } else {
+                "IOS"
+            }
+            .into(),
+        );
         d.os_version = word_after(descr, "Version").map(str::to_string);
         // "C3560 Software (C3560-IPSERVICESK9-M)" → C3560
         if let Some(i) = descr.find(" Software (") {
             let before = &descr[..i];
-            d.model = before.rsplit([',', ' ']).next().filter(|s| !s.is_empty()).map(str::to_string);
+            d.model = before
+                .rsplit([',', ' '])
+                .next()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
         }
     } else if lower.contains("junos") || lower.starts_with("juniper") {
         d.os_name = Some("JUNOS".into());
@@ -115,12 +129,17 @@ pub fn parse_sys_descr(descr: &str) -> DescrInfo {
         d.os_version = word_after(descr, "Vyatta").map(str::to_string);
     } else if lower.contains("sunos") || lower.contains("solaris") {
         d.os_name = Some("SunOS".into());
-        d.os_version = word_after(descr, "SunOS").and_then(|_| descr.split_whitespace().nth(2)).map(str::to_string);
+        d.os_version = word_after(descr, "SunOS")
+            .and_then(|_| descr.split_whitespace().nth(2))
+            .map(str::to_string);
     }
     if d.model.is_none() {
         // D-Link / many switches: the model is the first word of sysDescr ("DES-3200-28 Fast Ethernet Switch")
         let first = descr.split_whitespace().next().unwrap_or("");
-        if first.contains('-') && first.chars().any(|c| c.is_ascii_digit()) && !lower.starts_with("linux") {
+        if first.contains('-')
+            && first.chars().any(|c| c.is_ascii_digit())
+            && !lower.starts_with("linux")
+        {
             d.model = Some(first.to_string());
         }
     }
@@ -133,8 +152,14 @@ mod tests {
 
     #[test]
     fn vendors() {
-        assert_eq!(vendor(&[1, 3, 6, 1, 4, 1, 9, 1, 516]), Some(("Cisco", true)));
-        assert_eq!(vendor(&[1, 3, 6, 1, 4, 1, 8072, 3, 2, 10]), Some(("Net-SNMP", false)));
+        assert_eq!(
+            vendor(&[1, 3, 6, 1, 4, 1, 9, 1, 516]),
+            Some(("Cisco", true))
+        );
+        assert_eq!(
+            vendor(&[1, 3, 6, 1, 4, 1, 8072, 3, 2, 10]),
+            Some(("Net-SNMP", false))
+        );
         assert_eq!(vendor(&[1, 3, 6, 1, 2, 1]), None);
     }
 
@@ -147,9 +172,13 @@ mod tests {
         let l = parse_sys_descr("Linux web1 5.10.0-21-amd64 #1 SMP Debian x86_64");
         assert_eq!(l.os_name.as_deref(), Some("Linux"));
         assert_eq!(l.kernel.as_deref(), Some("5.10.0-21-amd64"));
-        let w = parse_sys_descr("Hardware: x86 Family 6 - Software: Windows Version 5.2 (Build 3790 Uniprocessor Free)");
+        let w = parse_sys_descr(
+            "Hardware: x86 Family 6 - Software: Windows Version 5.2 (Build 3790 Uniprocessor Free)",
+        );
         assert_eq!(w.os_version.as_deref(), Some("5.2"));
-        let j = parse_sys_descr("Juniper Networks, Inc. mx960 internet router, kernel JUNOS 12.3R6.6, Build date: 2014");
+        let j = parse_sys_descr(
+            "Juniper Networks, Inc. mx960 internet router, kernel JUNOS 12.3R6.6, Build date: 2014",
+        );
         assert_eq!(j.model.as_deref(), Some("mx960"));
         assert_eq!(j.os_version.as_deref(), Some("12.3R6.6"));
         assert_eq!(parse_sys_descr(""), DescrInfo::default());

@@ -99,7 +99,11 @@ impl Default for SshSettings {
 
 impl SshOptions {
     /// Options from config-file settings.
-    pub fn from_settings(credentials: Vec<SshCredential>, host_key_policy: HostKeyPolicy, s: &SshSettings) -> Self {
+    pub fn from_settings(
+        credentials: Vec<SshCredential>,
+        host_key_policy: HostKeyPolicy,
+        s: &SshSettings,
+    ) -> Self {
         SshOptions {
             credentials,
             host_key_policy,
@@ -129,7 +133,9 @@ impl CredentialAffinity {
         self.0.read().get(target).cloned()
     }
     pub fn set(&self, target: &str, credential: &str) {
-        self.0.write().insert(target.to_string(), credential.to_string());
+        self.0
+            .write()
+            .insert(target.to_string(), credential.to_string());
     }
     pub fn snapshot(&self) -> BTreeMap<String, String> {
         self.0.read().clone()
@@ -162,21 +168,36 @@ impl SshProbe {
     }
 
     /// With affinity restored from an earlier run.
-    pub fn with_affinity(opts: SshOptions, affinity: CredentialAffinity) -> Result<Self, ProbeError> {
+    pub fn with_affinity(
+        opts: SshOptions,
+        affinity: CredentialAffinity,
+    ) -> Result<Self, ProbeError> {
         if opts.credentials.is_empty() {
-            return Err(ProbeError::Config("SSH discovery needs at least one credential".into()));
+            return Err(ProbeError::Config(
+                "SSH discovery needs at least one credential".into(),
+            ));
         }
         let mut names = std::collections::BTreeSet::new();
         for c in &opts.credentials {
             if !names.insert(c.name.as_str()) {
-                return Err(ProbeError::Config(format!("duplicate SSH credential name `{}`", c.name)));
+                return Err(ProbeError::Config(format!(
+                    "duplicate SSH credential name `{}`",
+                    c.name
+                )));
             }
         }
         if opts.max_output == 0 || opts.command_timeout.is_zero() {
-            return Err(ProbeError::Config("max_output and command_timeout must be positive".into()));
+            return Err(ProbeError::Config(
+                "max_output and command_timeout must be positive".into(),
+            ));
         }
         let permits = Arc::new(Semaphore::new(opts.max_concurrent.max(1)));
-        Ok(SshProbe { opts: Arc::new(opts), affinity, permits, known_hosts_lock: Arc::new(Mutex::new(())) })
+        Ok(SshProbe {
+            opts: Arc::new(opts),
+            affinity,
+            permits,
+            known_hosts_lock: Arc::new(Mutex::new(())),
+        })
     }
 
     /// The affinity map (shared: updated as hosts are discovered).
@@ -189,17 +210,34 @@ impl SshProbe {
     }
 
     /// Blocking discovery of one target: what [`Probe::discover`] runs on the blocking pool.
-    pub fn discover_blocking(&self, target: &Target, run_id: &RunId) -> Result<ProbeOutput, ProbeError> {
-        discover_blocking(&self.opts, &self.affinity, &self.known_hosts_lock, target, run_id)
+    pub fn discover_blocking(
+        &self,
+        target: &Target,
+        run_id: &RunId,
+    ) -> Result<ProbeOutput, ProbeError> {
+        discover_blocking(
+            &self.opts,
+            &self.affinity,
+            &self.known_hosts_lock,
+            target,
+            run_id,
+        )
     }
 }
 
-fn ordered_credentials<'a>(opts: &'a SshOptions, preferred: Option<&str>) -> Vec<&'a SshCredential> {
+fn ordered_credentials<'a>(
+    opts: &'a SshOptions,
+    preferred: Option<&str>,
+) -> Vec<&'a SshCredential> {
     let mut v: Vec<&SshCredential> = Vec::with_capacity(opts.credentials.len());
     if let Some(p) = preferred {
         v.extend(opts.credentials.iter().filter(|c| c.name == p));
     }
-    v.extend(opts.credentials.iter().filter(|c| Some(c.name.as_str()) != preferred));
+    v.extend(
+        opts.credentials
+            .iter()
+            .filter(|c| Some(c.name.as_str()) != preferred),
+    );
     v
 }
 
@@ -208,7 +246,13 @@ impl SshProbe {
     /// the transport and the name of the credential that worked (also remembered as affinity).
     pub fn connect_blocking(&self, target: &Target) -> Result<(SshTransport, String), ProbeError> {
         let mut diags = Vec::new();
-        let (cred, sess, raw) = connect_authenticated(&self.opts, &self.affinity, &self.known_hosts_lock, target, &mut diags)?;
+        let (cred, sess, raw) = connect_authenticated(
+            &self.opts,
+            &self.affinity,
+            &self.known_hosts_lock,
+            target,
+            &mut diags,
+        )?;
         self.affinity.set(&target.name(), &cred);
         Ok((SshTransport::new(sess, raw), cred))
     }
@@ -238,7 +282,12 @@ fn connect_authenticated(
         match session::authenticate(&sess, cred, opts.auth_timeout) {
             session::AuthOutcome::Ok => {
                 for r in &refusals {
-                    diagnostics.push(Diagnostic::new(&name, "ssh", "ssh.credential_refused", r.clone()));
+                    diagnostics.push(Diagnostic::new(
+                        &name,
+                        "ssh",
+                        "ssh.credential_refused",
+                        r.clone(),
+                    ));
                 }
                 return Ok((cred.name.clone(), sess, raw));
             }
@@ -257,7 +306,10 @@ fn connect_authenticated(
         }
     }
     tracing::warn!(target = %name, tried = refusals.len(), "no SSH credential accepted");
-    Err(ProbeError::AuthFailed(format!("{name}: {}", refusals.join("; "))))
+    Err(ProbeError::AuthFailed(format!(
+        "{name}: {}",
+        refusals.join("; ")
+    )))
 }
 
 fn discover_blocking(
@@ -272,12 +324,17 @@ fn discover_blocking(
     let _e = span.enter();
     let started = std::time::Instant::now();
     let mut diagnostics = Vec::new();
-    let (cred, sess, raw) = connect_authenticated(opts, affinity, kh_lock, target, &mut diagnostics)?;
+    let (cred, sess, raw) =
+        connect_authenticated(opts, affinity, kh_lock, target, &mut diagnostics)?;
     let mut transport = SshTransport::new(sess, raw);
-    let limits = ExecLimits { timeout: opts.command_timeout, max_output: opts.max_output };
+    let limits = ExecLimits {
+        timeout: opts.command_timeout,
+        max_output: opts.max_output,
+    };
     let result = collect_and_transform(&mut transport, &limits, &name, run_id, target.ip());
     transport.disconnect();
-    let mut out = result.inspect_err(|e| tracing::warn!(code = e.code(), error = %e, "SSH collection failed"))?;
+    let mut out = result
+        .inspect_err(|e| tracing::warn!(code = e.code(), error = %e, "SSH collection failed"))?;
     affinity.set(&name, &cred);
     out.credential = Some(cred.clone());
     diagnostics.append(&mut out.diagnostics);
@@ -306,9 +363,11 @@ impl Probe for SshProbe {
         let lock = self.known_hosts_lock.clone();
         let target = target.clone();
         let run_id = run_id.clone();
-        tokio::task::spawn_blocking(move || discover_blocking(&opts, &affinity, &lock, &target, &run_id))
-            .await
-            .map_err(|e| ProbeError::Other(format!("SSH worker failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            discover_blocking(&opts, &affinity, &lock, &target, &run_id)
+        })
+        .await
+        .map_err(|e| ProbeError::Other(format!("SSH worker failed: {e}")))?
     }
 }
 
@@ -318,15 +377,27 @@ mod tests {
     use crate::credentials::{Secret, SshAuth};
 
     fn cred(name: &str) -> SshCredential {
-        SshCredential { name: name.into(), user: "u".into(), auth: SshAuth::Password { password: Secret::new("pw") } }
+        SshCredential {
+            name: name.into(),
+            user: "u".into(),
+            auth: SshAuth::Password {
+                password: Secret::new("pw"),
+            },
+        }
     }
 
     #[test]
     fn affinity_first_then_list_order() {
         let o = SshOptions::new(vec![cred("a"), cred("b"), cred("c")], HostKeyPolicy::Off);
-        let names: Vec<_> = ordered_credentials(&o, Some("b")).iter().map(|c| c.name.clone()).collect();
+        let names: Vec<_> = ordered_credentials(&o, Some("b"))
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
         assert_eq!(names, ["b", "a", "c"]);
-        let names: Vec<_> = ordered_credentials(&o, Some("gone")).iter().map(|c| c.name.clone()).collect();
+        let names: Vec<_> = ordered_credentials(&o, Some("gone"))
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
         assert_eq!(names, ["a", "b", "c"]);
     }
 
@@ -343,18 +414,28 @@ mod tests {
     #[test]
     fn rejects_bad_config() {
         assert!(SshProbe::new(SshOptions::new(vec![], HostKeyPolicy::Off)).is_err());
-        assert!(SshProbe::new(SshOptions::new(vec![cred("a"), cred("a")], HostKeyPolicy::Off)).is_err());
+        assert!(SshProbe::new(SshOptions::new(
+            vec![cred("a"), cred("a")],
+            HostKeyPolicy::Off
+        ))
+        .is_err());
     }
 
     #[test]
     fn policy_serialises_readably() {
-        let p = HostKeyPolicy::AcceptNew { known_hosts: "/var/lib/cmdb/known_hosts".into() };
-        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"mode":"accept-new","known_hosts":"/var/lib/cmdb/known_hosts"}"#);
+        let p = HostKeyPolicy::AcceptNew {
+            known_hosts: "/var/lib/cmdb/known_hosts".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"mode":"accept-new","known_hosts":"/var/lib/cmdb/known_hosts"}"#
+        );
     }
 
     #[test]
     fn settings_from_config() {
-        let s: SshSettings = serde_json::from_str(r#"{"command_timeout_ms": 5000, "max_concurrent": 4}"#).unwrap();
+        let s: SshSettings =
+            serde_json::from_str(r#"{"command_timeout_ms": 5000, "max_concurrent": 4}"#).unwrap();
         let o = SshOptions::from_settings(vec![cred("a")], HostKeyPolicy::Off, &s);
         assert_eq!(o.command_timeout, Duration::from_secs(5));
         assert_eq!(o.max_concurrent, 4);
@@ -367,7 +448,10 @@ mod tests {
     async fn refused_port_is_unreachable() {
         // Port 1 on loopback: nothing listens there.
         let p = SshProbe::new(SshOptions::new(vec![cred("a")], HostKeyPolicy::Off)).unwrap();
-        let e = p.discover(&Target::new("127.0.0.1", Some(1)), &RunId::new("r")).await.unwrap_err();
+        let e = p
+            .discover(&Target::new("127.0.0.1", Some(1)), &RunId::new("r"))
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "UNREACHABLE");
     }
 }

@@ -29,7 +29,11 @@ fn is_timeout(e: &ssh2::Error) -> bool {
 }
 
 /// Open a TCP connection with the connect timeout.
-pub(crate) fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ProbeError> {
+pub(crate) fn connect_tcp(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<TcpStream, ProbeError> {
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|e| ProbeError::Unreachable(format!("cannot resolve {host}: {e}")))?
@@ -41,8 +45,12 @@ pub(crate) fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<Tc
                 let _ = s.set_nodelay(true);
                 return Ok(s);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {
-                last = ProbeError::Timeout(format!("connecting to {a} took longer than {timeout:?}"));
+            Err(e)
+                if e.kind() == std::io::ErrorKind::TimedOut
+                    || e.kind() == std::io::ErrorKind::WouldBlock =>
+            {
+                last =
+                    ProbeError::Timeout(format!("connecting to {a} took longer than {timeout:?}"));
             }
             Err(e) => last = ProbeError::Unreachable(format!("connecting to {a}: {e}")),
         }
@@ -58,7 +66,9 @@ pub(crate) fn handshake(
     opts: &SshOptions,
     known_hosts_lock: &parking_lot::Mutex<()>,
 ) -> Result<(Session, TcpStream), ProbeError> {
-    let raw = tcp.try_clone().map_err(|e| ProbeError::Other(format!("socket: {e}")))?;
+    let raw = tcp
+        .try_clone()
+        .map_err(|e| ProbeError::Other(format!("socket: {e}")))?;
     let mut sess = Session::new().map_err(|e| ProbeError::Other(format!("ssh session: {e}")))?;
     sess.set_tcp_stream(tcp);
     sess.set_timeout(ms(opts.connect_timeout));
@@ -96,11 +106,19 @@ fn check_host_key(
         .ok_or_else(|| ProbeError::HostKey(format!("{host}:{port} sent no host key")))?;
     let fp = fingerprint(key);
     let _guard = lock.lock();
-    let mut kh = sess.known_hosts().map_err(|e| ProbeError::Other(format!("known_hosts: {}", e.message())))?;
+    let mut kh = sess
+        .known_hosts()
+        .map_err(|e| ProbeError::Other(format!("known_hosts: {}", e.message())))?;
     let file = Path::new(path);
     if file.exists() {
         kh.read_file(file, KnownHostFileKind::OpenSSH)
-            .map_err(|e| ProbeError::Config(format!("cannot read known_hosts {}: {}", file.display(), e.message())))?;
+            .map_err(|e| {
+                ProbeError::Config(format!(
+                    "cannot read known_hosts {}: {}",
+                    file.display(),
+                    e.message()
+                ))
+            })?;
     } else if !accept_new {
         return Err(ProbeError::HostKey(format!(
             "{host}:{port} ({fp}) is not in known_hosts {} (file missing; strict policy)",
@@ -114,7 +132,11 @@ fn check_host_key(
             file.display()
         ))),
         CheckResult::NotFound if accept_new => {
-            let entry = if port == 22 { host.to_string() } else { format!("[{host}]:{port}") };
+            let entry = if port == 22 {
+                host.to_string()
+            } else {
+                format!("[{host}]:{port}")
+            };
             let fmt: KnownHostKeyFormat = key_type.into();
             kh.add(&entry, key, "added by cmdb (accept-new)", fmt)
                 .map_err(|e| ProbeError::Other(format!("known_hosts add: {}", e.message())))?;
@@ -122,7 +144,13 @@ fn check_host_key(
                 let _ = std::fs::create_dir_all(dir);
             }
             kh.write_file(file, KnownHostFileKind::OpenSSH)
-                .map_err(|e| ProbeError::Config(format!("cannot write known_hosts {}: {}", file.display(), e.message())))?;
+                .map_err(|e| {
+                    ProbeError::Config(format!(
+                        "cannot write known_hosts {}: {}",
+                        file.display(),
+                        e.message()
+                    ))
+                })?;
             tracing::info!(host, port, fingerprint = %fp, "accept-new: remembered new host key");
             Ok(())
         }
@@ -130,7 +158,9 @@ fn check_host_key(
             "{host}:{port} ({fp}) is not in known_hosts {} (strict policy)",
             file.display()
         ))),
-        CheckResult::Failure => Err(ProbeError::HostKey(format!("{host}:{port}: known_hosts check failed"))),
+        CheckResult::Failure => Err(ProbeError::HostKey(format!(
+            "{host}:{port}: known_hosts check failed"
+        ))),
     }
 }
 
@@ -149,7 +179,10 @@ pub(crate) fn authenticate(sess: &Session, cred: &SshCredential, timeout: Durati
         SshAuth::Key { path, passphrase } => {
             let p = Path::new(path);
             if !p.exists() {
-                return AuthOutcome::Refused(format!("credential `{}`: key file {} not found", cred.name, path));
+                return AuthOutcome::Refused(format!(
+                    "credential `{}`: key file {} not found",
+                    cred.name, path
+                ));
             }
             sess.userauth_pubkey_file(&cred.user, None, p, passphrase.as_ref().map(|s| s.expose()))
         }
@@ -167,7 +200,11 @@ pub(crate) fn authenticate(sess: &Session, cred: &SshCredential, timeout: Durati
             };
             match code {
                 LIBSSH2_ERROR_AUTHENTICATION_FAILED | LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED => {
-                    AuthOutcome::Refused(format!("credential `{}` ({}): rejected by server", cred.name, method(cred)))
+                    AuthOutcome::Refused(format!(
+                        "credential `{}` ({}): rejected by server",
+                        cred.name,
+                        method(cred)
+                    ))
                 }
                 LIBSSH2_ERROR_FILE => AuthOutcome::Refused(format!(
                     "credential `{}`: key file unreadable or wrong passphrase",
@@ -178,7 +215,11 @@ pub(crate) fn authenticate(sess: &Session, cred: &SshCredential, timeout: Durati
                     cred.name
                 ))),
                 c if c == LIBSSH2_ERROR_AGENT_PROTOCOL || matches!(cred.auth, SshAuth::Agent) => {
-                    AuthOutcome::Refused(format!("credential `{}` (agent): {}", cred.name, e.message()))
+                    AuthOutcome::Refused(format!(
+                        "credential `{}` (agent): {}",
+                        cred.name,
+                        e.message()
+                    ))
                 }
                 _ => AuthOutcome::Broken(ProbeError::Protocol(format!(
                     "authentication with credential `{}` ({}) failed: error {code}",
@@ -208,11 +249,19 @@ pub struct SshTransport {
 
 impl SshTransport {
     pub(crate) fn new(sess: Session, raw: TcpStream) -> Self {
-        SshTransport { sess, raw, poisoned: false }
+        SshTransport {
+            sess,
+            raw,
+            poisoned: false,
+        }
     }
 
     fn wait_readable(&self, max: Duration) {
-        let mut fds = libc::pollfd { fd: self.raw.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut fds = libc::pollfd {
+            fd: self.raw.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let t = i32::try_from(max.as_millis()).unwrap_or(i32::MAX).max(1);
         // SAFETY: one valid pollfd for the duration of the call.
         unsafe {
@@ -234,7 +283,9 @@ impl CommandTransport for SshTransport {
 
     fn run(&mut self, command: &str, limits: &ExecLimits) -> Result<CommandOutput, TransportError> {
         if self.poisoned {
-            return Err(TransportError::Closed("session abandoned after an earlier timeout".into()));
+            return Err(TransportError::Closed(
+                "session abandoned after an earlier timeout".into(),
+            ));
         }
         let start = Instant::now();
         let deadline = start + limits.timeout;
@@ -309,7 +360,9 @@ impl CommandTransport for SshTransport {
             let _ = ch.close();
             self.poisoned = true;
         } else {
-            self.sess.set_timeout(ms(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(500))));
+            self.sess.set_timeout(ms(deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(500))));
             let _ = ch.wait_close();
             out.exit_status = ch.exit_status().ok();
         }

@@ -28,13 +28,21 @@ pub struct GraphEdge {
 
 impl GraphEdge {
     pub fn new(from: impl Into<CiId>, rel_type: RelType, to: impl Into<CiId>) -> Self {
-        GraphEdge { from: from.into(), rel_type, to: to.into() }
+        GraphEdge {
+            from: from.into(),
+            rel_type,
+            to: to.into(),
+        }
     }
 }
 
 impl From<&Relationship> for GraphEdge {
     fn from(r: &Relationship) -> Self {
-        GraphEdge { from: r.from.clone(), rel_type: r.rel_type, to: r.to.clone() }
+        GraphEdge {
+            from: r.from.clone(),
+            rel_type: r.rel_type,
+            to: r.to.clone(),
+        }
     }
 }
 
@@ -56,9 +64,17 @@ pub struct ImpactGraph {
 
 impl ImpactGraph {
     /// From full relationships (CLOSED ones are skipped).
-    pub fn from_relationships(rels: &[Relationship], classes: HashMap<CiId, CiClass>, min_up: HashMap<CiId, u32>) -> Self {
+    pub fn from_relationships(
+        rels: &[Relationship],
+        classes: HashMap<CiId, CiClass>,
+        min_up: HashMap<CiId, u32>,
+    ) -> Self {
         ImpactGraph {
-            edges: rels.iter().filter(|r| r.status == RelStatus::Active).map(GraphEdge::from).collect(),
+            edges: rels
+                .iter()
+                .filter(|r| r.status == RelStatus::Active)
+                .map(GraphEdge::from)
+                .collect(),
             classes,
             min_up,
         }
@@ -67,7 +83,11 @@ impl ImpactGraph {
     /// The targets of PART_OF edges: the groups whose rules and full edge lists a loader must
     /// supply.
     pub fn groups_in(edges: &[GraphEdge]) -> Vec<CiId> {
-        let mut g: Vec<CiId> = edges.iter().filter(|e| e.rel_type == RelType::PartOf && e.from != e.to).map(|e| e.to.clone()).collect();
+        let mut g: Vec<CiId> = edges
+            .iter()
+            .filter(|e| e.rel_type == RelType::PartOf && e.from != e.to)
+            .map(|e| e.to.clone())
+            .collect();
         g.sort();
         g.dedup();
         g
@@ -98,10 +118,19 @@ pub(crate) struct Compiled<'a> {
 
 impl<'a> Compiled<'a> {
     pub fn new(g: &'a ImpactGraph, extra: &'a [CiId]) -> Self {
-        let mut ids: Vec<&CiId> = g.edges.iter().flat_map(|e| [&e.from, &e.to]).chain(extra.iter()).collect();
+        let mut ids: Vec<&CiId> = g
+            .edges
+            .iter()
+            .flat_map(|e| [&e.from, &e.to])
+            .chain(extra.iter())
+            .collect();
         ids.sort();
         ids.dedup();
-        let index: HashMap<&CiId, u32> = ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
+        let index: HashMap<&CiId, u32> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i as u32))
+            .collect();
         let n = ids.len();
         let class = ids.iter().map(|id| g.classes.get(*id).copied()).collect();
 
@@ -142,14 +171,22 @@ impl<'a> Compiled<'a> {
         let subsumed = |&(u, v): &(u32, u32), rels: &Vec<&GraphEdge>| {
             !is_member_pair(u, v)
                 && rels.iter().all(|e| is_dependency(e.rel_type))
-                && groups_of.get(&u).is_some_and(|gs| gs.iter().any(|&grp| grp != v && pairs.contains_key(&(grp, v))))
+                && groups_of.get(&u).is_some_and(|gs| {
+                    gs.iter()
+                        .any(|&grp| grp != v && pairs.contains_key(&(grp, v)))
+                })
         };
         let kept: Vec<((u32, u32), &GraphEdge)> = pairs
             .iter()
             .filter(|(p, rels)| !subsumed(p, rels))
             .map(|(p, rels)| {
                 // Explain a member pair by its PART_OF edge, otherwise by the smallest edge.
-                let why = rels.iter().filter(|e| e.rel_type == RelType::PartOf).min().or_else(|| rels.iter().min()).copied();
+                let why = rels
+                    .iter()
+                    .filter(|e| e.rel_type == RelType::PartOf)
+                    .min()
+                    .or_else(|| rels.iter().min())
+                    .copied();
                 (*p, why.unwrap_or(rels[0]))
             })
             .collect();
@@ -175,7 +212,16 @@ impl<'a> Compiled<'a> {
                 g.min_up.get(*id).copied().unwrap_or(n).clamp(n.min(1), n)
             })
             .collect();
-        Compiled { ids, index, class, succ, pred, members, min_up, why }
+        Compiled {
+            ids,
+            index,
+            class,
+            succ,
+            pred,
+            members,
+            min_up,
+            why,
+        }
     }
 
     pub fn len(&self) -> usize {

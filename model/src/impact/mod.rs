@@ -100,7 +100,10 @@ pub struct ImpactOptions {
 
 impl Default for ImpactOptions {
     fn default() -> Self {
-        ImpactOptions { max_depth: 10, max_paths_per_service: 10 }
+        ImpactOptions {
+            max_depth: 10,
+            max_paths_per_service: 10,
+        }
     }
 }
 
@@ -213,7 +216,11 @@ fn state_of(c: &Compiled, v: u32, state: &[State], in_horizon: &[bool]) -> State
     let mut down = 0u32;
     let mut inherited = State::Ok;
     for &m in ms {
-        let s = if in_horizon[m as usize] { state[m as usize] } else { State::Ok };
+        let s = if in_horizon[m as usize] {
+            state[m as usize]
+        } else {
+            State::Ok
+        };
         if s == State::Down {
             down += 1;
         }
@@ -281,15 +288,32 @@ pub fn evaluate(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> Impa
     let mut groups = Vec::new();
     for v in 0..c.len() as u32 {
         let Some(d) = dist[v as usize] else { continue };
-        let Some(sev) = state[v as usize].severity() else { continue };
+        let Some(sev) = state[v as usize].severity() else {
+            continue;
+        };
         let class = c.class[v as usize];
         if d > 0 {
-            affected.push(AffectedCi { id: c.id(v), class, depth: d, severity: sev });
+            affected.push(AffectedCi {
+                id: c.id(v),
+                class,
+                depth: d,
+                severity: sev,
+            });
         }
         if c.is_group(v) {
             let ms = &c.members[v as usize];
-            let down = ms.iter().filter(|&&m| in_horizon[m as usize] && state[m as usize] == State::Down).count() as u32;
-            groups.push(GroupImpact { group: c.id(v), class, members: ms.len() as u32, down, min_up: c.min_up[v as usize], severity: sev });
+            let down = ms
+                .iter()
+                .filter(|&&m| in_horizon[m as usize] && state[m as usize] == State::Down)
+                .count() as u32;
+            groups.push(GroupImpact {
+                group: c.id(v),
+                class,
+                members: ms.len() as u32,
+                down,
+                min_up: c.min_up[v as usize],
+                severity: sev,
+            });
         }
         if class == Some(CiClass::BusinessService) {
             let chains = shortest_chains(&c, &dist, v, opts.max_paths_per_service);
@@ -305,8 +329,14 @@ pub fn evaluate(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> Impa
         }
     }
     affected.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
-    services.sort_by(|a, b| (a.severity, a.depth, &a.service).cmp(&(b.severity, b.depth, &b.service)));
-    ImpactReport { failing: sources.iter().map(|&s| c.id(s)).collect(), affected, services, groups }
+    services
+        .sort_by(|a, b| (a.severity, a.depth, &a.service).cmp(&(b.severity, b.depth, &b.service)));
+    ImpactReport {
+        failing: sources.iter().map(|&s| c.id(s)).collect(),
+        affected,
+        services,
+        groups,
+    }
 }
 
 pub(crate) struct Chains {
@@ -319,7 +349,12 @@ pub(crate) struct Chains {
 
 /// The first `cap` shortest chains from any CI at distance 0 to `target`, in lexicographic
 /// order, and whether more exist.
-pub(crate) fn shortest_chains(c: &Compiled, dist: &[Option<u32>], target: u32, cap: usize) -> Chains {
+pub(crate) fn shortest_chains(
+    c: &Compiled,
+    dist: &[Option<u32>],
+    target: u32,
+    cap: usize,
+) -> Chains {
     let on_shortest = |u: u32, v: u32| matches!((dist[u as usize], dist[v as usize]), (Some(du), Some(dv)) if dv == du + 1);
     // CIs on some shortest chain: the target's ancestors in the shortest-path DAG.
     let mut on_path: BTreeSet<u32> = BTreeSet::new();
@@ -339,7 +374,17 @@ pub(crate) fn shortest_chains(c: &Compiled, dist: &[Option<u32>], target: u32, c
     let mut truncated = false;
     // Depth-first in lexicographic order (indices are in id order); every branch taken
     // reaches the target, so this costs O(cap × depth) however many chains exist.
-    fn walk(c: &Compiled, v: u32, target: u32, dist: &[Option<u32>], on_path: &BTreeSet<u32>, path: &mut Vec<u32>, cap: usize, out: &mut Vec<Vec<CiId>>, truncated: &mut bool) {
+    fn walk(
+        c: &Compiled,
+        v: u32,
+        target: u32,
+        dist: &[Option<u32>],
+        on_path: &BTreeSet<u32>,
+        path: &mut Vec<u32>,
+        cap: usize,
+        out: &mut Vec<Vec<CiId>>,
+        truncated: &mut bool,
+    ) {
         path.push(v);
         if v == target {
             if out.len() < cap {
@@ -353,7 +398,10 @@ pub(crate) fn shortest_chains(c: &Compiled, dist: &[Option<u32>], target: u32, c
                 if *truncated {
                     break;
                 }
-                if on_path.contains(&w) && dist[w as usize].is_some() && dist[w as usize] == dv.map(|d| d + 1) {
+                if on_path.contains(&w)
+                    && dist[w as usize].is_some()
+                    && dist[w as usize] == dv.map(|d| d + 1)
+                {
                     walk(c, w, target, dist, on_path, path, cap, out, truncated);
                 }
             }
@@ -365,9 +413,24 @@ pub(crate) fn shortest_chains(c: &Compiled, dist: &[Option<u32>], target: u32, c
         if truncated {
             break;
         }
-        walk(c, s, target, dist, &on_path, &mut path, cap, &mut out, &mut truncated);
+        walk(
+            c,
+            s,
+            target,
+            dist,
+            &on_path,
+            &mut path,
+            cap,
+            &mut out,
+            &mut truncated,
+        );
     }
-    Chains { paths: out, truncated, on_path, edges: edges.into_iter().collect() }
+    Chains {
+        paths: out,
+        truncated,
+        on_path,
+        edges: edges.into_iter().collect(),
+    }
 }
 
 /// Shortest failure chains from `from` to `to` (failure of `from` affects `to` through each
@@ -381,7 +444,13 @@ pub struct FailureChains {
     pub truncated: bool,
 }
 
-pub fn failure_chains(g: &ImpactGraph, from: &CiId, to: &CiId, max_depth: u32, cap: usize) -> FailureChains {
+pub fn failure_chains(
+    g: &ImpactGraph,
+    from: &CiId,
+    to: &CiId,
+    max_depth: u32,
+    cap: usize,
+) -> FailureChains {
     let extra = [from.clone(), to.clone()];
     let c = Compiled::new(g, &extra);
     let (f, t) = (c.index[from], c.index[to]);
@@ -393,9 +462,17 @@ pub fn failure_chains(g: &ImpactGraph, from: &CiId, to: &CiId, max_depth: u32, c
     let hops = ch
         .paths
         .iter()
-        .map(|p| p.windows(2).map(|w| c.edge(c.index[&w[0]], c.index[&w[1]])).collect())
+        .map(|p| {
+            p.windows(2)
+                .map(|w| c.edge(c.index[&w[0]], c.index[&w[1]]))
+                .collect()
+        })
         .collect();
-    FailureChains { chains: ch.paths, hops, truncated: ch.truncated }
+    FailureChains {
+        chains: ch.paths,
+        hops,
+        truncated: ch.truncated,
+    }
 }
 
 /// Criticality assumed for a service that declares none (the middle of the 1–5 scale).

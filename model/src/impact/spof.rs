@@ -58,7 +58,9 @@ pub fn single_points_of_failure(g: &ImpactGraph, service: &CiId) -> Vec<SinglePo
     let mut touched: Vec<u32> = Vec::new();
     let mut out = Vec::new();
     for cand in 0..n as u32 {
-        let Some(depth) = up[cand as usize] else { continue };
+        let Some(depth) = up[cand as usize] else {
+            continue;
+        };
         if cand == s || c.is_group(cand) {
             continue;
         }
@@ -98,7 +100,12 @@ pub fn single_points_of_failure(g: &ImpactGraph, service: &CiId) -> Vec<SinglePo
                 path.push(c.id(v));
             }
             path.reverse();
-            out.push(SinglePointOfFailure { id: c.id(cand), class: c.class[cand as usize], depth, path });
+            out.push(SinglePointOfFailure {
+                id: c.id(cand),
+                class: c.class[cand as usize],
+                depth,
+                path,
+            });
         }
         for &t in &touched {
             down[t as usize] = false;

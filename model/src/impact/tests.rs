@@ -19,18 +19,29 @@ fn ids(v: &[&str]) -> Vec<CiId> {
 }
 
 fn graph(edges: Vec<GraphEdge>, services: &[&str], min_up: &[(&str, u32)]) -> ImpactGraph {
-    let mut classes: HashMap<CiId, CiClass> = edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]).map(|i| (i, CiClass::Process)).collect();
+    let mut classes: HashMap<CiId, CiClass> = edges
+        .iter()
+        .flat_map(|e| [e.from.clone(), e.to.clone()])
+        .map(|i| (i, CiClass::Process))
+        .collect();
     for s in services {
         classes.insert(CiId::from(*s), CiClass::BusinessService);
     }
     for (g, _) in min_up {
         classes.insert(CiId::from(*g), CiClass::Cluster);
     }
-    ImpactGraph { edges, classes, min_up: min_up.iter().map(|(g, k)| (CiId::from(*g), *k)).collect() }
+    ImpactGraph {
+        edges,
+        classes,
+        min_up: min_up.iter().map(|(g, k)| (CiId::from(*g), *k)).collect(),
+    }
 }
 
 fn sev(r: &ImpactReport, service: &str) -> Option<Severity> {
-    r.services.iter().find(|s| s.service.as_str() == service).map(|s| s.severity)
+    r.services
+        .iter()
+        .find(|s| s.service.as_str() == service)
+        .map(|s| s.severity)
 }
 
 fn run(g: &ImpactGraph, failing: &[&str]) -> ImpactReport {
@@ -64,34 +75,74 @@ fn shop() -> ImpactGraph {
 fn shared_database_takes_down_every_service_using_it() {
     let r = run(&shop(), &["db_host"]);
     assert_eq!(sev(&r, "svc_billing"), Some(Severity::Down));
-    assert_eq!(sev(&r, "svc_shop"), Some(Severity::Down), "all three backends use the database");
-    let billing = r.services.iter().find(|s| s.service.as_str() == "svc_billing").unwrap();
-    assert_eq!(billing.paths, vec![ids(&["db_host", "db", "ep_db", "billing", "svc_billing"])]);
+    assert_eq!(
+        sev(&r, "svc_shop"),
+        Some(Severity::Down),
+        "all three backends use the database"
+    );
+    let billing = r
+        .services
+        .iter()
+        .find(|s| s.service.as_str() == "svc_billing")
+        .unwrap();
+    assert_eq!(
+        billing.paths,
+        vec![ids(&["db_host", "db", "ep_db", "billing", "svc_billing"])]
+    );
     assert_eq!(billing.depth, 4);
     assert_eq!(billing.breadth, 4);
-    assert_eq!(r.services[0].service.as_str(), "svc_billing", "nearest first among equally severe");
+    assert_eq!(
+        r.services[0].service.as_str(),
+        "svc_billing",
+        "nearest first among equally severe"
+    );
     let shop = &r.services[1];
     assert_eq!(shop.paths.len(), 3, "one chain through each backend");
-    assert_eq!(shop.paths[0], ids(&["db_host", "db", "ep_db", "web1", "ep_b1", "pool", "lb", "svc_shop"]));
-    assert_eq!(r.groups, vec![GroupImpact { group: "pool".into(), class: Some(CiClass::Cluster), members: 3, down: 3, min_up: 1, severity: Severity::Down }]);
+    assert_eq!(
+        shop.paths[0],
+        ids(&["db_host", "db", "ep_db", "web1", "ep_b1", "pool", "lb", "svc_shop"])
+    );
+    assert_eq!(
+        r.groups,
+        vec![GroupImpact {
+            group: "pool".into(),
+            class: Some(CiClass::Cluster),
+            members: 3,
+            down: 3,
+            min_up: 1,
+            severity: Severity::Down
+        }]
+    );
 }
 
 #[test]
 fn one_of_three_pool_degrades_then_is_at_risk_then_down() {
     let g = shop();
     assert_eq!(sev(&run(&g, &["h1"]), "svc_shop"), Some(Severity::Degraded));
-    assert_eq!(sev(&run(&g, &["h1", "h3"]), "svc_shop"), Some(Severity::AtRisk));
-    assert_eq!(sev(&run(&g, &["h1", "h2", "h3"]), "svc_shop"), Some(Severity::Down));
+    assert_eq!(
+        sev(&run(&g, &["h1", "h3"]), "svc_shop"),
+        Some(Severity::AtRisk)
+    );
+    assert_eq!(
+        sev(&run(&g, &["h1", "h2", "h3"]), "svc_shop"),
+        Some(Severity::Down)
+    );
     let r = run(&g, &["web2"]);
     // The load balancer's direct CONNECTS_TO the backend goes through the pool.
     let lb = r.affected.iter().find(|a| a.id.as_str() == "lb").unwrap();
     assert_eq!((lb.depth, lb.severity), (3, Severity::Degraded));
-    assert_eq!(r.services[0].paths, vec![ids(&["web2", "ep_b2", "pool", "lb", "svc_shop"])]);
+    assert_eq!(
+        r.services[0].paths,
+        vec![ids(&["web2", "ep_b2", "pool", "lb", "svc_shop"])]
+    );
     assert_eq!(sev(&r, "svc_billing"), None);
     // The pool's own rule is overridable: 3-of-3 makes one backend fatal.
     let mut strict = shop();
     strict.min_up.insert("pool".into(), 3);
-    assert_eq!(sev(&run(&strict, &["h1"]), "svc_shop"), Some(Severity::Down));
+    assert_eq!(
+        sev(&run(&strict, &["h1"]), "svc_shop"),
+        Some(Severity::Down)
+    );
     // Without a declared rule every member is required.
     let mut all = shop();
     all.min_up.clear();
@@ -121,7 +172,14 @@ fn two_of_three_quorum_is_at_risk_after_one_and_down_after_two() {
 #[test]
 fn cycles_terminate_and_do_not_keep_themselves_down() {
     let g = graph(
-        vec![e("a", DependsOn, "b"), e("b", DependsOn, "c"), e("c", DependsOn, "a"), e("a", MemberOf, "svc"), e("x", LinkedTo, "y"), e("y", LinkedTo, "x")],
+        vec![
+            e("a", DependsOn, "b"),
+            e("b", DependsOn, "c"),
+            e("c", DependsOn, "a"),
+            e("a", MemberOf, "svc"),
+            e("x", LinkedTo, "y"),
+            e("y", LinkedTo, "x"),
+        ],
         &["svc"],
         &[],
     );
@@ -131,7 +189,15 @@ fn cycles_terminate_and_do_not_keep_themselves_down() {
     assert!(run(&g, &["x"]).services.is_empty());
     // A degraded state circulating in a cycle stays degraded (1 of 3 lost, 2 spare).
     let g = graph(
-        vec![e("m1", PartOf, "grp"), e("m2", PartOf, "grp"), e("m3", PartOf, "grp"), e("p", DependsOn, "grp"), e("q", DependsOn, "p"), e("p", DependsOn, "q"), e("q", MemberOf, "svc")],
+        vec![
+            e("m1", PartOf, "grp"),
+            e("m2", PartOf, "grp"),
+            e("m3", PartOf, "grp"),
+            e("p", DependsOn, "grp"),
+            e("q", DependsOn, "p"),
+            e("p", DependsOn, "q"),
+            e("q", MemberOf, "svc"),
+        ],
         &["svc"],
         &[("grp", 1)],
     );
@@ -147,9 +213,14 @@ fn multi_failure_what_if_combines_failures() {
     assert_eq!(sev(&r, "svc_shop"), Some(Severity::Degraded));
     assert_eq!(r.failing, ids(&["billing", "h2"]));
     // Worst first.
-    assert_eq!(r.services.iter().map(|s| s.severity).collect::<Vec<_>>(), vec![Severity::Down, Severity::Degraded]);
+    assert_eq!(
+        r.services.iter().map(|s| s.severity).collect::<Vec<_>>(),
+        vec![Severity::Down, Severity::Degraded]
+    );
     let by_class = r.affected_by_class();
-    assert!(by_class.iter().any(|(c, n)| *c == Some(CiClass::BusinessService) && *n == 2));
+    assert!(by_class
+        .iter()
+        .any(|(c, n)| *c == Some(CiClass::BusinessService) && *n == 2));
 }
 
 #[test]
@@ -161,15 +232,28 @@ fn single_points_of_failure_respect_redundancy() {
     }
     let spof = single_points_of_failure(&g, &"svc_shop".into());
     let got: Vec<(&str, u32)> = spof.iter().map(|s| (s.id.as_str(), s.depth)).collect();
-    assert_eq!(got, vec![("lb", 1), ("lb_host", 2), ("ep_db", 5), ("db", 6), ("hv1", 6), ("db_host", 7)]);
+    assert_eq!(
+        got,
+        vec![
+            ("lb", 1),
+            ("lb_host", 2),
+            ("ep_db", 5),
+            ("db", 6),
+            ("hv1", 6),
+            ("db_host", 7)
+        ]
+    );
     let hv = spof.iter().find(|s| s.id.as_str() == "hv1").unwrap();
     assert_eq!(hv.path.first().map(CiId::as_str), Some("hv1"));
     assert_eq!(hv.path.last().map(CiId::as_str), Some("svc_shop"));
     // Spread the VMs over two hypervisors: hv1 now carries only two of three backends.
-    g.edges.retain(|x| x.from.as_str() != "h3" || x.rel_type != RunsOn);
+    g.edges
+        .retain(|x| x.from.as_str() != "h3" || x.rel_type != RunsOn);
     g.edges.push(e("h3", RunsOn, "hv2"));
     let spof = single_points_of_failure(&g, &"svc_shop".into());
-    assert!(spof.iter().all(|s| s.id.as_str() != "hv1" && s.id.as_str() != "hv2"));
+    assert!(spof
+        .iter()
+        .all(|s| s.id.as_str() != "hv1" && s.id.as_str() != "hv2"));
 }
 
 #[test]
@@ -177,16 +261,37 @@ fn failure_chains_between_two_cis() {
     let g = shop();
     let c = failure_chains(&g, &"db_host".into(), &"billing".into(), 10, 5);
     assert_eq!(c.chains, vec![ids(&["db_host", "db", "ep_db", "billing"])]);
-    assert_eq!(c.hops[0], vec![e("db", RunsOn, "db_host"), e("db", ListensOn, "ep_db"), e("billing", ConnectsTo, "ep_db")]);
-    assert!(failure_chains(&g, &"billing".into(), &"db_host".into(), 10, 5).chains.is_empty());
-    assert!(failure_chains(&g, &"db_host".into(), &"billing".into(), 2, 5).chains.is_empty(), "beyond the depth");
+    assert_eq!(
+        c.hops[0],
+        vec![
+            e("db", RunsOn, "db_host"),
+            e("db", ListensOn, "ep_db"),
+            e("billing", ConnectsTo, "ep_db")
+        ]
+    );
+    assert!(
+        failure_chains(&g, &"billing".into(), &"db_host".into(), 10, 5)
+            .chains
+            .is_empty()
+    );
+    assert!(
+        failure_chains(&g, &"db_host".into(), &"billing".into(), 2, 5)
+            .chains
+            .is_empty(),
+        "beyond the depth"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // The naive reference.
 
 /// Pairs "failure of a affects b" with the relationships behind them, redundancy applied.
-fn naive_pairs(g: &ImpactGraph) -> (BTreeMap<(CiId, CiId), Vec<GraphEdge>>, BTreeMap<CiId, BTreeSet<CiId>>) {
+fn naive_pairs(
+    g: &ImpactGraph,
+) -> (
+    BTreeMap<(CiId, CiId), Vec<GraphEdge>>,
+    BTreeMap<CiId, BTreeSet<CiId>>,
+) {
     let mut pairs: BTreeMap<(CiId, CiId), Vec<GraphEdge>> = BTreeMap::new();
     let mut members: BTreeMap<CiId, BTreeSet<CiId>> = BTreeMap::new();
     for x in &g.edges {
@@ -194,21 +299,34 @@ fn naive_pairs(g: &ImpactGraph) -> (BTreeMap<(CiId, CiId), Vec<GraphEdge>>, BTre
             continue;
         }
         if x.rel_type == PartOf {
-            members.entry(x.to.clone()).or_default().insert(x.from.clone());
+            members
+                .entry(x.to.clone())
+                .or_default()
+                .insert(x.from.clone());
         }
         let flow = x.rel_type.impact_flow();
         if flow == ImpactFlow::FromToTo || flow == ImpactFlow::Both {
-            pairs.entry((x.from.clone(), x.to.clone())).or_default().push(x.clone());
+            pairs
+                .entry((x.from.clone(), x.to.clone()))
+                .or_default()
+                .push(x.clone());
         }
         if flow == ImpactFlow::ToToFrom || flow == ImpactFlow::Both {
-            pairs.entry((x.to.clone(), x.from.clone())).or_default().push(x.clone());
+            pairs
+                .entry((x.to.clone(), x.from.clone()))
+                .or_default()
+                .push(x.clone());
         }
     }
     let all = pairs.clone();
     pairs.retain(|(a, b), rels| {
         let member_pair = members.get(b).is_some_and(|m| m.contains(a));
-        let all_dependencies = rels.iter().all(|r| matches!(r.rel_type, RunsOn | ConnectsTo | DependsOn));
-        let via_group = members.iter().any(|(grp, ms)| grp != b && ms.contains(a) && all.contains_key(&(grp.clone(), b.clone())));
+        let all_dependencies = rels
+            .iter()
+            .all(|r| matches!(r.rel_type, RunsOn | ConnectsTo | DependsOn));
+        let via_group = members.iter().any(|(grp, ms)| {
+            grp != b && ms.contains(a) && all.contains_key(&(grp.clone(), b.clone()))
+        });
         member_pair || !all_dependencies || !via_group
     });
     (pairs, members)
@@ -227,7 +345,10 @@ fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactRepor
         }
     }
     // States 0 OK, 1 DEGRADED, 2 AT_RISK, 3 DOWN; Kleene iteration from the bottom.
-    let mut st: BTreeMap<CiId, u8> = dist.keys().map(|k| (k.clone(), if failing.contains(k) { 3 } else { 0 })).collect();
+    let mut st: BTreeMap<CiId, u8> = dist
+        .keys()
+        .map(|k| (k.clone(), if failing.contains(k) { 3 } else { 0 }))
+        .collect();
     loop {
         let mut next = st.clone();
         for v in dist.keys() {
@@ -246,8 +367,20 @@ fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactRepor
                 let k = g.min_up.get(v).copied().unwrap_or(n).clamp(1, n);
                 let down = ms.iter().filter(|m| st.get(*m) == Some(&3)).count() as u32;
                 let up = n - down;
-                let derived = if up < k { 3 } else if down > 0 && up == k { 2 } else if down > 0 { 1 } else { 0 };
-                let mut inherited = ms.iter().map(|m| (*st.get(m).unwrap_or(&0)).min(2)).max().unwrap_or(0);
+                let derived = if up < k {
+                    3
+                } else if down > 0 && up == k {
+                    2
+                } else if down > 0 {
+                    1
+                } else {
+                    0
+                };
+                let mut inherited = ms
+                    .iter()
+                    .map(|m| (*st.get(m).unwrap_or(&0)).min(2))
+                    .max()
+                    .unwrap_or(0);
                 if up > k {
                     inherited = inherited.min(1);
                 }
@@ -268,12 +401,21 @@ fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactRepor
     let mut affected: Vec<AffectedCi> = dist
         .iter()
         .filter(|(id, d)| **d > 0 && st[*id] > 0)
-        .map(|(id, d)| AffectedCi { id: id.clone(), class: g.classes.get(id).copied(), depth: *d, severity: to_sev(st[id]) })
+        .map(|(id, d)| AffectedCi {
+            id: id.clone(),
+            class: g.classes.get(id).copied(),
+            depth: *d,
+            severity: to_sev(st[id]),
+        })
         .collect();
     affected.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
     // Every simple path from the failing CIs.
     let mut all_paths: Vec<Vec<CiId>> = Vec::new();
-    fn dfs(p: &mut Vec<CiId>, pairs: &BTreeMap<(CiId, CiId), Vec<GraphEdge>>, out: &mut Vec<Vec<CiId>>) {
+    fn dfs(
+        p: &mut Vec<CiId>,
+        pairs: &BTreeMap<(CiId, CiId), Vec<GraphEdge>>,
+        out: &mut Vec<Vec<CiId>>,
+    ) {
         out.push(p.clone());
         let last = p.last().cloned().unwrap();
         for (a, b) in pairs.keys() {
@@ -295,7 +437,11 @@ fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactRepor
         if g.classes.get(id) != Some(&CiClass::BusinessService) || st[id] == 0 {
             continue;
         }
-        let mut paths: Vec<Vec<CiId>> = all_paths.iter().filter(|p| p.last() == Some(id) && p.len() as u32 == d + 1).cloned().collect();
+        let mut paths: Vec<Vec<CiId>> = all_paths
+            .iter()
+            .filter(|p| p.last() == Some(id) && p.len() as u32 == d + 1)
+            .cloned()
+            .collect();
         paths.sort();
         paths.dedup();
         let on: BTreeSet<CiId> = paths.iter().flatten().cloned().collect();
@@ -303,7 +449,12 @@ fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactRepor
         for p in &paths {
             for w in p.windows(2) {
                 let rels = &pairs[&(w[0].clone(), w[1].clone())];
-                let why = rels.iter().filter(|r| r.rel_type == PartOf).min().or_else(|| rels.iter().min()).unwrap();
+                let why = rels
+                    .iter()
+                    .filter(|r| r.rel_type == PartOf)
+                    .min()
+                    .or_else(|| rels.iter().min())
+                    .unwrap();
                 edges.insert(why.clone());
             }
         }
@@ -319,7 +470,8 @@ fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactRepor
             path_edges: edges.into_iter().collect(),
         });
     }
-    services.sort_by(|a, b| (a.severity, a.depth, &a.service).cmp(&(b.severity, b.depth, &b.service)));
+    services
+        .sort_by(|a, b| (a.severity, a.depth, &a.service).cmp(&(b.severity, b.depth, &b.service)));
     let mut groups = Vec::new();
     for (grp, ms) in &members {
         if !dist.contains_key(grp) || st[grp] == 0 {
@@ -335,23 +487,44 @@ fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactRepor
             severity: to_sev(st[grp]),
         });
     }
-    ImpactReport { failing: starts, affected, services, groups }
+    ImpactReport {
+        failing: starts,
+        affected,
+        services,
+        groups,
+    }
 }
 
 /// Naive single points of failure: evaluate every single failure in full.
 fn naive_spof(g: &ImpactGraph, service: &CiId) -> Vec<(CiId, u32)> {
     let (pairs, members) = naive_pairs(g);
-    let nodes: BTreeSet<CiId> = pairs.keys().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
-    let opts = ImpactOptions { max_depth: nodes.len() as u32 + 1, max_paths_per_service: 1 };
+    let nodes: BTreeSet<CiId> = pairs
+        .keys()
+        .flat_map(|(a, b)| [a.clone(), b.clone()])
+        .collect();
+    let opts = ImpactOptions {
+        max_depth: nodes.len() as u32 + 1,
+        max_paths_per_service: 1,
+    };
     let mut out = Vec::new();
     for c in &nodes {
         if c == service || members.contains_key(c) {
             continue;
         }
         let r = naive(std::slice::from_ref(c), g, &opts);
-        if r.services.iter().any(|s| &s.service == service && s.severity == Severity::Down) {
+        if r.services
+            .iter()
+            .any(|s| &s.service == service && s.severity == Severity::Down)
+        {
             // Upstream distance = downstream distance from c to the service.
-            out.push((c.clone(), r.services.iter().find(|s| &s.service == service).unwrap().depth));
+            out.push((
+                c.clone(),
+                r.services
+                    .iter()
+                    .find(|s| &s.service == service)
+                    .unwrap()
+                    .depth,
+            ));
         }
     }
     out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
@@ -372,14 +545,44 @@ fn random_graph() -> impl Strategy<Value = Case> {
     )
         .prop_map(move |(es, fail, kinds, mins, depth, cap)| {
             let name = |i: usize| CiId::new(format!("c{i}"));
-            let edges = es.into_iter().map(|(a, b, t)| GraphEdge { from: name(a), rel_type: RelType::ALL[t], to: name(b) }).collect();
+            let edges = es
+                .into_iter()
+                .map(|(a, b, t)| GraphEdge {
+                    from: name(a),
+                    rel_type: RelType::ALL[t],
+                    to: name(b),
+                })
+                .collect();
             let classes = kinds
                 .iter()
                 .enumerate()
-                .map(|(i, k)| (name(i), if *k == 0 { CiClass::BusinessService } else { CiClass::Host }))
+                .map(|(i, k)| {
+                    (
+                        name(i),
+                        if *k == 0 {
+                            CiClass::BusinessService
+                        } else {
+                            CiClass::Host
+                        },
+                    )
+                })
                 .collect();
-            let min_up = mins.iter().enumerate().filter(|(_, m)| **m > 0).map(|(i, m)| (name(i), *m)).collect();
-            (ImpactGraph { edges, classes, min_up }, fail.into_iter().map(name).collect(), depth, cap)
+            let min_up = mins
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| **m > 0)
+                .map(|(i, m)| (name(i), *m))
+                .collect();
+            (
+                ImpactGraph {
+                    edges,
+                    classes,
+                    min_up,
+                },
+                fail.into_iter().map(name).collect(),
+                depth,
+                cap,
+            )
         })
 }
 

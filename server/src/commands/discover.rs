@@ -11,7 +11,9 @@ use anyhow::bail;
 use cmdb_discovery::credentials::SnmpCredentialKind;
 use cmdb_discovery::run::ProgressEvent;
 use cmdb_discovery::ssh::HostKeyPolicy;
-use cmdb_discovery::{Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto, SnmpV3, SshAuth, SshCredential};
+use cmdb_discovery::{
+    Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto, SnmpV3, SshAuth, SshCredential,
+};
 use cmdb_model::RunId;
 
 use cmdb_server::discovery::{discover, DiscoverySettings};
@@ -49,7 +51,12 @@ pub struct Args {
     /// Addresses, host:port or CIDR ranges (a /16 at most per range).
     pub targets: Vec<String>,
     /// SNMP v2c community, tried in order (repeatable).
-    #[arg(long = "snmp-community", env = "CMDB_SNMP_COMMUNITY", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long = "snmp-community",
+        env = "CMDB_SNMP_COMMUNITY",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub snmp_community: Vec<String>,
     /// Use SNMP v1 instead of v2c for the communities.
     #[arg(long)]
@@ -105,12 +112,25 @@ fn env_secret(var: &str, what: &str) -> anyhow::Result<Secret> {
     }
 }
 
-pub fn settings_from_args(a: &Args, data_dir: &std::path::Path) -> anyhow::Result<DiscoverySettings> {
-    let mut s = DiscoverySettings { local: a.local, ..Default::default() };
+pub fn settings_from_args(
+    a: &Args,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<DiscoverySettings> {
+    let mut s = DiscoverySettings {
+        local: a.local,
+        ..Default::default()
+    };
     for (i, c) in a.snmp_community.iter().enumerate() {
         let community = Secret::new(c.clone());
-        let kind = if a.snmp_v1 { SnmpCredentialKind::V1 { community } } else { SnmpCredentialKind::V2c { community } };
-        s.snmp.push(SnmpCredential { name: format!("community-{}", i + 1), kind });
+        let kind = if a.snmp_v1 {
+            SnmpCredentialKind::V1 { community }
+        } else {
+            SnmpCredentialKind::V2c { community }
+        };
+        s.snmp.push(SnmpCredential {
+            name: format!("community-{}", i + 1),
+            kind,
+        });
     }
     if let Some(user) = &a.snmp_user {
         let auth_proto = a.snmp_auth_proto.map(|p| match p {
@@ -149,14 +169,35 @@ pub fn settings_from_args(a: &Args, data_dir: &std::path::Path) -> anyhow::Resul
     }
     if let Some(user) = &a.ssh_user {
         if let Some(key) = &a.ssh_key {
-            let passphrase = a.ssh_key_passphrase_env.as_deref().map(|v| env_secret(v, "--ssh-key-passphrase-env")).transpose()?;
-            s.ssh.push(SshCredential { name: "key".into(), user: user.clone(), auth: SshAuth::Key { path: key.clone(), passphrase } });
+            let passphrase = a
+                .ssh_key_passphrase_env
+                .as_deref()
+                .map(|v| env_secret(v, "--ssh-key-passphrase-env"))
+                .transpose()?;
+            s.ssh.push(SshCredential {
+                name: "key".into(),
+                user: user.clone(),
+                auth: SshAuth::Key {
+                    path: key.clone(),
+                    passphrase,
+                },
+            });
         }
         if let Some(var) = &a.ssh_password_env {
-            s.ssh.push(SshCredential { name: "password".into(), user: user.clone(), auth: SshAuth::Password { password: env_secret(var, "--ssh-password-env")? } });
+            s.ssh.push(SshCredential {
+                name: "password".into(),
+                user: user.clone(),
+                auth: SshAuth::Password {
+                    password: env_secret(var, "--ssh-password-env")?,
+                },
+            });
         }
         if a.ssh_agent {
-            s.ssh.push(SshCredential { name: "agent".into(), user: user.clone(), auth: SshAuth::Agent });
+            s.ssh.push(SshCredential {
+                name: "agent".into(),
+                user: user.clone(),
+                auth: SshAuth::Agent,
+            });
         }
         if s.ssh.is_empty() {
             bail!("--ssh-user needs --ssh-key, --ssh-password-env or --ssh-agent");
@@ -186,7 +227,12 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     let run_id = RunId::generate();
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(0);
-        b.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         Some(b)
     } else {
         None
@@ -215,5 +261,9 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }
     eprint!("{}", summary.render());
-    Ok(if summary.targets_failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if summary.targets_failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }

@@ -33,24 +33,45 @@ const PAGE: usize = 5000;
 pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     let store = ctx.open_store().await?;
     let out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = std::io::BufWriter::new(out);
     if args.format == Format::Csv {
         writeln!(out, "kind,id,class,name,status,tags,sources,first_seen,last_seen,attributes,type,from,to,evidence,confidence")?;
     }
-    let (independent, dependent): (Vec<CiClass>, Vec<CiClass>) = CiClass::ALL.iter().partition(|c| c.rules().parent.is_none());
+    let (independent, dependent): (Vec<CiClass>, Vec<CiClass>) = CiClass::ALL
+        .iter()
+        .partition(|c| c.rules().parent.is_none());
     let (mut cis, mut rels) = (0usize, 0usize);
     for classes in [independent, dependent] {
-        let filter = CiFilter { classes, ..Default::default() };
+        let filter = CiFilter {
+            classes,
+            ..Default::default()
+        };
         let mut after = None;
         loop {
-            let page = store.find(&filter, CiOrder::default(), &PageRequest { first: Some(PAGE), after: after.clone(), ..Default::default() }).await?;
+            let page = store
+                .find(
+                    &filter,
+                    CiOrder::default(),
+                    &PageRequest {
+                        first: Some(PAGE),
+                        after: after.clone(),
+                        ..Default::default()
+                    },
+                )
+                .await?;
             let batch: Vec<Ci> = page.items.iter().map(|(_, c)| c.clone()).collect();
             let parents = parents_of(&*store, &batch).await?;
             for ci in &batch {
-                write_line(&mut out, args.format, &ci_line(ci, parents.get(&ci.id).map(|p| p.to_string())))?;
+                write_line(
+                    &mut out,
+                    args.format,
+                    &ci_line(ci, parents.get(&ci.id).map(|p| p.to_string())),
+                )?;
                 cis += 1;
             }
             if !page.has_next_page {
@@ -78,26 +99,47 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The CI each dependent CI is identified within (the other end of its structural relationship).
-async fn parents_of(store: &dyn GraphStore, cis: &[Ci]) -> anyhow::Result<std::collections::HashMap<cmdb_model::CiId, cmdb_model::CiId>> {
-    let deps: Vec<&Ci> = cis.iter().filter(|c| c.class.rules().parent.is_some()).collect();
+async fn parents_of(
+    store: &dyn GraphStore,
+    cis: &[Ci],
+) -> anyhow::Result<std::collections::HashMap<cmdb_model::CiId, cmdb_model::CiId>> {
+    let deps: Vec<&Ci> = cis
+        .iter()
+        .filter(|c| c.class.rules().parent.is_some())
+        .collect();
     let mut out = std::collections::HashMap::new();
     if deps.is_empty() {
         return Ok(out);
     }
     let ids: Vec<_> = deps.iter().map(|c| c.id.clone()).collect();
     let rels = store
-        .relationships(&ids, &RelQuery { direction: Direction::Both, types: vec![RelType::Contains, RelType::RunsOn], include_closed: true })
+        .relationships(
+            &ids,
+            &RelQuery {
+                direction: Direction::Both,
+                types: vec![RelType::Contains, RelType::RunsOn],
+                include_closed: true,
+            },
+        )
         .await?;
     for ci in deps {
-        let Some(spec) = &ci.class.rules().parent else { continue };
-        let found = rels.iter().filter(|r| r.rel_type == spec.rel).find_map(|r| {
-            let structural = r.evidence.iter().any(|e| e.kind == cmdb_model::EvidenceKind::Inventory);
-            match (spec.parent_is_from, structural) {
-                (true, true) if r.to == ci.id => Some(r.from.clone()),
-                (false, true) if r.from == ci.id => Some(r.to.clone()),
-                _ => None,
-            }
-        });
+        let Some(spec) = &ci.class.rules().parent else {
+            continue;
+        };
+        let found = rels
+            .iter()
+            .filter(|r| r.rel_type == spec.rel)
+            .find_map(|r| {
+                let structural = r
+                    .evidence
+                    .iter()
+                    .any(|e| e.kind == cmdb_model::EvidenceKind::Inventory);
+                match (spec.parent_is_from, structural) {
+                    (true, true) if r.to == ci.id => Some(r.from.clone()),
+                    (false, true) if r.from == ci.id => Some(r.to.clone()),
+                    _ => None,
+                }
+            });
         if let Some(p) = found {
             out.insert(ci.id.clone(), p);
         }

@@ -28,14 +28,17 @@ pub struct Args {
 pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     let query = if args.query == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("cannot read the query from standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read the query from standard input")?;
         s
     } else {
         args.query
     };
     let variables = match &args.variables {
         Some(v) => {
-            let json: serde_json::Value = serde_json::from_str(v).context("--variables is not valid JSON")?;
+            let json: serde_json::Value =
+                serde_json::from_str(v).context("--variables is not valid JSON")?;
             if !json.is_object() {
                 anyhow::bail!("--variables must be a JSON object");
             }
@@ -44,15 +47,28 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         None => async_graphql::Variables::default(),
     };
     let store = ctx.open_store().await?;
-    let api = Api::new(store.clone(), ctx.config.limits.api_limits(), EventBus::default(), ctx.ingest_options());
+    let api = Api::new(
+        store.clone(),
+        ctx.config.limits.api_limits(),
+        EventBus::default(),
+        ctx.ingest_options(),
+    );
     let mut req = async_graphql::Request::new(query).variables(variables);
     if let Some(op) = args.operation_name {
         req = req.operation_name(op);
     }
     let resp = api.execute(req, Role::Admin).await;
     let failed = !resp.errors.is_empty();
-    let out = if args.compact { serde_json::to_string(&resp)? } else { serde_json::to_string_pretty(&resp)? };
+    let out = if args.compact {
+        serde_json::to_string(&resp)?
+    } else {
+        serde_json::to_string_pretty(&resp)?
+    };
     println!("{out}");
     store.close().await.context("closing the store")?;
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

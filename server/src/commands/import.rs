@@ -61,13 +61,18 @@ fn open(path: &PathBuf) -> anyhow::Result<Box<dyn BufRead>> {
 }
 
 /// Lines as (1-based number, text), skipping blanks; non-UTF-8 lines become errors.
-fn for_each_line(path: &PathBuf, mut f: impl FnMut(usize, Result<String, LineError>) -> anyhow::Result<()>) -> anyhow::Result<()> {
+fn for_each_line(
+    path: &PathBuf,
+    mut f: impl FnMut(usize, Result<String, LineError>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut reader = open(path)?;
     let mut buf = Vec::new();
     let mut n = 0;
     loop {
         buf.clear();
-        let read = reader.read_until(b'\n', &mut buf).with_context(|| format!("reading {}", path.display()))?;
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
         if read == 0 {
             return Ok(());
         }
@@ -75,7 +80,14 @@ fn for_each_line(path: &PathBuf, mut f: impl FnMut(usize, Result<String, LineErr
         match std::str::from_utf8(&buf) {
             Ok(s) if s.trim().is_empty() => continue,
             Ok(s) => f(n, Ok(s.trim_end().to_string()))?,
-            Err(e) => f(n, Err(LineError { line: n, field: None, message: format!("not valid UTF-8: {e}") }))?,
+            Err(e) => f(
+                n,
+                Err(LineError {
+                    line: n,
+                    field: None,
+                    message: format!("not valid UTF-8: {e}"),
+                }),
+            )?,
         }
     }
 }
@@ -89,7 +101,11 @@ struct Batch {
 
 impl Batch {
     fn new(run: &RunId) -> Self {
-        Batch { obs: Observation::new(Source::new(Source::IMPORT), run.clone(), Scope::none()), lines: HashMap::new(), refs: Default::default() }
+        Batch {
+            obs: Observation::new(Source::new(Source::IMPORT), run.clone(), Scope::none()),
+            lines: HashMap::new(),
+            refs: Default::default(),
+        }
     }
     /// A record key for a reference: a key of this batch, or a reference record for an id.
     fn reference(&mut self, r: &str, known: &HashMap<String, CiId>) -> String {
@@ -99,7 +115,11 @@ impl Batch {
         let id = known.get(r).cloned().unwrap_or_else(|| CiId::new(r));
         let key = format!("ref:{id}");
         if self.refs.insert(key.clone()) {
-            self.obs.records.push(Record { key: key.clone(), id: Some(id), ..Default::default() });
+            self.obs.records.push(Record {
+                key: key.clone(),
+                id: Some(id),
+                ..Default::default()
+            });
         }
         key
     }
@@ -135,7 +155,11 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
             Ok(Parsed::Ci { class, line }) => {
                 let key = line.key.clone().unwrap_or_else(|| format!("line:{n}"));
                 if batch.lines.contains_key(&key) || known.contains_key(&key) {
-                    totals.errors.push(LineError { line: n, field: Some("key".into()), message: format!("key `{key}` is already used by another line") });
+                    totals.errors.push(LineError {
+                        line: n,
+                        field: Some("key".into()),
+                        message: format!("key `{key}` is already used by another line"),
+                    });
                     return Ok(());
                 }
                 let parent = line.parent.as_deref().map(|p| batch.reference(p, &known));
@@ -174,15 +198,27 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut batches: Vec<(Batch, HashMap<String, Vec<usize>>)> = Vec::new();
     for_each_line(&args.file, |n, text| {
         let Ok(text) = text else { return Ok(()) };
-        if let Ok(Parsed::Relationship { rel_type, evidence, confidence, line }) = parse_line(n, &text) {
+        if let Ok(Parsed::Relationship {
+            rel_type,
+            evidence,
+            confidence,
+            line,
+        }) = parse_line(n, &text)
+        {
             let from = batch.reference(&line.from, &known);
             let to = batch.reference(&line.to, &known);
-            rel_lines.entry(format!("{from}->{to}")).or_default().push(n);
+            rel_lines
+                .entry(format!("{from}->{to}"))
+                .or_default()
+                .push(n);
             let mut r = RelationshipObs::new(rel_type, from, to, evidence, confidence);
             r.attributes = line.attributes;
             batch.obs.relationships.push(r);
             if batch.len() >= batch_size {
-                batches.push((std::mem::replace(&mut batch, Batch::new(&run_id)), std::mem::take(&mut rel_lines)));
+                batches.push((
+                    std::mem::replace(&mut batch, Batch::new(&run_id)),
+                    std::mem::take(&mut rel_lines),
+                ));
             }
         }
         Ok(())
@@ -197,9 +233,15 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         for e in report.errors {
             // A reference record's own NOT_FOUND is reported through the relationship lines
             // that used it (their UNKNOWN_RECORD errors), which name the line.
-            let Some(ns) = lines.get(&e.record) else { continue };
+            let Some(ns) = lines.get(&e.record) else {
+                continue;
+            };
             for &n in ns {
-                totals.errors.push(LineError { line: n, field: e.field.clone(), message: e.message.clone() });
+                totals.errors.push(LineError {
+                    line: n,
+                    field: e.field.clone(),
+                    message: e.message.clone(),
+                });
             }
         }
     }
@@ -208,7 +250,11 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     for e in &totals.errors {
         eprintln!("error: {e}");
     }
-    let verb = if args.dry_run { "would import" } else { "imported" };
+    let verb = if args.dry_run {
+        "would import"
+    } else {
+        "imported"
+    };
     eprintln!(
         "{verb} {} lines in {:.2}s: CIs created {}, updated {}, unchanged {}, merged {}; relationships created {}, updated {}; {} line(s) rejected",
         totals.lines,
@@ -223,7 +269,11 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     );
     store.close().await?;
     // 2 = imported, but some lines were rejected (scripts can tell partial from total failure).
-    Ok(if totals.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if totals.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 /// Re-resolve reference records of a batch against keys learned from earlier batches.
@@ -266,12 +316,20 @@ async fn ingest_batch(
     }
     for e in report.errors {
         match lines.get(&e.record) {
-            Some(&n) => totals.errors.push(LineError { line: n, field: e.field, message: e.message }),
+            Some(&n) => totals.errors.push(LineError {
+                line: n,
+                field: e.field,
+                message: e.message,
+            }),
             None if e.record.starts_with("ref:") => {
                 // An unknown parent reference: the child records that used it fail with
                 // INVALID_PARENT and are reported there.
             }
-            None => totals.errors.push(LineError { line: 0, field: e.field, message: format!("{}: {}", e.record, e.message) }),
+            None => totals.errors.push(LineError {
+                line: 0,
+                field: e.field,
+                message: format!("{}: {}", e.record, e.message),
+            }),
         }
     }
     Ok(())

@@ -60,28 +60,52 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     run_with(ctx, args, cfg).await
 }
 
-pub async fn run_with(ctx: super::Context, args: Args, neo4j: Neo4jConfig) -> anyhow::Result<ExitCode> {
+pub async fn run_with(
+    ctx: super::Context,
+    args: Args,
+    neo4j: Neo4jConfig,
+) -> anyhow::Result<ExitCode> {
     if args.from == args.to {
         bail!("--from and --to are the same backend");
     }
     let path = ctx.config.store_path(&ctx.data_dir);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     }
-    let embedded = EmbeddedStore::open(&path, EmbeddedOptions::default()).with_context(|| format!("cannot open the embedded store at {}", path.display()))?;
-    let graph = Neo4jStore::connect(&neo4j).await.with_context(|| format!("cannot connect to Neo4j at {}", neo4j.uri))?;
+    let embedded = EmbeddedStore::open(&path, EmbeddedOptions::default())
+        .with_context(|| format!("cannot open the embedded store at {}", path.display()))?;
+    let graph = Neo4jStore::connect(&neo4j)
+        .await
+        .with_context(|| format!("cannot connect to Neo4j at {}", neo4j.uri))?;
     let started = Instant::now();
     match args.to {
         Backend::Neo4j => {
             if !graph.is_empty().await? {
                 if !args.force {
-                    bail!("the Neo4j database `{}` already holds CIs; pass --force to erase it first", neo4j.database);
+                    bail!(
+                        "the Neo4j database `{}` already holds CIs; pass --force to erase it first",
+                        neo4j.database
+                    );
                 }
-                graph.erase_everything().await.context("erasing the Neo4j database")?;
+                graph
+                    .erase_everything()
+                    .await
+                    .context("erasing the Neo4j database")?;
             }
-            let snap = read_snapshot(&embedded, 10_000).await.context("reading the embedded store")?;
-            tracing::info!(cis = snap.cis.len(), relationships = snap.relationships.len(), history = snap.history.len(), "copying to neo4j");
-            graph.load_snapshot(&snap).await.context("writing to Neo4j")?;
+            let snap = read_snapshot(&embedded, 10_000)
+                .await
+                .context("reading the embedded store")?;
+            tracing::info!(
+                cis = snap.cis.len(),
+                relationships = snap.relationships.len(),
+                history = snap.history.len(),
+                "copying to neo4j"
+            );
+            graph
+                .load_snapshot(&snap)
+                .await
+                .context("writing to Neo4j")?;
             verify(&embedded, &graph).await?;
             eprintln!(
                 "copied {} CIs, {} relationships, {} history entries from {} to {} ({}) in {:.1} s",
@@ -96,11 +120,23 @@ pub async fn run_with(ctx: super::Context, args: Args, neo4j: Neo4jConfig) -> an
         }
         Backend::Embedded => {
             if embedded.stats().await?.cis > 0 {
-                bail!("the embedded store at {} already holds CIs; move it away first", path.display());
+                bail!(
+                    "the embedded store at {} already holds CIs; move it away first",
+                    path.display()
+                );
             }
-            let snap = read_snapshot(&graph, 10_000).await.context("reading the Neo4j database")?;
-            tracing::info!(cis = snap.cis.len(), relationships = snap.relationships.len(), history = snap.history.len(), "copying to the embedded store");
-            embedded.load_snapshot(&snap).context("writing the embedded store")?;
+            let snap = read_snapshot(&graph, 10_000)
+                .await
+                .context("reading the Neo4j database")?;
+            tracing::info!(
+                cis = snap.cis.len(),
+                relationships = snap.relationships.len(),
+                history = snap.history.len(),
+                "copying to the embedded store"
+            );
+            embedded
+                .load_snapshot(&snap)
+                .context("writing the embedded store")?;
             verify(&graph, &embedded).await?;
             eprintln!(
                 "copied {} CIs, {} relationships, {} history entries from {} ({}) to {} in {:.1} s",
@@ -122,7 +158,9 @@ pub async fn run_with(ctx: super::Context, args: Args, neo4j: Neo4jConfig) -> an
 /// Counts per class, relationships and history must match after a copy.
 async fn verify(a: &dyn GraphStore, b: &dyn GraphStore) -> anyhow::Result<()> {
     let (sa, sb) = (a.stats().await?, b.stats().await?);
-    if (sa.cis, sa.relationships, &sa.by_class, &sa.by_status) != (sb.cis, sb.relationships, &sb.by_class, &sb.by_status) {
+    if (sa.cis, sa.relationships, &sa.by_class, &sa.by_status)
+        != (sb.cis, sb.relationships, &sb.by_class, &sb.by_status)
+    {
         bail!("the copy differs from the original: {sa:?} vs {sb:?}");
     }
     Ok(())

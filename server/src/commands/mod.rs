@@ -19,7 +19,8 @@ use crate::config::Config;
 use crate::{Cli, Command};
 
 pub fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -43,12 +44,19 @@ impl Context {
             let cfg = self.config.store.neo4j_config();
             let store = cmdb_store::neo4j::Neo4jStore::connect(&cfg)
                 .await
-                .map_err(|e| anyhow::anyhow!("cannot use the Neo4j store at {}: {e} ({})", cfg.uri, e.code()))?;
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot use the Neo4j store at {}: {e} ({})",
+                        cfg.uri,
+                        e.code()
+                    )
+                })?;
             return Ok(Arc::new(store));
         }
         let path = self.config.store_path(&self.data_dir);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         }
         let store = EmbeddedStore::open(&path, EmbeddedOptions::default())
             .with_context(|| format!("cannot open the embedded store at {}", path.display()))?;
@@ -56,13 +64,19 @@ impl Context {
     }
 
     pub fn ingest_options(&self) -> cmdb_store::IngestOptions {
-        cmdb_store::IngestOptions { dry_run: false, precedence: self.config.precedence() }
+        cmdb_store::IngestOptions {
+            dry_run: false,
+            precedence: self.config.precedence(),
+        }
     }
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
-    let ctx = Context { config, data_dir: cli.data_dir };
+    let ctx = Context {
+        config,
+        data_dir: cli.data_dir,
+    };
     match cli.command {
         Command::Serve(a) => serve::run(ctx, a).await,
         Command::Graphql(a) => graphql::run(ctx, a).await,

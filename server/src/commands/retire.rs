@@ -10,8 +10,12 @@ pub struct Args {
 
 pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     let store = ctx.open_store().await?;
-    let days = args.older_than_days.unwrap_or(ctx.config.reconcile.retire_after_days);
-    let n = store.retire_stale(chrono::Duration::days(days as i64)).await?;
+    let days = args
+        .older_than_days
+        .unwrap_or(ctx.config.reconcile.retire_after_days);
+    let n = store
+        .retire_stale(chrono::Duration::days(days as i64))
+        .await?;
     eprintln!("retired {n} CI(s) stale for more than {days} day(s)");
     store.close().await?;
     Ok(ExitCode::SUCCESS)

@@ -25,8 +25,20 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     http::check_bind(&bind, &auth)?;
     let store = ctx.open_store().await?;
     let events = EventBus::default();
-    let registry = std::sync::Arc::new(RunRegistry::new(store.clone(), ctx.ingest_options(), events.clone(), cfg.discovery.clone(), ctx.data_dir.clone()));
-    let api = Api::with_discovery(store.clone(), cfg.limits.api_limits(), events.clone(), ctx.ingest_options(), Some(registry.clone()));
+    let registry = std::sync::Arc::new(RunRegistry::new(
+        store.clone(),
+        ctx.ingest_options(),
+        events.clone(),
+        cfg.discovery.clone(),
+        ctx.data_dir.clone(),
+    ));
+    let api = Api::with_discovery(
+        store.clone(),
+        cfg.limits.api_limits(),
+        events.clone(),
+        ctx.ingest_options(),
+        Some(registry.clone()),
+    );
     let opts = HttpOptions {
         bind,
         max_body_bytes: cfg.limits.max_body_bytes,
@@ -41,7 +53,13 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     // A new user should see a real graph at once: discover this machine in the background.
     if cfg.server.discover_local_on_start {
         use cmdb_graphql::DiscoveryService;
-        match registry.start(cmdb_graphql::RunRequest { local: true, ..Default::default() }, "startup") {
+        match registry.start(
+            cmdb_graphql::RunRequest {
+                local: true,
+                ..Default::default()
+            },
+            "startup",
+        ) {
             Ok(run) => tracing::info!(run_id = %run.id.as_str(), "discovering the local host"),
             Err(e) => tracing::warn!("local discovery not started: {e}"),
         }
@@ -57,7 +75,8 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         let ingest = ctx.ingest_options();
         tokio::spawn(async move {
             let run = cmdb_model::RunId::new("startup");
-            cmdb_server::discovery::recompute_services_after_run(store.as_ref(), &ingest, &run).await;
+            cmdb_server::discovery::recompute_services_after_run(store.as_ref(), &ingest, &run)
+                .await;
         });
     }
     let signal = shutdown_signal().await;

@@ -26,7 +26,14 @@ pub async fn run(_ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
             (s.trim_end_matches(['\n', '\r']).to_string(), false)
         }
         Some(t) => (t.to_string(), false),
-        None => (format!("cmdb_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()), true),
+        None => (
+            format!(
+                "cmdb_{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            true,
+        ),
     };
     if token.is_empty() {
         anyhow::bail!("the token is empty");
@@ -34,6 +41,11 @@ pub async fn run(_ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     if generated {
         println!("# token (shown once; give it to the client, do not store it in the config):\n# {token}");
     }
-    println!("[[auth.tokens]]\nname = \"{}\"\nsha256 = \"{}\"\nrole = \"{}\"", args.name, cmdb_server::http::auth::sha256_hex(&token), role.as_str());
+    println!(
+        "[[auth.tokens]]\nname = \"{}\"\nsha256 = \"{}\"\nrole = \"{}\"",
+        args.name,
+        cmdb_server::http::auth::sha256_hex(&token),
+        role.as_str()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -54,12 +54,23 @@ impl Auth {
     pub fn new(tokens: &[TokenConfig]) -> anyhow::Result<Auth> {
         let mut out = Vec::new();
         for t in tokens {
-            let bytes = hex::decode(t.sha256.trim()).map_err(|_| anyhow::anyhow!("[[auth.tokens]] `{}`: sha256 is not hex", t.name))?;
-            let hash: [u8; 32] = bytes
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("[[auth.tokens]] `{}`: sha256 must be 32 bytes (64 hex digits)", t.name))?;
-            let role: Role = t.role.parse().map_err(|e: String| anyhow::anyhow!("[[auth.tokens]] `{}`: {e}", t.name))?;
-            out.push(Token { name: t.name.clone(), hash, role });
+            let bytes = hex::decode(t.sha256.trim())
+                .map_err(|_| anyhow::anyhow!("[[auth.tokens]] `{}`: sha256 is not hex", t.name))?;
+            let hash: [u8; 32] = bytes.try_into().map_err(|_| {
+                anyhow::anyhow!(
+                    "[[auth.tokens]] `{}`: sha256 must be 32 bytes (64 hex digits)",
+                    t.name
+                )
+            })?;
+            let role: Role = t
+                .role
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("[[auth.tokens]] `{}`: {e}", t.name))?;
+            out.push(Token {
+                name: t.name.clone(),
+                hash,
+                role,
+            });
         }
         Ok(Auth { tokens: out })
     }
@@ -72,7 +83,10 @@ impl Auth {
     /// Check an `Authorization` header value (or its absence).
     pub fn check_header(&self, header: Option<&str>) -> Result<Caller, AuthError> {
         if self.is_open() {
-            return Ok(Caller { name: "open".into(), role: Role::Admin });
+            return Ok(Caller {
+                name: "open".into(),
+                role: Role::Admin,
+            });
         }
         let h = header.ok_or(AuthError::Missing)?.trim();
         let (scheme, token) = h.split_once(' ').ok_or(AuthError::Malformed)?;
@@ -85,7 +99,10 @@ impl Auth {
     /// Check a bare token.
     pub fn check_token(&self, token: &str) -> Result<Caller, AuthError> {
         if self.is_open() {
-            return Ok(Caller { name: "open".into(), role: Role::Admin });
+            return Ok(Caller {
+                name: "open".into(),
+                role: Role::Admin,
+            });
         }
         if token.is_empty() {
             return Err(AuthError::Missing);
@@ -99,7 +116,12 @@ impl Auth {
                 found = Some(t);
             }
         }
-        found.map(|t| Caller { name: t.name.clone(), role: t.role }).ok_or(AuthError::Invalid)
+        found
+            .map(|t| Caller {
+                name: t.name.clone(),
+                role: t.role,
+            })
+            .ok_or(AuthError::Invalid)
     }
 }
 
@@ -108,17 +130,37 @@ mod tests {
     use super::*;
 
     fn cfg(name: &str, token: &str, role: &str) -> TokenConfig {
-        TokenConfig { name: name.into(), sha256: sha256_hex(token), role: role.into() }
+        TokenConfig {
+            name: name.into(),
+            sha256: sha256_hex(token),
+            role: role.into(),
+        }
     }
 
     #[test]
     fn tokens_roles_and_failures() {
-        let a = Auth::new(&[cfg("ci-reader", "r-secret", "reader"), cfg("ops", "e-secret", "editor")]).unwrap();
-        assert_eq!(a.check_header(Some("Bearer r-secret")).unwrap().role, Role::Reader);
-        assert_eq!(a.check_header(Some("bearer e-secret")).unwrap().role, Role::Editor);
+        let a = Auth::new(&[
+            cfg("ci-reader", "r-secret", "reader"),
+            cfg("ops", "e-secret", "editor"),
+        ])
+        .unwrap();
+        assert_eq!(
+            a.check_header(Some("Bearer r-secret")).unwrap().role,
+            Role::Reader
+        );
+        assert_eq!(
+            a.check_header(Some("bearer e-secret")).unwrap().role,
+            Role::Editor
+        );
         assert_eq!(a.check_header(None).unwrap_err(), AuthError::Missing);
-        assert_eq!(a.check_header(Some("Basic abc")).unwrap_err(), AuthError::Malformed);
-        assert_eq!(a.check_header(Some("Bearer nope")).unwrap_err(), AuthError::Invalid);
+        assert_eq!(
+            a.check_header(Some("Basic abc")).unwrap_err(),
+            AuthError::Malformed
+        );
+        assert_eq!(
+            a.check_header(Some("Bearer nope")).unwrap_err(),
+            AuthError::Invalid
+        );
         let open = Auth::new(&[]).unwrap();
         assert_eq!(open.check_header(None).unwrap().role, Role::Admin);
     }

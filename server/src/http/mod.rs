@@ -53,7 +53,10 @@ impl Running {
     /// Stop accepting, let in-flight requests finish, wait for the workers.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.handle.stop(true).await;
-        self.join.await.context("server task panicked")?.context("server failed")?;
+        self.join
+            .await
+            .context("server task panicked")?
+            .context("server failed")?;
         Ok(())
     }
 }
@@ -62,7 +65,11 @@ impl Running {
 pub fn check_bind(bind: &str, auth: &Auth) -> anyhow::Result<Vec<SocketAddr>> {
     let addrs: Vec<SocketAddr> = bind
         .to_socket_addrs()
-        .with_context(|| format!("cannot resolve bind address `{bind}` (expected HOST:PORT, e.g. 127.0.0.1:8080)"))?
+        .with_context(|| {
+            format!(
+                "cannot resolve bind address `{bind}` (expected HOST:PORT, e.g. 127.0.0.1:8080)"
+            )
+        })?
         .collect();
     if addrs.is_empty() {
         anyhow::bail!("bind address `{bind}` resolves to nothing");
@@ -104,8 +111,14 @@ pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running>
     if opts.workers > 0 {
         server = server.workers(opts.workers);
     }
-    let server = server.bind(&addrs[..]).with_context(|| format!("cannot listen on {}", opts.bind))?;
-    let addr = server.addrs().first().copied().context("the server bound no address")?;
+    let server = server
+        .bind(&addrs[..])
+        .with_context(|| format!("cannot listen on {}", opts.bind))?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .context("the server bound no address")?;
     let server = server.run();
     let handle = server.handle();
     let join = tokio::spawn(server);
@@ -117,7 +130,8 @@ pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running>
 }
 
 fn json_error(status: actix_web::http::StatusCode, code: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))
+    HttpResponse::build(status)
+        .json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))
 }
 
 fn unauthorized(e: AuthError) -> HttpResponse {
@@ -130,15 +144,25 @@ fn unauthorized(e: AuthError) -> HttpResponse {
 }
 
 fn authenticate(req: &HttpRequest, st: &AppState) -> Result<Caller, HttpResponse> {
-    let h = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+    let h = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
     st.auth.check_header(h).map_err(|e| {
-        let peer = req.peer_addr().map(|p| p.ip().to_string()).unwrap_or_default();
+        let peer = req
+            .peer_addr()
+            .map(|p| p.ip().to_string())
+            .unwrap_or_default();
         tracing::warn!(peer = %peer, path = req.path(), reason = e.message(), "request refused");
         unauthorized(e)
     })
 }
 
-async fn read_body(mut payload: web::Payload, limit: usize, req: &HttpRequest) -> Result<web::Bytes, HttpResponse> {
+async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+    req: &HttpRequest,
+) -> Result<web::Bytes, HttpResponse> {
     let too_big = || {
         json_error(
             actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -146,14 +170,25 @@ async fn read_body(mut payload: web::Payload, limit: usize, req: &HttpRequest) -
             &format!("request body exceeds the limit of {limit} bytes"),
         )
     };
-    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         if len > limit {
             return Err(too_big());
         }
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| json_error(actix_web::http::StatusCode::BAD_REQUEST, "INVALID_INPUT", &format!("cannot read the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            json_error(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "INVALID_INPUT",
+                &format!("cannot read the request body: {e}"),
+            )
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(too_big());
         }
@@ -177,15 +212,25 @@ async fn run_batch(st: &AppState, batch: BatchRequest, role: Role) -> BatchRespo
 
 fn respond(resp: &BatchResponse) -> HttpResponse {
     match serde_json::to_vec(resp) {
-        Ok(body) => HttpResponse::Ok().content_type("application/json").body(body),
+        Ok(body) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body),
         Err(e) => {
             tracing::error!(error = %e, "cannot serialise a GraphQL response");
-            json_error(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "cannot serialise the response")
+            json_error(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "cannot serialise the response",
+            )
         }
     }
 }
 
-async fn graphql_post(req: HttpRequest, payload: web::Payload, st: web::Data<AppState>) -> HttpResponse {
+async fn graphql_post(
+    req: HttpRequest,
+    payload: web::Payload,
+    st: web::Data<AppState>,
+) -> HttpResponse {
     let caller = match authenticate(&req, &st) {
         Ok(c) => c,
         Err(r) => return r,
@@ -194,11 +239,21 @@ async fn graphql_post(req: HttpRequest, payload: web::Payload, st: web::Data<App
         Ok(b) => b,
         Err(r) => return r,
     };
-    let ctype = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
     let batch: BatchRequest = if ctype.starts_with("application/graphql") {
         match std::str::from_utf8(&body) {
             Ok(q) => BatchRequest::Single(async_graphql::Request::new(q)),
-            Err(_) => return json_error(actix_web::http::StatusCode::BAD_REQUEST, "INVALID_INPUT", "the body is not UTF-8"),
+            Err(_) => {
+                return json_error(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "INVALID_INPUT",
+                    "the body is not UTF-8",
+                )
+            }
         }
     } else {
         match serde_json::from_slice(&body) {
@@ -217,7 +272,11 @@ async fn graphql_post(req: HttpRequest, payload: web::Payload, st: web::Data<App
             return json_error(
                 actix_web::http::StatusCode::OK,
                 "LIMIT_EXCEEDED",
-                &format!("{} operations in one batch exceed the maximum of {}", v.len(), st.max_batch),
+                &format!(
+                    "{} operations in one batch exceed the maximum of {}",
+                    v.len(),
+                    st.max_batch
+                ),
             );
         }
     }
@@ -256,11 +315,21 @@ async fn graphql_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse 
         Err(r) => return r,
     };
     if qs.len() > st.max_body_bytes {
-        return json_error(actix_web::http::StatusCode::URI_TOO_LONG, "LIMIT_EXCEEDED", "query string too long");
+        return json_error(
+            actix_web::http::StatusCode::URI_TOO_LONG,
+            "LIMIT_EXCEEDED",
+            "query string too long",
+        );
     }
     let gql = match async_graphql::http::parse_query_string(qs) {
         Ok(r) => r,
-        Err(e) => return json_error(actix_web::http::StatusCode::BAD_REQUEST, "INVALID_INPUT", &format!("invalid GraphQL GET request: {e}")),
+        Err(e) => {
+            return json_error(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "INVALID_INPUT",
+                &format!("invalid GraphQL GET request: {e}"),
+            )
+        }
     };
     match is_query_only(&gql) {
         Ok(true) => {}
@@ -277,8 +346,15 @@ async fn graphql_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse 
     respond(&BatchResponse::Single(resp))
 }
 
-async fn graphql_ws(req: HttpRequest, payload: web::Payload, st: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
-    let header_auth = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("").to_string());
+async fn graphql_ws(
+    req: HttpRequest,
+    payload: web::Payload,
+    st: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
+    let header_auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("").to_string());
     let sub = GraphQLSubscription::new(st.api.schema.clone());
     if header_auth.is_some() || st.auth.is_open() {
         let caller = match authenticate(&req, &st) {
@@ -294,7 +370,10 @@ async fn graphql_ws(req: HttpRequest, payload: web::Payload, st: web::Data<AppSt
     let api = st.api.clone();
     sub.on_connection_init(move |init: serde_json::Value| async move {
         let field = |k: &str| init.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        let result = match (field("Authorization").or_else(|| field("authorization")), field("token")) {
+        let result = match (
+            field("Authorization").or_else(|| field("authorization")),
+            field("token"),
+        ) {
             (Some(h), _) => auth.check_header(Some(&h)),
             (None, Some(t)) => auth.check_token(&t),
             (None, None) => Err(AuthError::Missing),
@@ -311,8 +390,14 @@ async fn graphql_ws(req: HttpRequest, payload: web::Payload, st: web::Data<AppSt
 }
 
 async fn graphiql() -> HttpResponse {
-    let html = GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("cmdb GraphiQL").finish();
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
+    let html = GraphiQLSource::build()
+        .endpoint("/graphql")
+        .subscription_endpoint("/graphql/ws")
+        .title("cmdb GraphiQL")
+        .finish();
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html)
 }
 
 async fn healthz() -> HttpResponse {
@@ -324,7 +409,8 @@ async fn readyz(st: web::Data<AppState>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "error": e.to_string(), "code": e.code() }))
+            HttpResponse::ServiceUnavailable()
+                .json(json!({ "status": "unavailable", "error": e.to_string(), "code": e.code() }))
         }
     }
 }

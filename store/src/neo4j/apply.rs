@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::db::{q, rows_batched, run_batched, Tx};
-use super::rows::{ci_row, history_row, rel_entity, rel_row, sighting_key, source_target, RelRow, REL_FIELDS};
+use super::rows::{
+    ci_row, history_row, rel_entity, rel_row, sighting_key, source_target, RelRow, REL_FIELDS,
+};
 use super::view::fetch_rels;
 use crate::StoreError;
 
@@ -37,13 +39,28 @@ pub(crate) fn identifier_kc(key: &str, ci: &str) -> String {
 
 /// Relationships touching one CI, each query anchored on the indexed end (a pattern with the
 /// CI at the far end would scan on ArcadeDB). `cond` filters (`AND …`), `set` updates.
-pub(crate) async fn touching(tx: &mut Tx, id: &str, cond: &str, set: &str) -> Result<Vec<RelRow>, StoreError> {
+pub(crate) async fn touching(
+    tx: &mut Tx,
+    id: &str,
+    cond: &str,
+    set: &str,
+) -> Result<Vec<RelRow>, StoreError> {
     let mut rows: Vec<RelRow> = tx
-        .rows(q(&format!("MATCH (a:CI {{id: $id}})-[e]->(b:CI) WHERE true {cond} {set} RETURN {REL_FIELDS}"), json!({ "id": id }))?)
+        .rows(q(
+            &format!(
+                "MATCH (a:CI {{id: $id}})-[e]->(b:CI) WHERE true {cond} {set} RETURN {REL_FIELDS}"
+            ),
+            json!({ "id": id }),
+        )?)
         .await?;
     rows.extend(
-        tx.rows::<RelRow>(q(&format!("MATCH (b:CI {{id: $id}})<-[e]-(a:CI) WHERE true {cond} {set} RETURN {REL_FIELDS}"), json!({ "id": id }))?)
-            .await?,
+        tx.rows::<RelRow>(q(
+            &format!(
+                "MATCH (b:CI {{id: $id}})<-[e]-(a:CI) WHERE true {cond} {set} RETURN {REL_FIELDS}"
+            ),
+            json!({ "id": id }),
+        )?)
+        .await?,
     );
     Ok(rows)
 }
@@ -83,21 +100,31 @@ impl HistoryWriter {
             r["seq"] = json!(base + 1 + i as i64);
         }
         let count = self.rows.len();
-        run_batched(tx, WRITE_HISTORY, std::mem::take(&mut self.rows), batch, &json!({})).await?;
+        run_batched(
+            tx,
+            WRITE_HISTORY,
+            std::mem::take(&mut self.rows),
+            batch,
+            &json!({}),
+        )
+        .await?;
         Ok(count)
     }
 }
 
 async fn write_rels(tx: &mut Tx, rels: &[&Relationship], batch: usize) -> Result<(), StoreError> {
     for t in RelType::ALL {
-        let rows: Vec<Value> = rels.iter().filter(|r| r.rel_type == t).map(|r| rel_row(r)).collect::<Result<_, _>>()?;
+        let rows: Vec<Value> = rels
+            .iter()
+            .filter(|r| r.rel_type == t)
+            .map(|r| rel_row(r))
+            .collect::<Result<_, _>>()?;
         if !rows.is_empty() {
             run_batched(tx, &write_rels_cypher(t), rows, batch, &json!({})).await?;
         }
     }
     Ok(())
 }
-
 
 #[derive(Deserialize)]
 struct SightRow {
@@ -108,7 +135,12 @@ struct SightRow {
 }
 
 /// Rename sightings of `old` to `new` (a sighting already under `new` is replaced).
-async fn rename_sightings(tx: &mut Tx, old: &str, new: &str, batch: usize) -> Result<(), StoreError> {
+async fn rename_sightings(
+    tx: &mut Tx,
+    old: &str,
+    new: &str,
+    batch: usize,
+) -> Result<(), StoreError> {
     let rows: Vec<SightRow> = tx
         .rows(q(
             "MATCH (s:Sighting {entity: $old}) WITH s, s.source AS source, s.target AS target, s.run_id AS run_id, s.seen_at AS seen_at \
@@ -131,7 +163,12 @@ async fn rename_sightings(tx: &mut Tx, old: &str, new: &str, batch: usize) -> Re
     run_batched(tx, WRITE_SIGHTINGS, rows, batch, &json!({})).await
 }
 
-async fn apply_merge(tx: &mut Tx, from: &CiId, into: &CiId, batch: usize) -> Result<(), StoreError> {
+async fn apply_merge(
+    tx: &mut Tx,
+    from: &CiId,
+    into: &CiId,
+    batch: usize,
+) -> Result<(), StoreError> {
     // Re-point relationships: read them, delete them, write them back under the survivor.
     let rows = touching(tx, from.as_str(), "", "").await?;
     let mut seen = HashSet::new();
@@ -142,17 +179,37 @@ async fn apply_merge(tx: &mut Tx, from: &CiId, into: &CiId, batch: usize) -> Res
             rels.push(r);
         }
     }
-    tx.run(q("MATCH (n:CI {id: $id})-[e]-() DELETE e", json!({ "id": from.as_str() }))?).await?;
+    tx.run(q(
+        "MATCH (n:CI {id: $id})-[e]-() DELETE e",
+        json!({ "id": from.as_str() }),
+    )?)
+    .await?;
     for r in rels {
         let old_key = r.key();
-        let f = if r.from == *from { into.clone() } else { r.from.clone() };
-        let t = if r.to == *from { into.clone() } else { r.to.clone() };
+        let f = if r.from == *from {
+            into.clone()
+        } else {
+            r.from.clone()
+        };
+        let t = if r.to == *from {
+            into.clone()
+        } else {
+            r.to.clone()
+        };
         if f == t {
             continue;
         }
         let new_key = RelKey::new(r.rel_type, f, t);
-        let mut moved = Relationship { from: new_key.from.clone(), to: new_key.to.clone(), ..r };
-        if let Some(existing) = fetch_rels(tx, std::slice::from_ref(&new_key), batch).await?.into_iter().next() {
+        let mut moved = Relationship {
+            from: new_key.from.clone(),
+            to: new_key.to.clone(),
+            ..r
+        };
+        if let Some(existing) = fetch_rels(tx, std::slice::from_ref(&new_key), batch)
+            .await?
+            .into_iter()
+            .next()
+        {
             let mut e = existing;
             e.absorb(moved);
             moved = e;
@@ -183,7 +240,12 @@ async fn apply_merge(tx: &mut Tx, from: &CiId, into: &CiId, batch: usize) -> Res
 }
 
 /// Write the delta. Returns the history writer so staleness can add to it.
-pub(crate) async fn apply_delta(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut HistoryWriter) -> Result<(), StoreError> {
+pub(crate) async fn apply_delta(
+    tx: &mut Tx,
+    d: &Delta,
+    batch: usize,
+    hist: &mut HistoryWriter,
+) -> Result<(), StoreError> {
     for m in &d.merges {
         apply_merge(tx, &m.from, &m.into, batch).await?;
     }
@@ -191,7 +253,10 @@ pub(crate) async fn apply_delta(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut
         run_batched(
             tx,
             "UNWIND $rows AS id MATCH (i:CiIdentifier {ci: id}) DELETE i",
-            d.rehomed.iter().map(|id| Value::String(id.to_string())).collect(),
+            d.rehomed
+                .iter()
+                .map(|id| Value::String(id.to_string()))
+                .collect(),
             batch,
             &json!({}),
         )
@@ -210,11 +275,19 @@ pub(crate) async fn apply_delta(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut
                 .map(|w| ci_row(&w.ci))
                 .collect::<Result<Vec<_>, _>>()?;
             if !rows.is_empty() {
-                let stmt = format!("UNWIND $rows AS r CREATE (n:CI:{}) SET n = r.props, n.id = r.id", class.as_str());
+                let stmt = format!(
+                    "UNWIND $rows AS r CREATE (n:CI:{}) SET n = r.props, n.id = r.id",
+                    class.as_str()
+                );
                 run_batched(tx, &stmt, rows, batch, &json!({})).await?;
             }
         }
-        let rows = d.cis.iter().filter(|w| w.kind != WriteKind::Created).map(|w| ci_row(&w.ci)).collect::<Result<Vec<_>, _>>()?;
+        let rows = d
+            .cis
+            .iter()
+            .filter(|w| w.kind != WriteKind::Created)
+            .map(|w| ci_row(&w.ci))
+            .collect::<Result<Vec<_>, _>>()?;
         if !rows.is_empty() {
             run_batched(tx, WRITE_CIS, rows, batch, &json!({})).await?;
         }
@@ -242,13 +315,19 @@ pub(crate) async fn apply_delta(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut
         for target in &d.scope.targets {
             // Written CIs and relationships, plus what the observation saw unchanged
             // (seen_cis / seen_relationships: sightings only, nothing else is written).
-            let entities = d
-                .cis
-                .iter()
-                .map(|w| w.ci.id.to_string())
-                .chain(d.relationships.iter().map(|w| rel_entity(w.rel.rel_type, w.rel.from.as_str(), w.rel.to.as_str())))
-                .chain(d.seen_cis.iter().map(|id| id.to_string()))
-                .chain(d.seen_relationships.iter().map(|k| rel_entity(k.rel_type, k.from.as_str(), k.to.as_str())));
+            let entities =
+                d.cis
+                    .iter()
+                    .map(|w| w.ci.id.to_string())
+                    .chain(d.relationships.iter().map(|w| {
+                        rel_entity(w.rel.rel_type, w.rel.from.as_str(), w.rel.to.as_str())
+                    }))
+                    .chain(d.seen_cis.iter().map(|id| id.to_string()))
+                    .chain(
+                        d.seen_relationships
+                            .iter()
+                            .map(|k| rel_entity(k.rel_type, k.from.as_str(), k.to.as_str())),
+                    );
             for entity in entities {
                 let k = sighting_key(d.source.as_str(), target, &entity);
                 if !seen.insert(k.clone()) {
@@ -267,7 +346,12 @@ pub(crate) async fn apply_delta(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut
 
 /// After a complete run over a scope: what this source saw there before and not now loses
 /// that sighting; what no source sees any more becomes STALE (CIs) or CLOSED (relationships).
-pub(crate) async fn mark_stale(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut HistoryWriter) -> Result<(usize, usize), StoreError> {
+pub(crate) async fn mark_stale(
+    tx: &mut Tx,
+    d: &Delta,
+    batch: usize,
+    hist: &mut HistoryWriter,
+) -> Result<(usize, usize), StoreError> {
     if !d.scope.complete || d.scope.targets.is_empty() {
         return Ok((0, 0));
     }
@@ -300,8 +384,17 @@ pub(crate) async fn mark_stale(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut 
     )
     .await?;
     let still: HashSet<String> = still.into_iter().map(|e| e.entity).collect();
-    let unseen: HashSet<String> = gone.iter().filter(|e| !still.contains(*e)).cloned().collect();
-    let hist_entry = |ci: &CiId, kind: ChangeKind, field: Option<&str>, rel: Option<RelKey>, old: &str, new: &str| HistoryEntry {
+    let unseen: HashSet<String> = gone
+        .iter()
+        .filter(|e| !still.contains(*e))
+        .cloned()
+        .collect();
+    let hist_entry = |ci: &CiId,
+                      kind: ChangeKind,
+                      field: Option<&str>,
+                      rel: Option<RelKey>,
+                      old: &str,
+                      new: &str| HistoryEntry {
         ci: ci.clone(),
         at: d.at,
         kind,
@@ -317,9 +410,16 @@ pub(crate) async fn mark_stale(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut 
     for entity in gone.iter().filter(|e| unseen.contains(*e)) {
         if let Some(rest) = entity.strip_prefix("r|") {
             let mut parts = rest.splitn(3, '|');
-            let (Some(t), Some(f), Some(to)) = (parts.next(), parts.next(), parts.next()) else { continue };
-            let Ok(t) = t.parse::<RelType>() else { continue };
-            rel_keys.entry(t).or_default().push(json!({"from": f, "to": to}));
+            let (Some(t), Some(f), Some(to)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            let Ok(t) = t.parse::<RelType>() else {
+                continue;
+            };
+            rel_keys
+                .entry(t)
+                .or_default()
+                .push(json!({"from": f, "to": to}));
         } else {
             ci_ids.push(Value::String(entity.clone()));
         }
@@ -347,7 +447,14 @@ pub(crate) async fn mark_stale(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut 
         .await?;
         for r in done {
             staled += 1;
-            let e = hist_entry(&CiId(r.id.clone()), ChangeKind::StatusChanged, Some("status"), None, "ACTIVE", "STALE");
+            let e = hist_entry(
+                &CiId(r.id.clone()),
+                ChangeKind::StatusChanged,
+                Some("status"),
+                None,
+                "ACTIVE",
+                "STALE",
+            );
             events.push((r.id, e));
         }
     }
@@ -366,12 +473,27 @@ pub(crate) async fn mark_stale(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut 
         .await?;
         for p in done {
             closed += 1;
-            let key = RelKey { rel_type: t, from: CiId(p.f.clone()), to: CiId(p.t.clone()) };
-            let e = hist_entry(&key.from.clone(), ChangeKind::RelationshipClosed, None, Some(key), "ACTIVE", "CLOSED");
+            let key = RelKey {
+                rel_type: t,
+                from: CiId(p.f.clone()),
+                to: CiId(p.t.clone()),
+            };
+            let e = hist_entry(
+                &key.from.clone(),
+                ChangeKind::RelationshipClosed,
+                None,
+                Some(key),
+                "ACTIVE",
+                "CLOSED",
+            );
             events.push((rel_entity(t, &p.f, &p.t), e));
         }
     }
-    let order: std::collections::HashMap<&str, usize> = gone.iter().enumerate().map(|(i, e)| (e.as_str(), i)).collect();
+    let order: std::collections::HashMap<&str, usize> = gone
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.as_str(), i))
+        .collect();
     events.sort_by_key(|(entity, _)| order.get(entity.as_str()).copied().unwrap_or(usize::MAX));
     for (_, e) in &events {
         hist.push(e)?;
@@ -382,5 +504,9 @@ pub(crate) async fn mark_stale(tx: &mut Tx, d: &Delta, batch: usize, hist: &mut 
 /// CIs whose class label may be missing or wrong: updated ones (their class may have
 /// changed). Created ones got theirs at creation.
 pub(crate) fn class_labels_needed(d: &Delta) -> Vec<(String, String)> {
-    d.cis.iter().filter(|w| w.kind == WriteKind::Updated).map(|w| (w.ci.id.to_string(), w.ci.class.as_str().to_string())).collect()
+    d.cis
+        .iter()
+        .filter(|w| w.kind == WriteKind::Updated)
+        .map(|w| (w.ci.id.to_string(), w.ci.class.as_str().to_string()))
+        .collect()
 }

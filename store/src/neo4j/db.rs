@@ -17,23 +17,42 @@ pub(crate) const AUTH_FAILED: &str = "authentication failed";
 pub(crate) fn map_err(e: neo4rs::Error, during: &str) -> StoreError {
     use neo4rs::{Error as E, Neo4jClientErrorKind as C, Neo4jErrorKind as K};
     match e {
-        E::IOError { detail } => StoreError::Unavailable(format!("{during}: the graph database connection failed: {detail}")),
-        E::ConnectionError => StoreError::Unavailable(format!("{during}: no connection to the graph database")),
-        E::AuthenticationError(m) => StoreError::Unavailable(format!("{AUTH_FAILED} ({during}): the server said: {m}; check the [store] user and password")),
+        E::IOError { detail } => StoreError::Unavailable(format!(
+            "{during}: the graph database connection failed: {detail}"
+        )),
+        E::ConnectionError => {
+            StoreError::Unavailable(format!("{during}: no connection to the graph database"))
+        }
+        E::AuthenticationError(m) => StoreError::Unavailable(format!(
+            "{AUTH_FAILED} ({during}): the server said: {m}; check the [store] user and password"
+        )),
         E::Neo4j(n) => match n.kind() {
             K::Transient => StoreError::Conflict(format!("{during}: {} {}", n.code(), n.message())),
-            K::Client(C::Security(_)) => StoreError::Unavailable(format!("{AUTH_FAILED} ({during}): {} {}", n.code(), n.message())),
-            K::Client(C::SessionExpired) => StoreError::Unavailable(format!("{during}: {} {}", n.code(), n.message())),
-            _ if n.code().contains("ConstraintValidationFailed") || n.code().contains("Deadlock") => {
+            K::Client(C::Security(_)) => StoreError::Unavailable(format!(
+                "{AUTH_FAILED} ({during}): {} {}",
+                n.code(),
+                n.message()
+            )),
+            K::Client(C::SessionExpired) => {
+                StoreError::Unavailable(format!("{during}: {} {}", n.code(), n.message()))
+            }
+            _ if n.code().contains("ConstraintValidationFailed")
+                || n.code().contains("Deadlock") =>
+            {
                 StoreError::Conflict(format!("{during}: {} {}", n.code(), n.message()))
             }
             _ => StoreError::Backend(format!("{during}: {} {}", n.code(), n.message())),
         },
         // ArcadeDB reports commit-time conflicts (unique keys, optimistic concurrency) as a
         // FAILURE neo4rs does not expect at COMMIT: a conflict to retry.
-        E::UnexpectedMessage(m) if during == "commit" => StoreError::Conflict(format!("commit: {}", truncate(&m, 400))),
+        E::UnexpectedMessage(m) if during == "commit" => {
+            StoreError::Conflict(format!("commit: {}", truncate(&m, 400)))
+        }
         E::UnexpectedMessage(m) => {
-            if m.contains("Duplicated key") || m.contains("DuplicatedKey") || m.contains("ConcurrentModification") {
+            if m.contains("Duplicated key")
+                || m.contains("DuplicatedKey")
+                || m.contains("ConcurrentModification")
+            {
                 StoreError::Conflict(format!("{during}: {}", truncate(&m, 400)))
             } else {
                 StoreError::Backend(format!("{during}: {}", truncate(&m, 400)))
@@ -66,7 +85,9 @@ pub(crate) fn retryable(e: &StoreError) -> bool {
 
 /// A JSON value as a Bolt parameter (maps, lists, strings, numbers, booleans, null).
 pub(crate) fn bolt(v: Value) -> Result<BoltType, StoreError> {
-    BoltType::try_from(v).map_err(|e| StoreError::InvalidInput(format!("a value cannot be sent to the graph database: {e}")))
+    BoltType::try_from(v).map_err(|e| {
+        StoreError::InvalidInput(format!("a value cannot be sent to the graph database: {e}"))
+    })
 }
 
 /// A Cypher statement with its parameters as JSON.
@@ -88,10 +109,18 @@ pub(crate) fn q(cypher: &str, params: Value) -> Result<Query, StoreError> {
 /// whose answer can be confused with a late one, so the store builds a fresh pool instead.
 pub(crate) type Poison = std::sync::Arc<std::sync::atomic::AtomicBool>;
 
-async fn timed<T>(limit: Duration, during: &str, poison: &Poison, fut: impl std::future::Future<Output = Result<T, neo4rs::Error>>) -> Result<T, StoreError> {
+async fn timed<T>(
+    limit: Duration,
+    during: &str,
+    poison: &Poison,
+    fut: impl std::future::Future<Output = Result<T, neo4rs::Error>>,
+) -> Result<T, StoreError> {
     let r = match tokio::time::timeout(limit, fut).await {
         Ok(r) => r.map_err(|e| map_err(e, during)),
-        Err(_) => Err(StoreError::Unavailable(format!("{during}: the graph database did not answer within {} s", limit.as_secs_f32()))),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "{during}: the graph database did not answer within {} s",
+            limit.as_secs_f32()
+        ))),
     };
     if let Err(StoreError::Unavailable(_) | StoreError::Backend(_) | StoreError::Corrupt(_)) = &r {
         poison.store(true, std::sync::atomic::Ordering::Release);
@@ -110,7 +139,12 @@ pub(crate) struct Tx {
 fn slow(started: std::time::Instant, what: &str, rows: usize) {
     let el = started.elapsed();
     if el > Duration::from_millis(500) {
-        tracing::debug!(ms = el.as_millis() as u64, rows, statement = what, "slow graph statement");
+        tracing::debug!(
+            ms = el.as_millis() as u64,
+            rows,
+            statement = what,
+            "slow graph statement"
+        );
         if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
             eprintln!("slow statement {} ms ({rows} rows): {what}", el.as_millis());
         }
@@ -118,29 +152,46 @@ fn slow(started: std::time::Instant, what: &str, rows: usize) {
 }
 
 impl Tx {
-    pub(crate) async fn begin(graph: &Graph, limit: Duration, poison: Poison) -> Result<Tx, StoreError> {
+    pub(crate) async fn begin(
+        graph: &Graph,
+        limit: Duration,
+        poison: Poison,
+    ) -> Result<Tx, StoreError> {
         let txn = timed(limit, "begin", &poison, graph.start_txn()).await?;
         Ok(Tx { txn, limit, poison })
     }
 
     pub(crate) async fn run(&mut self, query: Query) -> Result<(), StoreError> {
         let t = std::time::Instant::now();
-        let text = if std::env::var_os("CMDB_NEO4J_TRACE").is_some() { query_text(&query) } else { String::new() };
+        let text = if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
+            query_text(&query)
+        } else {
+            String::new()
+        };
         let r = timed(self.limit, "write", &self.poison, self.txn.run(query)).await;
         slow(t, &text, 0);
         r
     }
 
-    pub(crate) async fn rows<T: DeserializeOwned>(&mut self, query: Query) -> Result<Vec<T>, StoreError> {
+    pub(crate) async fn rows<T: DeserializeOwned>(
+        &mut self,
+        query: Query,
+    ) -> Result<Vec<T>, StoreError> {
         let limit = self.limit;
         let t = std::time::Instant::now();
-        let text = if std::env::var_os("CMDB_NEO4J_TRACE").is_some() { query_text(&query) } else { String::new() };
+        let text = if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
+            query_text(&query)
+        } else {
+            String::new()
+        };
         let mut stream = timed(limit, "query", &self.poison, self.txn.execute(query)).await?;
         let mut out = Vec::new();
         loop {
             let next = timed(limit, "query", &self.poison, stream.next(self.txn.handle())).await?;
             match next {
-                Some(row) => out.push(row.to::<T>().map_err(|e| StoreError::Corrupt(format!("unexpected row from the graph database: {e}")))?),
+                Some(row) => out.push(row.to::<T>().map_err(|e| {
+                    StoreError::Corrupt(format!("unexpected row from the graph database: {e}"))
+                })?),
                 None => break,
             }
         }
@@ -159,11 +210,21 @@ impl Tx {
 
 /// Run a write statement with many rows in slices of `batch` rows: `$rows` is bound to each
 /// slice (plus the fixed `extra` parameters).
-pub(crate) async fn run_batched(tx: &mut Tx, cypher: &str, rows: Vec<Value>, batch: usize, extra: &Value) -> Result<(), StoreError> {
+pub(crate) async fn run_batched(
+    tx: &mut Tx,
+    cypher: &str,
+    rows: Vec<Value>,
+    batch: usize,
+    extra: &Value,
+) -> Result<(), StoreError> {
     let batch = batch.max(1);
     let mut rows = rows;
     while !rows.is_empty() {
-        let rest = if rows.len() > batch { rows.split_off(batch) } else { Vec::new() };
+        let rest = if rows.len() > batch {
+            rows.split_off(batch)
+        } else {
+            Vec::new()
+        };
         let mut params = match extra {
             Value::Object(m) => m.clone(),
             _ => serde_json::Map::new(),
@@ -176,12 +237,22 @@ pub(crate) async fn run_batched(tx: &mut Tx, cypher: &str, rows: Vec<Value>, bat
 }
 
 /// Like [`run_batched`] for statements returning rows.
-pub(crate) async fn rows_batched<T: DeserializeOwned>(tx: &mut Tx, cypher: &str, rows: Vec<Value>, batch: usize, extra: &Value) -> Result<Vec<T>, StoreError> {
+pub(crate) async fn rows_batched<T: DeserializeOwned>(
+    tx: &mut Tx,
+    cypher: &str,
+    rows: Vec<Value>,
+    batch: usize,
+    extra: &Value,
+) -> Result<Vec<T>, StoreError> {
     let batch = batch.max(1);
     let mut out = Vec::new();
     let mut rows = rows;
     while !rows.is_empty() {
-        let rest = if rows.len() > batch { rows.split_off(batch) } else { Vec::new() };
+        let rest = if rows.len() > batch {
+            rows.split_off(batch)
+        } else {
+            Vec::new()
+        };
         let mut params = match extra {
             Value::Object(m) => m.clone(),
             _ => serde_json::Map::new(),

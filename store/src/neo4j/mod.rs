@@ -33,7 +33,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cmdb_model::{ChangeKind, Ci, CiClass, CiId, CiStatus, HistoryEntry, Observation, Policy, Relationship, Source, WriteKind};
+use cmdb_model::{
+    ChangeKind, Ci, CiClass, CiId, CiStatus, HistoryEntry, Observation, Policy, Relationship,
+    Source, WriteKind,
+};
 use neo4rs::Graph;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -136,7 +139,15 @@ mod probe_api {
     /// Connect, authenticate and return the server's agent string, without building a store.
     pub async fn server_identity(cfg: &Neo4jConfig) -> Result<String, StoreError> {
         let (host, port) = probe::host_port(&cfg.uri)?;
-        probe::hello(&host, port, &cfg.user, &cfg.password, cfg.query_timeout.min(cfg.connect_timeout.max(Duration::from_secs(1)))).await
+        probe::hello(
+            &host,
+            port,
+            &cfg.user,
+            &cfg.password,
+            cfg.query_timeout
+                .min(cfg.connect_timeout.max(Duration::from_secs(1))),
+        )
+        .await
     }
 }
 
@@ -161,7 +172,9 @@ impl PoolConfig {
             .max_connections(self.max_connections)
             .build()
             .map_err(|e| StoreError::InvalidInput(format!("invalid Neo4j configuration: {e}")))?;
-        Graph::connect(config).await.map_err(|e| db::map_err(e, "connect"))
+        Graph::connect(config)
+            .await
+            .map_err(|e| db::map_err(e, "connect"))
     }
 }
 
@@ -182,7 +195,9 @@ pub struct Neo4jStore {
 
 impl std::fmt::Debug for Neo4jStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Neo4jStore").field("server", &self.server_agent).finish_non_exhaustive()
+        f.debug_struct("Neo4jStore")
+            .field("server", &self.server_agent)
+            .finish_non_exhaustive()
     }
 }
 
@@ -200,8 +215,18 @@ impl Neo4jStore {
         let deadline = tokio::time::Instant::now() + cfg.connect_timeout;
         let mut delay = Duration::from_millis(100);
         let agent = loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(500));
-            match probe::hello(&host, port, &cfg.user, &cfg.password, left.min(cfg.query_timeout)).await {
+            let left = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(Duration::from_millis(500));
+            match probe::hello(
+                &host,
+                port,
+                &cfg.user,
+                &cfg.password,
+                left.min(cfg.query_timeout),
+            )
+            .await
+            {
                 Ok(agent) => break agent,
                 Err(e) if retryable(&e) && tokio::time::Instant::now() + delay < deadline => {
                     tracing::debug!(error = %e, "graph database not reachable yet; retrying");
@@ -237,10 +262,16 @@ impl Neo4jStore {
             closed: AtomicBool::new(false),
         };
         // The database must exist and answer Cypher.
-        store.read_rows::<Value>(q("RETURN 1 AS one", json!({}))?).await.map_err(|e| match e {
-            StoreError::Backend(m) => StoreError::Unavailable(format!("database `{}` is not usable: {m}", cfg.database)),
-            other => other,
-        })?;
+        store
+            .read_rows::<Value>(q("RETURN 1 AS one", json!({}))?)
+            .await
+            .map_err(|e| match e {
+                StoreError::Backend(m) => StoreError::Unavailable(format!(
+                    "database `{}` is not usable: {m}",
+                    cfg.database
+                )),
+                other => other,
+            })?;
         store.migrate().await?;
         tracing::info!(server = %store.server_agent, uri = %cfg.uri, database = %cfg.database, "neo4j store connected");
         Ok(store)
@@ -277,7 +308,10 @@ impl Neo4jStore {
     }
 
     /// One read statement in its own transaction.
-    async fn read_rows<T: serde::de::DeserializeOwned>(&self, query: neo4rs::Query) -> Result<Vec<T>, StoreError> {
+    async fn read_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        query: neo4rs::Query,
+    ) -> Result<Vec<T>, StoreError> {
         let mut tx = self.begin().await?;
         let rows = tx.rows(query).await?;
         tx.commit().await?;
@@ -289,7 +323,12 @@ impl Neo4jStore {
         struct Ver {
             v: Option<i64>,
         }
-        let rows: Vec<Ver> = self.read_rows(q("MATCH (m:CmdbMeta {key: 'schema_version'}) RETURN m.value AS v", json!({}))?).await?;
+        let rows: Vec<Ver> = self
+            .read_rows(q(
+                "MATCH (m:CmdbMeta {key: 'schema_version'}) RETURN m.value AS v",
+                json!({}),
+            )?)
+            .await?;
         Ok(rows.into_iter().next().and_then(|r| r.v))
     }
 
@@ -313,7 +352,11 @@ impl Neo4jStore {
                 tx.commit().await?;
             }
             let mut tx = self.begin().await?;
-            tx.run(q("MERGE (m:CmdbMeta {key: 'schema_version'}) SET m.value = $v", json!({ "v": version }))?).await?;
+            tx.run(q(
+                "MERGE (m:CmdbMeta {key: 'schema_version'}) SET m.value = $v",
+                json!({ "v": version }),
+            )?)
+            .await?;
             tx.commit().await?;
             tracing::info!(version, "graph schema migrated");
         }
@@ -324,7 +367,14 @@ impl Neo4jStore {
     /// The schema stays; its version node is written again.
     pub async fn erase_everything(&self) -> Result<(), StoreError> {
         let _w = self.writer.lock().await;
-        for label in ["History", "Sighting", "CiIdentifier", "CiAlias", "CI", "CmdbMeta"] {
+        for label in [
+            "History",
+            "Sighting",
+            "CiIdentifier",
+            "CiAlias",
+            "CI",
+            "CmdbMeta",
+        ] {
             loop {
                 #[derive(Deserialize)]
                 struct N {
@@ -341,7 +391,11 @@ impl Neo4jStore {
             }
         }
         let mut tx = self.begin().await?;
-        tx.run(q("MERGE (m:CmdbMeta {key: 'schema_version'}) SET m.value = $v", json!({ "v": SCHEMA_VERSION }))?).await?;
+        tx.run(q(
+            "MERGE (m:CmdbMeta {key: 'schema_version'}) SET m.value = $v",
+            json!({ "v": SCHEMA_VERSION }),
+        )?)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -371,8 +425,14 @@ impl Neo4jStore {
         }
     }
 
-    async fn ingest_once(&self, obs: &Observation, opts: &IngestOptions) -> Result<(IngestReport, Vec<(String, String)>, bool), StoreError> {
-        let policy = Policy { precedence: opts.precedence.clone() };
+    async fn ingest_once(
+        &self,
+        obs: &Observation,
+        opts: &IngestOptions,
+    ) -> Result<(IngestReport, Vec<(String, String)>, bool), StoreError> {
+        let policy = Policy {
+            precedence: opts.precedence.clone(),
+        };
         let trace = std::env::var_os("CMDB_NEO4J_TRACE").is_some();
         let t0 = std::time::Instant::now();
         let mut tx = self.begin().await?;
@@ -405,14 +465,21 @@ impl Neo4jStore {
         let t_hist = t0.elapsed();
         tx.commit().await?;
         tracing::debug!(
-            reconcile_ms = t_reconcile.as_millis() as u64, apply_ms = (t_apply - t_reconcile).as_millis() as u64,
-            stale_ms = (t_stale - t_apply).as_millis() as u64, history_ms = (t_hist - t_stale).as_millis() as u64,
-            commit_ms = (t0.elapsed() - t_hist).as_millis() as u64, "ingest phases"
+            reconcile_ms = t_reconcile.as_millis() as u64,
+            apply_ms = (t_apply - t_reconcile).as_millis() as u64,
+            stale_ms = (t_stale - t_apply).as_millis() as u64,
+            history_ms = (t_hist - t_stale).as_millis() as u64,
+            commit_ms = (t0.elapsed() - t_hist).as_millis() as u64,
+            "ingest phases"
         );
         if trace {
             eprintln!(
                 "ingest phases: reconcile {:?} apply {:?} stale {:?} history {:?} commit {:?}",
-                t_reconcile, t_apply - t_reconcile, t_stale - t_apply, t_hist - t_stale, t0.elapsed() - t_hist
+                t_reconcile,
+                t_apply - t_reconcile,
+                t_stale - t_apply,
+                t_hist - t_stale,
+                t0.elapsed() - t_hist
             );
         }
         report.staled = staled;
@@ -429,7 +496,11 @@ impl Neo4jStore {
     /// record types and reports false duplicate keys when a node is relabelled in the same
     /// transaction). Cosmetic for our reads, which use the `class` property;
     /// [`Neo4jStore::repair_labels`] catches up after a crash.
-    async fn label(&self, ids: Vec<(String, String)>, class_changed: bool) -> Result<(), StoreError> {
+    async fn label(
+        &self,
+        ids: Vec<(String, String)>,
+        class_changed: bool,
+    ) -> Result<(), StoreError> {
         let mut by_class: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for (id, class) in ids {
             by_class.entry(class).or_default().push(Value::String(id));
@@ -468,17 +539,29 @@ impl Neo4jStore {
         for class in CiClass::ALL {
             let label = class.as_str();
             let mut tx = self.begin().await?;
-            tx.run(q(&format!("MATCH (n:CI) WHERE n.class = $c AND NOT n:{label} SET n:{label}"), json!({ "c": label }))?).await?;
+            tx.run(q(
+                &format!("MATCH (n:CI) WHERE n.class = $c AND NOT n:{label} SET n:{label}"),
+                json!({ "c": label }),
+            )?)
+            .await?;
             tx.commit().await?;
         }
         Ok(())
     }
 
     async fn get_ci(&self, tx: &mut Tx, id: &str) -> Result<Option<Ci>, StoreError> {
-        Ok(view::fetch_cis(tx, vec![id.to_string()], self.batch_size).await?.into_iter().next().and_then(|(_, c)| c))
+        Ok(view::fetch_cis(tx, vec![id.to_string()], self.batch_size)
+            .await?
+            .into_iter()
+            .next()
+            .and_then(|(_, c)| c))
     }
 
-    async fn insert_history(&self, tx: &mut Tx, entries: &[HistoryEntry]) -> Result<(), StoreError> {
+    async fn insert_history(
+        &self,
+        tx: &mut Tx,
+        entries: &[HistoryEntry],
+    ) -> Result<(), StoreError> {
         let mut h = apply::HistoryWriter::new();
         for e in entries {
             h.push(e)?;
@@ -493,14 +576,23 @@ fn rels_of(rows: Vec<RelRow>) -> Result<Vec<Relationship>, StoreError> {
 
 #[async_trait]
 impl GraphStore for Neo4jStore {
-    async fn ingest(&self, obs: Observation, opts: &IngestOptions) -> Result<IngestReport, StoreError> {
+    async fn ingest(
+        &self,
+        obs: Observation,
+        opts: &IngestOptions,
+    ) -> Result<IngestReport, StoreError> {
         self.check_open()?;
         let _w = self.writer.lock().await;
         let started = std::time::Instant::now();
-        let (report, labels, class_changed) = self.with_retries("ingest", || self.ingest_once(&obs, opts)).await?;
+        let (report, labels, class_changed) = self
+            .with_retries("ingest", || self.ingest_once(&obs, opts))
+            .await?;
         let t_label = std::time::Instant::now();
         if !labels.is_empty() && class_changed {
-            if let Err(e) = self.with_retries("label", || self.label(labels.clone(), class_changed)).await {
+            if let Err(e) = self
+                .with_retries("label", || self.label(labels.clone(), class_changed))
+                .await
+            {
                 // The data is committed; labels are for people browsing the graph.
                 tracing::warn!(error = %e, "could not add class labels; they are added again on the next start");
             }
@@ -529,23 +621,46 @@ impl GraphStore for Neo4jStore {
             return Ok(Vec::new());
         }
         let mut tx = self.begin().await?;
-        let found = view::fetch_cis(&mut tx, ids.iter().map(|i| i.to_string()).collect(), self.batch_size).await?;
+        let found = view::fetch_cis(
+            &mut tx,
+            ids.iter().map(|i| i.to_string()).collect(),
+            self.batch_size,
+        )
+        .await?;
         tx.commit().await?;
         let mut seen = HashSet::new();
-        Ok(found.into_iter().filter_map(|(_, c)| c).filter(|c| seen.insert(c.id.clone())).collect())
+        Ok(found
+            .into_iter()
+            .filter_map(|(_, c)| c)
+            .filter(|c| seen.insert(c.id.clone()))
+            .collect())
     }
 
-    async fn find(&self, filter: &CiFilter, order: CiOrder, page: &PageRequest) -> Result<Page<Ci>, StoreError> {
+    async fn find(
+        &self,
+        filter: &CiFilter,
+        order: CiOrder,
+        page: &PageRequest,
+    ) -> Result<Page<Ci>, StoreError> {
         let mut tx = self.begin().await?;
         let p = read::find(&mut tx, filter, order, page).await?;
         tx.commit().await?;
         Ok(p)
     }
 
-    async fn relationships(&self, ids: &[CiId], query: &RelQuery) -> Result<Vec<Relationship>, StoreError> {
+    async fn relationships(
+        &self,
+        ids: &[CiId],
+        query: &RelQuery,
+    ) -> Result<Vec<Relationship>, StoreError> {
         let mut tx = self.begin().await?;
         // Resolve aliases of merged-away ids, keeping the asked order.
-        let resolved = view::fetch_cis(&mut tx, ids.iter().map(|i| i.to_string()).collect(), self.batch_size).await?;
+        let resolved = view::fetch_cis(
+            &mut tx,
+            ids.iter().map(|i| i.to_string()).collect(),
+            self.batch_size,
+        )
+        .await?;
         let mut real: Vec<String> = Vec::new();
         for (qid, ci) in resolved {
             let id = ci.map(|c| c.id.to_string()).unwrap_or(qid);
@@ -553,8 +668,15 @@ impl GraphStore for Neo4jStore {
                 real.push(id);
             }
         }
-        let types: Vec<&str> = crate::rel_types_or_all(&query.types).iter().map(|t| t.as_str()).collect();
-        let status_clause = if query.include_closed { "" } else { "AND e.status = 'ACTIVE'" };
+        let types: Vec<&str> = crate::rel_types_or_all(&query.types)
+            .iter()
+            .map(|t| t.as_str())
+            .collect();
+        let status_clause = if query.include_closed {
+            ""
+        } else {
+            "AND e.status = 'ACTIVE'"
+        };
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         let mut run = |rows: Vec<RelRow>| -> Result<(), StoreError> {
@@ -592,14 +714,24 @@ impl GraphStore for Neo4jStore {
         Ok(out)
     }
 
-    async fn all_relationships(&self, after: Option<&str>, limit: usize) -> Result<(Vec<Relationship>, Option<String>), StoreError> {
+    async fn all_relationships(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Relationship>, Option<String>), StoreError> {
         // Walk CIs in id order and take their outgoing relationships: every statement is an
         // index lookup or a bounded page, never a sort of all relationships (which exhausts
         // ArcadeDB's heap on large graphs).
         let (f, t, d) = match after {
             Some(cur) => {
-                let v = rows::decode_cursor(cur).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
-                let s = |i: usize| v.get(i).and_then(Value::as_str).map(str::to_string).unwrap_or_default();
+                let v = rows::decode_cursor(cur)
+                    .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
+                let s = |i: usize| {
+                    v.get(i)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .unwrap_or_default()
+                };
                 (s(0), s(1), s(2))
             }
             None => (String::new(), String::new(), String::new()),
@@ -607,11 +739,26 @@ impl GraphStore for Neo4jStore {
         let limit = limit.clamp(1, 100_000);
         let mut tx = self.begin().await?;
         let mut out: Vec<Relationship> = Vec::new();
-        let sort = |v: &mut Vec<Relationship>| v.sort_by(|a, b| (a.from.as_str(), a.rel_type.as_str(), a.to.as_str()).cmp(&(b.from.as_str(), b.rel_type.as_str(), b.to.as_str())));
+        let sort = |v: &mut Vec<Relationship>| {
+            v.sort_by(|a, b| {
+                (a.from.as_str(), a.rel_type.as_str(), a.to.as_str()).cmp(&(
+                    b.from.as_str(),
+                    b.rel_type.as_str(),
+                    b.to.as_str(),
+                ))
+            })
+        };
         if after.is_some() {
-            let rows: Vec<RelRow> = tx.rows(q(&format!("MATCH (a:CI {{id: $f}})-[e]->(b:CI) RETURN {REL_FIELDS}"), json!({ "f": f }))?).await?;
-            let mut rest: Vec<Relationship> =
-                rels_of(rows)?.into_iter().filter(|r| (r.rel_type.as_str(), r.to.as_str()) > (t.as_str(), d.as_str())).collect();
+            let rows: Vec<RelRow> = tx
+                .rows(q(
+                    &format!("MATCH (a:CI {{id: $f}})-[e]->(b:CI) RETURN {REL_FIELDS}"),
+                    json!({ "f": f }),
+                )?)
+                .await?;
+            let mut rest: Vec<Relationship> = rels_of(rows)?
+                .into_iter()
+                .filter(|r| (r.rel_type.as_str(), r.to.as_str()) > (t.as_str(), d.as_str()))
+                .collect();
             sort(&mut rest);
             out.extend(rest);
         }
@@ -630,7 +777,9 @@ impl GraphStore for Neo4jStore {
             let n = ids.len();
             let rows: Vec<RelRow> = db::rows_batched(
                 &mut tx,
-                &format!("UNWIND $rows AS id MATCH (a:CI {{id: id}})-[e]->(b:CI) RETURN {REL_FIELDS}"),
+                &format!(
+                    "UNWIND $rows AS id MATCH (a:CI {{id: id}})-[e]->(b:CI) RETURN {REL_FIELDS}"
+                ),
                 ids.into_iter().map(|i| Value::String(i.id)).collect(),
                 self.batch_size,
                 &json!({}),
@@ -646,31 +795,76 @@ impl GraphStore for Neo4jStore {
         tx.commit().await?;
         out.truncate(limit);
         let next = if out.len() == limit {
-            out.last().map(|r| rows::encode_cursor(&json!([r.from.as_str(), r.rel_type.as_str(), r.to.as_str()])))
+            out.last().map(|r| {
+                rows::encode_cursor(&json!([
+                    r.from.as_str(),
+                    r.rel_type.as_str(),
+                    r.to.as_str()
+                ]))
+            })
         } else {
             None
         };
         Ok((out, next))
     }
 
-    async fn traverse(&self, start: &[CiId], query: &TraverseQuery) -> Result<Vec<Reached>, StoreError> {
-        let start: Vec<CiId> = self.get_many(start).await?.into_iter().map(|c| c.id).collect();
+    async fn traverse(
+        &self,
+        start: &[CiId],
+        query: &TraverseQuery,
+    ) -> Result<Vec<Reached>, StoreError> {
+        let start: Vec<CiId> = self
+            .get_many(start)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
         let mut tx = self.begin().await?;
-        let (reached, _) = read::bfs(&mut tx, &start, query.direction, query.max_depth, &query.types, false, self.batch_size).await?;
+        let (reached, _) = read::bfs(
+            &mut tx,
+            &start,
+            query.direction,
+            query.max_depth,
+            &query.types,
+            false,
+            self.batch_size,
+        )
+        .await?;
         tx.commit().await?;
         Ok(reached)
     }
 
-    async fn impact_subgraph(&self, start: &[CiId], max_depth: u32) -> Result<Vec<Relationship>, StoreError> {
+    async fn impact_subgraph(
+        &self,
+        start: &[CiId],
+        max_depth: u32,
+    ) -> Result<Vec<Relationship>, StoreError> {
         let mut tx = self.begin().await?;
-        let (_, edges) = read::bfs(&mut tx, start, TraverseDirection::Downstream, max_depth, &[], true, self.batch_size).await?;
+        let (_, edges) = read::bfs(
+            &mut tx,
+            start,
+            TraverseDirection::Downstream,
+            max_depth,
+            &[],
+            true,
+            self.batch_size,
+        )
+        .await?;
         tx.commit().await?;
         Ok(edges)
     }
 
-    async fn history(&self, id: &CiId, page: &PageRequest) -> Result<Page<HistoryEntry>, StoreError> {
+    async fn history(
+        &self,
+        id: &CiId,
+        page: &PageRequest,
+    ) -> Result<Page<HistoryEntry>, StoreError> {
         let mut tx = self.begin().await?;
-        let real = self.get_ci(&mut tx, id.as_str()).await?.map(|c| c.id).unwrap_or_else(|| id.clone());
+        let real = self
+            .get_ci(&mut tx, id.as_str())
+            .await?
+            .map(|c| c.id)
+            .unwrap_or_else(|| id.clone());
         let p = read::history(&mut tx, real.as_str(), page).await?;
         tx.commit().await?;
         Ok(p)
@@ -719,12 +913,25 @@ impl GraphStore for Neo4jStore {
         let _w = self.writer.lock().await;
         self.with_retries("retire", || async {
             let mut tx = self.begin().await?;
-            let mut ci = self.get_ci(&mut tx, id.as_str()).await?.ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
+            let mut ci = self
+                .get_ci(&mut tx, id.as_str())
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
             if ci.status != CiStatus::Retired {
                 let now = cmdb_model::now();
                 let old = ci.status;
-                tx.run(q("MATCH (n:CI {id: $id}) SET n.status = 'RETIRED'", json!({ "id": ci.id.as_str() }))?).await?;
-                let rows = apply::touching(&mut tx, ci.id.as_str(), "AND e.status = 'ACTIVE'", "SET e.status = 'CLOSED'").await?;
+                tx.run(q(
+                    "MATCH (n:CI {id: $id}) SET n.status = 'RETIRED'",
+                    json!({ "id": ci.id.as_str() }),
+                )?)
+                .await?;
+                let rows = apply::touching(
+                    &mut tx,
+                    ci.id.as_str(),
+                    "AND e.status = 'ACTIVE'",
+                    "SET e.status = 'CLOSED'",
+                )
+                .await?;
                 let mut entries = vec![HistoryEntry {
                     ci: ci.id.clone(),
                     at: now,
@@ -762,7 +969,11 @@ impl GraphStore for Neo4jStore {
         .await
     }
 
-    async fn close_relationship(&self, key: &cmdb_model::RelKey, source: &str) -> Result<Relationship, StoreError> {
+    async fn close_relationship(
+        &self,
+        key: &cmdb_model::RelKey,
+        source: &str,
+    ) -> Result<Relationship, StoreError> {
         self.check_open()?;
         let key = cmdb_model::RelKey::new(key.rel_type, key.from.clone(), key.to.clone());
         let _w = self.writer.lock().await;
@@ -807,7 +1018,10 @@ impl GraphStore for Neo4jStore {
         let _w = self.writer.lock().await;
         self.with_retries("delete", || async {
             let mut tx = self.begin().await?;
-            let ci = self.get_ci(&mut tx, id.as_str()).await?.ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
+            let ci = self
+                .get_ci(&mut tx, id.as_str())
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
             let now = cmdb_model::now();
             let p = json!({ "id": ci.id.as_str() });
             let rows = apply::touching(&mut tx, ci.id.as_str(), "", "").await?;
@@ -818,7 +1032,11 @@ impl GraphStore for Neo4jStore {
                 if !seen.insert(r.key()) {
                     continue;
                 }
-                entities.push(Value::String(rel_entity(r.rel_type, r.from.as_str(), r.to.as_str())));
+                entities.push(Value::String(rel_entity(
+                    r.rel_type,
+                    r.from.as_str(),
+                    r.to.as_str(),
+                )));
                 entries.push(HistoryEntry {
                     ci: r.from.clone(),
                     at: now,
@@ -832,7 +1050,14 @@ impl GraphStore for Neo4jStore {
                 });
             }
             entities.push(Value::String(ci.id.to_string()));
-            db::run_batched(&mut tx, "UNWIND $rows AS e MATCH (s:Sighting {entity: e}) DELETE s", entities, self.batch_size, &json!({})).await?;
+            db::run_batched(
+                &mut tx,
+                "UNWIND $rows AS e MATCH (s:Sighting {entity: e}) DELETE s",
+                entities,
+                self.batch_size,
+                &json!({}),
+            )
+            .await?;
             for stmt in [
                 "MATCH (i:CiIdentifier {ci: $id}) DELETE i",
                 "MATCH (a:CiAlias {ci: $id}) DELETE a",
@@ -869,7 +1094,11 @@ impl GraphStore for Neo4jStore {
         }
         let mut tx = self.begin().await?;
         let mut one = Vec::new();
-        for cypher in ["MATCH (n:CI) RETURN count(n) AS c", "MATCH (:CI)-[e]->(:CI) RETURN count(e) AS c", "MATCH (h:History) RETURN count(h) AS c"] {
+        for cypher in [
+            "MATCH (n:CI) RETURN count(n) AS c",
+            "MATCH (:CI)-[e]->(:CI) RETURN count(e) AS c",
+            "MATCH (h:History) RETURN count(h) AS c",
+        ] {
             let rows: Vec<C> = tx.rows(q(cypher, json!({}))?).await?;
             one.push(rows.first().map(|r| r.c.max(0) as usize).unwrap_or(0));
         }
@@ -879,16 +1108,28 @@ impl GraphStore for Neo4jStore {
             "MATCH (n:CI) RETURN n.status AS k, count(n) AS c ORDER BY k",
         ] {
             let rows: Vec<G> = tx.rows(q(cypher, json!({}))?).await?;
-            groups.push(rows.into_iter().map(|g| (g.k.unwrap_or_default(), g.c.max(0) as usize)).collect::<Vec<_>>());
+            groups.push(
+                rows.into_iter()
+                    .map(|g| (g.k.unwrap_or_default(), g.c.max(0) as usize))
+                    .collect::<Vec<_>>(),
+            );
         }
         tx.commit().await?;
         let by_status = groups.pop().unwrap_or_default();
         let by_class = groups.pop().unwrap_or_default();
-        Ok(StoreStats { cis: one[0], relationships: one[1], history_entries: one[2], by_class, by_status })
+        Ok(StoreStats {
+            cis: one[0],
+            relationships: one[1],
+            history_entries: one[2],
+            by_class,
+            by_status,
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read_rows::<Value>(q("RETURN 1 AS one", json!({}))?).await.map(|_| ())
+        self.read_rows::<Value>(q("RETURN 1 AS one", json!({}))?)
+            .await
+            .map(|_| ())
     }
 
     async fn close(&self) -> Result<(), StoreError> {
@@ -901,4 +1142,3 @@ impl GraphStore for Neo4jStore {
         Ok(())
     }
 }
-

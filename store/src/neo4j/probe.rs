@@ -100,7 +100,9 @@ impl Reader<'_> {
                 };
                 let mut v = Vec::new();
                 for _ in 0..n {
-                    let V::Str(k) = self.value(depth + 1)? else { return None };
+                    let V::Str(k) = self.value(depth + 1)? else {
+                        return None;
+                    };
                     v.push((k, self.value(depth + 1)?));
                 }
                 V::Map(v)
@@ -122,7 +124,13 @@ impl Reader<'_> {
 fn field<'a>(v: &'a V, key: &str) -> Option<&'a str> {
     match v {
         V::Struct(_, f) => match f.first()? {
-            V::Map(m) => m.iter().find(|(k, _)| k == key).and_then(|(_, v)| if let V::Str(s) = v { Some(s.as_str()) } else { None }),
+            V::Map(m) => m.iter().find(|(k, _)| k == key).and_then(|(_, v)| {
+                if let V::Str(s) = v {
+                    Some(s.as_str())
+                } else {
+                    None
+                }
+            }),
             _ => None,
         },
         _ => None,
@@ -140,7 +148,10 @@ async fn read_message(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
             return Ok(msg);
         }
         if msg.len() + n > 1 << 20 {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "oversized HELLO answer"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "oversized HELLO answer",
+            ));
         }
         let mut chunk = vec![0; n];
         s.read_exact(&mut chunk).await?;
@@ -162,29 +173,61 @@ pub(crate) fn host_port(uri: &str) -> Result<(String, u16), StoreError> {
     }
     let hostport = rest.split(['/', '?']).next().unwrap_or("");
     let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() => (h, p.parse::<u16>().map_err(|_| StoreError::InvalidInput(format!("invalid port in Neo4j URI `{uri}`")))?),
+        Some((h, p)) if !h.is_empty() => (
+            h,
+            p.parse::<u16>().map_err(|_| {
+                StoreError::InvalidInput(format!("invalid port in Neo4j URI `{uri}`"))
+            })?,
+        ),
         _ if !hostport.is_empty() => (hostport, 7687),
-        _ => return Err(StoreError::InvalidInput(format!("no host in Neo4j URI `{uri}`"))),
+        _ => {
+            return Err(StoreError::InvalidInput(format!(
+                "no host in Neo4j URI `{uri}`"
+            )))
+        }
     };
     Ok((host.trim_matches(['[', ']']).to_string(), port))
 }
 
 /// Connect, negotiate Bolt 4.x, authenticate, and return the server's agent string
 /// (`Neo4j/5.x`, or `Neo4j/5.26.0 compatible (ArcadeDB …)`).
-pub(crate) async fn hello(host: &str, port: u16, user: &str, password: &str, limit: Duration) -> Result<String, StoreError> {
-    let unavailable = |e: std::io::Error| StoreError::Unavailable(format!("cannot reach the graph database at {host}:{port}: {e}"));
+pub(crate) async fn hello(
+    host: &str,
+    port: u16,
+    user: &str,
+    password: &str,
+    limit: Duration,
+) -> Result<String, StoreError> {
+    let unavailable = |e: std::io::Error| {
+        StoreError::Unavailable(format!(
+            "cannot reach the graph database at {host}:{port}: {e}"
+        ))
+    };
     let fut = async {
-        let mut s = TcpStream::connect((host, port)).await.map_err(unavailable)?;
-        s.write_all(&[0x60, 0x60, 0xB0, 0x17]).await.map_err(unavailable)?;
+        let mut s = TcpStream::connect((host, port))
+            .await
+            .map_err(unavailable)?;
+        s.write_all(&[0x60, 0x60, 0xB0, 0x17])
+            .await
+            .map_err(unavailable)?;
         // Bolt 4.1 and 4.0: exactly what neo4rs 0.8 offers, so success here means it can talk.
-        s.write_all(&[0, 0, 1, 4, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0]).await.map_err(unavailable)?;
+        s.write_all(&[0, 0, 1, 4, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0])
+            .await
+            .map_err(unavailable)?;
         let mut v = [0u8; 4];
         s.read_exact(&mut v).await.map_err(unavailable)?;
         if v == [0, 0, 0, 0] {
-            return Err(StoreError::Unavailable(format!("the server at {host}:{port} speaks no Bolt 4.x version this client supports")));
+            return Err(StoreError::Unavailable(format!(
+                "the server at {host}:{port} speaks no Bolt 4.x version this client supports"
+            )));
         }
         let mut body = vec![0xB1, 0x01, 0xA4];
-        for (k, val) in [("user_agent", "cmdb/0.1"), ("scheme", "basic"), ("principal", user), ("credentials", password)] {
+        for (k, val) in [
+            ("user_agent", "cmdb/0.1"),
+            ("scheme", "basic"),
+            ("principal", user),
+            ("credentials", password),
+        ] {
             put_str(&mut body, k);
             put_str(&mut body, val);
         }
@@ -194,7 +237,9 @@ pub(crate) async fn hello(host: &str, port: u16, user: &str, password: &str, lim
         framed.extend([0, 0]);
         s.write_all(&framed).await.map_err(unavailable)?;
         let msg = read_message(&mut s).await.map_err(unavailable)?;
-        let answer = Reader { b: &msg, i: 0 }.value(0).ok_or_else(|| StoreError::Unavailable(format!("unreadable HELLO answer from {host}:{port}")))?;
+        let answer = Reader { b: &msg, i: 0 }.value(0).ok_or_else(|| {
+            StoreError::Unavailable(format!("unreadable HELLO answer from {host}:{port}"))
+        })?;
         // Say goodbye politely; errors here do not matter.
         let _ = s.write_all(&[0, 2, 0xB0, 0x02, 0, 0]).await;
         match &answer {
@@ -207,15 +252,22 @@ pub(crate) async fn hello(host: &str, port: u16, user: &str, password: &str, lim
                         "{AUTH_FAILED} for user `{user}` at {host}:{port}: {code} {message}; check the [store] user and password"
                     )))
                 } else {
-                    Err(StoreError::Unavailable(format!("the server at {host}:{port} refused the connection: {code} {message}")))
+                    Err(StoreError::Unavailable(format!(
+                        "the server at {host}:{port} refused the connection: {code} {message}"
+                    )))
                 }
             }
-            _ => Err(StoreError::Unavailable(format!("unexpected HELLO answer from {host}:{port}"))),
+            _ => Err(StoreError::Unavailable(format!(
+                "unexpected HELLO answer from {host}:{port}"
+            ))),
         }
     };
     match tokio::time::timeout(limit, fut).await {
         Ok(r) => r,
-        Err(_) => Err(StoreError::Unavailable(format!("the graph database at {host}:{port} did not answer within {} s", limit.as_secs_f32()))),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "the graph database at {host}:{port} did not answer within {} s",
+            limit.as_secs_f32()
+        ))),
     }
 }
 
@@ -225,9 +277,18 @@ mod tests {
 
     #[test]
     fn uris() {
-        assert_eq!(host_port("bolt://127.0.0.1:17687").unwrap(), ("127.0.0.1".into(), 17687));
-        assert_eq!(host_port("neo4j://db.example.com").unwrap(), ("db.example.com".into(), 7687));
-        assert_eq!(host_port("localhost:7687").unwrap(), ("localhost".into(), 7687));
+        assert_eq!(
+            host_port("bolt://127.0.0.1:17687").unwrap(),
+            ("127.0.0.1".into(), 17687)
+        );
+        assert_eq!(
+            host_port("neo4j://db.example.com").unwrap(),
+            ("db.example.com".into(), 7687)
+        );
+        assert_eq!(
+            host_port("localhost:7687").unwrap(),
+            ("localhost".into(), 7687)
+        );
         assert!(host_port("http://x:1").is_err());
         assert!(host_port("bolt://x:notaport").is_err());
     }
@@ -240,7 +301,18 @@ mod tests {
         put_str(&mut b, "n");
         b.extend([0xC9, 0x01, 0x00]);
         let v = Reader { b: &b, i: 0 }.value(0).unwrap();
-        assert_eq!(field(&v, "server"), Some("Neo4j/5.26.0 compatible (ArcadeDB 26.10.2)"));
-        assert!(Reader { b: &[0xB1, 0x70, 0xA1, 0x85], i: 0 }.value(0).is_none(), "truncated input is refused, not a panic");
+        assert_eq!(
+            field(&v, "server"),
+            Some("Neo4j/5.26.0 compatible (ArcadeDB 26.10.2)")
+        );
+        assert!(
+            Reader {
+                b: &[0xB1, 0x70, 0xA1, 0x85],
+                i: 0
+            }
+            .value(0)
+            .is_none(),
+            "truncated input is refused, not a panic"
+        );
     }
 }

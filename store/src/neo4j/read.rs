@@ -9,18 +9,25 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::db::{q, rows_batched, Tx};
-use super::rows::{attr_kv, decode_cursor, encode_cursor, ms, CiRow, RelRow, CI_FIELDS, REL_FIELDS};
+use super::rows::{
+    attr_kv, decode_cursor, encode_cursor, ms, CiRow, RelRow, CI_FIELDS, REL_FIELDS,
+};
 use crate::cursor::{order_field, sort_value};
 use crate::types::*;
 use crate::StoreError;
 
-
-
 /// WHERE clauses (fixed text) and their parameters.
-async fn filter_cypher(tx: &mut Tx, f: &CiFilter, params: &mut Map<String, Value>) -> Result<Vec<String>, StoreError> {
+async fn filter_cypher(
+    tx: &mut Tx,
+    f: &CiFilter,
+    params: &mut Map<String, Value>,
+) -> Result<Vec<String>, StoreError> {
     let mut clauses = Vec::new();
     if !f.classes.is_empty() {
-        params.insert("classes".into(), json!(f.classes.iter().map(|c| c.as_str()).collect::<Vec<_>>()));
+        params.insert(
+            "classes".into(),
+            json!(f.classes.iter().map(|c| c.as_str()).collect::<Vec<_>>()),
+        );
         clauses.push("n.class IN $classes".to_string());
     }
     if let Some((mode, value)) = &f.name {
@@ -34,7 +41,10 @@ async fn filter_cypher(tx: &mut Tx, f: &CiFilter, params: &mut Map<String, Value
                 clauses.push("n.name CONTAINS $name".into());
             }
             NameMatch::Regex => {
-                regex::RegexBuilder::new(value).size_limit(1 << 20).build().map_err(|e| StoreError::InvalidInput(format!("invalid name regex: {e}")))?;
+                regex::RegexBuilder::new(value)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| StoreError::InvalidInput(format!("invalid name regex: {e}")))?;
                 // Cypher's =~ matches the whole string; the contract searches within it.
                 params.insert("name".into(), json!(format!("(?s).*(?:{value}).*")));
                 clauses.push("n.name =~ $name".into());
@@ -46,7 +56,10 @@ async fn filter_cypher(tx: &mut Tx, f: &CiFilter, params: &mut Map<String, Value
         clauses.push(format!("$tag{i} IN n.tags"));
     }
     if !f.statuses.is_empty() {
-        params.insert("statuses".into(), json!(f.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
+        params.insert(
+            "statuses".into(),
+            json!(f.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+        );
         clauses.push("n.status IN $statuses".into());
     }
     if let Some(src) = &f.source {
@@ -54,7 +67,8 @@ async fn filter_cypher(tx: &mut Tx, f: &CiFilter, params: &mut Map<String, Value
         clauses.push("$source IN n.sources".into());
     }
     if let Some(ip) = &f.ip_address {
-        let norm = cmdb_model::identify::normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
+        let norm =
+            cmdb_model::identify::normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
         #[derive(Deserialize)]
         struct Id {
             ci: String,
@@ -65,7 +79,10 @@ async fn filter_cypher(tx: &mut Tx, f: &CiFilter, params: &mut Map<String, Value
                 json!({ "keys": [format!("device||ip_addresses|{norm}"), format!("IpAddress||address|{norm}")] }),
             )?)
             .await?;
-        params.insert("ip_ids".into(), json!(ids.into_iter().map(|i| i.ci).collect::<Vec<_>>()));
+        params.insert(
+            "ip_ids".into(),
+            json!(ids.into_iter().map(|i| i.ci).collect::<Vec<_>>()),
+        );
         clauses.push("n.id IN $ip_ids".into());
     }
     for (i, (k, v)) in f.attributes.iter().enumerate() {
@@ -81,29 +98,56 @@ async fn filter_cypher(tx: &mut Tx, f: &CiFilter, params: &mut Map<String, Value
         clauses.push("n.last_seen > $ls_after".into());
     }
     if let Some(ids) = &f.ids {
-        params.insert("ids".into(), json!(ids.iter().map(|i| i.as_str()).collect::<Vec<_>>()));
+        params.insert(
+            "ids".into(),
+            json!(ids.iter().map(|i| i.as_str()).collect::<Vec<_>>()),
+        );
         clauses.push("n.id IN $ids".into());
     }
     Ok(clauses)
 }
 
-pub(crate) async fn find(tx: &mut Tx, filter: &CiFilter, order: CiOrder, page: &PageRequest) -> Result<Page<Ci>, StoreError> {
+pub(crate) async fn find(
+    tx: &mut Tx,
+    filter: &CiFilter,
+    order: CiOrder,
+    page: &PageRequest,
+) -> Result<Page<Ci>, StoreError> {
     let mut params = Map::new();
     let clauses = filter_cypher(tx, filter, &mut params).await?;
-    let where_all = if clauses.is_empty() { "true".to_string() } else { clauses.join(" AND ") };
+    let where_all = if clauses.is_empty() {
+        "true".to_string()
+    } else {
+        clauses.join(" AND ")
+    };
     #[derive(Deserialize)]
     struct C {
         c: i64,
     }
-    let total: Vec<C> = tx.rows(q(&format!("MATCH (n:CI) WHERE {where_all} RETURN count(n) AS c"), Value::Object(params.clone()))?).await?;
+    let total: Vec<C> = tx
+        .rows(q(
+            &format!("MATCH (n:CI) WHERE {where_all} RETURN count(n) AS c"),
+            Value::Object(params.clone()),
+        )?)
+        .await?;
     let total = total.first().map(|c| c.c.max(0) as usize).unwrap_or(0);
     let col = order_field(order.field);
     let backwards = page.last.is_some() && page.first.is_none();
-    let limit = if backwards { page.last.unwrap_or(100) } else { page.first.unwrap_or(100) }.min(100_000);
+    let limit = if backwards {
+        page.last.unwrap_or(100)
+    } else {
+        page.first.unwrap_or(100)
+    }
+    .min(100_000);
     let asc = order.descending == backwards;
     let mut clauses = vec![where_all];
-    let bound = |params: &mut Map<String, Value>, cur: &str, greater: bool, name: &str| -> Result<String, StoreError> {
-        let v = decode_cursor(cur).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
+    let bound = |params: &mut Map<String, Value>,
+                 cur: &str,
+                 greater: bool,
+                 name: &str|
+     -> Result<String, StoreError> {
+        let v =
+            decode_cursor(cur).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
         let (Some(sv), Some(id)) = (v.get(0).cloned(), v.get(1).and_then(Value::as_str)) else {
             return Err(StoreError::InvalidInput("invalid cursor".into()));
         };
@@ -115,7 +159,9 @@ pub(crate) async fn find(tx: &mut Tx, filter: &CiFilter, order: CiOrder, page: &
         params.insert(format!("{name}_v"), sv);
         params.insert(format!("{name}_id"), Value::String(id.to_string()));
         let op = if greater { ">" } else { "<" };
-        Ok(format!("(n.{col} {op} ${name}_v OR (n.{col} = ${name}_v AND n.id {op} ${name}_id))"))
+        Ok(format!(
+            "(n.{col} {op} ${name}_v OR (n.{col} = ${name}_v AND n.id {op} ${name}_id))"
+        ))
     };
     if let Some(cur) = &page.after {
         clauses.push(bound(&mut params, cur, !order.descending, "after")?);
@@ -142,17 +188,38 @@ pub(crate) async fn find(tx: &mut Tx, filter: &CiFilter, order: CiOrder, page: &
     if backwards {
         cis.reverse();
     }
-    let items = cis.into_iter().map(|ci| (encode_cursor(&json!([sort_value(&ci, order.field), ci.id.as_str()])), ci)).collect();
-    let (has_next_page, has_previous_page) = if backwards { (page.before.is_some(), more) } else { (more, page.after.is_some()) };
-    Ok(Page { items, total_count: total, has_next_page, has_previous_page })
+    let items = cis
+        .into_iter()
+        .map(|ci| {
+            (
+                encode_cursor(&json!([sort_value(&ci, order.field), ci.id.as_str()])),
+                ci,
+            )
+        })
+        .collect();
+    let (has_next_page, has_previous_page) = if backwards {
+        (page.before.is_some(), more)
+    } else {
+        (more, page.after.is_some())
+    };
+    Ok(Page {
+        items,
+        total_count: total,
+        has_next_page,
+        has_previous_page,
+    })
 }
 
 /// Does a step along `t` from its `from` end to its `to` end (`forward`) follow `dir`?
 fn follows(t: RelType, dir: TraverseDirection, forward: bool) -> bool {
     let flow = t.impact_flow();
     match (dir, forward) {
-        (TraverseDirection::Downstream, true) | (TraverseDirection::Upstream, false) => matches!(flow, ImpactFlow::FromToTo | ImpactFlow::Both),
-        (TraverseDirection::Downstream, false) | (TraverseDirection::Upstream, true) => matches!(flow, ImpactFlow::ToToFrom | ImpactFlow::Both),
+        (TraverseDirection::Downstream, true) | (TraverseDirection::Upstream, false) => {
+            matches!(flow, ImpactFlow::FromToTo | ImpactFlow::Both)
+        }
+        (TraverseDirection::Downstream, false) | (TraverseDirection::Upstream, true) => {
+            matches!(flow, ImpactFlow::ToToFrom | ImpactFlow::Both)
+        }
     }
 }
 
@@ -169,9 +236,21 @@ pub(crate) async fn bfs(
     batch: usize,
 ) -> Result<(Vec<Reached>, Vec<Relationship>), StoreError> {
     let allowed = |t: RelType| types.is_empty() || types.contains(&t);
-    let out_types: Vec<&str> = RelType::ALL.iter().filter(|t| allowed(**t) && follows(**t, dir, true)).map(|t| t.as_str()).collect();
-    let in_types: Vec<&str> = RelType::ALL.iter().filter(|t| allowed(**t) && follows(**t, dir, false)).map(|t| t.as_str()).collect();
-    let fields = if want_edges { REL_FIELDS } else { "type(e) AS t, a.id AS from, b.id AS to" };
+    let out_types: Vec<&str> = RelType::ALL
+        .iter()
+        .filter(|t| allowed(**t) && follows(**t, dir, true))
+        .map(|t| t.as_str())
+        .collect();
+    let in_types: Vec<&str> = RelType::ALL
+        .iter()
+        .filter(|t| allowed(**t) && follows(**t, dir, false))
+        .map(|t| t.as_str())
+        .collect();
+    let fields = if want_edges {
+        REL_FIELDS
+    } else {
+        "type(e) AS t, a.id AS from, b.id AS to"
+    };
     let mut seen: HashSet<String> = HashSet::new();
     let mut frontier: Vec<String> = Vec::new();
     for s in start {
@@ -218,13 +297,20 @@ pub(crate) async fn bfs(
             outs.sort_by(|a, b| (&a.t, &a.to).cmp(&(&b.t, &b.to)));
             let mut ins = in_of.remove(n).unwrap_or_default();
             ins.sort_by(|a, b| (&a.t, &a.from).cmp(&(&b.t, &b.from)));
-            let steps = outs.into_iter().map(|r| (r.to.clone(), r)).chain(ins.into_iter().map(|r| (r.from.clone(), r)));
+            let steps = outs
+                .into_iter()
+                .map(|r| (r.to.clone(), r))
+                .chain(ins.into_iter().map(|r| (r.from.clone(), r)));
             for (m, r) in steps {
                 if want_edges && edge_seen.insert((r.from.clone(), r.t.clone(), r.to.clone())) {
                     edges.push(r.into_rel()?);
                 }
                 if seen.insert(m.clone()) {
-                    reached.push(Reached { id: CiId(m.clone()), depth: depth + 1, via: Some(CiId(n.clone())) });
+                    reached.push(Reached {
+                        id: CiId(m.clone()),
+                        depth: depth + 1,
+                        via: Some(CiId(n.clone())),
+                    });
                     next.push(m);
                 }
             }
@@ -235,7 +321,11 @@ pub(crate) async fn bfs(
     Ok((reached, edges))
 }
 
-pub(crate) async fn history(tx: &mut Tx, id: &str, page: &PageRequest) -> Result<Page<HistoryEntry>, StoreError> {
+pub(crate) async fn history(
+    tx: &mut Tx,
+    id: &str,
+    page: &PageRequest,
+) -> Result<Page<HistoryEntry>, StoreError> {
     #[derive(Deserialize)]
     struct C {
         c: i64,
@@ -247,12 +337,19 @@ pub(crate) async fn history(tx: &mut Tx, id: &str, page: &PageRequest) -> Result
     }
     let mut total = 0usize;
     for prop in ["ci", "other"] {
-        let c: Vec<C> = tx.rows(q(&format!("MATCH (h:History {{{prop}: $id}}) RETURN count(h) AS c"), json!({ "id": id }))?).await?;
+        let c: Vec<C> = tx
+            .rows(q(
+                &format!("MATCH (h:History {{{prop}: $id}}) RETURN count(h) AS c"),
+                json!({ "id": id }),
+            )?)
+            .await?;
         total += c.first().map(|c| c.c.max(0) as usize).unwrap_or(0);
     }
     let limit = page.first.or(page.last).unwrap_or(100).min(10_000);
     let before_seq: i64 = match &page.after {
-        Some(cur) => decode_cursor(cur).and_then(|v| v.get(0).and_then(Value::as_i64)).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
+        Some(cur) => decode_cursor(cur)
+            .and_then(|v| v.get(0).and_then(Value::as_i64))
+            .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
         None => i64::MAX,
     };
     let mut rows: Vec<H> = Vec::new();
@@ -269,10 +366,16 @@ pub(crate) async fn history(tx: &mut Tx, id: &str, page: &PageRequest) -> Result
     rows.dedup_by_key(|h| h.seq);
     let mut items = Vec::new();
     for h in rows.into_iter().take(limit + 1) {
-        let e: HistoryEntry = serde_json::from_str(&h.body).map_err(|e| StoreError::Corrupt(format!("history {}: {e}", h.seq)))?;
+        let e: HistoryEntry = serde_json::from_str(&h.body)
+            .map_err(|e| StoreError::Corrupt(format!("history {}: {e}", h.seq)))?;
         items.push((encode_cursor(&json!([h.seq])), e));
     }
     let has_next = items.len() > limit;
     items.truncate(limit);
-    Ok(Page { items, total_count: total, has_next_page: has_next, has_previous_page: page.after.is_some() })
+    Ok(Page {
+        items,
+        total_count: total,
+        has_next_page: has_next,
+        has_previous_page: page.after.is_some(),
+    })
 }

@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cmdb_model::{Attribute, Ci, CiId, HistoryEntry, RelStatus, RelType, Relationship, Source, Timestamp};
+use cmdb_model::{
+    Attribute, Ci, CiId, HistoryEntry, RelStatus, RelType, Relationship, Source, Timestamp,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -49,12 +51,27 @@ impl CiRow {
             None => BTreeMap::new(),
         };
         Ok(Some(Ci {
-            class: self.class.as_deref().unwrap_or("").parse().map_err(|e: String| corrupt(&e))?,
-            status: self.status.as_deref().unwrap_or("").parse().map_err(|e: String| corrupt(&e))?,
+            class: self
+                .class
+                .as_deref()
+                .unwrap_or("")
+                .parse()
+                .map_err(|e: String| corrupt(&e))?,
+            status: self
+                .status
+                .as_deref()
+                .unwrap_or("")
+                .parse()
+                .map_err(|e: String| corrupt(&e))?,
             name: self.name.unwrap_or_default(),
             tags: self.tags.unwrap_or_default().into_iter().collect(),
             attributes,
-            sources: self.sources.unwrap_or_default().into_iter().map(Source::new).collect::<BTreeSet<_>>(),
+            sources: self
+                .sources
+                .unwrap_or_default()
+                .into_iter()
+                .map(Source::new)
+                .collect::<BTreeSet<_>>(),
             placeholder: self.placeholder.unwrap_or(false),
             first_seen: from_ms(self.first_seen.unwrap_or(0)),
             last_seen: from_ms(self.last_seen.unwrap_or(0)),
@@ -77,7 +94,12 @@ pub(crate) struct RelRow {
 
 impl RelRow {
     pub(crate) fn into_rel(self) -> Result<Relationship, StoreError> {
-        let corrupt = |what: String| StoreError::Corrupt(format!("relationship {}-{}->{}: {what}", self.from, self.t, self.to));
+        let corrupt = |what: String| {
+            StoreError::Corrupt(format!(
+                "relationship {}-{}->{}: {what}",
+                self.from, self.t, self.to
+            ))
+        };
         let evidence = match &self.evidence {
             Some(s) => serde_json::from_str(s).map_err(|e| corrupt(format!("evidence: {e}")))?,
             None => Vec::new(),
@@ -89,7 +111,11 @@ impl RelRow {
         let rel_type: RelType = self.t.parse().map_err(corrupt)?;
         Ok(Relationship {
             rel_type,
-            status: if self.status.as_deref() == Some("CLOSED") { RelStatus::Closed } else { RelStatus::Active },
+            status: if self.status.as_deref() == Some("CLOSED") {
+                RelStatus::Closed
+            } else {
+                RelStatus::Active
+            },
             evidence,
             attributes,
             first_seen: from_ms(self.first_seen.unwrap_or(0)),
@@ -118,7 +144,11 @@ pub(crate) fn attr_kv(name: &str, value: &Value) -> String {
 
 /// A CI as one `UNWIND` row: `{id, props}`.
 pub(crate) fn ci_row(ci: &Ci) -> Result<Value, StoreError> {
-    let kv: Vec<String> = ci.attributes.iter().map(|(k, a)| attr_kv(k, &a.value)).collect();
+    let kv: Vec<String> = ci
+        .attributes
+        .iter()
+        .map(|(k, a)| attr_kv(k, &a.value))
+        .collect();
     Ok(json!({
         "id": ci.id.as_str(),
         "props": {
@@ -163,7 +193,13 @@ pub(crate) fn rel_row(r: &Relationship) -> Result<Value, StoreError> {
 
 /// A history entry as one row (`seq` is assigned by the writer).
 pub(crate) fn history_row(seq: i64, e: &HistoryEntry) -> Result<Value, StoreError> {
-    let other = e.relationship.as_ref().map(|k| if k.from == e.ci { k.to.as_str() } else { k.from.as_str() });
+    let other = e.relationship.as_ref().map(|k| {
+        if k.from == e.ci {
+            k.to.as_str()
+        } else {
+            k.from.as_str()
+        }
+    });
     Ok(json!({
         "seq": seq,
         "ci": e.ci.as_str(),

@@ -32,7 +32,17 @@ pub async fn read_snapshot(store: &dyn GraphStore, page: usize) -> Result<Snapsh
     let mut cis = Vec::new();
     let mut after = None;
     loop {
-        let p = store.find(&CiFilter::default(), CiOrder::default(), &PageRequest { first: Some(page), after: after.clone(), ..Default::default() }).await?;
+        let p = store
+            .find(
+                &CiFilter::default(),
+                CiOrder::default(),
+                &PageRequest {
+                    first: Some(page),
+                    after: after.clone(),
+                    ..Default::default()
+                },
+            )
+            .await?;
         after = p.items.last().map(|(c, _)| c.clone());
         cis.extend(p.items.into_iter().map(|(_, c)| c));
         if !p.has_next_page {
@@ -56,7 +66,16 @@ pub async fn read_snapshot(store: &dyn GraphStore, page: usize) -> Result<Snapsh
         let mut after = None;
         let mut mine = Vec::new();
         loop {
-            let p = store.history(&ci.id, &PageRequest { first: Some(page), after: after.clone(), ..Default::default() }).await?;
+            let p = store
+                .history(
+                    &ci.id,
+                    &PageRequest {
+                        first: Some(page),
+                        after: after.clone(),
+                        ..Default::default()
+                    },
+                )
+                .await?;
             after = p.items.last().map(|(c, _)| c.clone());
             for (_, e) in p.items {
                 let key = serde_json::to_string(&e).unwrap_or_default();
@@ -76,14 +95,20 @@ pub async fn read_snapshot(store: &dyn GraphStore, page: usize) -> Result<Snapsh
     // same-millisecond entries of different CIs is not part of the contract).
     history.sort_by(|a, b| a.at.cmp(&b.at));
     let identifiers = derive_identifiers(&cis, &relationships);
-    Ok(Snapshot { cis, relationships, identifiers, history })
+    Ok(Snapshot {
+        cis,
+        relationships,
+        identifiers,
+        history,
+    })
 }
 
 /// The identifier keys reconciliation would index for these CIs: every rule of the class over
 /// the CI's attributes (and name), within the parent found through the class's structural
 /// relationship for dependent classes.
 pub fn derive_identifiers(cis: &[Ci], rels: &[Relationship]) -> Vec<IdentifierEntry> {
-    let class_of: HashMap<&CiId, cmdb_model::CiClass> = cis.iter().map(|c| (&c.id, c.class)).collect();
+    let class_of: HashMap<&CiId, cmdb_model::CiClass> =
+        cis.iter().map(|c| (&c.id, c.class)).collect();
     let mut out = Vec::new();
     for ci in cis {
         let rules = ci.class.rules();
@@ -92,17 +117,37 @@ pub fn derive_identifiers(cis: &[Ci], rels: &[Relationship]) -> Vec<IdentifierEn
                 if r.rel_type != spec.rel {
                     return None;
                 }
-                let (child, parent) = if spec.parent_is_from { (&r.to, &r.from) } else { (&r.from, &r.to) };
-                (child == &ci.id && class_of.get(parent).is_some_and(|c| spec.classes.contains(c))).then(|| parent.clone())
+                let (child, parent) = if spec.parent_is_from {
+                    (&r.to, &r.from)
+                } else {
+                    (&r.from, &r.to)
+                };
+                (child == &ci.id
+                    && class_of
+                        .get(parent)
+                        .is_some_and(|c| spec.classes.contains(c)))
+                .then(|| parent.clone())
             })
         });
         if rules.parent.is_some() && parent.is_none() {
             continue; // a dependent without its parent cannot be identified again anyway
         }
         for rule in rules.rules {
-            let values = rule_values(rule, &|a| ci.attr(a).cloned().or_else(|| if a == "name" { Some(Value::String(ci.name.clone())) } else { None }));
+            let values = rule_values(rule, &|a| {
+                ci.attr(a).cloned().or_else(|| {
+                    if a == "name" {
+                        Some(Value::String(ci.name.clone()))
+                    } else {
+                        None
+                    }
+                })
+            });
             for v in values {
-                out.push(IdentifierEntry { key: identifier_key(ci.class, parent.as_ref(), rule, &v), ci: ci.id.clone(), parent: parent.clone() });
+                out.push(IdentifierEntry {
+                    key: identifier_key(ci.class, parent.as_ref(), rule, &v),
+                    ci: ci.id.clone(),
+                    parent: parent.clone(),
+                });
             }
         }
     }
@@ -123,7 +168,11 @@ impl Neo4jStore {
         let batch = self.batch_size;
         let ci_rows = snap.cis.iter().map(ci_row).collect::<Result<Vec<_>, _>>()?;
         for part in ci_rows.chunks(batch) {
-            self.write_part("UNWIND $rows AS r MERGE (n:CI {id: r.id}) SET n += r.props", part.to_vec()).await?;
+            self.write_part(
+                "UNWIND $rows AS r MERGE (n:CI {id: r.id}) SET n += r.props",
+                part.to_vec(),
+            )
+            .await?;
         }
         let idents: Vec<Value> = snap
             .identifiers
@@ -138,7 +187,12 @@ impl Neo4jStore {
             .await?;
         }
         for t in cmdb_model::RelType::ALL {
-            let rows = snap.relationships.iter().filter(|r| r.rel_type == t).map(rel_row).collect::<Result<Vec<_>, _>>()?;
+            let rows = snap
+                .relationships
+                .iter()
+                .filter(|r| r.rel_type == t)
+                .map(rel_row)
+                .collect::<Result<Vec<_>, _>>()?;
             let stmt = format!(
                 "UNWIND $rows AS r MATCH (a:CI {{id: r.from}}) MATCH (b:CI {{id: r.to}}) MERGE (a)-[e:{}]->(b) SET e += r.props",
                 t.as_str()

@@ -13,7 +13,10 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use cmdb_model::{reconcile, Ci, CiId, CurrentView, Observation, Policy, Reconciled, RelKey, RelType, Relationship, ViewError};
+use cmdb_model::{
+    reconcile, Ci, CiId, CurrentView, Observation, Policy, Reconciled, RelKey, RelType,
+    Relationship, ViewError,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -41,7 +44,10 @@ struct Misses {
 
 impl Misses {
     fn is_empty(&self) -> bool {
-        self.cis.is_empty() && self.lookups.is_empty() && self.rels.is_empty() && self.dependents.is_empty()
+        self.cis.is_empty()
+            && self.lookups.is_empty()
+            && self.rels.is_empty()
+            && self.dependents.is_empty()
     }
 }
 
@@ -82,7 +88,10 @@ impl CurrentView for CachedView<'_> {
         match self.cache.dependents.get(parent.as_str()) {
             Some(d) => Ok(d.clone()),
             None => {
-                self.misses.borrow_mut().dependents.insert(parent.to_string());
+                self.misses
+                    .borrow_mut()
+                    .dependents
+                    .insert(parent.to_string());
                 Ok(Vec::new())
             }
         }
@@ -90,16 +99,30 @@ impl CurrentView for CachedView<'_> {
 }
 
 /// Reconcile `obs` against the graph as read through `tx`.
-pub(crate) async fn reconcile_via(tx: &mut Tx, obs: &Observation, policy: &Policy, batch: usize) -> Result<Reconciled, StoreError> {
+pub(crate) async fn reconcile_via(
+    tx: &mut Tx,
+    obs: &Observation,
+    policy: &Policy,
+    batch: usize,
+) -> Result<Reconciled, StoreError> {
     let mut cache = Cache::default();
     for pass in 0..MAX_PASSES {
         let (result, misses) = {
-            let view = CachedView { cache: &cache, misses: RefCell::new(Misses::default()) };
+            let view = CachedView {
+                cache: &cache,
+                misses: RefCell::new(Misses::default()),
+            };
             let r = reconcile(obs, &view, policy);
             (r, view.misses.into_inner())
         };
         if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
-            eprintln!("reconcile pass {pass}: misses cis={} lookups={} rels={} deps={}", misses.cis.len(), misses.lookups.len(), misses.rels.len(), misses.dependents.len());
+            eprintln!(
+                "reconcile pass {pass}: misses cis={} lookups={} rels={} deps={}",
+                misses.cis.len(),
+                misses.lookups.len(),
+                misses.rels.len(),
+                misses.dependents.len()
+            );
         }
         if misses.is_empty() {
             tracing::debug!(passes = pass + 1, "reconciled against the graph");
@@ -107,7 +130,9 @@ pub(crate) async fn reconcile_via(tx: &mut Tx, obs: &Observation, policy: &Polic
         }
         fetch(tx, &mut cache, misses, batch).await?;
     }
-    Err(StoreError::Backend(format!("reconciliation did not settle after {MAX_PASSES} passes")))
+    Err(StoreError::Backend(format!(
+        "reconciliation did not settle after {MAX_PASSES} passes"
+    )))
 }
 
 #[derive(Deserialize)]
@@ -130,9 +155,20 @@ struct DepRow {
     key: String,
 }
 
-async fn fetch_direct(tx: &mut Tx, ids: Vec<String>, batch: usize) -> Result<HashMap<String, Ci>, StoreError> {
+async fn fetch_direct(
+    tx: &mut Tx,
+    ids: Vec<String>,
+    batch: usize,
+) -> Result<HashMap<String, Ci>, StoreError> {
     let rows = ids.into_iter().map(Value::String).collect();
-    let found: Vec<QCiRow> = rows_batched(tx, &format!("UNWIND $rows AS qid MATCH (n:CI {{id: qid}}) RETURN qid, {CI_FIELDS}"), rows, batch, &json!({})).await?;
+    let found: Vec<QCiRow> = rows_batched(
+        tx,
+        &format!("UNWIND $rows AS qid MATCH (n:CI {{id: qid}}) RETURN qid, {CI_FIELDS}"),
+        rows,
+        batch,
+        &json!({}),
+    )
+    .await?;
     let mut out = HashMap::new();
     for r in found {
         if let Some(ci) = r.ci.into_ci()? {
@@ -144,9 +180,17 @@ async fn fetch_direct(tx: &mut Tx, ids: Vec<String>, batch: usize) -> Result<Has
 
 /// CIs by id, resolving aliases of merged-away ids (a CI with the id itself wins). Plain
 /// index lookups only: ArcadeDB plans chained OPTIONAL MATCHes on computed ids as scans.
-pub(crate) async fn fetch_cis(tx: &mut Tx, ids: Vec<String>, batch: usize) -> Result<Vec<(String, Option<Ci>)>, StoreError> {
+pub(crate) async fn fetch_cis(
+    tx: &mut Tx,
+    ids: Vec<String>,
+    batch: usize,
+) -> Result<Vec<(String, Option<Ci>)>, StoreError> {
     let mut found = fetch_direct(tx, ids.clone(), batch).await?;
-    let missing: Vec<String> = ids.iter().filter(|id| !found.contains_key(*id)).cloned().collect();
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| !found.contains_key(*id))
+        .cloned()
+        .collect();
     let mut via_alias: HashMap<String, String> = HashMap::new();
     if !missing.is_empty() {
         #[derive(Deserialize)]
@@ -167,7 +211,13 @@ pub(crate) async fn fetch_cis(tx: &mut Tx, ids: Vec<String>, batch: usize) -> Re
                 via_alias.insert(a.qid, ci);
             }
         }
-        let targets: Vec<String> = via_alias.values().filter(|t| !found.contains_key(*t)).cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        let targets: Vec<String> = via_alias
+            .values()
+            .filter(|t| !found.contains_key(*t))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         if !targets.is_empty() {
             found.extend(fetch_direct(tx, targets, batch).await?);
         }
@@ -175,16 +225,27 @@ pub(crate) async fn fetch_cis(tx: &mut Tx, ids: Vec<String>, batch: usize) -> Re
     Ok(ids
         .into_iter()
         .map(|qid| {
-            let ci = found.get(&qid).cloned().or_else(|| via_alias.get(&qid).and_then(|t| found.get(t).cloned()));
+            let ci = found
+                .get(&qid)
+                .cloned()
+                .or_else(|| via_alias.get(&qid).and_then(|t| found.get(t).cloned()));
             (qid, ci)
         })
         .collect())
 }
 
-pub(crate) async fn fetch_rels(tx: &mut Tx, keys: &[RelKey], batch: usize) -> Result<Vec<Relationship>, StoreError> {
+pub(crate) async fn fetch_rels(
+    tx: &mut Tx,
+    keys: &[RelKey],
+    batch: usize,
+) -> Result<Vec<Relationship>, StoreError> {
     let mut out = Vec::new();
     for t in RelType::ALL {
-        let rows: Vec<Value> = keys.iter().filter(|k| k.rel_type == t).map(|k| json!({"from": k.from.as_str(), "to": k.to.as_str()})).collect();
+        let rows: Vec<Value> = keys
+            .iter()
+            .filter(|k| k.rel_type == t)
+            .map(|k| json!({"from": k.from.as_str(), "to": k.to.as_str()}))
+            .collect();
         if rows.is_empty() {
             continue;
         }
@@ -203,7 +264,12 @@ pub(crate) async fn fetch_rels(tx: &mut Tx, keys: &[RelKey], batch: usize) -> Re
     Ok(out)
 }
 
-async fn fetch(tx: &mut Tx, cache: &mut Cache, misses: Misses, batch: usize) -> Result<(), StoreError> {
+async fn fetch(
+    tx: &mut Tx,
+    cache: &mut Cache,
+    misses: Misses,
+    batch: usize,
+) -> Result<(), StoreError> {
     let mut more_cis: BTreeSet<String> = misses.cis;
     if !misses.lookups.is_empty() {
         let keys: Vec<String> = misses.lookups.into_iter().collect();
@@ -242,7 +308,12 @@ async fn fetch(tx: &mut Tx, cache: &mut Cache, misses: Misses, batch: usize) -> 
         let mut found: HashMap<String, BTreeMap<String, Vec<String>>> = HashMap::new();
         for r in rows {
             more_cis.insert(r.ci.clone());
-            found.entry(r.p).or_default().entry(r.ci).or_default().push(r.key);
+            found
+                .entry(r.p)
+                .or_default()
+                .entry(r.ci)
+                .or_default()
+                .push(r.key);
         }
         for p in parents {
             let deps = found
@@ -260,13 +331,17 @@ async fn fetch(tx: &mut Tx, cache: &mut Cache, misses: Misses, batch: usize) -> 
     if !misses.rels.is_empty() {
         let keys: Vec<RelKey> = misses.rels.into_iter().collect();
         let found = fetch_rels(tx, &keys, batch).await?;
-        let mut by_key: HashMap<RelKey, Relationship> = found.into_iter().map(|r| (r.key(), r)).collect();
+        let mut by_key: HashMap<RelKey, Relationship> =
+            found.into_iter().map(|r| (r.key(), r)).collect();
         for k in keys {
             let r = by_key.remove(&k);
             cache.rels.insert(k, r);
         }
     }
-    let ids: Vec<String> = more_cis.into_iter().filter(|id| !cache.cis.contains_key(id)).collect();
+    let ids: Vec<String> = more_cis
+        .into_iter()
+        .filter(|id| !cache.cis.contains_key(id))
+        .collect();
     if !ids.is_empty() {
         for (qid, ci) in fetch_cis(tx, ids, batch).await? {
             cache.cis.insert(qid, ci);

@@ -11,7 +11,8 @@ struct Fx {
 
 fn fresh() -> Fx {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default()).expect("open");
+    let store = EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default())
+        .expect("open");
     Fx { _dir: dir, store }
 }
 
@@ -37,7 +38,11 @@ struct HostSpec<'a> {
 }
 
 fn host_obs(h: &HostSpec<'_>, run: &str) -> Observation {
-    let mut o = Observation::new(Source::new("ssh"), RunId::new(run), Scope::complete([h.name]));
+    let mut o = Observation::new(
+        Source::new("ssh"),
+        RunId::new(run),
+        Scope::complete([h.name]),
+    );
     let mut host = Record::new("h", CiClass::Host)
         .name(h.name)
         .ident("hostname", h.name)
@@ -56,29 +61,72 @@ fn host_obs(h: &HostSpec<'_>, run: &str) -> Observation {
         procs.insert(*p);
     }
     for p in &procs {
-        o.push(Record::new(format!("p:{p}"), CiClass::Process).name(*p).parent("h").ident("executable", format!("/usr/bin/{p}")));
+        o.push(
+            Record::new(format!("p:{p}"), CiClass::Process)
+                .name(*p)
+                .parent("h")
+                .ident("executable", format!("/usr/bin/{p}")),
+        );
     }
     for (p, port) in h.listens {
         let k = format!("ep:{port}");
-        o.push(Record::new(&k, CiClass::ListeningEndpoint).parent("h").ident("protocol", "tcp").ident("port", *port));
-        o.relate(RelType::ListensOn, &format!("p:{p}"), &k, EvidenceKind::Socket, 0.9);
+        o.push(
+            Record::new(&k, CiClass::ListeningEndpoint)
+                .parent("h")
+                .ident("protocol", "tcp")
+                .ident("port", *port),
+        );
+        o.relate(
+            RelType::ListensOn,
+            &format!("p:{p}"),
+            &k,
+            EvidenceKind::Socket,
+            0.9,
+        );
     }
     for (p, ip, port) in h.connects {
         let d = format!("remote:{ip}");
         if !o.records.iter().any(|r| r.key == d) {
-            o.push(Record::new(&d, CiClass::Host).name(*ip).ident("ip_addresses", json!([ip])).placeholder());
+            o.push(
+                Record::new(&d, CiClass::Host)
+                    .name(*ip)
+                    .ident("ip_addresses", json!([ip]))
+                    .placeholder(),
+            );
         }
         let k = format!("remote:{ip}:{port}");
         if !o.records.iter().any(|r| r.key == k) {
-            o.push(Record::new(&k, CiClass::ListeningEndpoint).parent(&d).ident("protocol", "tcp").ident("port", *port).placeholder());
+            o.push(
+                Record::new(&k, CiClass::ListeningEndpoint)
+                    .parent(&d)
+                    .ident("protocol", "tcp")
+                    .ident("port", *port)
+                    .placeholder(),
+            );
         }
-        o.relate(RelType::ConnectsTo, &format!("p:{p}"), &k, EvidenceKind::Socket, 0.5);
+        o.relate(
+            RelType::ConnectsTo,
+            &format!("p:{p}"),
+            &k,
+            EvidenceKind::Socket,
+            0.5,
+        );
     }
     o
 }
 
-const LB: HostSpec<'static> =
-    HostSpec { name: "lb1", ip: "10.0.0.1", tags: &["env:prod"], role: "lb", listens: &[("haproxy", 443)], connects: &[("haproxy", "10.0.1.1", 8080), ("haproxy", "10.0.1.2", 8080), ("haproxy", "10.0.1.3", 8080)] };
+const LB: HostSpec<'static> = HostSpec {
+    name: "lb1",
+    ip: "10.0.0.1",
+    tags: &["env:prod"],
+    role: "lb",
+    listens: &[("haproxy", 443)],
+    connects: &[
+        ("haproxy", "10.0.1.1", 8080),
+        ("haproxy", "10.0.1.2", 8080),
+        ("haproxy", "10.0.1.3", 8080),
+    ],
+};
 
 fn web(i: usize) -> HostSpec<'static> {
     let (name, ip): (&'static str, &'static str) = match i {
@@ -87,12 +135,25 @@ fn web(i: usize) -> HostSpec<'static> {
         3 => ("web3", "10.0.1.3"),
         _ => ("web4", "10.0.1.4"),
     };
-    HostSpec { name, ip, tags: &["env:prod", "tier:web"], role: "web", listens: &[("java", 8080)], connects: &[("java", "10.0.2.1", 5432)] }
+    HostSpec {
+        name,
+        ip,
+        tags: &["env:prod", "tier:web"],
+        role: "web",
+        listens: &[("java", 8080)],
+        connects: &[("java", "10.0.2.1", 5432)],
+    }
 }
 
 /// The database connects back to the load balancer: a cycle the mapper must survive.
-const DB: HostSpec<'static> =
-    HostSpec { name: "db1", ip: "10.0.2.1", tags: &["env:prod", "tier:db"], role: "db", listens: &[("postgres", 5432)], connects: &[("postgres", "10.0.0.1", 443)] };
+const DB: HostSpec<'static> = HostSpec {
+    name: "db1",
+    ip: "10.0.2.1",
+    tags: &["env:prod", "tier:db"],
+    role: "db",
+    listens: &[("postgres", 5432)],
+    connects: &[("postgres", "10.0.0.1", 443)],
+};
 
 async fn estate(store: &dyn GraphStore) {
     for h in [LB, web(1), web(2), web(3), DB] {
@@ -101,7 +162,11 @@ async fn estate(store: &dyn GraphStore) {
 }
 
 async fn id_named(store: &dyn GraphStore, class: CiClass, name: &str) -> CiId {
-    let f = CiFilter { classes: vec![class], name: Some((NameMatch::Equals, name.into())), ..Default::default() };
+    let f = CiFilter {
+        classes: vec![class],
+        name: Some((NameMatch::Equals, name.into())),
+        ..Default::default()
+    };
     let (found, _) = find_all(store, &f, 10).await.unwrap();
     assert_eq!(found.len(), 1, "{class} {name}: {found:?}");
     found[0].id.clone()
@@ -110,17 +175,47 @@ async fn id_named(store: &dyn GraphStore, class: CiClass, name: &str) -> CiId {
 /// The CI a host's process/endpoint: the child of `host` of `class` whose name is `name`.
 async fn child(store: &dyn GraphStore, host: &str, class: CiClass, name: &str) -> CiId {
     let h = id_named(store, CiClass::Host, host).await;
-    let rels = rels_of(store, std::slice::from_ref(&h), Direction::Both, &[RelType::Contains, RelType::RunsOn]).await.unwrap();
-    let ids: Vec<CiId> = rels.iter().map(|r| if r.from == h { r.to.clone() } else { r.from.clone() }).collect();
+    let rels = rels_of(
+        store,
+        std::slice::from_ref(&h),
+        Direction::Both,
+        &[RelType::Contains, RelType::RunsOn],
+    )
+    .await
+    .unwrap();
+    let ids: Vec<CiId> = rels
+        .iter()
+        .map(|r| {
+            if r.from == h {
+                r.to.clone()
+            } else {
+                r.from.clone()
+            }
+        })
+        .collect();
     let cis = cis_of(store, &ids).await.unwrap();
-    let mut hits: Vec<&Ci> = cis.values().filter(|c| c.class == class && c.name == name).collect();
+    let mut hits: Vec<&Ci> = cis
+        .values()
+        .filter(|c| c.class == class && c.name == name)
+        .collect();
     hits.sort_by(|a, b| a.id.cmp(&b.id));
-    hits.first().unwrap_or_else(|| panic!("no {class} {name} on {host}: {:?}", cis.values().map(|c| &c.name).collect::<Vec<_>>())).id.clone()
+    hits.first()
+        .unwrap_or_else(|| {
+            panic!(
+                "no {class} {name} on {host}: {:?}",
+                cis.values().map(|c| &c.name).collect::<Vec<_>>()
+            )
+        })
+        .id
+        .clone()
 }
 
 async fn define_service(store: &dyn GraphStore, name: &str, attrs: Map<String, Value>) -> CiId {
     let mut o = Observation::new(Source::manual(), RunId::generate(), Scope::none());
-    let mut rec = Record::new("s", CiClass::BusinessService).name(name).ident("name", name).attr("criticality", 2);
+    let mut rec = Record::new("s", CiClass::BusinessService)
+        .name(name)
+        .ident("name", name)
+        .attr("criticality", 2);
     rec.attributes.extend(attrs);
     o.push(rec);
     let r = ingest(store, o).await;
@@ -128,7 +223,17 @@ async fn define_service(store: &dyn GraphStore, name: &str, attrs: Map<String, V
 }
 
 async fn members(store: &dyn GraphStore, svc: &CiId) -> BTreeSet<CiId> {
-    rels_of(store, std::slice::from_ref(svc), Direction::In, &[RelType::MemberOf]).await.unwrap().into_iter().map(|r| r.from).collect()
+    rels_of(
+        store,
+        std::slice::from_ref(svc),
+        Direction::In,
+        &[RelType::MemberOf],
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| r.from)
+    .collect()
 }
 
 async fn add_manual_member(store: &dyn GraphStore, member: &CiId, svc: &CiId) {
@@ -154,13 +259,31 @@ async fn rule_service_follows_the_graph() {
 
     let r = recompute_services(s, &opts()).await.unwrap();
     assert_eq!(r.members_added, 3, "{r:?}");
-    let webs: BTreeSet<CiId> = [id_named(s, CiClass::Host, "web1").await, id_named(s, CiClass::Host, "web2").await, id_named(s, CiClass::Host, "web3").await].into();
+    let webs: BTreeSet<CiId> = [
+        id_named(s, CiClass::Host, "web1").await,
+        id_named(s, CiClass::Host, "web2").await,
+        id_named(s, CiClass::Host, "web3").await,
+    ]
+    .into();
     let mut want = webs.clone();
     want.insert(db.clone());
     assert_eq!(members(s, &svc).await, want);
-    let edge = rels_of(s, std::slice::from_ref(&svc), Direction::In, &[RelType::MemberOf]).await.unwrap();
+    let edge = rels_of(
+        s,
+        std::slice::from_ref(&svc),
+        Direction::In,
+        &[RelType::MemberOf],
+    )
+    .await
+    .unwrap();
     let web1_edge = edge.iter().find(|e| webs.contains(&e.from)).unwrap();
-    assert_eq!((web1_edge.evidence[0].source.as_str(), web1_edge.evidence[0].kind), (MAPPER_SOURCE, EvidenceKind::Rule));
+    assert_eq!(
+        (
+            web1_edge.evidence[0].source.as_str(),
+            web1_edge.evidence[0].kind
+        ),
+        (MAPPER_SOURCE, EvidenceKind::Rule)
+    );
 
     // A new matching CI joins.
     ingest(s, host_obs(&web(4), "run2")).await;
@@ -178,17 +301,34 @@ async fn rule_service_follows_the_graph() {
     let web2 = id_named(s, CiClass::Host, "web2").await;
     s.retire(&web2, "manual").await.unwrap();
     let r = recompute_services(s, &opts()).await.unwrap();
-    assert_eq!(r.members_removed, 1, "web1 left; web2's edge closed with it: {r:?}");
+    assert_eq!(
+        r.members_removed, 1,
+        "web1 left; web2's edge closed with it: {r:?}"
+    );
     let now = members(s, &svc).await;
     let web1 = id_named(s, CiClass::Host, "web1").await;
     assert!(!now.contains(&web1) && !now.contains(&web2), "{now:?}");
-    assert!(now.contains(&db), "a manual member is never removed by the mapper");
+    assert!(
+        now.contains(&db),
+        "a manual member is never removed by the mapper"
+    );
 
     // The manual member matching too and then not: the mapper never closes its edge.
-    let hist = s.history(&svc, &PageRequest::first(500)).await.unwrap().total_count;
+    let hist = s
+        .history(&svc, &PageRequest::first(500))
+        .await
+        .unwrap()
+        .total_count;
     let r = recompute_services(s, &opts()).await.unwrap();
     assert!(!r.changed(), "{r:?}");
-    assert_eq!(s.history(&svc, &PageRequest::first(500)).await.unwrap().total_count, hist, "no history from a no-op recompute");
+    assert_eq!(
+        s.history(&svc, &PageRequest::first(500))
+            .await
+            .unwrap()
+            .total_count,
+        hist,
+        "no history from a no-op recompute"
+    );
 }
 
 #[tokio::test]
@@ -197,16 +337,33 @@ async fn rule_errors_and_the_member_cap_are_reported_not_fatal() {
     let s: &dyn GraphStore = &fx.store;
     estate(s).await;
     let bad = define_service(s, "Bad", attrs(json!({"rule": {"classes": ["Nope"]}}))).await;
-    let ok = define_service(s, "DBs", attrs(json!({"rule": {"namePattern": "^db[0-9]+$", "classes": ["Host"]}}))).await;
+    let ok = define_service(
+        s,
+        "DBs",
+        attrs(json!({"rule": {"namePattern": "^db[0-9]+$", "classes": ["Host"]}})),
+    )
+    .await;
     let r = recompute_services(s, &opts()).await.unwrap();
     assert_eq!(r.errors.len(), 1, "{r:?}");
-    assert_eq!((r.errors[0].service.clone(), r.errors[0].code.as_str()), (bad, "INVALID_INPUT"));
+    assert_eq!(
+        (r.errors[0].service.clone(), r.errors[0].code.as_str()),
+        (bad, "INVALID_INPUT")
+    );
     assert_eq!(members(s, &ok).await.len(), 1);
     // Rules never select services.
-    let svc_rule = define_service(s, "Services", attrs(json!({"rule": {"namePattern": ".*"}}))).await;
+    let svc_rule =
+        define_service(s, "Services", attrs(json!({"rule": {"namePattern": ".*"}}))).await;
     recompute_service(s, &svc_rule, &opts()).await.unwrap();
-    let m = cis_of(s, &members(s, &svc_rule).await.into_iter().collect::<Vec<_>>()).await.unwrap();
-    assert!(!m.is_empty() && m.values().all(|c| c.class != CiClass::BusinessService), "{m:?}");
+    let m = cis_of(
+        s,
+        &members(s, &svc_rule).await.into_iter().collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !m.is_empty() && m.values().all(|c| c.class != CiClass::BusinessService),
+        "{m:?}"
+    );
 }
 
 #[tokio::test]
@@ -214,17 +371,33 @@ async fn entry_point_map_over_three_tiers_with_a_cycle() {
     let fx = fresh();
     let s: &dyn GraphStore = &fx.store;
     estate(s).await;
-    let svc = define_service(s, "Shop", attrs(json!({"entry_points": ["https://lb1.example.com/shop", "lb1:443"]}))).await;
+    let svc = define_service(
+        s,
+        "Shop",
+        attrs(json!({"entry_points": ["https://lb1.example.com/shop", "lb1:443"]})),
+    )
+    .await;
     let r = recompute_services(s, &opts()).await.unwrap();
     assert!(r.unresolved_entry_points.is_empty(), "{r:?}");
     assert_eq!(r.pools_created, 1, "{r:?}");
 
     let lb_ep = child(s, "lb1", CiClass::ListeningEndpoint, "tcp/443").await;
     let haproxy = child(s, "lb1", CiClass::Process, "haproxy").await;
-    assert_eq!(members(s, &svc).await, BTreeSet::from([lb_ep.clone(), haproxy.clone()]), "only the entry endpoint and its process are members");
+    assert_eq!(
+        members(s, &svc).await,
+        BTreeSet::from([lb_ep.clone(), haproxy.clone()]),
+        "only the entry endpoint and its process are members"
+    );
 
     let svc_ci = s.get(&svc).await.unwrap().unwrap();
-    let map: BTreeSet<String> = svc_ci.attr("map_cis").unwrap().as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let map: BTreeSet<String> = svc_ci
+        .attr("map_cis")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     for (host, class, name) in [
         ("web1", CiClass::ListeningEndpoint, "tcp/8080"),
         ("web3", CiClass::Process, "java"),
@@ -232,10 +405,16 @@ async fn entry_point_map_over_three_tiers_with_a_cycle() {
         ("db1", CiClass::Process, "postgres"),
     ] {
         let id = child(s, host, class, name).await;
-        assert!(map.contains(id.as_str()), "{host} {name} missing from the map");
+        assert!(
+            map.contains(id.as_str()),
+            "{host} {name} missing from the map"
+        );
     }
     for h in ["lb1", "web2", "db1"] {
-        assert!(map.contains(id_named(s, CiClass::Host, h).await.as_str()), "host {h} in the map");
+        assert!(
+            map.contains(id_named(s, CiClass::Host, h).await.as_str()),
+            "host {h} in the map"
+        );
     }
     let pool = id_named(s, CiClass::Cluster, "pool haproxy@lb1 → :8080").await;
     assert!(map.contains(pool.as_str()));
@@ -246,15 +425,27 @@ async fn entry_point_map_over_three_tiers_with_a_cycle() {
     assert_eq!(svc_ci.attributes["criticality"].source.as_str(), "manual");
 
     // Depth 1: only the entry tier.
-    let shallow = define_service(s, "Shop edge", attrs(json!({"entry_points": ["10.0.0.1:443"], "mapping_depth": 1}))).await;
+    let shallow = define_service(
+        s,
+        "Shop edge",
+        attrs(json!({"entry_points": ["10.0.0.1:443"], "mapping_depth": 1})),
+    )
+    .await;
     recompute_service(s, &shallow, &opts()).await.unwrap();
     let c = s.get(&shallow).await.unwrap().unwrap();
     let m = c.attr("map_cis").unwrap().as_array().unwrap().len();
     assert_eq!(m, 3, "endpoint, haproxy, lb1: {c:?}");
 
     // Mapping references CIs without touching them: nothing was refreshed or re-sighted.
-    let web1 = s.get(&id_named(s, CiClass::Host, "web1").await).await.unwrap().unwrap();
-    assert!(!web1.sources.contains(&Source::new(MAPPER_SOURCE)), "{web1:?}");
+    let web1 = s
+        .get(&id_named(s, CiClass::Host, "web1").await)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !web1.sources.contains(&Source::new(MAPPER_SOURCE)),
+        "{web1:?}"
+    );
 }
 
 #[tokio::test]
@@ -278,11 +469,31 @@ async fn pools_are_inferred_overridable_and_follow_backends() {
     .into();
     assert_eq!(backends.into_iter().collect::<BTreeSet<_>>(), web_eps);
     let haproxy = child(s, "lb1", CiClass::Process, "haproxy").await;
-    let dep = rels_of(s, std::slice::from_ref(&haproxy), Direction::Out, &[RelType::DependsOn]).await.unwrap();
+    let dep = rels_of(
+        s,
+        std::slice::from_ref(&haproxy),
+        Direction::Out,
+        &[RelType::DependsOn],
+    )
+    .await
+    .unwrap();
     assert_eq!(dep.len(), 1);
-    assert_eq!((dep[0].to.clone(), dep[0].evidence[0].kind), (pool.clone(), EvidenceKind::Inferred));
+    assert_eq!(
+        (dep[0].to.clone(), dep[0].evidence[0].kind),
+        (pool.clone(), EvidenceKind::Inferred)
+    );
     // The single db connection is no pool.
-    let clusters = find_all(s, &CiFilter { classes: vec![CiClass::Cluster], ..Default::default() }, 10).await.unwrap().0;
+    let clusters = find_all(
+        s,
+        &CiFilter {
+            classes: vec![CiClass::Cluster],
+            ..Default::default()
+        },
+        10,
+    )
+    .await
+    .unwrap()
+    .0;
     assert_eq!(clusters.len(), 1);
 
     // A manual min_up wins and survives re-inference.
@@ -294,33 +505,63 @@ async fn pools_are_inferred_overridable_and_follow_backends() {
     let r = recompute_services(s, &opts()).await.unwrap();
     assert!(!r.changed(), "{r:?}");
     let pci = s.get(&pool).await.unwrap().unwrap();
-    assert_eq!((pci.attr("min_up"), pci.attributes["min_up"].source.as_str()), (Some(&json!(2)), "manual"));
+    assert_eq!(
+        (pci.attr("min_up"), pci.attributes["min_up"].source.as_str()),
+        (Some(&json!(2)), "manual")
+    );
 
     // A backend whose connection closes leaves the pool; the manual value stays.
     let web3_ep = child(s, "web3", CiClass::ListeningEndpoint, "tcp/8080").await;
-    s.close_relationship(&RelKey::new(RelType::ConnectsTo, haproxy.clone(), web3_ep.clone()), "manual").await.unwrap();
+    s.close_relationship(
+        &RelKey::new(RelType::ConnectsTo, haproxy.clone(), web3_ep.clone()),
+        "manual",
+    )
+    .await
+    .unwrap();
     let r = recompute_services(s, &opts()).await.unwrap();
     assert_eq!(r.pool_edges_removed, 1, "{r:?}");
     assert_eq!(group_members(s, &pool).await.unwrap().len(), 2);
-    assert_eq!(s.get(&pool).await.unwrap().unwrap().attr("min_up"), Some(&json!(2)));
+    assert_eq!(
+        s.get(&pool).await.unwrap().unwrap().attr("min_up"),
+        Some(&json!(2))
+    );
 
     // Down to one backend: no pool any more; its edges close and it retires.
     let web2_ep = child(s, "web2", CiClass::ListeningEndpoint, "tcp/8080").await;
-    s.close_relationship(&RelKey::new(RelType::ConnectsTo, haproxy.clone(), web2_ep), "manual").await.unwrap();
+    s.close_relationship(
+        &RelKey::new(RelType::ConnectsTo, haproxy.clone(), web2_ep),
+        "manual",
+    )
+    .await
+    .unwrap();
     let r = recompute_services(s, &opts()).await.unwrap();
-    assert_eq!((r.pool_edges_removed, r.pools_retired), (3, 1), "two backends and the dependency: {r:?}");
-    assert_eq!(s.get(&pool).await.unwrap().unwrap().status, CiStatus::Retired);
+    assert_eq!(
+        (r.pool_edges_removed, r.pools_retired),
+        (3, 1),
+        "two backends and the dependency: {r:?}"
+    );
+    assert_eq!(
+        s.get(&pool).await.unwrap().unwrap().status,
+        CiStatus::Retired
+    );
 
     // The connections come back (next discovery run): the same pool returns.
     for h in [LB] {
         ingest(s, host_obs(&h, "run9")).await;
     }
     let r = recompute_services(s, &opts()).await.unwrap();
-    assert_eq!(r.pools_created, 0, "the pool is found again, not re-created: {r:?}");
+    assert_eq!(
+        r.pools_created, 0,
+        "the pool is found again, not re-created: {r:?}"
+    );
     let pci = s.get(&pool).await.unwrap().unwrap();
     assert_eq!(pci.status, CiStatus::Active);
     assert_eq!(group_members(s, &pool).await.unwrap().len(), 3);
-    assert_eq!(pci.attr("min_up"), Some(&json!(2)), "the manual override survived retirement");
+    assert_eq!(
+        pci.attr("min_up"),
+        Some(&json!(2)),
+        "the manual override survived retirement"
+    );
 }
 
 #[tokio::test]
@@ -328,14 +569,41 @@ async fn unresolved_entry_points_are_reported_and_stored() {
     let fx = fresh();
     let s: &dyn GraphStore = &fx.store;
     estate(s).await;
-    let svc = define_service(s, "Broken", attrs(json!({"entry_points": ["nosuch.example.com:80", "lb1:9999", "ftp://lb1", "db1:5432"]}))).await;
+    let svc = define_service(
+        s,
+        "Broken",
+        attrs(
+            json!({"entry_points": ["nosuch.example.com:80", "lb1:9999", "ftp://lb1", "db1:5432"]}),
+        ),
+    )
+    .await;
     let r = recompute_service(s, &svc, &opts()).await.unwrap();
-    let eps: Vec<&str> = r.unresolved_entry_points.iter().map(|u| u.entry_point.as_str()).collect();
-    assert_eq!(eps, ["nosuch.example.com:80", "lb1:9999", "ftp://lb1"], "{r:?}");
-    assert!(r.unresolved_entry_points[0].reason.contains("no active host"), "{r:?}");
-    assert!(r.unresolved_entry_points[1].reason.contains("port 9999"), "{r:?}");
+    let eps: Vec<&str> = r
+        .unresolved_entry_points
+        .iter()
+        .map(|u| u.entry_point.as_str())
+        .collect();
+    assert_eq!(
+        eps,
+        ["nosuch.example.com:80", "lb1:9999", "ftp://lb1"],
+        "{r:?}"
+    );
+    assert!(
+        r.unresolved_entry_points[0]
+            .reason
+            .contains("no active host"),
+        "{r:?}"
+    );
+    assert!(
+        r.unresolved_entry_points[1].reason.contains("port 9999"),
+        "{r:?}"
+    );
     let c = s.get(&svc).await.unwrap().unwrap();
-    let stored = c.attr("unresolved_entry_points").unwrap().as_array().unwrap();
+    let stored = c
+        .attr("unresolved_entry_points")
+        .unwrap()
+        .as_array()
+        .unwrap();
     assert_eq!(stored.len(), 3);
     assert_eq!(stored[1]["entry_point"], "lb1:9999");
     assert_eq!(members(s, &svc).await.len(), 2, "db1:5432 still resolved");
@@ -358,18 +626,38 @@ async fn recomputing_twice_changes_nothing() {
     let mut b = recompute_services(s, &opts()).await.unwrap();
     a.duration_ms = 0;
     b.duration_ms = 0;
-    assert_eq!(b, MappingReport { services_mapped: a.services_mapped, ..Default::default() });
+    assert_eq!(
+        b,
+        MappingReport {
+            services_mapped: a.services_mapped,
+            ..Default::default()
+        }
+    );
 }
 
 #[test]
 fn entry_points_parse() {
     let p = |s: &str| parse_entry_point(s);
-    assert_eq!(p("Shop.Example.com:8443").unwrap(), EntryPoint { host: "shop.example.com".into(), port: 8443 });
+    assert_eq!(
+        p("Shop.Example.com:8443").unwrap(),
+        EntryPoint {
+            host: "shop.example.com".into(),
+            port: 8443
+        }
+    );
     assert_eq!(p("https://shop.example.com/path?q=1").unwrap().port, 443);
-    assert_eq!(p("http://shop.example.com.").unwrap(), EntryPoint { host: "shop.example.com".into(), port: 80 });
+    assert_eq!(
+        p("http://shop.example.com.").unwrap(),
+        EntryPoint {
+            host: "shop.example.com".into(),
+            port: 80
+        }
+    );
     assert_eq!(p("https://shop.example.com:8443/x").unwrap().port, 8443);
     assert_eq!(p("[2001:db8::1]:443").unwrap().host, "2001:db8::1");
-    assert!(p("https://user:secret@shop.example.com").unwrap_err().contains("credentials"));
+    assert!(p("https://user:secret@shop.example.com")
+        .unwrap_err()
+        .contains("credentials"));
     assert!(p("shop.example.com").is_err());
     assert!(p("shop:0").is_err());
     assert!(p("2001:db8::1").is_err());
@@ -378,11 +666,28 @@ fn entry_points_parse() {
 
 #[test]
 fn rules_parse_and_validate() {
-    let r = ServiceRule::from_value(&json!({"classes": ["Host"], "namePattern": "^web", "attributes": {"role": "web"}})).unwrap();
+    let r = ServiceRule::from_value(
+        &json!({"classes": ["Host"], "namePattern": "^web", "attributes": {"role": "web"}}),
+    )
+    .unwrap();
     let f = r.filter().unwrap();
-    assert_eq!((f.classes, f.statuses), (vec![CiClass::Host], vec![CiStatus::Active]));
-    assert!(ServiceRule::from_value(&json!({"class": ["Host"]})).is_err(), "unknown keys are typos");
-    assert!(ServiceRule::from_value(&json!({"namePattern": "("})).unwrap().filter().is_err());
-    assert!(ServiceRule::from_value(&json!({"classes": ["BusinessService"]})).unwrap().filter().is_err());
+    assert_eq!(
+        (f.classes, f.statuses),
+        (vec![CiClass::Host], vec![CiStatus::Active])
+    );
+    assert!(
+        ServiceRule::from_value(&json!({"class": ["Host"]})).is_err(),
+        "unknown keys are typos"
+    );
+    assert!(ServiceRule::from_value(&json!({"namePattern": "("}))
+        .unwrap()
+        .filter()
+        .is_err());
+    assert!(
+        ServiceRule::from_value(&json!({"classes": ["BusinessService"]}))
+            .unwrap()
+            .filter()
+            .is_err()
+    );
     assert!(ServiceRule::from_value(&json!({})).unwrap().is_empty());
 }

@@ -17,7 +17,10 @@ use cmdb_store::neo4j::{Neo4jConfig, Neo4jStore};
 pub const PASSWORD: &str = "cmdb-lab-password";
 
 fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+    std::env::var(key)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
 }
 
 pub fn port() -> u16 {
@@ -41,7 +44,9 @@ pub fn script_env(name: &str, args: &[&str], env: &[(&str, String)]) {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap_or_else(|e| panic!("running {}: {e}", path.display()));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", path.display()));
     assert!(
         out.status.success(),
         "{} failed:\n{}{}",
@@ -75,7 +80,10 @@ pub fn config() -> Neo4jConfig {
 /// Serialises the tests of one binary that use the lab's database.
 pub async fn exclusive() -> tokio::sync::OwnedMutexGuard<()> {
     static LOCK: OnceLock<Arc<tokio::sync::Mutex<()>>> = OnceLock::new();
-    LOCK.get_or_init(|| Arc::new(tokio::sync::Mutex::new(()))).clone().lock_owned().await
+    LOCK.get_or_init(|| Arc::new(tokio::sync::Mutex::new(())))
+        .clone()
+        .lock_owned()
+        .await
 }
 
 /// An empty graph for one test, held exclusively until dropped.
@@ -94,9 +102,17 @@ impl std::ops::Deref for Fixture {
 pub async fn fresh() -> Fixture {
     let guard = exclusive().await;
     lab();
-    let store = Neo4jStore::connect(&config()).await.unwrap_or_else(|e| panic!("connecting to the Bolt lab: {e}"));
-    store.erase_everything().await.unwrap_or_else(|e| panic!("emptying the Bolt lab database: {e}"));
-    Fixture { store, _guard: guard }
+    let store = Neo4jStore::connect(&config())
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the Bolt lab: {e}"));
+    store
+        .erase_everything()
+        .await
+        .unwrap_or_else(|e| panic!("emptying the Bolt lab database: {e}"));
+    Fixture {
+        store,
+        _guard: guard,
+    }
 }
 
 /// A second, private lab server (own port and data directory) for tests that kill, pause or
@@ -109,7 +125,11 @@ pub struct PrivateLab {
 
 impl PrivateLab {
     pub fn start(port: u16, http_port: u16, name: &str) -> PrivateLab {
-        let lab = PrivateLab { port, http_port, dir: PathBuf::from(format!("/var/tmp/cmdb-bolt-lab/{name}")) };
+        let lab = PrivateLab {
+            port,
+            http_port,
+            dir: PathBuf::from(format!("/var/tmp/cmdb-bolt-lab/{name}")),
+        };
         lab.run("start.sh", &["--fresh"]);
         lab
     }
@@ -128,14 +148,23 @@ impl PrivateLab {
         self.run("start.sh", &[]);
     }
     pub fn pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.dir.join("server.pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.dir.join("server.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
     /// SIGKILL the server (a crash), by its recorded pid only.
     pub fn kill9(&self) {
         if let Some(pid) = self.pid() {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             for _ in 0..100 {
-                if !Command::new("kill").args(["-0", &pid.to_string()]).status().map(|s| s.success()).unwrap_or(false) {
+                if !Command::new("kill")
+                    .args(["-0", &pid.to_string()])
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false)
+                {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -146,11 +175,16 @@ impl PrivateLab {
     /// SIGSTOP / SIGCONT: a server that accepts nothing and answers nothing.
     pub fn pause(&self, paused: bool) {
         if let Some(pid) = self.pid() {
-            let _ = Command::new("kill").args([if paused { "-STOP" } else { "-CONT" }, &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args([if paused { "-STOP" } else { "-CONT" }, &pid.to_string()])
+                .status();
         }
     }
     pub fn config(&self) -> Neo4jConfig {
-        Neo4jConfig { uri: format!("bolt://127.0.0.1:{}", self.port), ..config() }
+        Neo4jConfig {
+            uri: format!("bolt://127.0.0.1:{}", self.port),
+            ..config()
+        }
     }
 }
 

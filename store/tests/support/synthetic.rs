@@ -11,7 +11,11 @@ use serde_json::json;
 /// One observation covering hosts `from..to` (as one sweep over an address range reports them).
 pub fn estate(from: usize, to: usize, run: &str) -> Observation {
     // One scope target per observation (a sweep over a range): sightings are per target.
-    let mut o = Observation::new(Source::new("ssh"), RunId::new(run), Scope::complete([format!("range-{from}-{to}")]));
+    let mut o = Observation::new(
+        Source::new("ssh"),
+        RunId::new(run),
+        Scope::complete([format!("range-{from}-{to}")]),
+    );
     for i in from..to {
         let (a, b) = (i / 250, i % 250);
         let ip = format!("10.{}.{}.{}", 100 + a / 250, a % 250, b + 1);
@@ -25,14 +29,46 @@ pub fn estate(from: usize, to: usize, run: &str) -> Observation {
                 .attr("os_name", "Debian GNU/Linux")
                 .attr("rack", format!("r{}", i % 40)),
         );
-        o.push(Record::new(format!("e{i}"), CiClass::Interface).parent(&d).ident("if_name", "eth0"));
+        o.push(
+            Record::new(format!("e{i}"), CiClass::Interface)
+                .parent(&d)
+                .ident("if_name", "eth0"),
+        );
         o.push(Record::new(format!("ip{i}"), CiClass::IpAddress).ident("address", ip.as_str()));
-        o.push(Record::new(format!("p{i}"), CiClass::Process).parent(&d).ident("executable", "nginx").ident("command_line", "nginx: master"));
-        o.push(Record::new(format!("l{i}"), CiClass::ListeningEndpoint).parent(&d).ident("protocol", "tcp").ident("port", 443));
-        o.relate(RelType::HasIp, &format!("e{i}"), &format!("ip{i}"), EvidenceKind::Inventory, 1.0);
-        o.relate(RelType::ListensOn, &format!("p{i}"), &format!("l{i}"), EvidenceKind::Socket, 0.9);
+        o.push(
+            Record::new(format!("p{i}"), CiClass::Process)
+                .parent(&d)
+                .ident("executable", "nginx")
+                .ident("command_line", "nginx: master"),
+        );
+        o.push(
+            Record::new(format!("l{i}"), CiClass::ListeningEndpoint)
+                .parent(&d)
+                .ident("protocol", "tcp")
+                .ident("port", 443),
+        );
+        o.relate(
+            RelType::HasIp,
+            &format!("e{i}"),
+            &format!("ip{i}"),
+            EvidenceKind::Inventory,
+            1.0,
+        );
+        o.relate(
+            RelType::ListensOn,
+            &format!("p{i}"),
+            &format!("l{i}"),
+            EvidenceKind::Socket,
+            0.9,
+        );
         if i > from {
-            o.relate(RelType::ConnectsTo, &format!("p{i}"), &format!("l{}", i - 1), EvidenceKind::Socket, 0.5);
+            o.relate(
+                RelType::ConnectsTo,
+                &format!("p{i}"),
+                &format!("l{}", i - 1),
+                EvidenceKind::Socket,
+                0.5,
+            );
         }
     }
     o
