@@ -39,7 +39,7 @@ impl DiscoveryRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RunnerConfig {
-    /// (target, probe) pairs in progress at once.
+    /// Targets in progress at once (each target's probes run one after another).
     pub concurrency: usize,
     /// Whole-target deadline, collection and transform included.
     pub target_timeout_ms: u64,
@@ -198,6 +198,86 @@ async fn send(tx: &Option<mpsc::Sender<ProgressEvent>>, ev: ProgressEvent) {
     }
 }
 
+/// One probe over one target: events, a timeout, and a panic that fails only this target.
+async fn run_one(
+    t: &Target,
+    p: Arc<dyn Probe>,
+    run_id: &RunId,
+    timeout: Duration,
+    progress: &Option<mpsc::Sender<ProgressEvent>>,
+) -> TargetResult {
+    let name = t.name();
+    let probe = p.name().to_string();
+    let span = info_span!("discover", target = %name, probe = %probe, run_id = %run_id);
+    async move {
+        send(
+            progress,
+            ProgressEvent::TargetStarted {
+                run_id: run_id.clone(),
+                target: name.clone(),
+                probe: probe.clone(),
+            },
+        )
+        .await;
+        let t0 = Instant::now();
+        // own task: a panicking probe fails its target, not the run
+        let (t2, r2, n2) = (t.clone(), run_id.clone(), name.clone());
+        let job = tokio::spawn(
+            async move {
+                match tokio::time::timeout(timeout, p.discover(&t2, &r2)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ProbeError::Timeout(format!(
+                        "{n2}: target did not finish within {timeout:?}"
+                    ))),
+                }
+            }
+            .in_current_span(),
+        );
+        let result = match job.await {
+            Ok(r) => r,
+            Err(e) => Err(ProbeError::Other(format!(
+                "{name}: probe crashed ({})",
+                if e.is_panic() { "panic" } else { "cancelled" }
+            ))),
+        };
+        let duration_ms = t0.elapsed().as_millis() as u64;
+        match &result {
+            Ok(o) => {
+                send(
+                    progress,
+                    ProgressEvent::ObservationReady {
+                        run_id: run_id.clone(),
+                        target: name.clone(),
+                        probe: probe.clone(),
+                        output: Box::new(o.clone()),
+                    },
+                )
+                .await
+            }
+            Err(e) => warn!(code = e.code(), "target failed: {e}"),
+        }
+        send(
+            progress,
+            ProgressEvent::TargetFinished {
+                run_id: run_id.clone(),
+                target: name.clone(),
+                probe: probe.clone(),
+                outcome: outcome(&result),
+                duration_ms,
+            },
+        )
+        .await;
+        TargetResult {
+            target: name,
+            probe,
+            result,
+            duration_ms,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
 /// Run `probes` over the request's targets. Per-target failures (timeout, auth, dead agent)
 /// become `Err` results and the run goes on; a failed target never yields an observation.
 pub async fn run(
@@ -233,92 +313,29 @@ pub async fn run(
     )
     .await;
     let timeout = Duration::from_millis(cfg.target_timeout_ms.max(1));
-    let jobs: Vec<(usize, Target, Arc<dyn Probe>)> = targets
-        .iter()
-        .flat_map(|t| selected.iter().map(move |p| (t.clone(), p.clone())))
-        .enumerate()
-        .map(|(i, (t, p))| (i, t, p))
-        .collect();
-    let mut results: Vec<(usize, TargetResult)> = stream::iter(jobs)
-        .map(|(i, t, p)| {
+    // One job per target, its probes one after another in the order given (SNMP before SSH):
+    // two probes of one host at once would each see the other's footprint (an SNMP walk
+    // listing the SSH probe's shell as a process of the host), and a host is spared two
+    // concurrent visitors. Targets run in parallel.
+    let jobs: Vec<(usize, Target)> = targets.iter().cloned().enumerate().collect();
+    let per_target: Vec<Vec<(usize, TargetResult)>> = stream::iter(jobs)
+        .map(|(ti, t)| {
             let progress = progress.clone();
             let run_id = run_id.clone();
-            let name = t.name();
-            let span = info_span!("discover", target = %name, probe = p.name(), run_id = %run_id);
+            let selected = selected.clone();
             async move {
-                let probe = p.name().to_string();
-                send(
-                    &progress,
-                    ProgressEvent::TargetStarted {
-                        run_id: run_id.clone(),
-                        target: name.clone(),
-                        probe: probe.clone(),
-                    },
-                )
-                .await;
-                let t0 = Instant::now();
-                // own task: a panicking probe fails its target, not the run
-                let (t2, r2, n2) = (t.clone(), run_id.clone(), name.clone());
-                let job = tokio::spawn(
-                    async move {
-                        match tokio::time::timeout(timeout, p.discover(&t2, &r2)).await {
-                            Ok(r) => r,
-                            Err(_) => Err(ProbeError::Timeout(format!(
-                                "{n2}: target did not finish within {timeout:?}"
-                            ))),
-                        }
-                    }
-                    .in_current_span(),
-                );
-                let result = match job.await {
-                    Ok(r) => r,
-                    Err(e) => Err(ProbeError::Other(format!(
-                        "{name}: probe crashed ({})",
-                        if e.is_panic() { "panic" } else { "cancelled" }
-                    ))),
-                };
-                let duration_ms = t0.elapsed().as_millis() as u64;
-                match &result {
-                    Ok(o) => {
-                        send(
-                            &progress,
-                            ProgressEvent::ObservationReady {
-                                run_id: run_id.clone(),
-                                target: name.clone(),
-                                probe: probe.clone(),
-                                output: Box::new(o.clone()),
-                            },
-                        )
-                        .await
-                    }
-                    Err(e) => warn!(code = e.code(), "target failed: {e}"),
+                let mut out = Vec::with_capacity(selected.len());
+                for (pi, p) in selected.into_iter().enumerate() {
+                    let r = run_one(&t, p, &run_id, timeout, &progress).await;
+                    out.push((ti * 1000 + pi, r));
                 }
-                send(
-                    &progress,
-                    ProgressEvent::TargetFinished {
-                        run_id: run_id.clone(),
-                        target: name.clone(),
-                        probe: probe.clone(),
-                        outcome: outcome(&result),
-                        duration_ms,
-                    },
-                )
-                .await;
-                (
-                    i,
-                    TargetResult {
-                        target: name,
-                        probe,
-                        result,
-                        duration_ms,
-                    },
-                )
+                out
             }
-            .instrument(span)
         })
         .buffer_unordered(cfg.concurrency.max(1))
         .collect()
         .await;
+    let mut results: Vec<(usize, TargetResult)> = per_target.into_iter().flatten().collect();
     results.sort_by_key(|(i, _)| *i);
     let results: Vec<TargetResult> = results.into_iter().map(|(_, r)| r).collect();
     let duration_ms = started.elapsed().as_millis() as u64;

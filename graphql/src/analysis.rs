@@ -279,6 +279,10 @@ pub enum WeakEdgeReason {
     Stale,
     /// Its best evidence is below the confidence threshold.
     LowConfidence,
+    /// It rests on host-level evidence only: a connection seen on a host without the process
+    /// holding it, so which process depends on it is a guess (SNMP agents that do not name
+    /// connection owners, SSH without root).
+    HostLevel,
 }
 
 /// A relationship an answer rests on that is not well supported.
@@ -304,6 +308,7 @@ impl WeakEdgeG {
             .map(|r| match r {
                 WeakReason::Stale => WeakEdgeReason::Stale,
                 WeakReason::LowConfidence => WeakEdgeReason::LowConfidence,
+                WeakReason::HostLevel => WeakEdgeReason::HostLevel,
             })
             .collect()
     }
@@ -403,6 +408,12 @@ impl ChangeRiskG {
     async fn rests_on_low_confidence(&self) -> bool {
         self.risk.rests_on_low_confidence
     }
+    /// Some answer rests on a dependency guessed from host-level connections (no process
+    /// known to hold them): discover those hosts over SSH as root, or with an SNMP agent that
+    /// names connection owners, to replace the guess with a fact.
+    async fn rests_on_host_level_evidence(&self) -> bool {
+        self.risk.rests_on_host_level
+    }
     /// Human-readable caveats (empty when the answer rests only on well-supported edges).
     async fn caveats(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -428,6 +439,10 @@ impl ChangeRiskG {
             out.push(format!(
                 "{low} relationship(s) on the failure chains have low confidence"
             ));
+        }
+        let host = count(WeakReason::HostLevel);
+        if host > 0 {
+            out.push(format!("{host} relationship(s) on the failure chains rest on host-level evidence: the host was seen holding the connection, not which process does"));
         }
         out
     }
@@ -458,7 +473,7 @@ impl AnalysisQuery {
         ctx: &Context<'_>,
         ids: Vec<ID>,
         window: Option<ChangeWindowScalar>,
-        #[graphql(default = 10)] max_depth: i32,
+        #[graphql(default_with = "crate::DEFAULT_IMPACT_DEPTH")] max_depth: i32,
     ) -> async_graphql::Result<ChangeRiskG> {
         let s = ctx.data::<ApiState>()?;
         let max_depth = check_depth(s, max_depth)?;
@@ -485,7 +500,7 @@ impl AnalysisQuery {
         &self,
         ctx: &Context<'_>,
         service_id: ID,
-        #[graphql(default = 10)] max_depth: i32,
+        #[graphql(default_with = "crate::DEFAULT_IMPACT_DEPTH")] max_depth: i32,
     ) -> async_graphql::Result<Vec<SinglePointOfFailureG>> {
         let s = ctx.data::<ApiState>()?;
         let max_depth = check_depth(s, max_depth)?;
@@ -502,7 +517,7 @@ impl AnalysisQuery {
         ctx: &Context<'_>,
         from: ID,
         to: ID,
-        #[graphql(default = 10)] max_depth: i32,
+        #[graphql(default_with = "crate::DEFAULT_IMPACT_DEPTH")] max_depth: i32,
         #[graphql(desc = "At most this many chains (default 10, maximum 100).")] first: Option<i32>,
     ) -> async_graphql::Result<PathResult> {
         let s = ctx.data::<ApiState>()?;

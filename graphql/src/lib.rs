@@ -99,6 +99,18 @@ impl std::str::FromStr for Role {
     }
 }
 
+/// The API's shared state, as every resolver reaches it.
+pub(crate) fn state<'a>(
+    ctx: &'a async_graphql::Context<'_>,
+) -> async_graphql::Result<&'a ApiState> {
+    ctx.data::<ApiState>()
+}
+
+/// Default `maxDepth` of impact, changeRisk, singlePointsOfFailure and path: deep enough for a
+/// multi-tier service behind load balancers and redundant switches (the lab estate's deepest
+/// chain, core switch to service, is 12 hops).
+pub const DEFAULT_IMPACT_DEPTH: i32 = 20;
+
 /// Limits enforced by the schema.
 #[derive(Debug, Clone)]
 pub struct ApiLimits {

@@ -2,6 +2,7 @@
 //! (`GraphStore::ingest`) as an observation of source `manual` with an empty scope, so it obeys
 //! source precedence and lands in history like any discovered change.
 
+use crate::state;
 use async_graphql::{Context, Guard, InputObject, Json, Object, SimpleObject, ID};
 use cmdb_model::{
     CiClass, CiId, EvidenceKind, Observation, Record, RelType, RelationshipObs, RunId, Scope,
@@ -126,10 +127,6 @@ pub struct DeletePayload {
 }
 
 pub struct MutationRoot;
-
-fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a ApiState> {
-    ctx.data::<ApiState>()
-}
 
 fn manual_observation() -> Observation {
     Observation::new(Source::manual(), RunId::generate(), Scope::none())

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use crate::state;
 use async_graphql::{Context, Object, ID};
 use cmdb_model::impact::ImpactOptions;
 use cmdb_model::{CiClass, CiId};
@@ -10,10 +11,6 @@ use crate::types::*;
 use crate::{page_request, ApiState};
 
 pub struct QueryRoot;
-
-fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a ApiState> {
-    ctx.data::<ApiState>()
-}
 
 pub(crate) fn check_depth(state: &ApiState, max_depth: i32) -> async_graphql::Result<u32> {
     if max_depth < 0 {
@@ -244,12 +241,13 @@ impl QueryRoot {
     }
 
     /// Which business services are affected if the CIs `ids` fail, and why. Follows each
-    /// relationship type's declared impact flow up to `maxDepth` hops.
+    /// relationship type's declared impact flow up to `maxDepth` hops (default 20: a
+    /// three-tier service behind a load balancer and its switches is 10–13 hops deep).
     async fn impact(
         &self,
         ctx: &Context<'_>,
         ids: Vec<ID>,
-        #[graphql(default = 10)] max_depth: i32,
+        #[graphql(default_with = "crate::DEFAULT_IMPACT_DEPTH")] max_depth: i32,
     ) -> async_graphql::Result<ImpactReportObj> {
         let s = state(ctx)?;
         let max_depth = check_depth(s, max_depth)?;

@@ -2,6 +2,7 @@
 //! map for drawing (`serviceMap`), recomputation (`recomputeServices`) and manual redundancy
 //! (`setRedundancy`). The mapping itself lives in `cmdb_store::services`.
 
+use crate::state;
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject, ID};
@@ -21,10 +22,6 @@ use crate::{ApiState, Role};
 const MAX_MAP_NODES: usize = 2000;
 /// Most entry points one service may have.
 const MAX_ENTRY_POINTS: usize = 100;
-
-fn state<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a ApiState> {
-    ctx.data::<ApiState>()
-}
 
 async fn require_ci(state: &ApiState, id: &str) -> async_graphql::Result<Ci> {
     state
@@ -224,6 +221,15 @@ pub struct MappingReportG {
     pub pool_edges_added: usize,
     pub pool_edges_removed: usize,
     pub pools_retired: usize,
+    /// Dependencies written/closed for host-level connections on service maps.
+    pub host_level_edges_added: usize,
+    pub host_level_edges_removed: usize,
+    /// Network dependencies (hosts on switches, switches on uplinks) written/closed, and
+    /// groups of redundant network paths created/retired.
+    pub network_edges_added: usize,
+    pub network_edges_removed: usize,
+    pub network_groups_created: usize,
+    pub network_groups_retired: usize,
     pub unresolved_entry_points: Vec<UnresolvedEntryPointG>,
     /// Services that could not be mapped (their membership is unchanged).
     pub errors: Vec<MappingErrorG>,
@@ -240,6 +246,12 @@ impl From<sm::MappingReport> for MappingReportG {
             pool_edges_added: r.pool_edges_added,
             pool_edges_removed: r.pool_edges_removed,
             pools_retired: r.pools_retired,
+            host_level_edges_added: r.host_level_edges_added,
+            host_level_edges_removed: r.host_level_edges_removed,
+            network_edges_added: r.network_edges_added,
+            network_edges_removed: r.network_edges_removed,
+            network_groups_created: r.network_groups_created,
+            network_groups_retired: r.network_groups_retired,
             unresolved_entry_points: r
                 .unresolved_entry_points
                 .into_iter()
@@ -376,9 +388,12 @@ pub struct ServiceMapEdge {
     pub to: ID,
     #[graphql(name = "type")]
     pub rel_type: RelTypeG,
-    /// Highest confidence among the evidence.
+    /// All the evidence combined (independent sightings: `1 − Π(1 − cᵢ)`).
     pub confidence: f64,
     pub evidence: Vec<EvidenceG>,
+    /// All its evidence is host-level: a connection seen on a host without the process that
+    /// holds it, or a dependency guessed from such connections.
+    pub rests_on_host_level_evidence: bool,
 }
 
 /// A service and what it consists of and relies on, for drawing.
@@ -469,6 +484,7 @@ async fn build_map(state: &ApiState, svc: Ci, max_depth: u32) -> async_graphql::
                 to: ID(r.to.0.clone()),
                 rel_type: r.rel_type.into(),
                 confidence: r.confidence(),
+                rests_on_host_level_evidence: r.rests_on_host_level(),
                 evidence: r
                     .evidence
                     .iter()
@@ -588,6 +604,10 @@ impl ServicesMutation {
         ctx: &Context<'_>,
         group_id: ID,
         min_up: i32,
+        #[graphql(
+            desc = "With some members down and at most this many up, the group is AT_RISK rather than DEGRADED (default: minUp, i.e. AT_RISK when no spare is left; 0: never AT_RISK)."
+        )]
+        at_risk_up: Option<i32>,
     ) -> async_graphql::Result<CiObj> {
         let s = state(ctx)?;
         let group = require_ci(s, group_id.as_str()).await?;
@@ -606,10 +626,21 @@ impl ServicesMutation {
                 "minUp must be 1–{n}, the group's member count (got {min_up})"
             ))));
         }
+        if let Some(a) = at_risk_up {
+            if a < 0 || a > min_up {
+                return Err(gql(ApiError::InvalidInput(format!(
+                    "atRiskUp must be 0–{min_up} (minUp), got {a}"
+                ))));
+            }
+        }
         let mut obs = Observation::new(Source::manual(), RunId::generate(), Scope::none());
         let mut rec = Record::new("group", group.class);
         rec.id = Some(group.id.clone());
-        obs.push(rec.attr("min_up", min_up));
+        rec = rec.attr(cmdb_model::impact::MIN_UP_ATTR, min_up);
+        if let Some(a) = at_risk_up {
+            rec = rec.attr(cmdb_model::impact::AT_RISK_UP_ATTR, a);
+        }
+        obs.push(rec);
         let report = s.store.ingest(obs, &s.ingest).await.api()?;
         if let Some(e) = report.errors.first() {
             return Err(gql(ApiError::InvalidInput(format!(

@@ -52,6 +52,10 @@ pub enum RelTypeG {
     LinkedTo,
     MemberOf,
     PartOf,
+    /// A connection seen on a host whose owning process is unknown; carries no failure.
+    CommunicatesWith,
+    /// A switch or router learnt this address on that port (ARP + bridge table).
+    LearnedOn,
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -69,6 +73,9 @@ pub enum EvidenceKindG {
     Fdb,
     Arp,
     Socket,
+    /// A connection seen on a host without its owning process, or a dependency inferred
+    /// from such connections alone.
+    HostSocket,
     Inventory,
     Config,
     Tag,
@@ -589,9 +596,15 @@ impl RelationshipObj {
     async fn status(&self) -> RelStatusG {
         self.rel.status.into()
     }
-    /// Highest confidence among the evidence.
+    /// All the evidence combined: independent sightings (another source, another kind of
+    /// evidence) make it more certain, `1 − Π(1 − cᵢ)`.
     async fn confidence(&self) -> f64 {
         self.rel.confidence()
+    }
+    /// All its evidence is host-level: a connection seen on a host without the process that
+    /// holds it (it carries no failure), or a dependency guessed from such connections.
+    async fn rests_on_host_level_evidence(&self) -> bool {
+        self.rel.rests_on_host_level()
     }
     async fn evidence(&self) -> Vec<EvidenceG> {
         self.rel
@@ -887,6 +900,34 @@ impl ImpactedService {
             .await?
             .map(|c| c.0.name.clone()))
     }
+    /// The relationships on this service's shortest failure chains (all of them, not only the
+    /// returned `paths`), each `from -[type]-> to` as stored.
+    async fn path_edges(&self) -> Vec<crate::analysis::ChainHop> {
+        self.0.path_edges.iter().map(Into::into).collect()
+    }
+    /// Those of `pathEdges` that rest on host-level evidence only: a connection seen on a host
+    /// without the process holding it (TCP-MIB without process ids, SSH without root), so the
+    /// dependency it stands for is a guess. Empty when every hop rests on facts.
+    async fn host_level_edges(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::analysis::ChainHop>> {
+        let s = crate::state(ctx)?;
+        let found = cmdb_store::analysis::host_level_edges(s.store.as_ref(), &self.0.path_edges)
+            .await
+            .api()?;
+        Ok(found.iter().map(Into::into).collect())
+    }
+    /// Whether any hop of the answer rests on host-level evidence only (see `hostLevelEdges`).
+    async fn rests_on_host_level_evidence(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let s = crate::state(ctx)?;
+        Ok(
+            !cmdb_store::analysis::host_level_edges(s.store.as_ref(), &self.0.path_edges)
+                .await
+                .api()?
+                .is_empty(),
+        )
+    }
 }
 
 /// A pool or cluster (a CI with PART_OF members) that lost members or redundancy.
@@ -915,6 +956,11 @@ impl GroupImpactG {
     /// Members that must be up (the group's `min_up`, default all).
     async fn min_up(&self) -> u32 {
         self.0.min_up
+    }
+    /// With members down and at most this many up, the group is AT_RISK (the group's
+    /// `at_risk_up`, default `minUp`; 0 for inferred network paths: DEGRADED while one works).
+    async fn at_risk_up(&self) -> u32 {
+        self.0.at_risk_up
     }
     async fn severity(&self) -> SeverityG {
         self.0.severity.into()

@@ -132,6 +132,14 @@ pub enum Normalize {
     Fqdn,
     /// IP addresses in canonical text; loopback, unspecified and link-local rejected.
     Ip,
+    /// Interface names: vendor abbreviations and long forms of one port are one name
+    /// (`Gi1/0/1` = `GigabitEthernet1/0/1`, `Eth1/1` = `Ethernet1/1`); see
+    /// [`canonical_if_name`](crate::identify::canonical_if_name).
+    IfName,
+    /// Process executables and command lines: whitespace collapsed, volatile process-title
+    /// counters removed, cut to what every probe can see; see
+    /// [`canonical_command`](crate::identify::canonical_command).
+    Command,
 }
 
 /// One identifier set: if all its attributes are present on a record, it can identify the CI.
@@ -198,7 +206,7 @@ const DEVICES: &[CiClass] = &[CiClass::Host, CiClass::NetworkDevice];
 
 static INTERFACE_RULES: ClassRules = ClassRules {
     rules: &[
-        rule("if_name", &["if_name"], All, Normalize::Exact),
+        rule("if_name", &["if_name"], All, Normalize::IfName),
         rule("mac_address", &["mac_address"], All, Normalize::Mac),
         rule("if_index", &["if_index"], All, Normalize::Exact),
     ],
@@ -226,7 +234,7 @@ static PROCESS_RULES: ClassRules = ClassRules {
             "command",
             &["executable", "command_line"],
             All,
-            Normalize::Exact,
+            Normalize::Command,
         ),
         rule("executable", &["executable"], All, Normalize::Exact),
     ],

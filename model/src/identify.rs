@@ -74,7 +74,92 @@ pub fn normalize(value: &Value, how: Normalize) -> Option<String> {
             }
         }
         Normalize::Ip => normalize_ip(&raw),
+        Normalize::IfName => Some(canonical_if_name(&raw)),
+        Normalize::Command => Some(canonical_command(&raw)).filter(|c| !c.is_empty()),
     }
+}
+
+/// Vendor spellings of interface-type prefixes → one canonical (lower-case, long) form.
+/// Abbreviations (`Gi`, `Te`, `Eth`) and long forms (`GigabitEthernet`, `TenGigabitEthernet`,
+/// `Ethernet`) name the same port in ifName, ifDescr, CDP and LLDP.
+const IF_PREFIXES: &[(&[&str], &str)] = &[
+    (&["fa", "fastethernet"], "fastethernet"),
+    (
+        &["gi", "gig", "ge", "gigabitethernet", "gigethernet"],
+        "gigabitethernet",
+    ),
+    (
+        &[
+            "te",
+            "ten",
+            "xge",
+            "tengigabitethernet",
+            "ten-gigabitethernet",
+            "tengige",
+        ],
+        "tengigabitethernet",
+    ),
+    (
+        &["twe", "twentyfivegige", "twentyfivegigabitethernet"],
+        "twentyfivegige",
+    ),
+    (
+        &["fo", "fortygige", "fortygigabitethernet"],
+        "fortygigabitethernet",
+    ),
+    (
+        &["hu", "hundredgige", "hundredgigabitethernet"],
+        "hundredgige",
+    ),
+    (&["et", "eth", "ethernet"], "ethernet"),
+    (&["po", "port-channel", "portchannel"], "port-channel"),
+    (&["vl", "vlan"], "vlan"),
+    (&["lo", "loopback"], "loopback"),
+    (&["tu", "tunnel"], "tunnel"),
+    (&["mgmt", "management"], "mgmt"),
+];
+
+/// The name an interface is identified by. Network gear names one port several ways
+/// (`Gi1/0/1` in ifName, `GigabitEthernet1/0/1` in ifDescr and in a neighbour's CDP/LLDP
+/// port id); those become one name: the canonical type prefix and the numbering, lower-case.
+/// Only names that look like a network device's (a `/` in the numbering, or a capitalised type
+/// prefix) are rewritten, so Linux names (`eth0`, `ens3`, `bond0`) stay exactly what they are.
+pub fn canonical_if_name(raw: &str) -> String {
+    let name = raw.trim();
+    let vendor_style = name.contains('/') || name.starts_with(|c: char| c.is_ascii_uppercase());
+    let split = name
+        .find(|c: char| c.is_ascii_digit())
+        .unwrap_or(name.len());
+    let (prefix, rest) = name.split_at(split);
+    let prefix_l = prefix.trim().to_ascii_lowercase();
+    if vendor_style && !rest.is_empty() {
+        if let Some((_, canon)) = IF_PREFIXES
+            .iter()
+            .find(|(names, _)| names.contains(&prefix_l.as_str()))
+        {
+            return format!("{canon}{rest}").to_ascii_lowercase();
+        }
+    }
+    name.to_string()
+}
+
+/// Characters of a command line that identify a process: HOST-RESOURCES-MIB keeps at most 128
+/// octets of a process's path and of its parameters, so nothing beyond that can be compared
+/// between SNMP and SSH.
+pub const COMMAND_IDENTITY_CHARS: usize = 128;
+
+/// The part of a command line that identifies a process: whitespace collapsed, cut to
+/// [`COMMAND_IDENTITY_CHARS`], and volatile process-title parts removed (sshd's listener
+/// retitles itself `… [listener] 1 of 10-100 startups` while a client connects). Two processes
+/// of one executable on one host whose command lines agree this far are one CI.
+pub fn canonical_command(raw: &str) -> String {
+    let collapsed = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut: String = collapsed.chars().take(COMMAND_IDENTITY_CHARS).collect();
+    let stable = match cut.find(" [listener]") {
+        Some(i) => &cut[..i],
+        None => cut.as_str(),
+    };
+    stable.trim().to_string()
 }
 
 /// `aa:bb:cc:dd:ee:ff` from common spellings (`AA-BB-…`, `aabb.ccdd.eeff`, `0xAABBCC…`, `aabbcc…`).
@@ -271,6 +356,66 @@ mod tests {
         assert_eq!(
             normalize(&json!(5432), Normalize::Lower).as_deref(),
             Some("5432")
+        );
+    }
+
+    #[test]
+    fn interface_names_long_and_short_are_one() {
+        for (a, b) in [
+            ("Gi1/0/1", "GigabitEthernet1/0/1"),
+            ("Te1/1/1", "TenGigabitEthernet1/1/1"),
+            ("Eth1/48", "Ethernet1/48"),
+            ("Fa0/1", "FastEthernet0/1"),
+            ("Po1", "Port-channel1"),
+            ("Vl100", "Vlan100"),
+            ("GE1/0/1", "GigabitEthernet1/0/1"),
+            ("XGE1/0/49", "Ten-GigabitEthernet1/0/49"),
+        ] {
+            assert_eq!(canonical_if_name(a), canonical_if_name(b), "{a} vs {b}");
+        }
+        assert_eq!(canonical_if_name("Gi1/0/1"), "gigabitethernet1/0/1");
+        // Linux and Juniper names are left alone; distinct ports stay distinct.
+        for n in [
+            "eth0",
+            "ens3",
+            "bond0",
+            "lo",
+            "ge-0/0/1",
+            "xe-0/0/0.0",
+            "vlan100",
+        ] {
+            assert_eq!(canonical_if_name(n), n);
+        }
+        assert_ne!(canonical_if_name("Gi1/0/1"), canonical_if_name("Te1/0/1"));
+        assert_ne!(canonical_if_name("Gi1/0/1"), canonical_if_name("Gi1/0/10"));
+    }
+
+    #[test]
+    fn command_lines_identify_up_to_what_snmp_keeps() {
+        let full = format!(
+            "/usr/sbin/snmpd -f -C -c {} -Lf /var/log/snmpd.log",
+            "x".repeat(200)
+        );
+        // SNMP: the path, a space and the first 128 octets of the parameters.
+        let params = full.splitn(2, ' ').nth(1).unwrap();
+        let snmp = format!("/usr/sbin/snmpd {}", &params[..128]);
+        assert_eq!(canonical_command(&full), canonical_command(&snmp));
+        // sshd's listener retitles itself while clients connect.
+        assert_eq!(
+            canonical_command("sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"),
+            canonical_command("sshd: /usr/sbin/sshd -D [listener] 1 of 10-100 startups")
+        );
+        assert_eq!(
+            canonical_command("sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"),
+            "sshd: /usr/sbin/sshd -D"
+        );
+        assert_eq!(
+            canonical_command("  java   -jar  app.jar "),
+            "java -jar app.jar"
+        );
+        assert_ne!(
+            canonical_command("java -jar a.jar"),
+            canonical_command("java -jar b.jar")
         );
     }
 

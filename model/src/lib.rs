@@ -26,3 +26,4 @@ pub use reconcile::{
 };
 pub mod interchange;
 pub mod synthetic;
+pub mod topology;

@@ -39,6 +39,8 @@ pub trait CurrentView {
     fn relationship(&self, key: &RelKey) -> Result<Option<Relationship>, ViewError>;
     /// CIs identified within `parent`, each with its identifier keys.
     fn dependents(&self, parent: &CiId) -> Result<Vec<(CiId, Vec<String>)>, ViewError>;
+    /// Relationships of type `rel_type` into `to`, whatever their status.
+    fn incoming(&self, to: &CiId, rel_type: RelType) -> Result<Vec<Relationship>, ViewError>;
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -156,6 +158,24 @@ impl Delta {
     pub fn rel_count(&self, kind: WriteKind) -> usize {
         self.relationships.iter().filter(|w| w.kind == kind).count()
     }
+    /// The CIs this delta counts as seen by its source (for scoped staleness): those it writes
+    /// and those it saw unchanged.
+    pub fn sighted_cis(&self) -> impl Iterator<Item = &CiId> {
+        self.cis
+            .iter()
+            .map(|w| &w.ci.id)
+            .chain(self.seen_cis.iter())
+    }
+    /// The relationships this delta counts as seen by its source: those it writes ACTIVE and
+    /// those it saw unchanged. A relationship it closes (a host-level connection handed to its
+    /// process) is not a sighting.
+    pub fn sighted_relationships(&self) -> impl Iterator<Item = RelKey> + '_ {
+        self.relationships
+            .iter()
+            .filter(|w| w.rel.status == RelStatus::Active)
+            .map(|w| w.rel.key())
+            .chain(self.seen_relationships.iter().cloned())
+    }
     pub fn is_empty(&self) -> bool {
         self.merges.is_empty()
             && self.cis.is_empty()
@@ -253,6 +273,8 @@ struct Reconciler<'a> {
     /// CIs this observation actually saw (created, matched, merged into). Others in `cis` were
     /// only looked at — references and rejected candidates — and are not written or sighted.
     touched: HashSet<CiId>,
+    /// The processes known to run on a host: this observation's and the graph's.
+    host_processes: HashMap<CiId, HashSet<CiId>>,
 }
 
 fn err(record: &str, code: &str, field: Option<&str>, message: impl Into<String>) -> RecordError {
@@ -364,6 +386,7 @@ impl<'a> Reconciler<'a> {
             errors: Vec::new(),
             record_ids: HashMap::new(),
             touched: HashSet::new(),
+            host_processes: HashMap::new(),
         }
     }
 
@@ -1145,7 +1168,14 @@ impl<'a> Reconciler<'a> {
                 weak,
             );
         }
-        for r in &self.obs.relationships {
+        // Host-level connections last, so the process-level ones of the same observation are
+        // there to take them.
+        let (host_level, rest): (Vec<_>, Vec<_>) = self
+            .obs
+            .relationships
+            .iter()
+            .partition(|r| r.rel_type == RelType::CommunicatesWith);
+        for r in rest.into_iter().chain(host_level) {
             let label = format!("{}->{}", r.from, r.to);
             let from = match self.record_ids.get(&r.from) {
                 Some(id) => self.resolve(id),
@@ -1177,17 +1207,189 @@ impl<'a> Reconciler<'a> {
                 ));
                 continue;
             }
-            self.upsert_rel(
-                r.rel_type,
-                from,
-                to,
-                r.evidence,
-                r.confidence,
-                r.attributes.clone(),
-                false,
-            );
+            match r.rel_type {
+                RelType::CommunicatesWith => {
+                    self.host_connection(from, to, r.evidence, r.confidence, r.attributes.clone())?
+                }
+                RelType::ConnectsTo => {
+                    self.upsert_rel(
+                        r.rel_type,
+                        from.clone(),
+                        to.clone(),
+                        r.evidence,
+                        r.confidence,
+                        r.attributes.clone(),
+                        false,
+                    );
+                    self.take_host_level(&from, &to)?;
+                }
+                _ => self.upsert_rel(
+                    r.rel_type,
+                    from,
+                    to,
+                    r.evidence,
+                    r.confidence,
+                    r.attributes.clone(),
+                    false,
+                ),
+            }
         }
         // Relationships of CIs merged away are re-pointed by the store; nothing to do here.
+        Ok(())
+    }
+
+    /// The processes on `host`: those this observation places there and those the graph does.
+    fn processes_on(&mut self, host: &CiId) -> Result<&HashSet<CiId>, ViewError> {
+        if !self.host_processes.contains_key(host) {
+            let prefix = format!("{}|", CiClass::Process.family());
+            let mut procs: HashSet<CiId> = HashSet::new();
+            for (id, keys) in self.view.dependents(host)? {
+                if keys.iter().any(|k| k.starts_with(&prefix)) {
+                    procs.insert(self.resolve(&id));
+                }
+            }
+            for rec in &self.obs.records {
+                if rec.class != Some(CiClass::Process) {
+                    continue;
+                }
+                let parent = rec
+                    .parent
+                    .as_ref()
+                    .and_then(|p| self.record_ids.get(p))
+                    .map(|p| self.resolve(p));
+                if parent.as_ref() == Some(host) {
+                    if let Some(id) = self.record_ids.get(&rec.key) {
+                        procs.insert(self.resolve(id));
+                    }
+                }
+            }
+            self.host_processes.insert(host.clone(), procs);
+        }
+        Ok(&self.host_processes[host])
+    }
+
+    /// The host a process of this observation runs on (its record's parent).
+    fn host_of(&self, process: &CiId) -> Option<CiId> {
+        self.obs.records.iter().find_map(|rec| {
+            if rec.class != Some(CiClass::Process)
+                || self
+                    .record_ids
+                    .get(&rec.key)
+                    .map(|i| self.resolve(i))
+                    .as_ref()
+                    != Some(process)
+            {
+                return None;
+            }
+            rec.parent
+                .as_ref()
+                .and_then(|p| self.record_ids.get(p))
+                .map(|p| self.resolve(p))
+        })
+    }
+
+    /// A connection `host` holds to `endpoint` whose owning process the probe could not name.
+    /// If a process of that host is known to hold a connection there (an active CONNECTS_TO,
+    /// from this observation or the graph), the sighting is further evidence on that edge:
+    /// the edge stays one and grows more certain. Otherwise it is kept as what it is, a
+    /// host-level COMMUNICATES_WITH, which carries no failure (docs/impact.md).
+    fn host_connection(
+        &mut self,
+        host: CiId,
+        endpoint: CiId,
+        kind: EvidenceKind,
+        base: f64,
+        attrs: Map<String, Value>,
+    ) -> Result<(), ViewError> {
+        let procs = self.processes_on(&host)?.clone();
+        let mut owners: BTreeSet<CiId> = BTreeSet::new();
+        for (key, (rel, _)) in &self.rels {
+            if key.rel_type == RelType::ConnectsTo
+                && key.to == endpoint
+                && rel.status == RelStatus::Active
+                && procs.contains(&key.from)
+            {
+                owners.insert(key.from.clone());
+            }
+        }
+        for rel in self.view.incoming(&endpoint, RelType::ConnectsTo)? {
+            let from = self.resolve(&rel.from);
+            let active = match self.rels.get(&RelKey::new(
+                RelType::ConnectsTo,
+                from.clone(),
+                endpoint.clone(),
+            )) {
+                Some((working, _)) => working.status == RelStatus::Active,
+                None => rel.status == RelStatus::Active,
+            };
+            if active && procs.contains(&from) {
+                owners.insert(from);
+            }
+        }
+        if owners.is_empty() {
+            self.upsert_rel(
+                RelType::CommunicatesWith,
+                host,
+                endpoint,
+                kind,
+                base,
+                attrs,
+                false,
+            );
+        } else {
+            for p in owners {
+                self.upsert_rel(
+                    RelType::ConnectsTo,
+                    p,
+                    endpoint.clone(),
+                    kind,
+                    base,
+                    attrs.clone(),
+                    false,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// `process` is now known to connect to `endpoint`: a host-level COMMUNICATES_WITH its host
+    /// holds there is the same connection seen without its owner. Its evidence moves onto the
+    /// process's edge and the host-level edge is closed, so the sighting is counted once.
+    fn take_host_level(&mut self, process: &CiId, endpoint: &CiId) -> Result<(), ViewError> {
+        let Some(host) = self.host_of(process) else {
+            return Ok(());
+        };
+        let key = RelKey::new(RelType::CommunicatesWith, host, endpoint.clone());
+        if !self.rels.contains_key(&key) {
+            match self.view.relationship(&key)? {
+                Some(existing) if existing.status == RelStatus::Active => {
+                    self.rels
+                        .insert(key.clone(), (existing.clone(), Some(existing)));
+                }
+                _ => return Ok(()),
+            }
+        }
+        let (host_rel, _) = self.rels.get_mut(&key).expect("present");
+        if host_rel.status != RelStatus::Active {
+            return Ok(());
+        }
+        host_rel.status = RelStatus::Closed;
+        let evidence = host_rel.evidence.clone();
+        let attributes = host_rel.attributes.clone();
+        let (first, last) = (host_rel.first_seen, host_rel.last_seen);
+        let pkey = RelKey::new(RelType::ConnectsTo, process.clone(), endpoint.clone());
+        if let Some((rel, _)) = self.rels.get_mut(&pkey) {
+            rel.absorb(Relationship {
+                rel_type: RelType::ConnectsTo,
+                from: pkey.from.clone(),
+                to: pkey.to.clone(),
+                status: RelStatus::Active,
+                evidence,
+                attributes,
+                first_seen: first,
+                last_seen: last,
+            });
+        }
         Ok(())
     }
 
@@ -1337,12 +1539,21 @@ impl<'a> Reconciler<'a> {
                     WriteKind::Created
                 }
                 Some(o) => {
-                    if o.status != RelStatus::Active {
+                    if o.status != RelStatus::Active && rel.status == RelStatus::Active {
                         self.rel_hist(
                             &key,
                             ChangeKind::RelationshipReopened,
                             Some(Value::String("CLOSED".into())),
                             Some(Value::String("ACTIVE".into())),
+                        );
+                    }
+                    if o.status == RelStatus::Active && rel.status != RelStatus::Active {
+                        // A host-level connection attributed to its process (see `take_host_level`).
+                        self.rel_hist(
+                            &key,
+                            ChangeKind::RelationshipClosed,
+                            Some(Value::String("ACTIVE".into())),
+                            Some(Value::String("CLOSED".into())),
                         );
                     }
                     let mut a = o.clone();
@@ -1433,6 +1644,8 @@ mod tests {
     struct MemView {
         cis: RefCell<HashMap<CiId, Ci>>,
         keys: RefCell<HashMap<String, Vec<CiId>>>,
+        rels: RefCell<BTreeMap<RelKey, Relationship>>,
+        deps: RefCell<HashMap<CiId, BTreeMap<CiId, Vec<String>>>>,
     }
 
     impl MemView {
@@ -1446,6 +1659,18 @@ mod tests {
                     .entry(e.key.clone())
                     .or_default()
                     .push(e.ci.clone());
+                if let Some(p) = &e.parent {
+                    self.deps
+                        .borrow_mut()
+                        .entry(p.clone())
+                        .or_default()
+                        .entry(e.ci.clone())
+                        .or_default()
+                        .push(e.key.clone());
+                }
+            }
+            for w in &d.relationships {
+                self.rels.borrow_mut().insert(w.rel.key(), w.rel.clone());
             }
         }
         fn run(&self, o: &Observation) -> Reconciled {
@@ -1462,12 +1687,139 @@ mod tests {
         fn lookup(&self, key: &str) -> Result<Vec<CiId>, ViewError> {
             Ok(self.keys.borrow().get(key).cloned().unwrap_or_default())
         }
-        fn relationship(&self, _: &RelKey) -> Result<Option<Relationship>, ViewError> {
-            Ok(None)
+        fn relationship(&self, key: &RelKey) -> Result<Option<Relationship>, ViewError> {
+            Ok(self.rels.borrow().get(key).cloned())
         }
-        fn dependents(&self, _: &CiId) -> Result<Vec<(CiId, Vec<String>)>, ViewError> {
-            Ok(vec![])
+        fn dependents(&self, parent: &CiId) -> Result<Vec<(CiId, Vec<String>)>, ViewError> {
+            Ok(self
+                .deps
+                .borrow()
+                .get(parent)
+                .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default())
         }
+        fn incoming(&self, to: &CiId, rel_type: RelType) -> Result<Vec<Relationship>, ViewError> {
+            Ok(self
+                .rels
+                .borrow()
+                .values()
+                .filter(|r| &r.to == to && r.rel_type == rel_type)
+                .cloned()
+                .collect())
+        }
+    }
+
+    /// One host's view of its connection to `10.0.0.2:5432`: `owned` names the owning process
+    /// (an SSH `ss -p` row), otherwise the row has no owner (TCP-MIB without a process).
+    fn connection(source: &str, run: &str, owned: bool) -> Observation {
+        let mut o = Observation::new(Source::new(source), RunId::new(run), Scope::none());
+        o.push(Record::new("h", CiClass::Host).ident("hostname", "app1"));
+        o.push(
+            Record::new("p", CiClass::Process)
+                .parent("h")
+                .ident("executable", "java")
+                .ident("command_line", "java -jar app.jar"),
+        );
+        o.push(
+            Record::new("rh", CiClass::Host)
+                .ident("ip_addresses", json!(["10.0.0.2"]))
+                .placeholder(),
+        );
+        o.push(
+            Record::new("re", CiClass::ListeningEndpoint)
+                .parent("rh")
+                .ident("protocol", "tcp")
+                .ident("port", 5432)
+                .placeholder(),
+        );
+        if owned {
+            o.relate(RelType::ConnectsTo, "p", "re", EvidenceKind::Socket, 0.5);
+        } else {
+            o.relate(
+                RelType::CommunicatesWith,
+                "h",
+                "re",
+                EvidenceKind::HostSocket,
+                0.5,
+            );
+        }
+        o
+    }
+
+    fn active(v: &MemView, t: RelType) -> Vec<Relationship> {
+        v.rels
+            .borrow()
+            .values()
+            .filter(|r| r.rel_type == t && r.status == RelStatus::Active)
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn a_connection_without_owner_is_evidence_on_the_owners_edge_in_either_order() {
+        for owned_first in [true, false] {
+            let v = MemView::default();
+            v.run(&connection(
+                if owned_first { "ssh" } else { "snmp" },
+                "r1",
+                owned_first,
+            ));
+            let r = v.run(&connection(
+                if owned_first { "snmp" } else { "ssh" },
+                "r2",
+                !owned_first,
+            ));
+            let conns = active(&v, RelType::ConnectsTo);
+            assert_eq!(conns.len(), 1, "one edge, owned_first={owned_first}");
+            assert!(
+                active(&v, RelType::CommunicatesWith).is_empty(),
+                "no host-level edge left, owned_first={owned_first}"
+            );
+            let kinds: BTreeSet<(String, EvidenceKind)> = conns[0]
+                .evidence
+                .iter()
+                .map(|e| (e.source.as_str().to_string(), e.kind))
+                .collect();
+            assert_eq!(
+                kinds,
+                BTreeSet::from([
+                    ("ssh".into(), EvidenceKind::Socket),
+                    ("snmp".into(), EvidenceKind::HostSocket)
+                ])
+            );
+            assert_eq!(
+                conns[0].confidence(),
+                0.75,
+                "corroborated: more certain than either sighting"
+            );
+            assert!(!conns[0].rests_on_host_level());
+            if !owned_first {
+                let closed = r
+                    .delta
+                    .history
+                    .iter()
+                    .filter(|h| h.kind == ChangeKind::RelationshipClosed)
+                    .count();
+                assert_eq!(closed, 1, "the host-level edge's closing is history");
+            }
+        }
+    }
+
+    #[test]
+    fn a_connection_nobody_owns_stays_host_level() {
+        let v = MemView::default();
+        v.run(&connection("snmp", "r1", false));
+        assert!(active(&v, RelType::ConnectsTo).is_empty());
+        let host_level = active(&v, RelType::CommunicatesWith);
+        assert_eq!(host_level.len(), 1);
+        assert!(host_level[0].rests_on_host_level());
+        // Seen again by the same source: still one edge, reinforced.
+        v.run(&connection("snmp", "r2", false));
+        let host_level = active(&v, RelType::CommunicatesWith);
+        assert_eq!(
+            (host_level.len(), host_level[0].evidence[0].observations),
+            (1, 2)
+        );
     }
 
     fn host(source: &str, f: impl FnOnce(Record) -> Record) -> Observation {

@@ -11,7 +11,9 @@ use crate::time::Timestamp;
 /// Relationship types. `from -[TYPE]-> to` reads as a sentence: Host CONTAINS Interface,
 /// Process RUNS_ON Host, Process LISTENS_ON ListeningEndpoint, Process CONNECTS_TO
 /// ListeningEndpoint, Interface LINKED_TO Interface, CI MEMBER_OF BusinessService,
-/// CI PART_OF Cluster.
+/// CI PART_OF Cluster, Host COMMUNICATES_WITH ListeningEndpoint (a connection seen on the host
+/// whose owning process is unknown), IpAddress LEARNED_ON Interface (a switch or router learnt
+/// the address on that port: its ARP table and bridge forwarding table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RelType {
@@ -24,6 +26,8 @@ pub enum RelType {
     LinkedTo,
     MemberOf,
     PartOf,
+    CommunicatesWith,
+    LearnedOn,
 }
 
 /// Which way a failure travels along a relationship.
@@ -35,10 +39,12 @@ pub enum ImpactFlow {
     ToToFrom,
     /// Both ways (an L2 link).
     Both,
+    /// Neither way: evidence the graph keeps without a failure travelling along it.
+    None,
 }
 
 impl RelType {
-    pub const ALL: [RelType; 9] = [
+    pub const ALL: [RelType; 11] = [
         RelType::Contains,
         RelType::HasIp,
         RelType::RunsOn,
@@ -48,6 +54,8 @@ impl RelType {
         RelType::LinkedTo,
         RelType::MemberOf,
         RelType::PartOf,
+        RelType::CommunicatesWith,
+        RelType::LearnedOn,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +69,8 @@ impl RelType {
             RelType::LinkedTo => "LINKED_TO",
             RelType::MemberOf => "MEMBER_OF",
             RelType::PartOf => "PART_OF",
+            RelType::CommunicatesWith => "COMMUNICATES_WITH",
+            RelType::LearnedOn => "LEARNED_ON",
         }
     }
 
@@ -76,6 +86,15 @@ impl RelType {
             // The thing depended upon failing breaks the dependant.
             RelType::RunsOn | RelType::ConnectsTo | RelType::DependsOn => ImpactFlow::ToToFrom,
             RelType::LinkedTo => ImpactFlow::Both,
+            // A host does not fail because a remote service it talks to fails: which of its
+            // processes uses the connection is unknown. Discovery attributes the evidence to
+            // the owning process once one is known (reconciliation folds it into that
+            // process's CONNECTS_TO), and service mapping decides what on the host a service
+            // relies on (docs/service-mapping.md).
+            RelType::CommunicatesWith => ImpactFlow::None,
+            // Where an address was seen, not what it relies on: the physical dependencies of
+            // hosts on switches are inferred from attachments (docs/impact.md).
+            RelType::LearnedOn => ImpactFlow::None,
         }
     }
 
@@ -111,6 +130,12 @@ pub enum EvidenceKind {
     Fdb,
     Arp,
     Socket,
+    /// A connection seen on a host whose owning process is unknown (TCP-MIB rows without a
+    /// process, `ss` without the privileges to name owners), and dependencies inferred from
+    /// such connections alone. A relationship all of whose evidence is of this kind rests on
+    /// host-level evidence: the process that really depends on it is a guess.
+    #[serde(rename = "host_socket")]
+    HostSocket,
     /// Structure reported directly by the device (its own interfaces, addresses, processes).
     Inventory,
     Config,
@@ -122,12 +147,13 @@ pub enum EvidenceKind {
 }
 
 impl EvidenceKind {
-    pub const ALL: [EvidenceKind; 12] = [
+    pub const ALL: [EvidenceKind; 13] = [
         EvidenceKind::Lldp,
         EvidenceKind::Cdp,
         EvidenceKind::Fdb,
         EvidenceKind::Arp,
         EvidenceKind::Socket,
+        EvidenceKind::HostSocket,
         EvidenceKind::Inventory,
         EvidenceKind::Config,
         EvidenceKind::Tag,
@@ -143,6 +169,7 @@ impl EvidenceKind {
             EvidenceKind::Fdb => "fdb",
             EvidenceKind::Arp => "arp",
             EvidenceKind::Socket => "socket",
+            EvidenceKind::HostSocket => "host_socket",
             EvidenceKind::Inventory => "inventory",
             EvidenceKind::Config => "config",
             EvidenceKind::Tag => "tag",
@@ -164,6 +191,7 @@ impl EvidenceKind {
                 | EvidenceKind::Fdb
                 | EvidenceKind::Arp
                 | EvidenceKind::Socket
+                | EvidenceKind::HostSocket
                 | EvidenceKind::Inferred
         )
     }
@@ -205,6 +233,12 @@ impl Evidence {
         let c = 1.0 - (1.0 - base).powi(n);
         (c * 1000.0).round() / 1000.0
     }
+}
+
+/// Independent confidences combined (`1 − Π(1 − cᵢ)`, rounded to 3 decimals); 0 for none.
+pub fn combined_confidence(cs: impl IntoIterator<Item = f64>) -> f64 {
+    let miss: f64 = cs.into_iter().map(|c| 1.0 - c.clamp(0.0, 1.0)).product();
+    ((1.0 - miss) * 1000.0).round() / 1000.0
 }
 
 /// Identity of a relationship: type plus endpoints (canonically ordered for symmetric types).
@@ -293,11 +327,22 @@ impl Relationship {
         }
     }
 
-    /// Highest confidence among its evidence.
+    /// How certain the relationship is, all its evidence combined: each (source, kind) entry
+    /// is an independent sighting, so the chance that all of them are wrong is the product of
+    /// each being wrong: `1 − Π(1 − cᵢ)`. An SSH socket (0.5) corroborated by SNMP's view of
+    /// the same connection (0.5) is 0.75; a single entry is its own confidence.
     pub fn confidence(&self) -> f64 {
-        self.evidence
-            .iter()
-            .map(|e| e.confidence)
-            .fold(0.0, f64::max)
+        combined_confidence(self.evidence.iter().map(|e| e.confidence))
+    }
+
+    /// Every piece of evidence is host-level (see [`EvidenceKind::HostSocket`]): the
+    /// relationship says a host talks to something, not which of its processes relies on it.
+    pub fn rests_on_host_level(&self) -> bool {
+        self.rel_type == RelType::CommunicatesWith
+            || (!self.evidence.is_empty()
+                && self
+                    .evidence
+                    .iter()
+                    .all(|e| e.kind == EvidenceKind::HostSocket))
     }
 }

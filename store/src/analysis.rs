@@ -6,10 +6,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use cmdb_model::impact::{
-    self, FailureChains, GraphEdge, ImpactGraph, ImpactOptions, ImpactReport, ServiceImpact,
-    SinglePointOfFailure,
+    self, FailureChains, GraphEdge, GroupRule, ImpactGraph, ImpactOptions, ImpactReport,
+    ServiceImpact, SinglePointOfFailure,
 };
-use cmdb_model::{Ci, CiId, CiStatus, Timestamp};
+use cmdb_model::{Ci, CiId, CiStatus, RelType, Relationship, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::{Direction, GraphStore, RelQuery, StoreError, TraverseDirection, TraverseQuery};
@@ -25,11 +25,6 @@ fn attr_u32(ci: &Ci, key: &str) -> Option<u32> {
         .as_u64()
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))?;
     u32::try_from(n).ok()
-}
-
-/// `min_up` of a group CI: a positive integer (or a numeric string); anything else = none.
-pub fn min_up_of(ci: &Ci) -> Option<u32> {
-    attr_u32(ci, "min_up").filter(|n| *n > 0)
 }
 
 /// Criticality 1–5 of a service CI, if it declares one (anything else = none).
@@ -76,12 +71,12 @@ pub async fn complete_graph<S: GraphStore + ?Sized>(
     ids.sort();
     ids.dedup();
     let mut classes = HashMap::with_capacity(ids.len());
-    let mut min_up = HashMap::new();
+    let mut rules = HashMap::new();
     for chunk in ids.chunks(1000) {
         for ci in store.get_many(chunk).await? {
             if done.contains(&ci.id) {
-                if let Some(k) = min_up_of(&ci) {
-                    min_up.insert(ci.id.clone(), k);
+                if let Some(r) = GroupRule::of(&ci) {
+                    rules.insert(ci.id.clone(), r);
                 }
             }
             classes.insert(ci.id, ci.class);
@@ -90,7 +85,7 @@ pub async fn complete_graph<S: GraphStore + ?Sized>(
     Ok(ImpactGraph {
         edges,
         classes,
-        min_up,
+        rules,
     })
 }
 
@@ -266,6 +261,47 @@ pub enum WeakReason {
     Stale,
     /// Best evidence below `low_confidence_below`.
     LowConfidence,
+    /// All its evidence is host-level: connections seen on a host without the process that
+    /// holds them ([`Relationship::rests_on_host_level`](cmdb_model::Relationship::rests_on_host_level)).
+    HostLevel,
+}
+
+/// The stored relationships behind engine edges (active ones), by `(from, type, to)`.
+pub async fn relationships_behind<'a>(
+    store: &(impl GraphStore + ?Sized),
+    edges: impl IntoIterator<Item = &'a GraphEdge>,
+) -> Result<HashMap<(CiId, RelType, CiId), Relationship>, StoreError> {
+    let mut froms: Vec<CiId> = edges.into_iter().map(|e| e.from.clone()).collect();
+    froms.sort();
+    froms.dedup();
+    let rq = RelQuery {
+        direction: Direction::Out,
+        types: vec![],
+        include_closed: false,
+    };
+    let mut out = HashMap::new();
+    for chunk in froms.chunks(1000) {
+        for r in store.relationships(chunk, &rq).await? {
+            out.insert((r.from.clone(), r.rel_type, r.to.clone()), r);
+        }
+    }
+    Ok(out)
+}
+
+/// Which of `edges` rest on host-level evidence only (see [`WeakReason::HostLevel`]).
+pub async fn host_level_edges(
+    store: &(impl GraphStore + ?Sized),
+    edges: &[GraphEdge],
+) -> Result<Vec<GraphEdge>, StoreError> {
+    let rels = relationships_behind(store, edges).await?;
+    Ok(edges
+        .iter()
+        .filter(|e| {
+            rels.get(&(e.from.clone(), e.rel_type, e.to.clone()))
+                .is_some_and(Relationship::rests_on_host_level)
+        })
+        .cloned()
+        .collect())
 }
 
 /// A relationship an answer rests on that is not well supported.
@@ -299,6 +335,8 @@ pub struct ChangeRisk {
     pub total_score: u64,
     pub rests_on_stale: bool,
     pub rests_on_low_confidence: bool,
+    /// Some answer rests on a dependency guessed from host-level connections.
+    pub rests_on_host_level: bool,
     /// The underlying impact report (the changed CIs assumed to fail during the window).
     pub report: ImpactReport,
 }
@@ -319,20 +357,7 @@ pub async fn change_risk(
         .iter()
         .flat_map(|s| s.path_edges.iter())
         .collect();
-    let mut froms: Vec<CiId> = path_edges.iter().map(|e| e.from.clone()).collect();
-    froms.sort();
-    froms.dedup();
-    let mut rel_by_key = HashMap::new();
-    let rq = RelQuery {
-        direction: Direction::Out,
-        types: vec![],
-        include_closed: false,
-    };
-    for chunk in froms.chunks(1000) {
-        for r in store.relationships(chunk, &rq).await? {
-            rel_by_key.insert((r.from.clone(), r.rel_type, r.to.clone()), r);
-        }
-    }
+    let rel_by_key = relationships_behind(store, path_edges.iter().copied()).await?;
     let mut ends: Vec<CiId> = path_edges
         .iter()
         .flat_map(|e| [e.from.clone(), e.to.clone()])
@@ -356,6 +381,9 @@ pub async fn change_risk(
         let confidence = r.confidence();
         if confidence < opts.low_confidence_below {
             reasons.push(WeakReason::LowConfidence);
+        }
+        if r.rests_on_host_level() {
+            reasons.push(WeakReason::HostLevel);
         }
         (!reasons.is_empty()).then(|| WeakEdge {
             edge: e.clone(),
@@ -399,6 +427,7 @@ pub async fn change_risk(
         total_score: services.iter().map(|s| s.score).sum(),
         rests_on_stale: any(WeakReason::Stale),
         rests_on_low_confidence: any(WeakReason::LowConfidence),
+        rests_on_host_level: any(WeakReason::HostLevel),
         services,
         report,
     })

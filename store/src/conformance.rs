@@ -1377,7 +1377,7 @@ pub async fn impact_graph_completes_groups(s: &dyn GraphStore) {
             .any(|e| e.rel_type == RelType::DependsOn && e.to == pool.id),
         "the pool's dependant"
     );
-    assert_eq!(g.min_up.get(&pool.id), Some(&2));
+    assert_eq!(g.rules.get(&pool.id).and_then(|r| r.min_up), Some(2));
     assert_eq!(g.classes.get(&pool.id), Some(&CiClass::Cluster));
     assert_eq!(g.classes.get(&web1.id), Some(&CiClass::Host));
     let r = cmdb_model::impact::evaluate(&[web1.id.clone()], &g, &Default::default());

@@ -746,6 +746,18 @@ impl CurrentView for TxView<'_> {
         }
         Ok(out)
     }
+    fn incoming(&self, to: &CiId, rel_type: RelType) -> Result<Vec<Relationship>, ViewError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {REL_COLUMNS} FROM rels WHERE to_id = ?1 AND type = ?2"
+            ))
+            .map_err(verr)?;
+        let rows = stmt
+            .query_map(params![to.as_str(), rel_type.as_str()], row_to_rel)
+            .map_err(verr)?;
+        collect(rows).map_err(verr)
+    }
 }
 
 fn insert_history(tx: &Transaction<'_>, e: &HistoryEntry) -> Result<(), StoreError> {
@@ -1036,25 +1048,7 @@ fn apply_delta(
              ON CONFLICT (source, target, entity) DO UPDATE SET run_id = excluded.run_id, seen_at = excluded.seen_at",
         )?;
         for target in &d.scope.targets {
-            for w in &d.cis {
-                stmt.execute(params![
-                    d.source.as_str(),
-                    target,
-                    w.ci.id.as_str(),
-                    d.run_id.as_str(),
-                    ms(d.at)
-                ])?;
-            }
-            for w in &d.relationships {
-                stmt.execute(params![
-                    d.source.as_str(),
-                    target,
-                    rel_entity(&w.rel.key()),
-                    d.run_id.as_str(),
-                    ms(d.at)
-                ])?;
-            }
-            for id in &d.seen_cis {
+            for id in d.sighted_cis() {
                 stmt.execute(params![
                     d.source.as_str(),
                     target,
@@ -1063,11 +1057,11 @@ fn apply_delta(
                     ms(d.at)
                 ])?;
             }
-            for k in &d.seen_relationships {
+            for k in d.sighted_relationships() {
                 stmt.execute(params![
                     d.source.as_str(),
                     target,
-                    rel_entity(k),
+                    rel_entity(&k),
                     d.run_id.as_str(),
                     ms(d.at)
                 ])?;
@@ -1615,18 +1609,18 @@ impl GraphStore for EmbeddedStore {
                 }
                 (edges, classes, done.into_iter().collect::<Vec<_>>())
             };
-        let mut min_up = std::collections::HashMap::new();
+        let mut rules = std::collections::HashMap::new();
         if !groups.is_empty() {
             for ci in self.get_many(&groups).await? {
-                if let Some(k) = crate::analysis::min_up_of(&ci) {
-                    min_up.insert(ci.id, k);
+                if let Some(r) = cmdb_model::impact::GroupRule::of(&ci) {
+                    rules.insert(ci.id, r);
                 }
             }
         }
         Ok(ImpactGraph {
             edges,
             classes,
-            min_up,
+            rules,
         })
     }
 

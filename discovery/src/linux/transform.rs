@@ -436,6 +436,9 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
         .filter(|(p, _)| p == "tcp")
         .map(|(_, port)| *port)
         .collect();
+    // Connections `ss` shows without an owner (not root: other users' sockets) belong to the
+    // host: recorded as host-level evidence, which reconciliation hands to the owning process
+    // when another probe (or a later run) knows it.
     let mut conns: BTreeMap<(String, IpAddr, u16), u64> = BTreeMap::new();
     for s in sockets
         .iter()
@@ -447,13 +450,16 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
         if tcp_listen_ports.contains(&s.local_port) {
             continue; // we are the server side: the client's port is ephemeral, not an endpoint
         }
-        let Some((comm, pid)) = s.users.first() else {
-            missing_owner += 1;
-            continue;
+        let owner = match s.users.first() {
+            Some((comm, pid)) => procs_out.key_for(*pid, comm, &procs, &comms, &units),
+            None => {
+                missing_owner += 1;
+                None
+            }
         };
-        if let Some(pk) = procs_out.key_for(*pid, comm, &procs, &comms, &units) {
-            *conns.entry((pk, pip, pport)).or_default() += 1;
-        }
+        *conns
+            .entry((owner.unwrap_or_else(|| DEVICE_KEY.to_string()), pip, pport))
+            .or_default() += 1;
     }
     if missing_owner > 0 {
         diag(
@@ -501,8 +507,17 @@ pub fn transform(sections: &Sections, ctx: &TransformContext<'_>) -> Transformed
             }
             k
         };
-        let mut rel =
-            RelationshipObs::new(RelType::ConnectsTo, pk, ep_key, EvidenceKind::Socket, 0.5);
+        let mut rel = if pk == DEVICE_KEY {
+            RelationshipObs::new(
+                RelType::CommunicatesWith,
+                pk,
+                ep_key,
+                EvidenceKind::HostSocket,
+                0.5,
+            )
+        } else {
+            RelationshipObs::new(RelType::ConnectsTo, pk, ep_key, EvidenceKind::Socket, 0.5)
+        };
         rel.attributes
             .insert("remote_ip".into(), json!(ip.to_string()));
         rel.attributes.insert("remote_port".into(), json!(port));

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use cmdb_model::identify::canonical_if_name;
 use cmdb_model::{
     CiClass, EvidenceKind, Observation, Record, RelType, RelationshipObs, RunId, Scope, Source,
 };
@@ -656,17 +657,22 @@ pub fn transform(
         &mut neighbours,
         &mut ports_with_neighbours,
     );
-    let arp = arp_table(vbs);
-    fdb(
+    let arp = arp_entries(vbs);
+    let fdb_ports = fdb(
         vbs,
         &ifs,
         &bridge_to_if,
-        &arp,
+        &arp_by_mac(&arp),
         &dev_macs,
         &ports_with_neighbours,
         opts,
         &mut b,
     );
+    if class == CiClass::NetworkDevice {
+        // A switch's or router's ARP table says where addresses live; a host's neighbour cache
+        // only says whom it talked to lately.
+        arp_addresses(&arp, &fdb_ports, &ifs, &dev_ips, &mut b);
+    }
 
     // --- processes, software, sockets
     if class == CiClass::Host || has_hr {
@@ -687,12 +693,15 @@ struct Neighbours {
 
 impl Neighbours {
     /// Find or create the placeholder device for a neighbour, merging identifiers.
+    /// `end_system`: the neighbour advertises itself as a station, host or phone rather than a
+    /// bridge or router, so its placeholder is a Host (the network rule never relies on one).
     fn device(
         &mut self,
         b: &mut Builder,
         hostname: Option<&str>,
         mac: Option<&str>,
         ips: &[String],
+        end_system: bool,
     ) -> Option<String> {
         let mut idents: Vec<(String, String)> = Vec::new();
         if let Some(m) = mac {
@@ -737,7 +746,12 @@ impl Neighbours {
             );
             merge_array(r, "ip_addresses", ips.to_vec());
         } else {
-            let mut r = Record::new(&key, CiClass::NetworkDevice).placeholder();
+            let class = if end_system {
+                CiClass::Host
+            } else {
+                CiClass::NetworkDevice
+            };
+            let mut r = Record::new(&key, class).placeholder();
             if let Some(h) = hostname {
                 r = r
                     .ident("hostname", h)
@@ -814,15 +828,21 @@ fn neighbour_if(
     Some(key)
 }
 
+/// The interface a neighbour table names: by ifName, ifDescr or ifAlias as written, then by
+/// the canonical form, so `TenGigabitEthernet1/1/1` finds the port whose ifName is `Te1/1/1`.
 fn find_if_by_name(ifs: &BTreeMap<u32, IfInfo>, name: &str) -> Option<u32> {
     let n = name.trim();
     if n.is_empty() {
         return None;
     }
+    let canon = canonical_if_name(n);
+    let same = |v: &Option<String>| v.as_deref().is_some_and(|v| canonical_if_name(v) == canon);
     ifs.iter()
         .find(|(_, i)| i.name.as_deref() == Some(n))
         .or_else(|| ifs.iter().find(|(_, i)| i.descr.as_deref() == Some(n)))
         .or_else(|| ifs.iter().find(|(_, i)| i.alias.as_deref() == Some(n)))
+        .or_else(|| ifs.iter().find(|(_, i)| same(&i.name)))
+        .or_else(|| ifs.iter().find(|(_, i)| same(&i.descr)))
         .map(|(k, _)| *k)
 }
 
@@ -914,7 +934,14 @@ fn lldp(
             _ => {}
         }
         let sys_name = text(c.get(&9));
-        let Some(dev) = nb.device(b, sys_name.as_deref(), mac.as_deref(), &ips) else {
+        // lldpRemSysCapEnabled, else lldpRemSysCapSupported (BITS: bit 0 is the first octet's MSB)
+        let caps = c
+            .get(&12)
+            .or_else(|| c.get(&11))
+            .and_then(|v| v.as_bytes())
+            .and_then(|b| b.first().copied());
+        let end_system = caps.is_some_and(|c| c != 0 && c & (0x40 | 0x20 | 0x10 | 0x08) == 0);
+        let Some(dev) = nb.device(b, sys_name.as_deref(), mac.as_deref(), &ips, end_system) else {
             b.diag("snmp.lldp_neighbour_unidentified", format!("LLDP neighbour on interface {local_if} has no usable chassis id, name or address"));
             continue;
         };
@@ -992,14 +1019,23 @@ fn cdp(
                 }
             }
         }
-        // Device ids look like `sw2.example.com`, `sw2`, or `SERIAL(sw2)`.
-        let host = text(c.get(&6)).map(|d| match (d.find('('), d.rfind(')')) {
-            (Some(a), Some(z)) if z > a + 1 => d[a + 1..z].to_string(),
-            _ => d,
-        });
-        let Some(dev) = nb.device(b, host.as_deref(), None, &ips) else {
+        let (host, serial) = text(c.get(&6))
+            .map(|d| cdp_device_id(&d))
+            .unwrap_or((None, None));
+        // cdpCacheCapabilities: 0x01 router, 0x02/0x04 bridge, 0x08 switch, 0x10 host, 0x80 phone
+        let caps = c
+            .get(&9)
+            .and_then(|v| v.as_bytes())
+            .filter(|b| b.len() == 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        let end_system =
+            caps.is_some_and(|c| c & (0x10 | 0x80) != 0 && c & (0x01 | 0x02 | 0x04 | 0x08) == 0);
+        let Some(dev) = nb.device(b, host.as_deref(), None, &ips, end_system) else {
             continue;
         };
+        if let (Some(serial), Some(r)) = (serial, b.obs.records.iter_mut().find(|r| r.key == dev)) {
+            merge_ident(r, "serial_number", Some(json!(serial)));
+        }
         let Some(rif) = neighbour_if(b, &dev, text(c.get(&7)), None) else {
             continue;
         };
@@ -1014,19 +1050,57 @@ fn cdp(
     }
 }
 
-/// MAC → IPs from ipNetToMediaTable / ipNetToPhysicalTable (dynamic/static entries only).
-fn arp_table(vbs: &Vbs) -> BTreeMap<String, BTreeSet<String>> {
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+/// A CDP device id split into the neighbour's name and its serial number. Device ids come as
+/// `sw2`, `sw2.example.com`, `sw2(FDO21120U0A)` (NX-OS: name, then the chassis serial) or
+/// `JAE0713075W(sw2)` (CatOS: serial, then the name); which part is the serial is decided by
+/// its shape, never by position alone.
+fn cdp_device_id(raw: &str) -> (Option<String>, Option<String>) {
+    let raw = raw.trim();
+    let looks_serial = |s: &str| {
+        (8..=14).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && s.chars().any(|c| c.is_ascii_digit())
+            && s.chars().any(|c| c.is_ascii_uppercase())
+    };
+    let split = match (raw.find('('), raw.ends_with(')')) {
+        (Some(a), true) if a > 0 => Some((raw[..a].trim(), raw[a + 1..raw.len() - 1].trim())),
+        _ => None,
+    };
+    let name = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    match split {
+        Some((outer, inner)) if looks_serial(inner) && !looks_serial(outer) => {
+            (name(outer), name(inner))
+        }
+        Some((outer, inner)) if looks_serial(outer) && !looks_serial(inner) => {
+            (name(inner), name(outer))
+        }
+        Some((outer, _)) => (name(outer), None),
+        None => (name(raw), None),
+    }
+}
+
+/// One ARP/neighbour entry: the address, its MAC and the ifIndex the device learnt it on.
+struct ArpEntry {
+    ip: IpAddr,
+    mac: String,
+    ifindex: u32,
+}
+
+/// ipNetToMediaTable / ipNetToPhysicalTable (dynamic/static entries only).
+fn arp_entries(vbs: &Vbs) -> Vec<ArpEntry> {
+    let mut out: BTreeMap<IpAddr, ArpEntry> = BTreeMap::new();
     for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 4, 22, 1]) {
         // type: 2 invalid
         if int(c.get(&4)) == Some(2) {
             continue;
         }
-        let ip = ipv4_from_index(idx.get(1..).unwrap_or(&[])).map(|(ip, _)| ip);
+        let ifindex = idx.first().copied().unwrap_or(0);
+        let ip = ipv4_from_index(idx.get(1..).unwrap_or(&[])).map(|(ip, _)| IpAddr::V4(ip));
         let mac = c.get(&2).and_then(|v| v.as_bytes()).and_then(mac_text);
         if let (Some(ip), Some(mac)) = (ip, mac) {
-            if ip_is_usable(&IpAddr::V4(ip)) {
-                out.entry(mac).or_default().insert(ip.to_string());
+            if ip_is_usable(&ip) {
+                out.insert(ip, ArpEntry { ip, mac, ifindex });
             }
         }
     }
@@ -1034,15 +1108,76 @@ fn arp_table(vbs: &Vbs) -> BTreeMap<String, BTreeSet<String>> {
         if int(c.get(&6)) == Some(2) {
             continue;
         }
+        let ifindex = idx.first().copied().unwrap_or(0);
         let ip = inet_from_index(idx.get(1..).unwrap_or(&[])).map(|(ip, _)| ip);
         let mac = c.get(&4).and_then(|v| v.as_bytes()).and_then(mac_text);
         if let (Some(ip), Some(mac)) = (ip, mac) {
             if ip_is_usable(&ip) {
-                out.entry(mac).or_default().insert(ip.to_string());
+                out.entry(ip).or_insert(ArpEntry { ip, mac, ifindex });
             }
         }
     }
+    out.into_values().collect()
+}
+
+/// MAC → IPs, from the ARP entries.
+fn arp_by_mac(entries: &[ArpEntry]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for e in entries {
+        out.entry(e.mac.clone())
+            .or_default()
+            .insert(e.ip.to_string());
+    }
     out
+}
+
+/// Every address in the device's ARP/neighbour table becomes an IpAddress CI (weak: it never
+/// overwrites what the address's owner reports) that is LEARNED_ON the port the device learnt
+/// it on — the FDB port of its MAC when the bridge table has it, else the interface the ARP
+/// entry names. An address nothing else reports stays visible to an auditor this way.
+fn arp_addresses(
+    entries: &[ArpEntry],
+    fdb_ports: &BTreeMap<String, u32>,
+    ifs: &BTreeMap<u32, IfInfo>,
+    own_ips: &BTreeSet<String>,
+    b: &mut Builder,
+) {
+    for e in entries {
+        let ip = e.ip.to_string();
+        if own_ips.contains(&ip) {
+            continue;
+        }
+        let Some(port) = fdb_ports
+            .get(&e.mac)
+            .copied()
+            .or(Some(e.ifindex))
+            .filter(|i| ifs.contains_key(i))
+        else {
+            continue;
+        };
+        let key = format!("arp:{ip}");
+        b.push(
+            Record::new(&key, CiClass::IpAddress)
+                .placeholder()
+                .name(ip.clone())
+                .ident("address", ip.clone())
+                .attr("version", if e.ip.is_ipv4() { 4 } else { 6 })
+                .attr("mac_address", e.mac.clone()),
+        );
+        let mut rel = RelationshipObs::new(
+            RelType::LearnedOn,
+            &key,
+            format!("if:{port}"),
+            EvidenceKind::Arp,
+            0.7,
+        );
+        rel.attributes.insert("mac_address".into(), json!(e.mac));
+        if b.rel_seen
+            .insert((RelType::LearnedOn, key.clone(), format!("if:{port}")))
+        {
+            b.obs.relationships.push(rel);
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1055,7 +1190,7 @@ fn fdb(
     linked_ports: &BTreeSet<u32>,
     opts: &TransformOptions,
     b: &mut Builder,
-) {
+) -> BTreeMap<String, u32> {
     // (mac, bridge port) from both FDB tables; status 3 = learned (1 other, 4 self, 5 mgmt)
     let mut entries: BTreeSet<(String, u32)> = BTreeSet::new();
     for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 17, 4, 3, 1]) {
@@ -1089,7 +1224,7 @@ fn fdb(
         }
     }
     if entries.is_empty() {
-        return;
+        return BTreeMap::new();
     }
     if bridge_to_if.is_empty() {
         b.diag(
@@ -1099,6 +1234,7 @@ fn fdb(
     }
     // ifIndex → MACs
     let mut per_if: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
+    let mut port_of_mac: BTreeMap<String, u32> = BTreeMap::new();
     let mut unresolved = 0;
     for (mac, port) in entries {
         let ifidx = bridge_to_if
@@ -1107,6 +1243,7 @@ fn fdb(
             .or_else(|| (bridge_to_if.is_empty() && ifs.contains_key(&port)).then_some(port));
         match ifidx {
             Some(i) if ifs.contains_key(&i) => {
+                port_of_mac.insert(mac.clone(), i);
                 per_if.entry(i).or_default().insert(mac);
             }
             _ => unresolved += 1,
@@ -1160,6 +1297,7 @@ fn fdb(
         }
     }
     let _ = skipped_trunks;
+    port_of_mac
 }
 
 /// pid → process record key
@@ -1186,6 +1324,10 @@ fn processes(vbs: &Vbs, b: &mut Builder) -> BTreeMap<i64, String> {
             path.clone()
         };
         let cmd = normalize_ws(&format!("{exe_path} {params}"));
+        // Login sessions come and go; the collection script is a discovery's own footprint.
+        if is_login_session(&name, &cmd) || cmd.contains(crate::linux::script::MARKER) {
+            continue;
+        }
         let ident = (name.clone(), cmd.clone());
         if let Some(k) = by_ident.get(&ident) {
             by_pid.insert(pid, k.clone());
@@ -1206,42 +1348,121 @@ fn processes(vbs: &Vbs, b: &mut Builder) -> BTreeMap<i64, String> {
     by_pid
 }
 
+/// sshd's per-connection processes (the pre-auth child re-executed with `-R`, `sshd-session`,
+/// `sshd: user [priv]`, `sshd: user@pts/0`): they live as long as one login, the SSH probe's
+/// own included, so the process table catches them only by chance. The listener
+/// (`sshd: /usr/sbin/sshd -D [listener] …`) is kept.
+fn is_login_session(name: &str, cmd: &str) -> bool {
+    if name == "sshd-session" || name == "sshd-auth" {
+        return true;
+    }
+    if name != "sshd" {
+        return false;
+    }
+    if cmd.contains("[listener]") {
+        return false;
+    }
+    // A session's title names its user (`sshd: ops [priv]`, `sshd: ops@pts/0`, `sshd: ops`);
+    // the listener's names the daemon's path.
+    match cmd.strip_prefix("sshd:").map(str::trim) {
+        Some(t) => !t.starts_with('/'),
+        None => cmd.split_whitespace().any(|a| a == "-R"),
+    }
+}
+
 fn software(vbs: &Vbs, b: &mut Builder) {
     let t = table(vbs, &[1, 3, 6, 1, 2, 1, 25, 6, 3, 1]);
     let mut seen = BTreeSet::new();
     for c in t.values() {
-        let Some(name) = text(c.get(&2)) else {
-            continue;
-        };
-        if !seen.insert(name.clone()) {
+        let Some(raw) = text(c.get(&2)) else { continue };
+        let pkg = InstalledPackage::parse(&raw);
+        if !seen.insert((pkg.manager, pkg.name.clone())) {
             continue;
         }
         let key = format!("pkg:{}", seen.len());
-        b.push(
-            Record::new(&key, CiClass::SoftwarePackage)
-                .parent(DEVICE_KEY)
-                .name(name.clone())
-                .ident("package_manager", "hrSWInstalled")
-                .ident("package_name", name),
-        );
+        let mut r = Record::new(&key, CiClass::SoftwarePackage)
+            .parent(DEVICE_KEY)
+            .name(pkg.name.clone())
+            .ident("package_manager", pkg.manager)
+            .ident("package_name", pkg.name);
+        if let Some(v) = pkg.version {
+            r = r.attr("version", v);
+        }
+        if let Some(a) = pkg.arch {
+            r = r.attr("architecture", a);
+        }
+        b.push(r);
+    }
+}
+
+/// One hrSWInstalledName, read the way the agent's package database wrote it, so the package
+/// is the same CI an SSH probe finds with `dpkg-query`/`rpm -qa`.
+#[derive(Debug, PartialEq)]
+struct InstalledPackage {
+    manager: &'static str,
+    name: String,
+    version: Option<String>,
+    arch: Option<String>,
+}
+
+impl InstalledPackage {
+    /// net-snmp on Debian reports `name_version_arch` (dpkg), on RPM systems
+    /// `name-version-release.arch`; anything else (Windows, appliances) is kept whole.
+    fn parse(raw: &str) -> InstalledPackage {
+        let raw = raw.trim();
+        let parts: Vec<&str> = raw.split('_').collect();
+        if parts.len() == 3
+            && parts.iter().all(|p| !p.is_empty() && !p.contains(' '))
+            && parts[1].starts_with(|c: char| c.is_ascii_digit())
+        {
+            return InstalledPackage {
+                manager: "dpkg",
+                name: parts[0].into(),
+                version: Some(parts[1].into()),
+                arch: Some(parts[2].into()),
+            };
+        }
+        const RPM_ARCHES: &[&str] = &[
+            "x86_64", "noarch", "i686", "i386", "aarch64", "ppc64le", "s390x", "armv7hl",
+        ];
+        if let Some((nvr, arch)) = raw.rsplit_once('.').filter(|(_, a)| RPM_ARCHES.contains(a)) {
+            let mut it = nvr.rsplitn(3, '-');
+            if let (Some(release), Some(version), Some(name)) = (it.next(), it.next(), it.next()) {
+                if !name.is_empty()
+                    && version.starts_with(|c: char| c.is_ascii_digit())
+                    && !raw.contains(' ')
+                {
+                    return InstalledPackage {
+                        manager: "rpm",
+                        name: name.into(),
+                        version: Some(format!("{version}-{release}")),
+                        arch: Some(arch.into()),
+                    };
+                }
+            }
+        }
+        InstalledPackage {
+            manager: "hrSWInstalled",
+            name: raw.into(),
+            version: None,
+            arch: None,
+        }
     }
 }
 
 /// Bind addresses and owning pids of one (protocol, port).
 type Listener = (BTreeSet<String>, BTreeSet<i64>);
 
-struct Conn {
-    local: IpAddr,
-    lport: u32,
-    remote: IpAddr,
-    rport: u32,
-    pid: Option<i64>,
-}
+/// One TCP connection: (local address, local port, remote address, remote port).
+type ConnKey = (IpAddr, u32, IpAddr, u32);
 
 fn sockets(vbs: &Vbs, procs: &BTreeMap<i64, String>, own_ips: &BTreeSet<IpAddr>, b: &mut Builder) {
     // listeners: (proto, port) → (bind addresses, pids)
     let mut listeners: BTreeMap<(&'static str, u32), Listener> = BTreeMap::new();
-    let mut conns: Vec<Conn> = Vec::new();
+    // Established connections and their owning process when the agent names it. A socket is
+    // in both tcpConnectionTable and the legacy tcpConnTable (IPv4): one row per socket, the
+    // one with a process preferred.
+    let mut conns: BTreeMap<ConnKey, Option<i64>> = BTreeMap::new();
     for (idx, c) in table(vbs, &[1, 3, 6, 1, 2, 1, 6, 20, 1]) {
         if let Some((ip, rest)) = inet_from_index(&idx) {
             if let Some(&port) = rest.first() {
@@ -1274,13 +1495,10 @@ fn sockets(vbs: &Vbs, procs: &BTreeMap<i64, String>, own_ips: &BTreeSet<IpAddr>,
                     e.1.insert(p);
                 }
             }
-            Some(5) => conns.push(Conn {
-                local,
-                lport,
-                remote,
-                rport,
-                pid,
-            }),
+            Some(5) => {
+                let owner = conns.entry((local, lport, remote, rport)).or_default();
+                *owner = owner.or(pid);
+            }
             _ => {}
         }
     }
@@ -1303,13 +1521,11 @@ fn sockets(vbs: &Vbs, procs: &BTreeMap<i64, String>, own_ips: &BTreeSet<IpAddr>,
                     .0
                     .insert(local.to_string());
             }
-            Some(5) => conns.push(Conn {
-                local: local.into(),
-                lport,
-                remote: remote.into(),
-                rport,
-                pid: None,
-            }),
+            Some(5) => {
+                conns
+                    .entry((local.into(), lport, remote.into(), rport))
+                    .or_default();
+            }
             _ => {}
         }
     }
@@ -1360,61 +1576,69 @@ fn sockets(vbs: &Vbs, procs: &BTreeMap<i64, String>, own_ips: &BTreeSet<IpAddr>,
         }
     }
     let mut no_pid = 0;
-    for c in conns {
+    for ((local, lport, remote, rport), pid) in conns {
         // server side of our own listener: the peer is the client, nothing to record here
-        if listeners.contains_key(&("tcp", c.lport)) {
+        if listeners.contains_key(&("tcp", lport)) {
             continue;
         }
-        let from = match c.pid.and_then(|p| procs.get(&p)) {
-            Some(p) => p.clone(),
-            None => {
-                no_pid += 1;
-                DEVICE_KEY.to_string()
+        let to = if ip_is_local_only(&remote) || own_ips.contains(&remote) || remote == local {
+            let key = format!("ep:tcp/{rport}");
+            if !b.has(&key) {
+                b.push(
+                    Record::new(&key, CiClass::ListeningEndpoint)
+                        .parent(DEVICE_KEY)
+                        .name(format!("tcp/{rport}"))
+                        .ident("protocol", "tcp")
+                        .ident("port", rport),
+                );
             }
+            key
+        } else {
+            let r = remote.to_string();
+            let dkey = format!("remote:{r}");
+            if !b.has(&dkey) {
+                b.push(
+                    Record::new(&dkey, CiClass::Host)
+                        .placeholder()
+                        .name(r.clone())
+                        .ident("ip_addresses", vec![r.clone()]),
+                );
+            }
+            let ekey = format!("remote:{r}:tcp/{rport}");
+            if !b.has(&ekey) {
+                b.push(
+                    Record::new(&ekey, CiClass::ListeningEndpoint)
+                        .parent(&dkey)
+                        .placeholder()
+                        .name(format!("tcp/{rport}"))
+                        .ident("protocol", "tcp")
+                        .ident("port", rport),
+                );
+            }
+            ekey
         };
-        let to =
-            if ip_is_local_only(&c.remote) || own_ips.contains(&c.remote) || c.remote == c.local {
-                let key = format!("ep:tcp/{}", c.rport);
-                if !b.has(&key) {
-                    b.push(
-                        Record::new(&key, CiClass::ListeningEndpoint)
-                            .parent(DEVICE_KEY)
-                            .name(format!("tcp/{}", c.rport))
-                            .ident("protocol", "tcp")
-                            .ident("port", c.rport),
-                    );
-                }
-                key
-            } else {
-                let r = c.remote.to_string();
-                let dkey = format!("remote:{r}");
-                if !b.has(&dkey) {
-                    b.push(
-                        Record::new(&dkey, CiClass::Host)
-                            .placeholder()
-                            .name(r.clone())
-                            .ident("ip_addresses", vec![r.clone()]),
-                    );
-                }
-                let ekey = format!("remote:{r}:tcp/{}", c.rport);
-                if !b.has(&ekey) {
-                    b.push(
-                        Record::new(&ekey, CiClass::ListeningEndpoint)
-                            .parent(&dkey)
-                            .placeholder()
-                            .name(format!("tcp/{}", c.rport))
-                            .ident("protocol", "tcp")
-                            .ident("port", c.rport),
-                    );
-                }
-                ekey
-            };
-        b.relate(RelType::ConnectsTo, &from, &to, EvidenceKind::Socket, 0.5);
+        match pid.and_then(|p| procs.get(&p)).cloned() {
+            Some(p) => b.relate(RelType::ConnectsTo, &p, &to, EvidenceKind::Socket, 0.5),
+            None => {
+                // The agent does not say which process holds the socket (TCP-MIB without
+                // tcpConnectionProcess, or an agent without the privileges to find out): the
+                // host holds it. Reconciliation hands it to the owning process when another
+                // probe knows it.
+                no_pid += 1;
+                b.relate(
+                    RelType::CommunicatesWith,
+                    DEVICE_KEY,
+                    &to,
+                    EvidenceKind::HostSocket,
+                    0.5,
+                );
+            }
+        }
     }
     if no_pid > 0 {
         b.diag(
             "snmp.connection_without_process",
-            format!("{no_pid} TCP connections without an owning process (TCP-MIB gives none): attributed to the device"),
+            format!("{no_pid} TCP connections without an owning process (the agent names none): recorded as the host's, not a process's"),
         );
     }
 }
@@ -1422,3 +1646,95 @@ fn sockets(vbs: &Vbs, procs: &BTreeMap<i64, String>, own_ips: &BTreeSet<IpAddr>,
 #[cfg(test)]
 #[path = "corpus_tests.rs"]
 mod corpus_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installed_packages_read_like_the_package_manager_writes_them() {
+        let p = |m: &'static str, n: &str, v: Option<&str>, a: Option<&str>| InstalledPackage {
+            manager: m,
+            name: n.into(),
+            version: v.map(Into::into),
+            arch: a.map(Into::into),
+        };
+        assert_eq!(
+            InstalledPackage::parse("bash_5.2.15-2+b8_amd64"),
+            p("dpkg", "bash", Some("5.2.15-2+b8"), Some("amd64"))
+        );
+        assert_eq!(
+            InstalledPackage::parse("adduser_3.134_all"),
+            p("dpkg", "adduser", Some("3.134"), Some("all"))
+        );
+        assert_eq!(
+            InstalledPackage::parse("bash-5.1.8-6.el9.x86_64"),
+            p("rpm", "bash", Some("5.1.8-6.el9"), Some("x86_64"))
+        );
+        assert_eq!(
+            InstalledPackage::parse("python3-libs-3.9.18-1.el9.noarch"),
+            p("rpm", "python3-libs", Some("3.9.18-1.el9"), Some("noarch"))
+        );
+        for whole in [
+            "Microsoft Visual C++ 2019 X64 Minimum Runtime - 14.29.30133",
+            "VMware Tools",
+            "kernel_modules",
+        ] {
+            assert_eq!(
+                InstalledPackage::parse(whole).manager,
+                "hrSWInstalled",
+                "{whole}"
+            );
+        }
+    }
+
+    #[test]
+    fn login_sessions_are_not_processes_of_the_host() {
+        for (n, c) in [
+            ("sshd", "/usr/sbin/sshd -D -f /etc/ssh/sshd_config -R"),
+            ("sshd", "sshd: root@notty"),
+            ("sshd", "sshd: ops [priv]"),
+            ("sshd", "sshd: [accepted]"),
+            ("sshd", "sshd: root"),
+            ("sshd-session", "sshd-session: root@notty"),
+        ] {
+            assert!(is_login_session(n, c), "{c}");
+        }
+        for (n, c) in [
+            (
+                "sshd",
+                "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups",
+            ),
+            ("sshd", "/usr/sbin/sshd -D"),
+            ("nginx", "nginx: worker process"),
+        ] {
+            assert!(!is_login_session(n, c), "{c}");
+        }
+    }
+
+    #[test]
+    fn cdp_device_ids_keep_the_name_and_the_serial_apart() {
+        let d = |s: &str| cdp_device_id(s);
+        assert_eq!(
+            d("core1(FDO21120U0A)"),
+            (Some("core1".into()), Some("FDO21120U0A".into())),
+            "NX-OS"
+        );
+        assert_eq!(
+            d("JAE0713075W(sw-core)"),
+            (Some("sw-core".into()), Some("JAE0713075W".into())),
+            "CatOS"
+        );
+        assert_eq!(d("sw2.example.com"), (Some("sw2.example.com".into()), None));
+        assert_eq!(
+            d("N5K-1(SSI15210ABC)"),
+            (Some("N5K-1".into()), Some("SSI15210ABC".into()))
+        );
+        assert_eq!(
+            d("SEP001122334455"),
+            (Some("SEP001122334455".into()), None),
+            "an IP phone's id is its name"
+        );
+        assert_eq!(d("weird(thing)"), (Some("weird".into()), None));
+    }
+}

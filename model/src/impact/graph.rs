@@ -14,9 +14,51 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ci::Ci;
 use crate::class::CiClass;
 use crate::ids::CiId;
 use crate::rel::{ImpactFlow, RelStatus, RelType, Relationship};
+
+/// Attribute of a group CI: how many members must be up (absent: all of them).
+pub const MIN_UP_ATTR: &str = "min_up";
+/// Attribute of a group CI: at or below this many members up (with some down) the group is
+/// AT_RISK rather than DEGRADED (absent: `min_up`, so a group with no spare left is AT_RISK;
+/// 0: never AT_RISK, DEGRADED while it still works).
+pub const AT_RISK_UP_ATTR: &str = "at_risk_up";
+
+/// A group's redundancy rule (the CI's `min_up` and `at_risk_up` attributes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupRule {
+    pub min_up: Option<u32>,
+    pub at_risk_up: Option<u32>,
+}
+
+impl GroupRule {
+    /// The rule a CI declares, if any: `min_up` a positive integer, `at_risk_up` a
+    /// non-negative one (numbers or numeric strings; anything else is ignored).
+    pub fn of(ci: &Ci) -> Option<GroupRule> {
+        let num = |key: &str| {
+            let v = ci.attr(key)?;
+            let n = v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))?;
+            u32::try_from(n).ok()
+        };
+        let rule = GroupRule {
+            min_up: num(MIN_UP_ATTR).filter(|n| *n > 0),
+            at_risk_up: num(AT_RISK_UP_ATTR),
+        };
+        (rule != GroupRule::default()).then_some(rule)
+    }
+    /// `min_up` with `n` members: absent = all, clamped to 1..=n.
+    pub fn min_up_of(&self, n: u32) -> u32 {
+        self.min_up.unwrap_or(n).clamp(n.min(1), n)
+    }
+    /// `at_risk_up` with `n` members: absent = `min_up`, at most `n`.
+    pub fn at_risk_up_of(&self, n: u32) -> u32 {
+        self.at_risk_up.unwrap_or_else(|| self.min_up_of(n)).min(n)
+    }
+}
 
 /// One active relationship as the store holds it: `from -[rel_type]-> to`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -57,9 +99,8 @@ pub struct ImpactGraph {
     pub edges: Vec<GraphEdge>,
     /// Class of every CI the loader knows; CIs of class BusinessService are services.
     pub classes: HashMap<CiId, CiClass>,
-    /// The `min_up` rule of groups that declare one (how many members must be up; absent =
-    /// all of them). Values outside 1..=members are clamped.
-    pub min_up: HashMap<CiId, u32>,
+    /// The redundancy rules of groups that declare one (absent: every member must be up).
+    pub rules: HashMap<CiId, GroupRule>,
 }
 
 impl ImpactGraph {
@@ -67,7 +108,7 @@ impl ImpactGraph {
     pub fn from_relationships(
         rels: &[Relationship],
         classes: HashMap<CiId, CiClass>,
-        min_up: HashMap<CiId, u32>,
+        rules: HashMap<CiId, GroupRule>,
     ) -> Self {
         ImpactGraph {
             edges: rels
@@ -76,7 +117,7 @@ impl ImpactGraph {
                 .map(GraphEdge::from)
                 .collect(),
             classes,
-            min_up,
+            rules,
         }
     }
 
@@ -112,6 +153,8 @@ pub(crate) struct Compiled<'a> {
     pub members: Vec<Vec<u32>>,
     /// Members that must be up, for groups (`members.len()` when the group declares none).
     pub min_up: Vec<u32>,
+    /// Members up at or below which a group that lost some is AT_RISK (default `min_up`).
+    pub at_risk_up: Vec<u32>,
     /// The relationship that explains each pair (the smallest one, for determinism).
     pub why: HashMap<(u32, u32), &'a GraphEdge>,
 }
@@ -149,6 +192,7 @@ impl<'a> Compiled<'a> {
                 ImpactFlow::FromToTo => [Some((f, t)), None],
                 ImpactFlow::ToToFrom => [Some((t, f)), None],
                 ImpactFlow::Both => [Some((f, t)), Some((t, f))],
+                ImpactFlow::None => [None, None],
             };
             for p in flow.into_iter().flatten() {
                 pairs.entry(p).or_default().push(e);
@@ -204,13 +248,16 @@ impl<'a> Compiled<'a> {
         for p in &mut pred {
             p.sort_unstable();
         }
+        let rule = |i: usize| g.rules.get(ids[i]).copied().unwrap_or_default();
         let min_up = members
             .iter()
-            .zip(&ids)
-            .map(|(ms, id)| {
-                let n = ms.len() as u32;
-                g.min_up.get(*id).copied().unwrap_or(n).clamp(n.min(1), n)
-            })
+            .enumerate()
+            .map(|(i, ms)| rule(i).min_up_of(ms.len() as u32))
+            .collect();
+        let at_risk_up = members
+            .iter()
+            .enumerate()
+            .map(|(i, ms)| rule(i).at_risk_up_of(ms.len() as u32))
             .collect();
         Compiled {
             ids,
@@ -220,6 +267,7 @@ impl<'a> Compiled<'a> {
             pred,
             members,
             min_up,
+            at_risk_up,
             why,
         }
     }

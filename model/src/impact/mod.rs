@@ -14,8 +14,11 @@
 //! - A **group** (a CI with incoming PART_OF: a pool, a cluster) has `n` members and a rule
 //!   `min_up = k` (default: all `n`). With `f` members DOWN and `up = n − f`:
 //!   `up < k` → DOWN; `up == k` (and `f > 0`) → AT_RISK: no redundancy left, the next failure
-//!   is DOWN; `up > k` (and `f > 0`) → DEGRADED. Members that are themselves only DEGRADED or
-//!   AT_RISK pass that on, capped at DEGRADED while the group still has a spare member.
+//!   is DOWN; `up > k` (and `f > 0`) → DEGRADED. A group may move the AT_RISK threshold with
+//!   `at_risk_up = a` (AT_RISK while `up ≤ a`; 0 = never AT_RISK): network paths are inferred
+//!   with `a = 0`, so a host that lost one of its two switches is DEGRADED. Members that are
+//!   themselves only DEGRADED or AT_RISK pass that on, capped at DEGRADED while the group still
+//!   has a spare member.
 //!   Members outside the horizon count as up. Anything else the group depends on (not through
 //!   PART_OF) affects it like any CI.
 //! - A dependency of `v` on a member of a group that `v` also depends on goes through the
@@ -33,7 +36,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-pub use graph::{GraphEdge, ImpactGraph};
+pub use graph::{GraphEdge, GroupRule, ImpactGraph, AT_RISK_UP_ATTR, MIN_UP_ATTR};
 pub use spof::{single_points_of_failure, SinglePointOfFailure};
 
 use crate::class::CiClass;
@@ -147,6 +150,8 @@ pub struct GroupImpact {
     /// Members DOWN.
     pub down: u32,
     pub min_up: u32,
+    /// Members up at or below which the group is AT_RISK.
+    pub at_risk_up: u32,
     pub severity: Severity,
 }
 
@@ -229,14 +234,15 @@ fn state_of(c: &Compiled, v: u32, state: &[State], in_horizon: &[bool]) -> State
     let up = n - down;
     let derived = if up < k {
         State::Down
-    } else if down > 0 && up == k {
+    } else if down > 0 && up <= c.at_risk_up[v as usize] {
         State::AtRisk
     } else if down > 0 {
         State::Degraded
     } else {
         State::Ok
     };
-    if up > k {
+    if up > c.at_risk_up[v as usize] {
+        // still a spare beyond the AT_RISK threshold: members' trouble is only DEGRADED here
         inherited = inherited.min(State::Degraded);
     }
     hard.max(derived).max(inherited)
@@ -312,6 +318,7 @@ pub fn evaluate(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> Impa
                 members: ms.len() as u32,
                 down,
                 min_up: c.min_up[v as usize],
+                at_risk_up: c.at_risk_up[v as usize],
                 severity: sev,
             });
         }

@@ -30,10 +30,22 @@ fn graph(edges: Vec<GraphEdge>, services: &[&str], min_up: &[(&str, u32)]) -> Im
     for (g, _) in min_up {
         classes.insert(CiId::from(*g), CiClass::Cluster);
     }
+    let rules = min_up
+        .iter()
+        .map(|(g, k)| {
+            (
+                CiId::from(*g),
+                GroupRule {
+                    min_up: Some(*k),
+                    at_risk_up: None,
+                },
+            )
+        })
+        .collect();
     ImpactGraph {
         edges,
         classes,
-        min_up: min_up.iter().map(|(g, k)| (CiId::from(*g), *k)).collect(),
+        rules,
     }
 }
 
@@ -110,6 +122,7 @@ fn shared_database_takes_down_every_service_using_it() {
             members: 3,
             down: 3,
             min_up: 1,
+            at_risk_up: 1,
             severity: Severity::Down
         }]
     );
@@ -138,14 +151,20 @@ fn one_of_three_pool_degrades_then_is_at_risk_then_down() {
     assert_eq!(sev(&r, "svc_billing"), None);
     // The pool's own rule is overridable: 3-of-3 makes one backend fatal.
     let mut strict = shop();
-    strict.min_up.insert("pool".into(), 3);
+    strict.rules.insert(
+        "pool".into(),
+        GroupRule {
+            min_up: Some(3),
+            at_risk_up: None,
+        },
+    );
     assert_eq!(
         sev(&run(&strict, &["h1"]), "svc_shop"),
         Some(Severity::Down)
     );
     // Without a declared rule every member is required.
     let mut all = shop();
-    all.min_up.clear();
+    all.rules.clear();
     assert_eq!(sev(&run(&all, &["h1"]), "svc_shop"), Some(Severity::Down));
 }
 
@@ -364,12 +383,14 @@ fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactRepor
             }
             if !ms.is_empty() {
                 let n = ms.len() as u32;
-                let k = g.min_up.get(v).copied().unwrap_or(n).clamp(1, n);
+                let rule = g.rules.get(v).copied().unwrap_or_default();
+                let k = rule.min_up.unwrap_or(n).clamp(1, n);
+                let a = rule.at_risk_up.unwrap_or(k).min(n);
                 let down = ms.iter().filter(|m| st.get(*m) == Some(&3)).count() as u32;
                 let up = n - down;
                 let derived = if up < k {
                     3
-                } else if down > 0 && up == k {
+                } else if down > 0 && up <= a {
                     2
                 } else if down > 0 {
                     1
@@ -381,7 +402,7 @@ fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactRepor
                     .map(|m| (*st.get(m).unwrap_or(&0)).min(2))
                     .max()
                     .unwrap_or(0);
-                if up > k {
+                if up > a {
                     inherited = inherited.min(1);
                 }
                 s = s.max(derived).max(inherited);
@@ -483,7 +504,18 @@ fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactRepor
             class: g.classes.get(grp).copied(),
             members: n,
             down: ms.iter().filter(|m| st.get(*m) == Some(&3)).count() as u32,
-            min_up: g.min_up.get(grp).copied().unwrap_or(n).clamp(1, n),
+            min_up: g
+                .rules
+                .get(grp)
+                .and_then(|r| r.min_up)
+                .unwrap_or(n)
+                .clamp(1, n),
+            at_risk_up: {
+                let r = g.rules.get(grp).copied().unwrap_or_default();
+                r.at_risk_up
+                    .unwrap_or_else(|| r.min_up.unwrap_or(n).clamp(1, n))
+                    .min(n)
+            },
             severity: to_sev(st[grp]),
         });
     }
@@ -540,10 +572,11 @@ fn random_graph() -> impl Strategy<Value = Case> {
         prop::collection::vec(0..n, 1..4),
         prop::collection::vec(0..4u8, n),
         prop::collection::vec(0..4u32, n),
+        prop::collection::vec(0..5u32, n),
         1u32..7,
         1usize..4,
     )
-        .prop_map(move |(es, fail, kinds, mins, depth, cap)| {
+        .prop_map(move |(es, fail, kinds, mins, risks, depth, cap)| {
             let name = |i: usize| CiId::new(format!("c{i}"));
             let edges = es
                 .into_iter()
@@ -567,17 +600,27 @@ fn random_graph() -> impl Strategy<Value = Case> {
                     )
                 })
                 .collect();
-            let min_up = mins
+            // at_risk_up: 0–2 as given, 3–4 = not declared
+            let rules = mins
                 .iter()
+                .zip(&risks)
                 .enumerate()
-                .filter(|(_, m)| **m > 0)
-                .map(|(i, m)| (name(i), *m))
+                .filter(|(_, (m, r))| **m > 0 || **r < 3)
+                .map(|(i, (m, r))| {
+                    (
+                        name(i),
+                        GroupRule {
+                            min_up: Some(*m).filter(|m| *m > 0),
+                            at_risk_up: Some(*r).filter(|r| *r < 3),
+                        },
+                    )
+                })
                 .collect();
             (
                 ImpactGraph {
                     edges,
                     classes,
-                    min_up,
+                    rules,
                 },
                 fail.into_iter().map(name).collect(),
                 depth,

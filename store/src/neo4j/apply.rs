@@ -315,19 +315,10 @@ pub(crate) async fn apply_delta(
         for target in &d.scope.targets {
             // Written CIs and relationships, plus what the observation saw unchanged
             // (seen_cis / seen_relationships: sightings only, nothing else is written).
-            let entities =
-                d.cis
-                    .iter()
-                    .map(|w| w.ci.id.to_string())
-                    .chain(d.relationships.iter().map(|w| {
-                        rel_entity(w.rel.rel_type, w.rel.from.as_str(), w.rel.to.as_str())
-                    }))
-                    .chain(d.seen_cis.iter().map(|id| id.to_string()))
-                    .chain(
-                        d.seen_relationships
-                            .iter()
-                            .map(|k| rel_entity(k.rel_type, k.from.as_str(), k.to.as_str())),
-                    );
+            let entities = d.sighted_cis().map(|id| id.to_string()).chain(
+                d.sighted_relationships()
+                    .map(|k| rel_entity(k.rel_type, k.from.as_str(), k.to.as_str())),
+            );
             for entity in entities {
                 let k = sighting_key(d.source.as_str(), target, &entity);
                 if !seen.insert(k.clone()) {

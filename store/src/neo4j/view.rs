@@ -32,6 +32,7 @@ pub(crate) struct Cache {
     lookups: HashMap<String, Vec<CiId>>,
     rels: HashMap<RelKey, Option<Relationship>>,
     dependents: HashMap<String, Vec<(CiId, Vec<String>)>>,
+    incoming: HashMap<(String, RelType), Vec<Relationship>>,
 }
 
 #[derive(Default)]
@@ -40,6 +41,7 @@ struct Misses {
     lookups: BTreeSet<String>,
     rels: BTreeSet<RelKey>,
     dependents: BTreeSet<String>,
+    incoming: BTreeSet<(String, RelType)>,
 }
 
 impl Misses {
@@ -48,6 +50,7 @@ impl Misses {
             && self.lookups.is_empty()
             && self.rels.is_empty()
             && self.dependents.is_empty()
+            && self.incoming.is_empty()
     }
 }
 
@@ -92,6 +95,16 @@ impl CurrentView for CachedView<'_> {
                     .borrow_mut()
                     .dependents
                     .insert(parent.to_string());
+                Ok(Vec::new())
+            }
+        }
+    }
+    fn incoming(&self, to: &CiId, rel_type: RelType) -> Result<Vec<Relationship>, ViewError> {
+        let key = (to.to_string(), rel_type);
+        match self.cache.incoming.get(&key) {
+            Some(r) => Ok(r.clone()),
+            None => {
+                self.misses.borrow_mut().incoming.insert(key);
                 Ok(Vec::new())
             }
         }
@@ -336,6 +349,39 @@ async fn fetch(
         for k in keys {
             let r = by_key.remove(&k);
             cache.rels.insert(k, r);
+        }
+    }
+    if !misses.incoming.is_empty() {
+        for t in RelType::ALL {
+            let targets: Vec<String> = misses
+                .incoming
+                .iter()
+                .filter(|(_, rt)| *rt == t)
+                .map(|(id, _)| id.clone())
+                .collect();
+            if targets.is_empty() {
+                continue;
+            }
+            let found: Vec<RelRow> = rows_batched(
+                tx,
+                &format!(
+                    "UNWIND $rows AS t MATCH (a:CI)-[e:{}]->(b:CI {{id: t}}) RETURN {REL_FIELDS}",
+                    t.as_str()
+                ),
+                targets.iter().cloned().map(Value::String).collect(),
+                batch,
+                &json!({}),
+            )
+            .await?;
+            let mut by_target: HashMap<String, Vec<Relationship>> = HashMap::new();
+            for r in found {
+                let rel = r.into_rel()?;
+                by_target.entry(rel.to.to_string()).or_default().push(rel);
+            }
+            for id in targets {
+                let rels = by_target.remove(&id).unwrap_or_default();
+                cache.incoming.insert((id, t), rels);
+            }
         }
     }
     let ids: Vec<String> = more_cis

@@ -1,8 +1,10 @@
 //! Service mapping on a real embedded store: rule services, entry-point maps, pool inference,
 //! manual overrides, unresolved entry points and idempotence.
 
+use super::io::cis_of;
 use super::*;
-use crate::{EmbeddedOptions, EmbeddedStore};
+use crate::{EmbeddedOptions, EmbeddedStore, PageRequest};
+use cmdb_model::{Observation, RunId, Scope, Source};
 
 struct Fx {
     _dir: tempfile::TempDir,
