@@ -16,6 +16,7 @@ echo "== lab setup"
 tests/lab/snmp/setup.sh
 tests/lab/ssh/setup.sh
 tests/lab/bolt/setup.sh
+tests/lab/estate/setup.sh
 
 # Tests start the labs they need on first use and leave them running for reuse; stop them when
 # we are done so no daemon outlives the run.
@@ -23,6 +24,7 @@ cleanup() {
   tests/lab/snmp/stop.sh >/dev/null 2>&1 || true
   tests/lab/ssh/stop.sh >/dev/null 2>&1 || true
   tests/lab/bolt/stop.sh >/dev/null 2>&1 || true
+  tests/lab/estate/stop.sh >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 

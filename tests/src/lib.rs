@@ -2,5 +2,6 @@ pub mod api_support;
 pub mod bolt_lab;
 pub mod cli;
 
+pub mod estate_lab;
 pub mod snmp_lab;
 pub mod ssh_lab;

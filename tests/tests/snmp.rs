@@ -405,13 +405,16 @@ async fn host_db1_old_style_tables() {
         names(o, CiClass::SoftwarePackage),
         set(&["postgresql-15", "openssh-server"])
     );
-    // tcpConnTable has no owning process: the outbound syslog connection hangs off the device
+    // tcpConnTable has no owning process: the outbound syslog connection is the device's,
+    // host-level (it carries no failure; a process edge absorbs it once one is known)
+    assert!(!o.relationships.iter().any(|r| r.rel_type == RelType::ConnectsTo));
     let c: Vec<_> = o
         .relationships
         .iter()
-        .filter(|r| r.rel_type == RelType::ConnectsTo)
+        .filter(|r| r.rel_type == RelType::CommunicatesWith)
         .collect();
     assert_eq!(c.len(), 1);
+    assert_eq!(c[0].evidence, cmdb_model::EvidenceKind::HostSocket);
     assert_eq!(
         (c[0].from.as_str(), c[0].to.as_str()),
         ("device", "remote:10.10.0.40:tcp/514")
