@@ -6,9 +6,12 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+};
 use async_graphql::{ErrorExtensions, Response, ServerError};
 use cmdb_store::StoreError;
+use futures::stream::{BoxStream, StreamExt};
 
 pub const NOT_FOUND: &str = "NOT_FOUND";
 pub const INVALID_INPUT: &str = "INVALID_INPUT";
@@ -146,5 +149,20 @@ impl Extension for CodeExtensionImpl {
         let mut resp = next.run(ctx).await;
         ensure_codes(&mut resp);
         resp
+    }
+
+    /// Subscriptions (and anything sent over the WebSocket) do not pass through `request`.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut resp| {
+                ensure_codes(&mut resp);
+                resp
+            })
+            .boxed()
     }
 }

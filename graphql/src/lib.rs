@@ -3,9 +3,11 @@
 //! runs single operations through [`Api::execute`].
 
 pub mod analysis;
+mod coop;
 pub mod discovery;
 pub mod error;
 pub mod events;
+pub mod guard;
 mod loaders;
 mod mutation;
 mod query;
@@ -20,6 +22,7 @@ use cmdb_store::{GraphStore, PageRequest};
 
 pub use error::{ApiError, ApiResultExt};
 pub use events::{CiChange, DiscoveryProgress, EventBus};
+pub use guard::RequestLimits;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
@@ -118,8 +121,11 @@ pub struct ApiLimits {
     pub max_page_size: usize,
     /// Page size when neither `first` nor `last` is given.
     pub default_page_size: usize,
-    /// Query nesting depth (async-graphql `limit_depth`).
-    pub max_query_depth: usize,
+    /// What every request is checked against before it is parsed and validated (query size,
+    /// nesting of selections and values, selections with fragments expanded, aliases,
+    /// directives, list sizes); see [`guard`]. Its `max_query_depth` is also async-graphql's
+    /// `limit_depth`.
+    pub request: RequestLimits,
     /// Query complexity (async-graphql `limit_complexity`); connection fields count
     /// `first × children`.
     pub max_query_complexity: usize,
@@ -136,7 +142,7 @@ impl Default for ApiLimits {
         ApiLimits {
             max_page_size: 1000,
             default_page_size: 100,
-            max_query_depth: 15,
+            request: RequestLimits::default(),
             max_query_complexity: 5000,
             max_traversal_depth: 50,
             max_impact_ids: 1000,
@@ -221,6 +227,7 @@ pub(crate) fn page_complexity(
 pub struct Api {
     pub schema: CmdbSchema,
     store: Arc<dyn GraphStore>,
+    request_limits: Arc<RequestLimits>,
 }
 
 impl Api {
@@ -245,6 +252,7 @@ impl Api {
         if let Some(d) = discovery {
             builder = builder.data(DiscoveryHandle(d));
         }
+        let request_limits = Arc::new(limits.request.clone());
         let schema = builder
             .data(ApiState {
                 store: store.clone(),
@@ -252,11 +260,18 @@ impl Api {
                 events,
                 ingest,
             })
-            .limit_depth(limits.max_query_depth)
+            .limit_depth(limits.request.max_query_depth)
+            .limit_recursive_depth(limits.request.max_nesting())
             .limit_complexity(limits.max_query_complexity)
             .extension(error::CodeExtension)
+            .extension(guard::RequestGuard(request_limits.clone()))
+            .extension(coop::Cooperative)
             .finish();
-        Api { schema, store }
+        Api {
+            schema,
+            store,
+            request_limits,
+        }
     }
 
     /// Per-request data: the caller's role and fresh DataLoaders.
@@ -271,6 +286,13 @@ impl Api {
     pub fn prepare(&self, req: Request, role: Role) -> Request {
         req.data(role)
             .data(loaders::Loaders::new(self.store.clone()))
+    }
+
+    /// Check a request against the request limits and parse it (what the schema does first
+    /// anyway; for transports that must look at the operation before executing it). On
+    /// success the parsed document is in the request.
+    pub fn check_request(&self, req: &mut Request) -> Result<(), async_graphql::ServerError> {
+        guard::check_request(req, &self.request_limits)
     }
 
     /// Run one operation as `role`.

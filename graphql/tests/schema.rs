@@ -317,3 +317,53 @@ async fn limits_roles_and_codes() {
     .await;
     assert_eq!(code(&v), "LIMIT_EXCEEDED", "{v}");
 }
+
+/// The request limits apply to the schema itself (`cmdb graphql`, every transport): a value
+/// nested thousands deep and a fragment bomb are refused before parsing or expanding, the
+/// introspection GraphiQL sends passes, and the store is never asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_limits_apply_before_parsing() {
+    let (_dir, store, api) = estate().await;
+    let deep = format!(
+        "{{ impact(ids: {}\"x\"{}) {{ affectedCount }} }}",
+        "[".repeat(2_000),
+        "]".repeat(2_000)
+    );
+    let v = run(&api, Role::Admin, &deep, json!({})).await;
+    assert_eq!(code(&v), "LIMIT_EXCEEDED", "{v}");
+    assert_eq!(
+        v["errors"][0]["extensions"]["limit"],
+        json!("max_value_depth")
+    );
+    let mut bomb = String::from("{ ...F0 }\n");
+    for i in 0..40 {
+        bomb += &format!("fragment F{i} on Query {{ ...F{} ...F{} }}\n", i + 1, i + 1);
+    }
+    bomb += "fragment F40 on Query { stats { cis } }";
+    let started = std::time::Instant::now();
+    let v = run(&api, Role::Admin, &bomb, json!({})).await;
+    assert_eq!(code(&v), "LIMIT_EXCEEDED", "{v}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let v = api
+        .execute_json(
+            "query($v: JSON) { stats { cis } }",
+            json!({ "v": (0..40).fold(json!(1), |v, _| json!([v])) }),
+            Role::Admin,
+        )
+        .await;
+    assert_eq!(code(&v), "LIMIT_EXCEEDED", "{v}");
+    assert!(store.take().is_empty(), "refused requests reach no store");
+    // Subscriptions get codes too.
+    use futures::StreamExt;
+    let sub = api
+        .schema
+        .execute_stream(api.prepare(
+            async_graphql::Request::new("subscription { nope }"),
+            Role::Admin,
+        ))
+        .next()
+        .await
+        .unwrap();
+    let v = serde_json::to_value(&sub).unwrap();
+    assert_eq!(code(&v), "INVALID_INPUT", "{v}");
+}

@@ -197,11 +197,28 @@ pub struct TokenConfig {
     pub role: String,
 }
 
+/// `[limits]`: what one request may ask for. Every limit must be at least 1 (except
+/// `max_aliases` and `max_directives`, where 0 forbids them); see docs/security.md.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
+    /// Bytes of one request body (POST), query string (GET) or WebSocket message.
     pub max_body_bytes: usize,
+    /// Bytes of query text in one operation.
+    pub max_query_bytes: usize,
+    /// Depth of fields, fragments expanded (selection sets, inline fragments and spreads may
+    /// nest 2 × this + 2).
     pub max_query_depth: usize,
+    /// Nesting of list and input-object values, in the query and in the variables.
+    pub max_value_depth: usize,
+    /// Items in one list value (literal or variable).
+    pub max_list_items: usize,
+    /// Selections in a document, each fragment spread counted as its fragment's expansion.
+    pub max_selections: usize,
+    /// Aliased fields in a document, fragments expanded.
+    pub max_aliases: usize,
+    /// Directives in a document, fragments expanded.
+    pub max_directives: usize,
     pub max_query_complexity: usize,
     pub max_page_size: usize,
     /// Largest `maxDepth` of `dependencies` and `impact`.
@@ -210,18 +227,33 @@ pub struct LimitsConfig {
     pub max_impact_ids: usize,
     /// Operations in one batched POST.
     pub max_batch_operations: usize,
+    /// Wall-clock budget of one HTTP request (reading the body, parsing, validating,
+    /// executing), in milliseconds; past it the request is answered LIMIT_EXCEEDED and its
+    /// work cancelled.
+    pub request_timeout_ms: u64,
+    /// Operations (subscriptions) running at once on one WebSocket connection.
+    pub max_ws_operations: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
+        let r = cmdb_graphql::RequestLimits::default();
         LimitsConfig {
             max_body_bytes: 1 << 20,
-            max_query_depth: 15,
+            max_query_bytes: r.max_query_bytes,
+            max_query_depth: r.max_query_depth,
+            max_value_depth: r.max_value_depth,
+            max_list_items: r.max_list_items,
+            max_selections: r.max_selections,
+            max_aliases: r.max_aliases,
+            max_directives: r.max_directives,
             max_query_complexity: 5000,
             max_page_size: 1000,
             max_traversal_depth: 50,
             max_impact_ids: 1000,
             max_batch_operations: 20,
+            request_timeout_ms: 30_000,
+            max_ws_operations: 100,
         }
     }
 }
@@ -232,12 +264,63 @@ impl LimitsConfig {
         cmdb_graphql::ApiLimits {
             max_page_size: self.max_page_size,
             default_page_size: 100.min(self.max_page_size),
-            max_query_depth: self.max_query_depth,
+            request: cmdb_graphql::RequestLimits {
+                max_query_bytes: self.max_query_bytes,
+                max_query_depth: self.max_query_depth,
+                max_value_depth: self.max_value_depth,
+                max_list_items: self.max_list_items,
+                max_selections: self.max_selections,
+                max_aliases: self.max_aliases,
+                max_directives: self.max_directives,
+            },
             max_query_complexity: self.max_query_complexity,
             max_traversal_depth: self.max_traversal_depth,
             max_impact_ids: self.max_impact_ids,
             ..Default::default()
         }
+    }
+
+    /// Refuse settings that cannot mean what they say: a zero limit (every request refused,
+    /// or in async-graphql's case the limit silently ignored) and depths beyond what the
+    /// parser can take without risking its stack.
+    fn validate(&self) -> anyhow::Result<()> {
+        let at_least_one: [(&str, u64); 13] = [
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("max_query_bytes", self.max_query_bytes as u64),
+            ("max_query_depth", self.max_query_depth as u64),
+            ("max_value_depth", self.max_value_depth as u64),
+            ("max_list_items", self.max_list_items as u64),
+            ("max_selections", self.max_selections as u64),
+            ("max_query_complexity", self.max_query_complexity as u64),
+            ("max_page_size", self.max_page_size as u64),
+            ("max_traversal_depth", self.max_traversal_depth as u64),
+            ("max_impact_ids", self.max_impact_ids as u64),
+            ("max_batch_operations", self.max_batch_operations as u64),
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("max_ws_operations", self.max_ws_operations as u64),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
+            bail!("[limits] {key} = 0 is not a usable limit: it must be at least 1");
+        }
+        if self.max_query_bytes > self.max_body_bytes {
+            bail!(
+                "[limits] max_query_bytes ({}) must not exceed max_body_bytes ({}): the query arrives inside the body",
+                self.max_query_bytes,
+                self.max_body_bytes
+            );
+        }
+        let cap = cmdb_graphql::guard::MAX_DEPTH_SETTING;
+        for (key, v) in [
+            ("max_query_depth", self.max_query_depth),
+            ("max_value_depth", self.max_value_depth),
+        ] {
+            if v > cap {
+                bail!(
+                    "[limits] {key} = {v} is above {cap}: deeper nesting risks the parser's stack"
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -262,11 +345,37 @@ impl Config {
         Self::from_parts(&text, &origin, std::env::vars())
     }
 
+    /// Where the value at `path` (`limits.max_page_size`, `discovery.snmp[0].version`) came
+    /// from, for an error message: the environment variable that set it, or the file and line.
+    fn locate(text: &str, origin: &str, path: &str, from_env: &[(String, String)]) -> String {
+        for (key, var) in from_env {
+            if path == key
+                || path.starts_with(&format!("{key}."))
+                || path.starts_with(&format!("{key}["))
+            {
+                return format!("environment variable {var}: `{path}`");
+            }
+        }
+        // The file alone reproduces the error with a position when the bad value is its own.
+        let line = match toml::from_str::<Config>(text) {
+            Err(e) => e
+                .span()
+                .map(|r| text[..r.start.min(text.len())].matches('\n').count() + 1),
+            Ok(_) => None,
+        };
+        match line {
+            Some(l) => format!("{origin} line {l}: `{path}`"),
+            None => format!("{origin}: `{path}`"),
+        }
+    }
+
     pub fn from_parts(
         text: &str,
         origin: &str,
         env: impl Iterator<Item = (String, String)>,
     ) -> anyhow::Result<Config> {
+        // A UTF-8 byte order mark (some Windows editors write one) is not TOML; skip it.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut table: toml::Table =
             toml::from_str(text).with_context(|| format!("{origin}: invalid TOML"))?;
         let sections = [
@@ -277,6 +386,8 @@ impl Config {
             "limits",
             "discovery",
         ];
+        // `section.key` → the variable that set it.
+        let mut from_env: Vec<(String, String)> = Vec::new();
         for (k, v) in env {
             // CMDB_SNMP_* and CMDB_SSH_* carry `cmdb discover` secrets, not config keys.
             let cli_secret = k.starts_with("CMDB_SECRET_")
@@ -291,6 +402,7 @@ impl Config {
                 bail!("environment variable {k} does not name a config key (expected CMDB_<SECTION>_<KEY>, sections: {})", sections.join(", "));
             };
             let key = rest[section.len() + 1..].to_string();
+            from_env.push((format!("{section}.{key}"), k.clone()));
             let value = parse_env_value(&v);
             let entry = table
                 .entry(section.to_string())
@@ -302,14 +414,47 @@ impl Config {
                 _ => bail!("config section [{section}] is not a table"),
             }
         }
-        let cfg: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow::anyhow!("{origin}: {}", e.message()))?;
+        let cfg: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.inner().message().to_string();
+                if path.is_empty() || path == "." {
+                    anyhow::anyhow!("{origin}: {message}")
+                } else {
+                    anyhow::anyhow!(
+                        "{}: {message}",
+                        Self::locate(text, origin, &path, &from_env)
+                    )
+                }
+            })?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.limits.validate()?;
+        if self.server.shutdown_timeout_secs == 0 {
+            bail!("[server] shutdown_timeout_secs = 0 is not usable: in-flight requests need at least 1 second to finish");
+        }
+        if self.discovery.concurrency == 0 {
+            bail!("[discovery] concurrency = 0 would never probe a target: it must be at least 1");
+        }
+        if self.discovery.target_timeout_secs == 0 {
+            bail!("[discovery] target_timeout_secs = 0 would fail every target at once: it must be at least 1");
+        }
+        for (key, v) in [
+            ("batch_size", self.store.batch_size.map(|v| v as u64)),
+            (
+                "max_connections",
+                self.store.max_connections.map(|v| v as u64),
+            ),
+            ("connect_timeout_secs", self.store.connect_timeout_secs),
+            ("query_timeout_secs", self.store.query_timeout_secs),
+        ] {
+            if v == Some(0) {
+                bail!("[store] {key} = 0 is not usable: it must be at least 1");
+            }
+        }
         if !matches!(
             self.discovery.ssh_host_keys.as_str(),
             "accept-new" | "strict" | "off"
@@ -357,7 +502,26 @@ impl Config {
             }
             other => bail!("[store] backend = \"{other}\" is not known (embedded, neo4j)"),
         }
+        let mut by_hash: std::collections::HashMap<String, &TokenConfig> =
+            std::collections::HashMap::new();
+        let mut token_names = std::collections::HashSet::new();
         for t in &self.auth.tokens {
+            if !token_names.insert(t.name.as_str()) {
+                bail!(
+                    "[[auth.tokens]] name `{}` is used twice: each token entry needs its own name",
+                    t.name
+                );
+            }
+            // One token, one role: the same hash twice would make the role depend on entry order.
+            if let Some(first) = by_hash.insert(t.sha256.trim().to_ascii_lowercase(), t) {
+                if first.role == t.role {
+                    bail!("[[auth.tokens]] `{}` and `{}` have the same sha256, i.e. the same token: configure each token once", first.name, t.name);
+                }
+                bail!(
+                    "[[auth.tokens]] `{}` ({}) and `{}` ({}) have the same sha256, i.e. the same token with two roles: a token has exactly one role; keep one entry",
+                    first.name, first.role, t.name, t.role
+                );
+            }
             if !matches!(t.role.as_str(), "reader" | "editor" | "admin") {
                 bail!(
                     "[[auth.tokens]] `{}`: role must be reader, editor or admin, not `{}`",
@@ -444,6 +608,96 @@ mod tests {
     }
 
     #[test]
+    fn type_errors_name_the_key_and_where_it_was_set() {
+        let e = Config::from_parts(
+            "[server]\nworkers = 2\n\n[limits]\nmax_page_size = \"lots\"\n",
+            "cmdb.toml",
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("cmdb.toml line 5: `limits.max_page_size`"),
+            "{e}"
+        );
+        assert!(e.contains("invalid type: string \"lots\""), "{e}");
+        let e = Config::from_parts(
+            "",
+            "defaults",
+            env(&[("CMDB_LIMITS_MAX_PAGE_SIZE", "lots")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("environment variable CMDB_LIMITS_MAX_PAGE_SIZE: `limits.max_page_size`"),
+            "{e}"
+        );
+        let e = Config::from_parts(
+            "[[discovery.schedules]]\nname = \"n\"\ncron = 5\n",
+            "c.toml",
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`discovery.schedules[0].cron`") && e.contains("line 3"),
+            "{e}"
+        );
+        let e = Config::from_parts(
+            "[server]\ndiscover_local_on_start = \"yes\"\n",
+            "c.toml",
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("c.toml line 2: `server.discover_local_on_start`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_accepted() {
+        let c = Config::from_parts(
+            "\u{feff}[server]\nbind = \"127.0.0.1:9000\"\n",
+            "t",
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:9000");
+    }
+
+    #[test]
+    fn one_token_one_role() {
+        let h = "ab".repeat(32);
+        let tokens = |r1: &str, r2: &str, h2: &str| {
+            format!(
+            "[[auth.tokens]]\nname = \"a\"\nsha256 = \"{h}\"\nrole = \"{r1}\"\n[[auth.tokens]]\nname = \"b\"\nsha256 = \"{h2}\"\nrole = \"{r2}\"\n"
+        )
+        };
+        let e = Config::from_parts(&tokens("reader", "admin", &h.to_uppercase()), "t", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`a` (reader) and `b` (admin) have the same sha256"),
+            "{e}"
+        );
+        let e = Config::from_parts(&tokens("reader", "reader", &h), "t", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("configure each token once"), "{e}");
+        assert!(
+            Config::from_parts(&tokens("reader", "admin", &"cd".repeat(32)), "t", env(&[])).is_ok()
+        );
+        let dup_name =
+            tokens("reader", "admin", &"cd".repeat(32)).replace("name = \"b\"", "name = \"a\"");
+        assert!(Config::from_parts(&dup_name, "t", env(&[]))
+            .unwrap_err()
+            .to_string()
+            .contains("name `a` is used twice"));
+    }
+
+    #[test]
     fn discovery_section() {
         let text = r#"
 [discovery]
@@ -491,5 +745,68 @@ credentials = ["core-v2", "ops"]
             .unwrap_err()
             .to_string()
             .contains("unknown credential `nope`"));
+    }
+
+    #[test]
+    fn nonsense_limits_rejected() {
+        let e = Config::from_parts("[limits]\nmax_query_depth = 0\n", "cmdb.toml", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("max_query_depth") && e.contains("at least 1"),
+            "{e}"
+        );
+        for key in [
+            "max_body_bytes",
+            "max_query_bytes",
+            "max_value_depth",
+            "max_list_items",
+            "max_selections",
+            "max_query_complexity",
+            "max_page_size",
+            "max_traversal_depth",
+            "max_impact_ids",
+            "max_batch_operations",
+            "request_timeout_ms",
+            "max_ws_operations",
+        ] {
+            let e = Config::from_parts(&format!("[limits]\n{key} = 0\n"), "t", env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        let e = Config::from_parts("", "t", env(&[("CMDB_LIMITS_MAX_QUERY_DEPTH", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_query_depth"), "{e}");
+        let e = Config::from_parts("[limits]\nmax_value_depth = 1000\n", "t", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_value_depth") && e.contains("stack"), "{e}");
+        let e = Config::from_parts("[limits]\nmax_query_bytes = 2000000\n", "t", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_body_bytes"), "{e}");
+        // 0 aliases or directives is a policy (none allowed), not nonsense.
+        let c = Config::from_parts(
+            "[limits]\nmax_aliases = 0\nmax_directives = 0\n",
+            "t",
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.limits.api_limits().request.max_aliases, 0);
+        for (section, key) in [
+            ("server", "shutdown_timeout_secs"),
+            ("discovery", "concurrency"),
+            ("discovery", "target_timeout_secs"),
+            ("store", "batch_size"),
+            ("store", "max_connections"),
+            ("store", "query_timeout_secs"),
+        ] {
+            let e = Config::from_parts(&format!("[{section}]\n{key} = 0\n"), "t", env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{section}.{key}: {e}");
+        }
     }
 }

@@ -75,11 +75,11 @@ impl TestServer {
         );
         let auth = Auth::new(&tokens).expect("tokens");
         let opts = HttpOptions {
-            bind: "127.0.0.1:0".into(),
             max_body_bytes,
             max_batch: 5,
             workers: 2,
             shutdown_timeout: Duration::from_secs(5),
+            ..HttpOptions::new("127.0.0.1:0")
         };
         let running = http::start(api, auth, opts).expect("server starts");
         TestServer {
@@ -176,16 +176,32 @@ impl WsClient {
         protocol: &str,
         bearer: Option<&str>,
     ) -> std::io::Result<WsClient> {
+        let auth = bearer.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        Self::connect_with(addr, path, protocol, &headers)
+    }
+
+    /// As [`WsClient::connect`], with extra request headers (e.g. `Origin`).
+    pub fn connect_with(
+        addr: SocketAddr,
+        path: &str,
+        protocol: &str,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<WsClient> {
         let mut s = TcpStream::connect(addr)?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let auth = bearer
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
         write!(
             s,
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-             Sec-WebSocket-Protocol: {protocol}\r\n{auth}\r\n"
+             Sec-WebSocket-Protocol: {protocol}\r\n{extra}\r\n"
         )?;
         // Read the response head.
         let mut head = Vec::new();
@@ -204,9 +220,18 @@ impl WsClient {
     }
 
     pub fn send(&mut self, v: &Value) -> std::io::Result<()> {
-        let payload = v.to_string().into_bytes();
+        self.send_text(v.to_string().as_bytes())
+    }
+
+    /// One text frame with these bytes (need not be JSON, nor UTF-8).
+    pub fn send_text(&mut self, payload: &[u8]) -> std::io::Result<()> {
+        self.send_frame(true, 0x1, payload)
+    }
+
+    /// One frame: `fin` and `opcode` as given (0x0 continuation, 0x1 text, 0x2 binary).
+    pub fn send_frame(&mut self, fin: bool, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
         let mask = [0x37u8, 0xfa, 0x21, 0x3d];
-        let mut frame = vec![0x81u8];
+        let mut frame = vec![(if fin { 0x80u8 } else { 0 }) | opcode];
         let n = payload.len();
         if n < 126 {
             frame.push(0x80 | n as u8);

@@ -45,6 +45,9 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         max_batch: cfg.limits.max_batch_operations,
         workers: cfg.server.workers,
         shutdown_timeout: Duration::from_secs(cfg.server.shutdown_timeout_secs),
+        request_timeout: Duration::from_millis(cfg.limits.request_timeout_ms),
+        max_ws_operations: cfg.limits.max_ws_operations,
+        graphql_threads: 0,
     };
     let running = http::start(api, auth, opts)?;
     let addr = running.addr;

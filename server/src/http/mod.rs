@@ -1,17 +1,27 @@
 //! The HTTP face: GraphQL over POST/GET, GraphiQL, WebSocket subscriptions, health and
 //! readiness, bearer-token access, body limits, graceful shutdown. The only module that knows
 //! actix-web.
+//!
+//! Hardening (docs/security.md): POSTs must be JSON or GraphQL, and in open mode Host and
+//! Origin must be this machine's ([`browser`]); GraphQL work runs off the actix workers within
+//! a time budget ([`exec`]), so health checks and shutdown never wait behind it; WebSocket
+//! messages are capped in size ([`wsframe`]); the request limits themselves are checked by the
+//! schema (`cmdb_graphql::guard`).
 
 pub mod auth;
+pub mod browser;
+pub mod exec;
+pub mod wsframe;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context as _;
 use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Data};
 use async_graphql_actix_web::GraphQLSubscription;
 use cmdb_graphql::{Api, Role};
@@ -32,6 +42,28 @@ pub struct HttpOptions {
     pub workers: usize,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_timeout: Duration,
+    /// Wall-clock budget of one GraphQL request ([`exec`]).
+    pub request_timeout: Duration,
+    /// Operations at once on one WebSocket connection.
+    pub max_ws_operations: usize,
+    /// Threads of the runtime GraphQL work runs on (0 = one per CPU, at least 2).
+    pub graphql_threads: usize,
+}
+
+impl HttpOptions {
+    /// Defaults for everything but the address (tests and embedders).
+    pub fn new(bind: impl Into<String>) -> HttpOptions {
+        HttpOptions {
+            bind: bind.into(),
+            max_body_bytes: 1 << 20,
+            max_batch: 20,
+            workers: 0,
+            shutdown_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            max_ws_operations: 100,
+            graphql_threads: 0,
+        }
+    }
 }
 
 struct AppState {
@@ -40,6 +72,8 @@ struct AppState {
     store: Arc<dyn GraphStore>,
     max_body_bytes: usize,
     max_batch: usize,
+    budget: exec::Budget,
+    max_ws_operations: usize,
 }
 
 /// A started server.
@@ -47,17 +81,32 @@ pub struct Running {
     pub addr: SocketAddr,
     pub handle: actix_web::dev::ServerHandle,
     pub join: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The runtime GraphQL work runs on; dropped without waiting at stop.
+    graphql: Option<tokio::runtime::Runtime>,
 }
 
 impl Running {
-    /// Stop accepting, let in-flight requests finish, wait for the workers.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    /// Stop accepting, let in-flight requests finish (each within its time budget, all within
+    /// the shutdown timeout), wait for the workers, then drop whatever GraphQL work is left.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
         self.handle.stop(true).await;
-        self.join
+        if let Some(rt) = self.graphql.take() {
+            rt.shutdown_background();
+        }
+        (&mut self.join)
             .await
             .context("server task panicked")?
             .context("server failed")?;
         Ok(())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Dropping a runtime may not block inside another runtime: let it go in the background.
+        if let Some(rt) = self.graphql.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -88,12 +137,16 @@ pub fn check_bind(bind: &str, auth: &Auth) -> anyhow::Result<Vec<SocketAddr>> {
 /// Bind and start serving; returns once listening.
 pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running> {
     let addrs = check_bind(&opts.bind, &auth)?;
+    let graphql =
+        exec::runtime(opts.graphql_threads).context("cannot start the GraphQL runtime")?;
     let state = web::Data::new(AppState {
         store: api.store().clone(),
         api,
         auth: auth.clone(),
         max_body_bytes: opts.max_body_bytes,
         max_batch: opts.max_batch.max(1),
+        budget: exec::Budget::new(graphql.handle().clone(), opts.request_timeout),
+        max_ws_operations: opts.max_ws_operations.max(1),
     });
     let mut server = HttpServer::new(move || {
         App::new()
@@ -126,10 +179,15 @@ pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running>
         tracing::warn!(%addr, "no API tokens configured: the API is open to every local user (loopback only)");
     }
     tracing::info!(%addr, graphql = %format!("http://{addr}/graphql"), graphiql = %format!("http://{addr}/graphiql"), "listening");
-    Ok(Running { addr, handle, join })
+    Ok(Running {
+        addr,
+        handle,
+        join,
+        graphql: Some(graphql),
+    })
 }
 
-fn json_error(status: actix_web::http::StatusCode, code: &str, message: &str) -> HttpResponse {
+fn json_error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status)
         .json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))
 }
@@ -141,6 +199,32 @@ fn unauthorized(e: AuthError) -> HttpResponse {
             "error": e.message(),
             "errors": [{ "message": e.message(), "extensions": { "code": "UNAUTHENTICATED" } }]
         }))
+}
+
+fn refused(req: &HttpRequest, r: browser::Refusal) -> HttpResponse {
+    let peer = req
+        .peer_addr()
+        .map(|p| p.ip().to_string())
+        .unwrap_or_default();
+    tracing::warn!(peer = %peer, path = req.path(), reason = %r.message(), "request refused");
+    match r {
+        browser::Refusal::ContentType(_) => json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "INVALID_INPUT",
+            &r.message(),
+        ),
+        browser::Refusal::Host(_) | browser::Refusal::Origin(_) => {
+            json_error(StatusCode::FORBIDDEN, "FORBIDDEN", &r.message())
+        }
+    }
+}
+
+/// In open mode, Host and Origin must be this machine's (see [`browser`]).
+fn check_browser(req: &HttpRequest, st: &AppState) -> Result<(), HttpResponse> {
+    if st.auth.is_open() {
+        browser::check_open_mode(req).map_err(|r| refused(req, r))?;
+    }
+    Ok(())
 }
 
 fn authenticate(req: &HttpRequest, st: &AppState) -> Result<Caller, HttpResponse> {
@@ -165,7 +249,7 @@ async fn read_body(
 ) -> Result<web::Bytes, HttpResponse> {
     let too_big = || {
         json_error(
-            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::PAYLOAD_TOO_LARGE,
             "LIMIT_EXCEEDED",
             &format!("request body exceeds the limit of {limit} bytes"),
         )
@@ -184,7 +268,7 @@ async fn read_body(
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             json_error(
-                actix_web::http::StatusCode::BAD_REQUEST,
+                StatusCode::BAD_REQUEST,
                 "INVALID_INPUT",
                 &format!("cannot read the request body: {e}"),
             )
@@ -197,13 +281,13 @@ async fn read_body(
     Ok(body.freeze())
 }
 
-async fn run_batch(st: &AppState, batch: BatchRequest, role: Role) -> BatchResponse {
+async fn run_batch(api: &Api, batch: BatchRequest, role: Role) -> BatchResponse {
     match batch {
-        BatchRequest::Single(r) => BatchResponse::Single(st.api.execute(r, role).await),
+        BatchRequest::Single(r) => BatchResponse::Single(api.execute(r, role).await),
         BatchRequest::Batch(rs) => {
             let mut out = Vec::with_capacity(rs.len());
             for r in rs {
-                out.push(st.api.execute(r, role).await);
+                out.push(api.execute(r, role).await);
             }
             BatchResponse::Batch(out)
         }
@@ -218,11 +302,26 @@ fn respond(resp: &BatchResponse) -> HttpResponse {
         Err(e) => {
             tracing::error!(error = %e, "cannot serialise a GraphQL response");
             json_error(
-                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL",
                 "cannot serialise the response",
             )
         }
+    }
+}
+
+/// A request that ran out of budget or failed: 503 for the time budget (the server is busy
+/// with it, retrying later may work), 500 for a bug.
+fn overrun(o: exec::Overrun) -> HttpResponse {
+    let status = match o {
+        exec::Overrun::TimedOut(_) => StatusCode::SERVICE_UNAVAILABLE,
+        exec::Overrun::Panicked => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    match serde_json::to_vec(&o.response()) {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("application/json")
+            .body(body),
+        Err(_) => json_error(status, o.code(), &o.message()),
     }
 }
 
@@ -231,36 +330,45 @@ async fn graphql_post(
     payload: web::Payload,
     st: web::Data<AppState>,
 ) -> HttpResponse {
+    if let Err(r) = check_browser(&req, &st) {
+        return r;
+    }
+    let graphql_body = match browser::post_body_kind(&req) {
+        Ok(g) => g,
+        Err(r) => return refused(&req, r),
+    };
     let caller = match authenticate(&req, &st) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let body = match read_body(payload, st.max_body_bytes, &req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let ctype = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    let batch: BatchRequest = if ctype.starts_with("application/graphql") {
+    // Reading the body counts against the budget too (a client trickling it in holds no
+    // worker, but should not hold a request open for ever).
+    let body =
+        match tokio::time::timeout(st.budget.limit, read_body(payload, st.max_body_bytes, &req))
+            .await
+        {
+            Ok(Ok(b)) => b,
+            Ok(Err(r)) => return r,
+            Err(_) => return overrun(exec::Overrun::TimedOut(st.budget.limit)),
+        };
+    let batch: BatchRequest = if graphql_body {
         match std::str::from_utf8(&body) {
             Ok(q) => BatchRequest::Single(async_graphql::Request::new(q)),
             Err(_) => {
                 return json_error(
-                    actix_web::http::StatusCode::BAD_REQUEST,
+                    StatusCode::BAD_REQUEST,
                     "INVALID_INPUT",
                     "the body is not UTF-8",
                 )
             }
         }
     } else {
+        // serde_json refuses nesting deeper than 128 before it could hurt the stack.
         match serde_json::from_slice(&body) {
             Ok(b) => b,
             Err(e) => {
                 return json_error(
-                    actix_web::http::StatusCode::BAD_REQUEST,
+                    StatusCode::BAD_REQUEST,
                     "INVALID_INPUT",
                     &format!("the body is not a GraphQL request (JSON with `query`, optional `variables`, `operationName`): {e}"),
                 )
@@ -268,9 +376,16 @@ async fn graphql_post(
         }
     };
     if let BatchRequest::Batch(v) = &batch {
+        if v.is_empty() {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_INPUT",
+                "an empty batch: send at least one operation",
+            );
+        }
         if v.len() > st.max_batch {
             return json_error(
-                actix_web::http::StatusCode::OK,
+                StatusCode::OK,
                 "LIMIT_EXCEEDED",
                 &format!(
                     "{} operations in one batch exceed the maximum of {}",
@@ -281,27 +396,17 @@ async fn graphql_post(
         }
     }
     let started = std::time::Instant::now();
-    let resp = run_batch(&st, batch, caller.role).await;
+    let api = st.api.clone();
+    let resp = match st
+        .budget
+        .run(async move { run_batch(&api, batch, caller.role).await })
+        .await
+    {
+        Ok(r) => r,
+        Err(o) => return overrun(o),
+    };
     tracing::debug!(caller = %caller.name, role = caller.role.as_str(), elapsed_us = started.elapsed().as_micros() as u64, ok = resp.is_ok(), "graphql");
     respond(&resp)
-}
-
-/// Is the selected operation of `query` a query (not a mutation or subscription)?
-fn is_query_only(req: &async_graphql::Request) -> Result<bool, String> {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let doc = async_graphql::parser::parse_query(&req.query).map_err(|e| e.to_string())?;
-    let ty = match (&doc.operations, &req.operation_name) {
-        (DocumentOperations::Single(op), _) => op.node.ty,
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name.as_str()) {
-            Some(op) => op.node.ty,
-            None => return Ok(true), // execution reports the unknown operation
-        },
-        (DocumentOperations::Multiple(ops), None) => match ops.values().next() {
-            Some(op) if ops.len() == 1 => op.node.ty,
-            _ => return Ok(true),
-        },
-    };
-    Ok(ty == OperationType::Query)
 }
 
 async fn graphql_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
@@ -310,13 +415,16 @@ async fn graphql_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse 
         // A browser opening /graphql gets the IDE.
         return graphiql().await;
     }
+    if let Err(r) = check_browser(&req, &st) {
+        return r;
+    }
     let caller = match authenticate(&req, &st) {
         Ok(c) => c,
         Err(r) => return r,
     };
     if qs.len() > st.max_body_bytes {
         return json_error(
-            actix_web::http::StatusCode::URI_TOO_LONG,
+            StatusCode::URI_TOO_LONG,
             "LIMIT_EXCEEDED",
             "query string too long",
         );
@@ -325,25 +433,39 @@ async fn graphql_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse 
         Ok(r) => r,
         Err(e) => {
             return json_error(
-                actix_web::http::StatusCode::BAD_REQUEST,
+                StatusCode::BAD_REQUEST,
                 "INVALID_INPUT",
                 &format!("invalid GraphQL GET request: {e}"),
             )
         }
     };
-    match is_query_only(&gql) {
-        Ok(true) => {}
-        Ok(false) => {
-            return json_error(
-                actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-                "INVALID_INPUT",
-                "GET only runs queries; send mutations with POST",
-            )
-        }
-        Err(_) => {} // let execution report the syntax error with its position
+    let api = st.api.clone();
+    let role = caller.role;
+    let outcome = st
+        .budget
+        .run(async move {
+            let mut gql = gql;
+            // The limits first: they also parse, and the operation's type decides.
+            if let Err(e) = api.check_request(&mut gql) {
+                let mut resp = async_graphql::Response::from_errors(vec![e]);
+                cmdb_graphql::error::ensure_codes(&mut resp);
+                return Ok(resp);
+            }
+            match exec::operation_type(&mut gql) {
+                Some(OperationType::Query) | None => Ok(api.execute(gql, role).await),
+                Some(_) => Err(()),
+            }
+        })
+        .await;
+    match outcome {
+        Ok(Ok(resp)) => respond(&BatchResponse::Single(resp)),
+        Ok(Err(())) => json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "INVALID_INPUT",
+            "GET only runs queries; send mutations with POST",
+        ),
+        Err(o) => overrun(o),
     }
-    let resp = st.api.execute(gql, caller.role).await;
-    respond(&BatchResponse::Single(resp))
 }
 
 async fn graphql_ws(
@@ -351,11 +473,22 @@ async fn graphql_ws(
     payload: web::Payload,
     st: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
+    // Browsers let any page open a WebSocket to any address: in open mode the Origin decides.
+    if let Err(r) = check_browser(&req, &st) {
+        return Ok(r);
+    }
     let header_auth = req
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or("").to_string());
-    let sub = GraphQLSubscription::new(st.api.schema.clone());
+    let executor = exec::WsExecutor {
+        api: st.api.clone(),
+        budget: st.budget.clone(),
+        max_operations: st.max_ws_operations,
+        active: Default::default(),
+    };
+    let sub = GraphQLSubscription::new(executor);
+    let payload = wsframe::LimitMessages::new(payload, st.max_body_bytes);
     if header_auth.is_some() || st.auth.is_open() {
         let caller = match authenticate(&req, &st) {
             Ok(c) => c,
@@ -416,8 +549,10 @@ async fn readyz(st: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
+    let message = format!("no such endpoint: {} {}", req.method(), req.path());
     HttpResponse::NotFound().json(json!({
-        "error": format!("no such endpoint: {} {}", req.method(), req.path()),
+        "error": message,
+        "errors": [{ "message": message, "extensions": { "code": "NOT_FOUND" } }],
         "endpoints": ["POST /graphql", "GET /graphql", "GET /graphql/ws", "GET /graphiql", "GET /healthz", "GET /readyz"]
     }))
 }
