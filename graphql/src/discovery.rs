@@ -20,7 +20,7 @@ pub struct RunRequest {
 }
 
 /// One target that failed in a run.
-#[derive(Debug, Clone, SimpleObject)]
+#[derive(Debug, Clone, SimpleObject, serde::Serialize, serde::Deserialize)]
 pub struct DiscoveryTargetError {
     pub target: String,
     pub probe: String,
@@ -30,12 +30,13 @@ pub struct DiscoveryTargetError {
 }
 
 /// A discovery run and what it did so far.
-#[derive(Debug, Clone, SimpleObject)]
+#[derive(Debug, Clone, SimpleObject, serde::Serialize, serde::Deserialize)]
 pub struct DiscoveryRun {
     pub id: ID,
-    /// RUNNING, SUCCEEDED, PARTIAL (some targets failed), FAILED.
+    /// RUNNING, SUCCEEDED, PARTIAL (some targets failed), FAILED, or INTERRUPTED (the process
+    /// running it ended before it finished — killed or crashed; what it stored is kept).
     pub status: String,
-    /// What started it: `api`, `schedule:<name>`, `startup`.
+    /// What started it: `api`, `schedule:<name>`, `startup`, `cli` (`cmdb discover`).
     pub trigger: String,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,

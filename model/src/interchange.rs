@@ -128,16 +128,14 @@ pub fn parse_line(line_no: usize, text: &str) -> Result<Parsed, LineError> {
             ))
         }
     }
-    let line: Line = serde_json::from_value(value.clone()).map_err(|x| {
-        let msg = x.to_string();
-        // serde names the offending field in backticks; surface it as the field.
-        let field = msg.split('`').nth(1).map(str::to_string);
-        LineError {
-            line: line_no,
-            field,
-            message: msg,
-        }
-    })?;
+    let is_ci = obj.get("kind").and_then(Value::as_str) == Some("ci");
+    let mut body = obj.clone();
+    body.remove("kind");
+    let line = if is_ci {
+        typed::<CiLine>(line_no, body).map(Line::Ci)
+    } else {
+        typed::<RelLine>(line_no, body).map(Line::Relationship)
+    }?;
     match line {
         Line::Ci(l) => {
             let class: CiClass = l.class.parse().map_err(|m: String| e(Some("class"), m))?;
@@ -181,6 +179,30 @@ pub fn parse_line(line_no: usize, text: &str) -> Result<Parsed, LineError> {
             })
         }
     }
+}
+
+/// Deserialize a line's fields, naming the offending one: its path (`name`, `tags[2]`,
+/// `confidence`) for a wrong type, the field itself for an unknown or missing one.
+fn typed<T: serde::de::DeserializeOwned>(
+    line_no: usize,
+    body: Map<String, Value>,
+) -> Result<T, LineError> {
+    serde_path_to_error::deserialize(Value::Object(body)).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        // Unknown and missing fields are reported at the object itself, with the field's name
+        // in backticks.
+        let field = if path.is_empty() || path == "." {
+            message.split('`').nth(1).map(str::to_string)
+        } else {
+            Some(path)
+        };
+        LineError {
+            line: line_no,
+            field,
+            message,
+        }
+    })
 }
 
 /// The export line of a CI (`parent` = the id of the CI it is identified within).
@@ -296,6 +318,24 @@ mod tests {
             (r#"{"kind":"vm"}"#, Some("kind")),
             (r#"{"class":"Host"}"#, Some("kind")),
             (r#"{"kind":"ci","class":"Host""#, None),
+            (r#"{"kind":"ci","class":"Host","name":5}"#, Some("name")),
+            (
+                r#"{"kind":"ci","class":"Host","tags":["a",5]}"#,
+                Some("tags[1]"),
+            ),
+            (
+                r#"{"kind":"ci","class":"Host","identifiers":"h1"}"#,
+                Some("identifiers"),
+            ),
+            (r#"{"kind":"ci","class":7}"#, Some("class")),
+            (
+                r#"{"kind":"relationship","type":"RUNS_ON","from":"a","to":"b","confidence":"high"}"#,
+                Some("confidence"),
+            ),
+            (
+                r#"{"kind":"relationship","type":"RUNS_ON","from":["a"],"to":"b"}"#,
+                Some("from"),
+            ),
             (r#"[1,2]"#, None),
         ];
         for (text, field) in cases {

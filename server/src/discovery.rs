@@ -14,6 +14,8 @@ use cmdb_discovery::ssh::{HostKeyPolicy, SshOptions, SshProbe};
 use cmdb_discovery::{Probe, SnmpCredential, SshCredential};
 use cmdb_model::RunId;
 use cmdb_store::{GraphStore, IngestOptions};
+
+use crate::run_log::{RunLease, RunLog};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -215,8 +217,11 @@ pub async fn discover(
                         for d in &output.diagnostics {
                             tracing::debug!(target = %d.target, probe = %d.probe, code = %d.code, "{}", d.message);
                         }
+                        let records = output.observation.records.len();
+                        tracing::debug!(%target, %probe, records, "applying observation");
                         match store.ingest(output.observation, &ingest).await {
                             Ok(r) => {
+                                tracing::debug!(%target, %probe, created = r.created, updated = r.updated, "observation applied");
                                 acc.created += r.created;
                                 acc.updated += r.updated;
                                 acc.unchanged += r.unchanged;
@@ -336,7 +341,7 @@ pub async fn discover(
             ssh: ssh_affinity.snapshot(),
         };
         // Names only, never secrets.
-        if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&file)?) {
+        if let Err(e) = crate::private_fs::write_atomic(path, &serde_json::to_vec_pretty(&file)?) {
             tracing::warn!(path = %path.display(), "cannot remember credential affinity: {e}");
         }
     }
@@ -429,19 +434,114 @@ pub fn settings_from_config(
     })
 }
 
+/// A new run's record, RUNNING from now.
+pub fn new_run_record(run_id: &RunId, trigger: &str) -> cmdb_graphql::discovery::DiscoveryRun {
+    cmdb_graphql::discovery::DiscoveryRun {
+        id: async_graphql_id(run_id),
+        status: "RUNNING".into(),
+        trigger: trigger.to_string(),
+        started_at: chrono::Utc::now(),
+        finished_at: None,
+        targets_done: 0,
+        targets_ok: 0,
+        targets_failed: 0,
+        cis_created: 0,
+        cis_updated: 0,
+        cis_unchanged: 0,
+        cis_staled: 0,
+        relationships_created: 0,
+        relationships_closed: 0,
+        errors: Vec::new(),
+        message: None,
+    }
+}
+
+/// Fill a run's record from how it ended.
+pub fn finish_run_record(
+    r: &mut cmdb_graphql::discovery::DiscoveryRun,
+    result: &anyhow::Result<RunSummary>,
+) {
+    use cmdb_graphql::discovery::DiscoveryTargetError;
+    r.finished_at = Some(chrono::Utc::now());
+    match result {
+        Ok(s) => {
+            r.status = if s.targets_failed == 0 {
+                "SUCCEEDED"
+            } else if s.targets_ok > 0 {
+                "PARTIAL"
+            } else {
+                "FAILED"
+            }
+            .into();
+            r.targets_ok = s.targets_ok as i32;
+            r.targets_failed = s.targets_failed as i32;
+            r.targets_done = (s.targets_ok + s.targets_failed) as i32;
+            r.cis_created = s.created as i32;
+            r.cis_updated = s.updated as i32;
+            r.cis_unchanged = s.unchanged as i32;
+            r.cis_staled = s.staled as i32;
+            r.relationships_created = s.relationships_created as i32;
+            r.relationships_closed = s.relationships_closed as i32;
+            r.errors = s
+                .targets
+                .iter()
+                .filter(|t| !t.ok)
+                .map(|t| {
+                    let (code, message) = t
+                        .detail
+                        .split_once(": ")
+                        .unwrap_or(("PROBE_FAILED", t.detail.as_str()));
+                    DiscoveryTargetError {
+                        target: t.target.clone(),
+                        probe: t.probe.clone(),
+                        code: code.to_string(),
+                        message: message.to_string(),
+                    }
+                })
+                .collect();
+        }
+        Err(e) => {
+            r.status = "FAILED".into();
+            r.message = Some(format!("{e:#}"));
+        }
+    }
+}
+
+/// Record a run that starts now in the data directory's run log (a failure to record is
+/// logged; the run goes on).
+pub fn record_run_start(
+    log: &RunLog,
+    run: &cmdb_graphql::discovery::DiscoveryRun,
+) -> Option<Arc<RunLease>> {
+    match log.begin(run) {
+        Ok(l) => Some(Arc::new(l)),
+        Err(e) => {
+            tracing::warn!(run_id = %run.id.as_str(), "cannot record the discovery run in the data directory: {e}");
+            None
+        }
+    }
+}
+
+/// Persist progress at most this often.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The server's discovery runs: started from the API, schedules or at start-up; each on its
-/// own thread and runtime so the HTTP workers never wait for a probe.
+/// own thread and runtime so the HTTP workers never wait for a probe. Runs are recorded in the
+/// data directory's run log (`run_log.rs`) with those of `cmdb discover`, so the API lists
+/// both, and a run whose process died reads as INTERRUPTED.
 pub struct RunRegistry {
     store: Arc<dyn GraphStore>,
     ingest: IngestOptions,
     events: cmdb_graphql::EventBus,
     config: crate::config::DiscoveryConfig,
     data_dir: PathBuf,
+    /// This process's runs (live progress), newest first.
     runs: Arc<parking_lot::Mutex<Vec<cmdb_graphql::discovery::DiscoveryRun>>>,
+    log: RunLog,
 }
 
 /// How many finished runs are remembered.
-const KEEP_RUNS: usize = 200;
+const KEEP_RUNS: usize = crate::run_log::KEEP_RUNS;
 
 impl RunRegistry {
     pub fn new(
@@ -451,6 +551,12 @@ impl RunRegistry {
         config: crate::config::DiscoveryConfig,
         data_dir: PathBuf,
     ) -> Self {
+        let log = RunLog::new(&data_dir);
+        // Runs a dead process left RUNNING are marked INTERRUPTED (and logged) now.
+        let interrupted = log.recover();
+        if !interrupted.is_empty() {
+            tracing::warn!(count = interrupted.len(), "discovery runs were interrupted by their process ending; run them again to complete them");
+        }
         RunRegistry {
             store,
             ingest,
@@ -458,6 +564,7 @@ impl RunRegistry {
             config,
             data_dir,
             runs: Default::default(),
+            log,
         }
     }
 
@@ -478,7 +585,6 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
         req: cmdb_graphql::RunRequest,
         trigger: &str,
     ) -> Result<cmdb_graphql::discovery::DiscoveryRun, cmdb_graphql::ApiError> {
-        use cmdb_graphql::discovery::{DiscoveryRun, DiscoveryTargetError};
         use cmdb_graphql::ApiError;
         for t in &req.targets {
             cmdb_discovery::target::parse_targets(t)
@@ -494,29 +600,13 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
             ));
         }
         let run_id = RunId::generate();
-        let run = DiscoveryRun {
-            id: async_graphql_id(&run_id),
-            status: "RUNNING".into(),
-            trigger: trigger.to_string(),
-            started_at: chrono::Utc::now(),
-            finished_at: None,
-            targets_done: 0,
-            targets_ok: 0,
-            targets_failed: 0,
-            cis_created: 0,
-            cis_updated: 0,
-            cis_unchanged: 0,
-            cis_staled: 0,
-            relationships_created: 0,
-            relationships_closed: 0,
-            errors: Vec::new(),
-            message: None,
-        };
+        let run = new_run_record(&run_id, trigger);
         {
             let mut runs = self.runs.lock();
             runs.insert(0, run.clone());
             runs.truncate(KEEP_RUNS);
         }
+        let lease = record_run_start(&self.log, &run);
         let (store, ingest, events, runs) = (
             self.store.clone(),
             self.ingest.clone(),
@@ -524,98 +614,84 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
             self.runs.clone(),
         );
         let targets = req.targets;
-        let spawned = std::thread::Builder::new()
-            .name(format!("discovery-{run_id}"))
-            .spawn(move || {
-                let id = run_id.to_string();
-                let publish = progress_publisher(events);
-                let progress_runs = runs.clone();
-                let progress_id = id.clone();
-                let on_event = move |ev: &ProgressEvent| {
-                    publish(ev);
-                    if let ProgressEvent::TargetFinished { .. } = ev {
-                        RunRegistry::update(&progress_runs, &progress_id, |r| r.targets_done += 1);
-                    }
-                };
-                let result = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(anyhow::Error::from)
-                    .and_then(|rt| {
-                        rt.block_on(discover(
-                            store,
-                            ingest,
-                            &settings,
-                            targets,
-                            run_id.clone(),
-                            on_event,
-                        ))
-                    });
-                RunRegistry::update(&runs, &id, |r| {
-                    r.finished_at = Some(chrono::Utc::now());
-                    match result {
-                        Ok(s) => {
-                            r.status = if s.targets_failed == 0 {
-                                "SUCCEEDED"
-                            } else if s.targets_ok > 0 {
-                                "PARTIAL"
-                            } else {
-                                "FAILED"
+        let thread_lease = lease.clone();
+        let spawned = std::thread::Builder::new().name(format!("discovery-{run_id}")).spawn(move || {
+            let lease = thread_lease;
+            let id = run_id.to_string();
+            let publish = progress_publisher(events);
+            let progress_runs = runs.clone();
+            let progress_id = id.clone();
+            let progress_lease = lease.clone();
+            let last_saved = parking_lot::Mutex::new(Instant::now());
+            let on_event = move |ev: &ProgressEvent| {
+                publish(ev);
+                if let ProgressEvent::TargetFinished { .. } = ev {
+                    RunRegistry::update(&progress_runs, &progress_id, |r| r.targets_done += 1);
+                    if let Some(l) = &progress_lease {
+                        let mut last = last_saved.lock();
+                        if last.elapsed() >= PROGRESS_EVERY {
+                            *last = Instant::now();
+                            let snapshot = progress_runs.lock().iter().find(|r| r.id.as_str() == progress_id).cloned();
+                            if let Some(r) = snapshot {
+                                let _ = l.update(&r);
                             }
-                            .into();
-                            r.targets_ok = s.targets_ok as i32;
-                            r.targets_failed = s.targets_failed as i32;
-                            r.targets_done = (s.targets_ok + s.targets_failed) as i32;
-                            r.cis_created = s.created as i32;
-                            r.cis_updated = s.updated as i32;
-                            r.cis_unchanged = s.unchanged as i32;
-                            r.cis_staled = s.staled as i32;
-                            r.relationships_created = s.relationships_created as i32;
-                            r.relationships_closed = s.relationships_closed as i32;
-                            r.errors = s
-                                .targets
-                                .iter()
-                                .filter(|t| !t.ok)
-                                .map(|t| {
-                                    let (code, message) = t
-                                        .detail
-                                        .split_once(": ")
-                                        .unwrap_or(("PROBE_FAILED", t.detail.as_str()));
-                                    DiscoveryTargetError {
-                                        target: t.target.clone(),
-                                        probe: t.probe.clone(),
-                                        code: code.to_string(),
-                                        message: message.to_string(),
-                                    }
-                                })
-                                .collect();
-                        }
-                        Err(e) => {
-                            r.status = "FAILED".into();
-                            r.message = Some(format!("{e:#}"));
                         }
                     }
-                });
-            });
+                }
+            };
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(discover(store, ingest, &settings, targets, run_id.clone(), on_event)));
+            RunRegistry::update(&runs, &id, |r| finish_run_record(r, &result));
+            if let Some(l) = &lease {
+                let finished = runs.lock().iter().find(|r| r.id.as_str() == id).cloned();
+                if let Some(r) = finished {
+                    if let Err(e) = l.finish(&r) {
+                        tracing::warn!(run_id = %id, "cannot record the end of the discovery run: {e}");
+                    }
+                }
+            }
+        });
         if let Err(e) = spawned {
             Self::update(&self.runs, &run.id, |r| {
                 r.status = "FAILED".into();
                 r.message = Some(format!("cannot start: {e}"));
             });
+            if let (Some(l), Some(r)) = (
+                &lease,
+                self.runs.lock().iter().find(|r| r.id == run.id).cloned(),
+            ) {
+                let _ = l.finish(&r);
+            }
         }
         Ok(run)
     }
 
     fn run(&self, id: &str) -> Option<cmdb_graphql::discovery::DiscoveryRun> {
-        self.runs
+        let mine = self
+            .runs
             .lock()
             .iter()
             .find(|r| r.id.as_str() == id)
-            .cloned()
+            .cloned();
+        mine.or_else(|| self.log.get(id))
     }
 
+    /// This process's runs (with live progress) and every other recorded run, newest first.
     fn runs(&self, limit: usize) -> Vec<cmdb_graphql::discovery::DiscoveryRun> {
-        self.runs.lock().iter().take(limit).cloned().collect()
+        let mine: Vec<_> = self.runs.lock().iter().take(limit).cloned().collect();
+        let mut all = self.log.list(limit + mine.len());
+        all.retain(|r| !mine.iter().any(|m| m.id == r.id));
+        all.extend(mine);
+        all.sort_by(|a, b| {
+            b.started_at
+                .cmp(&a.started_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        all.truncate(limit);
+        all
     }
 }
 

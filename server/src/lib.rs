@@ -4,3 +4,5 @@
 pub mod config;
 pub mod discovery;
 pub mod http;
+pub mod private_fs;
+pub mod run_log;

@@ -46,6 +46,8 @@ pub enum Command {
     TokenHash(commands::token_hash::Args),
     /// Copy the whole graph between backends (`--from embedded --to neo4j`).
     Migrate(commands::migrate::Args),
+    /// Check the embedded store: SQLite's integrity check and the store's invariants.
+    Check(commands::check::Args),
 }
 
 fn main() -> std::process::ExitCode {

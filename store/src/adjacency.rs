@@ -1,7 +1,9 @@
 //! In-memory adjacency of ACTIVE relationships, for traversals without touching SQLite.
 //!
 //! CI ids are interned to `u32`; each node keeps its outgoing and incoming edges with their
-//! type. Rebuilt at open, then patched after every committed write for the CIs it touched.
+//! type. Rebuilt at open, then patched after every committed write for the CIs it touched —
+//! this process's writes from their delta, other processes' from the `graph_changes` log
+//! (see `graph_changes.rs`).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -38,6 +40,23 @@ impl Adjacency {
     pub fn set_class(&mut self, id: &str, class: CiClass) {
         let n = self.intern(id);
         self.class[n as usize] = Some(class);
+    }
+
+    /// Set or forget (the CI is gone) the class of `id`.
+    pub fn set_class_opt(&mut self, id: &str, class: Option<CiClass>) {
+        match class {
+            Some(c) => self.set_class(id, c),
+            None => {
+                if let Some(&n) = self.index.get(id) {
+                    self.class[n as usize] = None;
+                }
+            }
+        }
+    }
+
+    /// CIs interned so far (with a class or an edge).
+    pub fn node_count(&self) -> usize {
+        self.ids.len()
     }
 
     pub fn class_of(&self, id: &str) -> Option<CiClass> {
@@ -89,6 +108,26 @@ impl Adjacency {
         for (f, t) in ins {
             self.out[f as usize].retain(|e| *e != (n, t));
         }
+    }
+
+    /// The same edges and classes (by id, whatever the interning order)?
+    pub fn same_as(&self, other: &Adjacency) -> bool {
+        fn flat(a: &Adjacency) -> (Vec<(&str, RelType, &str)>, Vec<(&str, CiClass)>) {
+            let mut edges: Vec<(&str, RelType, &str)> = Vec::new();
+            let mut classes = Vec::new();
+            for (n, outs) in a.out.iter().enumerate() {
+                for &(d, t) in outs {
+                    edges.push((&a.ids[n], t, &a.ids[d as usize]));
+                }
+                if let Some(c) = a.class[n] {
+                    classes.push((&*a.ids[n], c));
+                }
+            }
+            edges.sort_by(|x, y| (x.0, x.1.as_str(), x.2).cmp(&(y.0, y.1.as_str(), y.2)));
+            classes.sort_by(|x, y| x.0.cmp(y.0));
+            (edges, classes)
+        }
+        flat(self) == flat(other)
     }
 
     pub fn edge_count(&self) -> usize {

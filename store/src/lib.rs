@@ -11,13 +11,14 @@ pub mod analysis;
 pub mod conformance;
 mod cursor;
 mod error;
+mod graph_changes;
 pub mod neo4j;
 pub mod services;
 pub mod sqlite;
 mod types;
 
 pub use error::StoreError;
-pub use sqlite::{EmbeddedOptions, EmbeddedStore};
+pub use sqlite::{EmbeddedOptions, EmbeddedStore, IntegrityReport};
 pub use types::*;
 
 use async_trait::async_trait;

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -25,6 +25,7 @@ use serde_json::Value;
 
 use crate::adjacency::Adjacency;
 use crate::cursor::{decode_cursor, encode_cursor, order_field, sort_value};
+use crate::graph_changes::{self, CatchUp, Logged};
 use crate::types::*;
 use crate::{GraphStore, StoreError};
 
@@ -86,6 +87,7 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_ci ON history (ci_id, seq);
 CREATE INDEX IF NOT EXISTS history_other ON history (other_id, seq) WHERE other_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS graph_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, ids TEXT, n INTEGER NOT NULL);
 "#;
 
 #[derive(Debug, Clone)]
@@ -95,6 +97,10 @@ pub struct EmbeddedOptions {
     /// SQLite page cache of the writer, in KiB (readers get a quarter each; they mostly read
     /// through mmap).
     pub cache_kib: i64,
+    /// Read-only, point-in-time: every read sees the database as it was at open, whatever other
+    /// processes commit meanwhile (one reader holding one read transaction). For a consistent
+    /// export while a server writes. Writes fail with `InvalidInput`.
+    pub snapshot: bool,
 }
 
 impl Default for EmbeddedOptions {
@@ -102,18 +108,47 @@ impl Default for EmbeddedOptions {
         EmbeddedOptions {
             readers: 4,
             cache_kib: 256 * 1024,
+            snapshot: false,
         }
     }
 }
 
 /// The embedded store. Cheap to share behind an `Arc`.
+///
+/// Several stores (in one process or several) may open the same file: SQLite serialises their
+/// writes, and each keeps its adjacency index equal to the committed graph through the
+/// `graph_changes` log (see `graph_changes.rs`), so every process answers impact and traversal
+/// questions from the same graph.
 pub struct EmbeddedStore {
     path: PathBuf,
     writer: Mutex<Option<Connection>>,
     readers: Vec<Mutex<Option<Connection>>>,
     next_reader: AtomicUsize,
-    adjacency: RwLock<Adjacency>,
+    adjacency: RwLock<AdjState>,
+    /// Never writes, so its `PRAGMA data_version` changes exactly when someone commits.
+    watch: Mutex<Option<Connection>>,
+    /// The `data_version` seen at the last catch-up.
+    seen_version: AtomicI64,
+    snapshot: bool,
     closed: AtomicBool,
+}
+
+/// The adjacency index and the newest `graph_changes` seq it reflects.
+struct AdjState {
+    adj: Adjacency,
+    applied: i64,
+}
+
+/// Problems `EmbeddedStore::check_integrity` found (empty = healthy).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IntegrityReport {
+    pub cis: usize,
+    pub relationships: usize,
+    pub problems: Vec<String>,
+}
+
+fn data_version(c: &Connection) -> Result<i64, StoreError> {
+    Ok(c.query_row("PRAGMA data_version", [], |r| r.get(0))?)
 }
 
 /// What the CI row's `body` column holds (the rest are columns). Compact on purpose: keys are
@@ -302,6 +337,26 @@ fn status_str(s: RelStatus) -> &'static str {
     }
 }
 
+/// Create the database file (owner read/write only) if it does not exist yet. SQLite creates
+/// `-wal`/`-shm` with the mode of the database file.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    match o.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Backend(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 fn open_connection(path: &Path, cache_kib: i64) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
@@ -346,31 +401,187 @@ fn register_regexp(conn: &Connection) -> Result<(), StoreError> {
 
 impl EmbeddedStore {
     /// Open (creating if needed) the store file at `path`.
+    ///
+    /// A new file is created readable and writable by its owner only (0600); SQLite gives its
+    /// `-wal` and `-shm` files the same mode.
     pub fn open(path: &Path, opts: EmbeddedOptions) -> Result<EmbeddedStore, StoreError> {
+        create_private(path)?;
         let writer = open_connection(path, opts.cache_kib)?;
         migrate(&writer)?;
+        let watch = open_connection(path, 1024)?;
+        let version = data_version(&watch)?;
+        let n_readers = if opts.snapshot {
+            1
+        } else {
+            opts.readers.max(1)
+        };
         let mut readers = Vec::new();
-        for _ in 0..opts.readers.max(1) {
+        for _ in 0..n_readers {
             let c = open_connection(path, opts.cache_kib / 4)?;
-            readers.push(Mutex::new(Some(c)));
+            readers.push(c);
         }
-        let adjacency = load_adjacency(&writer)?;
-        tracing::debug!(path = %path.display(), edges = adjacency.edge_count(), "embedded store opened");
+        // The index and the log position it reflects come from one snapshot.
+        let (adjacency, applied) = if opts.snapshot {
+            // Pin the one reader to a read transaction for the store's lifetime.
+            let c = &readers[0];
+            c.execute_batch("BEGIN DEFERRED")?;
+            let applied = graph_changes::newest(c)?;
+            (graph_changes::load_all(c)?, applied)
+        } else {
+            let tx = writer.unchecked_transaction()?;
+            let r = (graph_changes::load_all(&tx)?, graph_changes::newest(&tx)?);
+            tx.commit()?;
+            r
+        };
+        tracing::debug!(path = %path.display(), edges = adjacency.edge_count(), applied, snapshot = opts.snapshot, "embedded store opened");
         Ok(EmbeddedStore {
             path: path.to_path_buf(),
             writer: Mutex::new(Some(writer)),
-            readers,
+            readers: readers.into_iter().map(|c| Mutex::new(Some(c))).collect(),
             next_reader: AtomicUsize::new(0),
-            adjacency: RwLock::new(adjacency),
+            adjacency: RwLock::new(AdjState {
+                adj: adjacency,
+                applied,
+            }),
+            watch: Mutex::new(Some(watch)),
+            seen_version: AtomicI64::new(version),
+            snapshot: opts.snapshot,
             closed: AtomicBool::new(false),
         })
+    }
+
+    /// Bring the adjacency index up to what is committed, if anyone (this process or another)
+    /// committed since the last look. Costs one `PRAGMA data_version` when nothing changed.
+    fn sync(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        if self.snapshot {
+            return Ok(());
+        }
+        let version = {
+            let guard = self.watch.lock();
+            match guard.as_ref() {
+                Some(c) => data_version(c)?,
+                None => return Err(StoreError::Closed),
+            }
+        };
+        if version == self.seen_version.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.catch_up()?;
+        self.seen_version.store(version, Ordering::Release);
+        Ok(())
+    }
+
+    /// Apply every `graph_changes` row after the index's position (or reload).
+    fn catch_up(&self) -> Result<(), StoreError> {
+        let mut st = self.adjacency.write();
+        let started = std::time::Instant::now();
+        let (applied, indexed) = (st.applied, st.adj.node_count());
+        match self.read(|c| graph_changes::catch_up(c, applied, indexed))? {
+            CatchUp::Current => {}
+            CatchUp::Nodes { nodes, to } => {
+                let n = nodes.len();
+                graph_changes::apply_nodes(&mut st.adj, nodes);
+                st.applied = to;
+                tracing::debug!(
+                    from = applied,
+                    to,
+                    cis = n,
+                    ms = started.elapsed().as_millis() as u64,
+                    "adjacency index caught up with other writers"
+                );
+            }
+            CatchUp::Reload { adj, to, why } => {
+                st.adj = adj;
+                st.applied = to;
+                tracing::info!(
+                    from = applied,
+                    to,
+                    why,
+                    edges = st.adj.edge_count(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "adjacency index reloaded"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// After this store committed a write logged as `logged`: patch the index from what the
+    /// write knows, when the index was exactly at the state before it; otherwise (someone else
+    /// committed in between) catch up from the log.
+    fn after_commit(
+        &self,
+        logged: Option<Logged>,
+        patch: impl FnOnce(&mut Adjacency) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let Some(l) = logged else { return Ok(()) };
+        {
+            let mut st = self.adjacency.write();
+            if st.applied == l.prev {
+                patch(&mut st.adj)?;
+                st.applied = l.seq;
+                return Ok(());
+            }
+        }
+        self.catch_up()
+    }
+
+    /// Is the file sound? SQLite's own check, then the store's invariants: every relationship,
+    /// identifier, tag, source and alias names an existing CI, and the in-memory index equals
+    /// the committed active edges and classes.
+    pub fn check_integrity(&self) -> Result<IntegrityReport, StoreError> {
+        self.sync()?;
+        let mut report = self.read(|c| {
+            let mut problems = Vec::new();
+            let mut stmt = c.prepare("PRAGMA integrity_check")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            for r in rows {
+                let r = r?;
+                if r != "ok" {
+                    problems.push(format!("sqlite: {r}"));
+                }
+            }
+            let count = |sql: &str| -> Result<i64, StoreError> { Ok(c.query_row(sql, [], |r| r.get(0))?) };
+            for (what, sql) in [
+                ("relationships with a missing end", "SELECT COUNT(*) FROM rels WHERE NOT EXISTS (SELECT 1 FROM cis WHERE id = from_id) OR NOT EXISTS (SELECT 1 FROM cis WHERE id = to_id)"),
+                ("identifiers of a missing CI", "SELECT COUNT(*) FROM identifiers i WHERE NOT EXISTS (SELECT 1 FROM cis WHERE id = i.ci_id)"),
+                ("tags of a missing CI", "SELECT COUNT(*) FROM ci_tags t WHERE NOT EXISTS (SELECT 1 FROM cis WHERE id = t.ci_id)"),
+                ("sources of a missing CI", "SELECT COUNT(*) FROM ci_sources s WHERE NOT EXISTS (SELECT 1 FROM cis WHERE id = s.ci_id)"),
+                ("aliases to a missing CI", "SELECT COUNT(*) FROM aliases a WHERE NOT EXISTS (SELECT 1 FROM cis WHERE id = a.ci_id)"),
+                ("aliases that are live CIs", "SELECT COUNT(*) FROM aliases a WHERE EXISTS (SELECT 1 FROM cis WHERE id = a.old_id)"),
+            ] {
+                let n = count(sql)?;
+                if n > 0 {
+                    problems.push(format!("{n} {what}"));
+                }
+            }
+            Ok(IntegrityReport { cis: count("SELECT COUNT(*) FROM cis")? as usize, relationships: count("SELECT COUNT(*) FROM rels")? as usize, problems })
+        })?;
+        // The index against a fresh load (same snapshot as the index's position).
+        let st = self.adjacency.read();
+        let fresh = self.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            let n = graph_changes::newest(&tx)?;
+            let a = graph_changes::load_all(&tx)?;
+            tx.commit()?;
+            Ok((n, a))
+        })?;
+        if fresh.0 == st.applied && !st.adj.same_as(&fresh.1) {
+            report
+                .problems
+                .push("the in-memory adjacency index differs from the committed edges".into());
+        }
+        Ok(report)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn read<T>(
+    pub(crate) fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -401,6 +612,11 @@ impl EmbeddedStore {
     ) -> Result<T, StoreError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
+        }
+        if self.snapshot {
+            return Err(StoreError::InvalidInput(
+                "this store was opened as a read-only snapshot".into(),
+            ));
         }
         let mut guard = self.writer.lock();
         match guard.as_mut() {
@@ -440,7 +656,7 @@ impl EmbeddedStore {
             if opts.dry_run {
                 tx.rollback()?;
                 report.delta = Some(reconciled.delta);
-                return Ok((report, (HashSet::new(), Vec::new(), Vec::new())));
+                return Ok((report, (HashSet::new(), Vec::new(), Vec::new(), None)));
             }
             let mut dirty = HashSet::new();
             let mut edges = Vec::new();
@@ -455,14 +671,20 @@ impl EmbeddedStore {
             let (staled, closed) = mark_stale(&tx, &reconciled.delta, &mut edges)?;
             report.staled = staled;
             report.relationships_closed = closed;
+            let mut touched: BTreeSet<String> = dirty.iter().cloned().collect();
+            touched.extend(classes.iter().map(|(id, _)| id.clone()));
+            for (f, _, d, _) in &edges {
+                touched.insert(f.clone());
+                touched.insert(d.clone());
+            }
+            let logged = graph_changes::log(&tx, Some(&touched))?;
             tx.commit()?;
-            Ok((report, (dirty, edges, classes)))
+            Ok((report, (dirty, edges, classes, logged)))
         })?;
-        let (dirty, edges, classes) = changes;
+        let (dirty, edges, classes, logged) = changes;
         // Patch the adjacency index from what was written; only merges (which re-point many
         // edges at once) re-read their nodes from the database.
-        {
-            let mut adj = self.adjacency.write();
+        self.after_commit(logged, |adj| {
             for (id, class) in &classes {
                 adj.set_class(id, *class);
             }
@@ -473,49 +695,27 @@ impl EmbeddedStore {
                     adj.remove(f, *t, d);
                 }
             }
-        }
-        if !dirty.is_empty() {
-            self.refresh_adjacency(&dirty)?;
-        }
+            if !dirty.is_empty() {
+                let nodes = self.read(|c| graph_changes::read_nodes(c, &dirty))?;
+                graph_changes::apply_nodes(adj, nodes);
+            }
+            Ok(())
+        })?;
         Ok(report)
     }
 
-    /// Re-read the active edges of `ids` into the adjacency index after a commit.
-    fn refresh_adjacency(&self, ids: &HashSet<String>) -> Result<(), StoreError> {
-        let edges = self.read(|c| {
-            let mut out = Vec::new();
-            let mut q1 = c.prepare_cached(
-                "SELECT from_id, type, to_id FROM rels WHERE from_id = ?1 AND status = 'ACTIVE'",
-            )?;
-            let mut q2 = c.prepare_cached(
-                "SELECT from_id, type, to_id FROM rels WHERE to_id = ?1 AND status = 'ACTIVE'",
-            )?;
-            for id in ids {
-                for q in [&mut q1, &mut q2] {
-                    let rows = q.query_map([id], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                        ))
-                    })?;
-                    for r in rows {
-                        out.push(r?);
-                    }
-                }
-            }
-            Ok(out)
-        })?;
-        let mut adj = self.adjacency.write();
-        for id in ids {
-            adj.clear_node(id);
-        }
-        for (f, t, d) in edges {
-            if let Ok(t) = t.parse::<RelType>() {
-                adj.add(&f, t, &d);
-            }
-        }
-        Ok(())
+    /// Re-read `ids` into the adjacency index after this store committed a write that
+    /// changed their edges.
+    fn refresh_after(
+        &self,
+        logged: Option<Logged>,
+        ids: &HashSet<String>,
+    ) -> Result<(), StoreError> {
+        self.after_commit(logged, |adj| {
+            let nodes = self.read(|c| graph_changes::read_nodes(c, ids))?;
+            graph_changes::apply_nodes(adj, nodes);
+            Ok(())
+        })
     }
 
     /// Insert a whole-graph snapshot verbatim (ids, provenance, evidence, history kept) in one
@@ -545,12 +745,12 @@ impl EmbeddedStore {
             for h in &snap.history {
                 insert_history(&tx, h)?;
             }
+            // Too much to list: every open store reloads its index.
+            graph_changes::log(&tx, None)?;
             tx.commit()?;
             Ok(())
         })?;
-        let adjacency = self.read(load_adjacency)?;
-        *self.adjacency.write() = adjacency;
-        Ok(())
+        self.catch_up()
     }
 
     fn history_entries(
@@ -634,32 +834,6 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         Some(_) => return Err(StoreError::Corrupt("unreadable schema version".into())),
     }
     Ok(())
-}
-
-fn load_adjacency(conn: &Connection) -> Result<Adjacency, StoreError> {
-    let mut adj = Adjacency::default();
-    let mut stmt = conn.prepare("SELECT from_id, type, to_id FROM rels WHERE status = 'ACTIVE'")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
-    for r in rows {
-        let (f, t, d) = r?;
-        let t: RelType = t.parse().map_err(StoreError::Corrupt)?;
-        adj.add(&f, t, &d);
-    }
-    let mut stmt = conn.prepare("SELECT id, class FROM cis")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    for r in rows {
-        let (id, class) = r?;
-        if let Ok(c) = class.parse::<CiClass>() {
-            adj.set_class(&id, c);
-        }
-    }
-    Ok(adj)
 }
 
 /// Reconciliation's view of the graph, read inside the write transaction.
@@ -1532,9 +1706,11 @@ impl GraphStore for EmbeddedStore {
             .into_iter()
             .map(|c| c.id)
             .collect::<Vec<_>>();
+        self.sync()?;
         Ok(self
             .adjacency
             .read()
+            .adj
             .traverse(&start, q.direction, q.max_depth, &q.types))
     }
 
@@ -1546,7 +1722,8 @@ impl GraphStore for EmbeddedStore {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
-        let edges = self.adjacency.read().impact_edges(start, max_depth);
+        self.sync()?;
+        let edges = self.adjacency.read().adj.impact_edges(start, max_depth);
         self.read(|c| self.load_rels(c, &edges))
     }
 
@@ -1561,9 +1738,11 @@ impl GraphStore for EmbeddedStore {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
+        self.sync()?;
         let (edges, classes, groups) =
             {
-                let adj = self.adjacency.read();
+                let st = self.adjacency.read();
+                let adj = &st.adj;
                 let mut edges: Vec<GraphEdge> = adj
                     .impact_edges(start, max_depth)
                     .into_iter()
@@ -1673,7 +1852,7 @@ impl GraphStore for EmbeddedStore {
     }
 
     async fn retire(&self, id: &CiId, source: &str) -> Result<Ci, StoreError> {
-        let (ci, dirty) = self.write(|conn| {
+        let (ci, dirty, logged) = self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut ci = get_ci(&tx, id.as_str())?.ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
             let now = cmdb_model::now();
@@ -1716,10 +1895,11 @@ impl GraphStore for EmbeddedStore {
                 }
                 ci.status = CiStatus::Retired;
             }
+            let logged = graph_changes::log(&tx, Some(&dirty.iter().cloned().collect()))?;
             tx.commit()?;
-            Ok((ci, dirty))
+            Ok((ci, dirty, logged))
         })?;
-        self.refresh_adjacency(&dirty)?;
+        self.refresh_after(logged, &dirty)?;
         Ok(ci)
     }
 
@@ -1729,7 +1909,7 @@ impl GraphStore for EmbeddedStore {
         source: &str,
     ) -> Result<Relationship, StoreError> {
         let key = RelKey::new(key.rel_type, key.from.clone(), key.to.clone());
-        let (rel, changed) = self.write(|conn| {
+        let (rel, logged) = self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut rel = get_rel(&tx, &key)?.ok_or_else(|| StoreError::NotFound(format!("relationship {key}")))?;
             let changed = rel.status == RelStatus::Active;
@@ -1749,19 +1929,20 @@ impl GraphStore for EmbeddedStore {
                 })?;
                 rel.status = RelStatus::Closed;
             }
+            let ends: BTreeSet<String> = if changed { [key.from.to_string(), key.to.to_string()].into() } else { BTreeSet::new() };
+            let logged = graph_changes::log(&tx, Some(&ends))?;
             tx.commit()?;
-            Ok((rel, changed))
+            Ok((rel, logged))
         })?;
-        if changed {
-            self.adjacency
-                .write()
-                .remove(key.from.as_str(), key.rel_type, key.to.as_str());
-        }
+        self.after_commit(logged, |adj| {
+            adj.remove(key.from.as_str(), key.rel_type, key.to.as_str());
+            Ok(())
+        })?;
         Ok(rel)
     }
 
     async fn delete(&self, id: &CiId, source: &str) -> Result<(), StoreError> {
-        let dirty = self.write(|conn| {
+        let (dirty, logged) = self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let ci = get_ci(&tx, id.as_str())?
                 .ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
@@ -1819,10 +2000,11 @@ impl GraphStore for EmbeddedStore {
                     run_id: None,
                 },
             )?;
+            let logged = graph_changes::log(&tx, Some(&dirty.iter().cloned().collect()))?;
             tx.commit()?;
-            Ok(dirty)
+            Ok((dirty, logged))
         })?;
-        self.refresh_adjacency(&dirty)
+        self.refresh_after(logged, &dirty)
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -1860,13 +2042,20 @@ impl GraphStore for EmbeddedStore {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        // Wait for the writer to finish whatever it is doing, then checkpoint and close.
-        if let Some(conn) = self.writer.lock().take() {
-            let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
-            conn.close().map_err(|(_, e)| StoreError::from(e))?;
-        }
+        // Readers first (a snapshot reader's open transaction would hold the checkpoint up).
         for r in &self.readers {
             r.lock().take();
+        }
+        self.watch.lock().take();
+        // Wait for the writer to finish whatever it is doing, then checkpoint and close. The
+        // checkpoint is best effort: another process reading the file may keep part of the
+        // WAL, and it must not keep us waiting long.
+        if let Some(conn) = self.writer.lock().take() {
+            if !self.snapshot {
+                let _ = conn.busy_timeout(std::time::Duration::from_millis(500));
+                let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+            }
+            conn.close().map_err(|(_, e)| StoreError::from(e))?;
         }
         tracing::debug!(path = %self.path.display(), "embedded store closed");
         Ok(())

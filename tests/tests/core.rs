@@ -196,6 +196,76 @@ fn import_names_bad_lines_and_keeps_the_rest() {
 }
 
 #[test]
+fn dry_run_reports_what_the_import_would_do_even_across_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let file = estate_file(tmp.path());
+    // Batches of one line: parents and relationship ends are all in other batches.
+    let summary = |out: &std::process::Output| {
+        let err = stderr(out);
+        let last = err.lines().last().unwrap_or("").to_string();
+        let errors: Vec<String> = err
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .map(str::to_string)
+            .collect();
+        (
+            last.split_once(" lines in ")
+                .map(|(_, r)| r.split_once(": ").unwrap().1.to_string()),
+            errors,
+            out.status.code(),
+        )
+    };
+    let dry = cmdb(
+        &data,
+        &[
+            "import",
+            "--dry-run",
+            "--batch-size",
+            "1",
+            file.to_str().unwrap(),
+        ],
+    );
+    let export = stdout(&cmdb(&data, &["export"]));
+    assert!(
+        !export.contains("\"kind\":\"ci\""),
+        "a dry run writes nothing: {export}"
+    );
+    let real = cmdb(
+        &data,
+        &["import", "--batch-size", "1", file.to_str().unwrap()],
+    );
+    let (d, r) = (summary(&dry), summary(&real));
+    assert_eq!(
+        d,
+        r,
+        "dry run:\n{}\nimport:\n{}",
+        stderr(&dry),
+        stderr(&real)
+    );
+    assert!(
+        !stderr(&dry).contains("line 5:"),
+        "the MEMBER_OF between two CIs of the file is accepted: {}",
+        stderr(&dry)
+    );
+}
+
+#[test]
+fn import_accepts_a_byte_order_mark() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let file = tmp.path().join("bom.jsonl");
+    std::fs::write(
+        &file,
+        "\u{feff}{\"kind\":\"ci\",\"key\":\"h\",\"class\":\"Host\",\"identifiers\":{\"hostname\":\"bom1\"}}\n",
+    )
+    .unwrap();
+    let out = cmdb(&data, &["import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("CIs created 1"), "{}", stderr(&out));
+}
+
+#[test]
 fn reimporting_three_times_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

@@ -407,7 +407,10 @@ async fn host_db1_old_style_tables() {
     );
     // tcpConnTable has no owning process: the outbound syslog connection is the device's,
     // host-level (it carries no failure; a process edge absorbs it once one is known)
-    assert!(!o.relationships.iter().any(|r| r.rel_type == RelType::ConnectsTo));
+    assert!(!o
+        .relationships
+        .iter()
+        .any(|r| r.rel_type == RelType::ConnectsTo));
     let c: Vec<_> = o
         .relationships
         .iter()

@@ -140,8 +140,21 @@ fn check_host_key(
             let fmt: KnownHostKeyFormat = key_type.into();
             kh.add(&entry, key, "added by cmdb (accept-new)", fmt)
                 .map_err(|e| ProbeError::Other(format!("known_hosts add: {}", e.message())))?;
+            // A new known_hosts (and its directory) is for the service account only; an
+            // existing file keeps its mode.
             if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                let _ = std::fs::create_dir_all(dir);
+                let mut b = std::fs::DirBuilder::new();
+                b.recursive(true);
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+                let _ = b.create(dir);
+            }
+            {
+                let mut o = std::fs::OpenOptions::new();
+                o.write(true).create(true).truncate(false);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+                let _ = o.open(file);
             }
             kh.write_file(file, KnownHostFileKind::OpenSSH)
                 .map_err(|e| {

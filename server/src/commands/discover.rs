@@ -16,7 +16,10 @@ use cmdb_discovery::{
 };
 use cmdb_model::RunId;
 
-use cmdb_server::discovery::{discover, DiscoverySettings};
+use cmdb_server::discovery::{
+    discover, finish_run_record, new_run_record, record_run_start, DiscoverySettings,
+};
+use cmdb_server::run_log::RunLog;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum AuthProto {
@@ -221,10 +224,19 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     if args.targets.is_empty() && !args.local {
         bail!("nothing to discover: give targets (addresses, host:port, CIDR) and/or --local");
     }
-    std::fs::create_dir_all(&ctx.data_dir)?;
+    cmdb_server::private_fs::create_dir(&ctx.data_dir)?;
     let settings = settings_from_args(&args, &ctx.data_dir)?;
     let store = ctx.open_store().await?;
     let run_id = RunId::generate();
+    // Recorded in the data directory like the server's runs: `discoveryRuns` lists it, and if
+    // this process dies before the end it reads as INTERRUPTED.
+    let mut record = new_run_record(&run_id, "cli");
+    let lease = record_run_start(&RunLog::new(&ctx.data_dir), &record);
+    let progress = std::sync::Arc::new(parking_lot::Mutex::new((
+        record.clone(),
+        std::time::Instant::now(),
+    )));
+    let progress_lease = lease.clone();
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
@@ -238,21 +250,32 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         None
     };
     let b2 = bar.clone();
-    let summary = discover(store.clone(), ctx.ingest_options(), &settings, args.targets.clone(), run_id, move |ev| match (ev, &b2) {
-        (ProgressEvent::RunStarted { targets, probes, .. }, Some(b)) => b.inc_length((*targets * probes.len().max(1)) as u64),
-        (ProgressEvent::TargetStarted { target, probe, .. }, Some(b)) => b.set_message(format!("{probe} {target}")),
-        (ProgressEvent::TargetFinished { .. }, Some(b)) => b.inc(1),
-        (ProgressEvent::TargetFinished { target, probe, outcome, duration_ms, .. }, None) => match outcome {
-            cmdb_discovery::run::TargetOutcome::Ok { records, complete, .. } => {
-                tracing::info!(%target, %probe, records, complete, duration_ms, "target discovered")
+    let result = discover(
+        store.clone(),
+        ctx.ingest_options(),
+        &settings,
+        args.targets.clone(),
+        run_id,
+        move |ev| {
+            if let (ProgressEvent::TargetFinished { .. }, Some(l)) = (ev, &progress_lease) {
+                let mut p = progress.lock();
+                p.0.targets_done += 1;
+                if p.1.elapsed() >= std::time::Duration::from_secs(1) {
+                    p.1 = std::time::Instant::now();
+                    let _ = l.update(&p.0);
+                }
             }
-            cmdb_discovery::run::TargetOutcome::Error { code, message } => {
-                tracing::warn!(%target, %probe, %code, duration_ms, "target failed: {message}")
-            }
+            show_progress(ev, &b2)
         },
-        _ => {}
-    })
-    .await?;
+    )
+    .await;
+    finish_run_record(&mut record, &result);
+    if let Some(l) = &lease {
+        if let Err(e) = l.finish(&record) {
+            tracing::warn!(run_id = %record.id.as_str(), "cannot record the end of the discovery run: {e}");
+        }
+    }
+    let summary = result?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -266,4 +289,39 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(2)
     })
+}
+
+fn show_progress(ev: &ProgressEvent, bar: &Option<indicatif::ProgressBar>) {
+    match (ev, bar) {
+        (
+            ProgressEvent::RunStarted {
+                targets, probes, ..
+            },
+            Some(b),
+        ) => b.inc_length((*targets * probes.len().max(1)) as u64),
+        (ProgressEvent::TargetStarted { target, probe, .. }, Some(b)) => {
+            b.set_message(format!("{probe} {target}"))
+        }
+        (ProgressEvent::TargetFinished { .. }, Some(b)) => b.inc(1),
+        (
+            ProgressEvent::TargetFinished {
+                target,
+                probe,
+                outcome,
+                duration_ms,
+                ..
+            },
+            None,
+        ) => match outcome {
+            cmdb_discovery::run::TargetOutcome::Ok {
+                records, complete, ..
+            } => {
+                tracing::info!(%target, %probe, records, complete, duration_ms, "target discovered")
+            }
+            cmdb_discovery::run::TargetOutcome::Error { code, message } => {
+                tracing::warn!(%target, %probe, %code, duration_ms, "target failed: {message}")
+            }
+        },
+        _ => {}
+    }
 }

@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use cmdb_model::interchange::{ci_line, rel_line, Line};
 use cmdb_model::{Ci, CiClass, RelType};
-use cmdb_store::{CiFilter, CiOrder, Direction, GraphStore, PageRequest, RelQuery};
+use cmdb_store::{
+    CiFilter, CiOrder, Direction, EmbeddedOptions, GraphStore, PageRequest, RelQuery,
+};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -31,10 +33,21 @@ pub struct Args {
 const PAGE: usize = 5000;
 
 pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store().await?;
+    let store: std::sync::Arc<dyn GraphStore> = if ctx.config.store.backend == "embedded" {
+        // One point in time: a server (or another command) writing meanwhile cannot make the
+        // export name a CI it does not contain.
+        std::sync::Arc::new(ctx.open_embedded(EmbeddedOptions {
+            snapshot: true,
+            ..Default::default()
+        })?)
+    } else {
+        ctx.open_store().await?
+    };
     let out: Box<dyn Write> = match &args.output {
+        // The whole inventory: readable by the owner only (an existing file keeps its mode).
         Some(p) => Box::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+            cmdb_server::private_fs::create_truncate(p)
+                .with_context(|| format!("cannot create {}", p.display()))?,
         ),
         None => Box::new(std::io::stdout().lock()),
     };
@@ -197,11 +210,52 @@ fn write_line(out: &mut impl Write, format: Format, line: &Line) -> anyhow::Resu
     Ok(())
 }
 
-/// RFC 4180 quoting.
+/// One CSV cell. A value a spreadsheet would run as a formula — starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return — gets a leading apostrophe (OWASP, CSV injection); so does
+/// a value that already starts with an apostrophe, which keeps the rule reversible: drop one
+/// leading apostrophe from a cell that has one to get the value back. Then RFC 4180 quoting.
 fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn formula_cells_are_neutralised_reversibly() {
+        for (value, cell) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"",
+            ),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "\"'\rx\""),
+            ("'quoted", "''quoted"),
+            ("web1", "web1"),
+            ("a,b", "\"a,b\""),
+            ("", ""),
+        ] {
+            assert_eq!(csv_field(value), cell, "{value:?}");
+            // Reversible: unquote, then drop one leading apostrophe if there is one.
+            let unquoted = cell
+                .strip_prefix('"')
+                .and_then(|c| c.strip_suffix('"'))
+                .map(|c| c.replace("\"\"", "\""))
+                .unwrap_or(cell.to_string());
+            assert_eq!(unquoted.strip_prefix('\'').unwrap_or(&unquoted), value);
+        }
     }
 }

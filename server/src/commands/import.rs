@@ -79,6 +79,10 @@ fn for_each_line(
         n += 1;
         match std::str::from_utf8(&buf) {
             Ok(s) if s.trim().is_empty() => continue,
+            // Editors on Windows start UTF-8 files with a byte order mark; it is not content.
+            Ok(s) if n == 1 && s.starts_with('\u{feff}') => {
+                f(n, Ok(s['\u{feff}'.len_utf8()..].trim_end().to_string()))?
+            }
             Ok(s) => f(n, Ok(s.trim_end().to_string()))?,
             Err(e) => f(
                 n,
@@ -133,7 +137,15 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut opts = ctx.ingest_options();
     opts.dry_run = args.dry_run;
     let run_id = RunId::generate();
-    let batch_size = args.batch_size.max(1);
+    // A dry run writes nothing, so a later batch could not see what an earlier one would have
+    // created (parents, relationship ends): it checks the whole file as one observation, and
+    // the relationships together with the records they name.
+    let batch_size = if args.dry_run {
+        usize::MAX
+    } else {
+        args.batch_size.max(1)
+    };
+    let mut dry_records: Option<Batch> = None;
     let started = std::time::Instant::now();
     let mut totals = Totals::default();
     // File key → CI id, filled from each batch's explanations.
@@ -189,11 +201,29 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     // ones because references are re-resolved against `known` just before ingesting.
     for b in pending {
         let b = rebind(b, &known);
+        if args.dry_run {
+            let mut copy = Batch::new(&run_id);
+            copy.obs.records = b.obs.records.clone();
+            copy.lines = b.lines.clone();
+            copy.refs = b.refs.clone();
+            dry_records = Some(copy);
+        }
         ingest_batch(&*store, b, &opts, &mut totals, &mut known, args.explain).await?;
     }
+    let new_rel_batch = |dry: &Option<Batch>| match dry {
+        Some(d) => {
+            let mut b = Batch::new(&run_id);
+            b.obs.records = d.obs.records.clone();
+            b.lines = d.lines.clone();
+            b.refs = d.refs.clone();
+            b
+        }
+        None => Batch::new(&run_id),
+    };
 
+    let pass1_rels = (totals.rel_created, totals.rel_updated);
     // Pass 2: relationship lines.
-    let mut batch = Batch::new(&run_id);
+    let mut batch = new_rel_batch(&dry_records);
     let mut rel_lines: HashMap<String, Vec<usize>> = HashMap::new();
     let mut batches: Vec<(Batch, HashMap<String, Vec<usize>>)> = Vec::new();
     for_each_line(&args.file, |n, text| {
@@ -216,7 +246,7 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
             batch.obs.relationships.push(r);
             if batch.len() >= batch_size {
                 batches.push((
-                    std::mem::replace(&mut batch, Batch::new(&run_id)),
+                    std::mem::replace(&mut batch, new_rel_batch(&dry_records)),
                     std::mem::take(&mut rel_lines),
                 ));
             }
@@ -229,7 +259,18 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
             continue;
         }
         let report = store.ingest(b.obs, &opts).await?;
-        totals.add(&report);
+        if dry_records.is_some() {
+            // The records rode along only to be named; pass 1 counted and reported them and
+            // the relationships they imply (parents), which this report counts again.
+            totals.rel_created += report
+                .relationships_created
+                .saturating_sub(pass1_rels.0);
+            totals.rel_updated += report
+                .relationships_updated
+                .saturating_sub(pass1_rels.1);
+        } else {
+            totals.add(&report);
+        }
         for e in report.errors {
             // A reference record's own NOT_FOUND is reported through the relationship lines
             // that used it (their UNKNOWN_RECORD errors), which name the line.

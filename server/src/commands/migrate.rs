@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 use cmdb_store::neo4j::{read_snapshot, Neo4jConfig, Neo4jStore};
-use cmdb_store::{EmbeddedOptions, EmbeddedStore, GraphStore};
+use cmdb_store::{EmbeddedOptions, GraphStore};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -69,12 +69,7 @@ pub async fn run_with(
         bail!("--from and --to are the same backend");
     }
     let path = ctx.config.store_path(&ctx.data_dir);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    }
-    let embedded = EmbeddedStore::open(&path, EmbeddedOptions::default())
-        .with_context(|| format!("cannot open the embedded store at {}", path.display()))?;
+    let embedded = ctx.open_embedded(EmbeddedOptions::default())?;
     let graph = Neo4jStore::connect(&neo4j)
         .await
         .with_context(|| format!("cannot connect to Neo4j at {}", neo4j.uri))?;

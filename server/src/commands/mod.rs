@@ -1,5 +1,6 @@
 //! One file per subcommand. Shared helpers: logging and opening the configured store.
 
+pub mod check;
 pub mod discover;
 pub mod export;
 pub mod graphql;
@@ -37,7 +38,7 @@ pub struct Context {
 }
 
 impl Context {
-    /// Open the configured store: the embedded one (creating the data directory on first use)
+    /// Open the configured store: the embedded one (creating the data directory 0700 on first use)
     /// or a Neo4j server (checked at start: reachable, right password, a Bolt server).
     pub async fn open_store(&self) -> anyhow::Result<Arc<dyn GraphStore>> {
         if self.config.store.backend == "neo4j" {
@@ -53,14 +54,20 @@ impl Context {
                 })?;
             return Ok(Arc::new(store));
         }
+        self.open_embedded(EmbeddedOptions::default())
+            .map(|s| Arc::new(s) as Arc<dyn GraphStore>)
+    }
+
+    /// Open the embedded store file (creating the data directory 0700 on first use).
+    pub fn open_embedded(&self, opts: EmbeddedOptions) -> anyhow::Result<EmbeddedStore> {
         let path = self.config.store_path(&self.data_dir);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            cmdb_server::private_fs::create_dir(dir)
                 .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+            cmdb_server::private_fs::warn_if_shared(dir);
         }
-        let store = EmbeddedStore::open(&path, EmbeddedOptions::default())
-            .with_context(|| format!("cannot open the embedded store at {}", path.display()))?;
-        Ok(Arc::new(store))
+        EmbeddedStore::open(&path, opts)
+            .with_context(|| format!("cannot open the embedded store at {}", path.display()))
     }
 
     pub fn ingest_options(&self) -> cmdb_store::IngestOptions {
@@ -86,5 +93,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retire(a) => retire::run(ctx, a).await,
         Command::TokenHash(a) => token_hash::run(ctx, a).await,
         Command::Migrate(a) => migrate::run(ctx, a).await,
+        Command::Check(a) => check::run(ctx, a).await,
     }
 }
