@@ -38,6 +38,7 @@ async fn main() {
         kind: SnmpCredentialKind::V2c {
             community: Secret::new(args[0].clone()),
         },
+        scope: None,
     };
     let concurrency: usize = args[1].parse().unwrap_or(32);
     let snmp = SnmpProbe::with_config(vec![cred], SnmpConfig::default());

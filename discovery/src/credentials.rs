@@ -1,8 +1,13 @@
 //! Credentials, held by name. Secret values are wrapped in [`Secret`], whose `Debug` and
 //! `Display` print `***`, so a credential can be logged or put in an error without leaking.
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::target::Target;
 
 /// A secret string (community, passphrase, password). Never printed.
 #[derive(Clone, PartialEq, Eq, Default, Deserialize)]
@@ -71,6 +76,117 @@ pub struct SnmpV3 {
     pub priv_pass: Option<Secret>,
 }
 
+/// Where a credential may be sent: address ranges (`10.0.0.0/24`, a bare address) and exact
+/// host names. A credential with a scope is never offered to a target outside it — not tried,
+/// not even as a fallback — so a run aimed at an address someone else controls cannot collect
+/// the community or the password. Names match only as written (no DNS lookup decides scope:
+/// a name's address can change under us).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CredentialScope {
+    nets: Vec<IpNet>,
+    names: BTreeSet<String>,
+}
+
+impl CredentialScope {
+    /// Parse scope entries; an entry that is neither a range, an address nor a host name is an
+    /// error naming it.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
+        let mut scope = CredentialScope::default();
+        for e in entries {
+            scope.add(e.as_ref())?;
+        }
+        Ok(scope)
+    }
+
+    /// Add one entry (see [`CredentialScope::parse`]).
+    pub fn add(&mut self, entry: &str) -> Result<(), String> {
+        let e = entry.trim();
+        if let Ok(net) = e.parse::<IpNet>() {
+            self.nets.push(net.trunc());
+        } else if let Ok(ip) = e.parse::<std::net::IpAddr>() {
+            self.nets.push(IpNet::from(ip));
+        } else if is_host_name(e) {
+            self.names.insert(e.to_ascii_lowercase());
+        } else {
+            return Err(format!(
+                "`{entry}` is not an address range, an address or a host name"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Add what a run target expression covers (`10.0.0.0/24`, `host:port`, `[v6]:port`): the
+    /// default scope of a credential is the targets of the schedules that name it.
+    pub fn add_target_expr(&mut self, expr: &str) -> Result<(), String> {
+        let (host, _port) = crate::target::split_port(expr.trim()).map_err(|e| e.to_string())?;
+        self.add(&host)
+    }
+
+    /// Add every entry of `other`.
+    pub fn extend(&mut self, other: &CredentialScope) {
+        self.nets.extend(other.nets.iter().copied());
+        self.names.extend(other.names.iter().cloned());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty() && self.names.is_empty()
+    }
+
+    /// Whether `target` is inside the scope.
+    pub fn allows(&self, target: &Target) -> bool {
+        match target.ip() {
+            Some(ip) => self.nets.iter().any(|n| n.contains(&ip)),
+            None => self.names.contains(&target.host.to_ascii_lowercase()),
+        }
+    }
+
+    /// The entries, as a user would write them.
+    pub fn entries(&self) -> Vec<String> {
+        self.nets
+            .iter()
+            .map(|n| {
+                if n.prefix_len() == n.max_prefix_len() {
+                    n.addr().to_string()
+                } else {
+                    n.to_string()
+                }
+            })
+            .chain(self.names.iter().cloned())
+            .collect()
+    }
+}
+
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+impl<'de> Deserialize<'de> for CredentialScope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let entries = Vec::<String>::deserialize(d)?;
+        CredentialScope::parse(&entries).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for CredentialScope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.entries().serialize(s)
+    }
+}
+
+/// Whether a credential with this scope may be offered to `target` (no scope: anywhere —
+/// credentials given for one command line's own targets).
+pub fn in_scope(scope: &Option<CredentialScope>, target: &Target) -> bool {
+    scope.as_ref().is_none_or(|s| s.allows(target))
+}
+
 /// One SNMP credential, tried in order during sweeps and discovery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "version", rename_all = "lowercase")]
@@ -86,6 +202,9 @@ pub struct SnmpCredential {
     pub name: String,
     #[serde(flatten)]
     pub kind: SnmpCredentialKind,
+    /// Where it may be sent; `None`: anywhere (see [`in_scope`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<CredentialScope>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,4 +227,54 @@ pub struct SshCredential {
     pub user: String,
     #[serde(flatten)]
     pub auth: SshAuth,
+    /// Where it may be sent; `None`: anywhere (see [`in_scope`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<CredentialScope>,
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    #[test]
+    fn scope_entries_and_membership() {
+        let s =
+            CredentialScope::parse(&["10.1.0.0/16", "192.0.2.7", "Core-SW1.example.net"]).unwrap();
+        for (host, want) in [
+            ("10.1.200.3", true),
+            ("10.2.0.1", false),
+            ("192.0.2.7", true),
+            ("192.0.2.8", false),
+            ("core-sw1.example.net", true),
+            ("core-sw2.example.net", false),
+            ("::1", false),
+        ] {
+            assert_eq!(s.allows(&Target::new(host, None)), want, "{host}");
+        }
+        assert_eq!(
+            s.entries(),
+            vec!["10.1.0.0/16", "192.0.2.7", "core-sw1.example.net"]
+        );
+        for bad in ["10.0.0.0/33", "a b", "-x", "10.0.0.1:161", ""] {
+            assert!(CredentialScope::parse(&[bad]).is_err(), "{bad}");
+        }
+        let mut d = CredentialScope::default();
+        for e in [
+            "10.3.0.0/24:1161",
+            "[2001:db8::1]:22",
+            "sw1:161",
+            "10.4.0.9",
+        ] {
+            d.add_target_expr(e).unwrap();
+        }
+        assert!(d.allows(&Target::new("10.3.0.77", Some(161))));
+        assert!(d.allows(&Target::new("2001:db8::1", None)));
+        assert!(d.allows(&Target::new("sw1", None)));
+        assert!(!d.allows(&Target::new("10.4.0.10", None)));
+        assert!(in_scope(&None, &Target::new("203.0.113.9", None)));
+        assert!(!in_scope(
+            &Some(CredentialScope::default()),
+            &Target::new("203.0.113.9", None)
+        ));
+    }
 }

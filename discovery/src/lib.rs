@@ -21,7 +21,8 @@ use cmdb_model::{Observation, RunId};
 use serde::Serialize;
 
 pub use credentials::{
-    Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto, SnmpV3, SshAuth, SshCredential,
+    in_scope, CredentialScope, Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto, SnmpV3,
+    SshAuth, SshCredential,
 };
 pub use target::{Target, TargetError};
 
@@ -73,6 +74,9 @@ pub enum ProbeError {
     Protocol(String),
     #[error("invalid target or configuration: {0}")]
     Config(String),
+    /// No credential of the run may be sent to this target (each credential's `scope`).
+    #[error("out of every credential's scope: {0}")]
+    OutOfScope(String),
     #[error("{0}")]
     Other(String),
 }
@@ -87,6 +91,7 @@ impl ProbeError {
             ProbeError::HostKey(_) => "HOST_KEY_REJECTED",
             ProbeError::Protocol(_) => "PROTOCOL_ERROR",
             ProbeError::Config(_) => "INVALID_CONFIG",
+            ProbeError::OutOfScope(_) => "OUT_OF_SCOPE",
             ProbeError::Other(_) => "PROBE_FAILED",
         }
     }

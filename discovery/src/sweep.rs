@@ -152,7 +152,11 @@ async fn probe_one(
         return Outcome::Nothing;
     };
     let mut auth_failed = false;
-    for cred in aff.order(&name, creds) {
+    let in_scope = aff
+        .order(&name, creds)
+        .into_iter()
+        .filter(|c| crate::credentials::in_scope(&c.scope, &t));
+    for cred in in_scope {
         let res: Result<Vec<(Oid, SnmpValue)>, SnmpError> = async {
             let mut s = Session::open(addr, cred, &cfg.client, limits).await?;
             s.get(&[
@@ -248,6 +252,7 @@ mod tests {
             kind: SnmpCredentialKind::V2c {
                 community: Secret::new("x"),
             },
+            scope: None,
         }
     }
 

@@ -85,7 +85,7 @@ pub fn parse_targets(expr: &str) -> Result<Vec<Target>, TargetError> {
     Ok(vec![Target::new(host, port)])
 }
 
-fn split_port(expr: &str) -> Result<(String, Option<u16>), TargetError> {
+pub(crate) fn split_port(expr: &str) -> Result<(String, Option<u16>), TargetError> {
     let bad = || TargetError::Invalid(expr.to_string());
     if let Some(rest) = expr.strip_prefix('[') {
         // [v6]:port or [v6]

@@ -17,6 +17,9 @@ pub struct RunRequest {
     /// Credential names from the config; empty = all configured credentials.
     pub credentials: Vec<String>,
     pub local: bool,
+    /// The caller explicitly accepts SSH host keys not yet known (trust on first use) for this
+    /// run; without it a run started over the API only talks to hosts whose keys are known.
+    pub accept_new_host_keys: bool,
 }
 
 /// One target that failed in a run.
@@ -82,6 +85,12 @@ pub struct RunDiscoveryInput {
     /// Also discover the machine the server runs on.
     #[graphql(default)]
     pub local: bool,
+    /// Accept (and remember) SSH host keys of hosts not yet in the known-hosts file. Without
+    /// it, a run started over the API connects only to hosts whose keys are known (with
+    /// `[discovery] ssh_host_keys = "accept-new"`), so a target impersonating a host cannot
+    /// collect an SSH password. Targets must in any case lie in the credentials' `scope`.
+    #[graphql(default)]
+    pub accept_new_host_keys: bool,
 }
 
 #[derive(Default)]
@@ -132,6 +141,7 @@ impl DiscoveryMutation {
             targets: input.targets,
             credentials: input.credentials.unwrap_or_default(),
             local: input.local,
+            accept_new_host_keys: input.accept_new_host_keys,
         };
         service(ctx)?.0.start(req, "api").map_err(gql)
     }

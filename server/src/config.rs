@@ -492,6 +492,15 @@ impl Config {
                     );
                 }
             }
+            for t in &s.targets {
+                let mut probe = cmdb_discovery::CredentialScope::default();
+                if let Err(e) = cmdb_discovery::target::parse_targets(t)
+                    .map_err(|e| e.to_string())
+                    .and_then(|_| probe.add_target_expr(t))
+                {
+                    bail!("[[discovery.schedules]] `{}`: target {e}", s.name);
+                }
+            }
         }
         match self.store.backend.as_str() {
             "embedded" => {}
@@ -727,6 +736,28 @@ credentials = ["core-v2", "ops"]
 "#;
         let c = Config::from_parts(text, "t", env(&[])).unwrap();
         assert_eq!(c.discovery.snmp.len(), 2);
+        assert_eq!(c.discovery.snmp[0].scope, None, "no explicit scope");
+        let scoped = text.replace(
+            "community = \"s3cret\"",
+            "community = \"s3cret\"\nscope = [\"10.1.0.0/16\", \"sw1.example.net\"]",
+        );
+        let c = Config::from_parts(&scoped, "t", env(&[])).unwrap();
+        assert_eq!(
+            c.discovery.snmp[0].scope.as_ref().map(|s| s.entries()),
+            Some(vec![
+                "10.1.0.0/16".to_string(),
+                "sw1.example.net".to_string()
+            ])
+        );
+        let bad_scope = text.replace(
+            "community = \"s3cret\"",
+            "community = \"s3cret\"\nscope = [\"10.1.0.0/99\"]",
+        );
+        let e = Config::from_parts(&bad_scope, "t", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("10.1.0.0/99"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
         assert_eq!(c.discovery.schedules[0].credentials, ["core-v2", "ops"]);
         assert!(
             !format!("{:?}", c.discovery).contains("s3cret"),

@@ -11,7 +11,7 @@ use cmdb_discovery::local::LocalProbe;
 use cmdb_discovery::run::{run, DiscoveryRequest, ProgressEvent, RunnerConfig, TargetOutcome};
 use cmdb_discovery::snmp::SnmpProbe;
 use cmdb_discovery::ssh::{HostKeyPolicy, SshOptions, SshProbe};
-use cmdb_discovery::{Probe, SnmpCredential, SshCredential};
+use cmdb_discovery::{in_scope, CredentialScope, Probe, SnmpCredential, SshCredential};
 use cmdb_model::RunId;
 use cmdb_store::{GraphStore, IngestOptions};
 
@@ -403,6 +403,12 @@ pub fn settings_from_config(
         ));
     }
     let wanted = |name: &String| credentials.is_empty() || credentials.contains(name);
+    let scoped = |name: &str, explicit: &Option<CredentialScope>| -> Option<CredentialScope> {
+        Some(match explicit {
+            Some(s) => s.clone(),
+            None => default_scope(cfg, name),
+        })
+    };
     let known_hosts = cfg
         .known_hosts
         .clone()
@@ -412,13 +418,19 @@ pub fn settings_from_config(
             .snmp
             .iter()
             .filter(|c| wanted(&c.name))
-            .cloned()
+            .map(|c| SnmpCredential {
+                scope: scoped(&c.name, &c.scope),
+                ..c.clone()
+            })
             .collect(),
         ssh: cfg
             .ssh
             .iter()
             .filter(|c| wanted(&c.name))
-            .cloned()
+            .map(|c| SshCredential {
+                scope: scoped(&c.name, &c.scope),
+                ..c.clone()
+            })
             .collect(),
         host_key_policy: Some(match cfg.ssh_host_keys.as_str() {
             "strict" => HostKeyPolicy::Strict { known_hosts },
@@ -432,6 +444,56 @@ pub fn settings_from_config(
         },
         affinity_file: Some(data_dir.join("credential-affinity.json")),
     })
+}
+
+/// Where a configured credential without an explicit `scope` may go: the targets of the
+/// schedules that name it (a schedule naming no credentials names them all). Nowhere else — in
+/// particular not to a target an API caller picks (config.rs rejects schedule targets that
+/// cannot be scopes, so nothing is silently dropped here).
+pub fn default_scope(cfg: &crate::config::DiscoveryConfig, credential: &str) -> CredentialScope {
+    let mut scope = CredentialScope::default();
+    for s in &cfg.schedules {
+        if s.credentials.is_empty() || s.credentials.iter().any(|c| c == credential) {
+            for t in &s.targets {
+                let _ = scope.add_target_expr(t);
+            }
+        }
+    }
+    scope
+}
+
+/// Refuse a run whose targets lie outside the scope of every credential it may use: listing
+/// what is out of scope, before any packet is sent.
+pub fn check_scope(settings: &DiscoverySettings, targets: &[String]) -> Result<(), String> {
+    let mut outside: Vec<String> = Vec::new();
+    for expr in targets {
+        let expanded = cmdb_discovery::target::parse_targets(expr).map_err(|e| e.to_string())?;
+        let out: Vec<&cmdb_discovery::Target> = expanded
+            .iter()
+            .filter(|t| {
+                !settings.snmp.iter().any(|c| in_scope(&c.scope, t))
+                    && !settings.ssh.iter().any(|c| in_scope(&c.scope, t))
+            })
+            .collect();
+        match out.len() {
+            0 => {}
+            n if n == expanded.len() => outside.push(format!("`{expr}`")),
+            n => outside.push(format!(
+                "`{expr}` ({n} of its {} addresses, e.g. {})",
+                expanded.len(),
+                out[0].host
+            )),
+        }
+    }
+    if outside.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "target {} is outside the scope of every credential this run may use; a credential is \
+         only sent to the ranges in its `scope` (default: the targets of the schedules that \
+         name it) — add the range to `scope` in [[discovery.snmp]] / [[discovery.ssh]]",
+        outside.join(", ")
+    ))
 }
 
 /// A new run's record, RUNNING from now.
@@ -590,9 +652,19 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
             cmdb_discovery::target::parse_targets(t)
                 .map_err(|e| ApiError::InvalidInput(e.to_string()))?;
         }
-        let settings =
+        let mut settings =
             settings_from_config(&self.config, &self.data_dir, &req.credentials, req.local)
                 .map_err(ApiError::InvalidInput)?;
+        check_scope(&settings, &req.targets).map_err(ApiError::InvalidInput)?;
+        // A caller-started run meets hosts' keys as known, unless the caller explicitly
+        // accepts new ones for this run (`off` in the config is the administrator's own choice).
+        if !req.accept_new_host_keys {
+            if let Some(HostKeyPolicy::AcceptNew { known_hosts }) = &settings.host_key_policy {
+                settings.host_key_policy = Some(HostKeyPolicy::Strict {
+                    known_hosts: known_hosts.clone(),
+                });
+            }
+        }
         if !req.targets.is_empty() && settings.snmp.is_empty() && settings.ssh.is_empty() {
             return Err(ApiError::InvalidInput(
                 "no discovery credentials are configured ([[discovery.snmp]] / [[discovery.ssh]])"
@@ -714,7 +786,14 @@ pub fn start_schedules(
                 let Some(next) = schedule.upcoming(chrono::Utc).next() else { break };
                 let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
                 tokio::time::sleep(wait).await;
-                let req = cmdb_graphql::RunRequest { targets: s.targets.clone(), credentials: s.credentials.clone(), local: s.local };
+                // Schedules are the administrator's own targets: the configured host-key
+                // policy applies as written.
+                let req = cmdb_graphql::RunRequest {
+                    targets: s.targets.clone(),
+                    credentials: s.credentials.clone(),
+                    local: s.local,
+                    accept_new_host_keys: true,
+                };
                 match registry.start(req, &format!("schedule:{}", s.name)) {
                     Ok(run) => tracing::info!(schedule = %s.name, run_id = %run.id.as_str(), "scheduled discovery started"),
                     Err(e) => tracing::warn!(schedule = %s.name, "scheduled discovery not started: {e}"),

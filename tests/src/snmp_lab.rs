@@ -52,6 +52,7 @@ pub fn v1(name: &str, community: &str) -> SnmpCredential {
         kind: SnmpCredentialKind::V1 {
             community: Secret::new(community),
         },
+        scope: None,
     }
 }
 pub fn v2c(name: &str, community: &str) -> SnmpCredential {
@@ -60,6 +61,7 @@ pub fn v2c(name: &str, community: &str) -> SnmpCredential {
         kind: SnmpCredentialKind::V2c {
             community: Secret::new(community),
         },
+        scope: None,
     }
 }
 pub fn v3(
@@ -77,6 +79,7 @@ pub fn v3(
             priv_proto: privacy.map(|p| p.0),
             priv_pass: privacy.map(|p| Secret::new(p.1)),
         }),
+        scope: None,
     }
 }
 /// snmpd's v3 users (see tests/lab/snmp/snmpd.conf.in).

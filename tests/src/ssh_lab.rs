@@ -103,6 +103,7 @@ impl SshLab {
             name: name.into(),
             user: USER.into(),
             auth: SshAuth::Agent,
+            scope: None,
         }
     }
 
@@ -114,6 +115,7 @@ impl SshLab {
                 path: self.key().display().to_string(),
                 passphrase: None,
             },
+            scope: None,
         }
     }
     pub fn passphrase_key_credential(&self, name: &str) -> SshCredential {
@@ -124,6 +126,7 @@ impl SshLab {
                 path: self.key_with_passphrase().display().to_string(),
                 passphrase: Some(Secret::new(KEY_PASSPHRASE)),
             },
+            scope: None,
         }
     }
     pub fn wrong_key_credential(&self, name: &str) -> SshCredential {
@@ -134,6 +137,7 @@ impl SshLab {
                 path: self.wrong_key().display().to_string(),
                 passphrase: None,
             },
+            scope: None,
         }
     }
     pub fn password_credential(&self, name: &str, password: &str) -> SshCredential {
@@ -143,6 +147,7 @@ impl SshLab {
             auth: SshAuth::Password {
                 password: Secret::new(password),
             },
+            scope: None,
         }
     }
 }

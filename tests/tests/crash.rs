@@ -229,7 +229,7 @@ fn serve_with_credentials(dir: &Path, data: &Path) -> ServeProcess {
     std::fs::write(
         dir.join("cmdb.toml"),
         format!(
-            "[[discovery.snmp]]\nname = \"lab\"\nversion = \"v2c\"\ncommunity = \"{}\"\n",
+            "[[discovery.snmp]]\nname = \"lab\"\nversion = \"v2c\"\ncommunity = \"{}\"\nscope = [\"127.0.1.0/24\"]\n",
             snmp_lab::SIM_COMMUNITY
         ),
     )

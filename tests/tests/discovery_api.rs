@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cmdb_discovery::CredentialScope;
 use cmdb_graphql::{Api, ApiLimits, EventBus, Role};
-use cmdb_server::config::DiscoveryConfig;
+use cmdb_server::config::{DiscoveryConfig, ScheduleConfig};
 use cmdb_server::discovery::RunRegistry;
 use cmdb_store::{EmbeddedOptions, EmbeddedStore, GraphStore};
-use cmdb_tests::snmp_lab;
+use cmdb_tests::{snmp_lab, ssh_lab};
 use serde_json::{json, Value};
 
 struct Fixture {
@@ -16,18 +17,27 @@ struct Fixture {
     api: Api,
 }
 
+/// The SNMP lab's agents (127.0.1.x): where its credentials may go.
+fn snmp_lab_scope() -> Option<CredentialScope> {
+    Some(CredentialScope::parse(&["127.0.1.0/24"]).unwrap())
+}
+
 fn fixture() -> Fixture {
+    let mut lab = snmp_lab::v2c("lab", snmp_lab::SIM_COMMUNITY);
+    lab.scope = snmp_lab_scope();
+    let mut wrong = snmp_lab::v2c("wrong", "not-the-community");
+    wrong.scope = snmp_lab_scope();
+    fixture_with(DiscoveryConfig {
+        snmp: vec![lab, wrong],
+        ..Default::default()
+    })
+}
+
+fn fixture_with(config: DiscoveryConfig) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn GraphStore> = Arc::new(
         EmbeddedStore::open(&dir.path().join("cmdb.sqlite"), EmbeddedOptions::default()).unwrap(),
     );
-    let config = DiscoveryConfig {
-        snmp: vec![
-            snmp_lab::v2c("lab", snmp_lab::SIM_COMMUNITY),
-            snmp_lab::v2c("wrong", "not-the-community"),
-        ],
-        ..Default::default()
-    };
     let events = EventBus::default();
     let registry = Arc::new(RunRegistry::new(
         store.clone(),
@@ -193,4 +203,144 @@ async fn local_discovery_run_and_input_errors() {
     )
     .await;
     assert!(r["data"]["discoveryRun"].is_null());
+}
+
+/// Issue: `runDiscovery` aimed at an address of the caller's choice sent the configured SNMP
+/// community there in cleartext and tried the SSH password against the caller's sshd. Now a
+/// target outside every credential's scope is refused before a packet leaves, and a run
+/// started over the API meets only known SSH host keys unless it accepts new ones explicitly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_go_only_to_their_scope_and_api_runs_meet_known_host_keys() {
+    snmp_lab::lab();
+    let ssh = ssh_lab::lab();
+    let mut lab = snmp_lab::v2c("lab", snmp_lab::SIM_COMMUNITY);
+    lab.scope = snmp_lab_scope();
+    let mut ops = ssh.password_credential("ops", ssh_lab::PASSWORD);
+    ops.scope = Some(CredentialScope::parse(&["127.0.3.0/24"]).unwrap());
+    let f = fixture_with(DiscoveryConfig {
+        snmp: vec![lab],
+        ssh: vec![ops],
+        ..Default::default()
+    });
+
+    // The caller's own listeners, outside every scope.
+    let udp = std::net::UdpSocket::bind("127.0.9.9:0").unwrap();
+    let tcp = std::net::TcpListener::bind("127.0.9.9:0").unwrap();
+    tcp.set_nonblocking(true).unwrap();
+    let (udp_port, tcp_port) = (
+        udp.local_addr().unwrap().port(),
+        tcp.local_addr().unwrap().port(),
+    );
+    for targets in [
+        json!([format!("127.0.9.9:{udp_port}")]),
+        json!([format!("127.0.9.9:{tcp_port}")]),
+        json!(["127.0.9.0/28"]),
+        json!([format!("{}:{}", snmp_lab::SW1, snmp_lab::PORT), "127.0.9.9"]),
+    ] {
+        let r = gql(
+            &f.api,
+            Role::Editor,
+            RUN,
+            json!({"input": {"targets": targets}}),
+        )
+        .await;
+        assert_eq!(
+            r["errors"][0]["extensions"]["code"], "INVALID_INPUT",
+            "{targets}: {r}"
+        );
+        let msg = r["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(
+            msg.contains("outside the scope") && msg.contains("127.0.9."),
+            "{msg}"
+        );
+        assert!(!msg.contains(snmp_lab::SIM_COMMUNITY) && !msg.contains(ssh_lab::PASSWORD));
+    }
+    // Only the SSH credential named: the SNMP lab is outside its scope.
+    let r = gql(
+        &f.api,
+        Role::Editor,
+        RUN,
+        json!({"input": {"targets": [snmp_lab::SW1], "credentials": ["ops"]}}),
+    )
+    .await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "INVALID_INPUT", "{r}");
+    udp.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    assert!(
+        udp.recv_from(&mut buf).is_err(),
+        "no SNMP packet reached the caller's address"
+    );
+    assert!(
+        matches!(tcp.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "no SSH connection reached the caller's address"
+    );
+
+    // In scope, but the host key is not known yet: refused unless accepted explicitly.
+    let web1 = format!("{}:{}", ssh_lab::ESTATE[1].1, ssh_lab::PORT);
+    let start = |accept: bool| {
+        let api = &f.api;
+        let web1 = web1.clone();
+        async move {
+            let r = gql(
+                api,
+                Role::Editor,
+                RUN,
+                json!({"input": {"targets": [web1], "credentials": ["ops"], "acceptNewHostKeys": accept}}),
+            )
+            .await;
+            let id = r["data"]["runDiscovery"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{r}"))
+                .to_string();
+            wait_finished(api, &id).await
+        }
+    };
+    let run = start(false).await;
+    assert_eq!(run["status"], "FAILED", "{run}");
+    assert_eq!(run["errors"][0]["code"], "HOST_KEY_REJECTED", "{run}");
+    let run = start(true).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let run = start(false).await;
+    assert_eq!(run["status"], "SUCCEEDED", "the key is known now: {run}");
+}
+
+/// A credential without an explicit scope may go where the schedules naming it go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_scope_is_the_schedules_targets() {
+    snmp_lab::lab();
+    let sw1 = format!("{}:{}", snmp_lab::SW1, snmp_lab::PORT);
+    let sw2 = format!("{}:{}", snmp_lab::SW2, snmp_lab::PORT);
+    let f = fixture_with(DiscoveryConfig {
+        snmp: vec![snmp_lab::v2c("lab", snmp_lab::SIM_COMMUNITY)],
+        schedules: vec![ScheduleConfig {
+            name: "nightly".into(),
+            cron: "0 0 2 * * *".into(),
+            targets: vec![sw1.clone()],
+            credentials: vec!["lab".into()],
+            local: false,
+        }],
+        ..Default::default()
+    });
+    let r = gql(
+        &f.api,
+        Role::Editor,
+        RUN,
+        json!({"input": {"targets": [sw2]}}),
+    )
+    .await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "INVALID_INPUT", "{r}");
+    let r = gql(
+        &f.api,
+        Role::Editor,
+        RUN,
+        json!({"input": {"targets": [sw1]}}),
+    )
+    .await;
+    let id = r["data"]["runDiscovery"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    let run = wait_finished(&f.api, &id).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
 }

@@ -116,9 +116,20 @@ impl SnmpProbe {
         if self.credentials.is_empty() {
             return Err(ProbeError::Config("no SNMP credentials configured".into()));
         }
-        let addr = resolve(target).await?;
         let name = target.name();
-        let order = self.affinity.order(&name, &self.credentials);
+        // Scope first: not even a name lookup for a target no credential may go to.
+        let order: Vec<&SnmpCredential> = self
+            .affinity
+            .order(&name, &self.credentials)
+            .into_iter()
+            .filter(|c| crate::credentials::in_scope(&c.scope, target))
+            .collect();
+        if order.is_empty() {
+            return Err(ProbeError::OutOfScope(format!(
+                "{name}: no SNMP credential's scope includes it"
+            )));
+        }
+        let addr = resolve(target).await?;
         let mut errors: Vec<SnmpError> = Vec::new();
         for cred in order {
             match check(addr, cred, &self.cfg.client, &self.limits).await {

@@ -225,17 +225,27 @@ impl SshProbe {
     }
 }
 
+/// The credentials that may be offered to `target` (their scope includes it), the one that
+/// worked last time first.
 fn ordered_credentials<'a>(
     opts: &'a SshOptions,
+    target: &Target,
     preferred: Option<&str>,
 ) -> Vec<&'a SshCredential> {
+    let allowed = |c: &&SshCredential| crate::credentials::in_scope(&c.scope, target);
     let mut v: Vec<&SshCredential> = Vec::with_capacity(opts.credentials.len());
     if let Some(p) = preferred {
-        v.extend(opts.credentials.iter().filter(|c| c.name == p));
+        v.extend(
+            opts.credentials
+                .iter()
+                .filter(allowed)
+                .filter(|c| c.name == p),
+        );
     }
     v.extend(
         opts.credentials
             .iter()
+            .filter(allowed)
             .filter(|c| Some(c.name.as_str()) != preferred),
     );
     v
@@ -271,7 +281,14 @@ fn connect_authenticated(
     let preferred = affinity.get(&name);
     let mut refusals: Vec<String> = Vec::new();
     let mut conn: Option<(ssh2::Session, std::net::TcpStream)> = None;
-    for cred in ordered_credentials(opts, preferred.as_deref()) {
+    let creds = ordered_credentials(opts, target, preferred.as_deref());
+    if creds.is_empty() {
+        // Not even a TCP connection: the host key exchange alone tells a listener we came.
+        return Err(ProbeError::OutOfScope(format!(
+            "{name}: no SSH credential's scope includes it"
+        )));
+    }
+    for cred in creds {
         let (sess, raw) = match conn.take() {
             Some(c) => c,
             None => {
@@ -383,22 +400,43 @@ mod tests {
             auth: SshAuth::Password {
                 password: Secret::new("pw"),
             },
+            scope: None,
         }
     }
 
     #[test]
     fn affinity_first_then_list_order() {
         let o = SshOptions::new(vec![cred("a"), cred("b"), cred("c")], HostKeyPolicy::Off);
-        let names: Vec<_> = ordered_credentials(&o, Some("b"))
+        let t = Target::new("10.0.0.1", None);
+        let names: Vec<_> = ordered_credentials(&o, &t, Some("b"))
             .iter()
             .map(|c| c.name.clone())
             .collect();
         assert_eq!(names, ["b", "a", "c"]);
-        let names: Vec<_> = ordered_credentials(&o, Some("gone"))
+        let names: Vec<_> = ordered_credentials(&o, &t, Some("gone"))
             .iter()
             .map(|c| c.name.clone())
             .collect();
         assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn credentials_out_of_scope_are_never_offered() {
+        let mut a = cred("a");
+        a.scope = Some(crate::credentials::CredentialScope::parse(&["10.0.0.0/24"]).unwrap());
+        let mut b = cred("b");
+        b.scope = Some(crate::credentials::CredentialScope::parse(&["10.9.0.0/16"]).unwrap());
+        let o = SshOptions::new(vec![a, b, cred("c")], HostKeyPolicy::Off);
+        let names = |host: &str, pref: Option<&str>| -> Vec<String> {
+            ordered_credentials(&o, &Target::new(host, None), pref)
+                .iter()
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        assert_eq!(names("10.0.0.5", None), ["a", "c"]);
+        assert_eq!(names("10.9.3.3", Some("b")), ["b", "c"]);
+        // Affinity never brings back a credential the scope excludes.
+        assert_eq!(names("192.0.2.1", Some("a")), ["c"]);
     }
 
     #[test]

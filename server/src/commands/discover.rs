@@ -61,6 +61,9 @@ pub struct Args {
         hide_env_values = true
     )]
     pub snmp_community: Vec<String>,
+    /// File holding SNMP communities, one per line (keeps them out of `ps` and shell history).
+    #[arg(long = "snmp-community-file", value_name = "PATH")]
+    pub snmp_community_file: Option<std::path::PathBuf>,
     /// Use SNMP v1 instead of v2c for the communities.
     #[arg(long)]
     pub snmp_v1: bool,
@@ -123,7 +126,19 @@ pub fn settings_from_args(
         local: a.local,
         ..Default::default()
     };
-    for (i, c) in a.snmp_community.iter().enumerate() {
+    let mut communities = a.snmp_community.clone();
+    if let Some(path) = &a.snmp_community_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("--snmp-community-file {}: {e}", path.display()))?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        communities.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    for (i, c) in communities.iter().enumerate() {
         let community = Secret::new(c.clone());
         let kind = if a.snmp_v1 {
             SnmpCredentialKind::V1 { community }
@@ -133,6 +148,7 @@ pub fn settings_from_args(
         s.snmp.push(SnmpCredential {
             name: format!("community-{}", i + 1),
             kind,
+            scope: None,
         });
     }
     if let Some(user) = &a.snmp_user {
@@ -168,6 +184,7 @@ pub fn settings_from_args(
                 priv_proto,
                 priv_pass: a.snmp_priv_pass.clone().map(Secret::new),
             }),
+            scope: None,
         });
     }
     if let Some(user) = &a.ssh_user {
@@ -184,6 +201,7 @@ pub fn settings_from_args(
                     path: key.clone(),
                     passphrase,
                 },
+                scope: None,
             });
         }
         if let Some(var) = &a.ssh_password_env {
@@ -193,6 +211,7 @@ pub fn settings_from_args(
                 auth: SshAuth::Password {
                     password: env_secret(var, "--ssh-password-env")?,
                 },
+                scope: None,
             });
         }
         if a.ssh_agent {
@@ -200,6 +219,7 @@ pub fn settings_from_args(
                 name: "agent".into(),
                 user: user.clone(),
                 auth: SshAuth::Agent,
+                scope: None,
             });
         }
         if s.ssh.is_empty() {
@@ -220,9 +240,40 @@ pub fn settings_from_args(
     Ok(s)
 }
 
+/// Flags whose value is a secret: given on the command line, every local user can read it
+/// (`ps`, /proc/PID/cmdline) and shells keep it in their history.
+const SECRET_FLAGS: &[(&str, &str)] = &[
+    (
+        "--snmp-community",
+        "CMDB_SNMP_COMMUNITY or --snmp-community-file",
+    ),
+    ("--snmp-auth-pass", "CMDB_SNMP_AUTH_PASS"),
+    ("--snmp-priv-pass", "CMDB_SNMP_PRIV_PASS"),
+];
+
+/// Warn about secrets given as arguments (the values are never printed).
+fn warn_secrets_in_argv(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for a in argv {
+        let a = a.to_string_lossy();
+        for (flag, instead) in SECRET_FLAGS {
+            if a == *flag || a.starts_with(&format!("{flag}=")) {
+                warnings.push(format!(
+                    "{flag} on the command line is readable by every local user (ps) and stays in shell history; use {instead}"
+                ));
+            }
+        }
+    }
+    warnings
+}
+
 pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     if args.targets.is_empty() && !args.local {
         bail!("nothing to discover: give targets (addresses, host:port, CIDR) and/or --local");
+    }
+    for w in warn_secrets_in_argv(std::env::args_os()) {
+        tracing::warn!("{w}");
+        eprintln!("warning: {w}");
     }
     cmdb_server::private_fs::create_dir(&ctx.data_dir)?;
     let settings = settings_from_args(&args, &ctx.data_dir)?;
@@ -323,5 +374,35 @@ fn show_progress(ev: &ProgressEvent, bar: &Option<indicatif::ProgressBar>) {
             }
         },
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_on_the_command_line_are_warned_about_without_their_value() {
+        let argv = [
+            "cmdb",
+            "discover",
+            "10.0.0.1",
+            "--snmp-community",
+            "hunter2",
+            "--snmp-auth-pass=topsecret",
+            "--ssh-user",
+            "ops",
+        ]
+        .map(std::ffi::OsString::from);
+        let w = warn_secrets_in_argv(argv);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("--snmp-community") && w[0].contains("--snmp-community-file"));
+        assert!(w[1].contains("CMDB_SNMP_AUTH_PASS"));
+        assert!(!w
+            .iter()
+            .any(|l| l.contains("hunter2") || l.contains("topsecret")));
+        let quiet =
+            ["cmdb", "discover", "--snmp-community-file", "/etc/c"].map(std::ffi::OsString::from);
+        assert!(warn_secrets_in_argv(quiet).is_empty());
     }
 }

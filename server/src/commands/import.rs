@@ -262,12 +262,8 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         if dry_records.is_some() {
             // The records rode along only to be named; pass 1 counted and reported them and
             // the relationships they imply (parents), which this report counts again.
-            totals.rel_created += report
-                .relationships_created
-                .saturating_sub(pass1_rels.0);
-            totals.rel_updated += report
-                .relationships_updated
-                .saturating_sub(pass1_rels.1);
+            totals.rel_created += report.relationships_created.saturating_sub(pass1_rels.0);
+            totals.rel_updated += report.relationships_updated.saturating_sub(pass1_rels.1);
         } else {
             totals.add(&report);
         }
