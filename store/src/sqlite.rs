@@ -408,6 +408,9 @@ impl EmbeddedStore {
         create_private(path)?;
         let writer = open_connection(path, opts.cache_kib)?;
         migrate(&writer)?;
+        if !opts.snapshot {
+            optimize(&writer);
+        }
         let watch = open_connection(path, 1024)?;
         let version = data_version(&watch)?;
         let n_readers = if opts.snapshot {
@@ -679,6 +682,9 @@ impl EmbeddedStore {
             }
             let logged = graph_changes::log(&tx, Some(&touched))?;
             tx.commit()?;
+            if report.created >= OPTIMIZE_AFTER_CREATED {
+                optimize(conn);
+            }
             Ok((report, (dirty, edges, classes, logged)))
         })?;
         let (dirty, edges, classes, logged) = changes;
@@ -808,6 +814,20 @@ impl EmbeddedStore {
             }
         }
         Ok(out)
+    }
+}
+
+/// An ingest that created this many CIs may have changed the tables' shape enough for the
+/// query planner's statistics to mislead it.
+const OPTIMIZE_AFTER_CREATED: usize = 1000;
+
+/// Refresh the planner's statistics where they are missing or stale (SQLite's `PRAGMA
+/// optimize`; cheap when nothing changed). Without them the planner guesses, and for
+/// `class IN (…) AND status IN (…)` it picked the status index — every ACTIVE CI — over the
+/// class index: 70 ms instead of 2 ms for a page of hosts among 40k CIs.
+fn optimize(conn: &Connection) {
+    if let Err(e) = conn.execute_batch("PRAGMA optimize=0x10002;") {
+        tracing::debug!(error = %e, "PRAGMA optimize failed; the planner keeps its old statistics");
     }
 }
 
