@@ -94,7 +94,8 @@ start_instance() {  # $1 = name; config on stdin
   fi
   mv "$new" "$conf"
   /usr/sbin/sshd -t -f "$conf"
-  /usr/sbin/sshd -f "$conf" -E "$LAB/sshd-$1.log"
+  # 9>&-: a daemon must not inherit the start lock, or the next start.sh waits for it forever
+  /usr/sbin/sshd -f "$conf" -E "$LAB/sshd-$1.log" 9>&-
 }
 
 write_main | start_instance main
@@ -104,7 +105,7 @@ for n in 1 2 3 4; do write_bench $n | start_instance "bench$n"; done
 if ! SSH_AUTH_SOCK="$LAB/agent.sock" ssh-add -l >/dev/null 2>&1; then
   if [ -f "$LAB/agent.pid" ] && kill -0 "$(cat "$LAB/agent.pid")" 2>/dev/null; then kill "$(cat "$LAB/agent.pid")"; fi
   rm -f "$LAB/agent.sock"
-  eval "$(ssh-agent -s -a "$LAB/agent.sock")" >/dev/null
+  eval "$(ssh-agent -s -a "$LAB/agent.sock" 9>&-)" >/dev/null
   echo "$SSH_AGENT_PID" > "$LAB/agent.pid"
   SSH_AUTH_SOCK="$LAB/agent.sock" ssh-add -q "$LAB/client_key"
 fi
