@@ -49,6 +49,9 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         max_ws_operations: cfg.limits.max_ws_operations,
         graphql_threads: 0,
     };
+    // Listen for SIGTERM before anyone can learn our address: a signal sent right after the
+    // "listening on" line must shut down cleanly, not kill the process with the default action.
+    let signals = ShutdownSignals::install();
     let running = http::start(api, auth, opts)?;
     let addr = running.addr;
     // Scripts and tests read the bound address (useful with port 0) from this line.
@@ -82,7 +85,7 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
                 .await;
         });
     }
-    let signal = shutdown_signal().await;
+    let signal = signals.wait().await;
     tracing::info!(signal, "shutting down: finishing in-flight requests");
     for t in schedules {
         t.abort();
@@ -93,24 +96,39 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() -> &'static str {
+/// SIGTERM/SIGINT, registered once at start.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            }
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let term = signal(SignalKind::terminate())
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only"),
+                )
+                .ok();
+            ShutdownSignals { term }
+        }
+        #[cfg(not(unix))]
+        {
+            ShutdownSignals {}
         }
     }
-    #[cfg(not(unix))]
-    {
+
+    /// Which signal came.
+    async fn wait(self) -> &'static str {
+        #[cfg(unix)]
+        if let Some(mut term) = self.term {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
         let _ = tokio::signal::ctrl_c().await;
         "SIGINT"
     }
