@@ -48,6 +48,15 @@ pub(crate) fn map_err(e: neo4rs::Error, during: &str) -> StoreError {
         E::UnexpectedMessage(m) if during == "commit" => {
             StoreError::Conflict(format!("commit: {}", truncate(&m, 400)))
         }
+        // neo4rs reports a connection that breaks while it streams a result (the server killed
+        // mid-PULL) as an unexpected message wrapping the I/O error: the same fault as an
+        // IOError, so the same class: unavailable, retried on a fresh pool.
+        E::UnexpectedMessage(m) if m.contains("IOError") || m.contains("ConnectionReset") => {
+            StoreError::Unavailable(format!(
+                "{during}: the graph database connection failed: {}",
+                truncate(&m, 400)
+            ))
+        }
         E::UnexpectedMessage(m) => {
             if m.contains("Duplicated key")
                 || m.contains("DuplicatedKey")
@@ -270,4 +279,32 @@ thread_local! {
 
 fn query_text(_q: &Query) -> String {
     LAST.with(|l| l.borrow().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_broken_mid_stream_is_unavailable_and_retried() {
+        // What neo4rs 0.8 returned when the Bolt lab's server was killed during a PULL.
+        let e = neo4rs::Error::UnexpectedMessage(
+            "unexpected response for PULL: Err(IOError { detail: Os { code: 104, kind: \
+             ConnectionReset, message: \"Connection reset by peer\" } })"
+                .into(),
+        );
+        let mapped = map_err(e, "query");
+        assert!(matches!(mapped, StoreError::Unavailable(_)), "{mapped:?}");
+        assert!(retryable(&mapped));
+    }
+
+    #[test]
+    fn other_unexpected_messages_stay_backend_errors_and_commit_failures_conflicts() {
+        let e = neo4rs::Error::UnexpectedMessage("unexpected response for RUN: Ignored".into());
+        assert!(matches!(map_err(e, "query"), StoreError::Backend(_)));
+        let e = neo4rs::Error::UnexpectedMessage("Duplicated key".into());
+        assert!(matches!(map_err(e, "query"), StoreError::Conflict(_)));
+        let e = neo4rs::Error::UnexpectedMessage("anything".into());
+        assert!(matches!(map_err(e, "commit"), StoreError::Conflict(_)));
+    }
 }

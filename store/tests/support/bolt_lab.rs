@@ -159,12 +159,7 @@ impl PrivateLab {
         if let Some(pid) = self.pid() {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             for _ in 0..100 {
-                if !Command::new("kill")
-                    .args(["-0", &pid.to_string()])
-                    .status()
-                    .map(|s| s.success())
-                    .unwrap_or(false)
-                {
+                if !alive(pid) {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -185,6 +180,18 @@ impl PrivateLab {
             uri: format!("bolt://127.0.0.1:{}", self.port),
             ..config()
         }
+    }
+}
+
+/// The process exists and is not a zombie (as tests/lab/alive.sh: where PID 1 does not reap, a
+/// killed server lingers as a zombie that `kill -0` still reports).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()),
+            Some('Z' | 'X') | None
+        ),
+        Err(_) => false,
     }
 }
 

@@ -6,11 +6,12 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/env.sh"
+. "$here/../alive.sh"
 fresh=0
 [ "${1:-}" = "--fresh" ] && fresh=1
 pidfile="$BOLT_LAB_DIR/server.pid"
 log="$BOLT_LAB_DIR/server.log"
-if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+if [ -f "$pidfile" ] && alive "$(cat "$pidfile")"; then
   if [ $fresh = 0 ]; then
     echo "Bolt lab already running: bolt://$BOLT_LAB_HOST:$BOLT_LAB_PORT (pid $(cat "$pidfile"))"
     exit 0
@@ -39,7 +40,7 @@ setsid "$adb/jre/bin/java" "-Xmx$BOLT_LAB_HEAP" -cp "$adb/jars/*" \
 echo $! > "$pidfile"
 i=0
 while ! grep -q "ArcadeDB Server started" "$log"; do
-  if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  if ! alive "$(cat "$pidfile")"; then
     echo "Bolt lab: the server exited during start-up; last log lines:" >&2
     tail -n 20 "$log" >&2
     rm -f "$pidfile"

@@ -3,13 +3,14 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/env.sh"
+. "$here/../alive.sh"
 pidfile="$BOLT_LAB_DIR/server.pid"
 [ -f "$pidfile" ] || exit 0
 pid=$(cat "$pidfile")
-if kill -0 "$pid" 2>/dev/null; then
+if alive "$pid"; then
   kill "$pid" 2>/dev/null || true
   i=0
-  while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  while alive "$pid" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  alive "$pid" && kill -9 "$pid" 2>/dev/null || true
 fi
 rm -f "$pidfile"

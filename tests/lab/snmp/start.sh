@@ -52,7 +52,8 @@ for e in "${ENDPOINTS[@]}"; do
 done
 HASH="$( (cat "$HERE/start.sh" "$HERE/snmpd.conf.in"; find "$STAGE/dev" -type f | sort | xargs cat) | sha256sum | cut -c1-16)"
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+. "$HERE/../alive.sh"
+alive_file() { [ -f "$1" ] && alive "$(cat "$1")"; }
 ready() {
   snmpget -v2c -c labpublic -t 0.5 -r 0 "udp:127.0.1.1:$PORT" 1.3.6.1.2.1.1.5.0 >/dev/null 2>&1 || return 1
   for e in "${ENDPOINTS[@]}"; do
@@ -62,8 +63,8 @@ ready() {
 }
 
 all_alive() {
-  alive "$RUN/snmpd.pid" || return 1
-  for e in "${ENDPOINTS[@]}"; do set -- $e; alive "$RUN/pids/$1.pid" || return 1; done
+  alive_file "$RUN/snmpd.pid" || return 1
+  for e in "${ENDPOINTS[@]}"; do set -- $e; alive_file "$RUN/pids/$1.pid" || return 1; done
 }
 if all_alive && [ "$(cat "$RUN/hash" 2>/dev/null)" = "$HASH" ] && ready; then
   echo "snmp lab already running ($RUN)"

@@ -10,6 +10,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd -P)"
 REPO="$(cd "$HERE/../../.." && pwd)"
+. "$HERE/../alive.sh"
 LAB="${CMDB_SSH_LAB_DIR:-/tmp/cmdb-ssh-lab}"
 PORT=2222
 LAB_USER=cmdblab
@@ -87,10 +88,10 @@ write_bench() {  # $1 = instance number 1..4: 127.0.3.(101+13*(n-1)) .. up to 15
 start_instance() {  # $1 = name; config on stdin
   local conf="$LAB/sshd-$1.conf" pidf="$LAB/sshd-$1.pid" new="$LAB/sshd-$1.conf.new"
   cat > "$new"
-  if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+  if [ -f "$pidf" ] && alive "$(cat "$pidf")"; then
     if cmp -s "$new" "$conf"; then rm -f "$new"; return 0; fi
     kill "$(cat "$pidf")" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$(cat "$pidf")" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do alive "$(cat "$pidf")" || break; sleep 0.1; done
   fi
   mv "$new" "$conf"
   /usr/sbin/sshd -t -f "$conf"
@@ -103,7 +104,7 @@ for n in 1 2 3 4; do write_bench $n | start_instance "bench$n"; done
 
 # an ssh-agent holding the authorized client key, for agent authentication tests
 if ! SSH_AUTH_SOCK="$LAB/agent.sock" ssh-add -l >/dev/null 2>&1; then
-  if [ -f "$LAB/agent.pid" ] && kill -0 "$(cat "$LAB/agent.pid")" 2>/dev/null; then kill "$(cat "$LAB/agent.pid")"; fi
+  if [ -f "$LAB/agent.pid" ] && alive "$(cat "$LAB/agent.pid")"; then kill "$(cat "$LAB/agent.pid")"; fi
   rm -f "$LAB/agent.sock"
   eval "$(ssh-agent -s -a "$LAB/agent.sock" 9>&-)" >/dev/null
   echo "$SSH_AGENT_PID" > "$LAB/agent.pid"

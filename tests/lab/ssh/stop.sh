@@ -1,15 +1,16 @@
 #!/bin/sh
 # Stop the SSH lab's sshd instances (by their pid files only).
 LAB="${CMDB_SSH_LAB_DIR:-/tmp/cmdb-ssh-lab}"
+. "$(cd "$(dirname "$0")" && pwd)/../alive.sh"
 for p in "$LAB"/sshd-*.pid; do
   [ -f "$p" ] || continue
   pid="$(cat "$p")"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; fi
+  if alive "$pid"; then kill "$pid"; fi
   rm -f "$p"
 done
 if [ -f "$LAB/agent.pid" ]; then
   pid="$(cat "$LAB/agent.pid")"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid"; fi
+  if alive "$pid"; then kill "$pid"; fi
   rm -f "$LAB/agent.pid" "$LAB/agent.sock"
 fi
 echo "SSH lab stopped"
