@@ -139,7 +139,7 @@ pub struct Response {
     pub varbinds: Vec<(Oid, Reply)>,
 }
 
-fn owned(pdu: &snmp2::Pdu<'_>) -> Response {
+pub(crate) fn owned(pdu: &snmp2::Pdu<'_>) -> Response {
     let mut varbinds = Vec::new();
     for (name, value) in pdu.varbinds.clone() {
         // an unencodable OID (sub-identifier > u32) is malformed: stop reading this reply
@@ -409,13 +409,12 @@ impl Session {
     /// endOfMibView, a non-increasing OID (loop) or the row cap. A failure midway returns what was
     /// read so far with a `Failed` status.
     pub async fn walk(&mut self, root: &Oid, out: &mut Vec<(Oid, SnmpValue)>) -> WalkStatus {
-        let start = out.len();
-        let mut cur = root.clone();
+        let mut walk = Walk::new(root, self.v1, self.cfg.max_rows_per_table, out.len());
         loop {
             let resp = if self.v1 {
-                self.request(Op::GetNext(&cur)).await
+                self.request(Op::GetNext(&walk.cur)).await
             } else {
-                self.request(Op::GetBulk(&cur, self.max_rep)).await
+                self.request(Op::GetBulk(&walk.cur, self.max_rep)).await
             };
             let resp = match resp {
                 Ok(r) => r,
@@ -426,48 +425,89 @@ impl Session {
                     }
                 }
             };
-            match resp.error_status {
-                0 => {}
-                // v1 noSuchName: end of the MIB view
-                2 if self.v1 => return done(out.len() - start),
-                // tooBig: fewer repetitions
-                1 if self.max_rep > 1 => {
-                    self.max_rep = (self.max_rep / 2).max(1);
-                    continue;
-                }
-                s => {
-                    let e = SnmpError::ErrorStatus(s);
-                    return WalkStatus::Failed {
-                        code: e.code().into(),
-                        message: e.to_string(),
-                    };
-                }
-            }
-            if resp.varbinds.is_empty() {
-                return done(out.len() - start);
-            }
-            for (oid, r) in resp.varbinds {
-                if !oid.starts_with(root) {
-                    return done(out.len() - start);
-                }
-                let v = match r {
-                    Reply::Value(v) => v,
-                    Reply::EndOfMibView | Reply::NoSuch => return done(out.len() - start),
-                };
-                if oid <= cur {
-                    return WalkStatus::Looping {
-                        at: oid.to_string(),
-                    };
-                }
-                cur = oid.clone();
-                out.push((oid, v));
-                if out.len() - start >= self.cfg.max_rows_per_table {
-                    return WalkStatus::Truncated {
-                        limit: self.cfg.max_rows_per_table,
-                    };
-                }
+            if let Some(status) = walk.absorb(resp, &mut self.max_rep, out) {
+                return status;
             }
         }
+    }
+}
+
+/// One subtree walk in progress, apart from the network: what to ask for next and what the
+/// replies so far mean. Pure, so the guards (end of subtree, loops, the row cap) hold for any
+/// reply an agent can send — the fuzz targets drive it with decoded hostile datagrams.
+pub(crate) struct Walk<'a> {
+    root: &'a Oid,
+    /// The OID the next request starts after.
+    pub(crate) cur: Oid,
+    v1: bool,
+    max_rows: usize,
+    /// `out.len()` when the walk started.
+    start: usize,
+}
+
+impl<'a> Walk<'a> {
+    pub(crate) fn new(root: &'a Oid, v1: bool, max_rows: usize, start: usize) -> Self {
+        Walk {
+            root,
+            cur: root.clone(),
+            v1,
+            max_rows,
+            start,
+        }
+    }
+
+    /// Take in one reply: `None` to ask again (from `cur`, with `max_rep` possibly halved),
+    /// `Some(status)` when the walk is over.
+    pub(crate) fn absorb(
+        &mut self,
+        resp: Response,
+        max_rep: &mut u32,
+        out: &mut Vec<(Oid, SnmpValue)>,
+    ) -> Option<WalkStatus> {
+        let start = self.start;
+        let rows = move |out: &Vec<(Oid, SnmpValue)>| out.len() - start;
+        match resp.error_status {
+            0 => {}
+            // v1 noSuchName: end of the MIB view
+            2 if self.v1 => return Some(done(rows(out))),
+            // tooBig: fewer repetitions
+            1 if *max_rep > 1 => {
+                *max_rep = (*max_rep / 2).max(1);
+                return None;
+            }
+            s => {
+                let e = SnmpError::ErrorStatus(s);
+                return Some(WalkStatus::Failed {
+                    code: e.code().into(),
+                    message: e.to_string(),
+                });
+            }
+        }
+        if resp.varbinds.is_empty() {
+            return Some(done(rows(out)));
+        }
+        for (oid, r) in resp.varbinds {
+            if !oid.starts_with(self.root) {
+                return Some(done(rows(out)));
+            }
+            let v = match r {
+                Reply::Value(v) => v,
+                Reply::EndOfMibView | Reply::NoSuch => return Some(done(rows(out))),
+            };
+            if oid <= self.cur {
+                return Some(WalkStatus::Looping {
+                    at: oid.to_string(),
+                });
+            }
+            self.cur = oid.clone();
+            out.push((oid, v));
+            if rows(out) >= self.max_rows {
+                return Some(WalkStatus::Truncated {
+                    limit: self.max_rows,
+                });
+            }
+        }
+        None
     }
 }
 
