@@ -7,6 +7,8 @@
 //! becomes a [`Diagnostic`]) and is tested on recorded replies.
 
 pub mod credentials;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod linux;
 pub mod local;
 pub mod run;
