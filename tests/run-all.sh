@@ -30,3 +30,12 @@ trap cleanup EXIT
 
 echo "== cargo test"
 cargo test --workspace --no-fail-fast "$@"
+
+# Every input surface fed mutated input (docs/fuzzing.md): the committed corpus plus a bounded
+# number of mutations per target, on the stable toolchain, reusing the test build (~1 min).
+# CMDB_FUZZ_SECONDS=N adds a coverage-guided libFuzzer run of N seconds per target (its own
+# release build: ~15 CPU-minutes the first time).
+fuzz/run.sh quick
+if [ -n "${CMDB_FUZZ_SECONDS:-}" ]; then
+  fuzz/run.sh libfuzzer --seconds "$CMDB_FUZZ_SECONDS"
+fi
