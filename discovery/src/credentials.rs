@@ -187,6 +187,26 @@ pub fn in_scope(scope: &Option<CredentialScope>, target: &Target) -> bool {
     scope.as_ref().is_none_or(|s| s.allows(target))
 }
 
+impl SnmpV3 {
+    /// Refuse what cannot work: an empty authentication or privacy passphrase. No agent
+    /// accepts one (RFC 3414 keys are derived from the passphrase), and the SNMP library
+    /// would index into it while localising the key as soon as an agent answers — a panic.
+    pub fn validate(&self) -> Result<(), String> {
+        for (what, pass) in [
+            ("auth_pass", &self.auth_pass),
+            ("priv_pass", &self.priv_pass),
+        ] {
+            if pass.as_ref().is_some_and(|p| p.expose().is_empty()) {
+                return Err(format!(
+                    "SNMPv3 user `{}`: {what} is empty; give a passphrase or leave it out",
+                    self.user
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One SNMP credential, tried in order during sweeps and discovery.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "version", rename_all = "lowercase")]

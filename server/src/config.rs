@@ -476,6 +476,13 @@ impl Config {
                 bail!("[discovery] credential name `{n}` is used twice");
             }
         }
+        for c in &self.discovery.snmp {
+            if let cmdb_discovery::credentials::SnmpCredentialKind::V3(v3) = &c.kind {
+                if let Err(e) = v3.validate() {
+                    bail!("[[discovery.snmp]] `{}`: {e}", c.name);
+                }
+            }
+        }
         for s in &self.discovery.schedules {
             if let Err(e) = s.cron.parse::<cron::Schedule>() {
                 bail!(
@@ -776,6 +783,15 @@ credentials = ["core-v2", "ops"]
             .unwrap_err()
             .to_string()
             .contains("unknown credential `nope`"));
+        // an empty SNMPv3 passphrase is refused at load, not when an agent first answers
+        let empty = text.replace("priv_pass = \"privpass\"", "priv_pass = \"\"");
+        let e = Config::from_parts(&empty, "t", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`core-v3`") && e.contains("priv_pass is empty"),
+            "{e}"
+        );
     }
 
     #[test]
