@@ -162,11 +162,10 @@ fn report(target: &str, what: &str, data: &[u8]) -> String {
     let _ = std::fs::write(&path, data);
     format!(
         "fuzz target `{target}` failed on {what} ({} bytes), saved as {}\n\
-         reproduce: cd fuzz && cargo fuzz run -s none --features libfuzzer {target} {}\n\
-         add it to fuzz/corpus/{target}/ as regression-<name> once fixed\n\
+         reproduce: copy it to fuzz/corpus/{target}/regression-<name> (it stays there once \
+         fixed) and run `cargo test -p cmdb-fuzz --test corpus {target}`\n\
          first bytes (hex): {}",
         data.len(),
-        path.display(),
         path.display(),
         hex_head(data)
     )

@@ -116,7 +116,10 @@ fn architecture_invariants() {
     // Only graphql defines the schema; only server knows actix-web (and mounts the schema on it).
     // (cmdb-fuzz decodes request bodies into async-graphql requests as the HTTP layer does, to
     // feed them to the schema: it defines nothing)
-    only("async-graphql", &["cmdb-graphql", "cmdb-server", "cmdb-fuzz"]);
+    only(
+        "async-graphql",
+        &["cmdb-graphql", "cmdb-server", "cmdb-fuzz"],
+    );
     only("actix-web", &["cmdb-server"]);
     only("async-graphql-actix-web", &["cmdb-server"]);
     assert!(
