@@ -66,9 +66,10 @@ fi
 
 # -s none: no sanitizer (they need nightly; Rust's own checks are what catch bugs here); the
 # `libfuzzer` feature builds the fuzz_targets/ binaries. Debug assertions and overflow checks as
-# in `cargo test`, through the release profile rather than cargo-fuzz's -a, so that the
-# workspace's per-package profile settings (snmp2 wraps: Cargo.toml) still apply.
-build_flags=(-s none --features libfuzzer)
+# in `cargo test`, through the release profile: without -O (or with -a) cargo-fuzz puts
+# -Cdebug-assertions into RUSTFLAGS for every crate, overriding the workspace's per-package
+# profile settings (snmp2 wraps: Cargo.toml).
+build_flags=(-O -s none --features libfuzzer)
 export CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true
 
 targets=("$@")
