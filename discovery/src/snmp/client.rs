@@ -535,6 +535,7 @@ mod tests {
                 priv_proto: priv_pass.map(|_| SnmpPrivProto::Aes128),
                 priv_pass: priv_pass.map(Secret::new),
             }),
+            scope: None,
         }
     }
 
