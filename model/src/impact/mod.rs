@@ -82,6 +82,16 @@ pub(crate) enum State {
     Down = 3,
 }
 
+impl From<Severity> for State {
+    fn from(s: Severity) -> State {
+        match s {
+            Severity::Down => State::Down,
+            Severity::AtRisk => State::AtRisk,
+            Severity::Degraded => State::Degraded,
+        }
+    }
+}
+
 impl State {
     fn severity(self) -> Option<Severity> {
         match self {
@@ -248,23 +258,42 @@ fn state_of(c: &Compiled, v: u32, state: &[State], in_horizon: &[bool]) -> State
     hard.max(derived).max(inherited)
 }
 
-/// Evaluate the impact of `failing` over `g`.
+/// Evaluate the impact of `failing` over `g`: every failing CI is DOWN.
 pub fn evaluate(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactReport {
-    let c = Compiled::new(g, failing);
-    let mut sources: Vec<u32> = failing.iter().map(|f| c.index[f]).collect();
+    let observed: Vec<(CiId, Severity)> =
+        failing.iter().map(|f| (f.clone(), Severity::Down)).collect();
+    evaluate_observed(&observed, g, opts)
+}
+
+/// Evaluate what observed states do to `g`: the live status of an estate from what monitoring
+/// says about some of its CIs (a host DOWN, a database DEGRADED), all at once. Each observed
+/// CI is at least its observed state and may be worse through its own dependencies (a
+/// DEGRADED host behind a DOWN switch is DOWN); every other CI follows the rules in the module
+/// docs. A CI observed twice takes the worse state. With every CI DOWN this is [`evaluate`].
+/// The report's `failing` lists every observed CI; depths and paths start from them.
+pub fn evaluate_observed(
+    observed: &[(CiId, Severity)],
+    g: &ImpactGraph,
+    opts: &ImpactOptions,
+) -> ImpactReport {
+    let ids: Vec<CiId> = observed.iter().map(|(id, _)| id.clone()).collect();
+    let c = Compiled::new(g, &ids);
+    let mut floor = vec![State::Ok; c.len()];
+    for (id, sev) in observed {
+        let i = c.index[id] as usize;
+        floor[i] = floor[i].max(State::from(*sev));
+    }
+    let mut sources: Vec<u32> = ids.iter().map(|f| c.index[f]).collect();
     sources.sort_unstable();
     sources.dedup();
     let dist = distances(&c, &sources, opts.max_depth);
     let in_horizon: Vec<bool> = dist.iter().map(Option::is_some).collect();
 
-    // Least fixpoint by worklist.
-    let mut state = vec![State::Ok; c.len()];
-    let mut is_source = vec![false; c.len()];
+    // Least fixpoint by worklist; observed CIs never fall below what was observed.
+    let mut state = floor.clone();
     let mut work: VecDeque<u32> = VecDeque::new();
     let mut queued = vec![false; c.len()];
     for &s in &sources {
-        state[s as usize] = State::Down;
-        is_source[s as usize] = true;
         for &v in &c.succ[s as usize] {
             if !queued[v as usize] && in_horizon[v as usize] {
                 queued[v as usize] = true;
@@ -274,10 +303,10 @@ pub fn evaluate(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> Impa
     }
     while let Some(v) = work.pop_front() {
         queued[v as usize] = false;
-        if is_source[v as usize] {
+        if state[v as usize] == State::Down {
             continue;
         }
-        let s = state_of(&c, v, &state, &in_horizon);
+        let s = state_of(&c, v, &state, &in_horizon).max(floor[v as usize]);
         if s > state[v as usize] {
             state[v as usize] = s;
             for &w in &c.succ[v as usize] {

@@ -169,6 +169,47 @@ fn one_of_three_pool_degrades_then_is_at_risk_then_down() {
 }
 
 #[test]
+fn observed_states_combine_with_redundancy() {
+    let g = shop();
+    let obs = |v: &[(&str, Severity)]| {
+        let v: Vec<(CiId, Severity)> = v.iter().map(|(i, s)| (CiId::new(*i), *s)).collect();
+        evaluate_observed(&v, &g, &ImpactOptions::default())
+    };
+    // A DEGRADED database host degrades both services that use it.
+    let r = obs(&[("db_host", Severity::Degraded)]);
+    assert_eq!(sev(&r, "svc_shop"), Some(Severity::Degraded));
+    assert_eq!(sev(&r, "svc_billing"), Some(Severity::Degraded));
+    // One backend host DOWN and another DEGRADED: the pool still has a spare, so DEGRADED.
+    let r = obs(&[("h1", Severity::Down), ("h2", Severity::Degraded)]);
+    assert_eq!(sev(&r, "svc_shop"), Some(Severity::Degraded));
+    assert_eq!(sev(&r, "svc_billing"), None);
+    // Two of three DOWN is AT_RISK (1-of-3 pool); all three DOWN is DOWN, whatever else is
+    // merely DEGRADED.
+    let r = obs(&[("h1", Severity::Down), ("h3", Severity::Down)]);
+    assert_eq!(sev(&r, "svc_shop"), Some(Severity::AtRisk));
+    let r = obs(&[
+        ("h1", Severity::Down),
+        ("h2", Severity::Down),
+        ("h3", Severity::Down),
+        ("db_host", Severity::Degraded),
+    ]);
+    assert_eq!(sev(&r, "svc_shop"), Some(Severity::Down));
+    assert_eq!(sev(&r, "svc_billing"), Some(Severity::Degraded));
+    // An observed CI is made worse by its own dependencies: the database DEGRADED, its host
+    // DOWN, so billing is DOWN through it.
+    let r = obs(&[("db", Severity::Degraded), ("db_host", Severity::Down)]);
+    assert_eq!(sev(&r, "svc_billing"), Some(Severity::Down));
+    assert_eq!(r.failing, ids(&["db", "db_host"]));
+    // Observed twice: the worse state wins; all DOWN is exactly `evaluate`.
+    let r = obs(&[("db_host", Severity::Degraded), ("db_host", Severity::Down)]);
+    assert_eq!(sev(&r, "svc_billing"), Some(Severity::Down));
+    assert_eq!(
+        obs(&[("h1", Severity::Down), ("db", Severity::Down)]),
+        run(&g, &["h1", "db"])
+    );
+}
+
+#[test]
 fn two_of_three_quorum_is_at_risk_after_one_and_down_after_two() {
     let g = graph(
         vec![
@@ -352,6 +393,19 @@ fn naive_pairs(
 }
 
 fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactReport {
+    let observed: Vec<(CiId, u8)> = failing.iter().map(|f| (f.clone(), 3)).collect();
+    naive_observed(&observed, g, opts)
+}
+
+/// Observed states: 1 DEGRADED, 2 AT_RISK, 3 DOWN.
+fn naive_observed(observed: &[(CiId, u8)], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactReport {
+    let mut floor: BTreeMap<CiId, u8> = BTreeMap::new();
+    for (id, s) in observed {
+        let f = floor.entry(id.clone()).or_default();
+        *f = (*f).max(*s);
+    }
+    let failing: Vec<CiId> = floor.keys().cloned().collect();
+    let failing = &failing[..];
     let (pairs, members) = naive_pairs(g);
     let mut dist: BTreeMap<CiId, u32> = failing.iter().map(|f| (f.clone(), 0)).collect();
     for _ in 0..=pairs.len() {
@@ -366,14 +420,11 @@ fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactRepor
     // States 0 OK, 1 DEGRADED, 2 AT_RISK, 3 DOWN; Kleene iteration from the bottom.
     let mut st: BTreeMap<CiId, u8> = dist
         .keys()
-        .map(|k| (k.clone(), if failing.contains(k) { 3 } else { 0 }))
+        .map(|k| (k.clone(), floor.get(k).copied().unwrap_or(0)))
         .collect();
     loop {
         let mut next = st.clone();
         for v in dist.keys() {
-            if failing.contains(v) {
-                continue;
-            }
             let ms = members.get(v).cloned().unwrap_or_default();
             let mut s = 0u8;
             for (a, b) in pairs.keys() {
@@ -407,7 +458,7 @@ fn naive(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactRepor
                 }
                 s = s.max(derived).max(inherited);
             }
-            next.insert(v.clone(), s);
+            next.insert(v.clone(), s.max(floor.get(v).copied().unwrap_or(0)));
         }
         if next == st {
             break;
@@ -638,6 +689,24 @@ proptest! {
         let fast = evaluate(&failing, &g, &opts);
         let slow = naive(&failing, &g, &opts);
         prop_assert_eq!(fast, slow);
+    }
+
+    #[test]
+    fn observed_states_match_naive_reference(
+        (g, failing, depth, cap) in random_graph(),
+        states in prop::collection::vec(1u8..4, 4),
+    ) {
+        let opts = ImpactOptions { max_depth: depth, max_paths_per_service: cap };
+        let observed: Vec<(CiId, u8)> =
+            failing.iter().cloned().zip(states.iter().copied().cycle()).collect();
+        let sev = |s: u8| match s {
+            3 => Severity::Down,
+            2 => Severity::AtRisk,
+            _ => Severity::Degraded,
+        };
+        let typed: Vec<(CiId, Severity)> =
+            observed.iter().map(|(id, s)| (id.clone(), sev(*s))).collect();
+        prop_assert_eq!(evaluate_observed(&typed, &g, &opts), naive_observed(&observed, &g, &opts));
     }
 
     #[test]
