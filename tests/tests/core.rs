@@ -68,42 +68,12 @@ fn architecture_invariants() {
             }
         }
     };
-    // model does no I/O: no runtime, network, database or HTTP crates.
-    let model = &deps["cmdb-model"];
-    for banned in [
-        "tokio",
-        "rusqlite",
-        "neo4rs",
-        "snmp2",
-        "ssh2",
-        "reqwest",
-        "actix-web",
-        "async-graphql",
-        "cmdb-store",
-        "cmdb-discovery",
-    ] {
-        assert!(
-            !model.contains(banned),
-            "cmdb-model must do no I/O but depends on {banned}"
-        );
+    // model and events do no I/O: no runtime, network, database or HTTP crates.
+    for krate in ["cmdb-model", "cmdb-events"] {
+        check_no_io(&deps[krate], krate);
     }
-    for src in walk(&workspace_root().join("model/src")) {
-        let text = std::fs::read_to_string(&src).unwrap();
-        for banned in [
-            "std::fs",
-            "TcpStream",
-            "UdpSocket",
-            "TcpListener",
-            "std::process",
-            "std::io::stdin",
-            "tokio::",
-        ] {
-            assert!(
-                !text.contains(banned),
-                "{} uses {banned}: model does no I/O",
-                src.display()
-            );
-        }
+    for dir in ["model/src", "events/src"] {
+        check_no_io_source(&workspace_root().join(dir));
     }
     // discovery never depends on store (even indirectly).
     assert!(
@@ -131,6 +101,47 @@ fn architecture_invariants() {
     // Protocol crates stay in discovery.
     only("snmp2", &["cmdb-discovery"]);
     only("ssh2", &["cmdb-discovery"]);
+}
+
+fn check_no_io(deps: &std::collections::BTreeSet<String>, krate: &str) {
+    for banned in [
+        "tokio",
+        "rusqlite",
+        "neo4rs",
+        "snmp2",
+        "ssh2",
+        "reqwest",
+        "actix-web",
+        "async-graphql",
+        "cmdb-store",
+        "cmdb-discovery",
+    ] {
+        assert!(
+            !deps.contains(banned),
+            "{krate} must do no I/O but depends on {banned}"
+        );
+    }
+}
+
+fn check_no_io_source(dir: &std::path::Path) {
+    for src in walk(dir) {
+        let text = std::fs::read_to_string(&src).unwrap();
+        for banned in [
+            "std::fs",
+            "TcpStream",
+            "UdpSocket",
+            "TcpListener",
+            "std::process",
+            "std::io::stdin",
+            "tokio::",
+        ] {
+            assert!(
+                !text.contains(banned),
+                "{} uses {banned}: it does no I/O",
+                src.display()
+            );
+        }
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
