@@ -260,8 +260,10 @@ fn state_of(c: &Compiled, v: u32, state: &[State], in_horizon: &[bool]) -> State
 
 /// Evaluate the impact of `failing` over `g`: every failing CI is DOWN.
 pub fn evaluate(failing: &[CiId], g: &ImpactGraph, opts: &ImpactOptions) -> ImpactReport {
-    let observed: Vec<(CiId, Severity)> =
-        failing.iter().map(|f| (f.clone(), Severity::Down)).collect();
+    let observed: Vec<(CiId, Severity)> = failing
+        .iter()
+        .map(|f| (f.clone(), Severity::Down))
+        .collect();
     evaluate_observed(&observed, g, opts)
 }
 
