@@ -232,17 +232,7 @@ pub fn import_observation(data: &[u8]) -> (Observation, usize) {
     };
     for (key, class, line) in cis {
         let parent = line.parent.as_deref().map(&mut reference);
-        obs.records.push(Record {
-            key,
-            class: Some(class),
-            name: line.name,
-            id: line.id.map(CiId::new),
-            parent,
-            identifiers: line.identifiers,
-            attributes: line.attributes,
-            tags: line.tags,
-            placeholder: false,
-        });
+        obs.records.push(line.into_record(key, class, parent));
     }
     for (rel_type, evidence, confidence, line) in rels {
         let from = reference(&line.from);

@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
 use crate::ci::Ci;
+use crate::ids::CiId;
+use crate::observation::Record;
 use crate::class::CiClass;
 use crate::rel::{EvidenceKind, RelType, Relationship};
 
@@ -42,6 +44,24 @@ pub struct CiLine {
     pub first_seen: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
+}
+
+impl CiLine {
+    /// The observation record this line stands for, under `key`, with its parent reference
+    /// already resolved by the caller (import and the fuzz target resolve them alike).
+    pub fn into_record(self, key: String, class: CiClass, parent: Option<String>) -> Record {
+        Record {
+            key,
+            class: Some(class),
+            name: self.name,
+            id: self.id.map(CiId::new),
+            parent,
+            identifiers: self.identifiers,
+            attributes: self.attributes,
+            tags: self.tags,
+            placeholder: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

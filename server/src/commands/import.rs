@@ -176,17 +176,7 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
                 }
                 let parent = line.parent.as_deref().map(|p| batch.reference(p, &known));
                 batch.lines.insert(key.clone(), n);
-                batch.obs.records.push(Record {
-                    key,
-                    class: Some(class),
-                    name: line.name,
-                    id: line.id.map(CiId::new),
-                    parent,
-                    identifiers: line.identifiers,
-                    attributes: line.attributes,
-                    tags: line.tags,
-                    placeholder: false,
-                });
+                batch.obs.records.push(line.into_record(key, class, parent));
                 if batch.len() >= batch_size {
                     pending.push(std::mem::replace(&mut batch, Batch::new(&run_id)));
                 }
