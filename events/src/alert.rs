@@ -59,7 +59,7 @@ pub enum AlertChange {
 pub enum IgnoredBecause {
     /// A clear with no open alert of its key.
     NothingOpen,
-    /// A clear dated before the open alert began (a late clear of an earlier episode).
+    /// A clear dated before the open alert's latest problem event (a late clear).
     ClearBeforeAlert,
     /// A problem event dated at or before the clear that closed its alert (a late duplicate,
     /// as Alertmanager re-sends a group's firing alerts).
@@ -70,7 +70,9 @@ impl IgnoredBecause {
     pub fn as_str(self) -> &'static str {
         match self {
             IgnoredBecause::NothingOpen => "no open alert has this key",
-            IgnoredBecause::ClearBeforeAlert => "the clear is older than the open alert",
+            IgnoredBecause::ClearBeforeAlert => {
+                "the clear is older than the alert's latest problem event"
+            }
             IgnoredBecause::OlderThanClear => {
                 "the event is older than the clear that closed its alert"
             }
@@ -112,7 +114,8 @@ pub fn apply(latest: Option<&Alert>, event: &Event) -> AlertChange {
         None => AlertChange::Opened(Alert::open(event)),
         Some(a) if a.is_open() => {
             if clear {
-                if event.time < a.first_time {
+                if event.time < a.last_time {
+                    // A late clear: the alert has seen a problem since.
                     return AlertChange::Ignored(IgnoredBecause::ClearBeforeAlert);
                 }
                 let mut a = a.clone();

@@ -132,19 +132,26 @@ impl WebhookPayload {
         Ok(())
     }
 
-    /// The events of this notification, in order. The whole notification is refused when any
-    /// alert is malformed (Alertmanager retries a failed notification, so nothing is lost and
-    /// nothing is half-applied). `now` dates a resolved alert without `endsAt`.
-    pub fn events(&self, mapping: &LabelMapping, now: Timestamp) -> Result<Vec<Event>, EventError> {
+    /// The events of this notification, one per alert, in order. A malformed envelope refuses
+    /// the whole notification (Alertmanager does not retry a 4xx, so only what cannot be read at
+    /// all is refused); an alert that cannot become an event (no node label, a bad time) is
+    /// refused alone, with its reason, and the others go on. `now` dates a resolved alert
+    /// without `endsAt`.
+    pub fn events(
+        &self,
+        mapping: &LabelMapping,
+        now: Timestamp,
+    ) -> Result<Vec<Result<Event, EventError>>, EventError> {
         self.check()?;
-        self.alerts
+        Ok(self
+            .alerts
             .iter()
             .enumerate()
             .map(|(i, a)| {
                 a.event(self, mapping, now)
                     .map_err(|e| EventError::Malformed(format!("alerts[{i}]: {e}")))
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -330,7 +337,12 @@ mod tests {
     #[test]
     fn a_notification_becomes_events() {
         let p: WebhookPayload = serde_json::from_str(FIRING).unwrap();
-        let ev = p.events(&LabelMapping::default(), now()).unwrap();
+        let ev: Vec<Event> = p
+            .events(&LabelMapping::default(), now())
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(ev.len(), 2);
         let a = &ev[0];
         assert_eq!(
@@ -338,7 +350,7 @@ mod tests {
             ("10.77.0.21", Some("tcp/8080"))
         );
         assert_eq!(a.severity, EventSeverity::Critical);
-        assert_eq!(a.key(), "am:c2a4e1f0a1b2c3d4");
+        assert_eq!(a.message_key.as_deref(), Some("am:c2a4e1f0a1b2c3d4"));
         assert_eq!(a.event_type.as_deref(), Some("TargetDown"));
         assert_eq!(a.time.to_rfc3339(), "2026-11-24T10:00:00.123+00:00");
         assert_eq!(a.description.as_deref(), Some("web1 is down"));
@@ -362,42 +374,26 @@ mod tests {
             node_labels: vec!["host".into(), "instance".into(), "node".into()],
             ..LabelMapping::default()
         };
-        let e = &p.events(&m, now()).unwrap()[0];
+        let e = p.events(&m, now()).unwrap().remove(0).unwrap();
         assert_eq!(e.node, "web1");
         assert_eq!(e.resource, None, "only an instance label gives a port");
         assert_eq!(e.severity, EventSeverity::Major);
-        assert!(e.key().starts_with("am:") && e.key().len() == 19);
+        let k = e.message_key.clone().unwrap();
+        assert!(k.starts_with("am:") && k.len() == 19, "{k}");
         // The label hash is stable: the same labels, the same key.
-        let again = &p.events(&m, now()).unwrap()[0];
+        let again = p.events(&m, now()).unwrap().remove(0).unwrap();
         assert_eq!(e.key(), again.key());
     }
 
     #[test]
-    fn malformed_notifications_are_refused_whole() {
+    fn a_malformed_envelope_refuses_all_and_a_malformed_alert_only_itself() {
         let ok: serde_json::Value = serde_json::from_str(FIRING).unwrap();
-        let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+        let envelope: Vec<(Mutation, &str)> = vec![
             (Box::new(|v| v["version"] = "3".into()), "version"),
             (Box::new(|v| v["status"] = "weird".into()), "status"),
-            (
-                Box::new(|v| v["alerts"][1]["status"] = "pending".into()),
-                "alerts[1]",
-            ),
-            (
-                Box::new(|v| v["alerts"][0]["startsAt"] = "soon".into()),
-                "startsAt",
-            ),
-            (
-                Box::new(|v| {
-                    v["alerts"][0]["labels"] = serde_json::json!({"alertname": "x"});
-                }),
-                "no node label",
-            ),
-            (
-                Box::new(|v| v["alerts"][0]["labels"]["instance"] = "x".repeat(2000).into()),
-                "longer than",
-            ),
         ];
-        for (f, want) in cases {
+        for (f, want) in envelope {
             let mut v = ok.clone();
             f(&mut v);
             let p: WebhookPayload = serde_json::from_value(v).unwrap();
@@ -407,6 +403,39 @@ mod tests {
                 .to_string();
             assert!(err.contains(want), "{want}: {err}");
         }
+        let per_alert: Vec<(Mutation, &str)> = vec![
+            (
+                Box::new(|v| v["alerts"][0]["status"] = "pending".into()),
+                "alerts[0]",
+            ),
+            (
+                Box::new(|v| v["alerts"][0]["startsAt"] = "soon".into()),
+                "startsAt",
+            ),
+            (
+                Box::new(|v| v["alerts"][0]["labels"] = serde_json::json!({"alertname": "x"})),
+                "no node label",
+            ),
+            (
+                Box::new(|v| v["alerts"][0]["labels"]["instance"] = "x".repeat(2000).into()),
+                "longer than",
+            ),
+        ];
+        for (f, want) in per_alert {
+            let mut v = ok.clone();
+            f(&mut v);
+            let p: WebhookPayload = serde_json::from_value(v).unwrap();
+            let out = p.events(&LabelMapping::default(), now()).unwrap();
+            let err = out[0].as_ref().unwrap_err().to_string();
+            assert!(err.contains(want), "{want}: {err}");
+            assert!(out[1].is_ok(), "the other alert goes on");
+        }
+        // A long summary is cut, not refused.
+        let mut v = ok.clone();
+        v["alerts"][0]["annotations"]["summary"] = "y".repeat(40_000).into();
+        let p: WebhookPayload = serde_json::from_value(v).unwrap();
+        let e = p.events(&LabelMapping::default(), now()).unwrap().remove(0);
+        assert!(e.unwrap().description.unwrap().ends_with('…'));
         let mut v = ok.clone();
         v["alerts"] = serde_json::Value::Array(vec![ok["alerts"][0].clone(); MAX_ALERTS + 1]);
         let p: WebhookPayload = serde_json::from_value(v).unwrap();

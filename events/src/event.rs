@@ -180,7 +180,16 @@ impl Event {
         opt(&mut self.event_type, "type", MAX_FIELD_CHARS)?;
         opt(&mut self.metric_name, "metricName", MAX_FIELD_CHARS)?;
         opt(&mut self.message_key, "messageKey", MAX_FIELD_CHARS)?;
-        opt(&mut self.description, "description", MAX_DESCRIPTION_CHARS)?;
+        if let Some(d) = &mut self.description {
+            // Too long a description is cut, not refused: the alert matters more than its prose.
+            if d.chars().count() > MAX_DESCRIPTION_CHARS {
+                *d = d
+                    .chars()
+                    .take(MAX_DESCRIPTION_CHARS - 1)
+                    .chain(['…'])
+                    .collect();
+            }
+        }
         if !self.additional_info.is_null()
             && serde_json::to_vec(&self.additional_info)
                 .map_or(true, |v| v.len() > MAX_ADDITIONAL_INFO_BYTES)
@@ -190,12 +199,13 @@ impl Event {
         Ok(self)
     }
 
-    /// The alert this event belongs to: `messageKey` when given, else
+    /// The alert this event belongs to: `source` with `messageKey` when given, else
     /// `source`, `node`, `type`, `resource` and `metricName` together (node case-folded, so
-    /// `WEB1` and `web1` are one alert).
+    /// `WEB1` and `web1` are one alert). A key never reaches across sources: one tool cannot
+    /// clear another's alert by naming its key.
     pub fn key(&self) -> String {
         if let Some(k) = &self.message_key {
-            return k.clone();
+            return format!("{}\u{1f}{k}", self.source);
         }
         // Unit separators cannot be typed into a field by accident, so two different events
         // never share a key by concatenation.
@@ -403,6 +413,11 @@ mod tests {
             serde_json::json!({"source": "s", "node": "a", "messageKey": "k1", "severity": 1}),
         )
         .unwrap();
-        assert_eq!(d.key(), "k1");
+        assert_eq!(d.key(), "s\u{1f}k1");
+        let e = input(
+            serde_json::json!({"source": "other", "node": "a", "messageKey": "k1", "severity": 0}),
+        )
+        .unwrap();
+        assert_ne!(d.key(), e.key(), "keys are per source");
     }
 }

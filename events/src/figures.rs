@@ -140,7 +140,7 @@ pub fn figures(
         let budget = ((1.0 - t.fraction()) * window_ms as f64).round() as u64;
         Sla {
             target_percent: t.percent(),
-            met: availability + 1e-12 >= t.fraction(),
+            met: down <= budget,
             error_budget_ms: budget,
             error_budget_left_ms: budget as i64 - down as i64,
         }

@@ -50,10 +50,14 @@ pub fn node_ref(node: &str) -> NodeRef {
         }
     }
     let mut keys = Vec::new();
-    // A MAC first: `aa:bb:…` would otherwise read as an IPv6 address with too many colons.
-    if let Some(mac) = normalize_mac(s) {
-        keys.push(NodeKey::Mac(mac));
-        return NodeRef { keys, port: None };
+    // An address first (MAC text never parses as one; `2001:db8:abc::de` has 12 hex digits).
+    // A MAC only in its usual groupings (six pairs, or three quads), so a 12-hex-digit host
+    // name such as a container id stays a name.
+    if s.parse::<IpAddr>().is_err() && mac_shaped(s) {
+        if let Some(mac) = normalize_mac(s) {
+            keys.push(NodeKey::Mac(mac));
+            return NodeRef { keys, port: None };
+        }
     }
     let (host, port) = split_host_port(s);
     if let Ok(ip) = host.parse::<IpAddr>() {
@@ -73,6 +77,18 @@ pub fn node_ref(node: &str) -> NodeRef {
         }
     }
     NodeRef { keys, port }
+}
+
+/// `aa:bb:cc:dd:ee:ff`, `aa-bb-…` or `aabb.ccdd.eeff`.
+fn mac_shaped(s: &str) -> bool {
+    let groups = |sep: char, n: usize, len: usize| {
+        let parts: Vec<&str> = s.split(sep).collect();
+        parts.len() == n
+            && parts
+                .iter()
+                .all(|p| p.len() == len && p.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    groups(':', 6, 2) || groups('-', 6, 2) || groups('.', 3, 4)
 }
 
 /// `host:port`, `[v6]:port`, a bare IPv6 address, or a host alone.
@@ -173,6 +189,17 @@ mod tests {
                 None,
             ),
             ("", vec![], None),
+            (
+                "2001:db8:abc::de",
+                vec![Ip("2001:db8:abc::de".into())],
+                None,
+            ),
+            (
+                "aabb.ccdd.ee01",
+                vec![Mac("aa:bb:cc:dd:ee:01".into())],
+                None,
+            ),
+            ("0123456789ab", vec![Name("0123456789ab".into())], None),
         ];
         for (input, keys, port) in cases {
             assert_eq!(node_ref(input), NodeRef { keys, port }, "{input}");

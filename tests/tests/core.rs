@@ -75,6 +75,17 @@ fn architecture_invariants() {
     for dir in ["model/src", "events/src"] {
         check_no_io_source(&workspace_root().join(dir));
     }
+    // events reads no clock either: callers pass the time in, so every rule is replayable.
+    for src in walk(&workspace_root().join("events/src")) {
+        let text = std::fs::read_to_string(&src).unwrap();
+        for banned in ["Utc::now", "SystemTime", "Instant::now", "cmdb_model::now"] {
+            assert!(
+                !text.contains(banned),
+                "{} reads the clock ({banned}): events take the time from their caller",
+                src.display()
+            );
+        }
+    }
     // discovery never depends on store (even indirectly).
     assert!(
         !transitive(&deps, "cmdb-discovery").contains("cmdb-store"),

@@ -417,7 +417,7 @@ fn naive_observed(observed: &[(CiId, u8)], g: &ImpactGraph, opts: &ImpactOptions
             }
         }
     }
-    // States 0 OK, 1 DEGRADED, 2 AT_RISK, 3 DOWN; Kleene iteration from the bottom.
+    // States 0 OK, 1 DEGRADED, 2 AT_RISK, 3 DOWN; Kleene iteration up from the observed floor.
     let mut st: BTreeMap<CiId, u8> = dist
         .keys()
         .map(|k| (k.clone(), floor.get(k).copied().unwrap_or(0)))
