@@ -9,9 +9,9 @@ use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
 use crate::ci::Ci;
+use crate::class::CiClass;
 use crate::ids::CiId;
 use crate::observation::Record;
-use crate::class::CiClass;
 use crate::rel::{EvidenceKind, RelType, Relationship};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
