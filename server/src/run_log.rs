@@ -244,24 +244,10 @@ mod tests {
     use super::*;
 
     fn run(id: &str, status: &str) -> DiscoveryRun {
-        DiscoveryRun {
-            id: async_graphql::ID(id.into()),
-            status: status.into(),
-            trigger: "cli".into(),
-            started_at: chrono::Utc::now(),
-            finished_at: None,
-            targets_done: 0,
-            targets_ok: 0,
-            targets_failed: 0,
-            cis_created: 0,
-            cis_updated: 0,
-            cis_unchanged: 0,
-            cis_staled: 0,
-            relationships_created: 0,
-            relationships_closed: 0,
-            errors: Vec::new(),
-            message: None,
-        }
+        let mut r = crate::discovery::new_run_record(&cmdb_model::RunId::new(id), "cli");
+        r.id = async_graphql::ID(id.into());
+        r.status = status.into();
+        r
     }
 
     #[test]
