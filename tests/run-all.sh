@@ -28,6 +28,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# One build, run once: incremental compilation only costs disk here (it doubled the target
+# directory; CI machines have little).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 echo "== cargo test"
 cargo test --workspace --no-fail-fast "$@"
 
@@ -38,5 +42,12 @@ cargo test --workspace --no-fail-fast "$@"
 # CMDB_FUZZ_SECONDS=0 leaves the libFuzzer run out.
 fuzz/run.sh quick
 if [ "${CMDB_FUZZ_SECONDS:-10}" != 0 ]; then
+  # The instrumented release build needs ~3 GB. On a machine short of disk, the test build
+  # (done with by now) makes room: CI once failed here with "No space left on device".
+  free_kb="$(df -Pk target 2>/dev/null | awk 'NR==2 {print $4}')"
+  if [ -n "$free_kb" ] && [ "$free_kb" -lt $((6 * 1024 * 1024)) ] && [ -d target/debug ]; then
+    echo "== $((free_kb / 1024)) MB free: removing the test build (target/debug) before the fuzz build"
+    rm -rf target/debug
+  fi
   fuzz/run.sh libfuzzer --seconds "${CMDB_FUZZ_SECONDS:-10}"
 fi
