@@ -17,10 +17,12 @@ pub mod alert;
 pub mod alertmanager;
 pub mod event;
 pub mod figures;
+pub mod incident;
 pub mod priority;
 pub mod reference;
 pub mod status;
 
 pub use alert::{Alert, AlertChange, AlertState};
 pub use event::{Event, EventError, EventInput, EventSeverity};
+pub use incident::{Incident, IncidentChange, IncidentChangeKind, IncidentState, ServiceState};
 pub use status::{OperationalStatus, StateMapping};

@@ -49,6 +49,9 @@ impl Counting {
 
 #[async_trait]
 impl GraphStore for Counting {
+    fn ops(&self) -> &dyn cmdb_store::OpsStore {
+        self.inner.ops()
+    }
     async fn ingest(
         &self,
         obs: Observation,
@@ -73,6 +76,10 @@ impl GraphStore for Counting {
     ) -> Result<Page<Ci>, StoreError> {
         self.hit("find");
         self.inner.find(f, o, p).await
+    }
+    async fn lookup_identifiers(&self, keys: &[String]) -> Result<Vec<(String, CiId)>, StoreError> {
+        self.hit("lookup_identifiers");
+        self.inner.lookup_identifiers(keys).await
     }
     async fn relationships(
         &self,

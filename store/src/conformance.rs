@@ -15,6 +15,9 @@ use serde_json::json;
 use crate::types::*;
 use crate::GraphStore;
 
+mod ops;
+pub use ops::*;
+
 /// Expand to one `#[tokio::test]` per conformance check for a backend. The argument is an
 /// expression evaluating to a fresh fixture that derefs to the store.
 #[macro_export]
@@ -26,7 +29,8 @@ macro_rules! conformance_tests {
             placeholders_merge_in_any_order, bridging_record_merges_two_cis, staleness_is_scoped_to_complete_runs,
             retire_and_delete, find_filters_and_pagination, relationships_batch_query, traversal_and_impact_subgraph,
             history_records_changes, dry_run_writes_nothing, bad_records_are_rejected_alone, explanations_name_the_rule,
-            evidence_confidence_grows_per_run, closing_one_relationship, impact_graph_completes_groups);
+            evidence_confidence_grows_per_run, closing_one_relationship, impact_graph_completes_groups,
+            ops_alerts_are_kept_and_found, ops_status_timeline, ops_incidents_and_deliveries, lookup_identifiers_finds_cis);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(

@@ -13,11 +13,13 @@ mod cursor;
 mod error;
 mod graph_changes;
 pub mod neo4j;
+pub mod ops;
 pub mod services;
 pub mod sqlite;
 mod types;
 
 pub use error::StoreError;
+pub use ops::OpsStore;
 pub use sqlite::{EmbeddedOptions, EmbeddedStore, IntegrityReport};
 pub use types::*;
 
@@ -48,6 +50,10 @@ pub trait GraphStore: Send + Sync {
         order: CiOrder,
         page: &PageRequest,
     ) -> Result<Page<Ci>, StoreError>;
+    /// The CIs holding each identifier key (`model::identify::identifier_key`): how events and
+    /// other outside references find CIs by the same identifiers reconciliation matches on.
+    /// Pairs of (key, CI id), keys without a CI absent.
+    async fn lookup_identifiers(&self, keys: &[String]) -> Result<Vec<(String, CiId)>, StoreError>;
     /// Relationships touching any of `ids`, in `direction` relative to them. One round-trip.
     async fn relationships(
         &self,
@@ -116,6 +122,8 @@ pub trait GraphStore: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Flush and close; later calls fail with `StoreError::Closed`.
     async fn close(&self) -> Result<(), StoreError>;
+    /// The same backend's operations half: alerts, status, incidents, deliveries.
+    fn ops(&self) -> &dyn OpsStore;
 }
 
 /// Relationship types as the store names them (`RUNS_ON`), for filters.

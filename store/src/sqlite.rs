@@ -609,7 +609,7 @@ impl EmbeddedStore {
         }
     }
 
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -833,6 +833,7 @@ fn optimize(conn: &Connection) {
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(crate::ops::SQLITE_SCHEMA)?;
     let v: Option<String> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -1592,6 +1593,10 @@ fn find(
 
 #[async_trait]
 impl GraphStore for EmbeddedStore {
+    fn ops(&self) -> &dyn crate::OpsStore {
+        self
+    }
+
     async fn ingest(
         &self,
         obs: Observation,
@@ -1637,6 +1642,21 @@ impl GraphStore for EmbeddedStore {
         page: &PageRequest,
     ) -> Result<Page<Ci>, StoreError> {
         self.read(|c| find(c, filter, order, page))
+    }
+
+    async fn lookup_identifiers(&self, keys: &[String]) -> Result<Vec<(String, CiId)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT ci_id FROM identifiers WHERE key = ?1")?;
+            let mut out = Vec::new();
+            for k in keys {
+                for id in stmt.query_map([k], |r| r.get::<_, String>(0))? {
+                    out.push((k.clone(), CiId::new(id?)));
+                }
+            }
+            out.sort();
+            out.dedup();
+            Ok(out)
+        })
     }
 
     async fn relationships(

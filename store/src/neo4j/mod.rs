@@ -21,7 +21,7 @@
 //! indexed end. See docs/graph-model.md.
 
 mod apply;
-mod db;
+pub(crate) mod db;
 mod probe;
 mod read;
 mod rows;
@@ -50,7 +50,7 @@ pub use probe_api::server_identity;
 pub use snapshot::{derive_identifiers, read_snapshot, Snapshot};
 
 /// The schema version this build writes. Stored in `(:CmdbMeta {key: 'schema_version'})`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Versioned migrations: statements to bring the schema from version `n - 1` to `n`. Every
 /// statement is idempotent (`IF NOT EXISTS`), so an interrupted migration is simply re-run.
@@ -78,7 +78,9 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         "CREATE INDEX cmdb_history_other IF NOT EXISTS FOR (n:History) ON (n.other)",
         "CREATE CONSTRAINT cmdb_meta_key IF NOT EXISTS FOR (n:CmdbMeta) REQUIRE n.key IS UNIQUE",
     ],
-)];
+),
+// 2: alerts, operational status, incidents and webhook deliveries (`crate::ops`).
+(2, crate::ops::NEO4J_MIGRATION)];
 
 /// Connection settings for the Neo4j backend (`[store] backend = "neo4j"`).
 #[derive(Clone)]
@@ -184,12 +186,12 @@ pub struct Neo4jStore {
     /// How to build a fresh pool (holds the password; never formatted).
     pool_config: PoolConfig,
     poison: db::Poison,
-    batch_size: usize,
+    pub(crate) batch_size: usize,
     query_timeout: Duration,
     max_retries: u32,
     server_agent: String,
     /// One writer: reconciliation + apply must see a graph nobody else changes meanwhile.
-    writer: tokio::sync::Mutex<()>,
+    pub(crate) writer: tokio::sync::Mutex<()>,
     closed: AtomicBool,
 }
 
@@ -295,7 +297,7 @@ impl Neo4jStore {
         }
     }
 
-    async fn begin(&self) -> Result<Tx, StoreError> {
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         self.check_open()?;
         if self.poison.swap(false, Ordering::AcqRel) {
             // Drop every pooled connection (they may be out of step) and start a new pool.
@@ -308,7 +310,7 @@ impl Neo4jStore {
     }
 
     /// One read statement in its own transaction.
-    async fn read_rows<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn read_rows<T: serde::de::DeserializeOwned>(
         &self,
         query: neo4rs::Query,
     ) -> Result<Vec<T>, StoreError> {
@@ -367,14 +369,14 @@ impl Neo4jStore {
     /// The schema stays; its version node is written again.
     pub async fn erase_everything(&self) -> Result<(), StoreError> {
         let _w = self.writer.lock().await;
-        for label in [
+        for label in crate::ops::NEO4J_LABELS.iter().copied().chain([
             "History",
             "Sighting",
             "CiIdentifier",
             "CiAlias",
             "CI",
             "CmdbMeta",
-        ] {
+        ]) {
             loop {
                 #[derive(Deserialize)]
                 struct N {
@@ -401,7 +403,11 @@ impl Neo4jStore {
     }
 
     /// Run a write with retries (exponential backoff) on conflicts and lost connections.
-    async fn with_retries<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T, StoreError>
+    pub(crate) async fn with_retries<T, F, Fut>(
+        &self,
+        what: &str,
+        mut f: F,
+    ) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -576,6 +582,10 @@ fn rels_of(rows: Vec<RelRow>) -> Result<Vec<Relationship>, StoreError> {
 
 #[async_trait]
 impl GraphStore for Neo4jStore {
+    fn ops(&self) -> &dyn crate::OpsStore {
+        self
+    }
+
     async fn ingest(
         &self,
         obs: Observation,
@@ -646,6 +656,27 @@ impl GraphStore for Neo4jStore {
         let p = read::find(&mut tx, filter, order, page).await?;
         tx.commit().await?;
         Ok(p)
+    }
+
+    async fn lookup_identifiers(&self, keys: &[String]) -> Result<Vec<(String, CiId)>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            key: String,
+            ci: String,
+        }
+        let mut out = Vec::new();
+        for chunk in keys.chunks(self.batch_size.max(1)) {
+            let rows: Vec<Row> = self
+                .read_rows(q(
+                    "UNWIND $keys AS k MATCH (i:CiIdentifier {key: k}) RETURN i.key AS key, i.ci AS ci",
+                    json!({ "keys": chunk }),
+                )?)
+                .await?;
+            out.extend(rows.into_iter().map(|r| (r.key, CiId::new(r.ci))));
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     async fn relationships(
