@@ -1,0 +1,83 @@
+//! Service-level figures of one service or CI over a window, from its stored status timeline
+//! (`events::figures` does the arithmetic).
+
+use cmdb_events::figures::{figures, Figures, SlaTarget, Timeline};
+use cmdb_model::{CiId, Timestamp};
+use cmdb_store::ops::IncidentQuery;
+use cmdb_store::GraphStore;
+
+use crate::LiveError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("the window is empty: `to` must be after `from`")]
+    EmptyWindow,
+}
+
+/// Figures of one subject over `[from, to)`.
+#[derive(Debug, Clone)]
+pub struct SubjectHealth {
+    pub id: CiId,
+    pub name: String,
+    pub figures: Figures,
+    /// Incidents opened in the window that involve the subject.
+    pub incidents: usize,
+    /// The `slaTarget` attribute when it did not parse.
+    pub sla_problem: Option<String>,
+}
+
+/// The SLA target of a CI: attribute `slaTarget` (or `sla_target`), e.g. `99.9%`.
+pub fn sla_of(ci: &cmdb_model::Ci) -> Result<Option<SlaTarget>, String> {
+    let v = ci.attr("slaTarget").or_else(|| ci.attr("sla_target"));
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => SlaTarget::parse(s).map(Some),
+        Some(serde_json::Value::Number(n)) => SlaTarget::parse(&n.to_string()).map(Some),
+        Some(other) => Err(format!("slaTarget {other} is not a percentage")),
+    }
+}
+
+pub async fn subject_health(
+    store: &dyn GraphStore,
+    id: &CiId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Option<SubjectHealth>, LiveError> {
+    if to <= from {
+        return Err(LiveError::Invalid(HealthError::EmptyWindow.to_string()));
+    }
+    let Some(ci) = store.get(id).await? else {
+        return Ok(None);
+    };
+    let hist = store.ops().status_history(&ci.id, from, to).await?;
+    let mut timeline = Timeline::default();
+    for c in hist {
+        if c.at < from {
+            timeline.initial = Some(c.status);
+        } else {
+            timeline.changes.push((c.at, c.status));
+        }
+    }
+    let (sla, sla_problem) = match sla_of(&ci) {
+        Ok(s) => (s, None),
+        Err(e) => (None, Some(e)),
+    };
+    let Some(figures) = figures(&timeline, from, to, sla) else {
+        return Err(LiveError::Invalid(HealthError::EmptyWindow.to_string()));
+    };
+    let incidents = store
+        .ops()
+        .incidents(&IncidentQuery::default())
+        .await?
+        .into_iter()
+        .filter(|i| i.opened_at >= from && i.opened_at < to)
+        .filter(|i| i.services.iter().any(|s| s.id == ci.id) || i.root_causes.contains(&ci.id))
+        .count();
+    Ok(Some(SubjectHealth {
+        id: ci.id.clone(),
+        name: ci.name.clone(),
+        figures,
+        incidents,
+        sla_problem,
+    }))
+}

@@ -1,0 +1,366 @@
+//! The live side of the CMDB: events in, incidents out.
+//!
+//! [`Live::ingest`] is one pipeline, the same for every intake (Alertmanager webhook, generic
+//! events, GraphQL): get the newest alert of each event's key → apply the event
+//! (`events::alert`) → bind new alerts to CIs (`bind`) → recompute every business service's
+//! operational status from *all* open alerts together with the impact engine (`status`) →
+//! correlate incidents (`events::incident`) and queue their webhook deliveries → write it all
+//! in one `OpsStore::commit` → tell subscribers. Intakes are serialised (one writer), so each
+//! sees the state the previous one left.
+//!
+//! The rules live in `cmdb_events` (pure); this crate does the I/O around them: the store,
+//! the clock (passed in by callers for testability), webhook delivery (`outbox`).
+
+mod bind;
+pub mod health;
+pub mod outbox;
+mod status;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cmdb_events::alertmanager::LabelMapping;
+use cmdb_events::incident::{correlate, IncidentChange};
+use cmdb_events::{AlertChange, Event, StateMapping};
+use cmdb_model::impact::ImpactOptions;
+use cmdb_model::Timestamp;
+use cmdb_store::ops::{AlertRecord, OpsBatch};
+use cmdb_store::{GraphStore, StoreError};
+use tokio::sync::broadcast;
+
+pub use bind::Binder;
+pub use health::{sla_of, subject_health, HealthError, SubjectHealth};
+pub use outbox::{Webhook, WebhookError};
+pub use status::{LiveStatus, ServiceStatus, StatusChangeNotice};
+
+/// Settings of the live side (`[events]` in `cmdb.toml`).
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    /// The state an open alert of each severity puts its CI in.
+    pub states: StateMapping,
+    /// How Alertmanager labels name node, resource and severity.
+    pub alertmanager: LabelMapping,
+    /// An Alertmanager `instance` of `host:port` binds to that listening endpoint of the host
+    /// when no resource label names one (else to the host).
+    pub instance_port_as_resource: bool,
+    /// Where incident changes are sent.
+    pub webhooks: Vec<Webhook>,
+    pub impact: ImpactOptions,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            states: StateMapping::default(),
+            alertmanager: LabelMapping::default(),
+            instance_port_as_resource: true,
+            webhooks: Vec::new(),
+            impact: ImpactOptions::default(),
+        }
+    }
+}
+
+/// Errors of the live side; `code()` is stable (GraphQL `extensions.code`, HTTP bodies).
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+impl LiveError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            LiveError::Store(e) => e.code(),
+            LiveError::Invalid(_) => "INVALID_INPUT",
+        }
+    }
+}
+
+/// What one intake did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestSummary {
+    /// Events taken (each changed an alert or was recognised as a duplicate).
+    pub accepted: usize,
+    pub opened: usize,
+    pub updated: usize,
+    pub closed: usize,
+    /// Events that changed nothing, with why (a clear with nothing open, a late duplicate).
+    pub ignored: Vec<Ignored>,
+    /// New alerts that found no CI.
+    pub unbound: usize,
+    /// Ids of the alerts the events belong to, in event order (`None` for ignored events).
+    pub alert_ids: Vec<Option<String>>,
+    /// Business services whose operational status changed.
+    pub services_changed: usize,
+    pub incidents_changed: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ignored {
+    pub index: usize,
+    pub reason: &'static str,
+}
+
+/// What subscribers hear.
+#[derive(Debug, Clone)]
+pub enum LiveNotice {
+    ServiceStatus(StatusChangeNotice),
+    Incident(IncidentChange),
+}
+
+/// The live side over one store. Cheap to share behind an `Arc`.
+pub struct Live {
+    store: Arc<dyn GraphStore>,
+    cfg: LiveConfig,
+    /// One intake at a time: each reads what the previous one wrote.
+    writer: tokio::sync::Mutex<()>,
+    notices: broadcast::Sender<LiveNotice>,
+}
+
+impl Live {
+    pub fn new(store: Arc<dyn GraphStore>, cfg: LiveConfig) -> Live {
+        let (notices, _) = broadcast::channel(1024);
+        Live {
+            store,
+            cfg,
+            writer: tokio::sync::Mutex::new(()),
+            notices,
+        }
+    }
+
+    pub fn config(&self) -> &LiveConfig {
+        &self.cfg
+    }
+
+    pub fn store(&self) -> &Arc<dyn GraphStore> {
+        &self.store
+    }
+
+    /// Service status changes and incident changes as they are committed.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveNotice> {
+        self.notices.subscribe()
+    }
+
+    /// Take events (already validated), in order, received at `now`.
+    pub async fn ingest(
+        &self,
+        events: &[Event],
+        now: Timestamp,
+    ) -> Result<IngestSummary, LiveError> {
+        let _w = self.writer.lock().await;
+        let ops = self.store.ops();
+        let mut keys: Vec<String> = events.iter().map(Event::key).collect();
+        let event_keys = keys.clone();
+        keys.sort();
+        keys.dedup();
+        let mut latest: HashMap<String, AlertRecord> = ops.latest_alerts(&keys).await?;
+        let mut changed: Vec<String> = Vec::new(); // alert ids, first change order
+        let mut by_id: HashMap<String, AlertRecord> = HashMap::new();
+        let mut summary = IngestSummary::default();
+        let mut binder = Binder::new(&*self.store, self.cfg.instance_port_as_resource);
+        let mut status_moved = false;
+
+        for (i, (e, key)) in events.iter().zip(&event_keys).enumerate() {
+            let current = latest.get(key);
+            let change = cmdb_events::alert::apply(current.map(|r| &r.alert), e);
+            let rec = match change {
+                AlertChange::Ignored(why) => {
+                    summary.ignored.push(Ignored {
+                        index: i,
+                        reason: why.as_str(),
+                    });
+                    summary.alert_ids.push(current.map(|r| r.id.clone()));
+                    continue;
+                }
+                AlertChange::Opened(alert) => {
+                    summary.opened += 1;
+                    let binding = binder.bind(&alert.node, alert.resource.as_deref()).await?;
+                    if binding.ci.is_none() {
+                        summary.unbound += 1;
+                    }
+                    status_moved |= binding.ci.is_some();
+                    AlertRecord {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        alert,
+                        binding,
+                        received_first: now,
+                        received_last: now,
+                    }
+                }
+                AlertChange::Updated {
+                    alert,
+                    severity_changed,
+                } => {
+                    summary.updated += 1;
+                    let prev = current.expect("an update has an alert");
+                    status_moved |= severity_changed && prev.binding.ci.is_some();
+                    AlertRecord {
+                        alert,
+                        received_last: now,
+                        ..prev.clone()
+                    }
+                }
+                AlertChange::Closed(alert) => {
+                    summary.closed += 1;
+                    let prev = current.expect("a clear closes an alert");
+                    status_moved |= prev.binding.ci.is_some();
+                    AlertRecord {
+                        alert,
+                        received_last: now,
+                        ..prev.clone()
+                    }
+                }
+            };
+            summary.accepted += 1;
+            summary.alert_ids.push(Some(rec.id.clone()));
+            if !by_id.contains_key(&rec.id) {
+                changed.push(rec.id.clone());
+            }
+            by_id.insert(rec.id.clone(), rec.clone());
+            latest.insert(key.clone(), rec);
+        }
+
+        let mut batch = OpsBatch {
+            alerts: changed.iter().filter_map(|id| by_id.remove(id)).collect(),
+            ..Default::default()
+        };
+        let mut notices = Vec::new();
+        if status_moved {
+            self.recompute(&mut batch, &mut notices, now).await?;
+        }
+        summary.services_changed = notices
+            .iter()
+            .filter(|n| matches!(n, LiveNotice::ServiceStatus(s) if s.kind == cmdb_store::ops::SubjectKind::Service))
+            .count();
+        summary.incidents_changed = batch.incidents.len();
+        ops.commit(&batch).await?;
+        for n in notices {
+            let _ = self.notices.send(n);
+        }
+        tracing::debug!(
+            events = events.len(),
+            opened = summary.opened,
+            closed = summary.closed,
+            services_changed = summary.services_changed,
+            incidents_changed = summary.incidents_changed,
+            "events ingested"
+        );
+        Ok(summary)
+    }
+
+    /// Try again to bind open alerts that found no CI (or only their node's CI, or a CI since
+    /// retired): after discovery has run, they may name something now. Returns how many
+    /// alerts changed binding.
+    pub async fn rebind(&self, now: Timestamp) -> Result<usize, LiveError> {
+        let _w = self.writer.lock().await;
+        let open = self.store.ops().open_alerts().await?;
+        let mut binder = Binder::new(&*self.store, self.cfg.instance_port_as_resource);
+        let bound: Vec<cmdb_model::CiId> =
+            open.iter().filter_map(|a| a.binding.ci.clone()).collect();
+        // Bound CIs still current (not retired, not merged away or deleted).
+        let current: std::collections::HashSet<cmdb_model::CiId> = self
+            .store
+            .get_many(&bound)
+            .await?
+            .into_iter()
+            .filter(|c| c.status != cmdb_model::CiStatus::Retired)
+            .map(|c| c.id)
+            .collect();
+        let mut batch = OpsBatch::default();
+        for mut a in open {
+            let gone = a.binding.ci.as_ref().is_some_and(|c| !current.contains(c));
+            if a.binding.reason.is_none() && !gone {
+                continue;
+            }
+            let b = binder
+                .bind(&a.alert.node, a.alert.resource.as_deref())
+                .await?;
+            if b != a.binding {
+                a.binding = b;
+                batch.alerts.push(a);
+            }
+        }
+        let n = batch.alerts.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut notices = Vec::new();
+        self.recompute(&mut batch, &mut notices, now).await?;
+        self.store.ops().commit(&batch).await?;
+        for x in notices {
+            let _ = self.notices.send(x);
+        }
+        tracing::info!(alerts = n, "alerts bound again after discovery");
+        Ok(n)
+    }
+
+    /// Live status of every business service now, with what drives it.
+    pub async fn service_status(&self) -> Result<Vec<ServiceStatus>, LiveError> {
+        let open = self.store.ops().open_alerts().await?;
+        Ok(status::evaluate(&*self.store, &self.cfg, &open)
+            .await?
+            .services)
+    }
+
+    /// Recompute status from the open alerts as `batch` leaves them; add status changes,
+    /// incident changes and deliveries to `batch`.
+    async fn recompute(
+        &self,
+        batch: &mut OpsBatch,
+        notices: &mut Vec<LiveNotice>,
+        now: Timestamp,
+    ) -> Result<(), LiveError> {
+        let ops = self.store.ops();
+        let mut open: HashMap<String, AlertRecord> = ops
+            .open_alerts()
+            .await?
+            .into_iter()
+            .map(|a| (a.id.clone(), a))
+            .collect();
+        for a in &batch.alerts {
+            if a.alert.is_open() {
+                open.insert(a.id.clone(), a.clone());
+            } else {
+                open.remove(&a.id);
+            }
+        }
+        let mut open: Vec<AlertRecord> = open.into_values().collect();
+        open.sort_by(|a, b| {
+            a.received_first
+                .cmp(&b.received_first)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let live = status::evaluate(&*self.store, &self.cfg, &open).await?;
+        let changes = status::changes(ops, &live, now).await?;
+        for c in &changes {
+            notices.push(LiveNotice::ServiceStatus(c.clone()));
+        }
+        batch
+            .status_changes
+            .extend(changes.into_iter().map(|c| c.change));
+
+        let open_incidents = ops
+            .incidents(&cmdb_store::ops::IncidentQuery {
+                open_only: true,
+                limit: 0,
+            })
+            .await?;
+        let mut new_id = || uuid::Uuid::new_v4().to_string();
+        let states = live.incident_inputs();
+        for change in correlate(&open_incidents, &states, now, &mut new_id) {
+            batch
+                .deliveries
+                .extend(outbox::deliveries_for(&self.cfg.webhooks, &change, now));
+            batch.incidents.push(change.incident.clone());
+            notices.push(LiveNotice::Incident(change));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,183 @@
+//! Operational status from all open alerts at once: each bound alert puts its CI in the state
+//! its severity maps to (`[events.severity_states]`); the impact engine
+//! (`model::impact::evaluate_observed`) takes them together, redundancy-aware, to every
+//! business service. Changes against the stored current status become the status timeline.
+
+use std::collections::{BTreeMap, HashMap};
+
+use cmdb_events::incident::ServiceState;
+use cmdb_events::OperationalStatus;
+use cmdb_model::impact::{evaluate_observed, Severity};
+use cmdb_model::{CiId, Timestamp};
+use cmdb_store::analysis::criticality_of;
+use cmdb_store::ops::{AlertRecord, OpsStore, StatusChange, SubjectKind};
+use cmdb_store::{GraphStore, StoreError};
+
+use crate::LiveConfig;
+
+/// One business service's live status and what drives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceStatus {
+    pub service: CiId,
+    pub name: String,
+    pub criticality: Option<u32>,
+    pub status: OperationalStatus,
+    /// Hops from the nearest observed CI.
+    pub depth: u32,
+    /// Observed CIs at the start of the explanation paths.
+    pub root_causes: Vec<CiId>,
+    /// Open alerts on those CIs.
+    pub alerts: Vec<String>,
+    /// Shortest chains observed CI → … → service.
+    pub paths: Vec<Vec<CiId>>,
+}
+
+/// A status change with what it is about, for subscribers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChangeNotice {
+    pub kind: SubjectKind,
+    pub previous: OperationalStatus,
+    pub change: StatusChange,
+}
+
+/// The live status of the estate.
+#[derive(Debug, Clone, Default)]
+pub struct LiveStatus {
+    /// Services not OK, worst first.
+    pub services: Vec<ServiceStatus>,
+    /// Observed CIs and the state their open alerts put them in.
+    pub cis: BTreeMap<CiId, OperationalStatus>,
+}
+
+impl LiveStatus {
+    pub fn incident_inputs(&self) -> Vec<ServiceState> {
+        self.services
+            .iter()
+            .map(|s| ServiceState {
+                id: s.service.clone(),
+                name: s.name.clone(),
+                criticality: s.criticality,
+                status: s.status,
+                root_causes: s.root_causes.clone(),
+                alerts: s.alerts.clone(),
+                paths: s.paths.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Evaluate the open alerts `open` (bound ones count) over the graph.
+pub(crate) async fn evaluate(
+    store: &dyn GraphStore,
+    cfg: &LiveConfig,
+    open: &[AlertRecord],
+) -> Result<LiveStatus, StoreError> {
+    let mut observed: BTreeMap<CiId, Severity> = BTreeMap::new();
+    let mut alerts_on: HashMap<CiId, Vec<String>> = HashMap::new();
+    for a in open.iter().filter(|a| a.alert.is_open()) {
+        let Some(ci) = &a.binding.ci else { continue };
+        alerts_on.entry(ci.clone()).or_default().push(a.id.clone());
+        if let Some(sev) = cfg.states.state(a.alert.severity) {
+            let e = observed.entry(ci.clone()).or_insert(sev);
+            *e = (*e).max(sev);
+        }
+    }
+    let mut live = LiveStatus {
+        services: Vec::new(),
+        cis: observed
+            .iter()
+            .map(|(id, s)| (id.clone(), OperationalStatus::from(Some(*s))))
+            .collect(),
+    };
+    if observed.is_empty() {
+        return Ok(live);
+    }
+    let ids: Vec<CiId> = observed.keys().cloned().collect();
+    let g = store.impact_graph(&ids, cfg.impact.max_depth).await?;
+    let pairs: Vec<(CiId, Severity)> = observed.into_iter().collect();
+    let report = evaluate_observed(&pairs, &g, &cfg.impact);
+    let svc_ids: Vec<CiId> = report.services.iter().map(|s| s.service.clone()).collect();
+    let cis: HashMap<CiId, cmdb_model::Ci> = store
+        .get_many(&svc_ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id.clone(), c))
+        .collect();
+    for s in report.services {
+        let ci = cis.get(&s.service);
+        let mut roots: Vec<CiId> = Vec::new();
+        for p in &s.paths {
+            if let Some(r) = p.first() {
+                if !roots.contains(r) {
+                    roots.push(r.clone());
+                }
+            }
+        }
+        let mut alerts: Vec<String> = Vec::new();
+        for r in &roots {
+            for a in alerts_on.get(r).into_iter().flatten() {
+                if !alerts.contains(a) {
+                    alerts.push(a.clone());
+                }
+            }
+        }
+        live.services.push(ServiceStatus {
+            name: ci
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| s.service.to_string()),
+            criticality: ci.and_then(criticality_of),
+            status: OperationalStatus::from(Some(s.severity)),
+            depth: s.depth,
+            root_causes: roots,
+            alerts,
+            paths: s.paths,
+            service: s.service,
+        });
+    }
+    Ok(live)
+}
+
+/// Status changes of services and observed CIs against what the store holds as current.
+pub(crate) async fn changes(
+    ops: &dyn OpsStore,
+    live: &LiveStatus,
+    now: Timestamp,
+) -> Result<Vec<StatusChangeNotice>, StoreError> {
+    let mut out = Vec::new();
+    let services: BTreeMap<CiId, OperationalStatus> = live
+        .services
+        .iter()
+        .map(|s| (s.service.clone(), s.status))
+        .collect();
+    for (kind, now_map) in [
+        (SubjectKind::Service, &services),
+        (SubjectKind::Ci, &live.cis),
+    ] {
+        let before: BTreeMap<CiId, OperationalStatus> = ops
+            .current_statuses(kind)
+            .await?
+            .into_iter()
+            .map(|c| (c.subject, c.status))
+            .collect();
+        let mut subjects: Vec<&CiId> = before.keys().chain(now_map.keys()).collect();
+        subjects.sort();
+        subjects.dedup();
+        for id in subjects {
+            let prev = before.get(id).copied().unwrap_or(OperationalStatus::Ok);
+            let next = now_map.get(id).copied().unwrap_or(OperationalStatus::Ok);
+            if prev != next {
+                out.push(StatusChangeNotice {
+                    kind,
+                    previous: prev,
+                    change: StatusChange {
+                        subject: id.clone(),
+                        kind,
+                        status: next,
+                        at: now,
+                    },
+                });
+            }
+        }
+    }
+    Ok(out)
+}
