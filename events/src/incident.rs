@@ -174,6 +174,12 @@ pub fn correlate(
                 incidents.len() - 1
             }
         };
+        // Its causes join at once, so a later service sharing them finds this incident.
+        for r in &s.root_causes {
+            if !incidents[i].root_causes.contains(r) {
+                incidents[i].root_causes.push(r.clone());
+            }
+        }
         incidents[i].services.push(IncidentService {
             id: s.id.clone(),
             name: s.name.clone(),
