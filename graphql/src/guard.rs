@@ -604,6 +604,63 @@ impl Extension for RequestGuardImpl {
     }
 }
 
+/// The `events` role may run only mutations made of `ingestEvent` (and `__typename`): a
+/// monitoring system's token posts events and reads nothing. Checked on the parsed document,
+/// before validation and execution, for every transport.
+pub struct EventsOnly;
+
+impl ExtensionFactory for EventsOnly {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(EventsOnlyImpl)
+    }
+}
+
+struct EventsOnlyImpl;
+
+#[async_trait::async_trait]
+impl Extension for EventsOnlyImpl {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &async_graphql::Variables,
+        next: async_graphql::extensions::NextParseQuery<'_>,
+    ) -> ServerResult<async_graphql::parser::types::ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        if ctx.data_opt::<crate::Role>() == Some(&crate::Role::Events) && !only_ingest(&doc) {
+            let mut e = ServerError::new(
+                "the events role may only run the ingestEvent mutation",
+                None,
+            );
+            e.extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "FORBIDDEN");
+            return Err(e);
+        }
+        Ok(doc)
+    }
+}
+
+fn only_ingest(doc: &async_graphql::parser::types::ExecutableDocument) -> bool {
+    use async_graphql::parser::types::{OperationType, Selection};
+    doc.operations.iter().all(|(_, op)| {
+        op.node.ty == OperationType::Mutation
+            && op
+                .node
+                .selection_set
+                .node
+                .items
+                .iter()
+                .all(|s| match &s.node {
+                    Selection::Field(f) => {
+                        let n = f.node.name.node.as_str();
+                        n == "ingestEvent" || n == "__typename"
+                    }
+                    _ => false,
+                })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod guard;
+pub mod live;
 mod loaders;
 mod mutation;
 mod query;
@@ -36,6 +37,7 @@ pub struct Query(
     discovery::DiscoveryQuery,
     analysis::AnalysisQuery,
     services::ServicesQuery,
+    live::LiveQuery,
 );
 
 impl Default for Query {
@@ -45,6 +47,7 @@ impl Default for Query {
             discovery::DiscoveryQuery,
             analysis::AnalysisQuery,
             services::ServicesQuery,
+            live::LiveQuery,
         )
     }
 }
@@ -55,6 +58,7 @@ pub struct Mutation(
     MutationRoot,
     discovery::DiscoveryMutation,
     services::ServicesMutation,
+    live::LiveMutation,
 );
 
 impl Default for Mutation {
@@ -63,15 +67,21 @@ impl Default for Mutation {
             MutationRoot,
             discovery::DiscoveryMutation,
             services::ServicesMutation,
+            live::LiveMutation,
         )
     }
 }
 
 pub type CmdbSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
-/// What a caller may do. Ordered: a higher role can do everything a lower one can.
+/// What a caller may do. Reader < Editor < Admin are ordered: a higher role can do everything
+/// a lower one can. `Events` stands apart, below them all: it may only post events
+/// (`ingestEvent`, `POST /api/v1/events`, the Alertmanager webhook) and read nothing — the
+/// token a monitoring system holds ([`live::may_ingest`], [`guard::EventsOnly`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
+    /// Post events, nothing else.
+    Events,
     /// Queries and subscriptions.
     Reader,
     /// Plus mutations.
@@ -83,6 +93,7 @@ pub enum Role {
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Events => "events",
             Role::Reader => "reader",
             Role::Editor => "editor",
             Role::Admin => "admin",
@@ -94,10 +105,13 @@ impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
+            "events" => Ok(Role::Events),
             "reader" => Ok(Role::Reader),
             "editor" => Ok(Role::Editor),
             "admin" => Ok(Role::Admin),
-            _ => Err(format!("unknown role `{s}` (reader, editor, admin)")),
+            _ => Err(format!(
+                "unknown role `{s}` (events, reader, editor, admin)"
+            )),
         }
     }
 }
@@ -157,6 +171,8 @@ pub struct ApiState {
     pub limits: ApiLimits,
     pub events: EventBus,
     pub ingest: cmdb_store::IngestOptions,
+    /// Alerts, live status, incidents.
+    pub live: Arc<cmdb_live::Live>,
 }
 
 impl ApiState {
@@ -228,6 +244,7 @@ pub struct Api {
     pub schema: CmdbSchema,
     store: Arc<dyn GraphStore>,
     request_limits: Arc<RequestLimits>,
+    live: Arc<cmdb_live::Live>,
 }
 
 impl Api {
@@ -248,6 +265,19 @@ impl Api {
         ingest: cmdb_store::IngestOptions,
         discovery: Option<Arc<dyn DiscoveryService>>,
     ) -> Self {
+        let live = Arc::new(cmdb_live::Live::new(store.clone(), Default::default()));
+        Self::with_services(store, limits, events, ingest, discovery, live)
+    }
+
+    /// As [`Api::with_discovery`], with the live side the server configured (`[events]`).
+    pub fn with_services(
+        store: Arc<dyn GraphStore>,
+        limits: ApiLimits,
+        events: EventBus,
+        ingest: cmdb_store::IngestOptions,
+        discovery: Option<Arc<dyn DiscoveryService>>,
+        live: Arc<cmdb_live::Live>,
+    ) -> Self {
         let mut builder = Schema::build(Query::default(), Mutation::default(), SubscriptionRoot);
         if let Some(d) = discovery {
             builder = builder.data(DiscoveryHandle(d));
@@ -259,18 +289,21 @@ impl Api {
                 limits: limits.clone(),
                 events,
                 ingest,
+                live: live.clone(),
             })
             .limit_depth(limits.request.max_query_depth)
             .limit_recursive_depth(limits.request.max_nesting())
             .limit_complexity(limits.max_query_complexity)
             .extension(error::CodeExtension)
             .extension(guard::RequestGuard(request_limits.clone()))
+            .extension(guard::EventsOnly)
             .extension(coop::Cooperative)
             .finish();
         Api {
             schema,
             store,
             request_limits,
+            live,
         }
     }
 
@@ -315,6 +348,10 @@ impl Api {
 
     pub fn store(&self) -> &Arc<dyn GraphStore> {
         &self.store
+    }
+
+    pub fn live(&self) -> &Arc<cmdb_live::Live> {
+        &self.live
     }
 }
 

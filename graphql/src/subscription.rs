@@ -29,6 +29,45 @@ impl SubscriptionRoot {
         }))
     }
 
+    /// A business service's operational status changed (restricted to `ids` when given).
+    async fn service_status_changed(
+        &self,
+        ctx: &Context<'_>,
+        ids: Option<Vec<ID>>,
+    ) -> async_graphql::Result<impl Stream<Item = crate::live::StatusChangeG>> {
+        let rx = ctx.data::<ApiState>()?.live.subscribe();
+        Ok(notices(rx).filter_map(move |n| {
+            let out = match &n {
+                cmdb_live::LiveNotice::ServiceStatus(c)
+                    if crate::live::is_service(c)
+                        && ids
+                            .as_ref()
+                            .map(|ids| ids.iter().any(|i| i.as_str() == c.change.subject.as_str()))
+                            .unwrap_or(true) =>
+                {
+                    Some(crate::live::StatusChangeG::from(c))
+                }
+                _ => None,
+            };
+            async move { out }
+        }))
+    }
+
+    /// An incident opened, changed or resolved.
+    async fn incident_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = crate::live::IncidentChangeG>> {
+        let rx = ctx.data::<ApiState>()?.live.subscribe();
+        Ok(notices(rx).filter_map(|n| {
+            let out = match n {
+                cmdb_live::LiveNotice::Incident(c) => Some(crate::live::IncidentChangeG(c)),
+                _ => None,
+            };
+            async move { out }
+        }))
+    }
+
     /// Progress events of one discovery run.
     async fn discovery_progress(
         &self,
@@ -44,6 +83,24 @@ impl SubscriptionRoot {
             async move { out }
         }))
     }
+}
+
+/// Live notices as a stream; a lagging receiver skips what it missed and goes on.
+fn notices(
+    rx: broadcast::Receiver<cmdb_live::LiveNotice>,
+) -> impl Stream<Item = cmdb_live::LiveNotice> {
+    futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) => return Some((e, rx)),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(skipped = n, "subscriber lagged; live notices dropped");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
 }
 
 /// Events as a stream; a lagging receiver skips what it missed and goes on.

@@ -799,8 +799,23 @@ impl BusinessServiceObj {
     async fn sla_target(&self) -> Option<String> {
         sla_target_of(&self.0 .0)
     }
+    /// The CI lifecycle status (ACTIVE, STALE, RETIRED); see `operationalStatus` for how the
+    /// service is doing.
     async fn status(&self) -> CiStatusG {
         self.0 .0.status.into()
+    }
+    /// How the service is doing now, from every open alert through the impact engine (OK,
+    /// DEGRADED, AT_RISK, DOWN); `serviceStatus` says why.
+    async fn operational_status(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<crate::live::OperationalStatusG> {
+        let now = crate::state(ctx)?.live.services_now().await.api()?;
+        Ok(now
+            .get(&self.0 .0.id)
+            .copied()
+            .unwrap_or(cmdb_events::OperationalStatus::Ok)
+            .into())
     }
     /// The service as a CI (history, relationships, attributes).
     async fn ci(&self) -> CiObj {

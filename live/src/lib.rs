@@ -119,6 +119,10 @@ pub struct Live {
     /// One intake at a time: each reads what the previous one wrote.
     writer: tokio::sync::Mutex<()>,
     notices: broadcast::Sender<LiveNotice>,
+    /// Current service statuses as last committed (loaded on first use; replaced by every
+    /// commit of this process, which is the only writer of operational status).
+    services_now:
+        parking_lot::RwLock<Option<Arc<HashMap<cmdb_model::CiId, cmdb_events::OperationalStatus>>>>,
 }
 
 impl Live {
@@ -129,7 +133,38 @@ impl Live {
             cfg,
             writer: tokio::sync::Mutex::new(()),
             notices,
+            services_now: parking_lot::RwLock::new(None),
         }
+    }
+
+    /// Every business service's operational status now (services never affected are absent:
+    /// OK). Cheap after the first call.
+    pub async fn services_now(
+        &self,
+    ) -> Result<Arc<HashMap<cmdb_model::CiId, cmdb_events::OperationalStatus>>, LiveError> {
+        if let Some(m) = self.services_now.read().clone() {
+            return Ok(m);
+        }
+        let m: HashMap<_, _> = self
+            .store
+            .ops()
+            .current_statuses(cmdb_store::ops::SubjectKind::Service)
+            .await?
+            .into_iter()
+            .map(|c| (c.subject, c.status))
+            .collect();
+        let m = Arc::new(m);
+        *self.services_now.write() = Some(m.clone());
+        Ok(m)
+    }
+
+    /// Commit a batch and forget cached status (the next read loads what was committed).
+    async fn commit(&self, batch: &OpsBatch) -> Result<(), LiveError> {
+        let r = self.store.ops().commit(batch).await;
+        if !batch.status_changes.is_empty() || r.is_err() {
+            *self.services_now.write() = None;
+        }
+        Ok(r?)
     }
 
     pub fn config(&self) -> &LiveConfig {
@@ -237,7 +272,7 @@ impl Live {
             .filter(|n| matches!(n, LiveNotice::ServiceStatus(s) if s.kind == cmdb_store::ops::SubjectKind::Service))
             .count();
         summary.incidents_changed = batch.incidents.len();
-        ops.commit(&batch).await?;
+        self.commit(&batch).await?;
         for n in notices {
             let _ = self.notices.send(n);
         }
@@ -290,7 +325,7 @@ impl Live {
         }
         let mut notices = Vec::new();
         self.recompute(&mut batch, &mut notices, now).await?;
-        self.store.ops().commit(&batch).await?;
+        self.commit(&batch).await?;
         for x in notices {
             let _ = self.notices.send(x);
         }

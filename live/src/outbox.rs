@@ -116,6 +116,16 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The HTTP client deliveries go through: no redirects (a receiver that moved must be
+/// configured anew, not followed with a signed body), rustls with the web PKI roots.
+pub fn client() -> Result<reqwest::Client, WebhookError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("cmdb/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| WebhookError::Send(e.to_string()))
+}
+
 /// Send every due delivery once (in order); returns how many were attempted.
 pub async fn deliver_due(
     ops: &dyn OpsStore,

@@ -16,6 +16,148 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub discovery: DiscoveryConfig,
+    pub events: EventsConfig,
+}
+
+/// Events in, incidents out (`[events]`; docs/alerts.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Largest body `POST /api/v1/events` and the Alertmanager webhook accept.
+    pub max_body_bytes: usize,
+    /// Events in one `POST /api/v1/events`.
+    pub max_events_per_request: usize,
+    /// `instance = "host:port"` binds to that listening endpoint when the host has it.
+    pub instance_port_as_resource: bool,
+    /// How often open alerts without a CI are bound again (also after every discovery run).
+    pub rebind_interval_secs: u64,
+    /// `[events.severity_states]` critical = "DOWN", major = "DEGRADED", … (DOWN, AT_RISK,
+    /// DEGRADED or NONE).
+    pub severity_states: cmdb_events::StateMapping,
+    /// `[events.alertmanager]` node_labels, resource_labels, severity_label, default_severity.
+    pub alertmanager: cmdb_events::alertmanager::LabelMapping,
+    /// `[[events.webhooks]]` name, url, secret (HMAC-SHA256 key), timeout_secs, max_attempts.
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            max_body_bytes: 8 << 20,
+            max_events_per_request: 10_000,
+            instance_port_as_resource: true,
+            rebind_interval_secs: 300,
+            severity_states: Default::default(),
+            alertmanager: Default::default(),
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub name: String,
+    /// `http://` or `https://`.
+    pub url: String,
+    /// Signs each body (`X-Cmdb-Signature: sha256=…`); or the environment variable
+    /// CMDB_WEBHOOK_<NAME>_SECRET. Never logged.
+    #[serde(default)]
+    pub secret: Option<cmdb_discovery::Secret>,
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default = "default_webhook_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_webhook_backoff")]
+    pub backoff_base_secs: u64,
+    #[serde(default = "default_webhook_backoff_max")]
+    pub backoff_max_secs: u64,
+}
+
+fn default_webhook_timeout() -> u64 {
+    10
+}
+fn default_webhook_attempts() -> u32 {
+    12
+}
+fn default_webhook_backoff() -> u64 {
+    1
+}
+fn default_webhook_backoff_max() -> u64 {
+    3600
+}
+
+impl EventsConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.max_body_bytes < 1024 {
+            bail!(
+                "[events] max_body_bytes = {} is too small for any alert: at least 1024",
+                self.max_body_bytes
+            );
+        }
+        if self.max_events_per_request == 0 {
+            bail!("[events] max_events_per_request = 0 would refuse every request: at least 1");
+        }
+        let mut names = std::collections::HashSet::new();
+        for w in &self.webhooks {
+            if w.name.trim().is_empty() {
+                bail!("[[events.webhooks]] needs a name");
+            }
+            if !names.insert(&w.name) {
+                bail!("[[events.webhooks]] name `{}` is used twice", w.name);
+            }
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                bail!(
+                    "[[events.webhooks]] `{}`: url must start with http:// or https://",
+                    w.name
+                );
+            }
+            if w.max_attempts == 0 || w.timeout_secs == 0 {
+                bail!(
+                    "[[events.webhooks]] `{}`: max_attempts and timeout_secs must be at least 1",
+                    w.name
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The live side's settings (webhook secrets from the file or the environment).
+    pub fn live_config(&self) -> cmdb_live::LiveConfig {
+        let webhooks = self
+            .webhooks
+            .iter()
+            .map(|w| {
+                let env = format!(
+                    "CMDB_WEBHOOK_{}_SECRET",
+                    w.name
+                        .to_ascii_uppercase()
+                        .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+                );
+                let secret = w
+                    .secret
+                    .as_ref()
+                    .map(|s| s.expose().to_string())
+                    .or_else(|| std::env::var(env).ok());
+                cmdb_live::Webhook {
+                    name: w.name.clone(),
+                    url: w.url.clone(),
+                    secret,
+                    timeout: std::time::Duration::from_secs(w.timeout_secs),
+                    max_attempts: w.max_attempts,
+                    backoff_base: std::time::Duration::from_secs(w.backoff_base_secs.max(1)),
+                    backoff_max: std::time::Duration::from_secs(w.backoff_max_secs.max(1)),
+                }
+            })
+            .collect();
+        cmdb_live::LiveConfig {
+            states: self.severity_states,
+            alertmanager: self.alertmanager.clone(),
+            instance_port_as_resource: self.instance_port_as_resource,
+            webhooks,
+            impact: Default::default(),
+        }
+    }
 }
 
 /// Named credentials, SSH host-key policy and scheduled runs for discovery.
@@ -385,6 +527,7 @@ impl Config {
             "auth",
             "limits",
             "discovery",
+            "events",
         ];
         // `section.key` → the variable that set it.
         let mut from_env: Vec<(String, String)> = Vec::new();
@@ -393,7 +536,8 @@ impl Config {
             let cli_secret = k.starts_with("CMDB_SECRET_")
                 || k.starts_with("CMDB_SNMP_")
                 || k.starts_with("CMDB_SSH_")
-                || k.starts_with("CMDB_NEO4J_");
+                || k.starts_with("CMDB_NEO4J_")
+                || k.starts_with("CMDB_WEBHOOK_");
             if !k.starts_with("CMDB_") || CLI_VARS.contains(&k.as_str()) || cli_secret {
                 continue;
             }
@@ -433,6 +577,7 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.limits.validate()?;
+        self.events.validate()?;
         if self.server.shutdown_timeout_secs == 0 {
             bail!("[server] shutdown_timeout_secs = 0 is not usable: in-flight requests need at least 1 second to finish");
         }

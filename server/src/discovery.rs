@@ -600,6 +600,8 @@ pub struct RunRegistry {
     /// This process's runs (live progress), newest first.
     runs: Arc<parking_lot::Mutex<Vec<cmdb_graphql::discovery::DiscoveryRun>>>,
     log: RunLog,
+    /// Told after every run, to bind open alerts the run may have found CIs for.
+    live: Option<Arc<cmdb_live::Live>>,
 }
 
 /// How many finished runs are remembered.
@@ -627,7 +629,14 @@ impl RunRegistry {
             data_dir,
             runs: Default::default(),
             log,
+            live: None,
         }
+    }
+
+    /// Bind open alerts again after each run.
+    pub fn with_live(mut self, live: Arc<cmdb_live::Live>) -> Self {
+        self.live = Some(live);
+        self
     }
 
     fn update(
@@ -679,11 +688,12 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
             runs.truncate(KEEP_RUNS);
         }
         let lease = record_run_start(&self.log, &run);
-        let (store, ingest, events, runs) = (
+        let (store, ingest, events, runs, live) = (
             self.store.clone(),
             self.ingest.clone(),
             self.events.clone(),
             self.runs.clone(),
+            self.live.clone(),
         );
         let targets = req.targets;
         let thread_lease = lease.clone();
@@ -715,7 +725,15 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
                 .enable_all()
                 .build()
                 .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(discover(store, ingest, &settings, targets, run_id.clone(), on_event)));
+                .and_then(|rt| rt.block_on(async {
+                    let r = discover(store, ingest, &settings, targets, run_id.clone(), on_event).await;
+                    if let Some(live) = &live {
+                        if let Err(e) = live.rebind(chrono::Utc::now()).await {
+                            tracing::warn!(run_id = %run_id, error = %e, "binding open alerts after the run failed");
+                        }
+                    }
+                    r
+                }));
             RunRegistry::update(&runs, &id, |r| finish_run_record(r, &result));
             if let Some(l) = &lease {
                 let finished = runs.lock().iter().find(|r| r.id.as_str() == id).cloned();

@@ -4,5 +4,6 @@
 pub mod config;
 pub mod discovery;
 pub mod http;
+pub mod live;
 pub mod private_fs;
 pub mod run_log;

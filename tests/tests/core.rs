@@ -112,6 +112,24 @@ fn architecture_invariants() {
     // Protocol crates stay in discovery.
     only("snmp2", &["cmdb-discovery"]);
     only("ssh2", &["cmdb-discovery"]);
+    // The live side (events in, incidents out) works over the store contract: no SQL or
+    // Cypher of its own, no schema, no HTTP server; discovery reaches it only through the
+    // server's wiring.
+    for banned in [
+        "rusqlite",
+        "neo4rs",
+        "async-graphql",
+        "actix-web",
+        "cmdb-graphql",
+        "cmdb-discovery",
+    ] {
+        assert!(
+            !deps["cmdb-live"].contains(banned),
+            "cmdb-live depends on {banned}"
+        );
+    }
+    // Webhook signing lives in one place.
+    only("hmac", &["cmdb-live"]);
 }
 
 fn check_no_io(deps: &std::collections::BTreeSet<String>, krate: &str) {

@@ -3,6 +3,7 @@
 //! closes the store cleanly.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -25,19 +26,27 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     http::check_bind(&bind, &auth)?;
     let store = ctx.open_store().await?;
     let events = EventBus::default();
-    let registry = std::sync::Arc::new(RunRegistry::new(
+    let live = Arc::new(cmdb_live::Live::new(
         store.clone(),
-        ctx.ingest_options(),
-        events.clone(),
-        cfg.discovery.clone(),
-        ctx.data_dir.clone(),
+        cfg.events.live_config(),
     ));
-    let api = Api::with_discovery(
+    let registry = Arc::new(
+        RunRegistry::new(
+            store.clone(),
+            ctx.ingest_options(),
+            events.clone(),
+            cfg.discovery.clone(),
+            ctx.data_dir.clone(),
+        )
+        .with_live(live.clone()),
+    );
+    let api = Api::with_services(
         store.clone(),
         cfg.limits.api_limits(),
         events.clone(),
         ctx.ingest_options(),
         Some(registry.clone()),
+        live.clone(),
     );
     let opts = HttpOptions {
         bind,
@@ -48,6 +57,8 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         request_timeout: Duration::from_millis(cfg.limits.request_timeout_ms),
         max_ws_operations: cfg.limits.max_ws_operations,
         graphql_threads: 0,
+        max_event_body_bytes: cfg.events.max_body_bytes,
+        max_events_per_request: cfg.events.max_events_per_request,
     };
     // Listen for SIGTERM before anyone can learn our address: a signal sent right after the
     // "listening on" line must shut down cleanly, not kill the process with the default action.
@@ -85,12 +96,32 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
                 .await;
         });
     }
+    // Incident webhooks go out from the durable outbox; open alerts without a CI are bound
+    // again now and then (discovery by another process, `cmdb discover`, may have found it).
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = vec![
+        tokio::spawn(cmdb_server::live::deliver_webhooks(
+            live.clone(),
+            stop_rx.clone(),
+        )),
+        tokio::spawn(cmdb_server::live::rebind_periodically(
+            live.clone(),
+            Duration::from_secs(cfg.events.rebind_interval_secs.max(1)),
+            stop_rx,
+        )),
+    ];
     let signal = signals.wait().await;
     tracing::info!(signal, "shutting down: finishing in-flight requests");
     for t in schedules {
         t.abort();
     }
     running.stop().await?;
+    // Workers finish the delivery or rebind they are in (each write is one transaction; an
+    // interrupted delivery is sent again from the outbox with the same idempotency key).
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
     store.close().await.context("closing the store")?;
     tracing::info!("store closed; bye");
     Ok(ExitCode::SUCCESS)

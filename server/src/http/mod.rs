@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod browser;
+mod events;
 pub mod exec;
 pub mod wsframe;
 
@@ -48,6 +49,10 @@ pub struct HttpOptions {
     pub max_ws_operations: usize,
     /// Threads of the runtime GraphQL work runs on (0 = one per CPU, at least 2).
     pub graphql_threads: usize,
+    /// Largest body of an event intake (`[events] max_body_bytes`).
+    pub max_event_body_bytes: usize,
+    /// Events in one `POST /api/v1/events`.
+    pub max_events_per_request: usize,
 }
 
 impl HttpOptions {
@@ -62,6 +67,8 @@ impl HttpOptions {
             request_timeout: Duration::from_secs(30),
             max_ws_operations: 100,
             graphql_threads: 0,
+            max_event_body_bytes: 8 << 20,
+            max_events_per_request: 10_000,
         }
     }
 }
@@ -74,6 +81,9 @@ struct AppState {
     max_batch: usize,
     budget: exec::Budget,
     max_ws_operations: usize,
+    live: Arc<cmdb_live::Live>,
+    max_event_body_bytes: usize,
+    max_events_per_request: usize,
 }
 
 /// A started server.
@@ -141,6 +151,9 @@ pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running>
         exec::runtime(opts.graphql_threads).context("cannot start the GraphQL runtime")?;
     let state = web::Data::new(AppState {
         store: api.store().clone(),
+        live: api.live().clone(),
+        max_event_body_bytes: opts.max_event_body_bytes,
+        max_events_per_request: opts.max_events_per_request.max(1),
         api,
         auth: auth.clone(),
         max_body_bytes: opts.max_body_bytes,
@@ -155,6 +168,11 @@ pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running>
             .route("/graphql", web::get().to(graphql_get))
             .route("/graphql/ws", web::get().to(graphql_ws))
             .route("/graphiql", web::get().to(graphiql))
+            .route("/api/v1/events", web::post().to(events::post_events))
+            .route(
+                "/api/v1/alerts/alertmanager",
+                web::post().to(events::post_alertmanager),
+            )
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .default_service(web::to(not_found))
