@@ -4,9 +4,9 @@
 //! - message key: the alert's `fingerprint` (Alertmanager's identity of a label set), or a hash
 //!   of its labels when a sender leaves it out;
 //! - node: the first of the configured node labels present (default `node`, `instance`, `host`,
-//!   `hostname`, `nodename`, `job`); an `instance` of `host:port` gives the host, and its port
-//!   becomes the resource `tcp/PORT` (the listening endpoint Prometheus scraped) unless a
-//!   resource label says otherwise;
+//!   `hostname`, `nodename`, `job`); an `instance` of `host:port` gives the host; its port
+//!   becomes the resource `tcp/PORT` (the listening endpoint Prometheus scraped), whichever
+//!   label names the node, unless a resource label says otherwise;
 //! - severity: the `severity` label by name (`critical`, `warning`, …; see
 //!   [`EventSeverity::parse`]), else the configured default (major); `resolved` clears;
 //! - time: `startsAt` while firing, `endsAt` once resolved.
@@ -186,16 +186,16 @@ impl AmAlert {
                 m.node_labels.join(", ")
             ))
         })?;
-        // `instance` is `host:port`: the node is the host, the port the endpoint scraped.
+        // `instance` is `host:port`: the node is the host, the port the endpoint scraped —
+        // also when another label names the node (`node="web1"` beside
+        // `instance="10.0.0.5:9100"`): the instance is the scraped target on that node.
         let mut node = node_value.clone();
-        let mut port = None;
         if node_label == "instance" {
-            let r = node_ref(&node_value);
-            port = r.port;
             if let Some(host) = strip_port(&node_value) {
                 node = host;
             }
         }
+        let port = labels.get("instance").and_then(|i| node_ref(i).port);
         let resource = label(&m.resource_labels)
             .map(|(_, v)| v)
             .or_else(|| port.map(|p| format!("tcp/{p}")));
@@ -376,7 +376,11 @@ mod tests {
         };
         let e = p.events(&m, now()).unwrap().remove(0).unwrap();
         assert_eq!(e.node, "web1");
-        assert_eq!(e.resource, None, "only an instance label gives a port");
+        assert_eq!(
+            e.resource.as_deref(),
+            Some("tcp/8080"),
+            "the instance's port, whichever label names the node"
+        );
         assert_eq!(e.severity, EventSeverity::Major);
         let k = e.message_key.clone().unwrap();
         assert!(k.starts_with("am:") && k.len() == 19, "{k}");

@@ -291,6 +291,7 @@ impl Live {
     /// retired): after discovery has run, they may name something now. Returns how many
     /// alerts changed binding.
     pub async fn rebind(&self, now: Timestamp) -> Result<usize, LiveError> {
+        let now = to_millis(now);
         let _w = self.writer.lock().await;
         let open = self.store.ops().open_alerts().await?;
         let mut binder = Binder::new(&*self.store, self.cfg.instance_port_as_resource);
@@ -395,6 +396,12 @@ impl Live {
         }
         Ok(())
     }
+}
+
+/// Times the live side records are whole milliseconds (what both stores keep of a status
+/// change), so an incident's times and its services' timelines agree exactly.
+fn to_millis(t: Timestamp) -> Timestamp {
+    chrono::DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
 }
 
 #[cfg(test)]

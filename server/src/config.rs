@@ -335,7 +335,7 @@ pub struct TokenConfig {
     pub name: String,
     /// Hex SHA-256 of the token.
     pub sha256: String,
-    /// `reader`, `editor` or `admin`.
+    /// `events` (posts events, reads nothing), `reader`, `editor` or `admin`.
     pub role: String,
 }
 
@@ -683,9 +683,9 @@ impl Config {
                     first.name, first.role, t.name, t.role
                 );
             }
-            if !matches!(t.role.as_str(), "reader" | "editor" | "admin") {
+            if !matches!(t.role.as_str(), "events" | "reader" | "editor" | "admin") {
                 bail!(
-                    "[[auth.tokens]] `{}`: role must be reader, editor or admin, not `{}`",
+                    "[[auth.tokens]] `{}`: role must be events, reader, editor or admin, not `{}`",
                     t.name,
                     t.role
                 );

@@ -535,6 +535,7 @@ pub fn finish_run_record(
                 "FAILED"
             }
             .into();
+            crate::metrics::metrics().discovery_finished(&r.status, s.targets_ok, s.targets_failed);
             r.targets_ok = s.targets_ok as i32;
             r.targets_failed = s.targets_failed as i32;
             r.targets_done = (s.targets_ok + s.targets_failed) as i32;

@@ -5,5 +5,6 @@ pub mod config;
 pub mod discovery;
 pub mod http;
 pub mod live;
+pub mod metrics;
 pub mod private_fs;
 pub mod run_log;

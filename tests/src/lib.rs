@@ -1,6 +1,7 @@
 pub mod api_support;
 pub mod bolt_lab;
 pub mod cli;
+pub mod monitoring_lab;
 pub mod serve;
 
 pub mod estate_lab;

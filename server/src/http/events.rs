@@ -95,6 +95,7 @@ async fn ingest(
                 incidents_changed = sum.incidents_changed,
                 "events ingested"
             );
+            crate::metrics::metrics().ingested(intake, &sum, rejected.len());
             let mut body = serde_json::to_value(&sum).unwrap_or_else(|_| json!({}));
             body["rejected"] = Value::Array(rejected);
             HttpResponse::Ok().json(body)

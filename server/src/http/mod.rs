@@ -164,6 +164,28 @@ pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running>
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap_fn(|req, srv| {
+                use actix_web::dev::Service as _;
+                let route = req.match_pattern().unwrap_or_else(|| "other".into());
+                let method = req.method().as_str().to_string();
+                let started = std::time::Instant::now();
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await?;
+                    let m = crate::metrics::metrics();
+                    m.http_requests
+                        .get_or_create(&crate::metrics::HttpLabels {
+                            route: route.clone(),
+                            method,
+                            status: res.status().as_u16().to_string(),
+                        })
+                        .inc();
+                    m.http_duration
+                        .get_or_create(&crate::metrics::RouteLabel { route })
+                        .observe(started.elapsed().as_secs_f64());
+                    Ok(res)
+                }
+            })
             .route("/graphql", web::post().to(graphql_post))
             .route("/graphql", web::get().to(graphql_get))
             .route("/graphql/ws", web::get().to(graphql_ws))
@@ -174,6 +196,7 @@ pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running>
                 web::post().to(events::post_alertmanager),
             )
             .route("/healthz", web::get().to(healthz))
+            .route("/metrics", web::get().to(metrics_get))
             .route("/readyz", web::get().to(readyz))
             .default_service(web::to(not_found))
     })
@@ -549,6 +572,25 @@ async fn graphiql() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(html)
+}
+
+/// Prometheus metrics; any reader (a scraper's token) may read them.
+async fn metrics_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+    let caller = match authenticate(&req, &st) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if caller.role < Role::Reader {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "metrics need a reader, editor or admin token",
+        );
+    }
+    let text = crate::metrics::metrics().render(&st.live).await;
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(text)
 }
 
 async fn healthz() -> HttpResponse {
