@@ -408,6 +408,108 @@ impl AlertObjRef {
     }
 }
 
+#[derive(SimpleObject)]
+#[graphql(name = "MissingAttribute")]
+pub struct MissingAttributeG {
+    /// `a|b`: one of them was expected.
+    pub attribute: String,
+    pub count: u64,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "ClassCompleteness")]
+pub struct ClassCompletenessG {
+    pub class: crate::types::CiClassG,
+    /// Current CIs (not retired, not placeholders).
+    pub total: u64,
+    pub complete: u64,
+    pub missing: Vec<MissingAttributeG>,
+    /// Some incomplete CIs.
+    pub examples: Vec<ID>,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "StalenessBySource")]
+pub struct StalenessG {
+    pub class: crate::types::CiClassG,
+    pub source: String,
+    pub active: u64,
+    pub stale: u64,
+    pub retired: u64,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "DuplicateCandidate")]
+pub struct DuplicateG {
+    pub class: crate::types::CiClassG,
+    pub name: String,
+    pub ids: Vec<ID>,
+}
+
+/// Can the answers built on the CMDB be trusted?
+#[derive(SimpleObject)]
+#[graphql(name = "CmdbHealth")]
+pub struct CmdbHealthG {
+    pub cis: u64,
+    pub completeness_percent: f64,
+    pub completeness: Vec<ClassCompletenessG>,
+    pub staleness: Vec<StalenessG>,
+    pub duplicates: Vec<DuplicateG>,
+    pub open_alerts: u64,
+    pub unbound_alerts: u64,
+    pub unbound_alerts_percent: f64,
+}
+
+impl From<cmdb_live::CmdbHealth> for CmdbHealthG {
+    fn from(h: cmdb_live::CmdbHealth) -> Self {
+        CmdbHealthG {
+            cis: h.cis as u64,
+            completeness_percent: h.completeness_percent,
+            completeness: h
+                .completeness
+                .into_iter()
+                .map(|c| ClassCompletenessG {
+                    class: c.class.into(),
+                    total: c.total as u64,
+                    complete: c.complete as u64,
+                    missing: c
+                        .missing
+                        .into_iter()
+                        .map(|(attribute, n)| MissingAttributeG {
+                            attribute,
+                            count: n as u64,
+                        })
+                        .collect(),
+                    examples: ids(&c.examples),
+                })
+                .collect(),
+            staleness: h
+                .staleness
+                .into_iter()
+                .map(|s| StalenessG {
+                    class: s.class.into(),
+                    source: s.source,
+                    active: s.active as u64,
+                    stale: s.stale as u64,
+                    retired: s.retired as u64,
+                })
+                .collect(),
+            duplicates: h
+                .duplicates
+                .into_iter()
+                .map(|d| DuplicateG {
+                    class: d.class.into(),
+                    name: d.name,
+                    ids: ids(&d.ids),
+                })
+                .collect(),
+            open_alerts: h.open_alerts as u64,
+            unbound_alerts: h.unbound_alerts as u64,
+            unbound_alerts_percent: h.unbound_alerts_percent,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct LiveQuery;
 
@@ -534,6 +636,14 @@ impl LiveQuery {
             .await
             .api()?
             .map(IncidentObj))
+    }
+
+    /// The CMDB's own health: completeness by class, staleness by class and source, duplicate
+    /// candidates, and the share of open alerts bound to no CI. Scans every CI.
+    #[graphql(complexity = 1000)]
+    async fn cmdb_health(&self, ctx: &Context<'_>) -> async_graphql::Result<CmdbHealthG> {
+        let st = state(ctx)?;
+        Ok(cmdb_live::cmdb_health(&*st.store).await.api()?.into())
     }
 
     /// Availability, MTTR, MTBF, incidents and SLA of a service (or any CI monitoring reports

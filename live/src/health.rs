@@ -81,3 +81,76 @@ pub async fn subject_health(
         sla_problem,
     }))
 }
+
+/// Availability of every business service, and of every CI monitoring has reported on, over
+/// `[from, to)`, with the CMDB's own health: what `cmdb report availability` prints.
+#[derive(Debug, Clone)]
+pub struct AvailabilityReport {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub services: Vec<SubjectHealth>,
+    pub cis: Vec<SubjectHealth>,
+    pub health: crate::CmdbHealth,
+}
+
+pub async fn availability_report(
+    store: &dyn GraphStore,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<AvailabilityReport, LiveError> {
+    let mut services = Vec::new();
+    let mut after = None;
+    loop {
+        let f = cmdb_store::CiFilter {
+            classes: vec![cmdb_model::CiClass::BusinessService],
+            ..Default::default()
+        };
+        let page = store
+            .find(
+                &f,
+                cmdb_store::CiOrder::default(),
+                &cmdb_store::PageRequest {
+                    first: Some(1000),
+                    after: after.take(),
+                    last: None,
+                    before: None,
+                },
+            )
+            .await?;
+        for (_, ci) in &page.items {
+            if ci.status == cmdb_model::CiStatus::Retired {
+                continue;
+            }
+            if let Some(h) = subject_health(store, &ci.id, from, to).await? {
+                services.push(h);
+            }
+        }
+        if !page.has_next_page {
+            break;
+        }
+        match page.items.last() {
+            Some((c, _)) => after = Some(c.clone()),
+            None => break,
+        }
+    }
+    services.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    let mut cis = Vec::new();
+    for c in store
+        .ops()
+        .current_statuses(cmdb_store::ops::SubjectKind::Ci)
+        .await?
+    {
+        if let Some(h) = subject_health(store, &c.subject, from, to).await? {
+            cis.push(h);
+        }
+    }
+    cis.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    let health = crate::cmdb_health(store).await?;
+    Ok(AvailabilityReport {
+        from,
+        to,
+        services,
+        cis,
+        health,
+    })
+}

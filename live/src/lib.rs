@@ -12,6 +12,7 @@
 //! the clock (passed in by callers for testability), webhook delivery (`outbox`).
 
 mod bind;
+pub mod cmdb_health;
 pub mod health;
 pub mod outbox;
 mod status;
@@ -29,7 +30,10 @@ use cmdb_store::{GraphStore, StoreError};
 use tokio::sync::broadcast;
 
 pub use bind::Binder;
-pub use health::{sla_of, subject_health, HealthError, SubjectHealth};
+pub use cmdb_health::{cmdb_health, CmdbHealth};
+pub use health::{
+    availability_report, sla_of, subject_health, AvailabilityReport, HealthError, SubjectHealth,
+};
 pub use outbox::{Webhook, WebhookError};
 pub use status::{LiveStatus, ServiceStatus, StatusChangeNotice};
 
@@ -186,6 +190,7 @@ impl Live {
         events: &[Event],
         now: Timestamp,
     ) -> Result<IngestSummary, LiveError> {
+        let now = to_millis(now);
         let _w = self.writer.lock().await;
         let ops = self.store.ops();
         let mut keys: Vec<String> = events.iter().map(Event::key).collect();

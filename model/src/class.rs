@@ -71,6 +71,36 @@ impl CiClass {
         }
     }
 
+    /// What a CI of this class should have for the CMDB to be useful about it (the
+    /// completeness check of `cmdbHealth` and `cmdb report`): names of attributes, any of
+    /// `a|b` meaning one of them. Placeholders (seen only from elsewhere) are not held to it.
+    pub fn expected_attributes(self) -> &'static [&'static str] {
+        match self {
+            CiClass::Host => &[
+                "hostname|fqdn",
+                "ip_addresses",
+                "os_name",
+                "serial_number|mac_addresses",
+            ],
+            CiClass::NetworkDevice => &[
+                "hostname|fqdn|sys_name",
+                "management_ip|ip_addresses",
+                "vendor|sys_object_id",
+                "serial_number|mac_addresses",
+            ],
+            CiClass::Interface => &["if_name", "mac_address"],
+            CiClass::IpAddress => &["address"],
+            CiClass::Subnet => &["cidr"],
+            CiClass::Process => &["executable"],
+            CiClass::ListeningEndpoint => &["protocol", "port"],
+            CiClass::Application => &["name"],
+            CiClass::SoftwarePackage => &["package_name", "version"],
+            CiClass::Container => &["container_id|container_name"],
+            CiClass::BusinessService => &["owner", "criticality", "sla_target"],
+            CiClass::Cluster => &["name"],
+        }
+    }
+
     /// The identification rules of this class.
     pub fn rules(self) -> &'static ClassRules {
         match self {

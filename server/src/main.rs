@@ -48,6 +48,8 @@ pub enum Command {
     Migrate(commands::migrate::Args),
     /// Check the embedded store: SQLite's integrity check and the store's invariants.
     Check(commands::check::Args),
+    /// Service-level reports: `cmdb report availability --window 30d [--format table|csv|json]`.
+    Report(commands::report::Args),
 }
 
 fn main() -> std::process::ExitCode {

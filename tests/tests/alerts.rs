@@ -265,6 +265,28 @@ async fn intakes_bind_refuse_bad_input_and_respect_roles() {
         .await;
     assert_eq!(code(&v), "FORBIDDEN", "{v}");
 
+    // The CMDB's own health: one of the two open alerts found no CI.
+    let d = c
+        .ok("{ cmdbHealth { cis completenessPercent openAlerts unboundAlerts unboundAlertsPercent completeness { class total complete missing { attribute count } } duplicates { name } } }", json!({}))
+        .await;
+    let h = &d["cmdbHealth"];
+    assert_eq!(
+        (h["openAlerts"].as_u64(), h["unboundAlerts"].as_u64()),
+        (Some(2), Some(1)),
+        "{h}"
+    );
+    assert_eq!(h["unboundAlertsPercent"], 50.0);
+    let hosts = h["completeness"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == "HOST")
+        .unwrap();
+    assert!(
+        hosts["missing"].to_string().contains("os_name"),
+        "the lab hosts have no OS: {h}"
+    );
+
     // Metrics for a reader token.
     let r = reqwest::Client::new()
         .get(format!("{}/metrics", served.url))
@@ -435,7 +457,7 @@ backoff_base_secs = 1
     assert_eq!(h["incidentCount"], 1, "{h}");
     assert!(
         (h["downSeconds"].as_f64().unwrap() * 1000.0 - down_ms).abs() < 1.0,
-        "{h} vs {down_ms} ms"
+        "{h} vs {down_ms} ms from {inc}; from {from:?} to {to:?}"
     );
     assert!(
         (h["mttrSeconds"].as_f64().unwrap() * 1000.0 - down_ms).abs() < 1.0,
@@ -445,6 +467,63 @@ backoff_base_secs = 1
     assert!(
         (h["availabilityPercent"].as_f64().unwrap() - want).abs() < 1e-6,
         "{h} vs {want}"
+    );
+
+    // The report says the same.
+    let out = cmdb_tests::cli::cmdb(
+        &served.dir.path().join("data"),
+        &[
+            "report",
+            "availability",
+            "--window",
+            "1h",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", cmdb_tests::cli::stderr(&out));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = r["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "blog")
+        .unwrap();
+    assert_eq!(row["outages"], 1, "{row}");
+    assert!(
+        (row["downSeconds"].as_f64().unwrap() * 1000.0 - down_ms).abs() < 1.0,
+        "{row}"
+    );
+    assert!(r["cmdbHealth"]["cis"].as_u64().unwrap() > 5, "{r}");
+    let out = cmdb_tests::cli::cmdb(
+        &served.dir.path().join("data"),
+        &[
+            "report",
+            "availability",
+            "--window",
+            "1h",
+            "--format",
+            "csv",
+        ],
+    );
+    let text = cmdb_tests::cli::stdout(&out);
+    assert!(
+        text.starts_with("kind,id,name,availability_percent,"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("service,") && l.contains(",blog,")),
+        "{text}"
+    );
+    let out = cmdb_tests::cli::cmdb(
+        &served.dir.path().join("data"),
+        &["report", "availability", "--window", "1h"],
+    );
+    let text = cmdb_tests::cli::stdout(&out);
+    assert!(
+        text.contains("Business services") && text.contains("blog") && text.contains("CMDB health"),
+        "{text}"
     );
 
     // Prometheus has scraped cmdb's own figures.

@@ -6,6 +6,7 @@ pub mod export;
 pub mod graphql;
 pub mod import;
 pub mod migrate;
+pub mod report;
 pub mod retire;
 pub mod serve;
 pub mod token_hash;
@@ -94,5 +95,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::TokenHash(a) => token_hash::run(ctx, a).await,
         Command::Migrate(a) => migrate::run(ctx, a).await,
         Command::Check(a) => check::run(ctx, a).await,
+        Command::Report(a) => report::run(ctx, a).await,
     }
 }
