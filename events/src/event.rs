@@ -22,11 +22,17 @@ pub const MAX_ADDITIONAL_INFO_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EventSeverity {
+    #[serde(alias = "clear")]
     Clear,
+    #[serde(alias = "critical")]
     Critical,
+    #[serde(alias = "major")]
     Major,
+    #[serde(alias = "minor")]
     Minor,
+    #[serde(alias = "warning")]
     Warning,
+    #[serde(alias = "info")]
     Info,
 }
 

@@ -74,6 +74,22 @@ pub enum LiveError {
 }
 
 impl LiveError {
+    /// The same error for another waiter of a group commit (codes and messages kept).
+    fn duplicate(&self) -> LiveError {
+        match self {
+            LiveError::Invalid(m) => LiveError::Invalid(m.clone()),
+            LiveError::Store(e) => LiveError::Store(match e {
+                StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
+                StoreError::InvalidInput(m) => StoreError::InvalidInput(m.clone()),
+                StoreError::Closed => StoreError::Closed,
+                StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+                StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+                StoreError::Backend(m) => StoreError::Backend(m.clone()),
+                StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+            }),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             LiveError::Store(e) => e.code(),
@@ -127,6 +143,16 @@ pub struct Live {
     /// commit of this process, which is the only writer of operational status).
     services_now:
         parking_lot::RwLock<Option<Arc<HashMap<cmdb_model::CiId, cmdb_events::OperationalStatus>>>>,
+    /// Intakes waiting for the writer (group commit, see [`Live::ingest`]).
+    queue: parking_lot::Mutex<Vec<Pending>>,
+    eval_cache: status::EvalCache,
+}
+
+/// One intake waiting in the queue.
+struct Pending {
+    events: Vec<Event>,
+    now: Timestamp,
+    reply: tokio::sync::oneshot::Sender<Result<IngestSummary, LiveError>>,
 }
 
 impl Live {
@@ -138,6 +164,8 @@ impl Live {
             writer: tokio::sync::Mutex::new(()),
             notices,
             services_now: parking_lot::RwLock::new(None),
+            queue: parking_lot::Mutex::new(Vec::new()),
+            eval_cache: Default::default(),
         }
     }
 
@@ -185,83 +213,150 @@ impl Live {
     }
 
     /// Take events (already validated), in order, received at `now`.
+    ///
+    /// Group commit: intakes arriving while another is being processed wait in a queue, and
+    /// the next writer takes them all at once — each intake's events applied in its order,
+    /// then one status recomputation and one commit for the lot. A burst of many small
+    /// intakes (Alertmanager groups, one event per request) thus costs a few recomputations,
+    /// not one per request; a lone intake is processed at once. Each caller gets its own
+    /// summary once the commit holding its events is done.
     pub async fn ingest(
         &self,
         events: &[Event],
         now: Timestamp,
     ) -> Result<IngestSummary, LiveError> {
-        let now = to_millis(now);
-        let _w = self.writer.lock().await;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue.lock().push(Pending {
+            events: events.to_vec(),
+            now: to_millis(now),
+            reply: tx,
+        });
+        let mut rx = rx;
+        // Either another writer commits our events first (then we stop waiting for the lock:
+        // queuing behind it only to find nothing to do would serialise the senders again), or
+        // we get the lock and commit whatever is queued, ours included.
+        tokio::select! {
+            biased;
+            r = &mut rx => return r.unwrap_or_else(|_| Err(interrupted())),
+            _w = self.writer.lock() => {
+                let batch = std::mem::take(&mut *self.queue.lock());
+                if !batch.is_empty() {
+                    self.process(batch).await;
+                }
+            }
+        }
+        rx.await.unwrap_or_else(|_| Err(interrupted()))
+    }
+
+    /// Apply queued intakes, recompute once, commit once, answer each.
+    async fn process(&self, batch: Vec<Pending>) {
+        let (replies, result) = {
+            let mut replies = Vec::with_capacity(batch.len());
+            let mut intakes = Vec::with_capacity(batch.len());
+            for p in batch {
+                replies.push(p.reply);
+                intakes.push((p.events, p.now));
+            }
+            (replies, self.process_intakes(&intakes).await)
+        };
+        match result {
+            Ok(summaries) => {
+                for (tx, s) in replies.into_iter().zip(summaries) {
+                    let _ = tx.send(Ok(s));
+                }
+            }
+            Err(e) => {
+                for tx in replies {
+                    let _ = tx.send(Err(e.duplicate()));
+                }
+            }
+        }
+    }
+
+    async fn process_intakes(
+        &self,
+        intakes: &[(Vec<Event>, Timestamp)],
+    ) -> Result<Vec<IngestSummary>, LiveError> {
         let ops = self.store.ops();
-        let mut keys: Vec<String> = events.iter().map(Event::key).collect();
-        let event_keys = keys.clone();
+        let mut keys: Vec<String> = intakes
+            .iter()
+            .flat_map(|(evs, _)| evs.iter().map(Event::key))
+            .collect();
         keys.sort();
         keys.dedup();
         let mut latest: HashMap<String, AlertRecord> = ops.latest_alerts(&keys).await?;
         let mut changed: Vec<String> = Vec::new(); // alert ids, first change order
         let mut by_id: HashMap<String, AlertRecord> = HashMap::new();
-        let mut summary = IngestSummary::default();
         let mut binder = Binder::new(&*self.store, self.cfg.instance_port_as_resource);
         let mut status_moved = false;
+        let mut summaries = Vec::with_capacity(intakes.len());
+        let mut newest = None;
 
-        for (i, (e, key)) in events.iter().zip(&event_keys).enumerate() {
-            let current = latest.get(key);
-            let change = cmdb_events::alert::apply(current.map(|r| &r.alert), e);
-            let rec = match change {
-                AlertChange::Ignored(why) => {
-                    summary.ignored.push(Ignored {
-                        index: i,
-                        reason: why.as_str(),
-                    });
-                    summary.alert_ids.push(current.map(|r| r.id.clone()));
-                    continue;
-                }
-                AlertChange::Opened(alert) => {
-                    summary.opened += 1;
-                    let binding = binder.bind(&alert.node, alert.resource.as_deref()).await?;
-                    if binding.ci.is_none() {
-                        summary.unbound += 1;
+        for (events, now) in intakes {
+            let now = *now;
+            newest = newest.max(Some(now));
+            let mut summary = IngestSummary::default();
+            for (i, e) in events.iter().enumerate() {
+                let key = e.key();
+                let current = latest.get(&key);
+                let change = cmdb_events::alert::apply(current.map(|r| &r.alert), e);
+                let rec = match change {
+                    AlertChange::Ignored(why) => {
+                        summary.ignored.push(Ignored {
+                            index: i,
+                            reason: why.as_str(),
+                        });
+                        summary.alert_ids.push(current.map(|r| r.id.clone()));
+                        continue;
                     }
-                    status_moved |= binding.ci.is_some();
-                    AlertRecord {
-                        id: uuid::Uuid::new_v4().to_string(),
+                    AlertChange::Opened(alert) => {
+                        summary.opened += 1;
+                        let binding = binder.bind(&alert.node, alert.resource.as_deref()).await?;
+                        if binding.ci.is_none() {
+                            summary.unbound += 1;
+                        }
+                        status_moved |= binding.ci.is_some();
+                        AlertRecord {
+                            id: uuid::Uuid::new_v4().to_string(),
+                            alert,
+                            binding,
+                            received_first: now,
+                            received_last: now,
+                        }
+                    }
+                    AlertChange::Updated {
                         alert,
-                        binding,
-                        received_first: now,
-                        received_last: now,
+                        severity_changed,
+                    } => {
+                        summary.updated += 1;
+                        let prev = current.expect("an update has an alert");
+                        status_moved |= severity_changed && prev.binding.ci.is_some();
+                        AlertRecord {
+                            alert,
+                            received_last: now,
+                            ..prev.clone()
+                        }
                     }
-                }
-                AlertChange::Updated {
-                    alert,
-                    severity_changed,
-                } => {
-                    summary.updated += 1;
-                    let prev = current.expect("an update has an alert");
-                    status_moved |= severity_changed && prev.binding.ci.is_some();
-                    AlertRecord {
-                        alert,
-                        received_last: now,
-                        ..prev.clone()
+                    AlertChange::Closed(alert) => {
+                        summary.closed += 1;
+                        let prev = current.expect("a clear closes an alert");
+                        status_moved |= prev.binding.ci.is_some();
+                        AlertRecord {
+                            alert,
+                            received_last: now,
+                            ..prev.clone()
+                        }
                     }
+                };
+                summary.accepted += 1;
+                summary.alert_ids.push(Some(rec.id.clone()));
+                if !by_id.contains_key(&rec.id) {
+                    changed.push(rec.id.clone());
                 }
-                AlertChange::Closed(alert) => {
-                    summary.closed += 1;
-                    let prev = current.expect("a clear closes an alert");
-                    status_moved |= prev.binding.ci.is_some();
-                    AlertRecord {
-                        alert,
-                        received_last: now,
-                        ..prev.clone()
-                    }
-                }
-            };
-            summary.accepted += 1;
-            summary.alert_ids.push(Some(rec.id.clone()));
-            if !by_id.contains_key(&rec.id) {
-                changed.push(rec.id.clone());
+                by_id.insert(rec.id.clone(), rec.clone());
+                latest.insert(key, rec);
             }
-            by_id.insert(rec.id.clone(), rec.clone());
-            latest.insert(key.clone(), rec);
+            summaries.push(summary);
         }
 
         let mut batch = OpsBatch {
@@ -269,27 +364,31 @@ impl Live {
             ..Default::default()
         };
         let mut notices = Vec::new();
-        if status_moved {
+        if let (true, Some(now)) = (status_moved, newest) {
             self.recompute(&mut batch, &mut notices, now).await?;
         }
-        summary.services_changed = notices
+        let services_changed = notices
             .iter()
             .filter(|n| matches!(n, LiveNotice::ServiceStatus(s) if s.kind == cmdb_store::ops::SubjectKind::Service))
             .count();
-        summary.incidents_changed = batch.incidents.len();
+        let incidents_changed = batch.incidents.len();
         self.commit(&batch).await?;
         for n in notices {
             let _ = self.notices.send(n);
         }
+        for s in &mut summaries {
+            s.services_changed = services_changed;
+            s.incidents_changed = incidents_changed;
+        }
         tracing::debug!(
-            events = events.len(),
-            opened = summary.opened,
-            closed = summary.closed,
-            services_changed = summary.services_changed,
-            incidents_changed = summary.incidents_changed,
+            intakes = intakes.len(),
+            events = intakes.iter().map(|(e, _)| e.len()).sum::<usize>(),
+            alerts_changed = batch.alerts.len(),
+            services_changed,
+            incidents_changed,
             "events ingested"
         );
-        Ok(summary)
+        Ok(summaries)
     }
 
     /// Try again to bind open alerts that found no CI (or only their node's CI, or a CI since
@@ -342,9 +441,11 @@ impl Live {
     /// Live status of every business service now, with what drives it.
     pub async fn service_status(&self) -> Result<Vec<ServiceStatus>, LiveError> {
         let open = self.store.ops().open_alerts().await?;
-        Ok(status::evaluate(&*self.store, &self.cfg, &open)
-            .await?
-            .services)
+        Ok(
+            status::evaluate(&*self.store, &self.cfg, &open, &self.eval_cache)
+                .await?
+                .services,
+        )
     }
 
     /// Recompute status from the open alerts as `batch` leaves them; add status changes,
@@ -355,6 +456,7 @@ impl Live {
         notices: &mut Vec<LiveNotice>,
         now: Timestamp,
     ) -> Result<(), LiveError> {
+        let started = std::time::Instant::now();
         let ops = self.store.ops();
         let mut open: HashMap<String, AlertRecord> = ops
             .open_alerts()
@@ -375,8 +477,11 @@ impl Live {
                 .cmp(&b.received_first)
                 .then_with(|| a.id.cmp(&b.id))
         });
-        let live = status::evaluate(&*self.store, &self.cfg, &open).await?;
+        let t_open = started.elapsed();
+        let live = status::evaluate(&*self.store, &self.cfg, &open, &self.eval_cache).await?;
+        let t_eval = started.elapsed();
         let changes = status::changes(ops, &live, now).await?;
+        let t_changes = started.elapsed();
         for c in &changes {
             notices.push(LiveNotice::ServiceStatus(c.clone()));
         }
@@ -399,8 +504,33 @@ impl Live {
             batch.incidents.push(change.incident.clone());
             notices.push(LiveNotice::Incident(change));
         }
+        tracing::debug!(
+            open_alerts = open.len(),
+            services = live.services.len(),
+            read_open_us = t_open.as_micros() as u64,
+            evaluate_us = (t_eval - t_open).as_micros() as u64,
+            changes_us = (t_changes - t_eval).as_micros() as u64,
+            incidents_us = (started.elapsed() - t_changes).as_micros() as u64,
+            "live status recomputed"
+        );
+        if std::env::var_os("CMDB_LIVE_TRACE").is_some() {
+            eprintln!(
+                "recompute: {} open, read {:?}, evaluate {:?}, changes {:?}, incidents {:?}",
+                open.len(),
+                t_open,
+                t_eval - t_open,
+                t_changes - t_eval,
+                started.elapsed() - t_changes
+            );
+        }
         Ok(())
     }
+}
+
+fn interrupted() -> LiveError {
+    LiveError::Store(StoreError::Unavailable(
+        "the intake holding these events was interrupted before its commit; send them again".into(),
+    ))
 }
 
 /// Times the live side records are whole milliseconds (what both stores keep of a status

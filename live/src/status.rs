@@ -66,11 +66,33 @@ impl LiveStatus {
     }
 }
 
+/// What the impact engine said about one set of observed states on one graph: services with
+/// their severity, depth, paths and root causes (alerts are attached afresh each time).
+#[derive(Debug, Clone)]
+struct Evaluated {
+    services: Vec<ServiceStatus>,
+}
+
+/// The last evaluation, reused while neither the observed states nor the graph changed: in a
+/// burst, most events add alerts to CIs already in the same state (a host down raises many
+/// alerts), and re-running the engine would give the same answer. Only backends that can
+/// say whether the graph changed (`GraphStore::graph_version`) get this; the others always
+/// evaluate.
+#[derive(Default)]
+pub(crate) struct EvalCache(parking_lot::Mutex<Option<Cached>>);
+
+struct Cached {
+    observed: BTreeMap<CiId, Severity>,
+    graph_version: i64,
+    evaluated: std::sync::Arc<Evaluated>,
+}
+
 /// Evaluate the open alerts `open` (bound ones count) over the graph.
 pub(crate) async fn evaluate(
     store: &dyn GraphStore,
     cfg: &LiveConfig,
     open: &[AlertRecord],
+    cache: &EvalCache,
 ) -> Result<LiveStatus, StoreError> {
     let mut observed: BTreeMap<CiId, Severity> = BTreeMap::new();
     let mut alerts_on: HashMap<CiId, Vec<String>> = HashMap::new();
@@ -82,20 +104,78 @@ pub(crate) async fn evaluate(
             *e = (*e).max(sev);
         }
     }
-    let mut live = LiveStatus {
-        services: Vec::new(),
-        cis: observed
-            .iter()
-            .map(|(id, s)| (id.clone(), OperationalStatus::from(Some(*s))))
-            .collect(),
-    };
+    let cis = observed
+        .iter()
+        .map(|(id, s)| (id.clone(), OperationalStatus::from(Some(*s))))
+        .collect();
     if observed.is_empty() {
-        return Ok(live);
+        return Ok(LiveStatus {
+            services: Vec::new(),
+            cis,
+        });
     }
+    let version = store.graph_version().await?;
+    let reuse = version.and_then(|v| {
+        let c = cache.0.lock();
+        c.as_ref()
+            .filter(|c| c.graph_version == v && c.observed == observed)
+            .map(|c| c.evaluated.clone())
+    });
+    let evaluated = match reuse {
+        Some(e) => e,
+        None => {
+            let e = std::sync::Arc::new(evaluate_graph(store, cfg, &observed).await?);
+            if let Some(v) = version {
+                *cache.0.lock() = Some(Cached {
+                    observed,
+                    graph_version: v,
+                    evaluated: e.clone(),
+                });
+            }
+            e
+        }
+    };
+    let services = evaluated
+        .services
+        .iter()
+        .map(|s| {
+            let mut alerts: Vec<String> = Vec::new();
+            for r in &s.root_causes {
+                for a in alerts_on.get(r).into_iter().flatten() {
+                    if !alerts.contains(a) {
+                        alerts.push(a.clone());
+                    }
+                }
+            }
+            ServiceStatus {
+                alerts,
+                ..s.clone()
+            }
+        })
+        .collect();
+    Ok(LiveStatus { services, cis })
+}
+
+async fn evaluate_graph(
+    store: &dyn GraphStore,
+    cfg: &LiveConfig,
+    observed: &BTreeMap<CiId, Severity>,
+) -> Result<Evaluated, StoreError> {
     let ids: Vec<CiId> = observed.keys().cloned().collect();
+    let t0 = std::time::Instant::now();
     let g = store.impact_graph(&ids, cfg.impact.max_depth).await?;
-    let pairs: Vec<(CiId, Severity)> = observed.into_iter().collect();
+    let t1 = t0.elapsed();
+    let pairs: Vec<(CiId, Severity)> = observed.iter().map(|(c, s)| (c.clone(), *s)).collect();
     let report = evaluate_observed(&pairs, &g, &cfg.impact);
+    tracing::debug!(
+        observed = pairs.len(),
+        edges = g.edges.len(),
+        graph_us = t1.as_micros() as u64,
+        engine_us = (t0.elapsed() - t1).as_micros() as u64,
+        affected = report.affected.len(),
+        services = report.services.len(),
+        "live status evaluated"
+    );
     let svc_ids: Vec<CiId> = report.services.iter().map(|s| s.service.clone()).collect();
     let cis: HashMap<CiId, cmdb_model::Ci> = store
         .get_many(&svc_ids)
@@ -103,6 +183,7 @@ pub(crate) async fn evaluate(
         .into_iter()
         .map(|c| (c.id.clone(), c))
         .collect();
+    let mut services = Vec::with_capacity(report.services.len());
     for s in report.services {
         let ci = cis.get(&s.service);
         let mut roots: Vec<CiId> = Vec::new();
@@ -113,15 +194,7 @@ pub(crate) async fn evaluate(
                 }
             }
         }
-        let mut alerts: Vec<String> = Vec::new();
-        for r in &roots {
-            for a in alerts_on.get(r).into_iter().flatten() {
-                if !alerts.contains(a) {
-                    alerts.push(a.clone());
-                }
-            }
-        }
-        live.services.push(ServiceStatus {
+        services.push(ServiceStatus {
             name: ci
                 .map(|c| c.name.clone())
                 .unwrap_or_else(|| s.service.to_string()),
@@ -129,12 +202,12 @@ pub(crate) async fn evaluate(
             status: OperationalStatus::from(Some(s.severity)),
             depth: s.depth,
             root_causes: roots,
-            alerts,
+            alerts: Vec::new(),
             paths: s.paths,
             service: s.service,
         });
     }
-    Ok(live)
+    Ok(Evaluated { services })
 }
 
 /// Status changes of services and observed CIs against what the store holds as current.

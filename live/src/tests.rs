@@ -406,3 +406,93 @@ async fn a_resource_not_found_binds_to_the_node_and_says_so() {
         Some("endpoint tcp/9100 not found on db1: bound to the Host")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_intakes_commit_together_and_each_gets_its_own_answer() {
+    let (_dir, store) = setup();
+    estate(&*store).await;
+    let shop = id_of(&*store, CiClass::BusinessService, "shop").await;
+    let live = Arc::new(Live::new(store.clone(), LiveConfig::default()));
+    let mut tasks = Vec::new();
+    for i in 0..40i64 {
+        let live = live.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut e = ev(
+                if i % 2 == 0 { "web1" } else { "web2" },
+                None,
+                EventSeverity::Critical,
+                i,
+            );
+            e.event_type = Some(format!("check{i}"));
+            live.ingest(&[e.clone(), e], t(i)).await.unwrap()
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        let s = t.await.unwrap();
+        assert_eq!((s.opened, s.updated, s.accepted), (1, 1, 2), "{s:?}");
+        assert_eq!(
+            s.alert_ids[0], s.alert_ids[1],
+            "both events of an intake: one alert"
+        );
+        ids.push(s.alert_ids[0].clone().unwrap());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "every intake its own alert");
+    assert_eq!(store.ops().open_alerts().await.unwrap().len(), 40);
+    let st = live.service_status().await.unwrap();
+    assert_eq!(
+        status_of(&st, &shop),
+        OperationalStatus::Down,
+        "web1 and web2 down: below min_up"
+    );
+    let now = live.services_now().await.unwrap();
+    assert_eq!(
+        now.get(&shop),
+        Some(&OperationalStatus::Down),
+        "committed status agrees"
+    );
+    let incs = store
+        .ops()
+        .incidents(&IncidentQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(incs.len(), 1, "{incs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_change_is_seen_even_when_the_alerts_states_are_not_new() {
+    let (_dir, store) = setup();
+    estate(&*store).await;
+    let blog = id_of(&*store, CiClass::BusinessService, "blog").await;
+    let live = Live::new(store.clone(), LiveConfig::default());
+    live.ingest(&[ev("web3", None, EventSeverity::Critical, 0)], t(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(&live.service_status().await.unwrap(), &blog),
+        OperationalStatus::Ok
+    );
+    // Someone records that the blog also needs web3.
+    let mut o = Observation::new(Source::new("manual"), RunId::new("e2"), Scope::none());
+    o.push(
+        Record::new("blog", CiClass::BusinessService)
+            .name("blog")
+            .ident("name", "blog"),
+    );
+    o.push(
+        Record::new("w3", CiClass::Host)
+            .name("web3")
+            .ident("hostname", "web3"),
+    );
+    o.relate(RelType::DependsOn, "blog", "w3", EvidenceKind::Manual, 1.0);
+    store.ingest(o, &Default::default()).await.unwrap();
+    // Another alert on web3: its state is the same, the graph is not.
+    let mut e = ev("web3", None, EventSeverity::Critical, 5);
+    e.event_type = Some("disk".into());
+    let r = live.ingest(&[e], t(5)).await.unwrap();
+    assert_eq!(r.opened, 1);
+    let st = live.service_status().await.unwrap();
+    assert_eq!(status_of(&st, &blog), OperationalStatus::Down, "{st:?}");
+}

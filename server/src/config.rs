@@ -749,6 +749,54 @@ mod tests {
     }
 
     #[test]
+    fn events_section() {
+        let c = Config::from_parts(
+            r#"[events]
+max_body_bytes = 65536
+[events.severity_states]
+major = "DOWN"
+warning = "DEGRADED"
+[events.alertmanager]
+node_labels = ["hostname", "instance"]
+default_severity = "major"
+[[events.webhooks]]
+name = "itsm"
+url = "https://itsm.example.com/hook"
+secret = "k"
+"#,
+            "cmdb.toml",
+            env(&[]),
+        )
+        .unwrap();
+        let live = c.events.live_config();
+        assert_eq!(
+            live.states.state(cmdb_events::EventSeverity::Major),
+            Some(cmdb_model::impact::Severity::Down)
+        );
+        assert_eq!(
+            live.states.state(cmdb_events::EventSeverity::Critical),
+            Some(cmdb_model::impact::Severity::Down),
+            "unset severities keep their default"
+        );
+        assert_eq!(live.alertmanager.node_labels, ["hostname", "instance"]);
+        assert_eq!(live.webhooks[0].secret.as_deref(), Some("k"));
+        assert!(
+            !format!("{:?}", live.webhooks[0]).contains("\"k\""),
+            "the secret is never in Debug output"
+        );
+        for (bad, says) in [
+            ("[events.severity_states]\nmajor = \"BROKEN\"\n", "major"),
+            ("[[events.webhooks]]\nname = \"a\"\nurl = \"ftp://x\"\n", "http://"),
+            ("[[events.webhooks]]\nname = \"a\"\nurl = \"http://x\"\n[[events.webhooks]]\nname = \"a\"\nurl = \"http://y\"\n", "twice"),
+            ("[events]\nmax_body_bytes = 10\n", "max_body_bytes"),
+            ("[events.alertmanager]\nnode_label = [\"x\"]\n", "node_label"),
+        ] {
+            let e = Config::from_parts(bad, "cmdb.toml", env(&[])).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_rejected() {
         let e = Config::from_parts("[server]\nbnid = \"x\"\n", "cmdb.toml", env(&[]))
             .unwrap_err()

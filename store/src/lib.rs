@@ -124,6 +124,12 @@ pub trait GraphStore: Send + Sync {
     async fn close(&self) -> Result<(), StoreError>;
     /// The same backend's operations half: alerts, status, incidents, deliveries.
     fn ops(&self) -> &dyn OpsStore;
+    /// A number that changes whenever the graph (CIs or relationships) changes, for caching
+    /// what is computed from it; `None` when the backend cannot tell cheaply (then callers
+    /// must not cache).
+    async fn graph_version(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Relationship types as the store names them (`RUNS_ON`), for filters.

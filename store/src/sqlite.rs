@@ -1597,6 +1597,13 @@ impl GraphStore for EmbeddedStore {
         self
     }
 
+    /// The newest `graph_changes` entry reflected (every graph write appends one, in this
+    /// process or another: `sync` catches up first).
+    async fn graph_version(&self) -> Result<Option<i64>, StoreError> {
+        self.sync()?;
+        Ok(Some(self.adjacency.read().applied))
+    }
+
     async fn ingest(
         &self,
         obs: Observation,

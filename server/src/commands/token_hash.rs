@@ -12,7 +12,7 @@ pub struct Args {
     /// Name for the config entry.
     #[arg(long, default_value = "my-integration")]
     pub name: String,
-    /// reader, editor or admin.
+    /// events (posts events only), reader, editor or admin.
     #[arg(long, default_value = "reader")]
     pub role: String,
 }
