@@ -203,6 +203,7 @@ impl Target {
 pub struct Receiver {
     pub addr: SocketAddr,
     pub got: Arc<Mutex<Vec<Received>>>,
+    failures: Arc<Mutex<usize>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -213,13 +214,14 @@ impl Receiver {
         let got: Arc<Mutex<Vec<Received>>> = Default::default();
         let g = got.clone();
         let failures = Arc::new(Mutex::new(fail_first));
+        let fails = failures.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut s, _)) = l.accept().await else {
                     return;
                 };
                 let g = g.clone();
-                let failures = failures.clone();
+                let failures = fails.clone();
                 tokio::spawn(async move {
                     if let Some(r) = read_request(&mut s).await {
                         let fail = {
@@ -245,11 +247,21 @@ impl Receiver {
                 });
             }
         });
-        Receiver { addr, got, task }
+        Receiver {
+            addr,
+            got,
+            failures,
+            task,
+        }
     }
 
     pub fn received(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
+    }
+
+    /// Answer 200 from now on.
+    pub fn accept(&self) {
+        *self.failures.lock().unwrap() = 0;
     }
 }
 

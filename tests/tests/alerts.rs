@@ -165,6 +165,20 @@ async fn intakes_bind_refuse_bad_input_and_respect_roles() {
         "nothing stored: {d}"
     );
 
+    // Subscribers hear service status and incident changes.
+    let mut ws = cmdb_tests::api_support::WsClient::connect(
+        served.addr,
+        "/graphql/ws",
+        "graphql-transport-ws",
+        None,
+    )
+    .unwrap();
+    ws.send(&json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {READER}") } })).unwrap();
+    assert_eq!(ws.recv().unwrap()["type"], "connection_ack");
+    ws.send(&json!({ "id": "s", "type": "subscribe", "payload": { "query": "subscription { serviceStatusChanged { id previous status } }" } })).unwrap();
+    ws.send(&json!({ "id": "i", "type": "subscribe", "payload": { "query": "subscription { incidentChanged { kind incident { state priority services { name } } } }" } })).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
     // One web server down: the pool keeps two of three, the shop is worse but up.
     let (st, v) = c.post("/api/v1/events", EVENTS, ev.to_string()).await;
     assert_eq!(st, 200, "{v}");
@@ -177,6 +191,19 @@ async fn intakes_bind_refuse_bad_input_and_respect_roles() {
         "DOWN",
         "blog uses an endpoint on web1: {d}"
     );
+    // shop and blog changed status, one incident opened for both (web1 is their cause).
+    let msgs = tokio::task::spawn_blocking(move || {
+        (0..3).map(|_| ws.recv().unwrap()).collect::<Vec<Value>>()
+    })
+    .await
+    .unwrap();
+    let text = serde_json::to_string(&msgs).unwrap();
+    assert!(msgs.iter().all(|m| m["type"] == "next"), "{text}");
+    assert!(
+        text.contains("\"previous\":\"OK\"") && text.contains("\"status\":\"DOWN\""),
+        "{text}"
+    );
+    assert!(text.contains("\"kind\":\"OPENED\""), "{text}");
     let d = c
         .ok(
             "{ businessServices { name operationalStatus status } }",
@@ -542,4 +569,68 @@ backoff_base_secs = 1
     target.stop().await;
     drop(prom);
     drop(am);
+}
+
+/// The outbox is durable: a delivery pending when the server is killed is sent after the
+/// restart, once, with the idempotency key it had.
+#[test]
+fn a_pending_delivery_survives_a_crash_and_is_sent_once() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let receiver = rt.block_on(Receiver::start(usize::MAX)); // refuses until told otherwise
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    lab::seed_store(&data, lab::estate_observation(8080));
+    std::fs::write(
+        dir.path().join("cmdb.toml"),
+        format!(
+            "[[events.webhooks]]\nname = \"itsm\"\nurl = \"http://{}/hook\"\nbackoff_base_secs = 1\nbackoff_max_secs = 2\n",
+            receiver.addr
+        ),
+    )
+    .unwrap();
+    let server = cmdb_tests::cli::ServeProcess::start(&data, &[]);
+    let http = reqwest::blocking::Client::new();
+    let r = http
+        .post(format!("{}/api/v1/events", server.url))
+        .header("content-type", "application/json")
+        .body(json!({ "source": "nagios", "node": "web1", "severity": 1 }).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let start = std::time::Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait("a refused attempt", &|| !receiver.received().is_empty());
+    server.kill9(); // a crash, with the delivery pending
+    let before = receiver.received().len();
+    let key = receiver.received()[0].headers["idempotency-key"].clone();
+    receiver.accept();
+    let server = cmdb_tests::cli::ServeProcess::start(&data, &[]);
+    wait("the delivery after the restart", &|| {
+        receiver.received().len() > before
+    });
+    // Give a duplicate the chance to show up.
+    std::thread::sleep(Duration::from_secs(3));
+    let got = receiver.received();
+    assert_eq!(got.len(), before + 1, "accepted once, never sent again");
+    assert!(
+        got.iter().all(|r| r.headers["idempotency-key"] == key),
+        "one delivery, one key"
+    );
+    let d = server.ok("{ incidents { state } }", json!({}));
+    assert_eq!(d["incidents"][0]["state"], "OPEN");
+    let text = reqwest::blocking::get(format!("{}/metrics", server.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(text.contains("cmdb_webhook_deliveries_pending 0"), "{text}");
+    drop(rt);
 }
