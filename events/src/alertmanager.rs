@@ -75,6 +75,10 @@ pub struct LabelMapping {
     pub severity_label: String,
     /// Severity of a firing alert without a (recognised) severity label.
     pub default_severity: EventSeverity,
+    /// Whether an `instance`'s port becomes the resource (`[events]
+    /// instance_port_as_resource`, one switch for every intake; off: alerts bind to the host).
+    #[serde(skip)]
+    pub instance_port_as_resource: bool,
 }
 
 impl Default for LabelMapping {
@@ -88,6 +92,7 @@ impl Default for LabelMapping {
                 .to_vec(),
             severity_label: "severity".into(),
             default_severity: EventSeverity::Major,
+            instance_port_as_resource: true,
         }
     }
 }
@@ -195,7 +200,10 @@ impl AmAlert {
                 node = host;
             }
         }
-        let port = labels.get("instance").and_then(|i| node_ref(i).port);
+        let port = labels
+            .get("instance")
+            .filter(|_| m.instance_port_as_resource)
+            .and_then(|i| node_ref(i).port);
         let resource = label(&m.resource_labels)
             .map(|(_, v)| v)
             .or_else(|| port.map(|p| format!("tcp/{p}")));
@@ -381,6 +389,12 @@ mod tests {
             Some("tcp/8080"),
             "the instance's port, whichever label names the node"
         );
+        let off = LabelMapping {
+            instance_port_as_resource: false,
+            ..m.clone()
+        };
+        let e2 = p.events(&off, now()).unwrap().remove(0).unwrap();
+        assert_eq!(e2.resource, None, "switched off: the alert is about the host");
         assert_eq!(e.severity, EventSeverity::Major);
         let k = e.message_key.clone().unwrap();
         assert!(k.starts_with("am:") && k.len() == 19, "{k}");

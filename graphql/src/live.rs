@@ -378,13 +378,17 @@ pub struct EventInputG {
 #[derive(SimpleObject)]
 #[graphql(name = "IngestEventResult")]
 pub struct IngestEventResultG {
+    // Only scalars and AlertRef here: the `events` role may read this answer.
     /// The alert the event belongs to (absent when it changed nothing).
     pub alert: Option<AlertObjRef>,
     /// OPENED, UPDATED, CLOSED or IGNORED.
     pub outcome: String,
     /// Why an ignored event changed nothing.
     pub ignored_reason: Option<String>,
+    /// Services whose status changed in the commit that held this event (intakes arriving
+    /// together are committed together).
     pub services_changed: u32,
+    /// Incidents changed by that commit.
     pub incidents_changed: u32,
 }
 
@@ -397,6 +401,9 @@ impl AlertObjRef {
     async fn id(&self) -> ID {
         ID(self.0.clone())
     }
+    /// The alert itself (a reader's right: the `events` role gets the id only, so a monitor's
+    /// token reads nothing of the CMDB through the mutation's answer).
+    #[graphql(guard = "crate::mutation::RoleGuard::new(Role::Reader)")]
     async fn alert(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AlertObj>> {
         Ok(state(ctx)?
             .store

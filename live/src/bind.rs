@@ -87,23 +87,28 @@ impl<'a> Binder<'a> {
                 reason: None,
             });
         };
-        match self.find_resource(&host, &wanted).await? {
-            Some(ci) => Ok(Binding {
-                ci: Some(ci),
-                node_ci: Some(host.id),
-                reason: None,
-            }),
-            None => Ok(Binding {
-                reason: Some(format!(
-                    "{} not found on {}: bound to the {}",
-                    describe(&wanted),
-                    host.name,
-                    host.class.as_str()
-                )),
-                ci: Some(host.id.clone()),
-                node_ci: Some(host.id),
-            }),
-        }
+        let found = self.find_resource(&host, &wanted).await?;
+        let why = match found.len() {
+            1 => {
+                return Ok(Binding {
+                    ci: found.into_iter().next(),
+                    node_ci: Some(host.id),
+                    reason: None,
+                })
+            }
+            0 => "not found on",
+            _ => "is ambiguous (several CIs match) on",
+        };
+        Ok(Binding {
+            reason: Some(format!(
+                "{} {why} {}: bound to the {}",
+                describe(&wanted),
+                host.name,
+                host.class.as_str()
+            )),
+            ci: Some(host.id.clone()),
+            node_ci: Some(host.id),
+        })
     }
 
     async fn find_node(
@@ -168,7 +173,7 @@ impl<'a> Binder<'a> {
         &self,
         host: &Ci,
         wanted: &ResourceKey,
-    ) -> Result<Option<CiId>, StoreError> {
+    ) -> Result<Vec<CiId>, StoreError> {
         let q = RelQuery {
             direction: Direction::Both,
             types: vec![RelType::Contains, RelType::RunsOn],
@@ -193,8 +198,18 @@ impl<'a> Binder<'a> {
             .into_iter()
             .filter(|c| c.status != CiStatus::Retired && matches(c, wanted))
             .collect();
-        cis.sort_by_key(|c| (c.status != CiStatus::Active, rank(c.class), c.id.clone()));
-        Ok(cis.into_iter().next().map(|c| c.id))
+        // The best candidates: current before stale, then endpoints, processes, interfaces.
+        // More than one of those is ambiguous (two `java` processes): the caller says so
+        // rather than guess.
+        let best = cis
+            .iter()
+            .map(|c| (c.status != CiStatus::Active, rank(c.class)))
+            .min();
+        Ok(cis
+            .into_iter()
+            .filter(|c| Some((c.status != CiStatus::Active, rank(c.class))) == best)
+            .map(|c| c.id)
+            .collect())
     }
 }
 

@@ -10,7 +10,7 @@ use crate::LiveError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
-    #[error("the window is empty: `to` must be after `from`")]
+    #[error("the window is empty: `to` must be after `from`, and `from` before now")]
     EmptyWindow,
 }
 
@@ -43,6 +43,9 @@ pub async fn subject_health(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Option<SubjectHealth>, LiveError> {
+    // The future has no status yet: a window reaching past now ends now (else the rest of
+    // the month would count as the current status, and an SLA as met or breached early).
+    let to = to.min(chrono::Utc::now());
     if to <= from {
         return Err(LiveError::Invalid(HealthError::EmptyWindow.to_string()));
     }

@@ -143,9 +143,18 @@ pub struct Live {
     /// commit of this process, which is the only writer of operational status).
     services_now:
         parking_lot::RwLock<Option<Arc<HashMap<cmdb_model::CiId, cmdb_events::OperationalStatus>>>>,
+    /// Bumped by every commit that changes a status: a `services_now` load that raced with
+    /// one is not kept.
+    status_generation: std::sync::atomic::AtomicU64,
     /// Intakes waiting for the writer (group commit, see [`Live::ingest`]).
     queue: parking_lot::Mutex<Vec<Pending>>,
     eval_cache: status::EvalCache,
+    /// The graph version the stored status was last computed on (`None`: unknown), so
+    /// `rebind` recomputes when discovery changed the graph under unchanged alerts.
+    computed_on: parking_lot::Mutex<Option<i64>>,
+    /// The time of the last recomputation: status changes never go back in time, whatever
+    /// order intakes stamped with their receipt time are committed in.
+    last_at: parking_lot::Mutex<Option<Timestamp>>,
 }
 
 /// One intake waiting in the queue.
@@ -164,8 +173,11 @@ impl Live {
             writer: tokio::sync::Mutex::new(()),
             notices,
             services_now: parking_lot::RwLock::new(None),
+            status_generation: Default::default(),
             queue: parking_lot::Mutex::new(Vec::new()),
             eval_cache: Default::default(),
+            computed_on: parking_lot::Mutex::new(None),
+            last_at: parking_lot::Mutex::new(None),
         }
     }
 
@@ -177,6 +189,9 @@ impl Live {
         if let Some(m) = self.services_now.read().clone() {
             return Ok(m);
         }
+        let generation = self
+            .status_generation
+            .load(std::sync::atomic::Ordering::Acquire);
         let m: HashMap<_, _> = self
             .store
             .ops()
@@ -186,7 +201,15 @@ impl Live {
             .map(|c| (c.subject, c.status))
             .collect();
         let m = Arc::new(m);
-        *self.services_now.write() = Some(m.clone());
+        let mut cached = self.services_now.write();
+        // Keep it only if no commit changed a status while we read.
+        if self
+            .status_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+            == generation
+        {
+            *cached = Some(m.clone());
+        }
         Ok(m)
     }
 
@@ -194,7 +217,13 @@ impl Live {
     async fn commit(&self, batch: &OpsBatch) -> Result<(), LiveError> {
         let r = self.store.ops().commit(batch).await;
         if !batch.status_changes.is_empty() || r.is_err() {
-            *self.services_now.write() = None;
+            let mut cached = self.services_now.write();
+            self.status_generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            *cached = None;
+        }
+        if r.is_err() {
+            *self.computed_on.lock() = None;
         }
         Ok(r?)
     }
@@ -221,7 +250,7 @@ impl Live {
     /// not one per request; a lone intake is processed at once. Each caller gets its own
     /// summary once the commit holding its events is done.
     pub async fn ingest(
-        &self,
+        self: &Arc<Self>,
         events: &[Event],
         now: Timestamp,
     ) -> Result<IngestSummary, LiveError> {
@@ -231,20 +260,17 @@ impl Live {
             now: to_millis(now),
             reply: tx,
         });
-        let mut rx = rx;
-        // Either another writer commits our events first (then we stop waiting for the lock:
-        // queuing behind it only to find nothing to do would serialise the senders again), or
-        // we get the lock and commit whatever is queued, ours included.
-        tokio::select! {
-            biased;
-            r = &mut rx => return r.unwrap_or_else(|_| Err(interrupted())),
-            _w = self.writer.lock() => {
-                let batch = std::mem::take(&mut *self.queue.lock());
-                if !batch.is_empty() {
-                    self.process(batch).await;
-                }
+        // The commit runs in a task of its own, not in the caller: a caller that goes away
+        // (a request over its time budget, a client hanging up) must not cut short a batch
+        // other callers wait on. Whichever task gets the writer takes everything queued.
+        let me = self.clone();
+        tokio::spawn(async move {
+            let _w = me.writer.lock().await;
+            let batch = std::mem::take(&mut *me.queue.lock());
+            if !batch.is_empty() {
+                me.process(batch).await;
             }
-        }
+        });
         rx.await.unwrap_or_else(|_| Err(interrupted()))
     }
 
@@ -425,8 +451,13 @@ impl Live {
             }
         }
         let n = batch.alerts.len();
+        // With no binding changed, status still follows the graph: discovery may have added
+        // or removed a dependency under alerts that stay as they were.
         if n == 0 {
-            return Ok(0);
+            let version = self.store.graph_version().await?;
+            if version.is_some() && version == *self.computed_on.lock() {
+                return Ok(0);
+            }
         }
         let mut notices = Vec::new();
         self.recompute(&mut batch, &mut notices, now).await?;
@@ -434,7 +465,9 @@ impl Live {
         for x in notices {
             let _ = self.notices.send(x);
         }
-        tracing::info!(alerts = n, "alerts bound again after discovery");
+        if n > 0 {
+            tracing::info!(alerts = n, "alerts bound again after discovery");
+        }
         Ok(n)
     }
 
@@ -458,6 +491,14 @@ impl Live {
     ) -> Result<(), LiveError> {
         let started = std::time::Instant::now();
         let ops = self.store.ops();
+        // Never back in time (see `last_at`).
+        let now = {
+            let mut last = self.last_at.lock();
+            let now = last.map_or(now, |l| l.max(now));
+            *last = Some(now);
+            now
+        };
+        let version = self.store.graph_version().await?;
         let mut open: HashMap<String, AlertRecord> = ops
             .open_alerts()
             .await?
@@ -479,6 +520,7 @@ impl Live {
         });
         let t_open = started.elapsed();
         let live = status::evaluate(&*self.store, &self.cfg, &open, &self.eval_cache).await?;
+        *self.computed_on.lock() = version;
         let t_eval = started.elapsed();
         let changes = status::changes(ops, &live, now).await?;
         let t_changes = started.elapsed();

@@ -140,7 +140,7 @@ async fn alerts_drive_status_incidents_deliveries_and_figures() {
         webhooks: vec![Webhook::new("itsm", "http://127.0.0.1:9/hook")],
         ..Default::default()
     };
-    let live = Live::new(store.clone(), cfg);
+    let live = Arc::new(Live::new(store.clone(), cfg));
     let mut notices = live.subscribe();
 
     // web1 down (by FQDN): one of three, the pool keeps two: shop is worse but not DOWN.
@@ -331,7 +331,7 @@ async fn alerts_drive_status_incidents_deliveries_and_figures() {
 async fn unbound_alerts_bind_after_discovery_and_retired_cis_are_skipped() {
     let (_dir, store) = setup();
     estate(&*store).await;
-    let live = Live::new(store.clone(), LiveConfig::default());
+    let live = Arc::new(Live::new(store.clone(), LiveConfig::default()));
     let r = live
         .ingest(&[ev("late1", None, EventSeverity::Critical, 0)], t(0))
         .await
@@ -389,7 +389,7 @@ async fn a_resource_not_found_binds_to_the_node_and_says_so() {
     let (_dir, store) = setup();
     estate(&*store).await;
     let db1 = id_of(&*store, CiClass::Host, "db1").await;
-    let live = Live::new(store.clone(), LiveConfig::default());
+    let live = Arc::new(Live::new(store.clone(), LiveConfig::default()));
     let r = live
         .ingest(&[ev("db1:9100", None, EventSeverity::Critical, 0)], t(0))
         .await
@@ -466,7 +466,7 @@ async fn a_graph_change_is_seen_even_when_the_alerts_states_are_not_new() {
     let (_dir, store) = setup();
     estate(&*store).await;
     let blog = id_of(&*store, CiClass::BusinessService, "blog").await;
-    let live = Live::new(store.clone(), LiveConfig::default());
+    let live = Arc::new(Live::new(store.clone(), LiveConfig::default()));
     live.ingest(&[ev("web3", None, EventSeverity::Critical, 0)], t(0))
         .await
         .unwrap();
@@ -488,6 +488,11 @@ async fn a_graph_change_is_seen_even_when_the_alerts_states_are_not_new() {
     );
     o.relate(RelType::DependsOn, "blog", "w3", EvidenceKind::Manual, 1.0);
     store.ingest(o, &Default::default()).await.unwrap();
+    // After discovery, the stored status follows the graph without any new alert.
+    live.rebind(t(3)).await.unwrap();
+    let now = live.services_now().await.unwrap();
+    assert_eq!(now.get(&blog), Some(&OperationalStatus::Down), "stored status caught up");
+    assert_eq!(live.rebind(t(4)).await.unwrap(), 0, "nothing new: no recomputation");
     // Another alert on web3: its state is the same, the graph is not.
     let mut e = ev("web3", None, EventSeverity::Critical, 5);
     e.event_type = Some("disk".into());

@@ -150,9 +150,11 @@ impl EventsConfig {
                 }
             })
             .collect();
+        let mut alertmanager = self.alertmanager.clone();
+        alertmanager.instance_port_as_resource = self.instance_port_as_resource;
         cmdb_live::LiveConfig {
             states: self.severity_states,
-            alertmanager: self.alertmanager.clone(),
+            alertmanager,
             instance_port_as_resource: self.instance_port_as_resource,
             webhooks,
             impact: Default::default(),

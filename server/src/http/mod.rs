@@ -167,7 +167,12 @@ pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running>
             .wrap_fn(|req, srv| {
                 use actix_web::dev::Service as _;
                 let route = req.match_pattern().unwrap_or_else(|| "other".into());
-                let method = req.method().as_str().to_string();
+                // A fixed set: a client sending made-up methods must not grow the series.
+                let method = match req.method().as_str() {
+                    m @ ("GET" | "POST" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "PATCH") => m,
+                    _ => "OTHER",
+                }
+                .to_string();
                 let started = std::time::Instant::now();
                 let fut = srv.call(req);
                 async move {

@@ -181,7 +181,9 @@ impl Neo4jStore {
             .collect::<Result<_, StoreError>>()?;
         run_batched(
             &mut tx,
-            "UNWIND $rows AS r CREATE (:CmdbDelivery {id: r.id, state: r.state, next: r.next, created: r.created, doc: r.doc})",
+            // MERGE: a retry after a commit whose answer was lost finds the delivery there.
+            "UNWIND $rows AS r MERGE (d:CmdbDelivery {id: r.id})
+             ON CREATE SET d.state = r.state, d.next = r.next, d.created = r.created, d.doc = r.doc",
             deliveries,
             bs,
             &json!({}),
