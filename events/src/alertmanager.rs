@@ -394,7 +394,10 @@ mod tests {
             ..m.clone()
         };
         let e2 = p.events(&off, now()).unwrap().remove(0).unwrap();
-        assert_eq!(e2.resource, None, "switched off: the alert is about the host");
+        assert_eq!(
+            e2.resource, None,
+            "switched off: the alert is about the host"
+        );
         assert_eq!(e.severity, EventSeverity::Major);
         let k = e.message_key.clone().unwrap();
         assert!(k.starts_with("am:") && k.len() == 19, "{k}");

@@ -191,7 +191,7 @@ impl<'a> Binder<'a> {
                 _ => None,
             })
             .collect();
-        let mut cis: Vec<Ci> = self
+        let cis: Vec<Ci> = self
             .store
             .get_many(&children)
             .await?

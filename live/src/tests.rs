@@ -491,8 +491,16 @@ async fn a_graph_change_is_seen_even_when_the_alerts_states_are_not_new() {
     // After discovery, the stored status follows the graph without any new alert.
     live.rebind(t(3)).await.unwrap();
     let now = live.services_now().await.unwrap();
-    assert_eq!(now.get(&blog), Some(&OperationalStatus::Down), "stored status caught up");
-    assert_eq!(live.rebind(t(4)).await.unwrap(), 0, "nothing new: no recomputation");
+    assert_eq!(
+        now.get(&blog),
+        Some(&OperationalStatus::Down),
+        "stored status caught up"
+    );
+    assert_eq!(
+        live.rebind(t(4)).await.unwrap(),
+        0,
+        "nothing new: no recomputation"
+    );
     // Another alert on web3: its state is the same, the graph is not.
     let mut e = ev("web3", None, EventSeverity::Critical, 5);
     e.event_type = Some("disk".into());
