@@ -214,7 +214,7 @@ fn write_line(out: &mut impl Write, format: Format, line: &Line) -> anyhow::Resu
 /// `@`, a tab or a carriage return — gets a leading apostrophe (OWASP, CSV injection); so does
 /// a value that already starts with an apostrophe, which keeps the rule reversible: drop one
 /// leading apostrophe from a cell that has one to get the value back. Then RFC 4180 quoting.
-fn csv_field(s: &str) -> String {
+pub(super) fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) {
         format!("'{s}")
     } else {

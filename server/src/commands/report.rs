@@ -8,6 +8,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use cmdb_live::{AvailabilityReport, SubjectHealth};
 
+// One CSV rule for every export: RFC 4180 quoting, formula cells neutralised reversibly.
+use super::export::csv_field;
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(subcommand)]
@@ -115,21 +118,6 @@ fn json(r: &AvailabilityReport) -> serde_json::Value {
         "cis": r.cis.iter().map(|h| row("ci", h)).collect::<Vec<_>>(),
         "cmdbHealth": r.health,
     })
-}
-
-/// RFC 4180: quote fields holding a comma, quote or line break; a leading `=`, `+`, `-` or
-/// `@` is prefixed with `'` so a spreadsheet never runs a CI name as a formula.
-fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -294,13 +282,5 @@ mod tests {
         ] {
             assert!(parse_window(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn csv_fields_are_quoted_and_defused() {
-        assert_eq!(csv_field("web1"), "web1");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=cmd()"), "'=cmd()");
     }
 }

@@ -61,6 +61,16 @@ async fn intake_body(
     Ok((caller.name, body))
 }
 
+/// `what at `path`: message` from a typed-JSON error (the path omitted at the top level).
+fn located<E: std::fmt::Display>(what: &str, e: serde_path_to_error::Error<E>) -> String {
+    let path = e.path().to_string();
+    if path.is_empty() || path == "." {
+        format!("{what}: {}", e.inner())
+    } else {
+        format!("{what} at `{path}`: {}", e.inner())
+    }
+}
+
 fn bad(message: impl Into<String>) -> HttpResponse {
     json_error(StatusCode::BAD_REQUEST, "INVALID_INPUT", &message.into())
 }
@@ -161,15 +171,7 @@ pub(super) async fn post_events(
     for (i, item) in items.into_iter().enumerate() {
         let input: EventInput = match serde_path_to_error::deserialize(item) {
             Ok(e) => e,
-            Err(e) => {
-                let path = e.path().to_string();
-                let at = if path.is_empty() || path == "." {
-                    String::new()
-                } else {
-                    format!(" at `{path}`")
-                };
-                return bad(format!("event {i}{at}: {}", e.inner()));
-            }
+            Err(e) => return bad(located(&format!("event {i}"), e)),
         };
         match input.into_event(now) {
             Ok(e) => events.push(e),
@@ -192,18 +194,7 @@ pub(super) async fn post_alertmanager(
     let mut de = serde_json::Deserializer::from_slice(&body);
     let p: WebhookPayload = match serde_path_to_error::deserialize(&mut de) {
         Ok(p) => p,
-        Err(e) => {
-            let path = e.path().to_string();
-            let at = if path.is_empty() || path == "." {
-                String::new()
-            } else {
-                format!(" at `{path}`")
-            };
-            return bad(format!(
-                "not an Alertmanager webhook payload{at}: {}",
-                e.inner()
-            ));
-        }
+        Err(e) => return bad(located("not an Alertmanager webhook payload", e)),
     };
     if p.truncated_alerts > 0 {
         tracing::warn!(caller, truncated_alerts = p.truncated_alerts, group_key = %p.group_key, "Alertmanager truncated this notification: raise max_alerts in its receiver, or the missing alerts arrive only on the next notification");
