@@ -465,6 +465,34 @@ def config():
     out.done()
 
 
+# ---------------------------------------------------------------------------------------------
+# event intake
+
+
+def event_intake():
+    out = Out("event_intake")
+    for i, b in enumerate(code_blocks(read("docs/alerts.md").decode(), "json")):
+        out.add(f"docs-alerts-{i}.json", b)
+    alert = {"status": "firing", "labels": {"alertname": "HostDown", "instance": "10.9.0.12:9100",
+             "severity": "critical", "job": "node"}, "annotations": {"summary": "down"},
+             "startsAt": "2026-11-24T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+             "generatorURL": "http://prom", "fingerprint": "aa01"}
+    payload = {"version": "4", "status": "firing", "receiver": "cmdb", "groupKey": "{}:{}",
+               "truncatedAlerts": 0, "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+               "externalURL": "http://am", "alerts": [alert]}
+    out.add("alertmanager-firing.json", json.dumps(payload))
+    resolved = dict(payload, status="resolved",
+                    alerts=[dict(alert, status="resolved", endsAt="2026-11-24T10:05:00Z")])
+    out.add("alertmanager-resolved.json", json.dumps(resolved))
+    out.add("events-array.json", json.dumps([
+        {"source": "nagios", "node": "web1.example.com", "type": "HOST_DOWN", "severity": 1},
+        {"source": "nagios", "node": "52-54-00-12-34-56", "resource": "tcp/5432", "severity": "major"},
+        {"source": "zabbix", "node": "[2001:db8::5]:8080", "messageKey": "k1", "severity": 0,
+         "time": "2026-11-24T10:00:00+01:00", "additionalInfo": {"a": [1, 2]}}]))
+    out.add("events-wrapped.json", json.dumps({"events": [{"source": "x", "node": "db1", "severity": 5}]}))
+    out.done()
+
+
 TARGETS = {
     "snmp_ber": snmp_ber,
     "snmp_walk": snmp_walk,
@@ -473,6 +501,7 @@ TARGETS = {
     "import_lines": import_lines,
     "graphql_request": graphql_request,
     "config": config,
+    "event_intake": event_intake,
 }
 
 if __name__ == "__main__":

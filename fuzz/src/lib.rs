@@ -443,6 +443,61 @@ pub fn config_result(data: &[u8]) -> Result<cmdb_server::config::Config, String>
 }
 
 // ---------------------------------------------------------------------------------------------
+// event intake
+
+/// `event_intake`: a body as `POST /api/v1/events` and `POST /api/v1/alerts/alertmanager` read
+/// it — JSON; an object with `alerts` is taken as Alertmanager's webhook payload (envelope,
+/// then each alert, with the default label mapping and with the instance port switched off),
+/// anything else as one event, an array or `{"events": [...]}` — then what binding reads of
+/// each accepted event (`node_ref`, `resource_ref`) and its message key.
+pub fn event_intake(data: &[u8]) {
+    use cmdb_events::alertmanager::{LabelMapping, WebhookPayload};
+    use cmdb_events::reference::{node_ref, resource_ref};
+    let now = chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap_or_default();
+    let look = |e: &cmdb_events::Event| {
+        let _ = node_ref(&e.node);
+        if let Some(r) = &e.resource {
+            let _ = resource_ref(r);
+        }
+        let _ = e.key();
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    if v.get("alerts").is_some() {
+        if let Ok(p) = serde_json::from_value::<WebhookPayload>(v) {
+            let off = LabelMapping {
+                instance_port_as_resource: false,
+                ..LabelMapping::default()
+            };
+            for m in [LabelMapping::default(), off] {
+                if let Ok(events) = p.events(&m, now) {
+                    for e in events.into_iter().flatten() {
+                        look(&e);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    let items = match v {
+        serde_json::Value::Array(a) => a,
+        serde_json::Value::Object(mut o) if o.contains_key("events") => match o.remove("events") {
+            Some(serde_json::Value::Array(a)) => a,
+            _ => return,
+        },
+        other => vec![other],
+    };
+    for item in items {
+        if let Ok(input) = serde_json::from_value::<cmdb_events::EventInput>(item) {
+            if let Ok(e) = input.into_event(now) {
+                look(&e);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // the target table
 
 /// One fuzz target: its name (the `fuzz_targets/<name>.rs` binary and the `corpus/<name>/`
@@ -566,6 +621,22 @@ pub const TARGETS: &[Target] = &[
             b"(first: 100000)",
             b"(last: -1)",
             b"a: ",
+        ],
+    },
+    Target {
+        name: "event_intake",
+        run: event_intake,
+        tokens: &[
+            b"\"alerts\"",
+            b"\"status\":\"resolved\"",
+            b"\"instance\":\"[::1]:9100\"",
+            b"\"severity\":",
+            b"\"startsAt\":\"2026-11-24T10:00:00Z\"",
+            b"\"endsAt\":\"0001-01-01T00:00:00Z\"",
+            b"\"node\":\"aa:bb:cc:dd:ee:ff\"",
+            b"\"resource\":\"tcp/5432\"",
+            b"\"time\":\"",
+            b"\"additionalInfo\":{",
         ],
     },
     Target {

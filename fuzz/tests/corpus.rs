@@ -302,3 +302,8 @@ fn graphql_request() {
 fn config() {
     fuzz("config");
 }
+
+#[test]
+fn event_intake() {
+    fuzz("event_intake");
+}

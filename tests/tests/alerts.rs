@@ -622,8 +622,8 @@ fn a_pending_delivery_survives_a_crash_and_is_sent_once() {
     };
     wait("a refused attempt", &|| !receiver.received().is_empty());
     server.kill9(); // a crash, with the delivery pending
-    // An attempt the killed server had already written to the socket may still be read by the
-    // receiver: let it land before counting.
+                    // An attempt the killed server had already written to the socket may still be read by the
+                    // receiver: let it land before counting.
     std::thread::sleep(Duration::from_millis(500));
     let before = receiver.received().len();
     let key = receiver.received()[0].headers["idempotency-key"].clone();
