@@ -65,7 +65,8 @@ impl Default for LiveConfig {
 }
 
 /// Errors of the live side; `code()` is stable (GraphQL `extensions.code`, HTTP bodies).
-#[derive(Debug, thiserror::Error)]
+/// Clone: one failed group commit answers every intake it held.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LiveError {
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -74,22 +75,6 @@ pub enum LiveError {
 }
 
 impl LiveError {
-    /// The same error for another waiter of a group commit (codes and messages kept).
-    fn duplicate(&self) -> LiveError {
-        match self {
-            LiveError::Invalid(m) => LiveError::Invalid(m.clone()),
-            LiveError::Store(e) => LiveError::Store(match e {
-                StoreError::NotFound(m) => StoreError::NotFound(m.clone()),
-                StoreError::InvalidInput(m) => StoreError::InvalidInput(m.clone()),
-                StoreError::Closed => StoreError::Closed,
-                StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-                StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-                StoreError::Backend(m) => StoreError::Backend(m.clone()),
-                StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-            }),
-        }
-    }
-
     pub fn code(&self) -> &'static str {
         match self {
             LiveError::Store(e) => e.code(),
@@ -276,15 +261,11 @@ impl Live {
 
     /// Apply queued intakes, recompute once, commit once, answer each.
     async fn process(&self, batch: Vec<Pending>) {
-        let (replies, result) = {
-            let mut replies = Vec::with_capacity(batch.len());
-            let mut intakes = Vec::with_capacity(batch.len());
-            for p in batch {
-                replies.push(p.reply);
-                intakes.push((p.events, p.now));
-            }
-            (replies, self.process_intakes(&intakes).await)
-        };
+        let (replies, intakes): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|p| (p.reply, (p.events, p.now)))
+            .unzip();
+        let result = self.process_intakes(&intakes).await;
         match result {
             Ok(summaries) => {
                 for (tx, s) in replies.into_iter().zip(summaries) {
@@ -293,7 +274,7 @@ impl Live {
             }
             Err(e) => {
                 for tx in replies {
-                    let _ = tx.send(Err(e.duplicate()));
+                    let _ = tx.send(Err(e.clone()));
                 }
             }
         }
@@ -555,16 +536,6 @@ impl Live {
             incidents_us = (started.elapsed() - t_changes).as_micros() as u64,
             "live status recomputed"
         );
-        if std::env::var_os("CMDB_LIVE_TRACE").is_some() {
-            eprintln!(
-                "recompute: {} open, read {:?}, evaluate {:?}, changes {:?}, incidents {:?}",
-                open.len(),
-                t_open,
-                t_eval - t_open,
-                t_changes - t_eval,
-                started.elapsed() - t_changes
-            );
-        }
         Ok(())
     }
 }

@@ -120,6 +120,12 @@ fn setup() -> (tempfile::TempDir, Arc<dyn GraphStore>) {
     (dir, Arc::new(s))
 }
 
+/// The stored alert of an intake's first event.
+async fn first_alert(store: &dyn GraphStore, r: &IngestSummary) -> cmdb_store::ops::AlertRecord {
+    let id = r.alert_ids[0].as_deref().expect("the event has an alert");
+    store.ops().alert(id).await.unwrap().expect("stored")
+}
+
 fn status_of(all: &[ServiceStatus], id: &CiId) -> OperationalStatus {
     all.iter()
         .find(|s| &s.service == id)
@@ -155,12 +161,7 @@ async fn alerts_drive_status_incidents_deliveries_and_figures() {
         (r.opened, r.unbound, r.services_changed, r.incidents_changed),
         (1, 0, 1, 1)
     );
-    let a1 = store
-        .ops()
-        .alert(r.alert_ids[0].as_deref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let a1 = first_alert(&*store, &r).await;
     assert_eq!(a1.binding.ci.as_ref(), Some(&web1));
     let st = live.service_status().await.unwrap();
     let shop_now = status_of(&st, &shop);
@@ -252,12 +253,7 @@ async fn alerts_drive_status_incidents_deliveries_and_figures() {
         )
         .await
         .unwrap();
-    let a = store
-        .ops()
-        .alert(r.alert_ids[0].as_deref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let a = first_alert(&*store, &r).await;
     assert_eq!(a.binding.ci.as_ref(), Some(&pg));
     let st = live.service_status().await.unwrap();
     assert_eq!(status_of(&st, &blog), OperationalStatus::Degraded);
@@ -348,12 +344,7 @@ async fn unbound_alerts_bind_after_discovery_and_retired_cis_are_skipped() {
     store.ingest(o, &Default::default()).await.unwrap();
     let late1 = id_of(&*store, CiClass::Host, "late1").await;
     assert_eq!(live.rebind(t(2)).await.unwrap(), 1);
-    let a = store
-        .ops()
-        .alert(r.alert_ids[0].as_deref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let a = first_alert(&*store, &r).await;
     assert_eq!(a.binding.ci.as_ref(), Some(&late1));
     assert_eq!(a.binding.reason, None);
     let cis = store.ops().current_statuses(SubjectKind::Ci).await.unwrap();
@@ -375,12 +366,7 @@ async fn unbound_alerts_bind_after_discovery_and_retired_cis_are_skipped() {
     assert_eq!(r.unbound, 1);
     // And the old alert moves off it on the next rebind.
     assert_eq!(live.rebind(t(11)).await.unwrap(), 1);
-    let a = store
-        .ops()
-        .alert(r.alert_ids[0].as_deref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let a = first_alert(&*store, &r).await;
     assert!(a.binding.ci.is_none());
 }
 
@@ -394,12 +380,7 @@ async fn a_resource_not_found_binds_to_the_node_and_says_so() {
         .ingest(&[ev("db1:9100", None, EventSeverity::Critical, 0)], t(0))
         .await
         .unwrap();
-    let a = store
-        .ops()
-        .alert(r.alert_ids[0].as_deref().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let a = first_alert(&*store, &r).await;
     assert_eq!(a.binding.ci.as_ref(), Some(&db1));
     assert_eq!(
         a.binding.reason.as_deref(),

@@ -1,7 +1,7 @@
 use thiserror::Error;
 
 /// Errors at the store boundary. `code()` is stable and surfaces as GraphQL `extensions.code`.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
     #[error("not found: {0}")]
     NotFound(String),

@@ -509,18 +509,18 @@ backoff_base_secs = 1
     );
 
     // The report says the same.
-    let out = cmdb_tests::cli::cmdb(
-        &served.dir.path().join("data"),
-        &[
-            "report",
-            "availability",
-            "--window",
-            "1h",
-            "--format",
-            "json",
-        ],
-    );
-    assert!(out.status.success(), "{}", cmdb_tests::cli::stderr(&out));
+    let data = served.dir.path().join("data");
+    let report = |extra: &[&str]| {
+        let args: Vec<&str> = ["report", "availability", "--window", "1h"]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect();
+        let out = cmdb_tests::cli::cmdb(&data, &args);
+        assert!(out.status.success(), "{}", cmdb_tests::cli::stderr(&out));
+        out
+    };
+    let out = report(&["--format", "json"]);
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     let row = r["services"]
         .as_array()
@@ -534,17 +534,7 @@ backoff_base_secs = 1
         "{row}"
     );
     assert!(r["cmdbHealth"]["cis"].as_u64().unwrap() > 5, "{r}");
-    let out = cmdb_tests::cli::cmdb(
-        &served.dir.path().join("data"),
-        &[
-            "report",
-            "availability",
-            "--window",
-            "1h",
-            "--format",
-            "csv",
-        ],
-    );
+    let out = report(&["--format", "csv"]);
     let text = cmdb_tests::cli::stdout(&out);
     assert!(
         text.starts_with("kind,id,name,availability_percent,"),
@@ -555,10 +545,7 @@ backoff_base_secs = 1
             .any(|l| l.starts_with("service,") && l.contains(",blog,")),
         "{text}"
     );
-    let out = cmdb_tests::cli::cmdb(
-        &served.dir.path().join("data"),
-        &["report", "availability", "--window", "1h"],
-    );
+    let out = report(&[]);
     let text = cmdb_tests::cli::stdout(&out);
     assert!(
         text.contains("Business services") && text.contains("blog") && text.contains("CMDB health"),
