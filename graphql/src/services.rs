@@ -394,6 +394,23 @@ pub struct ServiceMapEdge {
     /// All its evidence is host-level: a connection seen on a host without the process that
     /// holds it, or a dependency guessed from such connections.
     pub rests_on_host_level_evidence: bool,
+    /// Which way a failure travels along this edge (the relationship type's rule, so a
+    /// drawing can put what is relied on below what relies on it).
+    pub impact_flow: ImpactFlowG,
+}
+
+/// Which way a failure travels along a relationship (`cmdb_model::ImpactFlow`).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "ImpactFlow", remote = "cmdb_model::ImpactFlow")]
+pub enum ImpactFlowG {
+    /// A failure of `from` impacts `to` (a process failing takes its endpoint down).
+    FromToTo,
+    /// A failure of `to` impacts `from` (a host failing takes down what RUNS_ON it).
+    ToToFrom,
+    /// Both ways (an L2 link).
+    Both,
+    /// Neither way: evidence without a failure travelling along it.
+    None,
 }
 
 /// A service and what it consists of and relies on, for drawing.
@@ -405,6 +422,8 @@ pub struct ServiceMap {
     pub edges: Vec<ServiceMapEdge>,
     /// More nodes existed than one answer holds.
     pub truncated: bool,
+    /// Nodes of the whole map, those cut off by `truncated` included.
+    pub node_count: i32,
 }
 
 fn id_list(ci: &Ci, key: &str) -> Vec<CiId> {
@@ -454,6 +473,7 @@ async fn build_map(state: &ApiState, svc: Ci, max_depth: u32) -> async_graphql::
     }
     let mut seen = BTreeSet::new();
     nodes.retain(|id| seen.insert(id.clone()));
+    let node_count = i32::try_from(nodes.len()).unwrap_or(i32::MAX);
     let truncated = nodes.len() > MAX_MAP_NODES;
     nodes.truncate(MAX_MAP_NODES);
 
@@ -485,6 +505,7 @@ async fn build_map(state: &ApiState, svc: Ci, max_depth: u32) -> async_graphql::
                 rel_type: r.rel_type.into(),
                 confidence: r.confidence(),
                 rests_on_host_level_evidence: r.rests_on_host_level(),
+                impact_flow: r.rel_type.impact_flow().into(),
                 evidence: r
                     .evidence
                     .iter()
@@ -523,6 +544,7 @@ async fn build_map(state: &ApiState, svc: Ci, max_depth: u32) -> async_graphql::
         nodes: out,
         edges: edges.into_values().collect(),
         truncated,
+        node_count,
     })
 }
 

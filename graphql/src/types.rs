@@ -352,6 +352,9 @@ pub struct AttributeValue {
     pub key: String,
     pub value: Json<Value>,
     pub source: String,
+    /// The source's place in the configured precedence (`[reconcile] precedence`): 1 is the
+    /// strongest; a source may overwrite a value set by one of equal or higher number.
+    pub precedence: i32,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -387,17 +390,20 @@ impl CiObj {
         self.0.attr(&key).cloned().map(Json)
     }
     /// Attributes with the source that set each and when.
-    async fn attribute_details(&self) -> Vec<AttributeValue> {
-        self.0
+    async fn attribute_details(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AttributeValue>> {
+        let precedence = &crate::state(ctx)?.ingest.precedence;
+        Ok(self
+            .0
             .attributes
             .iter()
             .map(|(k, a)| AttributeValue {
                 key: k.clone(),
                 value: Json(a.value.clone()),
                 source: a.source.0.clone(),
+                precedence: i32::try_from(precedence.rank(&a.source) + 1).unwrap_or(i32::MAX),
                 updated_at: a.updated_at,
             })
-            .collect()
+            .collect())
     }
     async fn first_seen(&self) -> DateTime<Utc> {
         self.0.first_seen

@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod browser;
+mod console;
 mod events;
 pub mod exec;
 pub mod wsframe;
@@ -21,7 +22,6 @@ use std::time::Duration;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context as _;
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Data};
 use async_graphql_actix_web::GraphQLSubscription;
@@ -194,7 +194,7 @@ pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running>
             .route("/graphql", web::post().to(graphql_post))
             .route("/graphql", web::get().to(graphql_get))
             .route("/graphql/ws", web::get().to(graphql_ws))
-            .route("/graphiql", web::get().to(graphiql))
+            .configure(console::routes)
             .route("/api/v1/events", web::post().to(events::post_events))
             .route(
                 "/api/v1/alerts/alertmanager",
@@ -459,7 +459,7 @@ async fn graphql_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse 
     let qs = req.query_string();
     if qs.is_empty() {
         // A browser opening /graphql gets the IDE.
-        return graphiql().await;
+        return console::graphiql(req).await;
     }
     if let Err(r) = check_browser(&req, &st) {
         return r;
@@ -568,16 +568,6 @@ async fn graphql_ws(
     .start(&req, payload)
 }
 
-async fn graphiql() -> HttpResponse {
-    let html = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .subscription_endpoint("/graphql/ws")
-        .title("cmdb GraphiQL")
-        .finish();
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(html)
-}
 
 /// Prometheus metrics; any reader (a scraper's token) may read them.
 async fn metrics_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
@@ -613,11 +603,25 @@ async fn readyz(st: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn not_found(req: HttpRequest) -> HttpResponse {
+/// What `/` and 404 answers list.
+pub(crate) const ENDPOINTS: &[&str] = &[
+    "POST /graphql",
+    "GET /graphql",
+    "GET /graphql/ws",
+    "GET /graphiql",
+    "GET /console/",
+    "POST /api/v1/events",
+    "POST /api/v1/alerts/alertmanager",
+    "GET /metrics",
+    "GET /healthz",
+    "GET /readyz",
+];
+
+pub(crate) async fn not_found(req: HttpRequest) -> HttpResponse {
     let message = format!("no such endpoint: {} {}", req.method(), req.path());
     HttpResponse::NotFound().json(json!({
         "error": message,
         "errors": [{ "message": message, "extensions": { "code": "NOT_FOUND" } }],
-        "endpoints": ["POST /graphql", "GET /graphql", "GET /graphql/ws", "GET /graphiql", "GET /healthz", "GET /readyz"]
+        "endpoints": ENDPOINTS
     }))
 }

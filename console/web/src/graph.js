@@ -1,0 +1,162 @@
+// How a service map becomes a drawing, as pure functions over the API's answer (unit-tested
+// in test/graph.test.js, no DOM): which end of an edge is relied on, tiers from the service
+// down, pools as groups, and the summary a map too big to draw node by node becomes.
+
+/** Above this many nodes a map is summarised: same-class nodes of one tier become one node. */
+export const SUMMARY_THRESHOLD = 600;
+/** Fewer nodes of a class in a tier than this stay single even in a summary. */
+export const MIN_CLUSTER = 8;
+
+/**
+ * `[dependent, dependency]` of an edge, from the API's `impactFlow` (the relationship type's
+ * rule: a failure travels from the dependency to the dependent). `null` when no failure
+ * travels along it (host-level evidence, learnt addresses): such edges do not order tiers.
+ */
+export function orient(edge) {
+  switch (edge.impactFlow) {
+    case 'FROM_TO_TO':
+      return [edge.to, edge.from];
+    case 'TO_TO_FROM':
+      return [edge.from, edge.to];
+    case 'BOTH':
+      return [edge.from, edge.to];
+    default:
+      return null;
+  }
+}
+
+/**
+ * Tier of every node: hops from the service following what relies on what (service 0, its
+ * entry point 1, the load balancer below, …). Nodes reached only against the flow or through
+ * flowless edges get the tier below their nearest placed neighbour; isolated ones the last.
+ */
+export function tiers(nodes, edges, rootId) {
+  const down = new Map();
+  const any = new Map();
+  const add = (m, a, b) => (m.get(a) || m.set(a, []).get(a)).push(b);
+  for (const e of edges) {
+    const o = orient(e);
+    if (o) add(down, o[0], o[1]);
+    add(any, e.from, e.to);
+    add(any, e.to, e.from);
+  }
+  const tier = new Map();
+  const ids = nodes.map((n) => n.id);
+  const root = ids.includes(rootId) ? rootId : ids[0];
+  if (root === undefined) return tier;
+  tier.set(root, 0);
+  let frontier = [root];
+  while (frontier.length) {
+    const next = [];
+    for (const id of frontier) {
+      for (const d of down.get(id) || []) {
+        if (!tier.has(d)) {
+          tier.set(d, tier.get(id) + 1);
+          next.push(d);
+        }
+      }
+    }
+    frontier = next;
+  }
+  // What the flow did not reach: one below its nearest placed neighbour, repeatedly.
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const id of ids) {
+      if (tier.has(id)) continue;
+      let best = Infinity;
+      for (const n of any.get(id) || []) if (tier.has(n)) best = Math.min(best, tier.get(n) + 1);
+      if (best !== Infinity) {
+        tier.set(id, best);
+        changed = true;
+      }
+    }
+  }
+  let last = 0;
+  for (const t of tier.values()) last = Math.max(last, t);
+  for (const id of ids) if (!tier.has(id)) tier.set(id, last + 1);
+  return tier;
+}
+
+/** Pool or cluster id of every member (`member PART_OF pool`), for drawing pools as groups. */
+export function poolOf(nodes, edges) {
+  const pools = new Set(nodes.filter((n) => n.role === 'POOL' || n.class === 'CLUSTER').map((n) => n.id));
+  const count = new Map();
+  const parent = new Map();
+  for (const e of edges) {
+    if (e.type === 'PART_OF' && pools.has(e.to) && !pools.has(e.from)) {
+      count.set(e.from, (count.get(e.from) || 0) + 1);
+      parent.set(e.from, e.to);
+    }
+  }
+  // A member of two pools is drawn beside both, inside neither.
+  for (const [m, c] of count) if (c > 1) parent.delete(m);
+  return parent;
+}
+
+/** `k of n` for a pool: `min_up` (what must stay up) of its member count. */
+export function poolRule(node, members) {
+  const attrs = (node.ci && node.ci.attributes) || {};
+  const k = Number.isInteger(attrs.min_up) ? attrs.min_up : 1;
+  return `${k} of ${members} needed`;
+}
+
+/**
+ * The map a page draws. Small maps: every node. Big ones (more than `threshold` nodes):
+ * nodes of one class in one tier, when there are at least `minCluster` of them, become one
+ * summary node (`clusterOf` maps each member to it) and edges between the same pair of drawn
+ * nodes become one, with a count. Nothing is dropped: each summary lists its members.
+ */
+export function summarise(nodes, edges, tierOf, { threshold = SUMMARY_THRESHOLD, minCluster = MIN_CLUSTER } = {}) {
+  if (nodes.length <= threshold) {
+    return { nodes: nodes.map((n) => ({ ...n, members: null })), edges: edges.map((e) => ({ ...e, count: 1 })), clusterOf: new Map() };
+  }
+  const groups = new Map();
+  for (const n of nodes) {
+    if (n.role === 'SERVICE' || n.role === 'ENTRY_POINT') continue;
+    const key = `${tierOf.get(n.id)}|${n.class}`;
+    (groups.get(key) || groups.set(key, []).get(key)).push(n);
+  }
+  const clusterOf = new Map();
+  const out = [];
+  for (const [key, members] of [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (members.length < minCluster) continue;
+    const [tier, cls] = key.split('|');
+    const id = `cluster:${key}`;
+    for (const m of members) clusterOf.set(m.id, id);
+    out.push({
+      id,
+      class: cls,
+      name: `${members.length} × ${cls}`,
+      role: 'CLUSTER',
+      tier: Number(tier),
+      members: members.map((m) => ({ id: m.id, name: m.name })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    });
+  }
+  for (const n of nodes) if (!clusterOf.has(n.id)) out.push({ ...n, members: null });
+  const drawn = (id) => clusterOf.get(id) || id;
+  const merged = new Map();
+  for (const e of edges) {
+    const from = drawn(e.from);
+    const to = drawn(e.to);
+    if (from === to) continue;
+    const key = `${from}|${e.type}|${to}`;
+    const m = merged.get(key);
+    if (m) {
+      m.count += 1;
+      m.confidence = Math.min(m.confidence, e.confidence);
+      m.restsOnHostLevelEvidence = m.restsOnHostLevelEvidence && e.restsOnHostLevelEvidence;
+    } else merged.set(key, { ...e, from, to, count: 1, evidence: e.evidence || [] });
+  }
+  return { nodes: out, edges: [...merged.values()], clusterOf };
+}
+
+/** Nodes and edges on the explaining chains of an impact answer (ids as the map draws them). */
+export function onPaths(paths, pathEdges, clusterOf = new Map()) {
+  const drawn = (id) => clusterOf.get(id) || id;
+  const nodes = new Set();
+  for (const p of paths || []) for (const id of p) nodes.add(drawn(id));
+  const edges = new Set();
+  for (const e of pathEdges || []) edges.add(`${drawn(e.from)}|${e.type}|${drawn(e.to)}`);
+  return { nodes, edges };
+}

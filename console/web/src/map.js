@@ -1,0 +1,215 @@
+// Draws a service map with Cytoscape.js: tiers from the service down (dagre's layered layout,
+// ranked by what relies on what), pools as groups labelled with their k-of-n rule, evidence
+// and confidence on hover, what-if highlights. Big maps are summarised (graph.js).
+import cytoscape from 'cytoscape';
+import dagre from 'cytoscape-dagre';
+import { orient, tiers, poolOf, poolRule, summarise, onPaths } from './graph.js';
+import { h, clear, className } from './ui.js';
+
+cytoscape.use(dagre);
+
+const MAP_QUERY = `query Map($id: ID!, $depth: Int) {
+  serviceMap(serviceId: $id, maxDepth: $depth) {
+    truncated nodeCount
+    service { id name kind entryPoints mappedAt mapSize }
+    nodes { id class name role ci { status placeholder attributes } }
+    edges { from to type confidence impactFlow restsOnHostLevelEvidence
+            evidence { source kind confidence observations lastSeen } }
+  }
+}`;
+export { MAP_QUERY };
+
+const COLORS = {
+  BUSINESS_SERVICE: '#3b4cc0', HOST: '#2f7d5b', NETWORK_DEVICE: '#6b4c9a', PROCESS: '#c0752f',
+  LISTENING_ENDPOINT: '#b8860b', CLUSTER: '#59636e', INTERFACE: '#5f7f8f', IP_ADDRESS: '#7f8f5f',
+  APPLICATION: '#a0457a', CONTAINER: '#3f7fbf', SOFTWARE_PACKAGE: '#8f8f8f', SUBNET: '#8f6f5f',
+};
+const SHAPES = {
+  BUSINESS_SERVICE: 'round-diamond', HOST: 'round-rectangle', NETWORK_DEVICE: 'hexagon', PROCESS: 'ellipse',
+  LISTENING_ENDPOINT: 'round-triangle', INTERFACE: 'rectangle', IP_ADDRESS: 'tag',
+};
+
+const STYLE = [
+  { selector: 'node', style: {
+    'background-color': (n) => COLORS[n.data('class')] || '#777', shape: (n) => SHAPES[n.data('class')] || 'ellipse',
+    label: 'data(label)', 'font-size': 10, 'text-valign': 'bottom', 'text-margin-y': 3, color: '#1d2430',
+    width: 26, height: 26, 'text-wrap': 'ellipsis', 'text-max-width': 110, 'border-width': 0,
+  } },
+  { selector: 'node[role = "SERVICE"]', style: { width: 40, height: 40, 'font-weight': 'bold', 'font-size': 12 } },
+  { selector: 'node[role = "ENTRY_POINT"]', style: { 'border-width': 3, 'border-color': '#3b4cc0' } },
+  { selector: 'node[role = "CLUSTER"]', style: { width: 44, height: 44, 'border-width': 2, 'border-style': 'double', 'border-color': '#333' } },
+  { selector: 'node[?placeholder]', style: { opacity: 0.6 } },
+  { selector: 'node.pool', style: {
+    'background-color': '#eef1f5', 'background-opacity': 0.8, shape: 'round-rectangle', 'border-width': 1, 'border-style': 'dashed',
+    'border-color': '#59636e', label: 'data(label)', 'text-valign': 'top', 'text-halign': 'center', 'text-margin-y': -4, 'font-weight': 'bold', padding: 12,
+  } },
+  { selector: 'edge', style: {
+    width: (e) => 1 + 2 * (e.data('confidence') || 0), 'line-color': '#9aa4b1', 'target-arrow-color': '#9aa4b1',
+    'target-arrow-shape': 'triangle', 'arrow-scale': 0.8, 'curve-style': 'bezier', opacity: 0.85,
+  } },
+  { selector: 'edge[?hostLevel]', style: { 'line-style': 'dashed' } },
+  { selector: 'edge[?flowless]', style: { 'line-style': 'dotted', 'target-arrow-shape': 'none' } },
+  { selector: 'node.spof', style: { 'border-width': 4, 'border-color': '#c62828', 'border-style': 'double' } },
+  { selector: 'node.sev-DEGRADED, node.sev-AT_RISK', style: { 'background-color': '#f0a202' } },
+  { selector: 'node.sev-DOWN', style: { 'background-color': '#c62828' } },
+  { selector: 'node.failing', style: { 'background-color': '#7f0000', 'border-width': 4, 'border-color': '#000' } },
+  { selector: 'node.on-path', style: { 'border-width': 3, 'border-color': '#d84315' } },
+  { selector: 'edge.on-path', style: { 'line-color': '#d84315', 'target-arrow-color': '#d84315', width: 4, opacity: 1, 'z-index': 10 } },
+  { selector: 'node.selected-for-whatif', style: { 'overlay-color': '#c62828', 'overlay-opacity': 0.25, 'overlay-padding': 6 } },
+  { selector: '.faded', style: { opacity: 0.25 } },
+];
+
+function positionsKey(serviceId, depth) {
+  return `cmdb.map.${serviceId}.${depth}`;
+}
+
+/**
+ * Fetch-free drawing: `map` is `serviceMap`'s answer. Returns a controller with the Cytoscape
+ * instance and what-if/SPOF highlighting. `onNode(node)` is called on a click.
+ */
+export function drawMap(container, map, { depth = 8, onNode, onCluster } = {}) {
+  clear(container);
+  const t0 = performance.now();
+  const tierOf = tiers(map.nodes, map.edges, map.service.id);
+  const s = summarise(map.nodes, map.edges, tierOf);
+  const pools = poolOf(s.nodes, s.edges);
+  const memberCount = new Map();
+  for (const p of pools.values()) memberCount.set(p, (memberCount.get(p) || 0) + 1);
+  const drawnIds = new Set(s.nodes.map((n) => n.id));
+  const els = [];
+  const sorted = [...s.nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const n of sorted) {
+    const isPool = memberCount.has(n.id);
+    els.push({
+      group: 'nodes',
+      classes: isPool ? 'pool' : '',
+      data: {
+        id: n.id, class: n.class, role: n.role, name: n.name,
+        label: isPool ? `${n.name} · ${poolRule(n, memberCount.get(n.id))}` : n.name,
+        status: n.ci && n.ci.status, placeholder: !!(n.ci && n.ci.placeholder),
+        parent: pools.has(n.id) && drawnIds.has(pools.get(n.id)) ? pools.get(n.id) : undefined,
+        tier: tierOf.get(n.id) ?? n.tier, members: n.members,
+      },
+    });
+  }
+  const sortedEdges = [...s.edges].sort((a, b) => (`${a.from}|${a.type}|${a.to}` < `${b.from}|${b.type}|${b.to}` ? -1 : 1));
+  for (const e of sortedEdges) {
+    // Members sit inside their pool: the PART_OF edge is the grouping itself.
+    if (e.type === 'PART_OF' && pools.get(e.from) === e.to) continue;
+    const o = orient(e);
+    const [source, target] = o || [e.from, e.to];
+    els.push({
+      group: 'edges',
+      data: {
+        id: `${e.from}|${e.type}|${e.to}`, source, target, type: e.type, from: e.from, to: e.to,
+        confidence: e.confidence, evidence: e.evidence, count: e.count, flowless: !o,
+        hostLevel: e.restsOnHostLevelEvidence,
+      },
+    });
+  }
+  const saved = loadPositions(map.service.id, depth);
+  const cy = cytoscape({
+    container,
+    elements: els,
+    style: STYLE,
+    wheelSensitivity: 0.3,
+    minZoom: 0.05,
+    maxZoom: 3,
+    textureOnViewport: s.nodes.length > 400,
+    hideEdgesOnViewport: s.nodes.length > 400,
+  });
+  const complete = saved && cy.nodes().filter((n) => !n.isParent()).every((n) => saved[n.id()]);
+  if (complete) {
+    cy.nodes().forEach((n) => { if (!n.isParent() && saved[n.id()]) n.position(saved[n.id()]); });
+    cy.fit(undefined, 30);
+  } else {
+    cy.layout({ name: 'dagre', rankDir: 'TB', nodeSep: 18, rankSep: 70, edgeSep: 8, ranker: 'network-simplex', fit: true, padding: 30, animate: false }).run();
+    savePositions(cy, map.service.id, depth);
+  }
+  cy.on('dragfree', 'node', () => savePositions(cy, map.service.id, depth));
+  const tip = h('div', { class: 'map-tip', hidden: true });
+  container.append(tip);
+  cy.on('mouseover', 'edge', (ev) => showTip(tip, ev, edgeTip(ev.target.data())));
+  cy.on('mouseover', 'node', (ev) => showTip(tip, ev, nodeTip(ev.target.data())));
+  cy.on('mouseout', () => { tip.hidden = true; });
+  cy.on('tap', 'node', (ev) => {
+    const d = ev.target.data();
+    if (d.members && onCluster) onCluster(d);
+    else if (onNode && !ev.target.isParent()) onNode(d);
+    else if (onNode && ev.target.isParent()) onNode(d);
+  });
+  const ctl = {
+    cy,
+    clusterOf: s.clusterOf,
+    summarised: s.clusterOf.size > 0,
+    drawnNodes: s.nodes.length,
+    layoutMs: performance.now() - t0,
+    /** Highlight a what-if answer: failing CIs, affected severities, explaining chains. */
+    highlight({ failing = [], affected = [], paths = [], pathEdges = [] } = {}) {
+      cy.batch(() => {
+        cy.elements().removeClass('failing on-path sev-DOWN sev-DEGRADED sev-AT_RISK faded');
+        const drawn = (id) => s.clusterOf.get(id) || id;
+        for (const a of affected) cy.getElementById(drawn(a.id)).addClass(`sev-${a.severity}`);
+        for (const id of failing) cy.getElementById(drawn(id)).addClass('failing');
+        const p = onPaths(paths, pathEdges, s.clusterOf);
+        cy.nodes().forEach((n) => { if (p.nodes.has(n.id())) n.addClass('on-path'); });
+        cy.edges().forEach((e) => {
+          const d = e.data();
+          if (p.edges.has(`${d.from}|${d.type}|${d.to}`)) e.addClass('on-path');
+        });
+      });
+      return { pathNodes: cy.nodes('.on-path').length, pathEdges: cy.edges('.on-path').length };
+    },
+    markSpof(ids) {
+      cy.batch(() => {
+        cy.nodes().removeClass('spof');
+        for (const id of ids) cy.getElementById(s.clusterOf.get(id) || id).addClass('spof');
+      });
+      return cy.nodes('.spof').length;
+    },
+    setSelected(ids) {
+      cy.nodes().removeClass('selected-for-whatif');
+      for (const id of ids) cy.getElementById(id).addClass('selected-for-whatif');
+    },
+  };
+  window.__cmdbMap = ctl; // for the browser tests and the curious
+  return ctl;
+}
+
+function showTip(tip, ev, lines) {
+  clear(tip);
+  tip.append(...lines.map((l) => h('div', null, l)));
+  const p = ev.renderedPosition || { x: 0, y: 0 };
+  tip.style.left = `${p.x + 12}px`;
+  tip.style.top = `${p.y + 12}px`;
+  tip.hidden = false;
+}
+
+function edgeTip(d) {
+  const lines = [`${d.type}${d.count > 1 ? ` ×${d.count}` : ''}`, `confidence ${(d.confidence ?? 0).toFixed(2)}`];
+  if (d.hostLevel) lines.push('host-level evidence only (a guess)');
+  if (d.flowless) lines.push('carries no failure');
+  for (const ev of d.evidence || []) lines.push(`${ev.source}/${ev.kind.toLowerCase()} ${ev.confidence.toFixed(2)} ×${ev.observations}`);
+  return lines;
+}
+
+function nodeTip(d) {
+  if (d.members) return [d.name, `${d.members.length} CIs summarised — click to list them`];
+  return [d.name, `${className(d.class)} · ${d.role.toLowerCase().replace('_', ' ')}${d.status ? ` · ${d.status}` : ''}`];
+}
+
+function loadPositions(serviceId, depth) {
+  try {
+    return JSON.parse(localStorage.getItem(positionsKey(serviceId, depth)) || 'null');
+  } catch (_) {
+    return null;
+  }
+}
+
+function savePositions(cy, serviceId, depth) {
+  const pos = {};
+  cy.nodes().forEach((n) => { if (!n.isParent()) { const p = n.position(); pos[n.id()] = { x: Math.round(p.x), y: Math.round(p.y) }; } });
+  try {
+    localStorage.setItem(positionsKey(serviceId, depth), JSON.stringify(pos));
+  } catch (_) { /* storage full or off: the layout is deterministic anyway */ }
+}
