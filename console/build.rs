@@ -110,7 +110,11 @@ fn write_table(dist: &Path, dest: &Path) {
     );
     let mut src = String::from("pub static ASSETS: &[Asset] = &[\n");
     for p in &files {
-        let name = p.file_name().unwrap().to_str().expect("asset names are UTF-8");
+        let name = p
+            .file_name()
+            .unwrap()
+            .to_str()
+            .expect("asset names are UTF-8");
         let body = fs::read(p).unwrap();
         let mut h = DefaultHasher::new();
         body.hash(&mut h);

@@ -18,6 +18,7 @@ tests/lab/ssh/setup.sh
 tests/lab/bolt/setup.sh
 tests/lab/estate/setup.sh
 tests/lab/monitoring/setup.sh
+tests/lab/browser/setup.sh
 
 # Tests start the labs they need on first use and leave them running for reuse; stop them when
 # we are done so no daemon outlives the run.

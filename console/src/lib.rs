@@ -41,7 +41,11 @@ mod tests {
             let html = std::str::from_utf8(page.body).unwrap();
             for r in html.split("/console/assets/").skip(1) {
                 let name = r.split('"').next().unwrap();
-                assert!(asset(name).is_some(), "{} refers to missing {name}", page.name);
+                assert!(
+                    asset(name).is_some(),
+                    "{} refers to missing {name}",
+                    page.name
+                );
             }
             // Nothing from elsewhere: no CDN, no absolute URL in a src or href.
             assert!(!html.contains("src=\"http"), "{}", page.name);
@@ -55,6 +59,8 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), ASSETS.len());
-        assert!(ASSETS.iter().all(|a| !a.content_type.is_empty() && a.etag.starts_with('"')));
+        assert!(ASSETS
+            .iter()
+            .all(|a| !a.content_type.is_empty() && a.etag.starts_with('"')));
     }
 }

@@ -64,6 +64,21 @@ pub trait DiscoveryService: Send + Sync + 'static {
     fn run(&self, id: &str) -> Option<DiscoveryRun>;
     /// Newest first.
     fn runs(&self, limit: usize) -> Vec<DiscoveryRun>;
+    /// The configured credentials a run may name: names, kinds and scopes, never a secret.
+    fn credentials(&self) -> Vec<DiscoveryCredential> {
+        Vec::new()
+    }
+}
+
+/// A credential a run may name (`runDiscovery(input: {credentials: [...]})`). Only what
+/// identifies it: no secret, no user name.
+#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveryCredential {
+    pub name: String,
+    /// `snmp-v1`, `snmp-v2c`, `snmp-v3`, `ssh-key`, `ssh-password`, `ssh-agent`.
+    pub kind: String,
+    /// Where it may be sent (networks and host names); null: anywhere a run is pointed.
+    pub scope: Option<String>,
 }
 
 /// The service, as schema data.
@@ -116,6 +131,15 @@ impl DiscoveryQuery {
         let state = ctx.data::<ApiState>()?;
         let n = state.page_size(Some(first), None)?;
         Ok(service(ctx)?.0.runs(n))
+    }
+
+    /// The credentials runs may name (configured in `[discovery]`), in the order they are
+    /// tried. Names, kinds and scopes only.
+    async fn discovery_credentials(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<DiscoveryCredential>> {
+        Ok(service(ctx)?.0.credentials())
     }
 }
 

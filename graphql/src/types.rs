@@ -390,7 +390,10 @@ impl CiObj {
         self.0.attr(&key).cloned().map(Json)
     }
     /// Attributes with the source that set each and when.
-    async fn attribute_details(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AttributeValue>> {
+    async fn attribute_details(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<AttributeValue>> {
         let precedence = &crate::state(ctx)?.ingest.precedence;
         Ok(self
             .0

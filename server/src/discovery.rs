@@ -652,6 +652,37 @@ impl RunRegistry {
 }
 
 impl cmdb_graphql::DiscoveryService for RunRegistry {
+    fn credentials(&self) -> Vec<cmdb_graphql::discovery::DiscoveryCredential> {
+        use cmdb_discovery::credentials::{SnmpCredentialKind, SshAuth};
+        let scope = |s: &Option<cmdb_discovery::credentials::CredentialScope>| {
+            s.as_ref().map(|s| s.entries().join(", "))
+        };
+        let snmp = self.config.snmp.iter().map(|c| {
+            let kind = match c.kind {
+                SnmpCredentialKind::V1 { .. } => "snmp-v1",
+                SnmpCredentialKind::V2c { .. } => "snmp-v2c",
+                SnmpCredentialKind::V3(_) => "snmp-v3",
+            };
+            (c.name.clone(), kind, scope(&c.scope))
+        });
+        let ssh = self.config.ssh.iter().map(|c| {
+            let kind = match c.auth {
+                SshAuth::Key { .. } => "ssh-key",
+                SshAuth::Password { .. } => "ssh-password",
+                SshAuth::Agent => "ssh-agent",
+            };
+            (c.name.clone(), kind, scope(&c.scope))
+        });
+        snmp.chain(ssh)
+            .map(
+                |(name, kind, scope)| cmdb_graphql::discovery::DiscoveryCredential {
+                    name,
+                    kind: kind.into(),
+                    scope,
+                },
+            )
+            .collect()
+    }
     fn start(
         &self,
         req: cmdb_graphql::RunRequest,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::cli::{cmdb_bin, workspace_root};
 
@@ -165,6 +165,31 @@ pub fn estate() -> &'static Estate {
         let (hosts, switches, community) = read_conf();
         Estate { dir: PathBuf::from(dir), community, hosts, switches, turn: Mutex::new(()) }
     })
+}
+
+/// The estate's business service: an entry-point service on the load balancer's address.
+pub const SERVICE: &str = "Shop";
+pub const ENTRY: &str = "10.77.0.10:443";
+
+/// The entry-point service, defined on first use (answers are read more than once per store).
+pub fn define_service(dir: &Path) -> String {
+    let found = gql(
+        dir,
+        "query($n: String!) { cis(filter: {name: {equals: $n}, classes: [BUSINESS_SERVICE]}) { edges { node { id } } } }",
+        json!({"n": SERVICE}),
+    );
+    if let Some(id) = found["cis"]["edges"][0]["node"]["id"].as_str() {
+        return id.to_string();
+    }
+    let d = gql(
+        dir,
+        "mutation($n: String!, $e: [String!]!) { defineBusinessService(input: {name: $n, criticality: 1, entryPoints: $e}) { id } }",
+        json!({"n": SERVICE, "e": [ENTRY]}),
+    );
+    d["defineBusinessService"]["id"]
+        .as_str()
+        .expect("service id")
+        .to_string()
 }
 
 /// One GraphQL operation through `cmdb graphql` on a data directory; panics on errors.

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod monitoring_lab;
 pub mod serve;
 
+pub mod browser;
 pub mod estate_lab;
 pub mod snmp_lab;
 pub mod ssh_lab;

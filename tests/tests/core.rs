@@ -109,6 +109,19 @@ fn architecture_invariants() {
             .any(|d| d.starts_with("actix")),
         "graphql must not know actix"
     );
+    // The console is bytes built from npm packages: it depends on nothing (no crate of ours,
+    // no HTTP server); the server mounts it. Its pages talk to /graphql like any client.
+    assert!(
+        deps["cmdb-console"].is_empty(),
+        "cmdb-console depends on {:?}",
+        deps["cmdb-console"]
+    );
+    let page =
+        std::fs::read_to_string(workspace_root().join("console/web/src/index.html")).unwrap();
+    assert!(
+        !page.contains("//"),
+        "the console's page loads nothing from elsewhere (no CDN)"
+    );
     // Protocol crates stay in discovery.
     only("snmp2", &["cmdb-discovery"]);
     only("ssh2", &["cmdb-discovery"]);

@@ -17,8 +17,7 @@ use std::sync::OnceLock;
 use cmdb_tests::estate_lab::{estate, gql, Exported, Probes};
 use serde_json::{json, Value};
 
-const SERVICE: &str = "Shop";
-const ENTRY: &str = "10.77.0.10:443";
+use cmdb_tests::estate_lab::{define_service, SERVICE};
 /// Hosts whose single failure the tests ask about, with the expected severity of the service.
 const EXPECTED: &[(&str, Option<&str>)] = &[
     ("lb", Some("DOWN")),
@@ -52,27 +51,6 @@ fn discover(dir: &Path, targets: &[String], probes: Probes) {
         String::from_utf8_lossy(&out.stderr),
         String::from_utf8_lossy(&out.stdout)
     );
-}
-
-/// The entry-point service, defined on first use (answers are read more than once per store).
-fn define_service(dir: &Path) -> String {
-    let found = gql(
-        dir,
-        "query($n: String!) { cis(filter: {name: {equals: $n}, classes: [BUSINESS_SERVICE]}) { edges { node { id } } } }",
-        json!({"n": SERVICE}),
-    );
-    if let Some(id) = found["cis"]["edges"][0]["node"]["id"].as_str() {
-        return id.to_string();
-    }
-    let d = gql(
-        dir,
-        "mutation($n: String!, $e: [String!]!) { defineBusinessService(input: {name: $n, criticality: 1, entryPoints: $e}) { id } }",
-        json!({"n": SERVICE, "e": [ENTRY]}),
-    );
-    d["defineBusinessService"]["id"]
-        .as_str()
-        .expect("service id")
-        .to_string()
 }
 
 fn id_of(dir: &Path, name: &str) -> String {

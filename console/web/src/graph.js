@@ -2,8 +2,12 @@
 // in test/graph.test.js, no DOM): which end of an edge is relied on, tiers from the service
 // down, pools as groups, and the summary a map too big to draw node by node becomes.
 
-/** Above this many nodes a map is summarised: same-class nodes of one tier become one node. */
-export const SUMMARY_THRESHOLD = 600;
+/**
+ * Above this many nodes (the API's cap on one map answer) a map is summarised: same-class
+ * nodes of one tier become one node. A cut-off map is summarised at any size: drawing part
+ * of it node by node would hide that it is a part.
+ */
+export const SUMMARY_THRESHOLD = 2000;
 /** Fewer nodes of a class in a tier than this stay single even in a summary. */
 export const MIN_CLUSTER = 8;
 
@@ -102,13 +106,14 @@ export function poolRule(node, members) {
 }
 
 /**
- * The map a page draws. Small maps: every node. Big ones (more than `threshold` nodes):
+ * The map a page draws. Small maps: every node. Big ones (more than `threshold` nodes, or
+ * `force`d because the answer was cut):
  * nodes of one class in one tier, when there are at least `minCluster` of them, become one
  * summary node (`clusterOf` maps each member to it) and edges between the same pair of drawn
  * nodes become one, with a count. Nothing is dropped: each summary lists its members.
  */
-export function summarise(nodes, edges, tierOf, { threshold = SUMMARY_THRESHOLD, minCluster = MIN_CLUSTER } = {}) {
-  if (nodes.length <= threshold) {
+export function summarise(nodes, edges, tierOf, { threshold = SUMMARY_THRESHOLD, minCluster = MIN_CLUSTER, force = false } = {}) {
+  if (nodes.length <= threshold && !force) {
     return { nodes: nodes.map((n) => ({ ...n, members: null })), edges: edges.map((e) => ({ ...e, count: 1 })), clusterOf: new Map() };
   }
   const groups = new Map();

@@ -41,6 +41,7 @@ async function route() {
     const args = m.slice(1).map((x) => (x === undefined ? x : decodeURIComponent(x)));
     for (const a of document.querySelectorAll('nav a[data-nav]')) a.classList.toggle('active', path.startsWith(a.dataset.nav) && (a.dataset.nav !== '/' || path === '/'));
     clear(view);
+    for (const k of Object.keys(view.dataset)) delete view.dataset[k];
     document.title = 'cmdb';
     try {
       current = page;

@@ -71,7 +71,7 @@ export function drawMap(container, map, { depth = 8, onNode, onCluster } = {}) {
   clear(container);
   const t0 = performance.now();
   const tierOf = tiers(map.nodes, map.edges, map.service.id);
-  const s = summarise(map.nodes, map.edges, tierOf);
+  const s = summarise(map.nodes, map.edges, tierOf, { force: map.truncated });
   const pools = poolOf(s.nodes, s.edges);
   const memberCount = new Map();
   for (const p of pools.values()) memberCount.set(p, (memberCount.get(p) || 0) + 1);
@@ -85,7 +85,7 @@ export function drawMap(container, map, { depth = 8, onNode, onCluster } = {}) {
       classes: isPool ? 'pool' : '',
       data: {
         id: n.id, class: n.class, role: n.role, name: n.name,
-        label: isPool ? `${n.name} · ${poolRule(n, memberCount.get(n.id))}` : n.name,
+        label: isPool ? `${n.name} · ${poolRule(n, memberCount.get(n.id))}` : n.members ? `${n.members.length} × ${className(n.class)}` : n.name,
         status: n.ci && n.ci.status, placeholder: !!(n.ci && n.ci.placeholder),
         parent: pools.has(n.id) && drawnIds.has(pools.get(n.id)) ? pools.get(n.id) : undefined,
         tier: tierOf.get(n.id) ?? n.tier, members: n.members,

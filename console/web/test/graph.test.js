@@ -54,6 +54,8 @@ test('small maps are drawn whole', () => {
   const s = summarise(nodes, edges, tiers(nodes, edges, 'svc'));
   assert.equal(s.nodes.length, nodes.length);
   assert.equal(s.edges.length, edges.length);
+  // A cut-off answer is summarised whatever its size (nothing here has 8 of a kind in a tier).
+  assert.equal(summarise(nodes, edges, tiers(nodes, edges, 'svc'), { force: true, minCluster: 2 }).nodes.length, nodes.length - 1);
 });
 
 test('big maps summarise by tier and class, losing no member and merging edges', () => {

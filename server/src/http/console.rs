@@ -57,9 +57,18 @@ async fn asset(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
 fn page(req: &HttpRequest, a: &'static cmdb_console::Asset) -> HttpResponse {
     let mut res = send(req, a);
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(CSP));
-    h.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
     res
 }
 

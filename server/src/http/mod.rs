@@ -568,7 +568,6 @@ async fn graphql_ws(
     .start(&req, payload)
 }
 
-
 /// Prometheus metrics; any reader (a scraper's token) may read them.
 async fn metrics_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     let caller = match authenticate(&req, &st) {
