@@ -1648,6 +1648,8 @@ fn websocket_hostile_messages() {
 /// `expires_at` stops the server at start, naming the token.
 #[test]
 fn expired_tokens_are_refused_as_expired_everywhere() {
+    // Built before the clock starts: a token expires a few seconds after the server starts.
+    cmdb_tests::cli::cmdb_bin();
     let soon_text = (chrono::Utc::now() + chrono::Duration::seconds(6))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let soon: chrono::DateTime<chrono::Utc> = soon_text.parse().unwrap();
@@ -1841,4 +1843,25 @@ fn expired_tokens_are_refused_as_expired_everywhere() {
         ),
         "{err}"
     );
+    // `cmdb token-hash --expires-at` prints an entry that loads (in UTC), or refuses.
+    let out = cmdb_tests::cli::cmdb(
+        dir.path(),
+        &[
+            "token-hash",
+            "tok",
+            "--name",
+            "dash",
+            "--expires-at",
+            "2026-12-31T01:00:00+01:00",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("expires_at = \"2026-12-31T00:00:00Z\""),
+        "{text}"
+    );
+    let out = cmdb_tests::cli::cmdb(dir.path(), &["token-hash", "tok", "--expires-at", "soon"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--expires-at"));
 }
