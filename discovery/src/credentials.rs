@@ -252,6 +252,107 @@ pub struct SshCredential {
     pub scope: Option<CredentialScope>,
 }
 
+/// Removes the values of a run's secrets from text that leaves the run (target errors and
+/// diagnostics as the API and the run log show them). Probes already keep secrets out of
+/// their messages; this is the second line, at the boundary. Values shorter than
+/// [`Redactor::MIN_LEN`] characters are left alone: they would match ordinary text everywhere.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<Secret>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactor({} secrets)", self.secrets.len())
+    }
+}
+
+impl Redactor {
+    pub const MIN_LEN: usize = 3;
+
+    /// Every secret value of these credentials.
+    pub fn new(snmp: &[SnmpCredential], ssh: &[SshCredential]) -> Redactor {
+        let mut secrets: Vec<Secret> = Vec::new();
+        for c in snmp {
+            match &c.kind {
+                SnmpCredentialKind::V1 { community } | SnmpCredentialKind::V2c { community } => {
+                    secrets.push(community.clone())
+                }
+                SnmpCredentialKind::V3(v3) => {
+                    secrets.extend(v3.auth_pass.iter().cloned());
+                    secrets.extend(v3.priv_pass.iter().cloned());
+                }
+            }
+        }
+        for c in ssh {
+            match &c.auth {
+                SshAuth::Password { password } => secrets.push(password.clone()),
+                SshAuth::Key {
+                    passphrase: Some(p),
+                    ..
+                } => secrets.push(p.clone()),
+                _ => {}
+            }
+        }
+        secrets.retain(|s| s.expose().chars().count() >= Self::MIN_LEN);
+        // Longest first, so a secret containing another is removed whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
+        secrets.dedup();
+        Redactor { secrets }
+    }
+
+    /// `text` with every secret value replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in &self.secrets {
+            if out.contains(s.expose()) {
+                out = out.replace(s.expose(), "***");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod redactor_tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_are_removed_from_messages() {
+        let snmp = vec![
+            SnmpCredential {
+                name: "v2".into(),
+                kind: SnmpCredentialKind::V2c {
+                    community: Secret::new("s3cret-community"),
+                },
+                scope: None,
+            },
+            SnmpCredential {
+                name: "tiny".into(),
+                kind: SnmpCredentialKind::V2c {
+                    community: Secret::new("ab"),
+                },
+                scope: None,
+            },
+        ];
+        let ssh = vec![SshCredential {
+            name: "ops".into(),
+            user: "ops".into(),
+            auth: SshAuth::Password {
+                password: Secret::new("hunter22"),
+            },
+            scope: None,
+        }];
+        let r = Redactor::new(&snmp, &ssh);
+        assert_eq!(
+            r.redact("community s3cret-community refused; tried hunter22 and hunter22x"),
+            "community *** refused; tried *** and ***x"
+        );
+        assert_eq!(r.redact("about abc"), "about abc", "too short to redact");
+        assert!(!format!("{r:?}").contains("hunter22"));
+    }
+}
+
 #[cfg(test)]
 mod scope_tests {
     use super::*;

@@ -23,8 +23,8 @@ use cmdb_model::{Observation, RunId};
 use serde::Serialize;
 
 pub use credentials::{
-    in_scope, CredentialScope, Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto, SnmpV3,
-    SshAuth, SshCredential,
+    in_scope, CredentialScope, Redactor, Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto,
+    SnmpV3, SshAuth, SshCredential,
 };
 pub use target::{Target, TargetError};
 
@@ -36,6 +36,8 @@ pub struct Diagnostic {
     pub probe: String,
     /// Stable, machine-readable code (`snmp.table_missing`, `ssh.command_failed`, …).
     pub code: String,
+    /// How much it matters; follows from the code ([`DiagnosticLevel::of`]).
+    pub level: DiagnosticLevel,
     /// Human-readable; never contains a secret.
     pub message: String,
 }
@@ -46,7 +48,49 @@ impl Diagnostic {
             target: target.to_string(),
             probe: probe.to_string(),
             code: code.to_string(),
+            level: DiagnosticLevel::of(code),
             message: message.into(),
+        }
+    }
+}
+
+/// How much a [`Diagnostic`] matters. A target that could not be discovered at all is a
+/// [`ProbeError`], never a diagnostic, so there is no error level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DiagnosticLevel {
+    /// What the target offers or lets this account see is limited (a tool not installed, data
+    /// only root may read, a neighbour that cannot be resolved): the collection itself went as
+    /// it should.
+    Info,
+    /// Collection or decoding went wrong somewhere (a walk or command failed, output was cut or
+    /// did not parse, a credential was refused): something the target has may be missing.
+    Warning,
+}
+
+/// Diagnostic codes of level [`DiagnosticLevel::Info`].
+const INFO_CODES: &[&str] = &[
+    "linux.command_missing",
+    "linux.permission_denied",
+    "linux.serial_unreadable",
+    "linux.socket_owner_unknown",
+    "snmp.connection_without_process",
+    "snmp.cdp_port_unresolved",
+    "snmp.fdb_port_unresolved",
+    "snmp.lldp_neighbour_unidentified",
+    "snmp.lldp_port_unidentified",
+    "snmp.lldp_port_unresolved",
+];
+
+impl DiagnosticLevel {
+    /// The level of a diagnostic code: a short list of codes (what the target lacks or hides
+    /// from this account) is [`DiagnosticLevel::Info`]; every other code, including one added
+    /// later and not listed, is a warning.
+    pub fn of(code: &str) -> DiagnosticLevel {
+        if INFO_CODES.contains(&code) {
+            DiagnosticLevel::Info
+        } else {
+            DiagnosticLevel::Warning
         }
     }
 }
@@ -105,4 +149,41 @@ pub trait Probe: Send + Sync {
     /// `snmp`, `ssh`, `local`: also the observation's source.
     fn name(&self) -> &'static str;
     async fn discover(&self, target: &Target, run_id: &RunId) -> Result<ProbeOutput, ProbeError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostic_levels_follow_the_code() {
+        assert_eq!(
+            Diagnostic::new("h", "ssh", "linux.command_missing", "x").level,
+            DiagnosticLevel::Info
+        );
+        for code in [
+            "snmp.walk_failed",
+            "linux.timeout",
+            "ssh.credential_refused",
+            "new.code",
+        ] {
+            assert_eq!(
+                DiagnosticLevel::of(code),
+                DiagnosticLevel::Warning,
+                "{code}"
+            );
+        }
+        // Every INFO code is one a probe really emits (a typo would silently make it a warning).
+        let sources = [
+            include_str!("linux/transform.rs"),
+            include_str!("snmp/transform.rs"),
+        ]
+        .concat();
+        for code in INFO_CODES {
+            assert!(
+                sources.contains(&format!("\"{code}\"")),
+                "{code} is emitted nowhere"
+            );
+        }
+    }
 }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::target::{parse_targets, Target, TargetError};
-use crate::{Probe, ProbeError, ProbeOutput};
+use crate::{Diagnostic, Probe, ProbeError, ProbeOutput};
 
 /// What to discover.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +81,8 @@ pub enum ProgressEvent {
         run_id: RunId,
         targets: usize,
         probes: Vec<String>,
+        /// The expanded targets (`Target::name()`), in the order the run takes them.
+        target_names: Vec<String>,
     },
     TargetStarted {
         run_id: RunId,
@@ -99,6 +101,8 @@ pub enum ProgressEvent {
         target: String,
         probe: String,
         outcome: TargetOutcome,
+        /// The probe's diagnostics (empty for a failed target).
+        diagnostics: Vec<Diagnostic>,
         duration_ms: u64,
     },
     RunFinished {
@@ -124,6 +128,21 @@ pub enum TargetOutcome {
         code: String,
         message: String,
     },
+}
+
+impl TargetOutcome {
+    /// Nothing was sent: no credential of the probe may go to the target (`OUT_OF_SCOPE`).
+    /// Another probe of the run may cover it; not a failure.
+    pub fn skipped(&self) -> bool {
+        matches!(self, TargetOutcome::Error { code, .. } if code == "OUT_OF_SCOPE")
+    }
+
+    /// Failed without an answer worth keeping: nothing answered in time (`TIMEOUT`) or nothing
+    /// listens (`UNREACHABLE`) — what most addresses of a sweep give. (A host that answered at
+    /// first and then timed out reads the same: the code cannot tell them apart.)
+    pub fn no_answer(&self) -> bool {
+        matches!(self, TargetOutcome::Error { code, .. } if code == "TIMEOUT" || code == "UNREACHABLE")
+    }
 }
 
 /// One (target, probe) result.
@@ -263,6 +282,10 @@ async fn run_one(
                 target: name.clone(),
                 probe: probe.clone(),
                 outcome: outcome(&result),
+                diagnostics: result
+                    .as_ref()
+                    .map(|o| o.diagnostics.clone())
+                    .unwrap_or_default(),
                 duration_ms,
             },
         )
@@ -309,6 +332,7 @@ pub async fn run(
             run_id: run_id.clone(),
             targets: targets.len(),
             probes: selected.iter().map(|p| p.name().to_string()).collect(),
+            target_names: targets.iter().map(|t| t.name()).collect(),
         },
     )
     .await;
@@ -378,7 +402,12 @@ mod tests {
                         run_id.clone(),
                         Scope::complete([t.name()]),
                     ),
-                    diagnostics: vec![],
+                    diagnostics: vec![Diagnostic::new(
+                        &t.name(),
+                        "fake",
+                        "linux.command_missing",
+                        "`ss`: command not available",
+                    )],
                     credential: None,
                 }),
                 "10.0.0.2" => {
@@ -420,10 +449,36 @@ mod tests {
         while let Some(e) = rx.recv().await {
             events.push(e);
         }
-        assert!(matches!(
-            events.first(),
-            Some(ProgressEvent::RunStarted { targets: 4, .. })
-        ));
+        match events.first() {
+            Some(ProgressEvent::RunStarted {
+                targets: 4,
+                target_names,
+                ..
+            }) => assert_eq!(
+                target_names,
+                &["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.5"]
+            ),
+            e => panic!("{e:?}"),
+        }
+        // Finished targets carry their diagnostics; failures none.
+        let finished: Vec<(&str, &TargetOutcome, usize)> = events
+            .iter()
+            .filter_map(|e| match e {
+                ProgressEvent::TargetFinished {
+                    target,
+                    outcome,
+                    diagnostics,
+                    ..
+                } => Some((target.as_str(), outcome, diagnostics.len())),
+                _ => None,
+            })
+            .collect();
+        for (target, outcome, diagnostics) in &finished {
+            let want = if *target == "10.0.0.1" { 1 } else { 0 };
+            assert_eq!(*diagnostics, want, "{target}");
+            assert_eq!(outcome.no_answer(), *target == "10.0.0.2", "{target}");
+            assert!(!outcome.skipped());
+        }
         assert_eq!(
             events
                 .iter()
@@ -446,6 +501,11 @@ mod tests {
                 ..
             })
         ));
+        let skipped = TargetOutcome::Error {
+            code: ProbeError::OutOfScope("x".into()).code().into(),
+            message: "x".into(),
+        };
+        assert!(skipped.skipped() && !skipped.no_answer());
         req.probes = vec!["ssh".into()];
         assert!(matches!(
             run(&req, &probes, &cfg, None).await,

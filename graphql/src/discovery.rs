@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 
 use crate::error::{gql, ApiError};
 use crate::mutation::RoleGuard;
@@ -23,13 +23,87 @@ pub struct RunRequest {
 }
 
 /// One target that failed in a run.
-#[derive(Debug, Clone, SimpleObject, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, SimpleObject, serde::Serialize, serde::Deserialize)]
 pub struct DiscoveryTargetError {
     pub target: String,
     pub probe: String,
     /// Stable code: TIMEOUT, UNREACHABLE, AUTH_FAILED, HOST_KEY_REJECTED, PROTOCOL_ERROR, …
     pub code: String,
     pub message: String,
+}
+
+/// Where one (target, probe) pair of a run stands. Each target's probes run one after another
+/// (SNMP before SSH); targets run in parallel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TargetStatus {
+    /// Not started yet. Listed only in runs of at most 1,024 (target, probe) pairs; in larger
+    /// runs a pair appears when it starts.
+    Pending,
+    /// Its probe is at work.
+    Running,
+    /// Discovered; what was found is stored.
+    Ok,
+    /// Not discovered (`error` says why), or what was found could not be stored.
+    Failed,
+    /// Nothing was sent: no credential of this probe may go to the target (`OUT_OF_SCOPE`);
+    /// another probe of the run covers it. Not a failure.
+    Skipped,
+}
+
+/// How much a diagnostic matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DiagnosticLevel {
+    /// What the target offers or lets the account see is limited (a tool not installed, data
+    /// only root may read, a neighbour that cannot be resolved).
+    Info,
+    /// Something went wrong collecting or decoding (a walk or command failed, output cut or
+    /// unparsable, a credential refused, a record rejected): data may be missing.
+    Warning,
+}
+
+/// Something odd but survivable seen while discovering a target.
+#[derive(Debug, Clone, PartialEq, Eq, SimpleObject, serde::Serialize, serde::Deserialize)]
+pub struct DiscoveryDiagnostic {
+    pub level: DiagnosticLevel,
+    /// Stable code: `snmp.table_missing`, `linux.command_missing`, … (docs/discovery-*.md).
+    pub code: Option<String>,
+    /// Never contains a secret; at most 500 characters.
+    pub message: String,
+}
+
+/// One (target, probe) pair of a run: how it stands or ended.
+#[derive(Debug, Clone, PartialEq, SimpleObject, serde::Serialize, serde::Deserialize)]
+pub struct DiscoveryTargetOutcome {
+    /// The target as the run expanded it (`10.0.0.7`, `host:1161`).
+    pub target: String,
+    /// `snmp`, `ssh` or `local`.
+    pub probe: Option<String>,
+    pub status: TargetStatus,
+    /// Records and relationships the probe reported (0 unless OK).
+    #[serde(default)]
+    pub records: i32,
+    #[serde(default)]
+    pub relationships: i32,
+    /// How long the probe worked on it (null until it finished).
+    #[serde(default)]
+    pub duration_ms: Option<i32>,
+    /// At most 20 per target; `diagnosticsOmitted` counts the rest.
+    #[serde(default)]
+    pub diagnostics: Vec<DiscoveryDiagnostic>,
+    /// Why it FAILED or was SKIPPED.
+    #[serde(default)]
+    pub error: Option<DiscoveryTargetError>,
+    /// OK only: false when part of the collection failed (nothing was staled then).
+    #[serde(default)]
+    pub complete: Option<bool>,
+    /// OK only: the name of the credential that worked (never its value).
+    #[serde(default)]
+    pub credential: Option<String>,
+    /// Diagnostics of this target not listed (past the per-target or per-run bound).
+    #[serde(default)]
+    pub diagnostics_omitted: i32,
 }
 
 /// A discovery run and what it did so far.
@@ -55,6 +129,23 @@ pub struct DiscoveryRun {
     pub errors: Vec<DiscoveryTargetError>,
     /// Why the whole run failed, when it did.
     pub message: Option<String>,
+    /// (target, probe) pairs the run takes on, known once it has expanded its targets.
+    #[serde(default)]
+    pub targets_total: i32,
+    /// Pairs SKIPPED (not counted in `targetsFailed`).
+    #[serde(default)]
+    pub targets_skipped: i32,
+    /// Finished pairs not listed in `targets` (see there).
+    #[serde(default)]
+    pub targets_omitted: i32,
+    /// Per (target, probe) pair, in the order the run took them on, updated as the run goes.
+    /// Runs of at most 1,024 pairs list every pair from the start (PENDING until it starts).
+    /// Larger runs (sweeps) list a pair from when it starts, and keep it when it finishes only
+    /// if it answered or failed with more than no answer (TIMEOUT, UNREACHABLE) or a skip, up
+    /// to 4,096 finished pairs; the rest are counted in `targetsOmitted` (failures stay in
+    /// `errors`). Runs recorded before this field existed list none.
+    #[serde(default)]
+    pub targets: Vec<DiscoveryTargetOutcome>,
 }
 
 /// Runs discovery on behalf of the API.

@@ -18,12 +18,18 @@ pub struct CiChange {
 #[derive(Debug, Clone, async_graphql::SimpleObject)]
 pub struct DiscoveryProgress {
     pub run_id: async_graphql::ID,
-    /// `STARTED`, `TARGET_DONE`, `FINISHED`, `FAILED`, …
+    /// `STARTED`, `TARGET_STARTED`, `TARGET_DONE`, `FINISHED`, `FAILED`, …
     pub phase: String,
     pub targets_done: u32,
     pub targets_total: u32,
     pub message: Option<String>,
     pub at: chrono::DateTime<chrono::Utc>,
+    /// TARGET_STARTED and TARGET_DONE: the target, as in `DiscoveryRun.targets`.
+    pub target: Option<String>,
+    /// TARGET_STARTED and TARGET_DONE: the probe.
+    pub probe: Option<String>,
+    /// TARGET_STARTED: RUNNING; TARGET_DONE: OK, FAILED or SKIPPED.
+    pub status: Option<crate::discovery::TargetStatus>,
 }
 
 #[derive(Debug, Clone)]

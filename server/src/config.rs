@@ -339,6 +339,38 @@ pub struct TokenConfig {
     pub sha256: String,
     /// `events` (posts events, reads nothing), `reader`, `editor` or `admin`.
     pub role: String,
+    /// When the token stops working, as written: an RFC 3339 time with an offset
+    /// (`"2026-12-31T00:00:00Z"`, also unquoted as a TOML date-time). None: never. Read it
+    /// with [`TokenConfig::expiry`].
+    #[serde(default)]
+    pub expires_at: Option<toml::Value>,
+}
+
+impl TokenConfig {
+    /// `expires_at` as a time; an error (naming the token) when it is not an RFC 3339 time
+    /// with an offset.
+    pub fn expiry(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+        let text = match &self.expires_at {
+            None => return Ok(None),
+            Some(toml::Value::String(s)) => s.trim().to_string(),
+            Some(toml::Value::Datetime(d)) => d.to_string(),
+            Some(other) => {
+                return Err(format!(
+                    "[[auth.tokens]] `{}`: expires_at must be an RFC 3339 time such as \"2026-12-31T00:00:00Z\", not a TOML {}",
+                    self.name,
+                    other.type_str()
+                ))
+            }
+        };
+        chrono::DateTime::parse_from_rfc3339(&text)
+            .map(|t| Some(t.with_timezone(&chrono::Utc)))
+            .map_err(|e| {
+                format!(
+                    "[[auth.tokens]] `{}`: expires_at `{text}` is not an RFC 3339 time with an offset, such as \"2026-12-31T00:00:00Z\" ({e})",
+                    self.name
+                )
+            })
+    }
 }
 
 /// `[limits]`: what one request may ask for. Every limit must be at least 1 (except
@@ -698,6 +730,9 @@ impl Config {
                     t.name
                 );
             }
+            if let Err(e) = t.expiry() {
+                bail!("{e}");
+            }
         }
         Ok(())
     }
@@ -906,6 +941,45 @@ secret = "k"
             .unwrap_err()
             .to_string()
             .contains("name `a` is used twice"));
+    }
+
+    #[test]
+    fn token_expiry_is_an_rfc3339_time() {
+        let token = |expires: &str| {
+            format!(
+                "[[auth.tokens]]\nname = \"dash\"\nsha256 = \"{}\"\nrole = \"reader\"\n{expires}",
+                "ab".repeat(32)
+            )
+        };
+        let at = |text: &str| {
+            Config::from_parts(&token(text), "t", env(&[])).map(|c| c.auth.tokens[0].expiry())
+        };
+        let want = chrono::DateTime::parse_from_rfc3339("2026-12-31T00:00:00Z").unwrap();
+        for ok in [
+            "expires_at = \"2026-12-31T00:00:00Z\"\n",
+            "expires_at = \"2026-12-31T01:00:00+01:00\"\n",
+            "expires_at = 2026-12-31T00:00:00Z\n",
+        ] {
+            assert_eq!(at(ok).unwrap().unwrap(), Some(want.into()), "{ok}");
+        }
+        assert_eq!(at("").unwrap().unwrap(), None, "no expiry: never expires");
+        for (bad, says) in [
+            (
+                "expires_at = \"next year\"\n",
+                "`next year` is not an RFC 3339 time",
+            ),
+            ("expires_at = \"2026-12-31\"\n", "is not an RFC 3339 time"),
+            ("expires_at = \"2026-12-31T00:00:00\"\n", "with an offset"),
+            ("expires_at = 2026-12-31T00:00:00\n", "with an offset"),
+            ("expires_at = 2026-12-31\n", "is not an RFC 3339 time"),
+            ("expires_at = 1798675200\n", "not a TOML integer"),
+        ] {
+            let e = at(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("[[auth.tokens]] `dash`: expires_at") && e.contains(says),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -11,11 +11,14 @@ use cmdb_discovery::local::LocalProbe;
 use cmdb_discovery::run::{run, DiscoveryRequest, ProgressEvent, RunnerConfig, TargetOutcome};
 use cmdb_discovery::snmp::SnmpProbe;
 use cmdb_discovery::ssh::{HostKeyPolicy, SshOptions, SshProbe};
-use cmdb_discovery::{in_scope, CredentialScope, Probe, SnmpCredential, SshCredential};
+use cmdb_discovery::{
+    in_scope, CredentialScope, Diagnostic, Probe, Redactor, SnmpCredential, SshCredential,
+};
 use cmdb_model::RunId;
 use cmdb_store::{GraphStore, IngestOptions};
 
 use crate::run_log::{RunLease, RunLog};
+use crate::run_targets::{status_of, RunTargets};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -47,6 +50,8 @@ pub struct TargetLine {
     pub target: String,
     pub probe: String,
     pub ok: bool,
+    /// Nothing was sent (no credential of the probe may go there): neither ok nor failed.
+    pub skipped: bool,
     pub detail: String,
 }
 
@@ -55,6 +60,7 @@ pub struct RunSummary {
     pub run_id: String,
     pub targets_ok: usize,
     pub targets_failed: usize,
+    pub targets_skipped: usize,
     pub created: usize,
     pub updated: usize,
     pub unchanged: usize,
@@ -74,38 +80,57 @@ impl RunSummary {
         for t in &self.targets {
             s.push_str(&format!(
                 "  {:<7} {:<5} {:<24} {}\n",
-                if t.ok { "ok" } else { "FAILED" },
+                if t.ok {
+                    "ok"
+                } else if t.skipped {
+                    "skipped"
+                } else {
+                    "FAILED"
+                },
                 t.probe,
                 t.target,
                 t.detail
             ));
         }
         s.push_str(&format!(
-            "run {}: targets ok {}, failed {}; CIs created {}, updated {}, unchanged {}, merged {}, staled {}; relationships created {}, updated {}, closed {}; {} diagnostic(s); {:.1}s\n",
-            self.run_id, self.targets_ok, self.targets_failed, self.created, self.updated, self.unchanged, self.merged, self.staled,
+            "run {}: targets ok {}, failed {}, skipped {}; CIs created {}, updated {}, unchanged {}, merged {}, staled {}; relationships created {}, updated {}, closed {}; {} diagnostic(s); {:.1}s\n",
+            self.run_id, self.targets_ok, self.targets_failed, self.targets_skipped, self.created, self.updated, self.unchanged, self.merged, self.staled,
             self.relationships_created, self.relationships_updated, self.relationships_closed, self.diagnostics, self.duration_ms as f64 / 1000.0
         ));
         s
     }
 }
 
-/// Turn runner events into `discoveryProgress` subscription events.
+/// Turn runner events into `discoveryProgress` subscription events. TARGET_STARTED and
+/// TARGET_DONE name the pair and its status, as `DiscoveryRun.targets` lists it.
 pub fn progress_publisher(
     events: cmdb_graphql::EventBus,
 ) -> impl Fn(&ProgressEvent) + Send + Sync + 'static {
+    use cmdb_graphql::discovery::TargetStatus;
     let done = std::sync::atomic::AtomicU32::new(0);
     let total = std::sync::atomic::AtomicU32::new(0);
     move |ev: &ProgressEvent| {
         use std::sync::atomic::Ordering::Relaxed;
-        let (run_id, phase, message) = match ev {
+        let (run_id, phase, message, pair) = match ev {
             ProgressEvent::RunStarted {
                 run_id,
                 targets,
                 probes,
+                ..
             } => {
                 total.fetch_add((*targets * probes.len().max(1)) as u32, Relaxed);
-                (run_id, "STARTED", None)
+                (run_id, "STARTED", None, None)
             }
+            ProgressEvent::TargetStarted {
+                run_id,
+                target,
+                probe,
+            } => (
+                run_id,
+                "TARGET_STARTED",
+                None,
+                Some((target, probe, TargetStatus::Running)),
+            ),
             ProgressEvent::TargetFinished {
                 run_id,
                 target,
@@ -122,7 +147,12 @@ pub fn progress_publisher(
                         format!("{probe} {target}: {code}: {message}")
                     }
                 };
-                (run_id, "TARGET_DONE", Some(msg))
+                (
+                    run_id,
+                    "TARGET_DONE",
+                    Some(msg),
+                    Some((target, probe, status_of(outcome))),
+                )
             }
             ProgressEvent::RunFinished {
                 run_id, ok, failed, ..
@@ -130,8 +160,9 @@ pub fn progress_publisher(
                 run_id,
                 "FINISHED",
                 Some(format!("{ok} ok, {failed} failed")),
+                None,
             ),
-            _ => return,
+            ProgressEvent::ObservationReady { .. } => return,
         };
         events.publish_progress(cmdb_graphql::DiscoveryProgress {
             run_id: async_graphql_id(run_id),
@@ -140,6 +171,9 @@ pub fn progress_publisher(
             targets_total: total.load(Relaxed),
             message,
             at: chrono::Utc::now(),
+            target: pair.map(|p| p.0.clone()),
+            probe: pair.map(|p| p.1.clone()),
+            status: pair.map(|p| p.2),
         });
     }
 }
@@ -202,9 +236,26 @@ pub async fn discover(
     let applier = {
         let store = store.clone();
         let on_event = on_event.clone();
+        let redactor = Redactor::new(&settings.snmp, &settings.ssh);
         tokio::spawn(async move {
             let mut acc = RunSummary::default();
-            while let Some(ev) = rx.recv().await {
+            // What storing a pair's observation added to its outcome, until its TargetFinished.
+            let mut stored: std::collections::HashMap<(String, String), AfterStore> =
+                Default::default();
+            while let Some(mut ev) = rx.recv().await {
+                if let ProgressEvent::TargetFinished {
+                    target,
+                    probe,
+                    outcome,
+                    diagnostics,
+                    ..
+                } = &mut ev
+                {
+                    if let Some(after) = stored.remove(&(target.clone(), probe.clone())) {
+                        after.apply(outcome, diagnostics);
+                    }
+                    redact(&redactor, outcome, diagnostics);
+                }
                 on_event(&ev);
                 match ev {
                     ProgressEvent::ObservationReady {
@@ -213,13 +264,12 @@ pub async fn discover(
                         probe,
                         ..
                     } => {
-                        acc.diagnostics += output.diagnostics.len();
                         for d in &output.diagnostics {
-                            tracing::debug!(target = %d.target, probe = %d.probe, code = %d.code, "{}", d.message);
+                            tracing::debug!(target = %d.target, probe = %d.probe, code = %d.code, "{}", redactor.redact(&d.message));
                         }
                         let records = output.observation.records.len();
                         tracing::debug!(%target, %probe, records, "applying observation");
-                        match store.ingest(output.observation, &ingest).await {
+                        let after = match store.ingest(output.observation, &ingest).await {
                             Ok(r) => {
                                 tracing::debug!(%target, %probe, created = r.created, updated = r.updated, "observation applied");
                                 acc.created += r.created;
@@ -233,24 +283,44 @@ pub async fn discover(
                                 if !r.errors.is_empty() {
                                     tracing::warn!(%target, %probe, errors = r.errors.len(), first = %r.errors[0].message, "records rejected");
                                 }
+                                AfterStore {
+                                    failed: None,
+                                    rejected: r
+                                        .errors
+                                        .iter()
+                                        .map(|e| {
+                                            Diagnostic::new(
+                                                &target,
+                                                &probe,
+                                                &e.code,
+                                                format!(
+                                                    "record `{}` rejected: {}",
+                                                    e.record, e.message
+                                                ),
+                                            )
+                                        })
+                                        .collect(),
+                                }
                             }
                             Err(e) => {
                                 tracing::error!(%target, %probe, code = e.code(), "storing the observation failed: {e}");
-                                acc.targets.push(TargetLine {
-                                    target,
-                                    probe,
-                                    ok: false,
-                                    detail: format!("{}: {e}", e.code()),
-                                });
+                                AfterStore {
+                                    failed: Some((e.code().to_string(), e.to_string())),
+                                    rejected: Vec::new(),
+                                }
                             }
-                        }
+                        };
+                        stored.insert((target, probe), after);
                     }
                     ProgressEvent::TargetFinished {
                         target,
                         probe,
                         outcome,
+                        diagnostics,
                         ..
                     } => {
+                        acc.diagnostics += diagnostics.len();
+                        let skipped = outcome.skipped();
                         let (ok, detail) = match outcome {
                             TargetOutcome::Ok {
                                 records,
@@ -285,6 +355,7 @@ pub async fn discover(
                             target,
                             probe,
                             ok,
+                            skipped,
                             detail,
                         });
                     }
@@ -328,7 +399,8 @@ pub async fn discover(
     summary.relationships_closed = acc.relationships_closed;
     summary.diagnostics = acc.diagnostics;
     summary.targets_ok = acc.targets.iter().filter(|t| t.ok).count();
-    summary.targets_failed = acc.targets.iter().filter(|t| !t.ok).count();
+    summary.targets_skipped = acc.targets.iter().filter(|t| t.skipped).count();
+    summary.targets_failed = acc.targets.iter().filter(|t| !t.ok && !t.skipped).count();
     summary.targets = acc.targets;
     // Services and pools follow what the run found. A failed recompute is logged, never
     // fails the run: the discovered data is stored either way.
@@ -346,6 +418,40 @@ pub async fn discover(
         }
     }
     Ok(summary)
+}
+
+/// What storing a pair's observation adds to the pair's outcome.
+struct AfterStore {
+    /// The store refused the observation (code, message): the pair failed.
+    failed: Option<(String, String)>,
+    /// Records the store rejected, as diagnostics of the pair.
+    rejected: Vec<Diagnostic>,
+}
+
+impl AfterStore {
+    fn apply(self, outcome: &mut TargetOutcome, diagnostics: &mut Vec<Diagnostic>) {
+        diagnostics.extend(self.rejected);
+        if let Some((code, message)) = self.failed {
+            *outcome = TargetOutcome::Error { code, message };
+        }
+        if let TargetOutcome::Ok {
+            diagnostics: count, ..
+        } = outcome
+        {
+            *count = diagnostics.len();
+        }
+    }
+}
+
+/// The run's secret values out of a finished pair's error and diagnostics (second line of
+/// defence: probes keep them out already).
+fn redact(redactor: &Redactor, outcome: &mut TargetOutcome, diagnostics: &mut [Diagnostic]) {
+    if let TargetOutcome::Error { message, .. } = outcome {
+        *message = redactor.redact(message);
+    }
+    for d in diagnostics {
+        d.message = redactor.redact(&d.message);
+    }
 }
 
 /// Infer pools and re-map rule and entry-point services; log the outcome with fields.
@@ -515,6 +621,10 @@ pub fn new_run_record(run_id: &RunId, trigger: &str) -> cmdb_graphql::discovery:
         relationships_closed: 0,
         errors: Vec::new(),
         message: None,
+        targets_total: 0,
+        targets_skipped: 0,
+        targets_omitted: 0,
+        targets: Vec::new(),
     }
 }
 
@@ -527,7 +637,7 @@ pub fn finish_run_record(
     r.finished_at = Some(chrono::Utc::now());
     match result {
         Ok(s) => {
-            r.status = if s.targets_failed == 0 {
+            r.status = if s.targets_failed == 0 && (s.targets_ok > 0 || s.targets_skipped == 0) {
                 "SUCCEEDED"
             } else if s.targets_ok > 0 {
                 "PARTIAL"
@@ -535,10 +645,17 @@ pub fn finish_run_record(
                 "FAILED"
             }
             .into();
+            if s.targets_ok == 0 && s.targets_failed == 0 && s.targets_skipped > 0 {
+                r.message = Some(
+                    "every target was outside the scope of the run's credentials: nothing was sent"
+                        .into(),
+                );
+            }
             crate::metrics::metrics().discovery_finished(&r.status, s.targets_ok, s.targets_failed);
             r.targets_ok = s.targets_ok as i32;
             r.targets_failed = s.targets_failed as i32;
-            r.targets_done = (s.targets_ok + s.targets_failed) as i32;
+            r.targets_skipped = s.targets_skipped as i32;
+            r.targets_done = (s.targets_ok + s.targets_failed + s.targets_skipped) as i32;
             r.cis_created = s.created as i32;
             r.cis_updated = s.updated as i32;
             r.cis_unchanged = s.unchanged as i32;
@@ -548,7 +665,7 @@ pub fn finish_run_record(
             r.errors = s
                 .targets
                 .iter()
-                .filter(|t| !t.ok)
+                .filter(|t| !t.ok && !t.skipped)
                 .map(|t| {
                     let (code, message) = t
                         .detail
@@ -568,6 +685,12 @@ pub fn finish_run_record(
             r.message = Some(format!("{e:#}"));
         }
     }
+    // Only a run that failed as a whole leaves pairs unfinished.
+    crate::run_targets::close_unfinished(
+        r,
+        "RUN_FAILED",
+        "the run ended before this target finished (see the run's message)",
+    );
 }
 
 /// Record a run that starts now in the data directory's run log (a failure to record is
@@ -587,6 +710,50 @@ pub fn record_run_start(
 
 /// Persist progress at most this often.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps a running run's record current from its progress events — per-target outcomes and
+/// counts (`run_targets.rs`) — and says when to save it to the run log (at most once per
+/// [`PROGRESS_EVERY`]). Used by the server's runs and by `cmdb discover`.
+pub struct RunRecorder {
+    targets: RunTargets,
+    lease: Option<Arc<RunLease>>,
+    last_saved: Instant,
+}
+
+impl RunRecorder {
+    pub fn new(lease: Option<Arc<RunLease>>) -> Self {
+        RunRecorder {
+            targets: RunTargets::default(),
+            lease,
+            last_saved: Instant::now(),
+        }
+    }
+
+    /// Apply `ev` to `run`; a snapshot to [`RunRecorder::save`] when a save is due.
+    pub fn apply(
+        &mut self,
+        run: &mut cmdb_graphql::discovery::DiscoveryRun,
+        ev: &ProgressEvent,
+    ) -> Option<cmdb_graphql::discovery::DiscoveryRun> {
+        if !self.targets.apply(run, ev) || self.lease.is_none() {
+            return None;
+        }
+        if self.last_saved.elapsed() < PROGRESS_EVERY {
+            return None;
+        }
+        self.last_saved = Instant::now();
+        Some(run.clone())
+    }
+
+    /// Write a snapshot to the run log (a failure is logged; the run goes on).
+    pub fn save(&self, run: &cmdb_graphql::discovery::DiscoveryRun) {
+        if let Some(l) = &self.lease {
+            if let Err(e) = l.update(run) {
+                tracing::warn!(run_id = %run.id.as_str(), "cannot record the discovery run's progress: {e}");
+            }
+        }
+    }
+}
 
 /// The server's discovery runs: started from the API, schedules or at start-up; each on its
 /// own thread and runtime so the HTTP workers never wait for a probe. Runs are recorded in the
@@ -735,22 +902,15 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
             let publish = progress_publisher(events);
             let progress_runs = runs.clone();
             let progress_id = id.clone();
-            let progress_lease = lease.clone();
-            let last_saved = parking_lot::Mutex::new(Instant::now());
+            let recorder = parking_lot::Mutex::new(RunRecorder::new(lease.clone()));
             let on_event = move |ev: &ProgressEvent| {
                 publish(ev);
-                if let ProgressEvent::TargetFinished { .. } = ev {
-                    RunRegistry::update(&progress_runs, &progress_id, |r| r.targets_done += 1);
-                    if let Some(l) = &progress_lease {
-                        let mut last = last_saved.lock();
-                        if last.elapsed() >= PROGRESS_EVERY {
-                            *last = Instant::now();
-                            let snapshot = progress_runs.lock().iter().find(|r| r.id.as_str() == progress_id).cloned();
-                            if let Some(r) = snapshot {
-                                let _ = l.update(&r);
-                            }
-                        }
-                    }
+                let mut recorder = recorder.lock();
+                let mut due = None;
+                RunRegistry::update(&progress_runs, &progress_id, |r| due = recorder.apply(r, ev));
+                // Written outside the registry's lock: readers of other runs never wait for it.
+                if let Some(snapshot) = due {
+                    recorder.save(&snapshot);
                 }
             };
             let result = tokio::runtime::Builder::new_current_thread()
@@ -766,14 +926,17 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
                     }
                     r
                 }));
-            RunRegistry::update(&runs, &id, |r| finish_run_record(r, &result));
-            if let Some(l) = &lease {
-                let finished = runs.lock().iter().find(|r| r.id.as_str() == id).cloned();
-                if let Some(r) = finished {
+            // The final record goes to disk first, then to memory: whoever sees the run ended
+            // here finds it ended in the run log too.
+            let finished = runs.lock().iter().find(|r| r.id.as_str() == id).cloned();
+            if let Some(mut r) = finished {
+                finish_run_record(&mut r, &result);
+                if let Some(l) = &lease {
                     if let Err(e) = l.finish(&r) {
                         tracing::warn!(run_id = %id, "cannot record the end of the discovery run: {e}");
                     }
                 }
+                RunRegistry::update(&runs, &id, |x| *x = r);
             }
         });
         if let Err(e) = spawned {

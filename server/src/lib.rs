@@ -8,3 +8,4 @@ pub mod live;
 pub mod metrics;
 pub mod private_fs;
 pub mod run_log;
+pub mod run_targets;

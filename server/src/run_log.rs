@@ -138,6 +138,11 @@ impl RunLog {
                  what it stored up to then is kept — run it again to complete it"
                     .into(),
             );
+            crate::run_targets::close_unfinished(
+                &mut run,
+                INTERRUPTED,
+                "the process running the discovery ended before this target finished",
+            );
             if let Err(e) = private_fs::write_atomic(
                 &json,
                 &serde_json::to_vec_pretty(&run).unwrap_or_default(),
@@ -265,12 +270,47 @@ mod tests {
         assert_eq!(log.get("run_a").unwrap().status, "SUCCEEDED");
         drop(lease);
         assert_eq!(log.get("run_a").unwrap().status, "SUCCEEDED");
-        // The owner dies: its lock is released (dropped) without a final record.
-        let lease = log.begin(&run("run_b", "RUNNING")).unwrap();
+        // The owner dies: its lock is released (dropped) without a final record. The pair it
+        // was working on reads as interrupted, the one it finished as it ended.
+        let mut b = run("run_b", "RUNNING");
+        let mut targets = crate::run_targets::RunTargets::default();
+        let id = cmdb_model::RunId::new("run_b");
+        for ev in [
+            cmdb_discovery::run::ProgressEvent::RunStarted {
+                run_id: id.clone(),
+                targets: 2,
+                probes: vec!["snmp".into()],
+                target_names: vec!["10.0.0.1".into(), "10.0.0.2".into()],
+            },
+            cmdb_discovery::run::ProgressEvent::TargetFinished {
+                run_id: id.clone(),
+                target: "10.0.0.1".into(),
+                probe: "snmp".into(),
+                outcome: cmdb_discovery::run::TargetOutcome::Error {
+                    code: "TIMEOUT".into(),
+                    message: "no answer".into(),
+                },
+                diagnostics: vec![],
+                duration_ms: 5,
+            },
+            cmdb_discovery::run::ProgressEvent::TargetStarted {
+                run_id: id.clone(),
+                target: "10.0.0.2".into(),
+                probe: "snmp".into(),
+            },
+        ] {
+            targets.apply(&mut b, &ev);
+        }
+        let lease = log.begin(&b).unwrap();
         drop(lease);
         let r = log.get("run_b").unwrap();
         assert_eq!(r.status, INTERRUPTED);
         assert!(r.message.unwrap().contains("run it again"));
+        use cmdb_graphql::discovery::TargetStatus;
+        assert_eq!(r.targets[0].status, TargetStatus::Failed);
+        assert_eq!(r.targets[0].error.as_ref().unwrap().code, "TIMEOUT");
+        assert_eq!(r.targets[1].status, TargetStatus::Failed);
+        assert_eq!(r.targets[1].error.as_ref().unwrap().code, INTERRUPTED);
         // … and stays so on disk.
         let text = std::fs::read_to_string(dir.path().join("runs/run_b.json")).unwrap();
         assert!(text.contains("INTERRUPTED"), "{text}");

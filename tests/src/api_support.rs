@@ -51,6 +51,7 @@ pub fn token(name: &str, secret: &str, role: &str) -> TokenConfig {
         name: name.into(),
         sha256: http::auth::sha256_hex(secret),
         role: role.into(),
+        expires_at: None,
     }
 }
 

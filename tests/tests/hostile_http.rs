@@ -1640,3 +1640,228 @@ fn websocket_hostile_messages() {
     assert!(srv.alive(), "{}", srv.log());
     assert!(healthy(&c, &srv.url));
 }
+
+/// Tokens with `expires_at`: an expired token gets HTTP 401 `TOKEN_EXPIRED` (not
+/// `UNAUTHENTICATED`, and without the token) on every authenticated surface of the real
+/// binary; a WebSocket refused at `connection_init` says so in its close reason; a
+/// subscription open when its token expires ends with `TOKEN_EXPIRED`; a malformed
+/// `expires_at` stops the server at start, naming the token.
+#[test]
+fn expired_tokens_are_refused_as_expired_everywhere() {
+    // Built before the clock starts: a token expires a few seconds after the server starts.
+    cmdb_tests::cli::cmdb_bin();
+    let soon_text = (chrono::Utc::now() + chrono::Duration::seconds(6))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let soon: chrono::DateTime<chrono::Utc> = soon_text.parse().unwrap();
+    let config = format!(
+        "{}expires_at = \"2020-01-01T00:00:00Z\"\n{}expires_at = \"{soon_text}\"\n{}",
+        token_config("old-secret", "admin"),
+        token_config("soon-secret", "reader"),
+        token_config("good-secret", "editor"),
+    );
+    let srv = Served::start(&config);
+    let c = client();
+    let expired = |status: u16, body: &Value, what: &str| {
+        assert_eq!(status, 401, "{what}: {body}");
+        assert_eq!(first_code(body), "TOKEN_EXPIRED", "{what}: {body}");
+        let msg = body["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(
+            msg.contains("expired at 2020-01-01T00:00:00Z"),
+            "{what}: {msg}"
+        );
+        assert!(!body.to_string().contains("old-secret"), "{what}: {body}");
+    };
+
+    // GraphQL over POST and GET.
+    let (status, body, _) = post(
+        &c,
+        &srv.url,
+        Some("old-secret"),
+        "application/json",
+        json!({ "query": "{ stats { cis } }" })
+            .to_string()
+            .into_bytes(),
+    );
+    expired(status, &body, "POST /graphql");
+    let r = c
+        .get(format!(
+            "{}/graphql?query={}",
+            srv.url,
+            enc("{ stats { cis } }")
+        ))
+        .bearer_auth("old-secret")
+        .send()
+        .unwrap();
+    let www = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        www.contains("invalid_token") && www.contains("expired"),
+        "{www}"
+    );
+    expired(r.status().as_u16(), &r.json().unwrap(), "GET /graphql");
+    // The other authenticated endpoints.
+    for (path, body) in [
+        (
+            "/api/v1/events",
+            json!({"source": "nagios", "node": "db1", "severity": 1}),
+        ),
+        ("/api/v1/alerts/alertmanager", json!({"alerts": []})),
+    ] {
+        let r = c
+            .post(format!("{}{path}", srv.url))
+            .bearer_auth("old-secret")
+            .json(&body)
+            .send()
+            .unwrap();
+        expired(r.status().as_u16(), &r.json().unwrap(), path);
+    }
+    let r = c
+        .get(format!("{}/metrics", srv.url))
+        .bearer_auth("old-secret")
+        .send()
+        .unwrap();
+    expired(r.status().as_u16(), &r.json().unwrap(), "/metrics");
+    // A wrong token is still just invalid; a good one works.
+    let (status, body, _) = post(
+        &c,
+        &srv.url,
+        Some("nope"),
+        "application/json",
+        json!({ "query": "{ stats { cis } }" })
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!(
+        (status, first_code(&body).as_str()),
+        (401, "UNAUTHENTICATED")
+    );
+    let (status, body, _) = post(
+        &c,
+        &srv.url,
+        Some("good-secret"),
+        "application/json",
+        json!({ "query": "{ stats { cis } }" })
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // WebSocket: the token in the upgrade request, then in connection_init (both forms).
+    let e = WsClient::connect(
+        srv.addr,
+        "/graphql/ws",
+        "graphql-transport-ws",
+        Some("old-secret"),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(e.contains("401") && e.contains("expired"), "{e}");
+    for payload in [
+        json!({ "token": "old-secret" }),
+        json!({ "Authorization": "Bearer old-secret" }),
+    ] {
+        let mut ws =
+            WsClient::connect(srv.addr, "/graphql/ws", "graphql-transport-ws", None).unwrap();
+        ws.send(&json!({ "type": "connection_init", "payload": payload }))
+            .unwrap();
+        let e = ws.recv().unwrap_err().to_string();
+        assert!(
+            e.contains("TOKEN_EXPIRED: API token expired at 2020-01-01T00:00:00Z"),
+            "{payload}: {e}"
+        );
+        assert!(!e.contains("old-secret"));
+    }
+
+    // A subscription open when its token expires: told so, then completed; the connection
+    // answers nothing more, and the token is refused everywhere from then on.
+    assert!(
+        chrono::Utc::now() + chrono::Duration::seconds(2) < soon,
+        "the server took too long to start for this test"
+    );
+    let mut ws = WsClient::connect(srv.addr, "/graphql/ws", "graphql-transport-ws", None).unwrap();
+    ws.send(&json!({ "type": "connection_init", "payload": { "token": "soon-secret" } }))
+        .unwrap();
+    assert_eq!(ws.recv().unwrap()["type"], json!("connection_ack"));
+    ws.send(&json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { ciChanged { id } }" } }))
+        .unwrap();
+    let msg = ws.recv().expect("told before the read timeout");
+    assert!(chrono::Utc::now() >= soon, "not before it expired: {msg}");
+    assert_eq!(msg["id"], json!("1"), "{msg}");
+    assert_eq!(
+        msg["payload"]["errors"][0]["extensions"]["code"],
+        json!("TOKEN_EXPIRED"),
+        "{msg}"
+    );
+    assert_eq!(ws.recv().unwrap()["type"], json!("complete"));
+    ws.send(
+        &json!({ "id": "2", "type": "subscribe", "payload": { "query": "{ stats { cis } }" } }),
+    )
+    .unwrap();
+    let msg = ws.recv().unwrap();
+    assert_eq!(
+        msg["payload"]["errors"][0]["extensions"]["code"],
+        json!("TOKEN_EXPIRED"),
+        "{msg}"
+    );
+    let (status, body, _) = post(
+        &c,
+        &srv.url,
+        Some("soon-secret"),
+        "application/json",
+        json!({ "query": "{ stats { cis } }" })
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!((status, first_code(&body).as_str()), (401, "TOKEN_EXPIRED"));
+    drop(srv);
+
+    // A malformed expiry: the server does not start, and says which token.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cmdb.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}expires_at = \"end of year\"\n",
+            token_config("x-secret", "reader")
+        ),
+    )
+    .unwrap();
+    let out = cmdb_tests::cli::base_command(dir.path())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(
+            "[[auth.tokens]] `t-reader`: expires_at `end of year` is not an RFC 3339 time"
+        ),
+        "{err}"
+    );
+    // `cmdb token-hash --expires-at` prints an entry that loads (in UTC), or refuses.
+    let out = cmdb_tests::cli::cmdb(
+        dir.path(),
+        &[
+            "token-hash",
+            "tok",
+            "--name",
+            "dash",
+            "--expires-at",
+            "2026-12-31T01:00:00+01:00",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("expires_at = \"2026-12-31T00:00:00Z\""),
+        "{text}"
+    );
+    let out = cmdb_tests::cli::cmdb(dir.path(), &["token-hash", "tok", "--expires-at", "soon"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--expires-at"));
+}

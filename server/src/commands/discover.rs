@@ -17,7 +17,7 @@ use cmdb_discovery::{
 use cmdb_model::RunId;
 
 use cmdb_server::discovery::{
-    discover, finish_run_record, new_run_record, record_run_start, DiscoverySettings,
+    discover, finish_run_record, new_run_record, record_run_start, DiscoverySettings, RunRecorder,
 };
 use cmdb_server::run_log::RunLog;
 
@@ -283,11 +283,12 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     // this process dies before the end it reads as INTERRUPTED.
     let mut record = new_run_record(&run_id, "cli");
     let lease = record_run_start(&RunLog::new(&ctx.data_dir), &record);
+    // The record as the run goes (per-target outcomes), saved now and then.
     let progress = std::sync::Arc::new(parking_lot::Mutex::new((
         record.clone(),
-        std::time::Instant::now(),
+        RunRecorder::new(lease.clone()),
     )));
-    let progress_lease = lease.clone();
+    let final_record = progress.clone();
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
@@ -308,18 +309,17 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         args.targets.clone(),
         run_id,
         move |ev| {
-            if let (ProgressEvent::TargetFinished { .. }, Some(l)) = (ev, &progress_lease) {
-                let mut p = progress.lock();
-                p.0.targets_done += 1;
-                if p.1.elapsed() >= std::time::Duration::from_secs(1) {
-                    p.1 = std::time::Instant::now();
-                    let _ = l.update(&p.0);
-                }
+            let mut p = progress.lock();
+            let (run, recorder) = &mut *p;
+            if let Some(snapshot) = recorder.apply(run, ev) {
+                recorder.save(&snapshot);
             }
+            drop(p);
             show_progress(ev, &b2)
         },
     )
     .await;
+    record = final_record.lock().0.clone();
     finish_run_record(&mut record, &result);
     if let Some(l) = &lease {
         if let Err(e) = l.finish(&record) {

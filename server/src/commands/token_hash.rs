@@ -15,10 +15,22 @@ pub struct Args {
     /// events (posts events only), reader, editor or admin.
     #[arg(long, default_value = "reader")]
     pub role: String,
+    /// When the token stops working: an RFC 3339 time, e.g. 2026-12-31T00:00:00Z.
+    #[arg(long)]
+    pub expires_at: Option<String>,
 }
 
 pub async fn run(_ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     let role: cmdb_graphql::Role = args.role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    // The config's own reading of `expires_at`, so what is printed loads.
+    let expires_at = cmdb_server::config::TokenConfig {
+        name: args.name.clone(),
+        sha256: String::new(),
+        role: role.as_str().into(),
+        expires_at: args.expires_at.clone().map(toml::Value::String),
+    }
+    .expiry()
+    .map_err(|e| anyhow::anyhow!("--expires-at: {e}"))?;
     let (token, generated) = match args.token.as_deref() {
         Some("-") => {
             let mut s = String::new();
@@ -47,5 +59,11 @@ pub async fn run(_ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         cmdb_server::http::auth::sha256_hex(&token),
         role.as_str()
     );
+    if let Some(at) = expires_at {
+        println!(
+            "expires_at = \"{}\"",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

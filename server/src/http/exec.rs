@@ -145,9 +145,47 @@ pub fn operation_type(req: &mut Request) -> Option<OperationType> {
     }
 }
 
+/// When the token a WebSocket connection authenticated with expires (session data).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionExpiry(pub chrono::DateTime<chrono::Utc>);
+
+/// A WebSocket connection's data: the caller's role (and fresh DataLoaders) and, when the
+/// token expires, when.
+pub fn session_data(api: &Api, caller: &super::Caller) -> Data {
+    let mut d = api.request_data(caller.role);
+    if let Some(at) = caller.expires_at {
+        d.insert(SessionExpiry(at));
+    }
+    d
+}
+
+fn expiry_of(data: Option<&Data>) -> Option<chrono::DateTime<chrono::Utc>> {
+    data?
+        .get(&std::any::TypeId::of::<SessionExpiry>())?
+        .downcast_ref::<SessionExpiry>()
+        .map(|e| e.0)
+}
+
+/// Resolves when `at` has passed (in steps of at most a day: far-off times stay exact).
+async fn passed(at: chrono::DateTime<chrono::Utc>) {
+    loop {
+        match (at - chrono::Utc::now()).to_std() {
+            Ok(left) if !left.is_zero() => {
+                tokio::time::sleep(left.min(Duration::from_secs(86_400))).await
+            }
+            _ => return,
+        }
+    }
+}
+
+fn expired(at: chrono::DateTime<chrono::Utc>) -> Response {
+    Response::from_errors(vec![super::AuthError::Expired { at }.graphql_error()])
+}
+
 /// The executor the WebSocket endpoint runs operations with (one per connection): each
 /// operation on the GraphQL runtime; queries and mutations within the budget; at most
-/// `max_operations` at once.
+/// `max_operations` at once. Once the connection's token has expired, every operation is
+/// answered `TOKEN_EXPIRED`, and a running subscription gets that error and completes.
 #[derive(Clone)]
 pub struct WsExecutor {
     pub api: Api,
@@ -198,6 +236,10 @@ impl async_graphql::Executor for WsExecutor {
         mut request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
+        let expires_at = expiry_of(session_data.as_deref());
+        if let Some(at) = expires_at.filter(|at| chrono::Utc::now() >= *at) {
+            return one(expired(at));
+        }
         if self.active.fetch_add(1, Ordering::SeqCst) >= self.max_operations {
             self.active.fetch_sub(1, Ordering::SeqCst);
             let mut e = ServerError::new(
@@ -235,12 +277,27 @@ impl async_graphql::Executor for WsExecutor {
                 let _ = tx.send(resp).await;
                 return;
             }
+            let expiry = async move {
+                match expires_at {
+                    Some(at) => {
+                        passed(at).await;
+                        at
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(expiry);
             loop {
                 tokio::select! {
                     item = stream.next() => match item {
                         Some(r) => if tx.send(r).await.is_err() { return },
                         None => return,
                     },
+                    at = &mut expiry => {
+                        tracing::info!(expired_at = %at, "subscription ended: its token expired");
+                        let _ = tx.send(expired(at)).await;
+                        return;
+                    }
                     _ = tx.closed() => return,
                 }
             }

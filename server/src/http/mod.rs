@@ -238,15 +238,6 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
         .json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))
 }
 
-fn unauthorized(e: AuthError) -> HttpResponse {
-    HttpResponse::Unauthorized()
-        .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"cmdb\""))
-        .json(json!({
-            "error": e.message(),
-            "errors": [{ "message": e.message(), "extensions": { "code": "UNAUTHENTICATED" } }]
-        }))
-}
-
 fn refused(req: &HttpRequest, r: browser::Refusal) -> HttpResponse {
     let peer = req
         .peer_addr()
@@ -283,8 +274,8 @@ fn authenticate(req: &HttpRequest, st: &AppState) -> Result<Caller, HttpResponse
             .peer_addr()
             .map(|p| p.ip().to_string())
             .unwrap_or_default();
-        tracing::warn!(peer = %peer, path = req.path(), reason = e.message(), "request refused");
-        unauthorized(e)
+        tracing::warn!(peer = %peer, path = req.path(), code = e.code(), reason = %e.message(), "request refused");
+        e.response()
     })
 }
 
@@ -540,7 +531,7 @@ async fn graphql_ws(
             Ok(c) => c,
             Err(r) => return Ok(r),
         };
-        let data: Data = st.api.request_data(caller.role);
+        let data: Data = exec::session_data(&st.api, &caller);
         return sub.with_data(data).start(&req, payload);
     }
     // Browsers cannot set headers on WebSockets: accept the token in connection_init
@@ -558,10 +549,10 @@ async fn graphql_ws(
             (None, None) => Err(AuthError::Missing),
         };
         match result {
-            Ok(c) => Ok(api.request_data(c.role)),
+            Ok(c) => Ok(exec::session_data(&api, &c)),
             Err(e) => {
-                tracing::warn!(reason = e.message(), "websocket refused");
-                Err(async_graphql::Error::new(e.message()))
+                tracing::warn!(code = e.code(), reason = %e.message(), "websocket refused");
+                Err(e.ws_error())
             }
         }
     })
