@@ -39,13 +39,13 @@ for (const n of [200, 2000]) {
   const { proc, url } = await serve(dir);
   const sid = (await (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ query: '{ businessServices { id name } }' }) })).json()).data.businessServices.find((s) => s.name === 'Bench').id;
   const mapUrl = `${url}/console/#/service/${encodeURIComponent(sid)}`;
+  // From navigation (the console's own files included) to the page marking the map ready.
   const time = async (page) => {
     const t0 = Date.now();
-    await page.goto(`${url}/console/#/`);
-    await page.evaluate((u) => { location.href = u; }, mapUrl);
+    await page.goto(mapUrl);
     await page.waitForSelector('#view[data-ready=true]', { timeout: 60000 });
     const t = Date.now() - t0;
-    const info = await page.evaluate(() => ({ nodes: window.__cmdbMap.cy.nodes().length, edges: window.__cmdbMap.cy.edges().length, layout: Math.round(window.__cmdbMap.layoutMs) }));
+    const info = await page.evaluate(() => ({ nodes: window.__cmdbMap.cy.nodes().length, edges: window.__cmdbMap.cy.edges().length, ...window.__cmdbMap.timings }));
     return { t, ...info };
   };
   const cold = [];
@@ -58,14 +58,15 @@ for (const n of [200, 2000]) {
     const c = await time(page);
     cold.push(c.t);
     info = c;
+    console.error(`${n}: cold ${c.t} ms (fetch ${c.fetchMs} ms, draw ${c.drawMs} ms)`);
     await page.goto('about:blank');
     warm.push((await time(page)).t);
     await ctx.close();
   }
-  rows.push({ n, drawn: info.nodes, edges: info.edges, cold: median(cold), warm: median(warm), layout: info.layout, goal: n <= 200 ? 1000 : 3000 });
+  rows.push({ n, drawn: info.nodes, edges: info.edges, cold: median(cold), warm: median(warm), layout: info.drawMs, fetch: info.fetchMs, goal: n <= 200 ? 1000 : 3000 });
   proc.kill();
 }
 await browser.close();
-console.log(`| map nodes | drawn nodes / edges | cold load, median of ${RUNS} | warm (layout restored) | of which first layout | goal | ratio to goal |`);
-console.log('|---|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.n} | ${r.drawn} / ${r.edges} | ${r.cold} ms | ${r.warm} ms | ${r.layout} ms | ≤ ${r.goal} ms | ${(r.cold / r.goal).toFixed(2)} |`);
+console.log(`| map nodes | drawn nodes / edges | cold load, median of ${RUNS} | warm (layout restored) | of which: map query | layout and draw | goal | ratio to goal |`);
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.n} | ${r.drawn} / ${r.edges} | ${r.cold} ms | ${r.warm} ms | ${r.fetch} ms | ${r.layout} ms | ≤ ${r.goal} ms | ${(r.cold / r.goal).toFixed(2)} |`);

@@ -27,6 +27,11 @@ const context = await browser.newContext({ viewport: { width: 1440, height: 900 
 const page = await context.newPage();
 const problems = [];
 page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+// Refused tokens show up as failed loads (expected); anything else logged as an error is not,
+// CSP refusals in particular.
+page.on('console', (m) => {
+  if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console error: ${m.text()}`);
+});
 page.on('request', (r) => {
   const u = new URL(r.url());
   if (!['data:', 'blob:'].includes(u.protocol) && u.host !== origin) problems.push(`request off the server: ${r.url()}`);
@@ -208,6 +213,16 @@ async function big() {
   await page.selectOption('#depth', '4');
   await page.waitForSelector('#view[data-ready=true]');
   await shot('10-big-map');
+
+  step('hostile names are shown as text, never run');
+  await page.goto(`${URL_}/console/#/search?q=${encodeURIComponent('onerror')}`);
+  await page.waitForSelector('#results a.ci-link');
+  const hostile = await page.textContent('#results');
+  assert.ok(hostile.includes('<img src=x onerror='), 'the name is shown literally');
+  await page.click('#results a.ci-link');
+  await page.waitForSelector('#ci-name');
+  assert.equal(await page.evaluate(() => window.__pwned), undefined);
+  assert.equal(await page.locator('#view img').count(), 0);
 }
 
 const scenario = process.argv[2];

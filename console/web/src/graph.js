@@ -100,8 +100,8 @@ export function poolOf(nodes, edges) {
 
 /** `k of n` for a pool: `min_up` (what must stay up) of its member count. */
 export function poolRule(node, members) {
-  const attrs = (node.ci && node.ci.attributes) || {};
-  const k = Number.isInteger(attrs.min_up) ? attrs.min_up : 1;
+  const v = node.ci && node.ci.minUp;
+  const k = Number.isInteger(v) ? v : 1;
   return `${k} of ${members} needed`;
 }
 
@@ -164,4 +164,86 @@ export function onPaths(paths, pathEdges, clusterOf = new Map()) {
   const edges = new Set();
   for (const e of pathEdges || []) edges.add(`${drawn(e.from)}|${e.type}|${drawn(e.to)}`);
   return { nodes, edges };
+}
+
+/**
+ * Positions for a drawing in tiers: each tier one band (wrapped into rows of at most
+ * `maxRow` nodes, so a pool of 600 web servers does not become a line 40,000 px wide), the
+ * service on top. Within a band, nodes are ordered by the barycenter of their neighbours in
+ * the band above, then below, a few sweeps (the crossing-reduction step of a layered layout),
+ * members of one pool kept together. Linear in nodes and edges per sweep, deterministic: the
+ * same map gets the same picture on every visit.
+ */
+export function layered(nodes, edges, tierOf, parentOf = new Map(), { maxRow = 40, dx = 64, dy = 110, rowGap = 56, sweeps = 4 } = {}) {
+  const byTier = new Map();
+  const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  const sortKey = (n) => `${parentOf.get(n.id) || ''}|${n.class}|${n.name || ''}|${n.id}`;
+  for (const n of nodes) {
+    const t = tierOf.get(n.id) ?? 0;
+    (byTier.get(t) || byTier.set(t, []).get(t)).push(n);
+  }
+  const tiersSorted = [...byTier.keys()].sort((a, b) => a - b);
+  const order = new Map();
+  for (const t of tiersSorted) order.set(t, byTier.get(t).sort((a, b) => cmp(sortKey(a), sortKey(b))).map((n) => n.id));
+  const nbrs = new Map();
+  const add = (a, b) => (nbrs.get(a) || nbrs.set(a, []).get(a)).push(b);
+  for (const e of edges) {
+    if (e.from === e.to) continue;
+    add(e.from, e.to);
+    add(e.to, e.from);
+  }
+  const pos = new Map(); // id → place in its band, 0..1
+  const place = (t) => {
+    const ids = order.get(t);
+    ids.forEach((id, i) => pos.set(id, ids.length > 1 ? i / (ids.length - 1) : 0.5));
+  };
+  tiersSorted.forEach(place);
+  const reorder = (t, from) => {
+    const ids = order.get(t);
+    const bary = new Map();
+    for (const id of ids) {
+      let sum = 0;
+      let k = 0;
+      for (const m of nbrs.get(id) || []) {
+        if ((tierOf.get(m) ?? 0) === from) {
+          sum += pos.get(m);
+          k += 1;
+        }
+      }
+      bary.set(id, k ? sum / k : pos.get(id));
+    }
+    // A pool's members move as one: the group's mean, then each member's own.
+    const group = new Map();
+    for (const id of ids) {
+      const g = parentOf.get(id) || id;
+      const v = group.get(g) || { sum: 0, k: 0 };
+      v.sum += bary.get(id);
+      v.k += 1;
+      group.set(g, v);
+    }
+    const gb = (id) => {
+      const v = group.get(parentOf.get(id) || id);
+      return v.sum / v.k;
+    };
+    const rank = new Map(ids.map((id, i) => [id, i]));
+    ids.sort((a, b) => gb(a) - gb(b) || cmp(parentOf.get(a) || a, parentOf.get(b) || b) || bary.get(a) - bary.get(b) || rank.get(a) - rank.get(b));
+    place(t);
+  };
+  for (let s = 0; s < sweeps; s++) {
+    for (let i = 1; i < tiersSorted.length; i++) reorder(tiersSorted[i], tiersSorted[i - 1]);
+    for (let i = tiersSorted.length - 2; i >= 0; i--) reorder(tiersSorted[i], tiersSorted[i + 1]);
+  }
+  const out = new Map();
+  let y = 0;
+  for (const t of tiersSorted) {
+    const ids = order.get(t);
+    const rows = Math.ceil(ids.length / maxRow);
+    for (let r = 0; r < rows; r++) {
+      const row = ids.slice(r * maxRow, (r + 1) * maxRow);
+      row.forEach((id, i) => out.set(id, { x: Math.round((i - (row.length - 1) / 2) * dx), y }));
+      if (r < rows - 1) y += rowGap;
+    }
+    y += dy;
+  }
+  return out;
 }

@@ -1,18 +1,15 @@
-// Draws a service map with Cytoscape.js: tiers from the service down (dagre's layered layout,
+// Draws a service map with Cytoscape.js: tiers from the service down (graph.js `layered`,
 // ranked by what relies on what), pools as groups labelled with their k-of-n rule, evidence
 // and confidence on hover, what-if highlights. Big maps are summarised (graph.js).
 import cytoscape from 'cytoscape';
-import dagre from 'cytoscape-dagre';
-import { orient, tiers, poolOf, poolRule, summarise, onPaths } from './graph.js';
+import { orient, tiers, poolOf, poolRule, summarise, onPaths, layered } from './graph.js';
 import { h, clear, className } from './ui.js';
-
-cytoscape.use(dagre);
 
 const MAP_QUERY = `query Map($id: ID!, $depth: Int) {
   serviceMap(serviceId: $id, maxDepth: $depth) {
     truncated nodeCount
     service { id name kind entryPoints mappedAt mapSize }
-    nodes { id class name role ci { status placeholder attributes } }
+    nodes { id class name role ci { status placeholder minUp: attribute(key: "min_up") } }
     edges { from to type confidence impactFlow restsOnHostLevelEvidence
             evidence { source kind confidence observations lastSeen } }
   }
@@ -31,10 +28,14 @@ const SHAPES = {
 
 const STYLE = [
   { selector: 'node', style: {
-    'background-color': (n) => COLORS[n.data('class')] || '#777', shape: (n) => SHAPES[n.data('class')] || 'ellipse',
+    'background-color': '#777', shape: 'ellipse',
     label: 'data(label)', 'font-size': 10, 'text-valign': 'bottom', 'text-margin-y': 3, color: '#1d2430',
-    width: 26, height: 26, 'text-wrap': 'ellipsis', 'text-max-width': 110, 'border-width': 0,
+    width: 26, height: 26, 'border-width': 0,
+    // Labels too small to read at the current zoom are not drawn (a 2,000-node map fitted
+    // to the screen would spend most of its drawing on them).
+    'min-zoomed-font-size': 7,
   } },
+  ...Object.entries(COLORS).map(([c, color]) => ({ selector: `node[class = "${c}"]`, style: { 'background-color': color, shape: SHAPES[c] || 'ellipse' } })),
   { selector: 'node[role = "SERVICE"]', style: { width: 40, height: 40, 'font-weight': 'bold', 'font-size': 12 } },
   { selector: 'node[role = "ENTRY_POINT"]', style: { 'border-width': 3, 'border-color': '#3b4cc0' } },
   { selector: 'node[role = "CLUSTER"]', style: { width: 44, height: 44, 'border-width': 2, 'border-style': 'double', 'border-color': '#333' } },
@@ -44,8 +45,8 @@ const STYLE = [
     'border-color': '#59636e', label: 'data(label)', 'text-valign': 'top', 'text-halign': 'center', 'text-margin-y': -4, 'font-weight': 'bold', padding: 12,
   } },
   { selector: 'edge', style: {
-    width: (e) => 1 + 2 * (e.data('confidence') || 0), 'line-color': '#9aa4b1', 'target-arrow-color': '#9aa4b1',
-    'target-arrow-shape': 'triangle', 'arrow-scale': 0.8, 'curve-style': 'bezier', opacity: 0.85,
+    width: 'mapData(confidence, 0, 1, 1, 3)', 'line-color': '#9aa4b1', 'target-arrow-color': '#9aa4b1',
+    'target-arrow-shape': 'triangle', 'arrow-scale': 0.8, 'curve-style': 'straight', opacity: 0.85,
   } },
   { selector: 'edge[?hostLevel]', style: { 'line-style': 'dashed' } },
   { selector: 'edge[?flowless]', style: { 'line-style': 'dotted', 'target-arrow-shape': 'none' } },
@@ -85,7 +86,7 @@ export function drawMap(container, map, { depth = 8, onNode, onCluster } = {}) {
       classes: isPool ? 'pool' : '',
       data: {
         id: n.id, class: n.class, role: n.role, name: n.name,
-        label: isPool ? `${n.name} · ${poolRule(n, memberCount.get(n.id))}` : n.members ? `${n.members.length} × ${className(n.class)}` : n.name,
+        label: isPool ? `${short(n.name)} · ${poolRule(n, memberCount.get(n.id))}` : n.members ? `${n.members.length} × ${className(n.class)}` : short(n.name),
         status: n.ci && n.ci.status, placeholder: !!(n.ci && n.ci.placeholder),
         parent: pools.has(n.id) && drawnIds.has(pools.get(n.id)) ? pools.get(n.id) : undefined,
         tier: tierOf.get(n.id) ?? n.tier, members: n.members,
@@ -119,13 +120,23 @@ export function drawMap(container, map, { depth = 8, onNode, onCluster } = {}) {
     hideEdgesOnViewport: s.nodes.length > 400,
   });
   const complete = saved && cy.nodes().filter((n) => !n.isParent()).every((n) => saved[n.id()]);
-  if (complete) {
-    cy.nodes().forEach((n) => { if (!n.isParent() && saved[n.id()]) n.position(saved[n.id()]); });
-    cy.fit(undefined, 30);
-  } else {
-    cy.layout({ name: 'dagre', rankDir: 'TB', nodeSep: 18, rankSep: 70, edgeSep: 8, ranker: 'network-simplex', fit: true, padding: 30, animate: false }).run();
-    savePositions(cy, map.service.id, depth);
-  }
+  const positions = complete
+    ? new Map(Object.entries(saved))
+    : layered(s.nodes.filter((n) => !memberCount.has(n.id) || !drawnIds.has(n.id)), s.edges, new Map(s.nodes.map((n) => [n.id, tierOf.get(n.id) ?? n.tier])), pools);
+  cy.batch(() => {
+    cy.nodes().forEach((n) => {
+      const p = positions.get(n.id());
+      if (p && !n.isParent()) n.position(p);
+    });
+  });
+  cy.fit(undefined, 30);
+  if (!complete) savePositions(cy, map.service.id, depth);
+  // Drawn: the first frame is on screen (`ready` resolves then).
+  // (A hidden container never renders: give up waiting after 10 s rather than hang.)
+  const ready = new Promise((resolve) => {
+    cy.one('render', () => resolve(performance.now() - t0));
+    setTimeout(() => resolve(performance.now() - t0), 10000);
+  });
   cy.on('dragfree', 'node', () => savePositions(cy, map.service.id, depth));
   const tip = h('div', { class: 'map-tip', hidden: true });
   container.append(tip);
@@ -144,6 +155,7 @@ export function drawMap(container, map, { depth = 8, onNode, onCluster } = {}) {
     summarised: s.clusterOf.size > 0,
     drawnNodes: s.nodes.length,
     layoutMs: performance.now() - t0,
+    ready,
     /** Highlight a what-if answer: failing CIs, affected severities, explaining chains. */
     highlight({ failing = [], affected = [], paths = [], pathEdges = [] } = {}) {
       cy.batch(() => {
@@ -174,6 +186,12 @@ export function drawMap(container, map, { depth = 8, onNode, onCluster } = {}) {
   };
   window.__cmdbMap = ctl; // for the browser tests and the curious
   return ctl;
+}
+
+/** Labels are cut here rather than by the renderer (measuring text to ellipsise is slow). */
+function short(name) {
+  const s = String(name ?? '');
+  return s.length > 28 ? `${s.slice(0, 27)}…` : s;
 }
 
 function showTip(tip, ev, lines) {

@@ -8,7 +8,7 @@ const e = (from, type, to, impactFlow) => ({ from, type, to, impactFlow, confide
 const nodes = [
   { id: 'svc', class: 'BUSINESS_SERVICE', role: 'SERVICE' },
   { id: 'lb', class: 'PROCESS', role: 'MEMBER' },
-  { id: 'pool', class: 'CLUSTER', role: 'POOL', ci: { attributes: { min_up: 2 } } },
+  { id: 'pool', class: 'CLUSTER', role: 'POOL', ci: { minUp: 2 } },
   { id: 'w1', class: 'PROCESS', role: 'DEPENDENCY' },
   { id: 'w2', class: 'PROCESS', role: 'DEPENDENCY' },
   { id: 'h1', class: 'HOST', role: 'DEPENDENCY' },
@@ -77,4 +77,24 @@ test('big maps summarise by tier and class, losing no member and merging edges',
   const p = onPaths([['h7', 'lb', 'svc']], [{ from: 'lb', type: 'CONNECTS_TO', to: 'h7' }], s.clusterOf);
   assert.ok(p.nodes.has(c.id));
   assert.ok(p.edges.has(`lb|CONNECTS_TO|${c.id}`));
+});
+
+test('layered: tiers top-down, wide tiers wrapped, pools together, same answer every time', async () => {
+  const { layered } = await import('../src/graph.js');
+  const t = tiers(nodes, edges, 'svc');
+  const p = poolOf(nodes, edges);
+  const a = layered(nodes, edges, t, p);
+  const b = layered([...nodes].reverse(), [...edges].reverse(), t, p);
+  assert.deepEqual([...a].sort(), [...b].sort());
+  assert.ok(a.get('svc').y < a.get('lb').y && a.get('lb').y < a.get('pool').y && a.get('pool').y < a.get('w1').y);
+  const many = [{ id: 'r', class: 'BUSINESS_SERVICE' }];
+  const manyEdges = [];
+  for (let i = 0; i < 100; i++) {
+    many.push({ id: `n${String(i).padStart(3, '0')}`, class: 'HOST' });
+    manyEdges.push(e('r', 'DEPENDS_ON', `n${String(i).padStart(3, '0')}`, 'TO_TO_FROM'));
+  }
+  const m = layered(many, manyEdges, tiers(many, manyEdges, 'r'), new Map(), { maxRow: 40 });
+  assert.equal(new Set([...m.values()].filter((_, i) => i > 0).map((q) => q.y)).size, 3, '100 nodes in rows of 40');
+  const xs = [...m.values()].map((q) => q.x);
+  assert.ok(Math.max(...xs) - Math.min(...xs) <= 39 * 64);
 });

@@ -19,6 +19,7 @@ export async function render(view, { args, query, navigate }) {
     return null;
   });
   if (!data) return;
+  const fetchedMs = performance.now() - started;
   const map = data.serviceMap;
   document.title = `${map.service.name} map · cmdb`;
   const canvas = h('div', { class: 'map', id: 'map' });
@@ -119,6 +120,8 @@ export async function render(view, { args, query, navigate }) {
     },
   });
   refreshPicked();
+  const drawnMs = await ctl.ready;
+  ctl.timings = { fetchMs: Math.round(fetchedMs), drawMs: Math.round(drawnMs) };
   const ms = Math.round(performance.now() - started);
   status.textContent = ctl.summarised
     ? `Summarised: ${map.nodes.length} CIs drawn as ${ctl.drawnNodes} nodes (same class and tier grouped; click a group to list it). ${ms} ms.`

@@ -98,6 +98,7 @@ export async function render(view, { query, navigate }) {
     const lit = ctl.highlight({ failing: ids, affected: answer.impact.affected, paths: s.paths, pathEdges: s.pathEdges });
     mapBox.dataset.pathEdges = String(lit.pathEdges);
     mapBox.dataset.pathNodes = String(lit.pathNodes);
+    await ctl.ready;
     mapBox.dataset.ready = 'true';
   };
   clear(out).append(
