@@ -50,6 +50,8 @@ for (const n of [200, 2000]) {
   };
   const cold = [];
   const warm = [];
+  const fetchMs = [];
+  const drawMs = [];
   let info;
   for (let i = 0; i < RUNS; i++) {
     const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
@@ -58,15 +60,17 @@ for (const n of [200, 2000]) {
     const c = await time(page);
     cold.push(c.t);
     info = c;
+    fetchMs.push(c.fetchMs);
+    drawMs.push(c.drawMs);
     console.error(`${n}: cold ${c.t} ms (fetch ${c.fetchMs} ms, draw ${c.drawMs} ms)`);
     await page.goto('about:blank');
     warm.push((await time(page)).t);
     await ctx.close();
   }
-  rows.push({ n, drawn: info.nodes, edges: info.edges, cold: median(cold), warm: median(warm), layout: info.drawMs, fetch: info.fetchMs, goal: n <= 200 ? 1000 : 3000 });
+  rows.push({ n, drawn: info.nodes, edges: info.edges, cold: median(cold), warm: median(warm), layout: median(drawMs), fetch: median(fetchMs), goal: n <= 200 ? 1000 : 3000 });
   proc.kill();
 }
 await browser.close();
-console.log(`| map nodes | drawn nodes / edges | cold load, median of ${RUNS} | warm (layout restored) | of which: map query | layout and draw | goal | ratio to goal |`);
+console.log(`| map nodes | drawn nodes / edges | cold load, median of ${RUNS} | warm (layout restored) | of which (medians): map query | layout and first frame | goal | ratio to goal |`);
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.n} | ${r.drawn} / ${r.edges} | ${r.cold} ms | ${r.warm} ms | ${r.fetch} ms | ${r.layout} ms | ≤ ${r.goal} ms | ${(r.cold / r.goal).toFixed(2)} |`);
