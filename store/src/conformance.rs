@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 
 use cmdb_model::{
-    ChangeKind, CiClass, CiId, CiStatus, EvidenceKind, Observation, Outcome, Record, RelStatus,
-    RelType, RunId, Scope, Source,
+    ChangeKind, CiClass, CiId, CiStatus, EvidenceKind, IdentificationOutcome, Observation, Outcome,
+    Record, RelStatus, RelType, RunId, Scope, Source,
 };
 use serde_json::json;
 
@@ -30,7 +30,8 @@ macro_rules! conformance_tests {
             retire_and_delete, find_filters_and_pagination, relationships_batch_query, traversal_and_impact_subgraph,
             history_records_changes, dry_run_writes_nothing, bad_records_are_rejected_alone, explanations_name_the_rule,
             evidence_confidence_grows_per_run, closing_one_relationship, impact_graph_completes_groups,
-            ops_alerts_are_kept_and_found, ops_status_timeline, ops_incidents_and_deliveries, lookup_identifiers_finds_cis);
+            ops_alerts_are_kept_and_found, ops_status_timeline, ops_incidents_and_deliveries, lookup_identifiers_finds_cis,
+            identification_is_kept_with_the_ci);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -1389,5 +1390,133 @@ pub async fn impact_graph_completes_groups(s: &dyn GraphStore) {
     assert_eq!(
         (r.groups[0].down, r.groups[0].severity),
         (1, cmdb_model::impact::Severity::AtRisk)
+    );
+}
+
+/// The host of `same_device_from_snmp_and_ssh_is_one_ci` as SNMP first reports it (by MAC).
+fn snmp_web1(run: &str) -> Observation {
+    let mut o = obs("snmp", run, Scope::complete(["10.0.0.11"]));
+    o.push(
+        Record::new("device", CiClass::Host)
+            .ident("hostname", "web1")
+            .ident("mac_addresses", json!(["52:54:00:aa:00:01"]))
+            .ident("ip_addresses", json!(["10.0.0.11"])),
+    );
+    o.push(
+        Record::new("if2", CiClass::Interface)
+            .parent("device")
+            .ident("if_name", "eth0")
+            .ident("mac_address", "52:54:00:aa:00:01"),
+    );
+    o
+}
+
+pub async fn identification_is_kept_with_the_ci(s: &dyn GraphStore) {
+    let r = ingest(s, snmp_web1("r1")).await;
+    let host = one(s, CiClass::Host, "web1").await;
+    let created = host.identification.clone().expect("recorded on creation");
+    assert_eq!(created.outcome, IdentificationOutcome::Created);
+    assert_eq!(created.rule.as_deref(), Some("mac_addresses"));
+    assert_eq!(
+        (
+            created.source.as_str(),
+            created.run_id.as_ref().map(RunId::as_str)
+        ),
+        ("snmp", Some("r1"))
+    );
+    let ex = r
+        .explanations
+        .iter()
+        .find(|e| e.record == "device")
+        .unwrap();
+    assert_eq!(created.explanation, ex.sentence(), "the upsertCi sentence");
+    assert!(created.merged.is_empty());
+    // Every read returns it.
+    assert_eq!(
+        s.get(&host.id).await.unwrap().unwrap().identification,
+        Some(created.clone())
+    );
+    assert_eq!(
+        s.get_many(std::slice::from_ref(&host.id)).await.unwrap()[0].identification,
+        Some(created.clone())
+    );
+    // Seen again unchanged: nothing new is decided or written, no history.
+    let history = s.stats().await.unwrap().history_entries;
+    ingest(s, snmp_web1("r2")).await;
+    assert_eq!(
+        one(s, CiClass::Host, "web1").await.identification,
+        Some(created.clone())
+    );
+    // SSH first matches by the MAC the CI was created by (nothing new), then — the serial
+    // number now known — by the stronger serial number: a new decision, and still no history.
+    ingest(s, web_host("ssh", "r3", true)).await;
+    assert_eq!(
+        one(s, CiClass::Host, "web1").await.identification,
+        Some(created.clone())
+    );
+    let history = (history, s.stats().await.unwrap().history_entries);
+    let r = ingest(s, web_host("ssh", "r4", true)).await;
+    assert_eq!((r.created, r.updated), (0, 0), "{r:?}");
+    let matched = one(s, CiClass::Host, "web1").await.identification.unwrap();
+    assert_eq!(
+        (
+            matched.outcome,
+            matched.rule.as_deref(),
+            matched.source.as_str()
+        ),
+        (IdentificationOutcome::Matched, Some("serial_number"), "ssh")
+    );
+    assert_eq!(matched.run_id.as_ref().map(RunId::as_str), Some("r4"));
+    assert_eq!(
+        matched.explanation,
+        "matched by rule `serial_number` (serial_number=SN-WEB1)"
+    );
+    assert_eq!(
+        s.stats().await.unwrap().history_entries,
+        history.1,
+        "no history for it"
+    );
+    assert!(history.1 > history.0, "SSH's new attributes are history");
+    // SNMP matching by the weaker MAC again takes nothing back.
+    ingest(s, snmp_web1("r5")).await;
+    ingest(s, web_host("ssh", "r6", true)).await;
+    assert_eq!(
+        one(s, CiClass::Host, "web1").await.identification,
+        Some(matched)
+    );
+
+    // Two CIs a record proves to be one: the survivor records the merge.
+    let mut a = obs("snmp", "m1", Scope::none());
+    a.push(Record::new("d", CiClass::Host).ident("hostname", "db9"));
+    ingest(s, a).await;
+    let mut b = obs("sweep", "m2", Scope::none());
+    b.push(Record::new("d", CiClass::Host).ident("ip_addresses", json!(["10.0.9.9"])));
+    ingest(s, b).await;
+    let mut c = obs("ssh", "m3", Scope::none());
+    c.push(
+        Record::new("d", CiClass::Host)
+            .name("db9")
+            .ident("hostname", "db9")
+            .ident("ip_addresses", json!(["10.0.9.9"])),
+    );
+    let r = ingest(s, c).await;
+    assert_eq!(r.merged, 1, "{r:?}");
+    let db9 = one(s, CiClass::Host, "db9").await;
+    let merged = db9.identification.unwrap();
+    assert_eq!(
+        (
+            merged.outcome,
+            merged.rule.as_deref(),
+            merged.run_id.as_ref().map(RunId::as_str)
+        ),
+        (IdentificationOutcome::Merged, Some("hostname"), Some("m3"))
+    );
+    assert_eq!(merged.merged.len(), 1);
+    assert_ne!(merged.merged[0], db9.id);
+    assert_eq!(merged.explanation, r.explanations[0].sentence());
+    assert!(
+        merged.explanation.contains("; merged "),
+        "{}",
+        merged.explanation
     );
 }

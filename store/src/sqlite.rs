@@ -162,6 +162,49 @@ struct CiBody {
     attributes: std::collections::BTreeMap<String, StoredAttr>,
     #[serde(rename = "s", default)]
     sources: BTreeSet<Source>,
+    /// Absent in rows written before identifications were recorded.
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    identification: Option<StoredIdentification>,
+}
+
+/// `[outcome, rule, explanation, source, at_ms, run_id, merged]`
+#[derive(Serialize, Deserialize)]
+struct StoredIdentification(
+    cmdb_model::IdentificationOutcome,
+    Option<String>,
+    String,
+    String,
+    i64,
+    #[serde(default)] Option<String>,
+    #[serde(default)] Vec<String>,
+);
+
+impl From<&cmdb_model::Identification> for StoredIdentification {
+    fn from(i: &cmdb_model::Identification) -> Self {
+        StoredIdentification(
+            i.outcome,
+            i.rule.clone(),
+            i.explanation.clone(),
+            i.source.0.clone(),
+            ms(i.at),
+            i.run_id.as_ref().map(|r| r.0.clone()),
+            i.merged.iter().map(|m| m.0.clone()).collect(),
+        )
+    }
+}
+
+impl From<StoredIdentification> for cmdb_model::Identification {
+    fn from(s: StoredIdentification) -> Self {
+        cmdb_model::Identification {
+            outcome: s.0,
+            rule: s.1,
+            explanation: s.2,
+            source: Source(s.3),
+            at: from_ms(s.4),
+            run_id: s.5.map(cmdb_model::RunId),
+            merged: s.6.into_iter().map(CiId).collect(),
+        }
+    }
 }
 
 /// `[value, source, updated_at_ms, run_id]`
@@ -285,6 +328,7 @@ fn row_to_ci(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Ci, StoreError>
             placeholder: placeholder != 0,
             first_seen: from_ms(first_seen),
             last_seen: from_ms(last_seen),
+            identification: body.identification.map(Into::into),
         })
     })())
 }
@@ -1049,6 +1093,7 @@ fn write_ci(
             .map(|(k, a)| (k.clone(), a.into()))
             .collect(),
         sources: ci.sources.clone(),
+        identification: ci.identification.as_ref().map(Into::into),
     };
     let mut stmt = tx.prepare_cached(
         "INSERT INTO cis (id, class, name, status, placeholder, first_seen, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
