@@ -18,6 +18,7 @@ pub use time::{now, Timestamp};
 pub mod history;
 pub mod identify;
 pub mod reconcile;
+pub mod search;
 
 pub use history::{ChangeKind, HistoryEntry};
 pub use reconcile::{
