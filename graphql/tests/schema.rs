@@ -81,6 +81,14 @@ impl GraphStore for Counting {
         self.hit("lookup_identifiers");
         self.inner.lookup_identifiers(keys).await
     }
+    async fn identifiers_of(&self, ids: &[CiId]) -> Result<Vec<(CiId, String)>, StoreError> {
+        self.hit("identifiers_of");
+        self.inner.identifiers_of(ids).await
+    }
+    async fn search(&self, q: &SearchQuery, p: &PageRequest) -> Result<Page<Ci>, StoreError> {
+        self.hit("search");
+        self.inner.search(q, p).await
+    }
     async fn relationships(
         &self,
         ids: &[CiId],

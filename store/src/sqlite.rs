@@ -418,7 +418,25 @@ fn open_connection(path: &Path, cache_kib: i64) -> Result<Connection, StoreError
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     register_regexp(&conn)?;
+    register_name_contains(&conn)?;
     Ok(conn)
+}
+
+/// `cmdb_name_contains(name, folded)`: the search box's name rule
+/// (`cmdb_model::search::name_contains`), so SQL answers exactly what the model says.
+fn register_name_contains(conn: &Connection) -> Result<(), StoreError> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "cmdb_name_contains",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let name = ctx.get_raw(0).as_str().unwrap_or("");
+            let folded = ctx.get_raw(1).as_str().unwrap_or("");
+            Ok(cmdb_model::search::name_contains(name, folded))
+        },
+    )?;
+    Ok(())
 }
 
 /// `regexp(pattern, text)` for name filters; compiled patterns are cached per statement.
@@ -1636,6 +1654,107 @@ fn find(
     })
 }
 
+/// The search box (`GraphStore::search`) in SQL. Identifier matches are a materialised set:
+/// exact keys through the primary key, dependent classes' patterns as a range scan over their
+/// family's keys compared by suffix. Names are scanned with the model's rule.
+fn search(c: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<Page<Ci>, StoreError> {
+    use rusqlite::types::Value as V;
+    let (plan, limit, after) = crate::cursor::search_request(q, page)?;
+    let mut params: Vec<V> = Vec::new();
+    let mut p = |v: V| {
+        params.push(v);
+        format!("?{}", params.len())
+    };
+    let mut hit_parts: Vec<String> = Vec::new();
+    if !plan.keys.is_empty() {
+        let ps: Vec<String> = plan.keys.iter().map(|k| p(V::Text(k.clone()))).collect();
+        hit_parts.push(format!(
+            "SELECT ci_id FROM identifiers WHERE key IN ({})",
+            ps.join(", ")
+        ));
+    }
+    let mut by_prefix: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for pat in &plan.patterns {
+        by_prefix.entry(&pat.prefix).or_default().push(&pat.suffix);
+    }
+    for (prefix, suffixes) in by_prefix {
+        // Keys of the family: from `F|` up to (excluding) `F}` (`}` follows `|`).
+        let lo = p(V::Text(prefix.to_string()));
+        let hi = p(V::Text(format!("{}}}", &prefix[..prefix.len() - 1])));
+        let conds: Vec<String> = suffixes
+            .iter()
+            .map(|sfx| {
+                let ps = p(V::Text(sfx.to_string()));
+                format!("substr(key, -length({ps})) = {ps}")
+            })
+            .collect();
+        hit_parts.push(format!(
+            "SELECT ci_id FROM identifiers WHERE key >= {lo} AND key < {hi} AND ({})",
+            conds.join(" OR ")
+        ));
+    }
+    if hit_parts.is_empty() {
+        hit_parts.push("SELECT NULL WHERE 0".into());
+    }
+    let mut cond = Vec::new();
+    if !q.classes.is_empty() {
+        let ps: Vec<String> = q
+            .classes
+            .iter()
+            .map(|c| p(V::Text(c.as_str().into())))
+            .collect();
+        cond.push(format!("class IN ({})", ps.join(", ")));
+    }
+    let folded = p(V::Text(plan.folded.clone()));
+    let tag = p(V::Text(plan.text.clone()));
+    cond.push(format!(
+        "(id IN hit OR cmdb_name_contains(name, {folded}) OR id IN (SELECT ci_id FROM ci_tags WHERE tag = {tag}))"
+    ));
+    let with = format!(
+        "WITH hit(id) AS MATERIALIZED ({})",
+        hit_parts.join(" UNION ")
+    );
+    let where_sql = cond.join(" AND ");
+    let n_shared = params.len();
+    let total: i64 = c.query_row(
+        &format!("{with} SELECT COUNT(*) FROM cis WHERE {where_sql}"),
+        params_from_iter(params.iter()),
+        |r| r.get(0),
+    )?;
+    let mut page_params = params[..n_shared].to_vec();
+    let mut bound = String::from("1");
+    if let Some((r, n, i)) = &after {
+        page_params.extend([V::Integer(*r), V::Text(n.clone()), V::Text(i.clone())]);
+        let k = page_params.len();
+        bound = format!("(rank, name, id) > (?{}, ?{}, ?{k})", k - 2, k - 1);
+    }
+    page_params.push(V::Integer((limit + 1) as i64));
+    let sql = format!(
+        "{with} SELECT {CI_COLUMNS}, rank FROM (SELECT {CI_COLUMNS}, CASE WHEN id IN hit THEN {} ELSE {} END AS rank FROM cis WHERE {where_sql}) \
+         WHERE {bound} ORDER BY rank, name, id LIMIT ?{}",
+        cmdb_model::search::RANK_IDENTIFIER,
+        cmdb_model::search::RANK_OTHER,
+        page_params.len()
+    );
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(page_params.iter()), |row| {
+        let rank: i64 = row.get(8)?;
+        Ok(row_to_ci(row)?.map(|ci| (rank, ci)))
+    })?;
+    let mut found = collect(rows)?;
+    let more = found.len() > limit;
+    found.truncate(limit);
+    Ok(Page {
+        items: found
+            .into_iter()
+            .map(|(rank, ci)| (crate::cursor::encode_search_cursor(rank, &ci), ci))
+            .collect(),
+        total_count: total as usize,
+        has_next_page: more,
+        has_previous_page: after.is_some(),
+    })
+}
+
 #[async_trait]
 impl GraphStore for EmbeddedStore {
     fn ops(&self) -> &dyn crate::OpsStore {
@@ -1709,6 +1828,25 @@ impl GraphStore for EmbeddedStore {
             out.dedup();
             Ok(out)
         })
+    }
+
+    async fn identifiers_of(&self, ids: &[CiId]) -> Result<Vec<(CiId, String)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT key FROM identifiers WHERE ci_id = ?1")?;
+            let mut out = Vec::new();
+            let unique: BTreeSet<&CiId> = ids.iter().collect();
+            for id in unique {
+                for key in stmt.query_map([id.as_str()], |r| r.get::<_, String>(0))? {
+                    out.push((id.clone(), key?));
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+    }
+
+    async fn search(&self, q: &SearchQuery, page: &PageRequest) -> Result<Page<Ci>, StoreError> {
+        self.read(|c| search(c, q, page))
     }
 
     async fn relationships(
