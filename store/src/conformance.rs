@@ -1688,6 +1688,26 @@ pub async fn search_matches_names_identifiers_and_tags(s: &dyn GraphStore) {
     assert!(search_all(s, "_", &[]).await.is_empty());
     assert!(search_all(s, "' OR 1=1 --", &[]).await.is_empty());
 
+    // A page past the end: empty, still counted.
+    let q = SearchQuery {
+        text: "web1".into(),
+        classes: vec![],
+    };
+    let all_of = s.search(&q, &PageRequest::first(10)).await.unwrap();
+    let past = s
+        .search(
+            &q,
+            &PageRequest {
+                first: Some(10),
+                after: all_of.items.last().map(|(c, _)| c.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(past.items.is_empty() && !past.has_next_page && past.has_previous_page);
+    assert_eq!(past.total_count, 3);
+
     // Bad input: a clear error, nothing else.
     for (text, page) in [
         ("", PageRequest::first(10)),

@@ -1710,38 +1710,54 @@ fn search(c: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<Page<Ci
     cond.push(format!(
         "(id IN hit OR cmdb_name_contains(name, {folded}) OR id IN (SELECT ci_id FROM ci_tags WHERE tag = {tag}))"
     ));
+    // One statement: the identifier hits and the matching CIs (`m`) are computed once and
+    // serve both the count and the page.
     let with = format!(
-        "WITH hit(id) AS MATERIALIZED ({})",
-        hit_parts.join(" UNION ")
-    );
-    let where_sql = cond.join(" AND ");
-    let n_shared = params.len();
-    let total: i64 = c.query_row(
-        &format!("{with} SELECT COUNT(*) FROM cis WHERE {where_sql}"),
-        params_from_iter(params.iter()),
-        |r| r.get(0),
-    )?;
-    let mut page_params = params[..n_shared].to_vec();
-    let mut bound = String::from("1");
-    if let Some((r, n, i)) = &after {
-        page_params.extend([V::Integer(*r), V::Text(n.clone()), V::Text(i.clone())]);
-        let k = page_params.len();
-        bound = format!("(rank, name, id) > (?{}, ?{}, ?{k})", k - 2, k - 1);
-    }
-    page_params.push(V::Integer((limit + 1) as i64));
-    let sql = format!(
-        "{with} SELECT {CI_COLUMNS}, rank FROM (SELECT {CI_COLUMNS}, CASE WHEN id IN hit THEN {} ELSE {} END AS rank FROM cis WHERE {where_sql}) \
-         WHERE {bound} ORDER BY rank, name, id LIMIT ?{}",
+        "WITH hit(id) AS MATERIALIZED ({}), \
+         m AS MATERIALIZED (SELECT id, name, CASE WHEN id IN hit THEN {} ELSE {} END AS rank FROM cis WHERE {})",
+        hit_parts.join(" UNION "),
         cmdb_model::search::RANK_IDENTIFIER,
         cmdb_model::search::RANK_OTHER,
-        page_params.len()
+        cond.join(" AND "),
     );
+    let n_shared = params.len();
+    let mut bound = String::from("1");
+    if let Some((r, n, i)) = &after {
+        params.extend([V::Integer(*r), V::Text(n.clone()), V::Text(i.clone())]);
+        let k = params.len();
+        bound = format!("(m.rank, m.name, m.id) > (?{}, ?{}, ?{k})", k - 2, k - 1);
+    }
+    params.push(V::Integer((limit + 1) as i64));
+    let columns: Vec<String> = CI_COLUMNS.split(", ").map(|c| format!("cis.{c}")).collect();
+    let sql = format!(
+        "{with} SELECT {}, m.rank, (SELECT COUNT(*) FROM m) FROM m JOIN cis ON cis.id = m.id \
+         WHERE {bound} ORDER BY m.rank, m.name, m.id LIMIT ?{}",
+        columns.join(", "),
+        params.len()
+    );
+    let mut total: Option<i64> = None;
     let mut stmt = c.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(page_params.iter()), |row| {
+    let rows = stmt.query_map(params_from_iter(params.iter()), |row| {
         let rank: i64 = row.get(8)?;
-        Ok(row_to_ci(row)?.map(|ci| (rank, ci)))
+        let n: i64 = row.get(9)?;
+        Ok(row_to_ci(row)?.map(|ci| (rank, n, ci)))
     })?;
-    let mut found = collect(rows)?;
+    let mut found = Vec::new();
+    for r in collect(rows)? {
+        let (rank, n, ci) = r;
+        total = Some(n);
+        found.push((rank, ci));
+    }
+    let total = match total {
+        Some(n) => n,
+        // A page past the end (or nothing at all) carries no count.
+        None if after.is_some() => c.query_row(
+            &format!("{with} SELECT COUNT(*) FROM m"),
+            params_from_iter(params[..n_shared].iter()),
+            |r| r.get(0),
+        )?,
+        None => 0,
+    };
     let more = found.len() > limit;
     found.truncate(limit);
     Ok(Page {
