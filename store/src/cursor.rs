@@ -51,8 +51,15 @@ pub(crate) fn encode_search_cursor(rank: i64, ci: &Ci) -> String {
     encode_cursor(&serde_json::json!([rank, ci.name, ci.id.as_str()]))
 }
 
+/// Where a search page starts: the (rank, name, id) of the row before it.
+pub(crate) struct SearchAfter {
+    pub rank: i64,
+    pub name: String,
+    pub id: String,
+}
+
 /// Where a search page starts, from the `after` cursor.
-pub(crate) fn decode_search_cursor(c: &str) -> Result<(i64, String, String), StoreError> {
+pub(crate) fn decode_search_cursor(c: &str) -> Result<SearchAfter, StoreError> {
     let bad = || StoreError::InvalidInput("invalid cursor".into());
     let v = decode_cursor(c).ok_or_else(bad)?;
     match (
@@ -60,17 +67,28 @@ pub(crate) fn decode_search_cursor(c: &str) -> Result<(i64, String, String), Sto
         v.get(1).and_then(Value::as_str),
         v.get(2).and_then(Value::as_str),
     ) {
-        (Some(r), Some(n), Some(i)) => Ok((r, n.to_string(), i.to_string())),
+        (Some(rank), Some(name), Some(id)) => Ok(SearchAfter {
+            rank,
+            name: name.to_string(),
+            id: id.to_string(),
+        }),
         _ => Err(bad()),
     }
 }
 
-/// What every backend checks before searching: the plan of the text, the page size, and the
-/// page's start. Search pages go forward only.
+/// A search request as every backend checks it before searching.
+pub(crate) struct SearchRequest {
+    pub plan: SearchPlan,
+    /// Rows on the page.
+    pub limit: usize,
+    pub after: Option<SearchAfter>,
+}
+
+/// The plan of the text, the page size and the page's start. Search pages go forward only.
 pub(crate) fn search_request(
     q: &SearchQuery,
     page: &PageRequest,
-) -> Result<(SearchPlan, usize, Option<(i64, String, String)>), StoreError> {
+) -> Result<SearchRequest, StoreError> {
     let plan = SearchPlan::new(&q.text, &q.classes)
         .map_err(|e: SearchError| StoreError::InvalidInput(e.to_string()))?;
     if page.last.is_some() || page.before.is_some() {
@@ -84,5 +102,5 @@ pub(crate) fn search_request(
         .as_deref()
         .map(decode_search_cursor)
         .transpose()?;
-    Ok((plan, limit, after))
+    Ok(SearchRequest { plan, limit, after })
 }

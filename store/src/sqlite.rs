@@ -1659,7 +1659,8 @@ fn find(
 /// family's keys compared by suffix. Names are scanned with the model's rule.
 fn search(c: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<Page<Ci>, StoreError> {
     use rusqlite::types::Value as V;
-    let (plan, limit, after) = crate::cursor::search_request(q, page)?;
+    let crate::cursor::SearchRequest { plan, limit, after } =
+        crate::cursor::search_request(q, page)?;
     let mut params: Vec<V> = Vec::new();
     let mut p = |v: V| {
         params.push(v);
@@ -1722,8 +1723,12 @@ fn search(c: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<Page<Ci
     );
     let n_shared = params.len();
     let mut bound = String::from("1");
-    if let Some((r, n, i)) = &after {
-        params.extend([V::Integer(*r), V::Text(n.clone()), V::Text(i.clone())]);
+    if let Some(a) = &after {
+        params.extend([
+            V::Integer(a.rank),
+            V::Text(a.name.clone()),
+            V::Text(a.id.clone()),
+        ]);
         let k = params.len();
         bound = format!("(m.rank, m.name, m.id) > (?{}, ?{}, ?{k})", k - 2, k - 1);
     }

@@ -739,7 +739,7 @@ async fn search_identifiers_and_identification() {
         async move {
             let mut out = Vec::new();
             let mut after: Option<String> = None;
-            let mut total = 0;
+            let mut total: u64;
             loop {
                 let d = s.ok(&q, json!({ "t": t, "a": after })).await;
                 let r = &d["search"];

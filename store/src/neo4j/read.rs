@@ -220,7 +220,8 @@ pub(crate) async fn search(
     page: &PageRequest,
     batch: usize,
 ) -> Result<Page<Ci>, StoreError> {
-    let (plan, limit, after) = crate::cursor::search_request(query, page)?;
+    let crate::cursor::SearchRequest { plan, limit, after } =
+        crate::cursor::search_request(query, page)?;
     #[derive(Deserialize)]
     struct Hit {
         ci: String,
@@ -277,10 +278,10 @@ pub(crate) async fn search(
         .await?;
     let total = total.first().map(|c| c.c.max(0) as usize).unwrap_or(0);
     let mut bound = "true".to_string();
-    if let Some((r, n, i)) = &after {
-        params.insert("after_rank".into(), json!(r));
-        params.insert("after_name".into(), json!(n));
-        params.insert("after_id".into(), json!(i));
+    if let Some(a) = &after {
+        params.insert("after_rank".into(), json!(a.rank));
+        params.insert("after_name".into(), json!(a.name));
+        params.insert("after_id".into(), json!(a.id));
         bound = "(rank > $after_rank OR (rank = $after_rank AND (n.name > $after_name \
                  OR (n.name = $after_name AND n.id > $after_id))))"
             .into();
