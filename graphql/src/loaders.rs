@@ -38,6 +38,32 @@ impl Loader<CiId> for CiLoader {
     }
 }
 
+/// The identifier keys of CIs produced without a level (one by one: `ci(id)`, dependencies,
+/// impact), batched by the loader's window.
+pub struct IdentifierLoader(pub Arc<dyn GraphStore>);
+
+impl Loader<CiId> for IdentifierLoader {
+    type Value = Arc<Vec<String>>;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[CiId]) -> Result<HashMap<CiId, Arc<Vec<String>>>, Arc<ApiError>> {
+        let pairs = self
+            .0
+            .identifiers_of(keys)
+            .await
+            .map_err(|e| Arc::new(ApiError::from(e)))?;
+        Ok(group_keys(pairs))
+    }
+}
+
+fn group_keys(pairs: Vec<(CiId, String)>) -> HashMap<CiId, Arc<Vec<String>>> {
+    let mut by: HashMap<CiId, Vec<String>> = HashMap::new();
+    for (id, key) in pairs {
+        by.entry(id).or_default().push(key);
+    }
+    by.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+}
+
 /// CIs produced together by one list; their relationships are fetched together.
 #[derive(Debug)]
 pub struct Level {
@@ -83,10 +109,18 @@ impl LevelRels {
 type LevelKey = (usize, RelArgs);
 
 /// Per-request state; attached to each request by [`crate::Api::prepare`].
+/// One level's identifier keys, and the level (kept alive so its address is not reused).
+type LevelKeys = (
+    Arc<Level>,
+    Arc<OnceCell<Arc<HashMap<CiId, Arc<Vec<String>>>>>>,
+);
+
 pub struct Loaders {
     store: Arc<dyn GraphStore>,
     pub cis: DataLoader<CiLoader>,
+    identifiers: DataLoader<IdentifierLoader>,
     levels: Mutex<HashMap<LevelKey, Arc<OnceCell<Arc<LevelRels>>>>>,
+    level_keys: Mutex<HashMap<usize, LevelKeys>>,
 }
 
 impl Loaders {
@@ -94,8 +128,11 @@ impl Loaders {
         Loaders {
             cis: DataLoader::new(CiLoader(store.clone()), tokio::spawn)
                 .delay(std::time::Duration::from_millis(1)),
+            identifiers: DataLoader::new(IdentifierLoader(store.clone()), tokio::spawn)
+                .delay(std::time::Duration::from_millis(1)),
             store,
             levels: Mutex::new(HashMap::new()),
+            level_keys: Mutex::new(HashMap::new()),
         }
     }
 
@@ -193,6 +230,38 @@ pub async fn level_rels(
         .await
         .map_err(|e| to_gql(&e))?;
     Ok(got.clone())
+}
+
+/// The identifier keys of `ci`: for a CI of a level, the whole level's in one store call
+/// (the first sibling asking fetches them); for a CI produced alone, through the loader.
+pub async fn identifiers(ctx: &Context<'_>, ci: &CiObj) -> async_graphql::Result<Arc<Vec<String>>> {
+    let l = loaders(ctx)?;
+    let Some(level) = ci.1.clone() else {
+        return l
+            .identifiers
+            .load_one(ci.0.id.clone())
+            .await
+            .map(Option::unwrap_or_default)
+            .map_err(|e| to_gql(&e));
+    };
+    let cell = l
+        .level_keys
+        .lock()
+        .entry(Arc::as_ptr(&level) as usize)
+        .or_insert_with(|| (level.clone(), Arc::new(OnceCell::new())))
+        .1
+        .clone();
+    let keys = cell
+        .get_or_try_init(|| async {
+            l.store
+                .identifiers_of(&level.ids)
+                .await
+                .map(|pairs| Arc::new(group_keys(pairs)))
+                .map_err(ApiError::from)
+        })
+        .await
+        .map_err(|e| to_gql(&e))?;
+    Ok(keys.get(&ci.0.id).cloned().unwrap_or_default())
 }
 
 fn to_gql(e: &ApiError) -> async_graphql::Error {

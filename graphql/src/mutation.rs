@@ -180,21 +180,8 @@ async fn ingest(state: &ApiState, obs: Observation) -> async_graphql::Result<Ing
 fn outcome_of(report: &IngestReport, key: &str) -> Option<(CiId, bool, String)> {
     let e = report.explanations.iter().find(|e| e.record == key)?;
     let ci = e.ci.clone()?;
-    let (created, text) = match &e.outcome {
-        cmdb_model::Outcome::Created { reason } => (true, format!("created: {reason}")),
-        cmdb_model::Outcome::Matched { rule, identifiers } => {
-            let ids: Vec<String> = identifiers
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            (
-                false,
-                format!("matched by rule `{rule}` ({})", ids.join(", ")),
-            )
-        }
-        cmdb_model::Outcome::Rejected { message, .. } => (false, format!("rejected: {message}")),
-    };
-    Some((ci, created, text))
+    let created = matches!(e.outcome, cmdb_model::Outcome::Created { .. });
+    Some((ci, created, e.sentence()))
 }
 
 fn publish(state: &ApiState, id: &CiId, kind: &str) {

@@ -148,6 +148,50 @@ impl QueryRoot {
         Ok(CiConnection::from_page(p))
     }
 
+    /// The search box: CIs whose name contains `text` (any case), that hold an identifier
+    /// with `text` as its value once normalised the way identification normalises it (IP
+    /// address, MAC address in any common notation, serial number, host name, interface
+    /// name, …), or that carry `text` as a tag (exactly). Identifier matches first, then by
+    /// name, then id; Relay-paginated forward like `cis`, with the total count. `classes`
+    /// narrows it to CIs of those classes. An empty or blank `text` is INVALID_INPUT.
+    #[graphql(complexity = "crate::page_complexity(first, None, child_complexity)")]
+    async fn search(
+        &self,
+        ctx: &Context<'_>,
+        text: String,
+        classes: Option<Vec<CiClassG>>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CiConnection> {
+        let s = state(ctx)?;
+        if text.trim().is_empty() {
+            return Err(gql(ApiError::InvalidInput(
+                "`text` is empty; search for a name, an identifier (IP, MAC, serial number, host name) or a tag"
+                    .into(),
+            )));
+        }
+        let max = cmdb_model::search::MAX_TEXT_CHARS;
+        if text.chars().count() > max {
+            return Err(gql(ApiError::LimitExceeded(format!(
+                "`text` is longer than {max} characters"
+            ))));
+        }
+        let page = page_request(s, first, after, None, None)?;
+        let mut classes: Vec<CiClass> = classes
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        classes.sort();
+        classes.dedup();
+        let p = s
+            .store
+            .search(&st::SearchQuery { text, classes }, &page)
+            .await
+            .api()?;
+        Ok(CiConnection::from_page(p))
+    }
+
     /// CIs reached from `id`: UPSTREAM = what it relies on, DOWNSTREAM = what its failure
     /// would affect. Each with its shortest depth.
     async fn dependencies(

@@ -115,6 +115,20 @@ pub enum SeverityG {
     Degraded,
 }
 
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(
+    name = "IdentificationOutcome",
+    remote = "cmdb_model::IdentificationOutcome"
+)]
+pub enum IdentificationOutcomeG {
+    /// An existing CI matched by one of its class's identification rules.
+    Matched,
+    /// No existing CI matched: this one was created.
+    Created,
+    /// A record proved other CIs to be this one: they were merged into it.
+    Merged,
+}
+
 /// Relationship direction relative to a CI.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
 #[graphql(name = "RelDirection")]
@@ -346,6 +360,66 @@ impl CiObj {
     }
 }
 
+/// An identifier key a CI holds: what identification finds it by.
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(name = "CIIdentifier")]
+pub struct CiIdentifierG {
+    /// The stored key, `family|parent|rule|value` (`device||mac_addresses|52:54:00:aa:00:01`).
+    pub key: String,
+    /// The identification rule (`serial_number`, `mac_addresses`, `if_name`, …).
+    pub rule: String,
+    /// The value as identification normalised it (rules over several attributes join them with
+    /// `|`).
+    pub value: String,
+}
+
+impl CiIdentifierG {
+    /// `None` (logged) for a stored key that is not one.
+    pub fn parse(key: String) -> Option<Self> {
+        let Some(p) = m::identify::parse_identifier_key(&key) else {
+            tracing::warn!(key = %key, "stored identifier key is malformed; not shown");
+            return None;
+        };
+        let (rule, value) = (p.rule.to_string(), p.value.to_string());
+        Some(CiIdentifierG { key, rule, value })
+    }
+}
+
+/// How identification decided for a CI the last time it decided something new: when it was
+/// created, when other CIs were merged into it, or when a stronger rule than the recorded one
+/// matched it. Matches by the same or a weaker rule confirm it and change nothing.
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(name = "Identification")]
+pub struct IdentificationG {
+    pub outcome: IdentificationOutcomeG,
+    /// The rule that matched; for a created CI the strongest rule its record offered (the one
+    /// its id derives from); null when a CI was created by id alone.
+    pub rule: Option<String>,
+    /// The decision in one sentence, as `upsertCi` returns it.
+    pub explanation: String,
+    /// The source whose observation decided it (`ssh`, `snmp`, `import`, `manual`, …).
+    pub source: String,
+    pub run_id: Option<String>,
+    /// When that observation was made.
+    pub at: DateTime<Utc>,
+    /// The CIs merged into this one by that decision (their ids now resolve to it).
+    pub merged: Vec<ID>,
+}
+
+impl From<&m::Identification> for IdentificationG {
+    fn from(i: &m::Identification) -> Self {
+        IdentificationG {
+            outcome: i.outcome.into(),
+            rule: i.rule.clone(),
+            explanation: i.explanation.clone(),
+            source: i.source.0.clone(),
+            run_id: i.run_id.as_ref().map(|r| r.0.clone()),
+            at: i.at,
+            merged: i.merged.iter().map(|c| ID(c.0.clone())).collect(),
+        }
+    }
+}
+
 /// An attribute with its provenance.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct AttributeValue {
@@ -421,6 +495,21 @@ impl CiObj {
     /// Only seen from elsewhere so far (unmanaged neighbour, far end of a socket).
     async fn placeholder(&self) -> bool {
         self.0.placeholder
+    }
+    /// The identifier keys that identify this CI, by key. Batched: one store round trip for
+    /// all CIs of a level.
+    async fn identifiers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CiIdentifierG>> {
+        let keys = crate::loaders::identifiers(ctx, self).await?;
+        Ok(keys
+            .iter()
+            .cloned()
+            .filter_map(CiIdentifierG::parse)
+            .collect())
+    }
+    /// How identification decided for this CI the last time it decided something new; null
+    /// for a CI stored before decisions were recorded, until it is next identified.
+    async fn identification(&self) -> Option<IdentificationG> {
+        self.0.identification.as_ref().map(Into::into)
     }
     /// Relationships touching this CI. Batched: one store round trip for all CIs of a level.
     #[graphql(complexity = "crate::page_complexity(first, None, child_complexity)")]

@@ -81,6 +81,14 @@ impl GraphStore for Counting {
         self.hit("lookup_identifiers");
         self.inner.lookup_identifiers(keys).await
     }
+    async fn identifiers_of(&self, ids: &[CiId]) -> Result<Vec<(CiId, String)>, StoreError> {
+        self.hit("identifiers_of");
+        self.inner.identifiers_of(ids).await
+    }
+    async fn search(&self, q: &SearchQuery, p: &PageRequest) -> Result<Page<Ci>, StoreError> {
+        self.hit("search");
+        self.inner.search(q, p).await
+    }
     async fn relationships(
         &self,
         ids: &[CiId],
@@ -215,6 +223,82 @@ async fn one_store_round_trip_per_level() {
         "one call per from/to level: {calls:?}"
     );
     assert_eq!(calls.get("get"), None, "{calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifiers_one_round_trip_per_level_and_search() {
+    let (_d, store, api) = estate().await;
+    // Two levels of CIs (a page, the far ends of their relationships), each asking for its
+    // identifiers and identification.
+    let q = r#"{ cis(first: 50) { nodes { id name identifiers { key rule value } identification { outcome rule source }
+            relationships(direction: OUT) { nodes { to { name identifiers { rule } } } } } } }"#;
+    let v = run(&api, Role::Reader, q, json!({})).await;
+    assert!(v["errors"].is_null(), "{v}");
+    let calls = store.take();
+    assert_eq!(
+        calls.get("identifiers_of"),
+        Some(&2),
+        "one call per level: {calls:?}"
+    );
+    let db1 = v["data"]["cis"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "db1")
+        .unwrap();
+    assert_eq!(db1["identifiers"][0]["key"], json!("device||hostname|db1"));
+    assert_eq!(
+        db1["identification"],
+        json!({"outcome": "CREATED", "rule": "hostname", "source": "import"})
+    );
+    // CIs produced one by one (a traversal's) go through the loader: still one call.
+    let v = run(
+        &api,
+        Role::Reader,
+        r#"{ cis(filter: {name: {equals: "Online Shop"}}) { nodes { id } } }"#,
+        json!({}),
+    )
+    .await;
+    let shop = v["data"]["cis"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    store.take();
+    let v = run(
+        &api,
+        Role::Reader,
+        "query($id: ID!) { dependencies(id: $id, maxDepth: 3) { ci { identifiers { rule } } } }",
+        json!({ "id": shop }),
+    )
+    .await;
+    assert!(v["errors"].is_null(), "{v}");
+    assert!(
+        v["data"]["dependencies"].as_array().unwrap().len() > 2,
+        "{v}"
+    );
+    assert_eq!(store.take().get("identifiers_of"), Some(&1));
+    // search: one store call; bad text never reaches the store.
+    let v = run(
+        &api,
+        Role::Reader,
+        r#"{ search(text: "nginx", first: 2) { totalCount pageInfo { hasNextPage } nodes { name } } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(v["data"]["search"]["totalCount"], json!(3), "{v}");
+    assert_eq!(v["data"]["search"]["pageInfo"]["hasNextPage"], json!(true));
+    assert_eq!(store.take().get("search"), Some(&1));
+    for (q, want) in [
+        (r#"{ search(text: " ") { totalCount } }"#, "INVALID_INPUT"),
+        (
+            r#"{ search(text: "x", first: 51) { totalCount } }"#,
+            "LIMIT_EXCEEDED",
+        ),
+    ] {
+        let v = run(&api, Role::Reader, q, json!({})).await;
+        assert_eq!(code(&v), want, "{v}");
+    }
+    assert!(store.take().get("search").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,6 +79,78 @@ pub struct Ci {
     pub placeholder: bool,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
+    /// How identification decided for this CI the last time it decided something new (see
+    /// [`Identification`]). `None` for CIs stored before identifications were recorded, until
+    /// identification next decides something about them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identification: Option<Identification>,
+}
+
+/// What identification decided about a CI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IdentificationOutcome {
+    /// An existing CI matched by one of its class's identification rules.
+    Matched,
+    /// No existing CI matched: this one was created.
+    Created,
+    /// A record proved several existing CIs to be this one: they were merged into it.
+    Merged,
+}
+
+impl IdentificationOutcome {
+    pub const ALL: [IdentificationOutcome; 3] = [
+        IdentificationOutcome::Matched,
+        IdentificationOutcome::Created,
+        IdentificationOutcome::Merged,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentificationOutcome::Matched => "MATCHED",
+            IdentificationOutcome::Created => "CREATED",
+            IdentificationOutcome::Merged => "MERGED",
+        }
+    }
+}
+
+impl fmt::Display for IdentificationOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IdentificationOutcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IdentificationOutcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| format!("unknown identification outcome `{s}`"))
+    }
+}
+
+/// How identification decided for a CI, kept with the CI. Recorded by reconciliation
+/// (`model::reconcile`) when the decision is new: the CI was created, other CIs were merged
+/// into it, or it was matched by a stronger rule than the one recorded (or none was). A match by
+/// the same or a weaker rule confirms what is known and changes nothing, so re-ingesting an
+/// unchanged CI writes nothing new.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identification {
+    pub outcome: IdentificationOutcome,
+    /// The identification rule that matched (for a created CI: the strongest rule its record
+    /// offered, the one its id derives from). `None` when a record created a CI by id alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The sentence `Explanation::sentence` gives (what `upsertCi` returns).
+    pub explanation: String,
+    pub source: Source,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<RunId>,
+    /// When the deciding observation was made.
+    pub at: Timestamp,
+    /// The CIs merged into this one by that decision (empty unless `Merged`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<CiId>,
 }
 
 impl Ci {

@@ -287,6 +287,59 @@ pub fn identifier_key(
     )
 }
 
+/// The parts of an identifier key `family|parent|rule|value` (see [`identifier_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentifierKeyParts<'a> {
+    /// The class family (`device`, `Interface`, …; see [`CiClass::family`]).
+    pub family: &'a str,
+    /// The parent a dependent CI is identified within; `None` for classes identified on
+    /// their own.
+    pub parent: Option<&'a str>,
+    /// The identification rule's name (`serial_number`, `mac_address`, …).
+    pub rule: &'a str,
+    /// The normalised value (rules over several attributes join them with `|`).
+    pub value: &'a str,
+}
+
+/// The rule names of a class family (`None` for a family this build does not know).
+fn family_rules(family: &str) -> Option<&'static [IdentRule]> {
+    CiClass::ALL
+        .iter()
+        .find(|c| c.family() == family)
+        .map(|c| c.rules().rules)
+}
+
+/// Split an identifier key into its parts: the one place that reads keys back.
+///
+/// The family never contains `|`; values may (rules over several attributes join them with
+/// `|`), and so may a parent id a user chose. The rule is therefore found as the first
+/// `|`-delimited segment after the family that names one of the family's rules; for a family
+/// or rule this build does not know, the key is read as `family|parent|rule|value` split at its
+/// first three `|`. `None` for text that is not a key (fewer than four parts).
+pub fn parse_identifier_key(key: &str) -> Option<IdentifierKeyParts<'_>> {
+    let (family, rest) = key.split_once('|')?;
+    let split_at = |i: usize| -> Option<(&str, &str, &str)> {
+        let parent = &rest[..i];
+        let (rule, value) = rest[i + 1..].split_once('|')?;
+        Some((parent, rule, value))
+    };
+    let bars: Vec<usize> = rest.match_indices('|').map(|(i, _)| i).collect();
+    let known = family_rules(family).and_then(|rules| {
+        bars.iter()
+            .find_map(|&i| split_at(i).filter(|(_, rule, _)| rules.iter().any(|r| r.name == *rule)))
+    });
+    let (parent, rule, value) = match known {
+        Some(parts) => parts,
+        None => split_at(*bars.first()?)?,
+    };
+    Some(IdentifierKeyParts {
+        family,
+        parent: Some(parent).filter(|p| !p.is_empty()),
+        rule,
+        value,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,6 +470,89 @@ mod tests {
             canonical_command("java -jar a.jar"),
             canonical_command("java -jar b.jar")
         );
+    }
+
+    #[test]
+    fn keys_parse_back_into_their_parts() {
+        let host = CiId::new("ci_0123456789abcdef");
+        let rules = CiClass::Interface.rules().rules;
+        let cases: Vec<(String, (&str, Option<&str>, &str, &str))> = vec![
+            (
+                identifier_key(
+                    CiClass::Host,
+                    None,
+                    &CiClass::Host.rules().rules[1],
+                    "52:54:00:aa:00:01",
+                ),
+                ("device", None, "mac_addresses", "52:54:00:aa:00:01"),
+            ),
+            (
+                identifier_key(CiClass::Interface, Some(&host), &rules[0], "eth0"),
+                ("Interface", Some("ci_0123456789abcdef"), "if_name", "eth0"),
+            ),
+            (
+                // A rule over two attributes joins them with `|`.
+                identifier_key(
+                    CiClass::Process,
+                    Some(&host),
+                    &CiClass::Process.rules().rules[1],
+                    "nginx|nginx: master",
+                ),
+                (
+                    "Process",
+                    Some("ci_0123456789abcdef"),
+                    "command",
+                    "nginx|nginx: master",
+                ),
+            ),
+            (
+                // A parent id a user chose may hold `|`.
+                identifier_key(
+                    CiClass::Interface,
+                    Some(&CiId::new("my|host")),
+                    &rules[1],
+                    "00:1a:2b:3c:4d:5e",
+                ),
+                (
+                    "Interface",
+                    Some("my|host"),
+                    "mac_address",
+                    "00:1a:2b:3c:4d:5e",
+                ),
+            ),
+            (
+                // A family or rule this build does not know: the first three `|`.
+                "Gadget|p1|thing|a|b".to_string(),
+                ("Gadget", Some("p1"), "thing", "a|b"),
+            ),
+        ];
+        for (key, (family, parent, rule, value)) in cases {
+            let p = parse_identifier_key(&key).unwrap_or_else(|| panic!("{key}"));
+            assert_eq!(
+                (p.family, p.parent, p.rule, p.value),
+                (family, parent, rule, value),
+                "{key}"
+            );
+        }
+        assert_eq!(parse_identifier_key("device|x|y"), None);
+        assert_eq!(parse_identifier_key(""), None);
+    }
+
+    proptest::proptest! {
+        /// Every key reconciliation can write reads back as what it was made of.
+        #[test]
+        fn every_key_round_trips(class_i in 0usize..12, rule_i in 0usize..8, value in ".{1,40}", seed in "[a-z0-9]{1,12}") {
+            let class = CiClass::ALL[class_i];
+            let rules = class.rules().rules;
+            let rule = &rules[rule_i % rules.len()];
+            let parent = class.rules().parent.as_ref().map(|_| CiId::derive(&seed, 0));
+            let key = identifier_key(class, parent.as_ref(), rule, &value);
+            let p = parse_identifier_key(&key).expect("parses");
+            proptest::prop_assert_eq!(p.family, class.family());
+            proptest::prop_assert_eq!(p.parent, parent.as_ref().map(CiId::as_str));
+            proptest::prop_assert_eq!(p.rule, rule.name);
+            proptest::prop_assert_eq!(p.value, value.as_str());
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub mod observation;
 pub mod rel;
 pub mod time;
 
-pub use ci::{Attribute, Ci, CiStatus};
+pub use ci::{Attribute, Ci, CiStatus, Identification, IdentificationOutcome};
 pub use class::{CiClass, ClassRules, IdentRule, MatchMode, Normalize, ParentSpec};
 pub use ids::{CiId, RunId, Source};
 pub use observation::{Observation, Record, RelationshipObs, Scope};
@@ -18,6 +18,7 @@ pub use time::{now, Timestamp};
 pub mod history;
 pub mod identify;
 pub mod reconcile;
+pub mod search;
 
 pub use history::{ChangeKind, HistoryEntry};
 pub use reconcile::{

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::ci::{Attribute, Ci, CiStatus};
+use crate::ci::{Attribute, Ci, CiStatus, Identification, IdentificationOutcome};
 use crate::class::{CiClass, IdentRule};
 use crate::history::{ChangeKind, HistoryEntry};
 use crate::identify::{identifier_key, rule_values};
@@ -216,6 +216,47 @@ pub struct Explanation {
     /// Candidates passed over, and why (conflicting stronger identifiers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+impl Explanation {
+    /// The decision in one sentence, as `upsertCi` returns it and a CI's recorded
+    /// [`Identification`] keeps it: `matched by rule `serial_number` (serial_number=SN1)`,
+    /// `created: no existing device matched …`, with `; merged ci_a, ci_b into it` when the
+    /// record proved other CIs to be this one.
+    pub fn sentence(&self) -> String {
+        let mut text = match &self.outcome {
+            Outcome::Created { reason } => format!("created: {reason}"),
+            Outcome::Matched { rule, identifiers } => {
+                let ids: Vec<String> = identifiers
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                format!("matched by rule `{rule}` ({})", ids.join(", "))
+            }
+            Outcome::Rejected { message, .. } => format!("rejected: {message}"),
+        };
+        if !self.merged.is_empty() {
+            let merged: Vec<&str> = self.merged.iter().map(CiId::as_str).collect();
+            text.push_str(&format!("; merged {} into it", merged.join(", ")));
+        }
+        text
+    }
+}
+
+/// Is a match by rule `rule` a new decision about a CI whose recorded identification is
+/// `stored`? Only when nothing is recorded, or `rule` is stronger (earlier in `rules`) than the
+/// recorded one: a match by the same or a weaker rule confirms what is known (two sources that
+/// match one host by different rules — SSH by serial number, SNMP by MAC — do not rewrite it
+/// on every run).
+pub fn is_new_match(rule: &str, stored: Option<&Identification>, rules: &[IdentRule]) -> bool {
+    let rank = |name: Option<&str>| {
+        name.and_then(|n| rules.iter().position(|r| r.name == n))
+            .unwrap_or(usize::MAX)
+    };
+    match stored {
+        None => true,
+        Some(s) => rank(Some(rule)) < rank(s.rule.as_deref()),
+    }
 }
 
 /// A record or relationship that could not be used. Nothing from it is written.
@@ -733,6 +774,8 @@ impl<'a> Reconciler<'a> {
             }
         }
 
+        // The rule a created CI's id derives from: the strongest its record offers.
+        let created_rule = per_rule.first().map(|(ri, _)| rules.rules[*ri].name);
         let (id, outcome) = match winner {
             Some((id, ri, ids)) => (
                 id,
@@ -783,17 +826,64 @@ impl<'a> Reconciler<'a> {
             }
         }
         self.index(&id, class, parent.as_ref(), &per_rule);
-        Ok(Ok((
-            id.clone(),
-            Explanation {
-                record: key.into(),
-                class: Some(class),
-                ci: Some(id),
-                outcome,
-                merged,
-                notes,
-            },
-        )))
+        let explanation = Explanation {
+            record: key.into(),
+            class: Some(class),
+            ci: Some(id.clone()),
+            outcome,
+            merged,
+            notes,
+        };
+        self.record_identification(&id, rec, rules.rules, &explanation, created_rule);
+        Ok(Ok((id, explanation)))
+    }
+
+    /// Keep the decision on the CI when it is new (see [`Identification`]): a creation, a
+    /// merge, or a match by a stronger rule than the recorded one. A placeholder (seen from
+    /// elsewhere) that merely matches decides nothing about the CI, and a CI created by this
+    /// observation stays CREATED unless a later record of it merges others into it.
+    fn record_identification(
+        &mut self,
+        id: &CiId,
+        rec: &Record,
+        rules: &[IdentRule],
+        explanation: &Explanation,
+        created_rule: Option<&str>,
+    ) {
+        let (outcome, rule) = match &explanation.outcome {
+            Outcome::Created { .. } => (
+                IdentificationOutcome::Created,
+                created_rule.map(str::to_string),
+            ),
+            Outcome::Matched { rule, .. } if explanation.merged.is_empty() => {
+                (IdentificationOutcome::Matched, Some(rule.clone()))
+            }
+            Outcome::Matched { rule, .. } => (IdentificationOutcome::Merged, Some(rule.clone())),
+            Outcome::Rejected { .. } => return,
+        };
+        let Some(w) = self.cis.get_mut(id) else {
+            return;
+        };
+        if outcome == IdentificationOutcome::Matched
+            && (rec.placeholder
+                || w.original.is_none()
+                || !is_new_match(
+                    rule.as_deref().unwrap_or_default(),
+                    w.ci.identification.as_ref(),
+                    rules,
+                ))
+        {
+            return;
+        }
+        w.ci.identification = Some(Identification {
+            outcome,
+            rule,
+            explanation: explanation.sentence(),
+            source: self.obs.source.clone(),
+            run_id: Some(self.obs.run_id.clone()),
+            at: self.at,
+            merged: explanation.merged.clone(),
+        });
     }
 
     /// Why candidate `cand` (found by rule `ri`) is not this record: a stronger rule disagrees.
@@ -847,6 +937,7 @@ impl<'a> Reconciler<'a> {
             placeholder: rec.placeholder,
             first_seen: self.at,
             last_seen: self.at,
+            identification: None,
         };
         let name = rec
             .name
@@ -1504,6 +1595,9 @@ impl<'a> Reconciler<'a> {
                             a.attributes.insert(k.clone(), v.clone());
                         }
                     }
+                    // A new identification decision is written, but is not a change of the
+                    // CI's data (no history, not counted as updated).
+                    a.identification = w.ci.identification.clone();
                     if a == w.ci {
                         WriteKind::Unchanged
                     } else {
@@ -1948,6 +2042,158 @@ mod tests {
             r.delta.cis
         );
         assert_eq!(r.delta.seen_cis.len(), 1, "but it was seen");
+    }
+
+    fn host_ci(v: &MemView) -> Ci {
+        let cis = v.cis.borrow();
+        assert_eq!(cis.len(), 1, "{cis:?}");
+        cis.values().next().unwrap().clone()
+    }
+
+    #[test]
+    fn identification_is_kept_when_new_and_only_then() {
+        let v = MemView::default();
+        let snmp = || {
+            host("snmp", |r| {
+                r.ident("hostname", "web1")
+                    .ident("mac_addresses", json!(["52:54:00:aa:00:01"]))
+            })
+        };
+        let r = v.run(&snmp());
+        let id = host_ci(&v).identification.expect("recorded on create");
+        assert_eq!(id.outcome, IdentificationOutcome::Created);
+        assert_eq!(
+            id.rule.as_deref(),
+            Some("mac_addresses"),
+            "the strongest offered"
+        );
+        assert_eq!(id.explanation, r.explanations[0].sentence());
+        assert!(
+            id.explanation
+                .starts_with("created: no existing device matched"),
+            "{id:?}"
+        );
+        assert_eq!(
+            (id.source.as_str(), id.run_id.as_ref().map(RunId::as_str)),
+            ("snmp", Some("r"))
+        );
+        // Seen again: nothing new, nothing written but last-seen.
+        let r = v.run(&snmp());
+        assert!(
+            r.delta.cis.iter().all(|w| w.touch_only),
+            "{:?}",
+            r.delta.cis
+        );
+        // SSH matches by MAC — the rule the CI was created by — and adds a serial number.
+        let ssh = || {
+            host("ssh", |r| {
+                r.ident("serial_number", "S1")
+                    .ident("mac_addresses", json!(["52:54:00:aa:00:01"]))
+                    .ident("hostname", "web1")
+            })
+        };
+        v.run(&ssh());
+        assert_eq!(
+            host_ci(&v).identification.unwrap().outcome,
+            IdentificationOutcome::Created
+        );
+        // Next time the serial number matches: a stronger rule is a new decision. It is
+        // written (not touch-only), but is no change of the CI's data: no history, not updated.
+        let r = v.run(&ssh());
+        let id = host_ci(&v).identification.unwrap();
+        assert_eq!(
+            (id.outcome, id.rule.as_deref()),
+            (IdentificationOutcome::Matched, Some("serial_number"))
+        );
+        assert_eq!(
+            id.explanation,
+            "matched by rule `serial_number` (serial_number=S1)"
+        );
+        assert_eq!(id.source.as_str(), "ssh");
+        assert_eq!(r.delta.cis.len(), 1);
+        assert_eq!(
+            (r.delta.cis[0].kind, r.delta.cis[0].touch_only),
+            (WriteKind::Unchanged, false)
+        );
+        assert!(r.delta.history.is_empty(), "{:?}", r.delta.history);
+        // SNMP matching by the weaker MAC again does not take it back.
+        for o in [snmp(), ssh(), snmp()] {
+            let r = v.run(&o);
+            assert!(
+                r.delta.cis.iter().all(|w| w.touch_only),
+                "{:?}",
+                r.delta.cis
+            );
+            assert_eq!(host_ci(&v).identification.as_ref(), Some(&id));
+        }
+    }
+
+    #[test]
+    fn a_merge_is_recorded_on_the_survivor() {
+        let v = MemView::default();
+        v.run(&host("snmp", |r| r.ident("hostname", "db1")));
+        v.run(&host("sweep", |r| {
+            r.ident("ip_addresses", json!(["10.0.0.9"]))
+        }));
+        let r = reconcile(
+            &host("ssh", |r| {
+                r.ident("hostname", "db1")
+                    .ident("ip_addresses", json!(["10.0.0.9"]))
+            }),
+            &v,
+            &Policy::default(),
+        )
+        .unwrap();
+        assert_eq!(r.delta.merges.len(), 1);
+        let survivor = r.explanations[0].ci.clone().unwrap();
+        let w = r.delta.cis.iter().find(|w| w.ci.id == survivor).unwrap();
+        let id = w.ci.identification.clone().unwrap();
+        assert_eq!(
+            (id.outcome, id.rule.as_deref()),
+            (IdentificationOutcome::Merged, Some("hostname"))
+        );
+        assert_eq!(id.merged, vec![r.delta.merges[0].from.clone()]);
+        assert_eq!(id.explanation, r.explanations[0].sentence());
+        assert!(
+            id.explanation
+                .ends_with(&format!("; merged {} into it", id.merged[0])),
+            "{}",
+            id.explanation
+        );
+    }
+
+    #[test]
+    fn placeholders_and_second_records_decide_nothing_new() {
+        let v = MemView::default();
+        // Created and seen again (as a placeholder) in one observation: it stays CREATED.
+        let mut o = host("ssh", |r| {
+            r.ident("hostname", "db1").ident("serial_number", "S9")
+        });
+        o.push(
+            Record::new("again", CiClass::Host)
+                .ident("hostname", "db1")
+                .placeholder(),
+        );
+        o.push(Record::new("third", CiClass::Host).ident("serial_number", "S9"));
+        v.run(&o);
+        let id = host_ci(&v).identification.unwrap();
+        assert_eq!(
+            (id.outcome, id.rule.as_deref()),
+            (IdentificationOutcome::Created, Some("serial_number"))
+        );
+        // An existing CI whose identification predates recording (None): a placeholder's match
+        // records nothing, a real sighting does.
+        let mut ci = host_ci(&v);
+        ci.identification = None;
+        v.cis.borrow_mut().insert(ci.id.clone(), ci);
+        v.run(&host("snmp", |r| r.ident("hostname", "db1").placeholder()));
+        assert_eq!(host_ci(&v).identification, None);
+        v.run(&host("snmp", |r| r.ident("hostname", "db1")));
+        let id = host_ci(&v).identification.unwrap();
+        assert_eq!(
+            (id.outcome, id.rule.as_deref()),
+            (IdentificationOutcome::Matched, Some("hostname"))
+        );
     }
 
     #[test]

@@ -354,6 +354,7 @@ impl Builder {
             placeholder: false,
             first_seen: self.at,
             last_seen: self.at,
+            identification: None,
         });
         id
     }

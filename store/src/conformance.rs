@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 
 use cmdb_model::{
-    ChangeKind, CiClass, CiId, CiStatus, EvidenceKind, Observation, Outcome, Record, RelStatus,
-    RelType, RunId, Scope, Source,
+    ChangeKind, CiClass, CiId, CiStatus, EvidenceKind, IdentificationOutcome, Observation, Outcome,
+    Record, RelStatus, RelType, RunId, Scope, Source,
 };
 use serde_json::json;
 
@@ -30,7 +30,8 @@ macro_rules! conformance_tests {
             retire_and_delete, find_filters_and_pagination, relationships_batch_query, traversal_and_impact_subgraph,
             history_records_changes, dry_run_writes_nothing, bad_records_are_rejected_alone, explanations_name_the_rule,
             evidence_confidence_grows_per_run, closing_one_relationship, impact_graph_completes_groups,
-            ops_alerts_are_kept_and_found, ops_status_timeline, ops_incidents_and_deliveries, lookup_identifiers_finds_cis);
+            ops_alerts_are_kept_and_found, ops_status_timeline, ops_incidents_and_deliveries, lookup_identifiers_finds_cis,
+            identification_is_kept_with_the_ci, identifiers_of_lists_each_cis_keys, search_matches_names_identifiers_and_tags);
     };
     (@each $make:expr; $($name:ident),*) => {
         $(
@@ -1390,4 +1391,350 @@ pub async fn impact_graph_completes_groups(s: &dyn GraphStore) {
         (r.groups[0].down, r.groups[0].severity),
         (1, cmdb_model::impact::Severity::AtRisk)
     );
+}
+
+/// The host of `same_device_from_snmp_and_ssh_is_one_ci` as SNMP first reports it (by MAC).
+fn snmp_web1(run: &str) -> Observation {
+    let mut o = obs("snmp", run, Scope::complete(["10.0.0.11"]));
+    o.push(
+        Record::new("device", CiClass::Host)
+            .ident("hostname", "web1")
+            .ident("mac_addresses", json!(["52:54:00:aa:00:01"]))
+            .ident("ip_addresses", json!(["10.0.0.11"])),
+    );
+    o.push(
+        Record::new("if2", CiClass::Interface)
+            .parent("device")
+            .ident("if_name", "eth0")
+            .ident("mac_address", "52:54:00:aa:00:01"),
+    );
+    o
+}
+
+pub async fn identification_is_kept_with_the_ci(s: &dyn GraphStore) {
+    let r = ingest(s, snmp_web1("r1")).await;
+    let host = one(s, CiClass::Host, "web1").await;
+    let created = host.identification.clone().expect("recorded on creation");
+    assert_eq!(created.outcome, IdentificationOutcome::Created);
+    assert_eq!(created.rule.as_deref(), Some("mac_addresses"));
+    assert_eq!(
+        (
+            created.source.as_str(),
+            created.run_id.as_ref().map(RunId::as_str)
+        ),
+        ("snmp", Some("r1"))
+    );
+    let ex = r
+        .explanations
+        .iter()
+        .find(|e| e.record == "device")
+        .unwrap();
+    assert_eq!(created.explanation, ex.sentence(), "the upsertCi sentence");
+    assert!(created.merged.is_empty());
+    // Every read returns it.
+    assert_eq!(
+        s.get(&host.id).await.unwrap().unwrap().identification,
+        Some(created.clone())
+    );
+    assert_eq!(
+        s.get_many(std::slice::from_ref(&host.id)).await.unwrap()[0].identification,
+        Some(created.clone())
+    );
+    // Seen again unchanged: nothing new is decided or written, no history.
+    let history = s.stats().await.unwrap().history_entries;
+    ingest(s, snmp_web1("r2")).await;
+    assert_eq!(
+        one(s, CiClass::Host, "web1").await.identification,
+        Some(created.clone())
+    );
+    // SSH first matches by the MAC the CI was created by (nothing new), then — the serial
+    // number now known — by the stronger serial number: a new decision, and still no history.
+    ingest(s, web_host("ssh", "r3", true)).await;
+    assert_eq!(
+        one(s, CiClass::Host, "web1").await.identification,
+        Some(created.clone())
+    );
+    let history = (history, s.stats().await.unwrap().history_entries);
+    let r = ingest(s, web_host("ssh", "r4", true)).await;
+    assert_eq!((r.created, r.updated), (0, 0), "{r:?}");
+    let matched = one(s, CiClass::Host, "web1").await.identification.unwrap();
+    assert_eq!(
+        (
+            matched.outcome,
+            matched.rule.as_deref(),
+            matched.source.as_str()
+        ),
+        (IdentificationOutcome::Matched, Some("serial_number"), "ssh")
+    );
+    assert_eq!(matched.run_id.as_ref().map(RunId::as_str), Some("r4"));
+    assert_eq!(
+        matched.explanation,
+        "matched by rule `serial_number` (serial_number=SN-WEB1)"
+    );
+    assert_eq!(
+        s.stats().await.unwrap().history_entries,
+        history.1,
+        "no history for it"
+    );
+    assert!(history.1 > history.0, "SSH's new attributes are history");
+    // SNMP matching by the weaker MAC again takes nothing back.
+    ingest(s, snmp_web1("r5")).await;
+    ingest(s, web_host("ssh", "r6", true)).await;
+    assert_eq!(
+        one(s, CiClass::Host, "web1").await.identification,
+        Some(matched)
+    );
+
+    // Two CIs a record proves to be one: the survivor records the merge.
+    let mut a = obs("snmp", "m1", Scope::none());
+    a.push(Record::new("d", CiClass::Host).ident("hostname", "db9"));
+    ingest(s, a).await;
+    let mut b = obs("sweep", "m2", Scope::none());
+    b.push(Record::new("d", CiClass::Host).ident("ip_addresses", json!(["10.0.9.9"])));
+    ingest(s, b).await;
+    let mut c = obs("ssh", "m3", Scope::none());
+    c.push(
+        Record::new("d", CiClass::Host)
+            .name("db9")
+            .ident("hostname", "db9")
+            .ident("ip_addresses", json!(["10.0.9.9"])),
+    );
+    let r = ingest(s, c).await;
+    assert_eq!(r.merged, 1, "{r:?}");
+    let db9 = one(s, CiClass::Host, "db9").await;
+    let merged = db9.identification.unwrap();
+    assert_eq!(
+        (
+            merged.outcome,
+            merged.rule.as_deref(),
+            merged.run_id.as_ref().map(RunId::as_str)
+        ),
+        (IdentificationOutcome::Merged, Some("hostname"), Some("m3"))
+    );
+    assert_eq!(merged.merged.len(), 1);
+    assert_ne!(merged.merged[0], db9.id);
+    assert_eq!(merged.explanation, r.explanations[0].sentence());
+    assert!(
+        merged.explanation.contains("; merged "),
+        "{}",
+        merged.explanation
+    );
+}
+
+pub async fn identifiers_of_lists_each_cis_keys(s: &dyn GraphStore) {
+    ingest(s, snmp_web1("r1")).await;
+    let host = one(s, CiClass::Host, "web1").await;
+    let eth0 = one(s, CiClass::Interface, "eth0").await;
+    let got = s
+        .identifiers_of(&[
+            eth0.id.clone(),
+            host.id.clone(),
+            CiId::new("ci_nope"),
+            host.id.clone(),
+        ])
+        .await
+        .unwrap();
+    let h = host.id.as_str();
+    let mut want = vec![
+        (host.id.clone(), "device||hostname|web1".to_string()),
+        (
+            host.id.clone(),
+            "device||ip_addresses|10.0.0.11".to_string(),
+        ),
+        (
+            host.id.clone(),
+            "device||mac_addresses|52:54:00:aa:00:01".to_string(),
+        ),
+        (eth0.id.clone(), format!("Interface|{h}|if_name|eth0")),
+        (
+            eth0.id.clone(),
+            format!("Interface|{h}|mac_address|52:54:00:aa:00:01"),
+        ),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    assert!(s.identifiers_of(&[]).await.unwrap().is_empty());
+    // Keys of a merged-away CI move to the survivor.
+    let mut o = obs("sweep", "r2", Scope::none());
+    o.push(Record::new("d", CiClass::Host).ident("ip_addresses", json!(["10.0.0.99"])));
+    ingest(s, o).await;
+    let mut o = obs("ssh", "r3", Scope::none());
+    o.push(
+        Record::new("d", CiClass::Host)
+            .ident("hostname", "web1")
+            .ident("ip_addresses", json!(["10.0.0.99"])),
+    );
+    assert_eq!(ingest(s, o).await.merged, 1);
+    let keys: Vec<String> = s
+        .identifiers_of(std::slice::from_ref(&host.id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect();
+    assert!(
+        keys.contains(&"device||ip_addresses|10.0.0.99".to_string()),
+        "{keys:?}"
+    );
+}
+
+/// Every search answer, checked against the model's rule over all CIs (`SearchPlan::rank`),
+/// page by page.
+async fn search_all(s: &dyn GraphStore, text: &str, classes: &[CiClass]) -> Vec<String> {
+    let q = SearchQuery {
+        text: text.into(),
+        classes: classes.to_vec(),
+    };
+    let mut names = Vec::new();
+    let mut after = None;
+    let mut total = None;
+    loop {
+        let p = s
+            .search(
+                &q,
+                &PageRequest {
+                    first: Some(2),
+                    after: after.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(p.has_previous_page, after.is_some());
+        assert_eq!(*total.get_or_insert(p.total_count), p.total_count);
+        names.extend(p.items.iter().map(|(_, c)| c.name.clone()));
+        if !p.has_next_page {
+            break;
+        }
+        after = p.items.last().map(|(c, _)| c.clone());
+    }
+    assert_eq!(
+        total,
+        Some(names.len()),
+        "{text}: totalCount = every page's items"
+    );
+    // The reference: the model's rule over every CI and its keys.
+    let plan = cmdb_model::search::SearchPlan::new(text, classes).unwrap();
+    let cis = all(s, CiFilter::default()).await;
+    let ids: Vec<CiId> = cis.iter().map(|c| c.id.clone()).collect();
+    let keys = s.identifiers_of(&ids).await.unwrap();
+    let mut want: Vec<(i64, String, String)> = cis
+        .iter()
+        .filter(|c| classes.is_empty() || classes.contains(&c.class))
+        .filter_map(|c| {
+            let mine: Vec<String> = keys
+                .iter()
+                .filter(|(i, _)| *i == c.id)
+                .map(|(_, k)| k.clone())
+                .collect();
+            plan.rank(c, &mine)
+                .map(|r| (r, c.name.clone(), c.id.to_string()))
+        })
+        .collect();
+    want.sort();
+    assert_eq!(
+        names,
+        want.into_iter().map(|(_, n, _)| n).collect::<Vec<_>>(),
+        "{text}: as the model's rule says"
+    );
+    names
+}
+
+pub async fn search_matches_names_identifiers_and_tags(s: &dyn GraphStore) {
+    ingest(s, web_host("ssh", "r1", true)).await;
+    let mut o = obs("manual", "r2", Scope::none());
+    o.push(
+        Record::new("backup", CiClass::Host)
+            .name("Web1-Backup")
+            .ident("hostname", "backup7"),
+    );
+    o.push(
+        Record::new("cache", CiClass::Host)
+            .name("cache")
+            .ident("hostname", "cache1")
+            .tag("web1"),
+    );
+    o.push(Record::new("svc", CiClass::BusinessService).name("École Web"));
+    ingest(s, o).await;
+
+    // MAC in another notation: the host (device MAC list) and its interface (by parent).
+    assert_eq!(
+        search_all(s, "52-54-00-AA-00-01", &[]).await,
+        ["eth0", "web1"]
+    );
+    assert_eq!(
+        search_all(s, "5254.00aa.0001", &[CiClass::Interface]).await,
+        ["eth0"]
+    );
+    // Identifier hit first, then names and tags by name.
+    assert_eq!(
+        search_all(s, "web1", &[]).await,
+        ["web1", "Web1-Backup", "cache"]
+    );
+    assert_eq!(search_all(s, "WEB1.example.com", &[]).await, ["web1"]);
+    assert_eq!(search_all(s, "  sn-web1 ", &[]).await, ["web1"]);
+    assert_eq!(search_all(s, "10.0.0.11/24", &[]).await, ["web1"]);
+    assert_eq!(search_all(s, "10.0.0.11", &[]).await, ["10.0.0.11", "web1"]);
+    assert_eq!(search_all(s, "nginx", &[]).await, ["nginx"]);
+    assert_eq!(search_all(s, "école", &[]).await, ["École Web"]);
+    assert_eq!(search_all(s, "école web", &[]).await, ["École Web"]);
+    assert_eq!(
+        search_all(s, "web", &[CiClass::Host]).await,
+        ["Web1-Backup", "web1"]
+    );
+    assert!(search_all(s, "zzz-nothing", &[]).await.is_empty());
+    // `%`, `_` and quotes are text, not patterns.
+    assert!(search_all(s, "%", &[]).await.is_empty());
+    assert!(search_all(s, "_", &[]).await.is_empty());
+    assert!(search_all(s, "' OR 1=1 --", &[]).await.is_empty());
+
+    // A page past the end: empty, still counted.
+    let q = SearchQuery {
+        text: "web1".into(),
+        classes: vec![],
+    };
+    let all_of = s.search(&q, &PageRequest::first(10)).await.unwrap();
+    let past = s
+        .search(
+            &q,
+            &PageRequest {
+                first: Some(10),
+                after: all_of.items.last().map(|(c, _)| c.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(past.items.is_empty() && !past.has_next_page && past.has_previous_page);
+    assert_eq!(past.total_count, 3);
+
+    // Bad input: a clear error, nothing else.
+    for (text, page) in [
+        ("", PageRequest::first(10)),
+        ("   ", PageRequest::first(10)),
+        (
+            "web1",
+            PageRequest {
+                last: Some(2),
+                ..Default::default()
+            },
+        ),
+        (
+            "web1",
+            PageRequest {
+                first: Some(2),
+                after: Some("not-a-cursor".into()),
+                ..Default::default()
+            },
+        ),
+    ] {
+        let q = SearchQuery {
+            text: text.into(),
+            classes: vec![],
+        };
+        match s.search(&q, &page).await {
+            Err(crate::StoreError::InvalidInput(_)) => {}
+            other => panic!("{text:?} {page:?}: {other:?}"),
+        }
+    }
 }

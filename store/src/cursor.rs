@@ -1,10 +1,12 @@
 //! Opaque page cursors and sort keys, shared by every backend so a cursor means the same thing
 //! whichever store answers: hex of a small JSON array (sort value, id).
 
+use cmdb_model::search::{SearchError, SearchPlan};
 use cmdb_model::Ci;
 use serde_json::Value;
 
-use crate::types::CiOrderField;
+use crate::types::{CiOrderField, PageRequest, SearchQuery};
+use crate::StoreError;
 
 pub(crate) fn encode_cursor(v: &Value) -> String {
     v.to_string().bytes().map(|b| format!("{b:02x}")).collect()
@@ -42,4 +44,63 @@ pub(crate) fn sort_value(ci: &Ci, f: CiOrderField) -> Value {
         CiOrderField::LastSeen => Value::from(ci.last_seen.timestamp_millis()),
         CiOrderField::FirstSeen => Value::from(ci.first_seen.timestamp_millis()),
     }
+}
+
+/// A search page's cursor: the (rank, name, id) of its row.
+pub(crate) fn encode_search_cursor(rank: i64, ci: &Ci) -> String {
+    encode_cursor(&serde_json::json!([rank, ci.name, ci.id.as_str()]))
+}
+
+/// Where a search page starts: the (rank, name, id) of the row before it.
+pub(crate) struct SearchAfter {
+    pub rank: i64,
+    pub name: String,
+    pub id: String,
+}
+
+/// Where a search page starts, from the `after` cursor.
+pub(crate) fn decode_search_cursor(c: &str) -> Result<SearchAfter, StoreError> {
+    let bad = || StoreError::InvalidInput("invalid cursor".into());
+    let v = decode_cursor(c).ok_or_else(bad)?;
+    match (
+        v.get(0).and_then(Value::as_i64),
+        v.get(1).and_then(Value::as_str),
+        v.get(2).and_then(Value::as_str),
+    ) {
+        (Some(rank), Some(name), Some(id)) => Ok(SearchAfter {
+            rank,
+            name: name.to_string(),
+            id: id.to_string(),
+        }),
+        _ => Err(bad()),
+    }
+}
+
+/// A search request as every backend checks it before searching.
+pub(crate) struct SearchRequest {
+    pub plan: SearchPlan,
+    /// Rows on the page.
+    pub limit: usize,
+    pub after: Option<SearchAfter>,
+}
+
+/// The plan of the text, the page size and the page's start. Search pages go forward only.
+pub(crate) fn search_request(
+    q: &SearchQuery,
+    page: &PageRequest,
+) -> Result<SearchRequest, StoreError> {
+    let plan = SearchPlan::new(&q.text, &q.classes)
+        .map_err(|e: SearchError| StoreError::InvalidInput(e.to_string()))?;
+    if page.last.is_some() || page.before.is_some() {
+        return Err(StoreError::InvalidInput(
+            "search pages go forward only: use `first` and `after`".into(),
+        ));
+    }
+    let limit = page.first.unwrap_or(100).min(100_000);
+    let after = page
+        .after
+        .as_deref()
+        .map(decode_search_cursor)
+        .transpose()?;
+    Ok(SearchRequest { plan, limit, after })
 }

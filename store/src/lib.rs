@@ -54,6 +54,17 @@ pub trait GraphStore: Send + Sync {
     /// other outside references find CIs by the same identifiers reconciliation matches on.
     /// Pairs of (key, CI id), keys without a CI absent.
     async fn lookup_identifiers(&self, keys: &[String]) -> Result<Vec<(String, CiId)>, StoreError>;
+    /// The identifier keys each of `ids` holds (`family|parent|rule|value`, see
+    /// `model::identify`), as (CI id, key) pairs sorted by id then key. One round trip for
+    /// all of them; ids that are not a current CI's hold none.
+    async fn identifiers_of(&self, ids: &[CiId]) -> Result<Vec<(CiId, String)>, StoreError>;
+    /// The search box: CIs whose name contains the text (any case), that hold an identifier
+    /// with the text's normalised value, or that carry it as a tag — the rules of
+    /// `cmdb_model::search`, which also rejects an empty text (`InvalidInput`). Identifier
+    /// matches first, then by name, then id; forward pages only (`first`/`after`), with the
+    /// total count.
+    async fn search(&self, query: &SearchQuery, page: &PageRequest)
+        -> Result<Page<Ci>, StoreError>;
     /// Relationships touching any of `ids`, in `direction` relative to them. One round-trip.
     async fn relationships(
         &self,

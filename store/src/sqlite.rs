@@ -162,6 +162,49 @@ struct CiBody {
     attributes: std::collections::BTreeMap<String, StoredAttr>,
     #[serde(rename = "s", default)]
     sources: BTreeSet<Source>,
+    /// Absent in rows written before identifications were recorded.
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    identification: Option<StoredIdentification>,
+}
+
+/// `[outcome, rule, explanation, source, at_ms, run_id, merged]`
+#[derive(Serialize, Deserialize)]
+struct StoredIdentification(
+    cmdb_model::IdentificationOutcome,
+    Option<String>,
+    String,
+    String,
+    i64,
+    #[serde(default)] Option<String>,
+    #[serde(default)] Vec<String>,
+);
+
+impl From<&cmdb_model::Identification> for StoredIdentification {
+    fn from(i: &cmdb_model::Identification) -> Self {
+        StoredIdentification(
+            i.outcome,
+            i.rule.clone(),
+            i.explanation.clone(),
+            i.source.0.clone(),
+            ms(i.at),
+            i.run_id.as_ref().map(|r| r.0.clone()),
+            i.merged.iter().map(|m| m.0.clone()).collect(),
+        )
+    }
+}
+
+impl From<StoredIdentification> for cmdb_model::Identification {
+    fn from(s: StoredIdentification) -> Self {
+        cmdb_model::Identification {
+            outcome: s.0,
+            rule: s.1,
+            explanation: s.2,
+            source: Source(s.3),
+            at: from_ms(s.4),
+            run_id: s.5.map(cmdb_model::RunId),
+            merged: s.6.into_iter().map(CiId).collect(),
+        }
+    }
 }
 
 /// `[value, source, updated_at_ms, run_id]`
@@ -285,6 +328,7 @@ fn row_to_ci(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Ci, StoreError>
             placeholder: placeholder != 0,
             first_seen: from_ms(first_seen),
             last_seen: from_ms(last_seen),
+            identification: body.identification.map(Into::into),
         })
     })())
 }
@@ -374,7 +418,25 @@ fn open_connection(path: &Path, cache_kib: i64) -> Result<Connection, StoreError
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     register_regexp(&conn)?;
+    register_name_contains(&conn)?;
     Ok(conn)
+}
+
+/// `cmdb_name_contains(name, folded)`: the search box's name rule
+/// (`cmdb_model::search::name_contains`), so SQL answers exactly what the model says.
+fn register_name_contains(conn: &Connection) -> Result<(), StoreError> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "cmdb_name_contains",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let name = ctx.get_raw(0).as_str().unwrap_or("");
+            let folded = ctx.get_raw(1).as_str().unwrap_or("");
+            Ok(cmdb_model::search::name_contains(name, folded))
+        },
+    )?;
+    Ok(())
 }
 
 /// `regexp(pattern, text)` for name filters; compiled patterns are cached per statement.
@@ -1049,6 +1111,7 @@ fn write_ci(
             .map(|(k, a)| (k.clone(), a.into()))
             .collect(),
         sources: ci.sources.clone(),
+        identification: ci.identification.as_ref().map(Into::into),
     };
     let mut stmt = tx.prepare_cached(
         "INSERT INTO cis (id, class, name, status, placeholder, first_seen, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -1591,6 +1654,128 @@ fn find(
     })
 }
 
+/// The search box (`GraphStore::search`) in SQL. Identifier matches are a materialised set:
+/// exact keys through the primary key, dependent classes' patterns as a range scan over their
+/// family's keys compared by suffix. Names are scanned with the model's rule.
+fn search(c: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<Page<Ci>, StoreError> {
+    use rusqlite::types::Value as V;
+    let crate::cursor::SearchRequest { plan, limit, after } =
+        crate::cursor::search_request(q, page)?;
+    let mut params: Vec<V> = Vec::new();
+    let mut p = |v: V| {
+        params.push(v);
+        format!("?{}", params.len())
+    };
+    let mut hit_parts: Vec<String> = Vec::new();
+    if !plan.keys.is_empty() {
+        let ps: Vec<String> = plan.keys.iter().map(|k| p(V::Text(k.clone()))).collect();
+        hit_parts.push(format!(
+            "SELECT ci_id FROM identifiers WHERE key IN ({})",
+            ps.join(", ")
+        ));
+    }
+    let mut by_prefix: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for pat in &plan.patterns {
+        by_prefix.entry(&pat.prefix).or_default().push(&pat.suffix);
+    }
+    for (prefix, suffixes) in by_prefix {
+        // Keys of the family: from `F|` up to (excluding) `F}` (`}` follows `|`).
+        let lo = p(V::Text(prefix.to_string()));
+        let hi = p(V::Text(format!("{}}}", &prefix[..prefix.len() - 1])));
+        let conds: Vec<String> = suffixes
+            .iter()
+            .map(|sfx| {
+                let ps = p(V::Text(sfx.to_string()));
+                format!("substr(key, -length({ps})) = {ps}")
+            })
+            .collect();
+        hit_parts.push(format!(
+            "SELECT ci_id FROM identifiers WHERE key >= {lo} AND key < {hi} AND ({})",
+            conds.join(" OR ")
+        ));
+    }
+    if hit_parts.is_empty() {
+        hit_parts.push("SELECT NULL WHERE 0".into());
+    }
+    let mut cond = Vec::new();
+    if !q.classes.is_empty() {
+        let ps: Vec<String> = q
+            .classes
+            .iter()
+            .map(|c| p(V::Text(c.as_str().into())))
+            .collect();
+        cond.push(format!("class IN ({})", ps.join(", ")));
+    }
+    let folded = p(V::Text(plan.folded.clone()));
+    let tag = p(V::Text(plan.text.clone()));
+    cond.push(format!(
+        "(id IN hit OR cmdb_name_contains(name, {folded}) OR id IN (SELECT ci_id FROM ci_tags WHERE tag = {tag}))"
+    ));
+    // One statement: the identifier hits and the matching CIs (`m`) are computed once and
+    // serve both the count and the page.
+    let with = format!(
+        "WITH hit(id) AS MATERIALIZED ({}), \
+         m AS MATERIALIZED (SELECT id, name, CASE WHEN id IN hit THEN {} ELSE {} END AS rank FROM cis WHERE {})",
+        hit_parts.join(" UNION "),
+        cmdb_model::search::RANK_IDENTIFIER,
+        cmdb_model::search::RANK_OTHER,
+        cond.join(" AND "),
+    );
+    let n_shared = params.len();
+    let mut bound = String::from("1");
+    if let Some(a) = &after {
+        params.extend([
+            V::Integer(a.rank),
+            V::Text(a.name.clone()),
+            V::Text(a.id.clone()),
+        ]);
+        let k = params.len();
+        bound = format!("(m.rank, m.name, m.id) > (?{}, ?{}, ?{k})", k - 2, k - 1);
+    }
+    params.push(V::Integer((limit + 1) as i64));
+    let columns: Vec<String> = CI_COLUMNS.split(", ").map(|c| format!("cis.{c}")).collect();
+    let sql = format!(
+        "{with} SELECT {}, m.rank, (SELECT COUNT(*) FROM m) FROM m JOIN cis ON cis.id = m.id \
+         WHERE {bound} ORDER BY m.rank, m.name, m.id LIMIT ?{}",
+        columns.join(", "),
+        params.len()
+    );
+    let mut total: Option<i64> = None;
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(params.iter()), |row| {
+        let rank: i64 = row.get(8)?;
+        let n: i64 = row.get(9)?;
+        Ok(row_to_ci(row)?.map(|ci| (rank, n, ci)))
+    })?;
+    let mut found = Vec::new();
+    for r in collect(rows)? {
+        let (rank, n, ci) = r;
+        total = Some(n);
+        found.push((rank, ci));
+    }
+    let total = match total {
+        Some(n) => n,
+        // A page past the end (or nothing at all) carries no count.
+        None if after.is_some() => c.query_row(
+            &format!("{with} SELECT COUNT(*) FROM m"),
+            params_from_iter(params[..n_shared].iter()),
+            |r| r.get(0),
+        )?,
+        None => 0,
+    };
+    let more = found.len() > limit;
+    found.truncate(limit);
+    Ok(Page {
+        items: found
+            .into_iter()
+            .map(|(rank, ci)| (crate::cursor::encode_search_cursor(rank, &ci), ci))
+            .collect(),
+        total_count: total as usize,
+        has_next_page: more,
+        has_previous_page: after.is_some(),
+    })
+}
+
 #[async_trait]
 impl GraphStore for EmbeddedStore {
     fn ops(&self) -> &dyn crate::OpsStore {
@@ -1664,6 +1849,25 @@ impl GraphStore for EmbeddedStore {
             out.dedup();
             Ok(out)
         })
+    }
+
+    async fn identifiers_of(&self, ids: &[CiId]) -> Result<Vec<(CiId, String)>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT key FROM identifiers WHERE ci_id = ?1")?;
+            let mut out = Vec::new();
+            let unique: BTreeSet<&CiId> = ids.iter().collect();
+            for id in unique {
+                for key in stmt.query_map([id.as_str()], |r| r.get::<_, String>(0))? {
+                    out.push((id.clone(), key?));
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+    }
+
+    async fn search(&self, q: &SearchQuery, page: &PageRequest) -> Result<Page<Ci>, StoreError> {
+        self.read(|c| search(c, q, page))
     }
 
     async fn relationships(

@@ -55,6 +55,15 @@ pub struct CiFilter {
     pub ids: Option<Vec<CiId>>,
 }
 
+/// The search box (`GraphStore::search`): one text matched against CI names, identifier
+/// values and tags by the rules of `cmdb_model::search`.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub text: String,
+    /// Only CIs of these classes (all when empty).
+    pub classes: Vec<CiClass>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum CiOrderField {
     #[default]

@@ -84,3 +84,57 @@ async fn snapshot_round_trips_into_an_empty_store() {
     conformance::ingest_db_then_app(&dst).await;
     assert_eq!(dst.stats().await.unwrap().cis, s1.cis);
 }
+
+/// A store written before identifications were recorded (no `i` in the CI rows' body) opens,
+/// reads them as none, and records one when identification next decides about each CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_without_identification_read_as_none_until_identified() {
+    use cmdb_model::{CiClass, IdentificationOutcome, Observation, Record, RunId, Scope, Source};
+    use cmdb_store::{CiFilter, CiOrder, GraphStore, IngestOptions, PageRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cmdb.sqlite");
+    let obs = |run: &str| {
+        let mut o = Observation::new(Source::new("ssh"), RunId::new(run), Scope::none());
+        o.push(Record::new("h", CiClass::Host).ident("hostname", "old1"));
+        o
+    };
+    async fn all(s: &EmbeddedStore) -> Vec<cmdb_model::Ci> {
+        s.find(
+            &CiFilter::default(),
+            CiOrder::default(),
+            &PageRequest::first(100),
+        )
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect()
+    }
+    {
+        let s = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
+        s.ingest(obs("r1"), &IngestOptions::default())
+            .await
+            .unwrap();
+        assert!(all(&s).await[0].identification.is_some());
+        s.close().await.unwrap();
+    }
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let n = c
+        .execute("UPDATE cis SET body = json_remove(body, '$.i')", [])
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(c);
+    let s = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
+    assert_eq!(all(&s).await[0].identification, None);
+    let r = s
+        .ingest(obs("r2"), &IngestOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((r.created, r.updated), (0, 0));
+    let id = all(&s).await[0].identification.clone().unwrap();
+    assert_eq!(
+        (id.outcome, id.rule.as_deref(), id.run_id.unwrap().as_str()),
+        (IdentificationOutcome::Matched, Some("hostname"), "r2")
+    );
+}

@@ -121,6 +121,46 @@ async fn labels_types_properties_and_constraints() {
     assert!(dup.is_err(), "a second CI with the same id is refused");
     assert_eq!(store.stats().await.unwrap().cis, 4);
 
+    // The identification decision is a JSON property an analyst can read; a node without it
+    // (written by an older cmdb) reads as none and gets one when next identified.
+    assert_eq!(count(&g, "MATCH (n:CI) WHERE n.identification CONTAINS '\"outcome\":\"CREATED\"' RETURN count(n) AS c").await, 4);
+    {
+        let mut tx = g.start_txn().await.unwrap();
+        tx.run(
+            neo4rs::query("MATCH (n:CI {id: $id}) REMOVE n.identification")
+                .param("id", id.as_str()),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let host = cmdb_model::CiId::new(id.as_str());
+    assert_eq!(
+        store.get(&host).await.unwrap().unwrap().identification,
+        None
+    );
+    let mut again = Observation::new(Source::new("snmp"), RunId::new("r2"), Scope::none());
+    again.push(Record::new("d", CiClass::Host).ident("hostname", "web1"));
+    store
+        .ingest(again, &IngestOptions::default())
+        .await
+        .unwrap();
+    let ident = store
+        .get(&host)
+        .await
+        .unwrap()
+        .unwrap()
+        .identification
+        .unwrap();
+    assert_eq!(
+        (ident.outcome, ident.rule.as_deref(), ident.source.as_str()),
+        (
+            cmdb_model::IdentificationOutcome::Matched,
+            Some("hostname"),
+            "snmp"
+        )
+    );
+
     let dbg = format!("{:?}", bolt_lab::config());
     assert!(
         dbg.contains("<redacted>") && !dbg.contains(bolt_lab::PASSWORD),

@@ -633,6 +633,196 @@ async fn mutations_go_through_reconciliation_and_history() {
     s.stop().await;
 }
 
+fn list(v: &Value, field: &str) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c[field].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The console's three: `search`, `CI.identifiers`, `CI.identification`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_identifiers_and_identification() {
+    let s = open_server().await;
+    // A host through upsertCi: its identification is how upsertCi explained it.
+    let d = s
+        .ok(
+            r#"mutation { upsertCi(input: {class: HOST, name: "edge7", identifiers: {hostname: "edge7", serial_number: "ab-7731", mac_addresses: ["00:1A:2B:3C:4D:5E"]}}) {
+                created explanation ci { id identification { outcome rule explanation source runId at merged } identifiers { key rule value } } } }"#,
+            json!({}),
+        )
+        .await;
+    let up = &d["upsertCi"];
+    assert_eq!(up["created"], json!(true));
+    let host = up["ci"]["id"].as_str().unwrap().to_string();
+    let ident = &up["ci"]["identification"];
+    assert_eq!(ident["outcome"], json!("CREATED"), "{ident}");
+    assert_eq!(
+        ident["rule"],
+        json!("serial_number"),
+        "the strongest offered"
+    );
+    assert_eq!(ident["source"], json!("manual"));
+    assert_eq!(
+        ident["explanation"], up["explanation"],
+        "one sentence, one formatter"
+    );
+    assert!(
+        ident["runId"].as_str().unwrap().starts_with("run_"),
+        "{ident}"
+    );
+    assert!(ident["at"].as_str().is_some());
+    assert_eq!(ident["merged"], json!([]));
+    assert_eq!(
+        up["ci"]["identifiers"],
+        json!([
+            {"key": "device||hostname|edge7", "rule": "hostname", "value": "edge7"},
+            {"key": "device||mac_addresses|00:1a:2b:3c:4d:5e", "rule": "mac_addresses", "value": "00:1a:2b:3c:4d:5e"},
+            {"key": "device||serial_number|AB-7731", "rule": "serial_number", "value": "AB-7731"},
+        ])
+    );
+    // Its interface: keys within the host.
+    let d = s
+        .ok(
+            r#"mutation($h: ID!) { upsertCi(input: {class: INTERFACE, parentId: $h, identifiers: {if_name: "Gi1/0/1", mac_address: "00-1A-2B-3C-4D-5F"}}) { ci { name identifiers { key rule value } } } }"#,
+            json!({ "h": host }),
+        )
+        .await;
+    assert_eq!(
+        d["upsertCi"]["ci"]["identifiers"],
+        json!([
+            {"key": format!("Interface|{host}|if_name|gigabitethernet1/0/1"), "rule": "if_name", "value": "gigabitethernet1/0/1"},
+            {"key": format!("Interface|{host}|mac_address|00:1a:2b:3c:4d:5f"), "rule": "mac_address", "value": "00:1a:2b:3c:4d:5f"},
+        ])
+    );
+    // Upserted again: matched by the rule it was created by. upsertCi explains the match; the
+    // recorded decision (nothing new) stays.
+    let d = s
+        .ok(
+            r#"mutation { upsertCi(input: {class: HOST, identifiers: {serial_number: "AB-7731"}}) { created explanation ci { identification { outcome explanation } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(d["upsertCi"]["created"], json!(false));
+    assert_eq!(
+        d["upsertCi"]["explanation"],
+        json!("matched by rule `serial_number` (serial_number=AB-7731)")
+    );
+    assert_eq!(
+        d["upsertCi"]["ci"]["identification"],
+        json!({"outcome": "CREATED", "explanation": ident["explanation"]})
+    );
+    // The imported estate: created by the import, by host name.
+    let d = s
+        .ok(
+            r#"{ cis(filter: {class: HOST, name: {equals: "db1"}}) { nodes { identification { outcome rule source runId } identifiers { rule value } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        d["cis"]["nodes"][0]["identification"],
+        json!({"outcome": "CREATED", "rule": "hostname", "source": "import", "runId": "run_fixture_estate_1"})
+    );
+    assert_eq!(
+        d["cis"]["nodes"][0]["identifiers"],
+        json!([{"rule": "hostname", "value": "db1"}, {"rule": "ip_addresses", "value": "10.0.1.10"}])
+    );
+
+    // Search: identifiers in the notations people paste, names, tags.
+    let search = |text: &str, extra: &str| {
+        let q = format!(
+            "query($t: String!, $a: String) {{ search(text: $t{extra}, after: $a) {{ totalCount pageInfo {{ hasNextPage hasPreviousPage endCursor }} nodes {{ name class identifiers {{ rule value }} }} }} }}"
+        );
+        let t = text.to_string();
+        let s = &s;
+        async move {
+            let mut out = Vec::new();
+            let mut after: Option<String> = None;
+            let mut total: u64;
+            loop {
+                let d = s.ok(&q, json!({ "t": t, "a": after })).await;
+                let r = &d["search"];
+                total = r["totalCount"].as_u64().unwrap();
+                assert_eq!(r["pageInfo"]["hasPreviousPage"], json!(after.is_some()));
+                out.extend(list(&r["nodes"], "name"));
+                if !r["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+                    break;
+                }
+                after = r["pageInfo"]["endCursor"].as_str().map(str::to_string);
+            }
+            assert_eq!(total as usize, out.len(), "{t}");
+            out
+        }
+    };
+    assert_eq!(search("001a.2b3c.4d5e", "").await, ["edge7"]);
+    assert_eq!(search("00-1a-2b-3c-4d-5f", "").await, ["Gi1/0/1"]);
+    assert_eq!(search("GigabitEthernet1/0/1", "").await, ["Gi1/0/1"]);
+    assert_eq!(search(" ab-7731 ", "").await, ["edge7"]);
+    assert_eq!(search("10.0.1.10", "").await, ["db1"]);
+    assert_eq!(search("tier:db", "").await, ["db1"]);
+    assert_eq!(
+        search("nginx", "").await,
+        ["nginx@web1", "nginx@web2", "nginx@web3"]
+    );
+    // The host-name hit first, then names containing it (any case).
+    assert_eq!(
+        search("WEB1", "").await,
+        ["web1", "nginx@web1", "web1:tcp/443"]
+    );
+    assert_eq!(
+        search("web", ", classes: [HOST], first: 2").await,
+        ["web1", "web2", "web3"]
+    );
+    assert!(search("no such thing", "").await.is_empty());
+    let d = s
+        .ok(
+            r#"{ search(text: "10.0.1.10") { nodes { name identifiers { rule value } } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        d["search"]["nodes"][0]["identifiers"][1],
+        json!({"rule": "ip_addresses", "value": "10.0.1.10"})
+    );
+
+    // Bad input: clear codes.
+    for (q, want) in [
+        (
+            r#"{ search(text: "") { totalCount } }"#.to_string(),
+            "INVALID_INPUT",
+        ),
+        (
+            r#"{ search(text: "  	 ") { totalCount } }"#.to_string(),
+            "INVALID_INPUT",
+        ),
+        (
+            r#"{ search(text: "web", after: "zz") { totalCount } }"#.to_string(),
+            "INVALID_INPUT",
+        ),
+        (
+            r#"{ search(text: "web", first: 51) { totalCount } }"#.to_string(),
+            "LIMIT_EXCEEDED",
+        ),
+        (
+            r#"{ search(text: "web", first: -1) { totalCount } }"#.to_string(),
+            "INVALID_INPUT",
+        ),
+        (
+            format!(
+                r#"{{ search(text: "{}") {{ totalCount }} }}"#,
+                "x".repeat(1001)
+            ),
+            "LIMIT_EXCEEDED",
+        ),
+    ] {
+        let (status, body) = s.post(None, &q, json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(code(&body), want, "{q}: {body}");
+    }
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_and_error_codes_never_crash() {
     let s = open_server().await;

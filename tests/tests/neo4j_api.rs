@@ -23,6 +23,11 @@ const QUERIES: &[&str] = &[
     "{ cis(first: 50, orderBy: {field: NAME}) { totalCount edges { node { id class name status tags } } } }",
     "{ cis(filter: {class: HOST}) { totalCount edges { node { id name relationships(direction: BOTH) { totalCount edges { node { type from { id } to { id } evidence { source kind confidence } } } } } } } }",
     "{ businessServices { name criticality owner members { id } } }",
+    // The console's search box, identifier keys and identification decisions.
+    "{ search(text: \"web\", first: 50) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id name identifiers { key rule value } identification { outcome rule explanation source runId at merged } } } } }",
+    "{ search(text: \"10.0.1.10\") { totalCount nodes { id name } } }",
+    "{ search(text: \"NGINX\", classes: [PROCESS, HOST], first: 2) { totalCount pageInfo { hasNextPage endCursor } nodes { name identifiers { rule value } } } }",
+    "{ search(text: \"tier:web\") { totalCount nodes { name } } }",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

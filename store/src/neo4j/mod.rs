@@ -679,6 +679,50 @@ impl GraphStore for Neo4jStore {
         Ok(out)
     }
 
+    async fn identifiers_of(&self, ids: &[CiId]) -> Result<Vec<(CiId, String)>, StoreError> {
+        if ids.is_empty() {
+            self.check_open()?;
+            return Ok(Vec::new());
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            ci: String,
+            key: String,
+        }
+        let unique: std::collections::BTreeSet<&str> = ids.iter().map(CiId::as_str).collect();
+        let mut tx = self.begin().await?;
+        let rows: Vec<Row> = db::rows_batched(
+            &mut tx,
+            "UNWIND $rows AS id MATCH (i:CiIdentifier {ci: id}) RETURN i.ci AS ci, i.key AS key",
+            unique
+                .into_iter()
+                .map(|i| Value::String(i.into()))
+                .collect(),
+            self.batch_size,
+            &json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        let mut out: Vec<(CiId, String)> =
+            rows.into_iter().map(|r| (CiId::new(r.ci), r.key)).collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn search(
+        &self,
+        query: &SearchQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Ci>, StoreError> {
+        // Bad input is refused before a transaction is opened.
+        crate::cursor::search_request(query, page)?;
+        let mut tx = self.begin().await?;
+        let p = read::search(&mut tx, query, page, self.batch_size).await?;
+        tx.commit().await?;
+        Ok(p)
+    }
+
     async fn relationships(
         &self,
         ids: &[CiId],

@@ -210,6 +210,121 @@ pub(crate) async fn find(
     })
 }
 
+/// The search box (`GraphStore::search`) in Cypher: the identifier matches first (index
+/// lookups of exact keys; dependent classes' patterns as `STARTS WITH` the family and `ENDS
+/// WITH` the rule and value), then one count and one page over the CIs matching by those, by
+/// name (`toLower … CONTAINS`) or by tag.
+pub(crate) async fn search(
+    tx: &mut Tx,
+    query: &SearchQuery,
+    page: &PageRequest,
+    batch: usize,
+) -> Result<Page<Ci>, StoreError> {
+    let crate::cursor::SearchRequest { plan, limit, after } =
+        crate::cursor::search_request(query, page)?;
+    #[derive(Deserialize)]
+    struct Hit {
+        ci: String,
+    }
+    let mut hits: std::collections::BTreeSet<String> = Default::default();
+    if !plan.keys.is_empty() {
+        let rows: Vec<Hit> = rows_batched(
+            tx,
+            "UNWIND $rows AS k MATCH (i:CiIdentifier {key: k}) RETURN DISTINCT i.ci AS ci",
+            plan.keys.iter().cloned().map(Value::String).collect(),
+            batch,
+            &json!({}),
+        )
+        .await?;
+        hits.extend(rows.into_iter().map(|h| h.ci));
+    }
+    let mut by_prefix: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for p in &plan.patterns {
+        by_prefix.entry(&p.prefix).or_default().push(&p.suffix);
+    }
+    for (prefix, suffixes) in by_prefix {
+        let rows: Vec<Hit> = tx
+            .rows(q(
+                "MATCH (i:CiIdentifier) WHERE i.key STARTS WITH $prefix AND any(s IN $suffixes WHERE i.key ENDS WITH s) \
+                 RETURN DISTINCT i.ci AS ci",
+                json!({ "prefix": prefix, "suffixes": suffixes }),
+            )?)
+            .await?;
+        hits.extend(rows.into_iter().map(|h| h.ci));
+    }
+    let mut params = Map::new();
+    params.insert("hits".into(), json!(hits.into_iter().collect::<Vec<_>>()));
+    params.insert("folded".into(), json!(plan.folded));
+    params.insert("tag".into(), json!(plan.text));
+    let mut cond =
+        vec!["(n.id IN $hits OR toLower(n.name) CONTAINS $folded OR $tag IN n.tags)".to_string()];
+    if !query.classes.is_empty() {
+        params.insert(
+            "classes".into(),
+            json!(query.classes.iter().map(|c| c.as_str()).collect::<Vec<_>>()),
+        );
+        cond.insert(0, "n.class IN $classes".into());
+    }
+    let where_sql = cond.join(" AND ");
+    #[derive(Deserialize)]
+    struct C {
+        c: i64,
+    }
+    let total: Vec<C> = tx
+        .rows(q(
+            &format!("MATCH (n:CI) WHERE {where_sql} RETURN count(n) AS c"),
+            Value::Object(params.clone()),
+        )?)
+        .await?;
+    let total = total.first().map(|c| c.c.max(0) as usize).unwrap_or(0);
+    let mut bound = "true".to_string();
+    if let Some(a) = &after {
+        params.insert("after_rank".into(), json!(a.rank));
+        params.insert("after_name".into(), json!(a.name));
+        params.insert("after_id".into(), json!(a.id));
+        bound = "(rank > $after_rank OR (rank = $after_rank AND (n.name > $after_name \
+                 OR (n.name = $after_name AND n.id > $after_id))))"
+            .into();
+    }
+    params.insert("limit".into(), json!((limit + 1) as i64));
+    #[derive(Deserialize)]
+    struct Ranked {
+        rank: i64,
+        #[serde(flatten)]
+        ci: CiRow,
+    }
+    let rows: Vec<Ranked> = tx
+        .rows(q(
+            &format!(
+                "MATCH (n:CI) WHERE {where_sql} \
+                 WITH n, CASE WHEN n.id IN $hits THEN {} ELSE {} END AS rank \
+                 WHERE {bound} WITH n, rank ORDER BY rank, n.name, n.id LIMIT $limit \
+                 RETURN rank, {CI_FIELDS}",
+                cmdb_model::search::RANK_IDENTIFIER,
+                cmdb_model::search::RANK_OTHER,
+            ),
+            Value::Object(params),
+        )?)
+        .await?;
+    let mut found = Vec::with_capacity(rows.len());
+    for r in rows {
+        if let Some(ci) = r.ci.into_ci()? {
+            found.push((r.rank, ci));
+        }
+    }
+    let more = found.len() > limit;
+    found.truncate(limit);
+    Ok(Page {
+        items: found
+            .into_iter()
+            .map(|(rank, ci)| (crate::cursor::encode_search_cursor(rank, &ci), ci))
+            .collect(),
+        total_count: total,
+        has_next_page: more,
+        has_previous_page: after.is_some(),
+    })
+}
+
 /// Does a step along `t` from its `from` end to its `to` end (`forward`) follow `dir`?
 fn follows(t: RelType, dir: TraverseDirection, forward: bool) -> bool {
     let flow = t.impact_flow();

@@ -13,7 +13,7 @@ use crate::StoreError;
 /// What every CI read returns (the node bound to `n`).
 pub(crate) const CI_FIELDS: &str = "n.id AS id, n.class AS class, n.name AS name, n.status AS status, \
     n.placeholder AS placeholder, n.first_seen AS first_seen, n.last_seen AS last_seen, n.tags AS tags, \
-    n.sources AS sources, n.attributes AS attributes";
+    n.sources AS sources, n.attributes AS attributes, n.identification AS identification";
 
 /// What every relationship read returns (`(a)-[e]->(b)`).
 pub(crate) const REL_FIELDS: &str = "type(e) AS t, a.id AS from, b.id AS to, e.status AS status, \
@@ -39,6 +39,9 @@ pub(crate) struct CiRow {
     pub tags: Option<Vec<String>>,
     pub sources: Option<Vec<String>>,
     pub attributes: Option<String>,
+    /// JSON of `cmdb_model::Identification`; absent on nodes written before it was recorded.
+    #[serde(default)]
+    pub identification: Option<String>,
 }
 
 impl CiRow {
@@ -49,6 +52,12 @@ impl CiRow {
         let attributes: BTreeMap<String, Attribute> = match &self.attributes {
             Some(s) => serde_json::from_str(s).map_err(|e| corrupt(&format!("attributes: {e}")))?,
             None => BTreeMap::new(),
+        };
+        let identification = match &self.identification {
+            Some(s) => Some(
+                serde_json::from_str(s).map_err(|e| corrupt(&format!("identification: {e}")))?,
+            ),
+            None => None,
         };
         Ok(Some(Ci {
             class: self
@@ -75,6 +84,7 @@ impl CiRow {
             placeholder: self.placeholder.unwrap_or(false),
             first_seen: from_ms(self.first_seen.unwrap_or(0)),
             last_seen: from_ms(self.last_seen.unwrap_or(0)),
+            identification,
             id: CiId(id),
         }))
     }
@@ -149,7 +159,7 @@ pub(crate) fn ci_row(ci: &Ci) -> Result<Value, StoreError> {
         .iter()
         .map(|(k, a)| attr_kv(k, &a.value))
         .collect();
-    Ok(json!({
+    let mut row = json!({
         "id": ci.id.as_str(),
         "props": {
             "class": ci.class.as_str(),
@@ -163,7 +173,13 @@ pub(crate) fn ci_row(ci: &Ci) -> Result<Value, StoreError> {
             "attributes": to_json(&ci.attributes)?,
             "attr_kv": kv,
         }
-    }))
+    });
+    // Only when recorded: a CI never loses its identification once it has one, and a node
+    // without the property reads as none.
+    if let Some(i) = &ci.identification {
+        row["props"]["identification"] = Value::String(to_json(i)?);
+    }
+    Ok(row)
 }
 
 /// A relationship as one `UNWIND` row: `{from, to, props}`. Besides the full evidence (JSON),
