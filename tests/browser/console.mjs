@@ -110,6 +110,7 @@ async function estate() {
   assert.ok((await page.locator('#relationships tbody tr').count()) >= 1, 'relationships');
   assert.ok((await page.locator('#history li').count()) >= 1, 'history');
   assert.ok((await page.locator('#downstream tbody tr').count()) >= 1, 'what depends on it');
+  assert.doesNotMatch(await page.textContent('#view'), /\b(null|undefined)\b/, 'no stray null/undefined on the CI page');
   await shot('03-ci');
 
   step('an unknown CI id says so');
@@ -178,6 +179,7 @@ async function estate() {
     await page.waitForSelector('#view[data-finished]', { timeout: 120000 });
     assert.equal(await page.getAttribute('#view', 'data-finished'), 'SUCCEEDED');
     assert.ok((await page.locator('#targets-table tr[data-status=OK]').count()) >= 1, 'per-target outcome');
+    assert.doesNotMatch(await page.textContent('#view'), /\b(null|undefined)\b/, 'no stray null/undefined on the run page');
     await shot('08-discovery');
   }
 

@@ -88,7 +88,9 @@ fn a_five_thousand_node_map_is_summarised() {
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let file = tmp.path().join("big.jsonl");
-    std::fs::write(&file, big_service(5000, "Big")).unwrap();
+    // And a CI whose name is markup, which the pages must show as text.
+    let hostile = r#"{"kind":"ci","class":"Host","name":"<img src=x onerror=\"window.__pwned=1\">","identifiers":{"hostname":"hostile"}}"#;
+    std::fs::write(&file, big_service(5000, "Big") + hostile + "\n").unwrap();
     let out = cmdb(&data, &["import", file.to_str().unwrap()]);
     assert!(out.status.success(), "import: {}", stderr(&out));
     let config = write_config(tmp.path());

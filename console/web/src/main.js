@@ -1,7 +1,7 @@
 // The console: a single page routed by the URL's fragment. Every page is a client of the
 // GraphQL API (api.js) and nothing else; the server only hands out these files.
 import './style.css';
-import { h, clear, errorBox, link } from './ui.js';
+import { add, h, clear, errorBox, link } from './ui.js';
 import { ApiError, token, gql, closeLive } from './api.js';
 import * as home from './pages/home.js';
 import * as search from './pages/search.js';
@@ -51,7 +51,7 @@ async function route() {
     }
     return;
   }
-  clear(view).append(errorBox(new ApiError(`no page at ${path}`, 'NOT_FOUND')), h('p', null, link('/', 'Home')));
+  add(clear(view), errorBox(new ApiError(`no page at ${path}`, 'NOT_FOUND')), h('p', null, link('/', 'Home')));
 }
 
 function handleError(e) {
@@ -64,7 +64,7 @@ function handleError(e) {
   }
   if (e && e.name === 'AbortError') return;
   console.error(e);
-  view.append(errorBox(e));
+  add(view, errorBox(e));
 }
 
 export function navigate(route) {

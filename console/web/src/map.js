@@ -3,7 +3,7 @@
 // and confidence on hover, what-if highlights. Big maps are summarised (graph.js).
 import cytoscape from 'cytoscape';
 import { orient, tiers, poolOf, poolRule, summarise, onPaths, layered } from './graph.js';
-import { h, clear, className } from './ui.js';
+import { add, h, clear, className } from './ui.js';
 
 const MAP_QUERY = `query Map($id: ID!, $depth: Int) {
   serviceMap(serviceId: $id, maxDepth: $depth) {
@@ -139,7 +139,7 @@ export function drawMap(container, map, { depth = 8, onNode, onCluster } = {}) {
   });
   cy.on('dragfree', 'node', () => savePositions(cy, map.service.id, depth));
   const tip = h('div', { class: 'map-tip', hidden: true });
-  container.append(tip);
+  add(container, tip);
   cy.on('mouseover', 'edge', (ev) => showTip(tip, ev, edgeTip(ev.target.data())));
   cy.on('mouseover', 'node', (ev) => showTip(tip, ev, nodeTip(ev.target.data())));
   cy.on('mouseout', () => { tip.hidden = true; });
@@ -196,7 +196,7 @@ function short(name) {
 
 function showTip(tip, ev, lines) {
   clear(tip);
-  tip.append(...lines.map((l) => h('div', null, l)));
+  add(tip, ...lines.map((l) => h('div', null, l)));
   const p = ev.renderedPosition || { x: 0, y: 0 };
   tip.style.left = `${p.x + 12}px`;
   tip.style.top = `${p.y + 12}px`;

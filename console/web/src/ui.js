@@ -24,6 +24,12 @@ function append(el, children) {
   }
 }
 
+/** `el.append(...)` that skips null, undefined and false (DOM's append writes "null"). */
+export function add(el, ...children) {
+  append(el, children);
+  return el;
+}
+
 export function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
   return el;

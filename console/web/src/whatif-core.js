@@ -8,7 +8,7 @@ export const WHATIF_QUERY = `query WhatIf($ids: [ID!]!, $window: ChangeWindow) {
   impact(ids: $ids) {
     failing { id name class }
     affectedCount
-    affected(first: 2000) { id severity }
+    affected(first: 1000) { id severity }
     services { serviceId name severity depth criticality owner slaTarget paths pathsTruncated
                pathEdges { from type to } restsOnHostLevelEvidence }
     groups { groupId group { name } members down minUp severity }
@@ -19,13 +19,24 @@ export const WHATIF_QUERY = `query WhatIf($ids: [ID!]!, $window: ChangeWindow) {
   }
 }`;
 
+const NAMES_QUERY = `query Names($ids: [ID!]) { cis(filter: { ids: $ids }, first: 1000) { nodes { id name } } }`;
+
+/** The answer, plus `names`: id → name of every CI on the explaining chains shown. */
 export async function askWhatIf(ids, window) {
-  return gql(WHATIF_QUERY, { ids, window: window || null });
+  const answer = await gql(WHATIF_QUERY, { ids, window: window || null });
+  const onChains = new Set();
+  for (const s of answer.impact.services) for (const p of s.paths.slice(0, 3)) for (const id of p) onChains.add(id);
+  answer.names = new Map();
+  if (onChains.size) {
+    const { cis } = await gql(NAMES_QUERY, { ids: [...onChains].slice(0, 1000) });
+    for (const c of cis.nodes) answer.names.set(c.id, c.name);
+  }
+  return answer;
 }
 
 /** Name of a CI id as the answer knows it (chains are ids). */
 function namer(answer, extra = new Map()) {
-  const names = new Map(extra);
+  const names = new Map([...(answer.names || []), ...extra]);
   for (const f of answer.impact.failing) names.set(f.id, f.name);
   for (const s of answer.impact.services) if (s.name) names.set(s.serviceId, s.name);
   return (id) => names.get(id) || id;

@@ -1,25 +1,34 @@
 // A CI: attributes with source and precedence, identifiers and how identification decided,
 // relationships both ways with evidence and confidence, history as a timeline, and what
 // depends on it / what it depends on, to a chosen depth.
-import { h, section, table, badge, ciLink, link, fmtTime, fmtValue, className, params, routeWith, errorBox } from '../ui.js';
+import { add, h, section, table, badge, ciLink, link, fmtTime, fmtValue, className, params, routeWith, errorBox } from '../ui.js';
 import { gql, ApiError } from '../api.js';
 import { toggle, isPicked } from '../selection.js';
 
-const QUERY = `query Ci($id: ID!, $depth: Int!) {
+const REL_PAGE = 100;
+const HISTORY_PAGE = 100;
+const DEP_PAGE = 200;
+// Four questions asked at once rather than one: each stays well inside the API's complexity
+// limit (pages of relationships and history multiply what each row asks for).
+const CI_QUERY = `query Ci($id: ID!) {
   ci(id: $id) {
     id class name status tags placeholder firstSeen lastSeen sources
     attributeDetails { key value source precedence updatedAt }
     identifiers { key rule value }
     identification { outcome rule explanation source runId at merged }
-    relationships(first: 200) {
-      totalCount
-      nodes { type fromId toId from { name class } to { name class } status confidence restsOnHostLevelEvidence
-              evidence { source kind confidence observations firstSeen lastSeen } }
-    }
-    history(first: 100) { totalCount nodes { at kind field relationship { type from to } old new source runId } }
   }
-  up: dependencies(id: $id, direction: UPSTREAM, maxDepth: $depth, first: 200) { id depth via ci { name class status } }
-  down: dependencies(id: $id, direction: DOWNSTREAM, maxDepth: $depth, first: 200) { id depth via ci { name class status } }
+}`;
+const RELS_QUERY = `query Rels($id: ID!) { ci(id: $id) { relationships(first: ${REL_PAGE}) {
+  totalCount
+  nodes { type fromId toId from { name class } to { name class } status confidence restsOnHostLevelEvidence
+          evidence { source kind confidence observations lastSeen } }
+} } }`;
+const HISTORY_QUERY = `query History($id: ID!) { ci(id: $id) { history(first: ${HISTORY_PAGE}) {
+  totalCount nodes { at kind field relationship { type from to } old new source runId }
+} } }`;
+const DEPS_QUERY = `query Deps($id: ID!, $depth: Int!) {
+  up: dependencies(id: $id, direction: UPSTREAM, maxDepth: $depth, first: ${DEP_PAGE}) { id depth via ci { name class status } }
+  down: dependencies(id: $id, direction: DOWNSTREAM, maxDepth: $depth, first: ${DEP_PAGE}) { id depth via ci { name class status } }
 }`;
 
 export async function render(view, { args, query, navigate }) {
@@ -27,21 +36,33 @@ export async function render(view, { args, query, navigate }) {
   const p = params(query);
   const depth = Math.min(Math.max(Number(p.depth) || 3, 1), 20);
   let data;
+  let rels;
+  let hist;
+  let deps;
   try {
-    data = await gql(QUERY, { id, depth });
+    data = await gql(CI_QUERY, { id });
+    if (!data.ci) {
+      add(view, h('h1', null, 'No such CI'), errorBox(new ApiError(`no CI has the id ${id} (it may have been deleted)`, 'NOT_FOUND')), h('p', null, link('/search', 'Search')));
+      return;
+    }
+    [rels, hist, deps] = await Promise.all([
+      gql(RELS_QUERY, { id }),
+      gql(HISTORY_QUERY, { id }),
+      gql(DEPS_QUERY, { id, depth }),
+    ]);
   } catch (e) {
     if (e.needsSignIn) throw e;
-    view.append(h('h1', null, 'CI'), errorBox(e));
+    add(view, h('h1', null, 'CI'), errorBox(e));
     return;
   }
   const ci = data.ci;
-  if (!ci) {
-    view.append(h('h1', null, 'No such CI'), errorBox(new ApiError(`no CI has the id ${id} (it may have been deleted)`, 'NOT_FOUND')), h('p', null, link('/search', 'Search')));
+  if (!ci || !rels.ci || !hist.ci) {
+    add(view, h('h1', null, 'No such CI'), errorBox(new ApiError(`no CI has the id ${id} (it may have been deleted)`, 'NOT_FOUND')), h('p', null, link('/search', 'Search')));
     return;
   }
   document.title = `${ci.name} · cmdb`;
   const pickBtn = h('button', { type: 'button', id: 'pick', onclick: () => { toggle(ci); pickBtn.textContent = isPicked(ci.id) ? 'Picked for what-if ✓' : 'Pick for what-if'; } }, isPicked(ci.id) ? 'Picked for what-if ✓' : 'Pick for what-if');
-  view.append(
+  add(view, 
     h('h1', { id: 'ci-name' }, ci.name, ' ', badge(ci.status), ci.placeholder ? h('span', { class: 'tag' }, 'placeholder') : null),
     h(
       'p',
@@ -53,7 +74,7 @@ export async function render(view, { args, query, navigate }) {
     ),
     ci.tags.length ? h('p', null, ci.tags.map((t) => link(routeWith('/search', { q: t }), t, { class: 'tag' }))) : null,
   );
-  view.append(
+  add(view, 
     h(
       'div',
       { class: 'grid' },
@@ -80,12 +101,12 @@ export async function render(view, { args, query, navigate }) {
       ),
     ),
   );
-  view.append(
+  add(view, 
     section(
-      `Relationships (${ci.relationships.totalCount})`,
+      `Relationships (${rels.ci.relationships.totalCount}${rels.ci.relationships.totalCount > REL_PAGE ? `, first ${REL_PAGE}` : ''})`,
       table(
         ['From', 'Type', 'To', 'Status', 'Confidence', 'Evidence'],
-        ci.relationships.nodes.map((r) =>
+        rels.ci.relationships.nodes.map((r) =>
           h(
             'tr',
             { class: r.restsOnHostLevelEvidence ? 'host-level' : '' },
@@ -106,21 +127,21 @@ export async function render(view, { args, query, navigate }) {
     { id: 'depth', onchange: () => navigate(routeWith(`/ci/${encodeURIComponent(id)}`, { depth: depthSel.value })) },
     [1, 2, 3, 5, 8, 12, 20].map((d) => h('option', { value: d, selected: d === depth }, `${d} hop${d > 1 ? 's' : ''}`)),
   );
-  view.append(
+  add(view, 
     h(
       'div',
       { class: 'grid' },
-      section('What depends on this', h('p', null, 'Depth ', depthSel), depList(data.down, 'downstream')),
-      section('What this depends on', depList(data.up, 'upstream')),
+      section('What depends on this', h('p', null, 'Depth ', depthSel), depList(deps.down, 'downstream')),
+      section('What this depends on', depList(deps.up, 'upstream')),
     ),
   );
-  view.append(
+  add(view, 
     section(
-      `History (${ci.history.totalCount})`,
+      `History (${hist.ci.history.totalCount}${hist.ci.history.totalCount > HISTORY_PAGE ? `, newest ${HISTORY_PAGE}` : ''})`,
       h(
         'ol',
         { class: 'timeline', id: 'history' },
-        ci.history.nodes.map((e) =>
+        hist.ci.history.nodes.map((e) =>
           h(
             'li',
             null,

@@ -1,6 +1,6 @@
 // Discovery: start a run (targets, named credentials), watch it live (the discoveryProgress
 // subscription, with the run re-read as targets finish), per-target outcomes and diagnostics.
-import { h, clear, section, table, badge, link, fmtTime, errorBox, loading } from '../ui.js';
+import { add, h, clear, section, table, badge, link, fmtTime, errorBox, loading } from '../ui.js';
 import { gql, subscribe, ApiError } from '../api.js';
 
 const FORM = `{ discoveryCredentials { name kind scope } discoveryRuns(first: 15) { id status trigger startedAt finishedAt targetsOk targetsFailed } }`;
@@ -28,7 +28,7 @@ export async function render(view, { args, navigate }) {
   const local = h('input', { type: 'checkbox', id: 'local' });
   const acceptKeys = h('input', { type: 'checkbox', id: 'accept-keys' });
   const msg = h('div', { id: 'start-message' });
-  view.append(
+  add(view, 
     h('h1', null, 'Discovery'),
     section(
       'Start a run',
@@ -46,7 +46,7 @@ export async function render(view, { args, navigate }) {
               navigate(`/discovery/${encodeURIComponent(runDiscovery.id)}`);
             } catch (e) {
               if (e.needsSignIn) throw e;
-              msg.append(errorBox(e.code === 'FORBIDDEN' ? new ApiError('Starting a run needs an editor or admin token.', e.code) : e));
+              add(msg, errorBox(e.code === 'FORBIDDEN' ? new ApiError('Starting a run needs an editor or admin token.', e.code) : e));
             }
           },
         },
@@ -77,13 +77,13 @@ async function renderRun(view, id) {
   const bar = h('progress', { id: 'run-progress', max: 1, value: 0 });
   const live = h('p', { id: 'run-live', class: 'sub' });
   const body = h('div', { id: 'run-body' });
-  view.append(h('h1', null, 'Discovery run ', h('code', null, id)), head, bar, live, body);
+  add(view, h('h1', null, 'Discovery run ', h('code', null, id)), head, bar, live, body);
   let timer = null;
   let ended = false;
   const refresh = async () => {
     const { discoveryRun: run } = await gql(RUN, { id });
     if (!run) {
-      clear(head).append(errorBox(new ApiError(`no run ${id}`, 'NOT_FOUND')));
+      add(clear(head), errorBox(new ApiError(`no run ${id}`, 'NOT_FOUND')));
       return null;
     }
     draw(run, head, body);
@@ -129,7 +129,7 @@ async function renderRun(view, id) {
 }
 
 function draw(run, head, body) {
-  clear(head).append(
+  add(clear(head), 
     h(
       'dl',
       { class: 'facts' },
@@ -143,7 +143,7 @@ function draw(run, head, body) {
     ),
     run.message ? errorBox(new ApiError(run.message)) : null,
   );
-  clear(body).append(
+  add(clear(body), 
     section(
       'Targets',
       table(

@@ -1,6 +1,6 @@
 // Home: services with criticality, owner and live status; CI counts by class and status;
 // recent discovery runs; the CMDB's own health figures.
-import { h, section, table, badge, link, fmtTime, className, errorBox } from '../ui.js';
+import { add, h, section, table, badge, link, fmtTime, className, errorBox } from '../ui.js';
 import { gql, ApiError } from '../api.js';
 
 const QUERY = `{
@@ -16,9 +16,9 @@ export async function render(view) {
   const { data, errors } = await gql(QUERY, {}, { partial: true });
   const authError = errors.find((e) => ['UNAUTHENTICATED', 'TOKEN_EXPIRED'].includes(e.extensions && e.extensions.code));
   if (authError) throw new ApiError(authError.message, authError.extensions.code, 401);
-  view.append(h('h1', null, 'Home'));
+  add(view, h('h1', null, 'Home'));
   const services = data.businessServices || [];
-  view.append(
+  add(view, 
     section(
       `Business services (${services.length})`,
       table(
@@ -45,7 +45,7 @@ export async function render(view) {
   );
   const stats = data.stats;
   if (stats) {
-    view.append(
+    add(view, 
       h(
         'div',
         { class: 'grid' },
@@ -64,7 +64,7 @@ export async function render(view) {
   }
   const runs = data.discoveryRuns;
   if (runs) {
-    view.append(
+    add(view, 
       section(
         'Recent discovery runs',
         table(
@@ -86,7 +86,7 @@ export async function render(view) {
       ),
     );
   }
-  for (const e of errors.filter((e) => e !== authError)) view.append(errorBox({ message: e.message, code: e.extensions && e.extensions.code }));
+  for (const e of errors.filter((e) => e !== authError)) add(view, errorBox({ message: e.message, code: e.extensions && e.extensions.code }));
 }
 
 function healthCard(hh) {

@@ -1,6 +1,6 @@
 // Search: one box over names, IP and MAC addresses, serial numbers, host names and tags
 // (the API's `search`), narrowed by class, paginated; without text, a class listing.
-import { h, table, badge, ciLink, className, CLASSES, params, routeWith, errorBox } from '../ui.js';
+import { add, h, table, badge, ciLink, className, CLASSES, params, routeWith, errorBox } from '../ui.js';
 import { gql } from '../api.js';
 import { toggle, isPicked } from '../selection.js';
 
@@ -16,7 +16,7 @@ export async function render(view, { query, navigate }) {
   const p = params(query);
   const input = h('input', { type: 'search', name: 'q', id: 'q', value: p.q || '', placeholder: 'name, IP, MAC, serial, tag…', autofocus: true });
   const cls = h('select', { name: 'class', id: 'class' }, h('option', { value: '' }, 'any class'), CLASSES.map((c) => h('option', { value: c, selected: p.class === c }, className(c))));
-  view.append(
+  add(view, 
     h('h1', null, 'Search'),
     h(
       'form',
@@ -34,7 +34,7 @@ export async function render(view, { query, navigate }) {
   );
   const text = (p.q || '').trim();
   if (!text && !p.class) {
-    view.append(h('p', { class: 'hint' }, 'Type a name, an address (10.0.0.5, 00:1a:2b:3c:4d:5e), a serial number or a tag, or pick a class.'));
+    add(view, h('p', { class: 'hint' }, 'Type a name, an address (10.0.0.5, 00:1a:2b:3c:4d:5e), a serial number or a tag, or pick a class.'));
     return;
   }
   const vars = { classes: p.class ? [p.class] : null, first: PAGE, after: p.after || null };
@@ -43,11 +43,11 @@ export async function render(view, { query, navigate }) {
     conn = text ? (await gql(SEARCH, { ...vars, text })).search : (await gql(LIST, vars)).cis;
   } catch (e) {
     if (e.needsSignIn) throw e;
-    view.append(errorBox(e));
+    add(view, errorBox(e));
     return;
   }
   const start = Number(p.n || 0);
-  view.append(
+  add(view, 
     h('p', { id: 'result-count' }, `${conn.totalCount} CI${conn.totalCount === 1 ? '' : 's'}`, conn.totalCount ? ` · showing ${start + 1}–${start + conn.nodes.length}` : ''),
     table(
       ['Name', 'Class', 'Status', 'Tags', 'What-if'],

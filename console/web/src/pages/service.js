@@ -1,7 +1,7 @@
 // A service's map: tiers from the entry point down, pools as groups with their k-of-n rule,
 // evidence on hover, depth selectable, layout kept between visits. Pick CIs on the map for a
 // what-if (affected services highlighted with their chains) and show single points of failure.
-import { h, clear, section, badge, link, ciLink, params, routeWith, errorBox, loading } from '../ui.js';
+import { add, h, clear, section, badge, link, ciLink, params, routeWith, errorBox, loading } from '../ui.js';
 import { gql } from '../api.js';
 import { drawMap, MAP_QUERY } from '../map.js';
 import { askWhatIf, whatIfResults } from '../whatif-core.js';
@@ -15,7 +15,7 @@ export async function render(view, { args, query, navigate }) {
   const started = performance.now();
   const data = await gql(MAP_QUERY, { id, depth }).catch((e) => {
     if (e.needsSignIn) throw e;
-    view.append(h('h1', null, 'Service map'), errorBox(e), h('p', null, link('/', 'Home')));
+    add(view, h('h1', null, 'Service map'), errorBox(e), h('p', null, link('/', 'Home')));
     return null;
   });
   if (!data) return;
@@ -25,7 +25,7 @@ export async function render(view, { args, query, navigate }) {
   const canvas = h('div', { class: 'map', id: 'map' });
   const panel = h('aside', { class: 'map-panel', id: 'panel' });
   const depthSel = h('select', { id: 'depth', onchange: () => navigate(routeWith(`/service/${encodeURIComponent(id)}`, { depth: depthSel.value })) }, [2, 4, 6, 8, 10, 12, 16, 20].map((d) => h('option', { value: d, selected: d === depth }, `${d} hops`)));
-  view.append(
+  add(view, 
     h('h1', null, map.service.name, ' ', h('span', { class: 'sub' }, map.service.kind.toLowerCase().replace('_', ' '), ' service')),
     h('div', { class: 'map-layout' }, canvas, panel),
   );
@@ -37,12 +37,12 @@ export async function render(view, { args, query, navigate }) {
   const names = new Map(map.nodes.map((n) => [n.id, n.name]));
   let ctl;
   const refreshPicked = () => {
-    clear(pickedList).append(...[...picked].map((x) => h('li', null, ciLink(x, names.get(x)), ' ', h('button', { type: 'button', class: 'small', onclick: () => { picked.delete(x); refreshPicked(); } }, '×'))));
+    add(clear(pickedList), ...[...picked].map((x) => h('li', null, ciLink(x, names.get(x)), ' ', h('button', { type: 'button', class: 'small', onclick: () => { picked.delete(x); refreshPicked(); } }, '×'))));
     ctl && ctl.setSelected([...picked]);
   };
   const runWhatIf = async () => {
     if (!picked.size) return;
-    clear(results).append(loading('Asking…'));
+    add(clear(results), loading('Asking…'));
     try {
       const answer = await askWhatIf([...picked]);
       const mine = answer.impact.services.find((s) => s.serviceId === map.service.id);
@@ -52,17 +52,17 @@ export async function render(view, { args, query, navigate }) {
         paths: mine ? mine.paths : [],
         pathEdges: mine ? mine.pathEdges : [],
       });
-      clear(results).append(
+      add(clear(results), 
         h('p', { id: 'this-service' }, 'This service: ', badge(mine ? mine.severity : 'OK'), lit.pathEdges ? ` · ${lit.pathEdges} edges on the explaining chains` : ''),
         ...whatIfResults(answer, { names }),
       );
     } catch (e) {
       if (e.needsSignIn) throw e;
-      clear(results).append(errorBox(e));
+      add(clear(results), errorBox(e));
     }
   };
   const spofOut = h('div', { id: 'spof' });
-  panel.append(
+  add(panel, 
     section(
       'Map',
       h('p', null, 'Depth ', depthSel),
@@ -88,10 +88,10 @@ export async function render(view, { args, query, navigate }) {
           type: 'button',
           id: 'show-spof',
           onclick: async () => {
-            clear(spofOut).append(loading());
+            add(clear(spofOut), loading());
             const { singlePointsOfFailure: list } = await gql(SPOF, { id });
             const n = ctl.markSpof(list.map((x) => x.id));
-            clear(spofOut).append(
+            add(clear(spofOut), 
               h('p', null, `${list.length} CI${list.length === 1 ? '' : 's'} whose failure alone takes the service down${n < list.length ? ` (${n} on this map)` : ''}:`),
               h('ul', null, list.map((x) => h('li', null, ciLink(x.id, x.ci && x.ci.name)))),
             );
@@ -116,7 +116,7 @@ export async function render(view, { args, query, navigate }) {
     },
     onCluster: (d) => {
       const box = document.getElementById('cluster-list');
-      clear(box).append(section(d.name, h('ul', { class: 'members' }, d.members.slice(0, 500).map((m) => h('li', null, ciLink(m.id, m.name)))), d.members.length > 500 ? h('p', { class: 'sub' }, `and ${d.members.length - 500} more`) : null));
+      add(clear(box), section(d.name, h('ul', { class: 'members' }, d.members.slice(0, 500).map((m) => h('li', null, ciLink(m.id, m.name)))), d.members.length > 500 ? h('p', { class: 'sub' }, `and ${d.members.length - 500} more`) : null));
     },
   });
   refreshPicked();

@@ -1,6 +1,6 @@
 // Sign in with an API token (the same tokens as the API; kept in this tab's sessionStorage,
 // never in a cookie, so other sites cannot make the browser use it).
-import { h, errorBox } from '../ui.js';
+import { add, h, errorBox } from '../ui.js';
 import { gql, token, ApiError, closeLive } from '../api.js';
 
 export async function render(view) {
@@ -39,6 +39,6 @@ export async function render(view) {
     h('button', { type: 'submit' }, 'Sign in'),
     msg,
   );
-  view.append(form);
+  add(view, form);
   input.focus();
 }

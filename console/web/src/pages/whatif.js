@@ -1,7 +1,7 @@
 // What-if: pick CIs (here by search, or on a map, a CI page or the search page), optionally a
 // change window → affected services with severity and why, change risk, and the chosen
 // service's map with the failing CIs and explaining chains highlighted.
-import { h, clear, section, ciLink, params, routeWith, errorBox, loading, className } from '../ui.js';
+import { add, h, clear, section, ciLink, params, routeWith, errorBox, loading, className } from '../ui.js';
 import { gql } from '../api.js';
 import { picked, setPicked } from '../selection.js';
 import { askWhatIf, whatIfResults } from '../whatif-core.js';
@@ -23,16 +23,16 @@ export async function render(view, { query, navigate }) {
   setPicked(list);
   const chosen = h('ul', { id: 'chosen' });
   const show = () => {
-    clear(chosen).append(
+    add(clear(chosen), 
       ...picked().map((c) => h('li', null, ciLink(c.id, c.name), ` (${className(c.class)}) `, h('button', { type: 'button', class: 'small', onclick: () => { setPicked(picked().filter((x) => x.id !== c.id)); show(); } }, '×'))),
     );
-    if (!picked().length) chosen.append(h('li', { class: 'hint' }, 'Nothing picked yet.'));
+    if (!picked().length) add(chosen, h('li', { class: 'hint' }, 'Nothing picked yet.'));
   };
   const findInput = h('input', { type: 'search', id: 'find', placeholder: 'add a CI: name, IP, serial…' });
   const found = h('ul', { id: 'found', class: 'found' });
   const windowInput = h('input', { type: 'text', id: 'window', value: p.window || '', placeholder: 'e.g. 2026-12-01T02:00:00Z/PT2H (optional)' });
   const out = h('div', { id: 'whatif-out' });
-  view.append(
+  add(view, 
     h('h1', null, 'What if these fail?'),
     h(
       'div',
@@ -48,16 +48,16 @@ export async function render(view, { query, navigate }) {
               ev.preventDefault();
               const text = findInput.value.trim();
               if (!text) return;
-              clear(found).append(loading('Searching…'));
+              add(clear(found), loading('Searching…'));
               try {
                 const { search } = await gql(FIND, { text });
-                clear(found).append(
+                add(clear(found), 
                   ...search.nodes.map((c) => h('li', null, h('button', { type: 'button', class: 'small', onclick: () => { if (!picked().some((x) => x.id === c.id)) setPicked([...picked(), c]); show(); } }, '+'), ' ', c.name, ` (${className(c.class)})`)),
                 );
-                if (!search.nodes.length) found.append(h('li', { class: 'hint' }, 'No match.'));
+                if (!search.nodes.length) add(found, h('li', { class: 'hint' }, 'No match.'));
               } catch (e) {
                 if (e.needsSignIn) throw e;
-                clear(found).append(errorBox(e));
+                add(clear(found), errorBox(e));
               }
             },
           },
@@ -79,20 +79,20 @@ export async function render(view, { query, navigate }) {
   if (!p.run && !p.ids) return;
   const ids = picked().map((c) => c.id);
   if (!ids.length) return;
-  out.append(loading('Asking…'));
+  add(out, loading('Asking…'));
   let answer;
   try {
     answer = await askWhatIf(ids, p.window);
   } catch (e) {
     if (e.needsSignIn) throw e;
-    clear(out).append(errorBox(e));
+    add(clear(out), errorBox(e));
     return;
   }
   const mapBox = h('div', { class: 'map', id: 'map' });
   const mapTitle = h('h2', { id: 'map-title' });
   const drawService = async (s) => {
     mapTitle.textContent = `${s.name || s.serviceId}: ${s.severity}`;
-    clear(mapBox).append(loading('Drawing…'));
+    add(clear(mapBox), loading('Drawing…'));
     const { serviceMap } = await gql(MAP_QUERY, { id: s.serviceId, depth: 20 });
     const ctl = drawMap(mapBox, serviceMap, { depth: 20, onNode: (d) => navigate(`/ci/${encodeURIComponent(d.id)}`) });
     const lit = ctl.highlight({ failing: ids, affected: answer.impact.affected, paths: s.paths, pathEdges: s.pathEdges });
@@ -101,10 +101,10 @@ export async function render(view, { query, navigate }) {
     await ctl.ready;
     mapBox.dataset.ready = 'true';
   };
-  clear(out).append(
+  add(clear(out), 
     section('Affected services', ...whatIfResults(answer, { onService: drawService, names: new Map(picked().map((c) => [c.id, c.name])) })),
     section('Map', mapTitle, h('p', { class: 'sub' }, 'Failing CIs dark red, affected CIs by severity, the explaining chains in orange. Click a service above to draw its map.'), mapBox),
   );
   if (answer.impact.services.length) await drawService(answer.impact.services[0]);
-  else clear(mapBox).append(h('p', { class: 'hint' }, 'No affected service to draw.'));
+  else add(clear(mapBox), h('p', { class: 'hint' }, 'No affected service to draw.'));
 }
