@@ -22,7 +22,19 @@ fn main() {
     let web = manifest.join("web");
     println!("cargo:rerun-if-env-changed=CMDB_CONSOLE_DIST");
     let dist = match std::env::var_os("CMDB_CONSOLE_DIST") {
-        Some(d) => PathBuf::from(d),
+        Some(d) => {
+            let d = PathBuf::from(d);
+            assert!(
+                d.is_absolute(),
+                "cmdb-console: CMDB_CONSOLE_DIST must be an absolute path (build scripts run in console/)"
+            );
+            // Its files, so a new bundle regenerates the table and its ETags.
+            println!("cargo:rerun-if-changed={}", d.display());
+            for f in fs::read_dir(&d).into_iter().flatten().flatten() {
+                println!("cargo:rerun-if-changed={}", f.path().display());
+            }
+            d
+        }
         None => {
             for p in ["src", "build.mjs", "package.json", "package-lock.json"] {
                 println!("cargo:rerun-if-changed={}", web.join(p).display());
@@ -47,8 +59,18 @@ fn main() {
 /// the lock file makes the second wait and then find the install done.
 fn npm_install(web: &Path) {
     let lock_text = fs::read(web.join("package-lock.json")).expect("console/web/package-lock.json");
+    // node_modules holds platform binaries (esbuild's): a lock installed for another system or
+    // Node.js (a checkout copied into an image) must be installed again.
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
     let mut h = DefaultHasher::new();
     lock_text.hash(&mut h);
+    std::env::consts::OS.hash(&mut h);
+    std::env::consts::ARCH.hash(&mut h);
+    node.hash(&mut h);
     let want = format!("{:016x}\n", h.finish());
     let guard = fs::OpenOptions::new()
         .create(true)
@@ -63,7 +85,15 @@ fn npm_install(web: &Path) {
     }
     run(
         Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            // No install scripts: nothing the packages ship runs at build time (esbuild finds
+            // its platform binary without its postinstall).
+            .args([
+                "ci",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+            ])
             .current_dir(web),
         "npm ci",
     );
@@ -73,11 +103,15 @@ fn npm_install(web: &Path) {
 fn run(cmd: &mut Command, what: &str) {
     match cmd.status() {
         Ok(s) if s.success() => {}
-        Ok(s) => panic!("cmdb-console: `{what}` failed ({s}); see its output above"),
+        Ok(s) => panic!(
+            "cmdb-console: `{what}` failed ({s}); see its output above. Without access to the npm \
+             registry, set CMDB_CONSOLE_DIST to the absolute path of a bundle built elsewhere \
+             (`npm run build` in console/web writes console/web/dist)"
+        ),
         Err(e) => panic!(
             "cmdb-console: cannot run `{what}`: {e}. The console is built from npm packages: \
              install Node.js 18+ and npm (Debian: `apt install nodejs npm`), or set \
-             CMDB_CONSOLE_DIST to a directory built by `npm run build` in console/web"
+             CMDB_CONSOLE_DIST to the absolute path of a bundle built by `npm run build` in console/web"
         ),
     }
 }

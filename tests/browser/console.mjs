@@ -121,7 +121,7 @@ async function estate() {
   await page.goto(`${URL_}/console/#/`);
   await page.waitForSelector('#services');
   await row.locator('a.button').click();
-  await page.waitForSelector('#view[data-ready=true]');
+  await page.waitForSelector('#page[data-ready=true]');
   const drawn = await page.evaluate(() => ({ nodes: window.__cmdbMap.cy.nodes().length, pools: window.__cmdbMap.cy.nodes('.pool').length }));
   assert.ok(drawn.nodes > 10, `map drawn: ${JSON.stringify(drawn)}`);
   assert.ok(drawn.pools >= 1, 'the web pool is drawn as a group');
@@ -176,8 +176,8 @@ async function estate() {
       if ((await box.getAttribute('value')) !== env('DISCOVER_CREDENTIAL')) await box.uncheck();
     }
     await page.click('#start-run button[type=submit]');
-    await page.waitForSelector('#view[data-finished]', { timeout: 120000 });
-    assert.equal(await page.getAttribute('#view', 'data-finished'), 'SUCCEEDED');
+    await page.waitForSelector('#page[data-finished]', { timeout: 120000 });
+    assert.equal(await page.getAttribute('#page', 'data-finished'), 'SUCCEEDED');
     assert.ok((await page.locator('#targets-table tr[data-status=OK]').count()) >= 1, 'per-target outcome');
     assert.doesNotMatch(await page.textContent('#view'), /\b(null|undefined)\b/, 'no stray null/undefined on the run page');
     await shot('08-discovery');
@@ -195,7 +195,7 @@ async function big() {
   await signIn(env('CMDB_TOKEN'));
   await page.waitForSelector('#services');
   await page.locator(`#services tr[data-service="${service}"] a.button`).click();
-  await page.waitForSelector('#view[data-ready=true]', { timeout: 60000 });
+  await page.waitForSelector('#page[data-ready=true]', { timeout: 60000 });
   const status = await page.textContent('#map-status');
   assert.match(status, /Summarised/);
   assert.match(await page.textContent('#map-size'), /cut at \d+ of 5\d{3}/);
@@ -213,7 +213,7 @@ async function big() {
   await page.waitForSelector('#cluster-list li');
   assert.ok((await page.locator('#cluster-list li').count()) > 100);
   await page.selectOption('#depth', '4');
-  await page.waitForSelector('#view[data-ready=true]');
+  await page.waitForSelector('#page[data-ready=true]');
   await shot('10-big-map');
 
   step('hostile names are shown as text, never run');

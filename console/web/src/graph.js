@@ -84,7 +84,8 @@ export function tiers(nodes, edges, rootId) {
 
 /** Pool or cluster id of every member (`member PART_OF pool`), for drawing pools as groups. */
 export function poolOf(nodes, edges) {
-  const pools = new Set(nodes.filter((n) => n.role === 'POOL' || n.class === 'CLUSTER').map((n) => n.id));
+  // Summary nodes (`members` set) are not pools, whatever class they summarise.
+  const pools = new Set(nodes.filter((n) => !n.members && (n.role === 'POOL' || n.class === 'CLUSTER')).map((n) => n.id));
   const count = new Map();
   const parent = new Map();
   for (const e of edges) {
@@ -205,7 +206,8 @@ export function layered(nodes, edges, tierOf, parentOf = new Map(), { maxRow = 4
       let sum = 0;
       let k = 0;
       for (const m of nbrs.get(id) || []) {
-        if ((tierOf.get(m) ?? 0) === from) {
+        // Neighbours not laid out (a pool is drawn around its members) do not pull.
+        if (pos.has(m) && (tierOf.get(m) ?? 0) === from) {
           sum += pos.get(m);
           k += 1;
         }

@@ -3,6 +3,7 @@
 import './style.css';
 import { add, h, clear, errorBox, link } from './ui.js';
 import { ApiError, token, gql, closeLive } from './api.js';
+import { forgetPositions } from './map.js';
 import * as home from './pages/home.js';
 import * as search from './pages/search.js';
 import * as ci from './pages/ci.js';
@@ -23,38 +24,54 @@ const ROUTES = [
 
 const view = document.getElementById('view');
 const who = document.getElementById('who');
-let current = null;
+/** The page on screen: its cleanups run when another route replaces it. */
+let current = { cleanups: [], live: false };
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/';
-  const [path, query] = raw.split('?', 2);
-  return { path, query: query || '' };
+  const q = raw.indexOf('?');
+  return q < 0 ? { path: raw, query: '' } : { path: raw.slice(0, q), query: raw.slice(q + 1) };
 }
 
 async function route() {
   const { path, query } = parseHash();
-  if (current && current.leave) current.leave();
-  current = null;
-  for (const [re, page] of ROUTES) {
-    const m = path.match(re);
-    if (!m) continue;
-    const args = m.slice(1).map((x) => (x === undefined ? x : decodeURIComponent(x)));
-    for (const a of document.querySelectorAll('nav a[data-nav]')) a.classList.toggle('active', path.startsWith(a.dataset.nav) && (a.dataset.nav !== '/' || path === '/'));
-    clear(view);
-    for (const k of Object.keys(view.dataset)) delete view.dataset[k];
-    document.title = 'cmdb';
+  // Leave the previous page: stop its timers and subscriptions. Whatever it still has in
+  // flight writes into its own container, which is no longer in the document.
+  current.live = false;
+  for (const f of current.cleanups) {
     try {
-      current = page;
-      await page.render(view, { args, query, navigate });
-    } catch (e) {
-      handleError(e);
-    }
-    return;
+      f();
+    } catch (_) { /* a failed cleanup must not block the next page */ }
   }
-  add(clear(view), errorBox(new ApiError(`no page at ${path}`, 'NOT_FOUND')), h('p', null, link('/', 'Home')));
+  const page = h('div', { id: 'page' });
+  const ctx = { cleanups: [], live: true };
+  current = ctx;
+  view.replaceChildren(page);
+  document.title = 'cmdb';
+  for (const a of document.querySelectorAll('nav a[data-nav]')) a.classList.toggle('active', path.startsWith(a.dataset.nav) && (a.dataset.nav !== '/' || path === '/'));
+  try {
+    for (const [re, mod] of ROUTES) {
+      const m = path.match(re);
+      if (!m) continue;
+      const args = m.slice(1).map((x) => (x === undefined ? x : decodeURIComponent(x)));
+      await mod.render(page, {
+        args,
+        query,
+        navigate,
+        /** Still the page on screen? (false once the user went elsewhere) */
+        isCurrent: () => ctx.live,
+        /** Run `f` when the user leaves this page. */
+        onLeave: (f) => ctx.cleanups.push(f),
+      });
+      return;
+    }
+    add(page, errorBox(new ApiError(`no page at ${path}`, 'NOT_FOUND')), h('p', null, link('/', 'Home')));
+  } catch (e) {
+    if (ctx.live) handleError(e, page);
+  }
 }
 
-function handleError(e) {
+function handleError(e, page = view.firstElementChild || view) {
   if (e instanceof ApiError && e.needsSignIn) {
     const back = location.hash || '#/';
     sessionStorage.setItem('cmdb.signin.reason', e.code === 'TOKEN_EXPIRED' ? 'Your token has expired: sign in with a current one.' : e.message);
@@ -63,8 +80,9 @@ function handleError(e) {
     return;
   }
   if (e && e.name === 'AbortError') return;
+  if (e instanceof URIError) e = new ApiError('this address is not valid', 'NOT_FOUND');
   console.error(e);
-  add(view, errorBox(e));
+  add(page, errorBox(e));
 }
 
 export function navigate(route) {
@@ -77,6 +95,7 @@ document.getElementById('signout').addEventListener('click', (ev) => {
   ev.preventDefault();
   token.clear();
   closeLive();
+  forgetPositions();
   location.hash = '#/signin';
 });
 

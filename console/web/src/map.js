@@ -60,8 +60,25 @@ const STYLE = [
   { selector: '.faded', style: { opacity: 0.25 } },
 ];
 
-function positionsKey(serviceId, depth) {
-  return `cmdb.map.${serviceId}.${depth}`;
+/** Bump when the layout changes: positions saved by an older one are not reused. */
+const LAYOUT_VERSION = 2;
+/** Maps whose dragged positions are kept (least recently drawn forgotten first). */
+const KEPT_MAPS = 20;
+const POS_PREFIX = 'cmdb.map.';
+
+/** Saved positions belong to one map: service, depth and the exact set of drawn nodes. */
+function positionsKey(serviceId, depth, ids) {
+  let hash = 2166136261;
+  for (const id of [...ids].sort()) {
+    for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 16777619) >>> 0;
+    hash = Math.imul(hash ^ 10, 16777619) >>> 0;
+  }
+  return `${POS_PREFIX}v${LAYOUT_VERSION}.${serviceId}.${depth}.${hash.toString(16)}`;
+}
+
+/** Forget every saved map layout (on sign-out: they name CIs). */
+export function forgetPositions() {
+  for (const k of Object.keys(localStorage)) if (k.startsWith(POS_PREFIX)) localStorage.removeItem(k);
 }
 
 /**
@@ -74,8 +91,11 @@ export function drawMap(container, map, { depth = 8, onNode, onCluster } = {}) {
   const tierOf = tiers(map.nodes, map.edges, map.service.id);
   const s = summarise(map.nodes, map.edges, tierOf, { force: map.truncated });
   const pools = poolOf(s.nodes, s.edges);
+  // Members of each pool, counted through its PART_OF edges (a summary node stands for many).
   const memberCount = new Map();
-  for (const p of pools.values()) memberCount.set(p, (memberCount.get(p) || 0) + 1);
+  for (const e of s.edges) {
+    if (e.type === 'PART_OF' && pools.get(e.from) === e.to) memberCount.set(e.to, (memberCount.get(e.to) || 0) + (e.count || 1));
+  }
   const drawnIds = new Set(s.nodes.map((n) => n.id));
   const els = [];
   const sorted = [...s.nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -108,7 +128,8 @@ export function drawMap(container, map, { depth = 8, onNode, onCluster } = {}) {
       },
     });
   }
-  const saved = loadPositions(map.service.id, depth);
+  const key = positionsKey(map.service.id, depth, s.nodes.map((n) => n.id));
+  const saved = loadPositions(key);
   const cy = cytoscape({
     container,
     elements: els,
@@ -130,14 +151,15 @@ export function drawMap(container, map, { depth = 8, onNode, onCluster } = {}) {
     });
   });
   cy.fit(undefined, 30);
-  if (!complete) savePositions(cy, map.service.id, depth);
+
   // Drawn: the first frame is on screen (`ready` resolves then).
   // (A hidden container never renders: give up waiting after 10 s rather than hang.)
   const ready = new Promise((resolve) => {
     cy.one('render', () => resolve(performance.now() - t0));
     setTimeout(() => resolve(performance.now() - t0), 10000);
   });
-  cy.on('dragfree', 'node', () => savePositions(cy, map.service.id, depth));
+  // Only a user's own arrangement is kept: the computed layout is the same every time anyway.
+  cy.on('dragfree', 'node', () => savePositions(cy, key));
   const tip = h('div', { class: 'map-tip', hidden: true });
   add(container, tip);
   cy.on('mouseover', 'edge', (ev) => showTip(tip, ev, edgeTip(ev.target.data())));
@@ -216,18 +238,25 @@ function nodeTip(d) {
   return [d.name, `${className(d.class)} · ${d.role.toLowerCase().replace('_', ' ')}${d.status ? ` · ${d.status}` : ''}`];
 }
 
-function loadPositions(serviceId, depth) {
+function loadPositions(key) {
   try {
-    return JSON.parse(localStorage.getItem(positionsKey(serviceId, depth)) || 'null');
+    const v = JSON.parse(localStorage.getItem(key) || 'null');
+    if (v) localStorage.setItem(key, JSON.stringify({ ...v, at: Date.now() }));
+    return v && v.pos;
   } catch (_) {
     return null;
   }
 }
 
-function savePositions(cy, serviceId, depth) {
+function savePositions(cy, key) {
   const pos = {};
   cy.nodes().forEach((n) => { if (!n.isParent()) { const p = n.position(); pos[n.id()] = { x: Math.round(p.x), y: Math.round(p.y) }; } });
   try {
-    localStorage.setItem(positionsKey(serviceId, depth), JSON.stringify(pos));
-  } catch (_) { /* storage full or off: the layout is deterministic anyway */ }
+    const kept = Object.keys(localStorage)
+      .filter((k) => k.startsWith(POS_PREFIX) && k !== key)
+      .map((k) => { try { return [k, JSON.parse(localStorage.getItem(k)).at || 0]; } catch (_) { return [k, 0]; } })
+      .sort((a, b) => b[1] - a[1]);
+    for (const [k] of kept.slice(KEPT_MAPS - 1)) localStorage.removeItem(k);
+    localStorage.setItem(key, JSON.stringify({ at: Date.now(), pos }));
+  } catch (_) { /* storage full or off: the computed layout is deterministic anyway */ }
 }

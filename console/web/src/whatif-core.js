@@ -28,8 +28,13 @@ export async function askWhatIf(ids, window) {
   for (const s of answer.impact.services) for (const p of s.paths.slice(0, 3)) for (const id of p) onChains.add(id);
   answer.names = new Map();
   if (onChains.size) {
-    const { cis } = await gql(NAMES_QUERY, { ids: [...onChains].slice(0, 1000) });
-    for (const c of cis.nodes) answer.names.set(c.id, c.name);
+    // Names make the chains readable; without them (say a lower page-size cap) ids still do.
+    try {
+      const { cis } = await gql(NAMES_QUERY, { ids: [...onChains].slice(0, 1000) });
+      for (const c of cis.nodes) answer.names.set(c.id, c.name);
+    } catch (e) {
+      if (e.needsSignIn) throw e;
+    }
   }
   return answer;
 }

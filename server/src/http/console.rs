@@ -26,16 +26,20 @@ async fn root(req: HttpRequest) -> HttpResponse {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
+    // The answer depends on Accept: caches must keep the two apart.
     if wants_html {
         return HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/console/"))
+            .insert_header((header::VARY, "Accept"))
             .finish();
     }
-    HttpResponse::Ok().json(serde_json::json!({
-        "name": "cmdb",
-        "version": env!("CARGO_PKG_VERSION"),
-        "endpoints": super::ENDPOINTS,
-    }))
+    HttpResponse::Ok()
+        .insert_header((header::VARY, "Accept"))
+        .json(serde_json::json!({
+            "name": "cmdb",
+            "version": env!("CARGO_PKG_VERSION"),
+            "endpoints": super::ENDPOINTS,
+        }))
 }
 
 async fn index(req: HttpRequest) -> HttpResponse {

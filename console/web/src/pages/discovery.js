@@ -13,14 +13,8 @@ const RUN = `query Run($id: ID!) { discoveryRun(id: $id) {
 } }`;
 const PROGRESS = `subscription P($id: ID!) { discoveryProgress(runId: $id) { phase targetsDone targetsTotal message target status at } }`;
 
-let stop = null;
-export function leave() {
-  if (stop) stop();
-  stop = null;
-}
-
-export async function render(view, { args, navigate }) {
-  if (args[0]) return renderRun(view, args[0]);
+export async function render(view, { args, navigate, isCurrent, onLeave }) {
+  if (args[0]) return renderRun(view, args[0], { isCurrent, onLeave });
   document.title = 'Discovery · cmdb';
   const { discoveryCredentials: creds, discoveryRuns: runs } = await gql(FORM);
   const targets = h('textarea', { id: 'targets', rows: 4, placeholder: '10.0.0.5\n10.0.1.0/28\nswitch1.example:161' });
@@ -71,7 +65,7 @@ function runsTable(runs) {
   );
 }
 
-async function renderRun(view, id) {
+async function renderRun(view, id, { isCurrent, onLeave }) {
   document.title = `Run ${id} · cmdb`;
   const head = h('div', { id: 'run-head' }, loading());
   const bar = h('progress', { id: 'run-progress', max: 1, value: 0 });
@@ -79,8 +73,18 @@ async function renderRun(view, id) {
   const body = h('div', { id: 'run-body' });
   add(view, h('h1', null, 'Discovery run ', h('code', null, id)), head, bar, live, body);
   let timer = null;
+  let pending = null;
+  let unsub = () => {};
   let ended = false;
+  // Everything this page starts stops when the run ends or the user leaves, whichever first.
+  const stop = () => {
+    unsub();
+    clearInterval(timer);
+    clearTimeout(pending);
+  };
+  onLeave(stop);
   const refresh = async () => {
+    if (!isCurrent()) return null;
     const { discoveryRun: run } = await gql(RUN, { id });
     if (!run) {
       add(clear(head), errorBox(new ApiError(`no run ${id}`, 'NOT_FOUND')));
@@ -97,18 +101,16 @@ async function renderRun(view, id) {
     return run;
   };
   const first = await refresh();
-  if (!first || ended) return;
+  if (!first || ended || !isCurrent()) return;
   // Re-read the run at most every second while progress events arrive, and every 3 s anyway.
-  let pending = false;
   const soon = () => {
     if (pending) return;
-    pending = true;
-    setTimeout(async () => {
-      pending = false;
+    pending = setTimeout(async () => {
+      pending = null;
       await refresh().catch(() => {});
     }, 1000);
   };
-  const unsub = subscribe(PROGRESS, { id }, {
+  unsub = subscribe(PROGRESS, { id }, {
     next: ({ discoveryProgress: p }) => {
       bar.max = Math.max(p.targetsTotal, 1);
       bar.value = p.targetsDone;
@@ -119,13 +121,9 @@ async function renderRun(view, id) {
     complete: () => soon(),
   });
   timer = setInterval(async () => {
-    if (ended) return leave();
+    if (ended) return stop();
     await refresh().catch(() => {});
   }, 3000);
-  stop = () => {
-    unsub();
-    clearInterval(timer);
-  };
 }
 
 function draw(run, head, body) {

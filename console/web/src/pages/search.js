@@ -46,7 +46,7 @@ export async function render(view, { query, navigate }) {
     add(view, errorBox(e));
     return;
   }
-  const start = Number(p.n || 0);
+  const start = Number.isInteger(Number(p.n)) && Number(p.n) > 0 ? Number(p.n) : 0;
   add(view, 
     h('p', { id: 'result-count' }, `${conn.totalCount} CI${conn.totalCount === 1 ? '' : 's'}`, conn.totalCount ? ` · showing ${start + 1}–${start + conn.nodes.length}` : ''),
     table(
@@ -67,7 +67,7 @@ export async function render(view, { query, navigate }) {
     h(
       'div',
       { class: 'pager' },
-      start > 0 ? h('button', { type: 'button', onclick: () => history.back() }, '← Previous') : null,
+      start > 0 ? h('button', { type: 'button', class: 'secondary', onclick: () => navigate(routeWith('/search', { q: text, class: p.class })) }, '⇤ First page') : null,
       conn.pageInfo.hasNextPage
         ? h('button', { type: 'button', id: 'next', onclick: () => navigate(routeWith('/search', { q: text, class: p.class, after: conn.pageInfo.endCursor, n: start + conn.nodes.length })) }, 'Next →')
         : null,

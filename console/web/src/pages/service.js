@@ -5,10 +5,11 @@ import { add, h, clear, section, badge, link, ciLink, params, routeWith, errorBo
 import { gql } from '../api.js';
 import { drawMap, MAP_QUERY } from '../map.js';
 import { askWhatIf, whatIfResults } from '../whatif-core.js';
+import { toggle as togglePicked, isPicked } from '../selection.js';
 
 const SPOF = `query Spof($id: ID!) { singlePointsOfFailure(serviceId: $id) { id depth ci { name class } } }`;
 
-export async function render(view, { args, query, navigate }) {
+export async function render(view, { args, query, navigate, isCurrent }) {
   const id = args[0];
   const p = params(query);
   const depth = Math.min(Math.max(Number(p.depth) || 8, 1), 20);
@@ -18,7 +19,7 @@ export async function render(view, { args, query, navigate }) {
     add(view, h('h1', null, 'Service map'), errorBox(e), h('p', null, link('/', 'Home')));
     return null;
   });
-  if (!data) return;
+  if (!data || !isCurrent()) return;
   const fetchedMs = performance.now() - started;
   const map = data.serviceMap;
   document.title = `${map.service.name} map · cmdb`;
@@ -89,7 +90,14 @@ export async function render(view, { args, query, navigate }) {
           id: 'show-spof',
           onclick: async () => {
             add(clear(spofOut), loading());
-            const { singlePointsOfFailure: list } = await gql(SPOF, { id });
+            let list;
+            try {
+              ({ singlePointsOfFailure: list } = await gql(SPOF, { id }));
+            } catch (e) {
+              if (e.needsSignIn) throw e;
+              add(clear(spofOut), errorBox(e));
+              return;
+            }
             const n = ctl.markSpof(list.map((x) => x.id));
             add(clear(spofOut), 
               h('p', null, `${list.length} CI${list.length === 1 ? '' : 's'} whose failure alone takes the service down${n < list.length ? ` (${n} on this map)` : ''}:`),
@@ -111,6 +119,8 @@ export async function render(view, { args, query, navigate }) {
       if (pickMode.checked) {
         if (picked.has(d.id)) picked.delete(d.id);
         else picked.add(d.id);
+        // The what-if page sees picks made here too.
+        if (isPicked(d.id) !== picked.has(d.id)) togglePicked({ id: d.id, name: d.name, class: d.class });
         refreshPicked();
       } else navigate(`/ci/${encodeURIComponent(d.id)}`);
     },
@@ -126,6 +136,6 @@ export async function render(view, { args, query, navigate }) {
   status.textContent = ctl.summarised
     ? `Summarised: ${map.nodes.length} CIs drawn as ${ctl.drawnNodes} nodes (same class and tier grouped; click a group to list it). ${ms} ms.`
     : `Drawn in ${ms} ms.`;
-  view.dataset.ready = 'true';
+  if (isCurrent()) view.dataset.ready = 'true';
   if (picked.size) runWhatIf();
 }

@@ -7,7 +7,7 @@ export async function render(view) {
   document.title = 'Sign in · cmdb';
   const reason = sessionStorage.getItem('cmdb.signin.reason');
   sessionStorage.removeItem('cmdb.signin.reason');
-  const input = h('input', { type: 'password', name: 'token', id: 'token', autocomplete: 'current-password', required: true, placeholder: 'API token' });
+  const input = h('input', { type: 'password', name: 'token', id: 'token', autocomplete: 'off', required: true, placeholder: 'API token' });
   const msg = h('div', { id: 'signin-message' }, reason ? errorBox(new ApiError(reason)) : null);
   const form = h(
     'form',

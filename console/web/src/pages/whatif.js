@@ -10,7 +10,7 @@ import { drawMap, MAP_QUERY } from '../map.js';
 const FIND = `query Find($text: String!) { search(text: $text, first: 10) { nodes { id name class } } }`;
 const NAMES = `query Names($ids: [ID!]) { cis(filter: { ids: $ids }, first: 100) { nodes { id name class } } }`;
 
-export async function render(view, { query, navigate }) {
+export async function render(view, { query, navigate, isCurrent }) {
   document.title = 'What-if · cmdb';
   const p = params(query);
   // The URL wins (links from CI pages); otherwise what was picked while browsing.
@@ -93,7 +93,15 @@ export async function render(view, { query, navigate }) {
   const drawService = async (s) => {
     mapTitle.textContent = `${s.name || s.serviceId}: ${s.severity}`;
     add(clear(mapBox), loading('Drawing…'));
-    const { serviceMap } = await gql(MAP_QUERY, { id: s.serviceId, depth: 20 });
+    let serviceMap;
+    try {
+      ({ serviceMap } = await gql(MAP_QUERY, { id: s.serviceId, depth: 20 }));
+    } catch (e) {
+      if (e.needsSignIn) throw e;
+      add(clear(mapBox), errorBox(e));
+      return;
+    }
+    if (!isCurrent()) return;
     const ctl = drawMap(mapBox, serviceMap, { depth: 20, onNode: (d) => navigate(`/ci/${encodeURIComponent(d.id)}`) });
     const lit = ctl.highlight({ failing: ids, affected: answer.impact.affected, paths: s.paths, pathEdges: s.pathEdges });
     mapBox.dataset.pathEdges = String(lit.pathEdges);
