@@ -98,3 +98,16 @@ test('layered: tiers top-down, wide tiers wrapped, pools together, same answer e
   const xs = [...m.values()].map((q) => q.x);
   assert.ok(Math.max(...xs) - Math.min(...xs) <= 39 * 64);
 });
+
+test('summary nodes are never pools; undrawn neighbours do not pull the layout', async () => {
+  const { layered } = await import('../src/graph.js');
+  const summary = { id: 'cluster:3|CLUSTER', class: 'CLUSTER', role: 'CLUSTER', members: [{ id: 'p1' }, { id: 'p2' }] };
+  const p = poolOf([...nodes, summary], [...edges, e('w1', 'PART_OF', summary.id, 'FROM_TO_TO')]);
+  assert.equal(p.get('w1'), 'pool', 'w1 stays in its real pool only');
+  // The pool box is drawn around its members, so the layout gets the members but not the pool.
+  const t = tiers(nodes, edges, 'svc');
+  const pos = layered(nodes.filter((n) => n.id !== 'pool'), edges, t, poolOf(nodes, edges));
+  for (const [, q] of pos) assert.ok(Number.isFinite(q.x) && Number.isFinite(q.y));
+  const again = layered([...nodes].reverse().filter((n) => n.id !== 'pool'), [...edges].reverse(), t, poolOf(nodes, edges));
+  assert.deepEqual(Object.fromEntries(pos), Object.fromEntries(again));
+});
