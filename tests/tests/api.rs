@@ -1028,10 +1028,15 @@ async fn tokens_roles_health_and_graphiql() {
         .unwrap()
         .starts_with("text/html"));
     let html = r.text().await.unwrap();
+    // Served from the binary: the page loads its script from here, and the script talks to
+    // /graphql (nothing from a CDN).
     assert!(
-        html.contains("graphiql") && html.contains("/graphql"),
-        "GraphiQL page"
+        html.contains("/console/assets/graphiql.js") && !html.contains("//"),
+        "GraphiQL page: {html}"
     );
+    let script = s.get("/console/assets/graphiql.js").await;
+    assert_eq!(script.status().as_u16(), 200);
+    assert!(script.text().await.unwrap().contains("/graphql/ws"));
     assert_eq!(s.get("/nope").await.status().as_u16(), 404);
     // Subscriptions: token in connection_init; reader sees changes made by an editor.
     let mut ws = WsClient::connect(s.addr, "/graphql/ws", "graphql-transport-ws", None).unwrap();

@@ -1489,7 +1489,10 @@ fn cross_site_requests_are_refused_in_open_mode() {
         .unwrap()
         .text()
         .unwrap();
-    assert!(page.contains("/graphql"), "GraphiQL page");
+    assert!(
+        page.contains("/console/assets/graphiql.js"),
+        "GraphiQL page"
+    );
     let r = c
         .post(format!("{}/graphql", srv.url))
         .header("content-type", "application/json")
