@@ -51,6 +51,27 @@ pub(crate) fn encode_search_cursor(rank: i64, ci: &Ci) -> String {
     encode_cursor(&serde_json::json!([rank, ci.name, ci.id.as_str()]))
 }
 
+/// A search page from the rows a backend fetched (one more than `limit` when more follow),
+/// in order, each with its rank (`has_previous_page`: it started after a cursor): the cursors and page flags are the same on every backend.
+pub(crate) fn search_page(
+    mut found: Vec<(i64, Ci)>,
+    limit: usize,
+    total_count: usize,
+    has_previous_page: bool,
+) -> crate::types::Page<Ci> {
+    let has_next_page = found.len() > limit;
+    found.truncate(limit);
+    crate::types::Page {
+        items: found
+            .into_iter()
+            .map(|(rank, ci)| (encode_search_cursor(rank, &ci), ci))
+            .collect(),
+        total_count,
+        has_next_page,
+        has_previous_page,
+    }
+}
+
 /// Where a search page starts: the (rank, name, id) of the row before it.
 pub(crate) struct SearchAfter {
     pub rank: i64,

@@ -1763,17 +1763,12 @@ fn search(c: &Connection, q: &SearchQuery, page: &PageRequest) -> Result<Page<Ci
         )?,
         None => 0,
     };
-    let more = found.len() > limit;
-    found.truncate(limit);
-    Ok(Page {
-        items: found
-            .into_iter()
-            .map(|(rank, ci)| (crate::cursor::encode_search_cursor(rank, &ci), ci))
-            .collect(),
-        total_count: total as usize,
-        has_next_page: more,
-        has_previous_page: after.is_some(),
-    })
+    Ok(crate::cursor::search_page(
+        found,
+        limit,
+        total as usize,
+        after.is_some(),
+    ))
 }
 
 #[async_trait]

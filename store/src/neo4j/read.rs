@@ -312,17 +312,12 @@ pub(crate) async fn search(
             found.push((r.rank, ci));
         }
     }
-    let more = found.len() > limit;
-    found.truncate(limit);
-    Ok(Page {
-        items: found
-            .into_iter()
-            .map(|(rank, ci)| (crate::cursor::encode_search_cursor(rank, &ci), ci))
-            .collect(),
-        total_count: total,
-        has_next_page: more,
-        has_previous_page: after.is_some(),
-    })
+    Ok(crate::cursor::search_page(
+        found,
+        limit,
+        total,
+        after.is_some(),
+    ))
 }
 
 /// Does a step along `t` from its `from` end to its `to` end (`forward`) follow `dir`?
