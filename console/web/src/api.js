@@ -13,7 +13,7 @@ export class ApiError extends Error {
   }
   /** The token is missing, wrong or expired: the user must sign in (again). */
   get needsSignIn() {
-    return this.status === 401 || ['UNAUTHENTICATED', 'TOKEN_EXPIRED', 'INVALID_TOKEN', 'MISSING_TOKEN'].includes(this.code);
+    return this.status === 401 || this.code === 'UNAUTHENTICATED' || this.code === 'TOKEN_EXPIRED';
   }
 }
 

@@ -1,8 +1,8 @@
 // The console: a single page routed by the URL's fragment. Every page is a client of the
 // GraphQL API (api.js) and nothing else; the server only hands out these files.
 import './style.css';
-import { add, h, clear, errorBox, link } from './ui.js';
-import { ApiError, token, gql, closeLive } from './api.js';
+import { add, h, errorBox, link } from './ui.js';
+import { ApiError, token, closeLive } from './api.js';
 import { forgetPositions } from './map.js';
 import * as home from './pages/home.js';
 import * as search from './pages/search.js';
@@ -105,4 +105,3 @@ async function whoAmI() {
 whoAmI();
 window.addEventListener('cmdb:signed-in', whoAmI);
 route();
-export { gql };

@@ -1,7 +1,7 @@
 // The what-if question asked of the API, shared by the service map and the what-if page:
 // impact (severity per service, explaining chains, affected CIs) and change risk (score,
 // weak edges, caveats) for a set of CIs and an optional change window.
-import { h, table, badge, link, ciLink, errorBox } from './ui.js';
+import { h, table, badge, link, ciLink } from './ui.js';
 import { gql } from './api.js';
 
 export const WHATIF_QUERY = `query WhatIf($ids: [ID!]!, $window: ChangeWindow) {
@@ -91,8 +91,4 @@ export function whatIfResults(answer, { onService, names } = {}) {
   }
   if (answer.changeRisk.caveats.length) out.push(h('ul', { class: 'caveats' }, answer.changeRisk.caveats.map((c) => h('li', null, c))));
   return out;
-}
-
-export function whatIfError(e) {
-  return errorBox(e);
 }

@@ -14,8 +14,9 @@ export async function render(view) {
   document.title = 'Home · cmdb';
   // Partial answers are still useful: a reader without discovery sees the rest.
   const { data, errors } = await gql(QUERY, {}, { partial: true });
-  const authError = errors.find((e) => ['UNAUTHENTICATED', 'TOKEN_EXPIRED'].includes(e.extensions && e.extensions.code));
-  if (authError) throw new ApiError(authError.message, authError.extensions.code, 401);
+  const failures = errors.map((e) => new ApiError(e.message, e.extensions && e.extensions.code));
+  const authError = failures.find((e) => e.needsSignIn);
+  if (authError) throw authError;
   add(view, h('h1', null, 'Home'));
   const services = data.businessServices || [];
   add(view, 
@@ -86,7 +87,7 @@ export async function render(view) {
       ),
     );
   }
-  for (const e of errors.filter((e) => e !== authError)) add(view, errorBox({ message: e.message, code: e.extensions && e.extensions.code }));
+  for (const e of failures) add(view, errorBox(e));
 }
 
 function healthCard(hh) {

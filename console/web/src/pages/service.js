@@ -5,7 +5,7 @@ import { add, h, clear, section, badge, link, ciLink, params, routeWith, errorBo
 import { gql } from '../api.js';
 import { drawMap, MAP_QUERY } from '../map.js';
 import { askWhatIf, whatIfResults } from '../whatif-core.js';
-import { toggle as togglePicked, isPicked } from '../selection.js';
+import { picked, setPicked, toggle } from '../selection.js';
 
 const SPOF = `query Spof($id: ID!) { singlePointsOfFailure(serviceId: $id) { id depth ci { name class } } }`;
 
@@ -30,7 +30,6 @@ export async function render(view, { args, query, navigate, isCurrent }) {
     h('h1', null, map.service.name, ' ', h('span', { class: 'sub' }, map.service.kind.toLowerCase().replace('_', ' '), ' service')),
     h('div', { class: 'map-layout' }, canvas, panel),
   );
-  const picked = new Set((p.pick || '').split(',').filter(Boolean));
   const pickMode = h('input', { type: 'checkbox', id: 'pick-mode' });
   const pickedList = h('ul', { id: 'picked' });
   const results = h('div', { id: 'whatif-results' });
@@ -38,17 +37,19 @@ export async function render(view, { args, query, navigate, isCurrent }) {
   const names = new Map(map.nodes.map((n) => [n.id, n.name]));
   let ctl;
   const refreshPicked = () => {
-    add(clear(pickedList), ...[...picked].map((x) => h('li', null, ciLink(x, names.get(x)), ' ', h('button', { type: 'button', class: 'small', onclick: () => { picked.delete(x); refreshPicked(); } }, '×'))));
-    ctl && ctl.setSelected([...picked]);
+    // The tab's one selection (selection.js): what is picked here is what the what-if page sees.
+    add(clear(pickedList), ...picked().map((c) => h('li', null, ciLink(c.id, c.name), ' ', h('button', { type: 'button', class: 'small', onclick: () => { setPicked(picked().filter((x) => x.id !== c.id)); refreshPicked(); } }, '×'))));
+    ctl && ctl.setSelected(picked().map((c) => c.id));
   };
   const runWhatIf = async () => {
-    if (!picked.size) return;
+    const ids = picked().map((c) => c.id);
+    if (!ids.length) return;
     add(clear(results), loading('Asking…'));
     try {
-      const answer = await askWhatIf([...picked]);
+      const answer = await askWhatIf(ids);
       const mine = answer.impact.services.find((s) => s.serviceId === map.service.id);
       const lit = ctl.highlight({
-        failing: [...picked],
+        failing: ids,
         affected: answer.impact.affected,
         paths: mine ? mine.paths : [],
         pathEdges: mine ? mine.pathEdges : [],
@@ -78,7 +79,7 @@ export async function render(view, { args, query, navigate, isCurrent }) {
       pickedList,
       h('button', { type: 'button', id: 'run-whatif', onclick: runWhatIf }, 'Run what-if'),
       ' ',
-      h('button', { type: 'button', class: 'secondary', onclick: () => { picked.clear(); refreshPicked(); ctl.highlight({}); clear(results); } }, 'Clear'),
+      h('button', { type: 'button', class: 'secondary', onclick: () => { setPicked([]); refreshPicked(); ctl.highlight({}); clear(results); } }, 'Clear'),
       results,
     ),
     section(
@@ -117,10 +118,7 @@ export async function render(view, { args, query, navigate, isCurrent }) {
     depth,
     onNode: (d) => {
       if (pickMode.checked) {
-        if (picked.has(d.id)) picked.delete(d.id);
-        else picked.add(d.id);
-        // The what-if page sees picks made here too.
-        if (isPicked(d.id) !== picked.has(d.id)) togglePicked({ id: d.id, name: d.name, class: d.class });
+        toggle({ id: d.id, name: d.name, class: d.class });
         refreshPicked();
       } else navigate(`/ci/${encodeURIComponent(d.id)}`);
     },
@@ -137,5 +135,4 @@ export async function render(view, { args, query, navigate, isCurrent }) {
     ? `Summarised: ${map.nodes.length} CIs drawn as ${ctl.drawnNodes} nodes (same class and tier grouped; click a group to list it). ${ms} ms.`
     : `Drawn in ${ms} ms.`;
   if (isCurrent()) view.dataset.ready = 'true';
-  if (picked.size) runWhatIf();
 }
