@@ -7,7 +7,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use cmdb_model::impact::{GroupCompletion, GroupRule, NodeGraph};
 use cmdb_model::{CiClass, CiId, ImpactFlow, RelType};
+use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 
 use crate::types::{Reached, TraverseDirection};
 
@@ -20,6 +23,19 @@ pub struct Adjacency {
     /// Class of each interned CI, so impact questions need no database read to tell services
     /// and groups from the rest.
     class: Vec<Option<CiClass>>,
+    /// Groups' redundancy rules read so far (`None`: the CI declares none), so an impact
+    /// question reads no CI row once its groups were seen. Forgotten whenever the CI is
+    /// written (every CI write sets its class or re-reads its node, below).
+    rules: Mutex<FxHashMap<u32, Option<GroupRule>>>,
+}
+
+/// The impact subgraph of some CIs by number (see [`Adjacency::impact_subgraph`]).
+pub struct ImpactSubgraph<'a> {
+    pub graph: NodeGraph<'a>,
+    /// The start CIs' nodes in `graph`.
+    pub start: Vec<u32>,
+    /// The groups completed, as (node in `graph`, adjacency number): their rules are needed.
+    pub groups: Vec<(u32, u32)>,
 }
 
 impl Adjacency {
@@ -40,6 +56,7 @@ impl Adjacency {
     pub fn set_class(&mut self, id: &str, class: CiClass) {
         let n = self.intern(id);
         self.class[n as usize] = Some(class);
+        self.rules.get_mut().remove(&n);
     }
 
     /// Set or forget (the CI is gone) the class of `id`.
@@ -49,6 +66,7 @@ impl Adjacency {
             None => {
                 if let Some(&n) = self.index.get(id) {
                     self.class[n as usize] = None;
+                    self.rules.get_mut().remove(&n);
                 }
             }
         }
@@ -57,28 +75,6 @@ impl Adjacency {
     /// CIs interned so far (with a class or an edge).
     pub fn node_count(&self) -> usize {
         self.ids.len()
-    }
-
-    pub fn class_of(&self, id: &str) -> Option<CiClass> {
-        self.index.get(id).and_then(|&n| self.class[n as usize])
-    }
-
-    /// Every active edge touching `id`, as (from, type, to).
-    pub fn edges_of(&self, id: &str) -> Vec<(String, RelType, String)> {
-        let Some(&n) = self.index.get(id) else {
-            return Vec::new();
-        };
-        let me = &self.ids[n as usize];
-        let mut v: Vec<(String, RelType, String)> = self.out[n as usize]
-            .iter()
-            .map(|&(d, t)| (me.to_string(), t, self.ids[d as usize].to_string()))
-            .collect();
-        v.extend(
-            self.inc[n as usize]
-                .iter()
-                .map(|&(f, t)| (self.ids[f as usize].to_string(), t, me.to_string())),
-        );
-        v
     }
 
     pub fn add(&mut self, from: &str, t: RelType, to: &str) {
@@ -100,6 +96,7 @@ impl Adjacency {
     /// Forget every edge touching `id` (it will be re-added from the database).
     pub fn clear_node(&mut self, id: &str) {
         let Some(&n) = self.index.get(id) else { return };
+        self.rules.get_mut().remove(&n);
         let outs = std::mem::take(&mut self.out[n as usize]);
         for (d, t) in outs {
             self.inc[d as usize].retain(|e| *e != (n, t));
@@ -254,5 +251,124 @@ impl Adjacency {
             }
         }
         edges
+    }
+
+    /// The impact subgraph of `start` by number, for the engine (`cmdb_model::impact`): every
+    /// edge crossed walking downstream up to `max_depth` hops, completed with every edge of each
+    /// group in it ([`GroupCompletion`]), each CI with its class. Start CIs the index does not
+    /// know are nodes without edges. Rules are left to the caller (see [`Self::cached_rules`]).
+    pub fn impact_subgraph<'a>(&'a self, start: &'a [CiId], max_depth: u32) -> ImpactSubgraph<'a> {
+        let mut walk = Walk {
+            adj: self,
+            graph: NodeGraph::default(),
+            local: FxHashMap::default(),
+        };
+        let mut start_nodes = Vec::with_capacity(start.len());
+        let mut queue = VecDeque::new();
+        let mut crossed: Vec<(u32, RelType, u32)> = Vec::new();
+        let mut unknown: FxHashMap<&str, u32> = FxHashMap::default();
+        for s in start {
+            match self.index.get(s.as_str()) {
+                Some(&n) => {
+                    let (node, new) = walk.node(n);
+                    start_nodes.push(node);
+                    if new {
+                        queue.push_back((n, 0u32));
+                    }
+                }
+                None => {
+                    let node = *unknown
+                        .entry(s.as_str())
+                        .or_insert_with(|| walk.graph.add_node(s.as_str(), None));
+                    start_nodes.push(node);
+                }
+            }
+        }
+        while let Some((n, depth)) = queue.pop_front() {
+            if depth >= max_depth {
+                continue;
+            }
+            self.step(n, TraverseDirection::Downstream, &[], |m, e| {
+                crossed.push(e);
+                if walk.node(m).1 {
+                    queue.push_back((m, depth + 1));
+                }
+            });
+        }
+        walk.add_edges(&crossed);
+        let mut completion = GroupCompletion::<u32>::default();
+        loop {
+            let groups = completion.next_round(crossed.iter().map(|(f, t, d)| (f, *t, d)));
+            if groups.is_empty() {
+                break;
+            }
+            crossed.clear();
+            for g in groups {
+                crossed.extend(self.out[g as usize].iter().map(|&(d, t)| (g, t, d)));
+                crossed.extend(self.inc[g as usize].iter().map(|&(f, t)| (f, t, g)));
+            }
+            walk.add_edges(&crossed);
+        }
+        let groups = completion
+            .groups()
+            .map(|&g| (walk.node(g).0, g))
+            .collect();
+        ImpactSubgraph {
+            graph: walk.graph,
+            start: start_nodes,
+            groups,
+        }
+    }
+
+    /// The rules of `groups` (adjacency numbers) known without reading the database, and the
+    /// ids of those to read (then [`Self::remember_rules`]).
+    pub fn cached_rules(&self, groups: &[(u32, u32)]) -> (Vec<(u32, GroupRule)>, Vec<(u32, CiId)>) {
+        let cache = self.rules.lock();
+        let (mut known, mut missing) = (Vec::new(), Vec::new());
+        for &(node, g) in groups {
+            match cache.get(&g) {
+                Some(Some(rule)) => known.push((node, *rule)),
+                Some(None) => {}
+                None => missing.push((node, CiId(self.ids[g as usize].to_string()))),
+            }
+        }
+        (known, missing)
+    }
+
+    /// Keep rules read from the database (`None`: the CI declares none).
+    pub fn remember_rules(&self, read: impl IntoIterator<Item = (CiId, Option<GroupRule>)>) {
+        let mut cache = self.rules.lock();
+        for (id, rule) in read {
+            if let Some(&n) = self.index.get(id.as_str()) {
+                cache.insert(n, rule);
+            }
+        }
+    }
+}
+
+/// The nodes of an impact subgraph being built, by adjacency number.
+struct Walk<'a> {
+    adj: &'a Adjacency,
+    graph: NodeGraph<'a>,
+    local: FxHashMap<u32, u32>,
+}
+
+impl<'a> Walk<'a> {
+    /// The graph node of adjacency node `n`, and whether it is new.
+    fn node(&mut self, n: u32) -> (u32, bool) {
+        let mut new = false;
+        let node = *self.local.entry(n).or_insert_with(|| {
+            new = true;
+            self.graph
+                .add_node(&self.adj.ids[n as usize], self.adj.class[n as usize])
+        });
+        (node, new)
+    }
+
+    fn add_edges(&mut self, edges: &[(u32, RelType, u32)]) {
+        for &(f, t, d) in edges {
+            let (f, d) = (self.node(f).0, self.node(d).0);
+            self.graph.add_edge(f, t, d);
+        }
     }
 }

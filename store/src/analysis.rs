@@ -6,17 +6,13 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use cmdb_model::impact::{
-    self, FailureChains, GraphEdge, GroupRule, ImpactGraph, ImpactOptions, ImpactReport,
+    self, FailureChains, GraphEdge, GroupCompletion, GroupRule, ImpactGraph, ImpactOptions, ImpactReport,
     ServiceImpact, SinglePointOfFailure,
 };
 use cmdb_model::{Ci, CiId, CiStatus, RelType, Relationship, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::{Direction, GraphStore, RelQuery, StoreError, TraverseDirection, TraverseQuery};
-
-/// Rounds of "a group's edges reveal another group" followed when completing a graph; groups
-/// nested deeper than this are treated as plain CIs.
-const MAX_GROUP_NESTING: usize = 8;
 
 /// A CI attribute read as a non-negative integer (a JSON number or a numeric string).
 fn attr_u32(ci: &Ci, key: &str) -> Option<u32> {
@@ -40,15 +36,14 @@ pub async fn complete_graph<S: GraphStore + ?Sized>(
     extra: &[CiId],
     mut edges: Vec<GraphEdge>,
 ) -> Result<ImpactGraph, StoreError> {
-    let mut done: HashSet<CiId> = HashSet::new();
-    for _ in 0..MAX_GROUP_NESTING {
-        let new: Vec<CiId> = ImpactGraph::groups_in(&edges)
-            .into_iter()
-            .filter(|g| !done.contains(g))
-            .collect();
+    let mut completion = GroupCompletion::<CiId>::default();
+    let mut fresh = 0;
+    loop {
+        let new = completion.next_round(edges[fresh..].iter().map(|e| (&e.from, e.rel_type, &e.to)));
         if new.is_empty() {
             break;
         }
+        fresh = edges.len();
         let q = RelQuery {
             direction: Direction::Both,
             types: vec![],
@@ -59,10 +54,9 @@ pub async fn complete_graph<S: GraphStore + ?Sized>(
                 edges.push((&r).into());
             }
         }
-        done.extend(new);
-        edges.sort();
-        edges.dedup();
     }
+    edges.sort();
+    edges.dedup();
     let mut ids: Vec<CiId> = edges
         .iter()
         .flat_map(|e| [e.from.clone(), e.to.clone()])
@@ -74,7 +68,7 @@ pub async fn complete_graph<S: GraphStore + ?Sized>(
     let mut rules = HashMap::new();
     for chunk in ids.chunks(1000) {
         for ci in store.get_many(chunk).await? {
-            if done.contains(&ci.id) {
+            if completion.is_group(&ci.id) {
                 if let Some(r) = GroupRule::of(&ci) {
                     rules.insert(ci.id.clone(), r);
                 }
@@ -96,11 +90,10 @@ pub async fn impact(
     failing: &[CiId],
     opts: &ImpactOptions,
 ) -> Result<ImpactReport, StoreError> {
-    let g = store.impact_graph(failing, opts.max_depth).await?;
-    let report = impact::evaluate(failing, &g, opts);
+    let report = store.impact(failing, opts).await?;
     tracing::debug!(
         failing = failing.len(),
-        edges = g.edges.len(),
+        affected = report.affected.len(),
         services = report.services.len(),
         "impact evaluated"
     );

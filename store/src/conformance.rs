@@ -1391,6 +1391,22 @@ pub async fn impact_graph_completes_groups(s: &dyn GraphStore) {
         (r.groups[0].down, r.groups[0].severity),
         (1, cmdb_model::impact::Severity::AtRisk)
     );
+    // The store's own answer agrees, and follows a rule changed by a later write (a backend
+    // that keeps rules in memory must forget them when the CI is written).
+    assert_eq!(s.impact(&[web1.id.clone()], &Default::default()).await.unwrap(), r);
+    let mut o = obs("manual", "g2", Scope::none());
+    o.push(
+        Record::new("pool", CiClass::Cluster)
+            .name("web-pool")
+            .ident("name", "web-pool")
+            .attr("min_up", 1),
+    );
+    ingest(s, o).await;
+    let r = s.impact(&[web1.id.clone()], &Default::default()).await.unwrap();
+    assert_eq!(
+        (r.groups[0].min_up, r.groups[0].severity),
+        (1, cmdb_model::impact::Severity::Degraded)
+    );
 }
 
 /// The host of `same_device_from_snmp_and_ssh_is_one_ci` as SNMP first reports it (by MAC).

@@ -107,6 +107,18 @@ pub trait GraphStore: Send + Sync {
             .collect();
         analysis::complete_graph(self, start, edges).await
     }
+    /// Which CIs and business services fail, degrade or lose redundancy if `failing` fail
+    /// together (`cmdb_model::impact::evaluate` over [`Self::impact_graph`]). `failing` must be
+    /// current ids. The default loads the graph by id and evaluates; a backend holding the
+    /// graph in memory evaluates it by number, building no string before the report.
+    async fn impact(
+        &self,
+        failing: &[CiId],
+        opts: &cmdb_model::impact::ImpactOptions,
+    ) -> Result<cmdb_model::impact::ImpactReport, StoreError> {
+        let g = self.impact_graph(failing, opts.max_depth).await?;
+        Ok(cmdb_model::impact::evaluate(failing, &g, opts))
+    }
     /// A CI's history (both ends of relationship changes), newest first.
     async fn history(
         &self,

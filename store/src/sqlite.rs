@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::adjacency::Adjacency;
+
+mod impact;
 use crate::cursor::{decode_cursor, encode_cursor, order_field, sort_value};
 use crate::graph_changes::{self, CatchUp, Logged};
 use crate::types::*;
@@ -1973,80 +1975,22 @@ impl GraphStore for EmbeddedStore {
         self.read(|c| self.load_rels(c, &edges))
     }
 
-    /// From the in-memory adjacency (edges, classes, group members); only the groups' rules
-    /// are read from the database.
+    /// From the in-memory adjacency (see `sqlite/impact.rs`).
     async fn impact_graph(
         &self,
         start: &[CiId],
         max_depth: u32,
     ) -> Result<cmdb_model::impact::ImpactGraph, StoreError> {
-        use cmdb_model::impact::{GraphEdge, ImpactGraph};
-        if self.closed.load(Ordering::Acquire) {
-            return Err(StoreError::Closed);
-        }
-        self.sync()?;
-        let (edges, classes, groups) =
-            {
-                let st = self.adjacency.read();
-                let adj = &st.adj;
-                let mut edges: Vec<GraphEdge> = adj
-                    .impact_edges(start, max_depth)
-                    .into_iter()
-                    .map(|(f, t, d)| GraphEdge {
-                        from: CiId(f),
-                        rel_type: t,
-                        to: CiId(d),
-                    })
-                    .collect();
-                let mut done: HashSet<CiId> = HashSet::new();
-                loop {
-                    let new: Vec<CiId> = ImpactGraph::groups_in(&edges)
-                        .into_iter()
-                        .filter(|g| !done.contains(g))
-                        .collect();
-                    if new.is_empty() || done.len() > 100_000 {
-                        break;
-                    }
-                    for g in &new {
-                        edges.extend(adj.edges_of(g.as_str()).into_iter().map(|(f, t, d)| {
-                            GraphEdge {
-                                from: CiId(f),
-                                rel_type: t,
-                                to: CiId(d),
-                            }
-                        }));
-                    }
-                    done.extend(new);
-                    edges.sort();
-                    edges.dedup();
-                }
-                let mut classes = std::collections::HashMap::new();
-                for id in edges
-                    .iter()
-                    .flat_map(|e| [&e.from, &e.to])
-                    .chain(start.iter())
-                {
-                    if !classes.contains_key(id) {
-                        if let Some(c) = adj.class_of(id.as_str()) {
-                            classes.insert(id.clone(), c);
-                        }
-                    }
-                }
-                (edges, classes, done.into_iter().collect::<Vec<_>>())
-            };
-        let mut rules = std::collections::HashMap::new();
-        if !groups.is_empty() {
-            for ci in self.get_many(&groups).await? {
-                if let Some(r) = cmdb_model::impact::GroupRule::of(&ci) {
-                    rules.insert(ci.id, r);
-                }
-            }
-        }
-        Ok(ImpactGraph {
-            edges,
-            classes,
-            rules,
-        })
+        self.impact_graph_blocking(start, max_depth)
+    }
+
+    /// By number over the in-memory adjacency (see `sqlite/impact.rs`).
+    async fn impact(
+        &self,
+        failing: &[CiId],
+        opts: &cmdb_model::impact::ImpactOptions,
+    ) -> Result<cmdb_model::impact::ImpactReport, StoreError> {
+        self.impact_blocking(failing, opts)
     }
 
     async fn history(

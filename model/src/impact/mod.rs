@@ -36,7 +36,10 @@ use std::collections::{BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-pub use graph::{GraphEdge, GroupRule, ImpactGraph, AT_RISK_UP_ATTR, MIN_UP_ATTR};
+pub use graph::{
+    GraphEdge, GroupCompletion, GroupRule, ImpactGraph, NodeGraph, AT_RISK_UP_ATTR,
+    MAX_GROUP_NESTING, MIN_UP_ATTR,
+};
 pub use spof::{single_points_of_failure, SinglePointOfFailure};
 
 use crate::class::CiClass;
@@ -204,7 +207,7 @@ fn distances(c: &Compiled, sources: &[u32], max_depth: u32) -> Vec<Option<u32>> 
         if du >= max_depth {
             continue;
         }
-        for &v in &c.succ[u as usize] {
+        for &v in c.succ(u) {
             if dist[v as usize].is_none() {
                 dist[v as usize] = Some(du + 1);
                 queue.push_back(v);
@@ -217,12 +220,12 @@ fn distances(c: &Compiled, sources: &[u32], max_depth: u32) -> Vec<Option<u32>> 
 /// The state of `v` from its predecessors' states (the rules in the module docs).
 fn state_of(c: &Compiled, v: u32, state: &[State], in_horizon: &[bool]) -> State {
     let mut hard = State::Ok;
-    for &(u, member) in &c.pred[v as usize] {
+    for &(u, member) in c.pred(v) {
         if !member && in_horizon[u as usize] {
             hard = hard.max(state[u as usize]);
         }
     }
-    let ms = &c.members[v as usize];
+    let ms = c.members(v);
     if ms.is_empty() {
         return hard;
     }
@@ -279,55 +282,87 @@ pub fn evaluate_observed(
     opts: &ImpactOptions,
 ) -> ImpactReport {
     let ids: Vec<CiId> = observed.iter().map(|(id, _)| id.clone()).collect();
-    let c = Compiled::new(g, &ids);
+    let c = Compiled::from_ids(g, &ids);
+    let observed: Vec<(u32, State)> = observed
+        .iter()
+        .filter_map(|(id, sev)| Some((c.index_of(id.as_str())?, State::from(*sev))))
+        .collect();
+    evaluate_compiled(&c, &observed, opts)
+}
+
+/// [`evaluate`] over a graph by number: `failing` are nodes of `g`. What a store holding the
+/// graph in memory calls, so that no string is built before the report.
+pub fn evaluate_nodes(g: NodeGraph<'_>, failing: &[u32], opts: &ImpactOptions) -> ImpactReport {
+    let c = Compiled::new(g);
+    let observed: Vec<(u32, State)> = failing.iter().map(|&f| (c.node(f), State::Down)).collect();
+    evaluate_compiled(&c, &observed, opts)
+}
+
+fn evaluate_compiled(c: &Compiled, observed: &[(u32, State)], opts: &ImpactOptions) -> ImpactReport {
     let mut floor = vec![State::Ok; c.len()];
-    for (id, sev) in observed {
-        let i = c.index[id] as usize;
-        floor[i] = floor[i].max(State::from(*sev));
+    for &(i, st) in observed {
+        floor[i as usize] = floor[i as usize].max(st);
     }
-    let mut sources: Vec<u32> = ids.iter().map(|f| c.index[f]).collect();
+    let mut sources: Vec<u32> = observed.iter().map(|&(i, _)| i).collect();
     sources.sort_unstable();
     sources.dedup();
-    let dist = distances(&c, &sources, opts.max_depth);
+    let dist = distances(c, &sources, opts.max_depth);
     let in_horizon: Vec<bool> = dist.iter().map(Option::is_some).collect();
+    let state = fixpoint(c, &sources, floor, &in_horizon);
+    report(c, &sources, &dist, &state, opts)
+}
 
-    // Least fixpoint by worklist; observed CIs never fall below what was observed.
+/// The least fixpoint of the rules by worklist; observed CIs never fall below `floor`.
+fn fixpoint(c: &Compiled, sources: &[u32], floor: Vec<State>, in_horizon: &[bool]) -> Vec<State> {
     let mut state = floor.clone();
     let mut work: VecDeque<u32> = VecDeque::new();
     let mut queued = vec![false; c.len()];
-    for &s in &sources {
-        for &v in &c.succ[s as usize] {
-            if !queued[v as usize] && in_horizon[v as usize] {
-                queued[v as usize] = true;
-                work.push_back(v);
+    let enqueue_successors = |u: u32, work: &mut VecDeque<u32>, queued: &mut [bool]| {
+        for &w in c.succ(u) {
+            if !queued[w as usize] && in_horizon[w as usize] {
+                queued[w as usize] = true;
+                work.push_back(w);
             }
         }
+    };
+    for &s in sources {
+        enqueue_successors(s, &mut work, &mut queued);
     }
     while let Some(v) = work.pop_front() {
         queued[v as usize] = false;
         if state[v as usize] == State::Down {
             continue;
         }
-        let s = state_of(&c, v, &state, &in_horizon).max(floor[v as usize]);
+        let s = state_of(c, v, &state, in_horizon).max(floor[v as usize]);
         if s > state[v as usize] {
             state[v as usize] = s;
-            for &w in &c.succ[v as usize] {
-                if !queued[w as usize] && in_horizon[w as usize] {
-                    queued[w as usize] = true;
-                    work.push_back(w);
-                }
-            }
+            enqueue_successors(v, &mut work, &mut queued);
         }
     }
+    state
+}
 
-    let mut affected = Vec::new();
+/// The report from distances and states: affected CIs, services with their chains, groups.
+fn report(
+    c: &Compiled,
+    sources: &[u32],
+    dist: &[Option<u32>],
+    state: &[State],
+    opts: &ImpactOptions,
+) -> ImpactReport {
+    // Node numbers are in id order, so (depth, node) is (depth, id).
+    let mut hit: Vec<(u32, u32)> = Vec::new();
+    for v in 0..c.len() as u32 {
+        if let (Some(d), Some(_)) = (dist[v as usize], state[v as usize].severity()) {
+            hit.push((d, v));
+        }
+    }
+    hit.sort_unstable();
+    let mut affected = Vec::with_capacity(hit.len());
     let mut services = Vec::new();
     let mut groups = Vec::new();
-    for v in 0..c.len() as u32 {
-        let Some(d) = dist[v as usize] else { continue };
-        let Some(sev) = state[v as usize].severity() else {
-            continue;
-        };
+    for &(d, v) in &hit {
+        let sev = state[v as usize].severity().unwrap_or(Severity::Degraded);
         let class = c.class[v as usize];
         if d > 0 {
             affected.push(AffectedCi {
@@ -338,23 +373,10 @@ pub fn evaluate_observed(
             });
         }
         if c.is_group(v) {
-            let ms = &c.members[v as usize];
-            let down = ms
-                .iter()
-                .filter(|&&m| in_horizon[m as usize] && state[m as usize] == State::Down)
-                .count() as u32;
-            groups.push(GroupImpact {
-                group: c.id(v),
-                class,
-                members: ms.len() as u32,
-                down,
-                min_up: c.min_up[v as usize],
-                at_risk_up: c.at_risk_up[v as usize],
-                severity: sev,
-            });
+            groups.push((v, group_impact(c, v, sev, state, dist)));
         }
         if class == Some(CiClass::BusinessService) {
-            let chains = shortest_chains(&c, &dist, v, opts.max_paths_per_service);
+            let chains = shortest_chains(c, dist, v, opts.max_paths_per_service);
             services.push(ServiceImpact {
                 service: c.id(v),
                 severity: sev,
@@ -366,14 +388,37 @@ pub fn evaluate_observed(
             });
         }
     }
-    affected.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
+    groups.sort_unstable_by_key(|(v, _)| *v);
     services
         .sort_by(|a, b| (a.severity, a.depth, &a.service).cmp(&(b.severity, b.depth, &b.service)));
     ImpactReport {
         failing: sources.iter().map(|&s| c.id(s)).collect(),
         affected,
         services,
-        groups,
+        groups: groups.into_iter().map(|(_, g)| g).collect(),
+    }
+}
+
+fn group_impact(
+    c: &Compiled,
+    v: u32,
+    severity: Severity,
+    state: &[State],
+    dist: &[Option<u32>],
+) -> GroupImpact {
+    let ms = c.members(v);
+    let down = ms
+        .iter()
+        .filter(|&&m| dist[m as usize].is_some() && state[m as usize] == State::Down)
+        .count() as u32;
+    GroupImpact {
+        group: c.id(v),
+        class: c.class[v as usize],
+        members: ms.len() as u32,
+        down,
+        min_up: c.min_up[v as usize],
+        at_risk_up: c.at_risk_up[v as usize],
+        severity,
     }
 }
 
@@ -400,9 +445,9 @@ pub(crate) fn shortest_chains(
     let mut stack = vec![target];
     while let Some(v) = stack.pop() {
         if on_path.insert(v) {
-            for &(u, _) in &c.pred[v as usize] {
+            for &(u, _) in c.pred(v) {
                 if on_shortest(u, v) {
-                    edges.insert(c.edge(u, v));
+                    edges.insert(c.edge_key(u, v));
                     stack.push(u);
                 }
             }
@@ -432,7 +477,7 @@ pub(crate) fn shortest_chains(
             }
         } else {
             let dv = dist[v as usize];
-            for &w in &c.succ[v as usize] {
+            for &w in c.succ(v) {
                 if *truncated {
                     break;
                 }
@@ -467,7 +512,7 @@ pub(crate) fn shortest_chains(
         paths: out,
         truncated,
         on_path,
-        edges: edges.into_iter().collect(),
+        edges: edges.into_iter().map(|k| c.graph_edge(k)).collect(),
     }
 }
 
@@ -490,8 +535,10 @@ pub fn failure_chains(
     cap: usize,
 ) -> FailureChains {
     let extra = [from.clone(), to.clone()];
-    let c = Compiled::new(g, &extra);
-    let (f, t) = (c.index[from], c.index[to]);
+    let c = Compiled::from_ids(g, &extra);
+    let (Some(f), Some(t)) = (c.index_of(from.as_str()), c.index_of(to.as_str())) else {
+        return FailureChains::default();
+    };
     let dist = distances(&c, &[f], max_depth);
     if dist[t as usize].is_none() {
         return FailureChains::default();
@@ -502,7 +549,7 @@ pub fn failure_chains(
         .iter()
         .map(|p| {
             p.windows(2)
-                .map(|w| c.edge(c.index[&w[0]], c.index[&w[1]]))
+                .filter_map(|w| Some(c.edge(c.index_of(w[0].as_str())?, c.index_of(w[1].as_str())?)))
                 .collect()
         })
         .collect();

@@ -36,8 +36,10 @@ pub struct SinglePointOfFailure {
 /// a pool or cluster fails only through its members. Ordered by (depth, id).
 pub fn single_points_of_failure(g: &ImpactGraph, service: &CiId) -> Vec<SinglePointOfFailure> {
     let extra = [service.clone()];
-    let c = Compiled::new(g, &extra);
-    let s = c.index[service];
+    let c = Compiled::from_ids(g, &extra);
+    let Some(s) = c.index_of(service.as_str()) else {
+        return Vec::new();
+    };
     let n = c.len();
     // Upstream distance of every CI from the service: the candidates.
     let mut up = vec![None; n];
@@ -45,7 +47,7 @@ pub fn single_points_of_failure(g: &ImpactGraph, service: &CiId) -> Vec<SinglePo
     let mut queue = VecDeque::from([s]);
     while let Some(v) = queue.pop_front() {
         let dv = up[v as usize].unwrap_or(0);
-        for &(u, _) in &c.pred[v as usize] {
+        for &(u, _) in c.pred(v) {
             if up[u as usize].is_none() {
                 up[u as usize] = Some(dv + 1);
                 queue.push_back(u);
@@ -68,15 +70,15 @@ pub fn single_points_of_failure(g: &ImpactGraph, service: &CiId) -> Vec<SinglePo
         touched.push(cand);
         let mut queue = VecDeque::from([cand]);
         'sim: while let Some(u) = queue.pop_front() {
-            for &v in &c.succ[u as usize] {
+            for &v in c.succ(u) {
                 if down[v as usize] || up[v as usize].is_none() {
                     continue;
                 }
-                let member = c.members[v as usize].binary_search(&u).is_ok();
+                let member = c.members(v).binary_search(&u).is_ok();
                 let falls = if member {
                     lost[v as usize] += 1;
                     touched.push(v);
-                    let total = c.members[v as usize].len() as u32;
+                    let total = c.members(v).len() as u32;
                     total - lost[v as usize] < c.min_up[v as usize]
                 } else {
                     true

@@ -733,3 +733,26 @@ proptest! {
         }
     }
 }
+
+/// Node numbers follow id order even where ids share their first 16 bytes (the compile sort
+/// compares a 16-byte key first), and a prefix sorts before its extensions.
+#[test]
+fn id_order_holds_for_long_shared_prefixes() {
+    let p = "ci_0123456789abcdef_";
+    let names = [
+        format!("{p}b"),
+        format!("{p}a"),
+        format!("{p}"),
+        "ci_0".to_string(),
+        format!("{p}ab"),
+        "ci_0123456789abcdeF".to_string(),
+    ];
+    let mut edges: Vec<GraphEdge> = names.iter().map(|n| e(n, RunsOn, "h")).collect();
+    edges.reverse();
+    let g = graph(edges, &[], &[]);
+    let r = run(&g, &["h"]);
+    let got: Vec<&str> = r.affected.iter().map(|a| a.id.as_str()).collect();
+    let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(got, want);
+}
