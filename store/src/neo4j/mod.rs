@@ -25,7 +25,7 @@ pub(crate) mod db;
 mod probe;
 mod read;
 mod rows;
-pub mod snapshot;
+mod snapshot;
 mod view;
 
 use std::collections::{BTreeMap, HashSet};
@@ -46,8 +46,9 @@ use crate::{GraphStore, StoreError};
 use db::{q, retryable, Tx};
 use rows::{rel_entity, RelRow, REL_FIELDS};
 
+/// Kept here too for callers of the Neo4j migration path; the type lives below both backends.
+pub use crate::snapshot::{derive_identifiers, read_snapshot, Snapshot};
 pub use probe_api::server_identity;
-pub use snapshot::{derive_identifiers, read_snapshot, Snapshot};
 
 /// The schema version this build writes. Stored in `(:CmdbMeta {key: 'schema_version'})`.
 pub const SCHEMA_VERSION: i64 = 2;

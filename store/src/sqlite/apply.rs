@@ -105,7 +105,7 @@ impl EmbeddedStore {
     /// Insert a whole-graph snapshot verbatim (ids, provenance, evidence, history kept) in one
     /// transaction, then rebuild the adjacency index. For `cmdb migrate`; the store should be
     /// empty (existing rows with the same ids are overwritten).
-    pub fn load_snapshot(&self, snap: &crate::neo4j::Snapshot) -> Result<(), StoreError> {
+    pub fn load_snapshot(&self, snap: &crate::snapshot::Snapshot) -> Result<(), StoreError> {
         self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for ci in &snap.cis {
