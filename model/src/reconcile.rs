@@ -28,6 +28,7 @@ use crate::identify::{identifier_key, rule_values};
 use crate::ids::{CiId, RunId, Source};
 use crate::observation::{Observation, Record, Scope};
 use crate::rel::{Evidence, EvidenceKind, RelKey, RelStatus, RelType, Relationship};
+use crate::sighting::Sighted;
 use crate::time::Timestamp;
 
 /// Read-only access to the current graph, as reconciliation needs it.
@@ -175,6 +176,14 @@ impl Delta {
             .filter(|w| w.rel.status == RelStatus::Active)
             .map(|w| w.rel.key())
             .chain(self.seen_relationships.iter().cloned())
+    }
+    /// Everything this delta counts as seen by its source (`sighted_cis`, then
+    /// `sighted_relationships`).
+    pub fn sighted(&self) -> impl Iterator<Item = Sighted> + '_ {
+        self.sighted_cis()
+            .cloned()
+            .map(Sighted::Ci)
+            .chain(self.sighted_relationships().map(Sighted::Relationship))
     }
     pub fn is_empty(&self) -> bool {
         self.merges.is_empty()

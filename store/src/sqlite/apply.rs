@@ -1,107 +1,21 @@
 //! Applying a reconciled delta inside the write transaction: CI and relationship rows,
 //! merges, identifier keys, history and sightings; and loading a whole-graph snapshot.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use cmdb_model::{
-    reconcile, Ci, CiClass, CiId, Delta, Observation, Policy, RelKey, RelStatus, Relationship,
-    WriteKind,
+    Ci, CiId, Delta, LifecycleDelta, RelKey, RelStatus, Relationship, Sighted, WriteKind,
 };
 use rusqlite::{params, Transaction};
 
 use super::codec::*;
-use super::schema::{optimize, OPTIMIZE_AFTER_CREATED};
-use super::stale::mark_stale;
-use super::view::{get_rel, TxView};
+use super::view::get_rel;
 use super::EdgeChange;
 use super::EmbeddedStore;
 use crate::graph_changes;
-use crate::types::*;
 use crate::StoreError;
 
 impl EmbeddedStore {
-    /// Synchronous ingest (the async trait method runs this on the blocking pool).
-    pub fn ingest_blocking(
-        &self,
-        obs: &Observation,
-        opts: &IngestOptions,
-    ) -> Result<IngestReport, StoreError> {
-        let policy = Policy {
-            precedence: opts.precedence.clone(),
-        };
-        let (report, changes) = self.write(|conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let reconciled = {
-                let view = TxView { tx: &tx };
-                reconcile(obs, &view, &policy)?
-            };
-            let mut report = IngestReport {
-                created: reconciled.delta.count(WriteKind::Created),
-                updated: reconciled.delta.count(WriteKind::Updated),
-                unchanged: reconciled.delta.count(WriteKind::Unchanged)
-                    + reconciled.delta.seen_cis.len(),
-                merged: reconciled.delta.merges.len(),
-                relationships_created: reconciled.delta.rel_count(WriteKind::Created),
-                relationships_updated: reconciled.delta.rel_count(WriteKind::Updated),
-                explanations: reconciled.explanations,
-                errors: reconciled.errors,
-                dry_run: opts.dry_run,
-                ..Default::default()
-            };
-            if opts.dry_run {
-                tx.rollback()?;
-                report.delta = Some(reconciled.delta);
-                return Ok((report, (HashSet::new(), Vec::new(), Vec::new(), None)));
-            }
-            let mut dirty = HashSet::new();
-            let mut edges = Vec::new();
-            apply_delta(&tx, &reconciled.delta, &mut dirty, &mut edges)?;
-            let classes: Vec<(String, CiClass)> = reconciled
-                .delta
-                .cis
-                .iter()
-                .filter(|w| !w.touch_only)
-                .map(|w| (w.ci.id.0.clone(), w.ci.class))
-                .collect();
-            let (staled, closed) = mark_stale(&tx, &reconciled.delta, &mut edges)?;
-            report.staled = staled;
-            report.relationships_closed = closed;
-            let mut touched: BTreeSet<String> = dirty.iter().cloned().collect();
-            touched.extend(classes.iter().map(|(id, _)| id.clone()));
-            for (f, _, d, _) in &edges {
-                touched.insert(f.clone());
-                touched.insert(d.clone());
-            }
-            let logged = graph_changes::log(&tx, Some(&touched))?;
-            tx.commit()?;
-            if report.created >= OPTIMIZE_AFTER_CREATED {
-                optimize(conn);
-            }
-            Ok((report, (dirty, edges, classes, logged)))
-        })?;
-        let (dirty, edges, classes, logged) = changes;
-        // Patch the adjacency index from what was written; only merges (which re-point many
-        // edges at once) re-read their nodes from the database.
-        self.after_commit(logged, |adj| {
-            for (id, class) in &classes {
-                adj.set_class(id, *class);
-            }
-            for (f, t, d, active) in &edges {
-                if *active {
-                    adj.add(f, *t, d);
-                } else {
-                    adj.remove(f, *t, d);
-                }
-            }
-            if !dirty.is_empty() {
-                let nodes = self.read(|c| graph_changes::read_nodes(c, &dirty))?;
-                graph_changes::apply_nodes(adj, nodes);
-            }
-            Ok(())
-        })?;
-        Ok(report)
-    }
-
     /// Insert a whole-graph snapshot verbatim (ids, provenance, evidence, history kept) in one
     /// transaction, then rebuild the adjacency index. For `cmdb migrate`; the store should be
     /// empty (existing rows with the same ids are overwritten).
@@ -209,7 +123,7 @@ pub(super) fn write_rel(tx: &Transaction<'_>, r: &Relationship) -> Result<(), St
         r.from.as_str(),
         r.rel_type.as_str(),
         r.to.as_str(),
-        status_str(r.status),
+        r.status.as_str(),
         ms(r.first_seen),
         ms(r.last_seen),
         json(&body)?
@@ -269,7 +183,10 @@ pub(super) fn apply_merge(
         }
         write_rel(tx, &moved)?;
         tx.prepare_cached("UPDATE OR REPLACE sightings SET entity = ?2 WHERE entity = ?1")?
-            .execute(params![rel_entity(&old_key), rel_entity(&new_key)])?;
+            .execute(params![
+                Sighted::Relationship(old_key).encode(),
+                Sighted::Relationship(new_key).encode()
+            ])?;
     }
     tx.prepare_cached("UPDATE OR REPLACE sightings SET entity = ?2 WHERE entity = ?1")?
         .execute(params![from.as_str(), into.as_str()])?;
@@ -345,32 +262,83 @@ pub(super) fn apply_delta(
     for h in &d.history {
         insert_history(tx, h)?;
     }
-    // Sightings: which targets of which source saw what, for scoped staleness.
-    if !d.scope.targets.is_empty() {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO sightings (source, target, entity, run_id, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (source, target, entity) DO UPDATE SET run_id = excluded.run_id, seen_at = excluded.seen_at",
-        )?;
-        for target in &d.scope.targets {
-            for id in d.sighted_cis() {
-                stmt.execute(params![
-                    d.source.as_str(),
-                    target,
-                    id.as_str(),
-                    d.run_id.as_str(),
-                    ms(d.at)
-                ])?;
-            }
-            for k in d.sighted_relationships() {
-                stmt.execute(params![
-                    d.source.as_str(),
-                    target,
-                    rel_entity(&k),
-                    d.run_id.as_str(),
-                    ms(d.at)
-                ])?;
-            }
+    write_sightings(tx, d)
+}
+
+/// Sightings: which targets of which source saw what, for scoped staleness.
+fn write_sightings(tx: &Transaction<'_>, d: &Delta) -> Result<(), StoreError> {
+    if d.scope.targets.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO sightings (source, target, entity, run_id, seen_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (source, target, entity) DO UPDATE SET run_id = excluded.run_id, seen_at = excluded.seen_at",
+    )?;
+    for target in &d.scope.targets {
+        for sighted in d.sighted() {
+            stmt.execute(params![
+                d.source.as_str(),
+                target,
+                sighted.encode(),
+                d.run_id.as_str(),
+                ms(d.at)
+            ])?;
         }
+    }
+    Ok(())
+}
+
+/// Every relationship touching `id` (either end, any status).
+pub(super) fn touching(tx: &Transaction<'_>, id: &CiId) -> Result<Vec<Relationship>, StoreError> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 OR to_id = ?1"
+    ))?;
+    let rows = stmt.query_map([id.as_str()], row_to_rel)?;
+    collect(rows)
+}
+
+/// Apply a lifecycle rule's delta (`cmdb_model::lifecycle`) and store its history.
+pub(super) fn apply_lifecycle(tx: &Transaction<'_>, d: &LifecycleDelta) -> Result<(), StoreError> {
+    for (id, status) in &d.statuses {
+        tx.prepare_cached("UPDATE cis SET status = ?2 WHERE id = ?1")?
+            .execute(params![id.as_str(), status.as_str()])?;
+    }
+    for (keys, sql) in [
+        (
+            &d.closed,
+            "UPDATE rels SET status = 'CLOSED' WHERE from_id = ?1 AND type = ?2 AND to_id = ?3",
+        ),
+        (
+            &d.deleted_relationships,
+            "DELETE FROM rels WHERE from_id = ?1 AND type = ?2 AND to_id = ?3",
+        ),
+    ] {
+        for k in keys {
+            tx.prepare_cached(sql)?.execute(params![
+                k.from.as_str(),
+                k.rel_type.as_str(),
+                k.to.as_str()
+            ])?;
+        }
+    }
+    for s in &d.forget {
+        tx.prepare_cached("DELETE FROM sightings WHERE entity = ?1")?
+            .execute([s.encode()])?;
+    }
+    if let Some(id) = &d.deleted_ci {
+        for sql in [
+            "DELETE FROM rels WHERE from_id = ?1 OR to_id = ?1",
+            "DELETE FROM identifiers WHERE ci_id = ?1",
+            "DELETE FROM ci_tags WHERE ci_id = ?1",
+            "DELETE FROM ci_sources WHERE ci_id = ?1",
+            "DELETE FROM aliases WHERE ci_id = ?1",
+            "DELETE FROM cis WHERE id = ?1",
+        ] {
+            tx.prepare_cached(sql)?.execute([id.as_str()])?;
+        }
+    }
+    for h in &d.history {
+        insert_history(tx, h)?;
     }
     Ok(())
 }

@@ -158,10 +158,6 @@ pub(super) fn json<T: Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("serialising: {e}")))
 }
 
-pub(super) fn rel_entity(k: &RelKey) -> String {
-    format!("r|{}|{}|{}", k.rel_type.as_str(), k.from, k.to)
-}
-
 pub(super) fn row_to_ci(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Ci, StoreError>> {
     let id: String = row.get(0)?;
     let class: String = row.get(1)?;
@@ -236,13 +232,6 @@ pub(super) fn collect<T>(
         out.push(r??);
     }
     Ok(out)
-}
-
-pub(super) fn status_str(s: RelStatus) -> &'static str {
-    match s {
-        RelStatus::Active => "ACTIVE",
-        RelStatus::Closed => "CLOSED",
-    }
 }
 
 pub(super) const HISTORY_COLUMNS: &str =

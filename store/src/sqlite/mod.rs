@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use cmdb_model::lifecycle::{self, Actor, LifecycleDelta};
 use cmdb_model::{
-    ChangeKind, Ci, CiId, CiStatus, HistoryEntry, Observation, RelKey, RelStatus, RelType,
-    Relationship, Source,
+    reconcile, Ci, CiClass, CiId, CiStatus, HistoryEntry, Observation, Policy, RelKey, RelStatus,
+    RelType, Relationship,
 };
 use parking_lot::{Mutex, RwLock};
 use rusqlite::{params, Connection};
@@ -34,9 +35,12 @@ mod schema;
 mod stale;
 mod view;
 
+use apply::{apply_delta, apply_lifecycle, touching};
 use codec::*;
 use query::{find, search};
-use schema::{create_private, migrate, open_connection, optimize};
+use schema::{create_private, migrate, open_connection, optimize, OPTIMIZE_AFTER_CREATED};
+use stale::mark_stale;
+use view::TxView;
 use view::{get_ci, get_rel};
 
 /// An edge to add to (true) or remove from (false) the adjacency index after commit.
@@ -329,6 +333,44 @@ impl EmbeddedStore {
             Some(c) => f(c),
             None => Err(StoreError::Closed),
         }
+    }
+
+    /// Synchronous ingest (the async trait method runs this on the blocking pool).
+    pub fn ingest_blocking(
+        &self,
+        obs: &Observation,
+        opts: &IngestOptions,
+    ) -> Result<IngestReport, StoreError> {
+        let policy = Policy {
+            precedence: opts.precedence.clone(),
+        };
+        let (report, written) = self.write(|conn| ingest_in(conn, obs, opts, &policy))?;
+        // Patch the adjacency index from what was written; only merges (which re-point many
+        // edges at once) re-read their nodes from the database.
+        let Written {
+            dirty,
+            edges,
+            classes,
+            logged,
+        } = written;
+        self.after_commit(logged, |adj| {
+            for (id, class) in &classes {
+                adj.set_class(id, *class);
+            }
+            for (f, t, d, active) in &edges {
+                if *active {
+                    adj.add(f, *t, d);
+                } else {
+                    adj.remove(f, *t, d);
+                }
+            }
+            if !dirty.is_empty() {
+                let nodes = self.read(|c| graph_changes::read_nodes(c, &dirty))?;
+                graph_changes::apply_nodes(adj, nodes);
+            }
+            Ok(())
+        })?;
+        Ok(report)
     }
 
     /// Re-read `ids` into the adjacency index after this store committed a write that
@@ -638,84 +680,34 @@ impl GraphStore for EmbeddedStore {
     }
 
     async fn retire_stale(&self, older_than: chrono::Duration) -> Result<usize, StoreError> {
-        let cutoff = cmdb_model::now() - older_than;
-        let n = self.write(|conn| {
+        let now = cmdb_model::now();
+        let cutoff = lifecycle::retirement_cutoff(now, older_than);
+        self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let ids: Vec<String> = {
+            let ids: Vec<CiId> = {
                 let mut stmt =
                     tx.prepare("SELECT id FROM cis WHERE status = 'STALE' AND last_seen < ?1")?;
                 let rows = stmt.query_map([ms(cutoff)], |r| r.get::<_, String>(0))?;
-                rows.collect::<Result<_, _>>()?
+                rows.map(|r| r.map(CiId)).collect::<Result<_, _>>()?
             };
-            let now = cmdb_model::now();
-            for id in &ids {
-                tx.prepare_cached("UPDATE cis SET status = 'RETIRED' WHERE id = ?1")?
-                    .execute([id])?;
-                insert_history(
-                    &tx,
-                    &HistoryEntry {
-                        ci: CiId(id.clone()),
-                        at: now,
-                        kind: ChangeKind::StatusChanged,
-                        field: Some("status".into()),
-                        relationship: None,
-                        old: Some("STALE".into()),
-                        new: Some("RETIRED".into()),
-                        source: Source::new("retirement"),
-                        run_id: None,
-                    },
-                )?;
-            }
+            apply_lifecycle(&tx, &lifecycle::retire_stale(&ids, now))?;
             tx.commit()?;
             Ok(ids.len())
-        })?;
-        Ok(n)
+        })
     }
 
     async fn retire(&self, id: &CiId, source: &str) -> Result<Ci, StoreError> {
+        let by = Actor::by_hand(source, cmdb_model::now());
         let (ci, dirty, logged) = self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut ci = get_ci(&tx, id.as_str())?.ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
-            let now = cmdb_model::now();
-            let mut dirty = HashSet::new();
-            if ci.status != CiStatus::Retired {
-                let old = ci.status;
-                tx.prepare_cached("UPDATE cis SET status = 'RETIRED' WHERE id = ?1")?.execute([ci.id.as_str()])?;
-                insert_history(&tx, &HistoryEntry {
-                    ci: ci.id.clone(),
-                    at: now,
-                    kind: ChangeKind::StatusChanged,
-                    field: Some("status".into()),
-                    relationship: None,
-                    old: Some(old.as_str().into()),
-                    new: Some("RETIRED".into()),
-                    source: Source::new(source),
-                    run_id: None,
-                })?;
-                let rels = {
-                    let mut stmt = tx.prepare(&format!("SELECT {REL_COLUMNS} FROM rels WHERE (from_id = ?1 OR to_id = ?1) AND status = 'ACTIVE'"))?;
-                    let rows = stmt.query_map([ci.id.as_str()], row_to_rel)?;
-                    collect(rows)?
-                };
-                for r in rels {
-                    tx.prepare_cached("UPDATE rels SET status = 'CLOSED' WHERE from_id = ?1 AND type = ?2 AND to_id = ?3")?
-                        .execute(params![r.from.as_str(), r.rel_type.as_str(), r.to.as_str()])?;
-                    dirty.insert(r.from.to_string());
-                    dirty.insert(r.to.to_string());
-                    insert_history(&tx, &HistoryEntry {
-                        ci: r.from.clone(),
-                        at: now,
-                        kind: ChangeKind::RelationshipClosed,
-                        field: None,
-                        relationship: Some(r.key()),
-                        old: Some("ACTIVE".into()),
-                        new: Some("CLOSED".into()),
-                        source: Source::new(source),
-                        run_id: None,
-                    })?;
-                }
+            let mut ci = get_ci(&tx, id.as_str())?
+                .ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
+            let change = lifecycle::retire(&ci, &touching(&tx, &ci.id)?, &by);
+            apply_lifecycle(&tx, &change)?;
+            if !change.is_empty() {
                 ci.status = CiStatus::Retired;
             }
+            let dirty = touched_ids(&change);
             let logged = graph_changes::log(&tx, Some(&dirty.iter().cloned().collect()))?;
             tx.commit()?;
             Ok((ci, dirty, logged))
@@ -730,28 +722,18 @@ impl GraphStore for EmbeddedStore {
         source: &str,
     ) -> Result<Relationship, StoreError> {
         let key = RelKey::new(key.rel_type, key.from.clone(), key.to.clone());
+        let by = Actor::by_hand(source, cmdb_model::now());
         let (rel, logged) = self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut rel = get_rel(&tx, &key)?.ok_or_else(|| StoreError::NotFound(format!("relationship {key}")))?;
-            let changed = rel.status == RelStatus::Active;
-            if changed {
-                tx.prepare_cached("UPDATE rels SET status = 'CLOSED' WHERE from_id = ?1 AND type = ?2 AND to_id = ?3")?
-                    .execute(params![key.from.as_str(), key.rel_type.as_str(), key.to.as_str()])?;
-                insert_history(&tx, &HistoryEntry {
-                    ci: key.from.clone(),
-                    at: cmdb_model::now(),
-                    kind: ChangeKind::RelationshipClosed,
-                    field: None,
-                    relationship: Some(key.clone()),
-                    old: Some("ACTIVE".into()),
-                    new: Some("CLOSED".into()),
-                    source: Source::new(source),
-                    run_id: None,
-                })?;
+            let mut rel = get_rel(&tx, &key)?
+                .ok_or_else(|| StoreError::NotFound(format!("relationship {key}")))?;
+            let change = lifecycle::close_relationship(&rel, &by);
+            apply_lifecycle(&tx, &change)?;
+            if !change.is_empty() {
                 rel.status = RelStatus::Closed;
             }
-            let ends: BTreeSet<String> = if changed { [key.from.to_string(), key.to.to_string()].into() } else { BTreeSet::new() };
-            let logged = graph_changes::log(&tx, Some(&ends))?;
+            let logged =
+                graph_changes::log(&tx, Some(&touched_ids(&change).into_iter().collect()))?;
             tx.commit()?;
             Ok((rel, logged))
         })?;
@@ -763,64 +745,14 @@ impl GraphStore for EmbeddedStore {
     }
 
     async fn delete(&self, id: &CiId, source: &str) -> Result<(), StoreError> {
+        let by = Actor::by_hand(source, cmdb_model::now());
         let (dirty, logged) = self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let ci = get_ci(&tx, id.as_str())?
                 .ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
-            let now = cmdb_model::now();
-            let mut dirty = HashSet::from([ci.id.to_string()]);
-            let rels = {
-                let mut stmt = tx.prepare(&format!(
-                    "SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 OR to_id = ?1"
-                ))?;
-                let rows = stmt.query_map([ci.id.as_str()], row_to_rel)?;
-                collect(rows)?
-            };
-            for r in rels {
-                dirty.insert(r.from.to_string());
-                dirty.insert(r.to.to_string());
-                tx.prepare_cached("DELETE FROM sightings WHERE entity = ?1")?
-                    .execute([rel_entity(&r.key())])?;
-                insert_history(
-                    &tx,
-                    &HistoryEntry {
-                        ci: r.from.clone(),
-                        at: now,
-                        kind: ChangeKind::RelationshipDeleted,
-                        field: None,
-                        relationship: Some(r.key()),
-                        old: Some(status_str(r.status).into()),
-                        new: None,
-                        source: Source::new(source),
-                        run_id: None,
-                    },
-                )?;
-            }
-            for sql in [
-                "DELETE FROM rels WHERE from_id = ?1 OR to_id = ?1",
-                "DELETE FROM identifiers WHERE ci_id = ?1",
-                "DELETE FROM ci_tags WHERE ci_id = ?1",
-                "DELETE FROM ci_sources WHERE ci_id = ?1",
-                "DELETE FROM sightings WHERE entity = ?1",
-                "DELETE FROM aliases WHERE ci_id = ?1",
-                "DELETE FROM cis WHERE id = ?1",
-            ] {
-                tx.prepare_cached(sql)?.execute([ci.id.as_str()])?;
-            }
-            insert_history(
-                &tx,
-                &HistoryEntry {
-                    ci: ci.id.clone(),
-                    at: now,
-                    kind: ChangeKind::CiDeleted,
-                    field: None,
-                    relationship: None,
-                    old: Some(serde_json::json!({"class": ci.class, "name": ci.name})),
-                    new: None,
-                    source: Source::new(source),
-                    run_id: None,
-                },
-            )?;
+            let change = lifecycle::delete(&ci, &touching(&tx, &ci.id)?, &by);
+            apply_lifecycle(&tx, &change)?;
+            let dirty = touched_ids(&change);
             let logged = graph_changes::log(&tx, Some(&dirty.iter().cloned().collect()))?;
             tx.commit()?;
             Ok((dirty, logged))
@@ -881,4 +813,70 @@ impl GraphStore for EmbeddedStore {
         tracing::debug!(path = %self.path.display(), "embedded store closed");
         Ok(())
     }
+}
+
+/// What an ingest's transaction changed, for patching the adjacency index after commit.
+#[derive(Default)]
+struct Written {
+    /// CIs to re-read (merges re-point many edges at once).
+    dirty: HashSet<String>,
+    edges: Vec<EdgeChange>,
+    classes: Vec<(String, CiClass)>,
+    logged: Option<Logged>,
+}
+
+impl Written {
+    /// Every CI whose node or edges changed: the write's `graph_changes` entry.
+    fn touched(&self) -> BTreeSet<String> {
+        let mut touched: BTreeSet<String> = self.dirty.iter().cloned().collect();
+        touched.extend(self.classes.iter().map(|(id, _)| id.clone()));
+        for (f, _, d, _) in &self.edges {
+            touched.insert(f.clone());
+            touched.insert(d.clone());
+        }
+        touched
+    }
+}
+
+/// Reconcile `obs` inside an IMMEDIATE transaction, apply the delta and mark staleness, and
+/// commit (or roll back for a dry run).
+fn ingest_in(
+    conn: &mut Connection,
+    obs: &Observation,
+    opts: &IngestOptions,
+    policy: &Policy,
+) -> Result<(IngestReport, Written), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let reconciled = reconcile(obs, &TxView { tx: &tx }, policy)?;
+    let mut report = IngestReport::counting(&reconciled.delta, opts.dry_run);
+    report.explanations = reconciled.explanations;
+    report.errors = reconciled.errors;
+    if opts.dry_run {
+        tx.rollback()?;
+        report.delta = Some(reconciled.delta);
+        return Ok((report, Written::default()));
+    }
+    let d = &reconciled.delta;
+    let mut w = Written {
+        classes: d
+            .cis
+            .iter()
+            .filter(|w| !w.touch_only)
+            .map(|w| (w.ci.id.0.clone(), w.ci.class))
+            .collect(),
+        ..Default::default()
+    };
+    apply_delta(&tx, d, &mut w.dirty, &mut w.edges)?;
+    (report.staled, report.relationships_closed) = mark_stale(&tx, d, &mut w.edges)?;
+    w.logged = graph_changes::log(&tx, Some(&w.touched()))?;
+    tx.commit()?;
+    if report.created >= OPTIMIZE_AFTER_CREATED {
+        optimize(conn);
+    }
+    Ok((report, w))
+}
+
+/// The CIs a lifecycle change touches, as the adjacency index names them.
+fn touched_ids(change: &LifecycleDelta) -> HashSet<String> {
+    change.touched().iter().map(|id| id.to_string()).collect()
 }

@@ -1,10 +1,12 @@
-//! Scoped staleness after a complete run.
+//! Scoped staleness after a complete run: the rule is `cmdb_model::StalePlan`; this reads the
+//! sightings it needs and applies it.
 
-use cmdb_model::{ChangeKind, CiId, Delta, HistoryEntry, RelKey, RelType};
+use std::collections::HashSet;
+
+use cmdb_model::{Actor, CiId, Delta, RelKey, StalePlan};
 use rusqlite::{params, Transaction};
-use serde_json::Value;
 
-use super::codec::*;
+use super::apply::apply_lifecycle;
 use super::EdgeChange;
 use crate::StoreError;
 
@@ -15,101 +17,73 @@ pub(super) fn mark_stale(
     d: &Delta,
     edges: &mut Vec<EdgeChange>,
 ) -> Result<(usize, usize), StoreError> {
-    if !d.scope.complete || d.scope.targets.is_empty() {
+    if !d.scope.marks_staleness() {
         return Ok((0, 0));
     }
+    let gone = take_older_sightings(tx, d)?;
+    let plan = StalePlan::new(&gone, &still_seen(tx, &gone)?);
+    let mut staled: HashSet<CiId> = HashSet::new();
+    for id in plan.cis() {
+        let n = tx
+            .prepare_cached("SELECT COUNT(*) FROM cis WHERE id = ?1 AND status = 'ACTIVE'")?
+            .query_row([id.as_str()], |r| r.get::<_, i64>(0))?;
+        if n > 0 {
+            staled.insert(id.clone());
+        }
+    }
+    let mut closed: HashSet<RelKey> = HashSet::new();
+    for k in plan.relationships() {
+        let n = tx
+            .prepare_cached("SELECT COUNT(*) FROM rels WHERE from_id = ?1 AND type = ?2 AND to_id = ?3 AND status = 'ACTIVE'")?
+            .query_row(
+                params![k.from.as_str(), k.rel_type.as_str(), k.to.as_str()],
+                |r| r.get::<_, i64>(0),
+            )?;
+        if n > 0 {
+            closed.insert(k.clone());
+        }
+    }
+    let by = Actor::run(d.source.clone(), d.run_id.clone(), d.at);
+    let change = plan.outcome(&staled, &closed, &by);
+    apply_lifecycle(tx, &change)?;
+    edges.extend(
+        change
+            .closed
+            .iter()
+            .map(|k| (k.from.to_string(), k.rel_type, k.to.to_string(), false)),
+    );
+    Ok((staled.len(), closed.len()))
+}
+
+/// This source's sightings on the scope's targets from older runs, deleted; their entities
+/// in the order found.
+fn take_older_sightings(tx: &Transaction<'_>, d: &Delta) -> Result<Vec<String>, StoreError> {
     let mut gone = Vec::new();
     for target in &d.scope.targets {
+        let p = params![d.source.as_str(), target, d.run_id.as_str()];
         let mut stmt = tx.prepare_cached(
             "SELECT entity FROM sightings WHERE source = ?1 AND target = ?2 AND run_id != ?3",
         )?;
-        let rows = stmt.query_map(params![d.source.as_str(), target, d.run_id.as_str()], |r| {
-            r.get::<_, String>(0)
-        })?;
-        for r in rows {
+        for r in stmt.query_map(p, |r| r.get::<_, String>(0))? {
             gone.push(r?);
         }
         tx.prepare_cached(
             "DELETE FROM sightings WHERE source = ?1 AND target = ?2 AND run_id != ?3",
         )?
-        .execute(params![d.source.as_str(), target, d.run_id.as_str()])?;
+        .execute(p)?;
     }
-    let (mut staled, mut closed) = (0, 0);
-    for entity in gone {
-        let remaining: i64 = tx
-            .prepare_cached("SELECT COUNT(*) FROM sightings WHERE entity = ?1")?
-            .query_row([&entity], |r| r.get(0))?;
-        if remaining > 0 {
-            continue;
-        }
-        let hist = |ci: &CiId,
-                    kind: ChangeKind,
-                    field: Option<&str>,
-                    rel: Option<RelKey>,
-                    old: &str,
-                    new: &str| HistoryEntry {
-            ci: ci.clone(),
-            at: d.at,
-            kind,
-            field: field.map(str::to_string),
-            relationship: rel,
-            old: Some(Value::String(old.into())),
-            new: Some(Value::String(new.into())),
-            source: d.source.clone(),
-            run_id: Some(d.run_id.clone()),
-        };
-        if let Some(rest) = entity.strip_prefix("r|") {
-            let mut parts = rest.splitn(3, '|');
-            let (Some(t), Some(f), Some(to)) = (parts.next(), parts.next(), parts.next()) else {
-                continue;
-            };
-            let Ok(t) = t.parse::<RelType>() else {
-                continue;
-            };
-            let key = RelKey {
-                rel_type: t,
-                from: CiId(f.into()),
-                to: CiId(to.into()),
-            };
-            let n = tx
-                .prepare_cached("UPDATE rels SET status = 'CLOSED' WHERE from_id = ?1 AND type = ?2 AND to_id = ?3 AND status = 'ACTIVE'")?
-                .execute(params![f, t.as_str(), to])?;
-            if n > 0 {
-                closed += 1;
-                edges.push((f.to_string(), t, to.to_string(), false));
-                insert_history(
-                    tx,
-                    &hist(
-                        &key.from.clone(),
-                        ChangeKind::RelationshipClosed,
-                        None,
-                        Some(key),
-                        "ACTIVE",
-                        "CLOSED",
-                    ),
-                )?;
-            }
-        } else {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE cis SET status = 'STALE' WHERE id = ?1 AND status = 'ACTIVE'",
-                )?
-                .execute([&entity])?;
-            if n > 0 {
-                staled += 1;
-                insert_history(
-                    tx,
-                    &hist(
-                        &CiId(entity.clone()),
-                        ChangeKind::StatusChanged,
-                        Some("status"),
-                        None,
-                        "ACTIVE",
-                        "STALE",
-                    ),
-                )?;
-            }
+    Ok(gone)
+}
+
+/// Which of `entities` some sighting still names.
+fn still_seen(tx: &Transaction<'_>, entities: &[String]) -> Result<HashSet<String>, StoreError> {
+    let mut stmt =
+        tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM sightings WHERE entity = ?1)")?;
+    let mut out = HashSet::new();
+    for e in entities {
+        if !out.contains(e) && stmt.query_row([e], |r| r.get::<_, bool>(0))? {
+            out.insert(e.clone());
         }
     }
-    Ok((staled, closed))
+    Ok(out)
 }
