@@ -239,14 +239,40 @@ pub fn delete(ci: &Ci, touching: &[Relationship], by: &Actor) -> LifecycleDelta 
     d
 }
 
+/// The key a relationship gets when a merge re-points it from the merged-away CI `from` onto
+/// the survivor `into` (canonical for symmetric types), or `None` when it would join the
+/// survivor to itself: such a relationship is dropped.
+pub fn repointed_key(key: &RelKey, from: &CiId, into: &CiId) -> Option<RelKey> {
+    let end = |id: &CiId| if id == from { into.clone() } else { id.clone() };
+    let new = RelKey::new(key.rel_type, end(&key.from), end(&key.to));
+    (new.from != new.to).then_some(new)
+}
+
+/// `rel` re-pointed under `key` (from `repointed_key`); `existing`, what the graph already
+/// holds under that key, absorbs it.
+pub fn repoint(rel: Relationship, key: &RelKey, existing: Option<Relationship>) -> Relationship {
+    let moved = Relationship {
+        from: key.from.clone(),
+        to: key.to.clone(),
+        ..rel
+    };
+    match existing {
+        Some(mut e) => {
+            e.absorb(moved);
+            e
+        }
+        None => moved,
+    }
+}
+
 /// Scoped staleness after a complete run of a source over its targets.
 ///
 /// The backend deletes that source's sightings on those targets from older runs (`gone`, in
 /// the order it found them), asks which of those entities some sighting still names, and
 /// passes both here. The plan lists what no source sees any more, each once, in `gone` order:
-/// CIs to turn STALE and relationships to close, each only if ACTIVE. Once applied, `outcome`
-/// turns what actually changed into history, again in `gone` order, so both backends record
-/// the same entries in the same order however they batch their writes.
+/// CIs to turn STALE and relationships to close. The backend applies it — each only if it is
+/// ACTIVE — and passes what changed to `outcome`, whose history follows `gone` order again,
+/// so both backends record the same entries in the same order however they batch writes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StalePlan {
     pub unseen: Vec<Sighted>,
@@ -280,7 +306,7 @@ impl StalePlan {
     }
 
     /// What was ACTIVE and changed (`staled` CIs, `closed` relationships) as a delta whose
-    /// history follows the plan's order.
+    /// history follows the plan's order (its changes are those the backend just applied).
     pub fn outcome(
         &self,
         staled: &HashSet<CiId>,

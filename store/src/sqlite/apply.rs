@@ -3,9 +3,8 @@
 
 use std::collections::HashSet;
 
-use cmdb_model::{
-    Ci, CiId, Delta, LifecycleDelta, RelKey, RelStatus, Relationship, Sighted, WriteKind,
-};
+use cmdb_model::lifecycle;
+use cmdb_model::{Ci, CiId, Delta, LifecycleDelta, RelStatus, Relationship, Sighted, WriteKind};
 use rusqlite::{params, Transaction};
 
 use super::codec::*;
@@ -155,32 +154,12 @@ pub(super) fn apply_merge(
                 old_key.rel_type.as_str(),
                 old_key.to.as_str()
             ])?;
-        let f = if r.from == *from {
-            into.clone()
-        } else {
-            r.from.clone()
-        };
-        let t = if r.to == *from {
-            into.clone()
-        } else {
-            r.to.clone()
-        };
-        dirty.insert(f.to_string());
-        dirty.insert(t.to_string());
-        if f == t {
+        dirty.extend([r.from.to_string(), r.to.to_string()]);
+        let Some(new_key) = lifecycle::repointed_key(&old_key, from, into) else {
             continue;
-        }
-        let new_key = RelKey::new(r.rel_type, f, t);
-        let mut moved = Relationship {
-            from: new_key.from.clone(),
-            to: new_key.to.clone(),
-            ..r
         };
-        if let Some(existing) = get_rel(tx, &new_key)? {
-            let mut e = existing;
-            e.absorb(moved);
-            moved = e;
-        }
+        let existing = get_rel(tx, &new_key)?;
+        let moved = lifecycle::repoint(r, &new_key, existing);
         write_rel(tx, &moved)?;
         tx.prepare_cached("UPDATE OR REPLACE sightings SET entity = ?2 WHERE entity = ?1")?
             .execute(params![

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use cmdb_model::{Actor, CiId, Delta, RelKey, StalePlan};
 use rusqlite::{params, Transaction};
 
-use super::apply::apply_lifecycle;
+use super::codec::insert_history;
 use super::EdgeChange;
 use crate::StoreError;
 
@@ -25,8 +25,8 @@ pub(super) fn mark_stale(
     let mut staled: HashSet<CiId> = HashSet::new();
     for id in plan.cis() {
         let n = tx
-            .prepare_cached("SELECT COUNT(*) FROM cis WHERE id = ?1 AND status = 'ACTIVE'")?
-            .query_row([id.as_str()], |r| r.get::<_, i64>(0))?;
+            .prepare_cached("UPDATE cis SET status = 'STALE' WHERE id = ?1 AND status = 'ACTIVE'")?
+            .execute([id.as_str()])?;
         if n > 0 {
             staled.insert(id.clone());
         }
@@ -34,24 +34,17 @@ pub(super) fn mark_stale(
     let mut closed: HashSet<RelKey> = HashSet::new();
     for k in plan.relationships() {
         let n = tx
-            .prepare_cached("SELECT COUNT(*) FROM rels WHERE from_id = ?1 AND type = ?2 AND to_id = ?3 AND status = 'ACTIVE'")?
-            .query_row(
-                params![k.from.as_str(), k.rel_type.as_str(), k.to.as_str()],
-                |r| r.get::<_, i64>(0),
-            )?;
+            .prepare_cached("UPDATE rels SET status = 'CLOSED' WHERE from_id = ?1 AND type = ?2 AND to_id = ?3 AND status = 'ACTIVE'")?
+            .execute(params![k.from.as_str(), k.rel_type.as_str(), k.to.as_str()])?;
         if n > 0 {
             closed.insert(k.clone());
+            edges.push((k.from.to_string(), k.rel_type, k.to.to_string(), false));
         }
     }
     let by = Actor::run(d.source.clone(), d.run_id.clone(), d.at);
-    let change = plan.outcome(&staled, &closed, &by);
-    apply_lifecycle(tx, &change)?;
-    edges.extend(
-        change
-            .closed
-            .iter()
-            .map(|k| (k.from.to_string(), k.rel_type, k.to.to_string(), false)),
-    );
+    for h in &plan.outcome(&staled, &closed, &by).history {
+        insert_history(tx, h)?;
+    }
     Ok((staled.len(), closed.len()))
 }
 
