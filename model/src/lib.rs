@@ -1,6 +1,7 @@
 //! The CMDB's domain: configuration items, relationships, observations, identification and
 //! reconciliation rules. Pure code: this crate performs no I/O of any kind.
 
+pub mod attrs;
 pub mod ci;
 pub mod class;
 pub mod ids;

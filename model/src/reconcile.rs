@@ -17,6 +17,7 @@
 //! 5. Attributes merge under source precedence: a lower-ranked source never overwrites a value
 //!    set by a higher-ranked one; placeholders never overwrite at all.
 
+use crate::attrs;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -405,7 +406,7 @@ fn default_name(class: CiClass, rec: &Record) -> Option<String> {
         CiClass::IpAddress => s("address"),
         CiClass::Subnet => s("cidr"),
         CiClass::Process => s("service_unit").or_else(|| s("executable")),
-        CiClass::ListeningEndpoint => match (s("protocol"), s("port")) {
+        CiClass::ListeningEndpoint => match (s(attrs::PROTOCOL), s(attrs::PORT)) {
             (Some(p), Some(n)) => Some(format!("{}/{}", p.to_lowercase(), n)),
             _ => None,
         },
