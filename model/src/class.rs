@@ -4,6 +4,7 @@
 //! dependent classes) which parent classes they live under. Reconciliation walks this table;
 //! the explanation of a match is simply the rule that fired.
 
+use crate::attrs;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -92,11 +93,11 @@ impl CiClass {
             CiClass::IpAddress => &["address"],
             CiClass::Subnet => &["cidr"],
             CiClass::Process => &["executable"],
-            CiClass::ListeningEndpoint => &["protocol", "port"],
+            CiClass::ListeningEndpoint => &[attrs::PROTOCOL, attrs::PORT],
             CiClass::Application => &["name"],
             CiClass::SoftwarePackage => &["package_name", "version"],
             CiClass::Container => &["container_id|container_name"],
-            CiClass::BusinessService => &["owner", "criticality", "sla_target"],
+            CiClass::BusinessService => &[attrs::OWNER, attrs::CRITICALITY, attrs::SLA_TARGET],
             CiClass::Cluster => &["name"],
         }
     }
@@ -278,7 +279,7 @@ static PROCESS_RULES: ClassRules = ClassRules {
 static ENDPOINT_RULES: ClassRules = ClassRules {
     rules: &[rule(
         "protocol_port",
-        &["protocol", "port"],
+        &[attrs::PROTOCOL, attrs::PORT],
         All,
         Normalize::Lower,
     )],

@@ -36,6 +36,11 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// Does an observation over this scope mark what its source no longer sees there? Only a
+    /// complete run over named targets does; a failed or partial one never stales anything.
+    pub fn marks_staleness(&self) -> bool {
+        self.complete && !self.targets.is_empty()
+    }
     /// A scope that covers nothing for staleness purposes (manual edits, imports).
     pub fn none() -> Self {
         Scope::default()

@@ -17,6 +17,7 @@
 //! 5. Attributes merge under source precedence: a lower-ranked source never overwrites a value
 //!    set by a higher-ranked one; placeholders never overwrite at all.
 
+use crate::attrs;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -28,6 +29,7 @@ use crate::identify::{identifier_key, rule_values};
 use crate::ids::{CiId, RunId, Source};
 use crate::observation::{Observation, Record, Scope};
 use crate::rel::{Evidence, EvidenceKind, RelKey, RelStatus, RelType, Relationship};
+use crate::sighting::Sighted;
 use crate::time::Timestamp;
 
 /// Read-only access to the current graph, as reconciliation needs it.
@@ -175,6 +177,14 @@ impl Delta {
             .filter(|w| w.rel.status == RelStatus::Active)
             .map(|w| w.rel.key())
             .chain(self.seen_relationships.iter().cloned())
+    }
+    /// Everything this delta counts as seen by its source (`sighted_cis`, then
+    /// `sighted_relationships`).
+    pub fn sighted(&self) -> impl Iterator<Item = Sighted> + '_ {
+        self.sighted_cis()
+            .cloned()
+            .map(Sighted::Ci)
+            .chain(self.sighted_relationships().map(Sighted::Relationship))
     }
     pub fn is_empty(&self) -> bool {
         self.merges.is_empty()
@@ -396,7 +406,7 @@ fn default_name(class: CiClass, rec: &Record) -> Option<String> {
         CiClass::IpAddress => s("address"),
         CiClass::Subnet => s("cidr"),
         CiClass::Process => s("service_unit").or_else(|| s("executable")),
-        CiClass::ListeningEndpoint => match (s("protocol"), s("port")) {
+        CiClass::ListeningEndpoint => match (s(attrs::PROTOCOL), s(attrs::PORT)) {
             (Some(p), Some(n)) => Some(format!("{}/{}", p.to_lowercase(), n)),
             _ => None,
         },

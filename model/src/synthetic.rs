@@ -6,6 +6,7 @@
 //! SoftwarePackages = 20 CIs, with 22 structural relationships and (by default) 58 outbound
 //! CONNECTS_TO, so a run of N hosts yields 20·N CIs and about 80·N = 4 relationships per CI.
 
+use crate::attrs;
 use serde_json::json;
 
 use crate::class::CiClass;
@@ -133,8 +134,8 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
         o.push(
             Record::new(format!("e{n}"), CiClass::ListeningEndpoint)
                 .parent("h")
-                .ident("protocol", "tcp")
-                .ident("port", *port),
+                .ident(attrs::PROTOCOL, "tcp")
+                .ident(attrs::PORT, *port),
         );
         o.relate(
             RelType::ListensOn,
@@ -172,8 +173,8 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
         o.push(
             Record::new(&re, CiClass::ListeningEndpoint)
                 .parent(&rh)
-                .ident("protocol", "tcp")
-                .ident("port", PORTS[port_idx])
+                .ident(attrs::PROTOCOL, "tcp")
+                .ident(attrs::PORT, PORTS[port_idx])
                 .placeholder(),
         );
         o.relate(
@@ -207,9 +208,9 @@ pub fn service_observation(
         o.push(
             Record::new(&sk, CiClass::BusinessService)
                 .name(format!("service-{s:05}"))
-                .attr("criticality", 1 + (s % 5) as i64)
-                .attr("owner", format!("team-{}", s % 50))
-                .attr("sla_target", "99.9%"),
+                .attr(attrs::CRITICALITY, 1 + (s % 5) as i64)
+                .attr(attrs::OWNER, format!("team-{}", s % 50))
+                .attr(attrs::SLA_TARGET, "99.9%"),
         );
         for m in 0..members {
             let (h, p) = (rng.below(hosts as u64) as usize, rng.below(6) as usize);
@@ -400,7 +401,7 @@ impl Builder {
             key.to_string(),
             &[
                 ("kind", json!(kind)),
-                ("min_up", json!(min_up)),
+                (attrs::MIN_UP, json!(min_up)),
                 ("size", json!(size)),
             ],
         )
@@ -587,7 +588,7 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
                 CiClass::ListeningEndpoint,
                 &format!("{name}|tcp/{port}"),
                 format!("tcp/{port}"),
-                &[("protocol", json!("tcp")), ("port", json!(port))],
+                &[(attrs::PROTOCOL, json!("tcp")), (attrs::PORT, json!(port))],
             );
             b.rel(RelType::Contains, &host, &e);
             b.rel(RelType::ListensOn, &procs[n], &e);
@@ -718,9 +719,12 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
                 &format!("service-{s:05}"),
                 format!("service-{s:05}"),
                 &[
-                    ("criticality", json!(1 + (s % 5) as i64)),
-                    ("owner", json!(format!("team-{}", s % 50))),
-                    ("sla_target", json!(["99.9%", "99.95%", "99.99%"][s % 3])),
+                    (attrs::CRITICALITY, json!(1 + (s % 5) as i64)),
+                    (attrs::OWNER, json!(format!("team-{}", s % 50))),
+                    (
+                        attrs::SLA_TARGET,
+                        json!(["99.9%", "99.95%", "99.99%"][s % 3]),
+                    ),
                 ],
             )
         })

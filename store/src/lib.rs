@@ -15,6 +15,7 @@ mod graph_changes;
 pub mod neo4j;
 pub mod ops;
 pub mod services;
+pub mod snapshot;
 pub mod sqlite;
 mod types;
 

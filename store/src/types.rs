@@ -2,6 +2,7 @@
 
 use cmdb_model::{
     CiClass, CiId, CiStatus, Delta, Explanation, Precedence, RecordError, RelType, Timestamp,
+    WriteKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,23 @@ pub struct IngestReport {
     /// The delta, for dry runs (None after a real write, to keep reports small).
     pub delta: Option<Delta>,
     pub dry_run: bool,
+}
+
+impl IngestReport {
+    /// The write counts of a reconciled delta (staleness, explanations and errors are added
+    /// by the backend as it goes).
+    pub(crate) fn counting(d: &Delta, dry_run: bool) -> IngestReport {
+        IngestReport {
+            created: d.count(WriteKind::Created),
+            updated: d.count(WriteKind::Updated),
+            unchanged: d.count(WriteKind::Unchanged) + d.seen_cis.len(),
+            merged: d.merges.len(),
+            relationships_created: d.rel_count(WriteKind::Created),
+            relationships_updated: d.rel_count(WriteKind::Updated),
+            dry_run,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

@@ -1,19 +1,21 @@
 //! Applying a reconciled delta inside one explicit transaction, statement for statement the
-//! same semantics as the embedded store's `apply_delta` / `apply_merge` / `mark_stale`.
+//! same semantics as the embedded store's `apply_delta` / `apply_merge`; and applying a
+//! lifecycle rule's delta (`apply_lifecycle`).
 //!
 //! Every write is a batched `UNWIND $rows … MERGE` keyed by our own ids (never elementId), so
 //! applying the same rows twice changes nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
-use cmdb_model::{ChangeKind, CiId, Delta, HistoryEntry, RelKey, RelType, Relationship, WriteKind};
+use cmdb_model::lifecycle;
+use cmdb_model::{
+    CiId, Delta, HistoryEntry, LifecycleDelta, RelKey, RelType, Relationship, Sighted, WriteKind,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::db::{q, rows_batched, run_batched, Tx};
-use super::rows::{
-    ci_row, history_row, rel_entity, rel_row, sighting_key, source_target, RelRow, REL_FIELDS,
-};
+use super::db::{q, run_batched, Tx};
+use super::rows::{ci_row, history_row, rel_row, sighting_key, source_target, RelRow, REL_FIELDS};
 use super::view::fetch_rels;
 use crate::StoreError;
 
@@ -38,31 +40,26 @@ pub(crate) fn identifier_kc(key: &str, ci: &str) -> String {
 }
 
 /// Relationships touching one CI, each query anchored on the indexed end (a pattern with the
-/// CI at the far end would scan on ArcadeDB). `cond` filters (`AND …`), `set` updates.
-pub(crate) async fn touching(
-    tx: &mut Tx,
-    id: &str,
-    cond: &str,
-    set: &str,
-) -> Result<Vec<RelRow>, StoreError> {
-    let mut rows: Vec<RelRow> = tx
-        .rows(q(
-            &format!(
-                "MATCH (a:CI {{id: $id}})-[e]->(b:CI) WHERE true {cond} {set} RETURN {REL_FIELDS}"
-            ),
-            json!({ "id": id }),
-        )?)
-        .await?;
-    rows.extend(
-        tx.rows::<RelRow>(q(
-            &format!(
-                "MATCH (b:CI {{id: $id}})<-[e]-(a:CI) WHERE true {cond} {set} RETURN {REL_FIELDS}"
-            ),
-            json!({ "id": id }),
-        )?)
-        .await?,
-    );
-    Ok(rows)
+/// CI at the far end would scan on ArcadeDB); each relationship once, any status.
+pub(crate) async fn touching(tx: &mut Tx, id: &str) -> Result<Vec<Relationship>, StoreError> {
+    let mut rows: Vec<RelRow> = Vec::new();
+    for pattern in [
+        "(a:CI {id: $id})-[e]->(b:CI)",
+        "(b:CI {id: $id})<-[e]-(a:CI)",
+    ] {
+        let stmt = format!("MATCH {pattern} RETURN {REL_FIELDS}");
+        rows.extend(tx.rows::<RelRow>(q(&stmt, json!({ "id": id }))?).await?);
+    }
+    // A self-loop matches from both ends: each relationship once.
+    let mut seen = HashSet::new();
+    let mut rels = Vec::new();
+    for r in rows {
+        let r = r.into_rel()?;
+        if seen.insert(r.key()) {
+            rels.push(r);
+        }
+    }
+    Ok(rels)
 }
 
 /// Allocates history sequence numbers (newest = highest) from the `CmdbMeta` counter.
@@ -170,15 +167,7 @@ async fn apply_merge(
     batch: usize,
 ) -> Result<(), StoreError> {
     // Re-point relationships: read them, delete them, write them back under the survivor.
-    let rows = touching(tx, from.as_str(), "", "").await?;
-    let mut seen = HashSet::new();
-    let mut rels = Vec::new();
-    for r in rows {
-        let r = r.into_rel()?;
-        if seen.insert(r.key()) {
-            rels.push(r);
-        }
-    }
+    let rels = touching(tx, from.as_str()).await?;
     tx.run(q(
         "MATCH (n:CI {id: $id})-[e]-() DELETE e",
         json!({ "id": from.as_str() }),
@@ -186,39 +175,19 @@ async fn apply_merge(
     .await?;
     for r in rels {
         let old_key = r.key();
-        let f = if r.from == *from {
-            into.clone()
-        } else {
-            r.from.clone()
-        };
-        let t = if r.to == *from {
-            into.clone()
-        } else {
-            r.to.clone()
-        };
-        if f == t {
+        let Some(new_key) = lifecycle::repointed_key(&old_key, from, into) else {
             continue;
-        }
-        let new_key = RelKey::new(r.rel_type, f, t);
-        let mut moved = Relationship {
-            from: new_key.from.clone(),
-            to: new_key.to.clone(),
-            ..r
         };
-        if let Some(existing) = fetch_rels(tx, std::slice::from_ref(&new_key), batch)
+        let existing = fetch_rels(tx, std::slice::from_ref(&new_key), batch)
             .await?
             .into_iter()
-            .next()
-        {
-            let mut e = existing;
-            e.absorb(moved);
-            moved = e;
-        }
+            .next();
+        let moved = lifecycle::repoint(r, &new_key, existing);
         write_rels(tx, &[&moved], batch).await?;
         rename_sightings(
             tx,
-            &rel_entity(old_key.rel_type, old_key.from.as_str(), old_key.to.as_str()),
-            &rel_entity(new_key.rel_type, new_key.from.as_str(), new_key.to.as_str()),
+            &Sighted::Relationship(old_key).encode(),
+            &Sighted::Relationship(new_key).encode(),
             batch,
         )
         .await?;
@@ -315,10 +284,7 @@ pub(crate) async fn apply_delta(
         for target in &d.scope.targets {
             // Written CIs and relationships, plus what the observation saw unchanged
             // (seen_cis / seen_relationships: sightings only, nothing else is written).
-            let entities = d.sighted_cis().map(|id| id.to_string()).chain(
-                d.sighted_relationships()
-                    .map(|k| rel_entity(k.rel_type, k.from.as_str(), k.to.as_str())),
-            );
+            let entities = d.sighted().map(|s| s.encode());
             for entity in entities {
                 let k = sighting_key(d.source.as_str(), target, &entity);
                 if !seen.insert(k.clone()) {
@@ -335,163 +301,6 @@ pub(crate) async fn apply_delta(
     Ok(())
 }
 
-/// After a complete run over a scope: what this source saw there before and not now loses
-/// that sighting; what no source sees any more becomes STALE (CIs) or CLOSED (relationships).
-pub(crate) async fn mark_stale(
-    tx: &mut Tx,
-    d: &Delta,
-    batch: usize,
-    hist: &mut HistoryWriter,
-) -> Result<(usize, usize), StoreError> {
-    if !d.scope.complete || d.scope.targets.is_empty() {
-        return Ok((0, 0));
-    }
-    #[derive(Deserialize)]
-    struct E {
-        entity: String,
-    }
-    let mut gone: Vec<String> = Vec::new();
-    for target in &d.scope.targets {
-        let rows: Vec<E> = tx
-            .rows(q(
-                "MATCH (s:Sighting {st: $st}) WHERE s.run_id <> $run WITH s, s.entity AS entity DELETE s RETURN entity",
-                json!({ "st": source_target(d.source.as_str(), target), "run": d.run_id.as_str() }),
-            )?)
-            .await?;
-        gone.extend(rows.into_iter().map(|r| r.entity));
-    }
-    if gone.is_empty() {
-        return Ok((0, 0));
-    }
-    let mut uniq = BTreeSet::new();
-    gone.retain(|e| uniq.insert(e.clone()));
-    // Entities no source sees any more.
-    let still: Vec<E> = rows_batched(
-        tx,
-        "UNWIND $rows AS entity MATCH (s:Sighting {entity: entity}) RETURN DISTINCT entity",
-        gone.iter().cloned().map(Value::String).collect(),
-        batch,
-        &json!({}),
-    )
-    .await?;
-    let still: HashSet<String> = still.into_iter().map(|e| e.entity).collect();
-    let unseen: HashSet<String> = gone
-        .iter()
-        .filter(|e| !still.contains(*e))
-        .cloned()
-        .collect();
-    let hist_entry = |ci: &CiId,
-                      kind: ChangeKind,
-                      field: Option<&str>,
-                      rel: Option<RelKey>,
-                      old: &str,
-                      new: &str| HistoryEntry {
-        ci: ci.clone(),
-        at: d.at,
-        kind,
-        field: field.map(str::to_string),
-        relationship: rel,
-        old: Some(Value::String(old.into())),
-        new: Some(Value::String(new.into())),
-        source: d.source.clone(),
-        run_id: Some(d.run_id.clone()),
-    };
-    let mut ci_ids = Vec::new();
-    let mut rel_keys: BTreeMap<RelType, Vec<Value>> = BTreeMap::new();
-    for entity in gone.iter().filter(|e| unseen.contains(*e)) {
-        if let Some(rest) = entity.strip_prefix("r|") {
-            let mut parts = rest.splitn(3, '|');
-            let (Some(t), Some(f), Some(to)) = (parts.next(), parts.next(), parts.next()) else {
-                continue;
-            };
-            let Ok(t) = t.parse::<RelType>() else {
-                continue;
-            };
-            rel_keys
-                .entry(t)
-                .or_default()
-                .push(json!({"from": f, "to": to}));
-        } else {
-            ci_ids.push(Value::String(entity.clone()));
-        }
-    }
-    #[derive(Deserialize)]
-    struct Id {
-        id: String,
-    }
-    #[derive(Deserialize)]
-    struct Pair {
-        f: String,
-        t: String,
-    }
-    let (mut staled, mut closed) = (0, 0);
-    // In `gone` order, as the embedded store does.
-    let mut events: Vec<(String, HistoryEntry)> = Vec::new();
-    if !ci_ids.is_empty() {
-        let done: Vec<Id> = rows_batched(
-            tx,
-            "UNWIND $rows AS id MATCH (n:CI {id: id}) WHERE n.status = 'ACTIVE' SET n.status = 'STALE' RETURN n.id AS id",
-            ci_ids,
-            batch,
-            &json!({}),
-        )
-        .await?;
-        for r in done {
-            staled += 1;
-            let e = hist_entry(
-                &CiId(r.id.clone()),
-                ChangeKind::StatusChanged,
-                Some("status"),
-                None,
-                "ACTIVE",
-                "STALE",
-            );
-            events.push((r.id, e));
-        }
-    }
-    for (t, rows) in rel_keys {
-        let done: Vec<Pair> = rows_batched(
-            tx,
-            &format!(
-                "UNWIND $rows AS r MATCH (a:CI {{id: r.from}})-[e:{}]->(b:CI {{id: r.to}}) WHERE e.status = 'ACTIVE' \
-                 SET e.status = 'CLOSED' RETURN a.id AS f, b.id AS t",
-                t.as_str()
-            ),
-            rows,
-            batch,
-            &json!({}),
-        )
-        .await?;
-        for p in done {
-            closed += 1;
-            let key = RelKey {
-                rel_type: t,
-                from: CiId(p.f.clone()),
-                to: CiId(p.t.clone()),
-            };
-            let e = hist_entry(
-                &key.from.clone(),
-                ChangeKind::RelationshipClosed,
-                None,
-                Some(key),
-                "ACTIVE",
-                "CLOSED",
-            );
-            events.push((rel_entity(t, &p.f, &p.t), e));
-        }
-    }
-    let order: std::collections::HashMap<&str, usize> = gone
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.as_str(), i))
-        .collect();
-    events.sort_by_key(|(entity, _)| order.get(entity.as_str()).copied().unwrap_or(usize::MAX));
-    for (_, e) in &events {
-        hist.push(e)?;
-    }
-    Ok((staled, closed))
-}
-
 /// CIs whose class label may be missing or wrong: updated ones (their class may have
 /// changed). Created ones got theirs at creation.
 pub(crate) fn class_labels_needed(d: &Delta) -> Vec<(String, String)> {
@@ -500,4 +309,75 @@ pub(crate) fn class_labels_needed(d: &Delta) -> Vec<(String, String)> {
         .filter(|w| w.kind == WriteKind::Updated)
         .map(|w| (w.ci.id.to_string(), w.ci.class.as_str().to_string()))
         .collect()
+}
+
+/// Apply a lifecycle rule's delta (`cmdb_model::lifecycle`) and queue its history.
+pub(crate) async fn apply_lifecycle(
+    tx: &mut Tx,
+    d: &LifecycleDelta,
+    batch: usize,
+    hist: &mut HistoryWriter,
+) -> Result<(), StoreError> {
+    let none = json!({});
+    let statuses = d
+        .statuses
+        .iter()
+        .map(|(id, s)| json!({"id": id.as_str(), "status": s.as_str()}))
+        .collect();
+    run_batched(
+        tx,
+        "UNWIND $rows AS r MATCH (n:CI {id: r.id}) SET n.status = r.status",
+        statuses,
+        batch,
+        &none,
+    )
+    .await?;
+    for (keys, set) in [
+        (&d.closed, "SET e.status = 'CLOSED'"),
+        (&d.deleted_relationships, "DELETE e"),
+    ] {
+        for (t, rows) in by_type(keys) {
+            // The relationship type is a label from the model's enum, never user text.
+            let stmt = format!(
+                "UNWIND $rows AS r MATCH (a:CI {{id: r.from}})-[e:{}]->(b:CI {{id: r.to}}) {set}",
+                t.as_str()
+            );
+            run_batched(tx, &stmt, rows, batch, &none).await?;
+        }
+    }
+    let forget = d.forget.iter().map(|s| Value::String(s.encode())).collect();
+    run_batched(
+        tx,
+        "UNWIND $rows AS e MATCH (s:Sighting {entity: e}) DELETE s",
+        forget,
+        batch,
+        &none,
+    )
+    .await?;
+    if let Some(id) = &d.deleted_ci {
+        for stmt in [
+            "MATCH (i:CiIdentifier {ci: $id}) DELETE i",
+            "MATCH (a:CiAlias {ci: $id}) DELETE a",
+            "MATCH (n:CI {id: $id}) DETACH DELETE n",
+        ] {
+            tx.run(q(stmt, json!({ "id": id.as_str() }))?).await?;
+        }
+    }
+    for h in &d.history {
+        hist.push(h)?;
+    }
+    Ok(())
+}
+
+/// Relationship keys as `{from, to}` rows per type (a Cypher relationship type is a label).
+pub(crate) fn by_type<'a>(
+    keys: impl IntoIterator<Item = &'a RelKey>,
+) -> BTreeMap<RelType, Vec<Value>> {
+    let mut out: BTreeMap<RelType, Vec<Value>> = BTreeMap::new();
+    for k in keys {
+        out.entry(k.rel_type)
+            .or_default()
+            .push(json!({"from": k.from.as_str(), "to": k.to.as_str()}));
+    }
+    out
 }

@@ -101,7 +101,7 @@ pub(crate) fn bolt(v: Value) -> Result<BoltType, StoreError> {
 
 /// A Cypher statement with its parameters as JSON.
 pub(crate) fn q(cypher: &str, params: Value) -> Result<Query, StoreError> {
-    if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
+    if statement_tracing() {
         LAST.with(|l| *l.borrow_mut() = cypher.chars().take(160).collect());
     }
     let mut query = neo4rs::query(cypher);
@@ -154,9 +154,6 @@ fn slow(started: std::time::Instant, what: &str, rows: usize) {
             statement = what,
             "slow graph statement"
         );
-        if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
-            eprintln!("slow statement {} ms ({rows} rows): {what}", el.as_millis());
-        }
     }
 }
 
@@ -172,7 +169,7 @@ impl Tx {
 
     pub(crate) async fn run(&mut self, query: Query) -> Result<(), StoreError> {
         let t = std::time::Instant::now();
-        let text = if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
+        let text = if statement_tracing() {
             query_text(&query)
         } else {
             String::new()
@@ -188,7 +185,7 @@ impl Tx {
     ) -> Result<Vec<T>, StoreError> {
         let limit = self.limit;
         let t = std::time::Instant::now();
-        let text = if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
+        let text = if statement_tracing() {
             query_text(&query)
         } else {
             String::new()
@@ -275,6 +272,12 @@ pub(crate) async fn rows_batched<T: DeserializeOwned>(
 
 thread_local! {
     static LAST: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Slow statements are logged with their text only when the store's TRACE level is on
+/// (`RUST_LOG=cmdb_store=trace`): keeping the text costs a copy per statement.
+fn statement_tracing() -> bool {
+    tracing::enabled!(tracing::Level::TRACE)
 }
 
 fn query_text(_q: &Query) -> String {

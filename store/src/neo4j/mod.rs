@@ -25,7 +25,8 @@ pub(crate) mod db;
 mod probe;
 mod read;
 mod rows;
-pub mod snapshot;
+mod snapshot;
+mod stale;
 mod view;
 
 use std::collections::{BTreeMap, HashSet};
@@ -33,9 +34,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use cmdb_model::lifecycle::{self, Actor, LifecycleDelta};
 use cmdb_model::{
     ChangeKind, Ci, CiClass, CiId, CiStatus, HistoryEntry, Observation, Policy, Relationship,
-    Source, WriteKind,
 };
 use neo4rs::Graph;
 use serde::Deserialize;
@@ -44,10 +45,11 @@ use serde_json::{json, Value};
 use crate::types::*;
 use crate::{GraphStore, StoreError};
 use db::{q, retryable, Tx};
-use rows::{rel_entity, RelRow, REL_FIELDS};
+use rows::{RelRow, REL_FIELDS};
 
+/// Kept here too for callers of the Neo4j migration path; the type lives below both backends.
+pub use crate::snapshot::{derive_identifiers, read_snapshot, Snapshot};
 pub use probe_api::server_identity;
-pub use snapshot::{derive_identifiers, read_snapshot, Snapshot};
 
 /// The schema version this build writes. Stored in `(:CmdbMeta {key: 'schema_version'})`.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -420,9 +422,6 @@ impl Neo4jStore {
                 Err(e) if retryable(&e) && attempt < self.max_retries => {
                     attempt += 1;
                     tracing::warn!(operation = what, attempt, error = %e, "retrying after a retryable graph database error");
-                    if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
-                        eprintln!("retry {what} #{attempt}: {e}");
-                    }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
@@ -439,22 +438,12 @@ impl Neo4jStore {
         let policy = Policy {
             precedence: opts.precedence.clone(),
         };
-        let trace = std::env::var_os("CMDB_NEO4J_TRACE").is_some();
         let t0 = std::time::Instant::now();
         let mut tx = self.begin().await?;
         let reconciled = view::reconcile_via(&mut tx, obs, &policy, self.batch_size).await?;
         let t_reconcile = t0.elapsed();
         let d = &reconciled.delta;
-        let mut report = IngestReport {
-            created: d.count(WriteKind::Created),
-            updated: d.count(WriteKind::Updated),
-            unchanged: d.count(WriteKind::Unchanged) + d.seen_cis.len(),
-            merged: d.merges.len(),
-            relationships_created: d.rel_count(WriteKind::Created),
-            relationships_updated: d.rel_count(WriteKind::Updated),
-            dry_run: opts.dry_run,
-            ..Default::default()
-        };
+        let mut report = IngestReport::counting(d, opts.dry_run);
         if opts.dry_run {
             let _ = tx.rollback().await;
             report.explanations = reconciled.explanations;
@@ -465,7 +454,7 @@ impl Neo4jStore {
         let mut hist = apply::HistoryWriter::new();
         apply::apply_delta(&mut tx, d, self.batch_size, &mut hist).await?;
         let t_apply = t0.elapsed();
-        let (staled, closed) = apply::mark_stale(&mut tx, d, self.batch_size, &mut hist).await?;
+        let (staled, closed) = stale::mark_stale(&mut tx, d, self.batch_size, &mut hist).await?;
         let t_stale = t0.elapsed();
         hist.flush(&mut tx, self.batch_size).await?;
         let t_hist = t0.elapsed();
@@ -478,16 +467,6 @@ impl Neo4jStore {
             commit_ms = (t0.elapsed() - t_hist).as_millis() as u64,
             "ingest phases"
         );
-        if trace {
-            eprintln!(
-                "ingest phases: reconcile {:?} apply {:?} stale {:?} history {:?} commit {:?}",
-                t_reconcile,
-                t_apply - t_reconcile,
-                t_stale - t_apply,
-                t_hist - t_stale,
-                t0.elapsed() - t_hist
-            );
-        }
         report.staled = staled;
         report.relationships_closed = closed;
         let labels = apply::class_labels_needed(d);
@@ -563,15 +542,10 @@ impl Neo4jStore {
             .and_then(|(_, c)| c))
     }
 
-    async fn insert_history(
-        &self,
-        tx: &mut Tx,
-        entries: &[HistoryEntry],
-    ) -> Result<(), StoreError> {
+    /// Apply a lifecycle rule's delta and store its history.
+    async fn apply_lifecycle(&self, tx: &mut Tx, d: &LifecycleDelta) -> Result<(), StoreError> {
         let mut h = apply::HistoryWriter::new();
-        for e in entries {
-            h.push(e)?;
-        }
+        apply::apply_lifecycle(tx, d, self.batch_size, &mut h).await?;
         h.flush(tx, self.batch_size).await.map(|_| ())
     }
 }
@@ -607,9 +581,7 @@ impl GraphStore for Neo4jStore {
                 tracing::warn!(error = %e, "could not add class labels; they are added again on the next start");
             }
         }
-        if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
-            eprintln!("labels {:?}", t_label.elapsed());
-        }
+        tracing::trace!(ms = t_label.elapsed().as_millis() as u64, "class labels");
         tracing::debug!(
             source = %obs.source, run = %obs.run_id, created = report.created, updated = report.updated,
             merged = report.merged, staled = report.staled, ms = started.elapsed().as_millis() as u64,
@@ -948,35 +920,23 @@ impl GraphStore for Neo4jStore {
     async fn retire_stale(&self, older_than: chrono::Duration) -> Result<usize, StoreError> {
         self.check_open()?;
         let _w = self.writer.lock().await;
-        let cutoff = rows::ms(cmdb_model::now() - older_than);
         self.with_retries("retire_stale", || async {
             #[derive(Deserialize)]
             struct Id {
                 id: String,
             }
+            let now = cmdb_model::now();
+            let cutoff = rows::ms(lifecycle::retirement_cutoff(now, older_than));
             let mut tx = self.begin().await?;
             let ids: Vec<Id> = tx
                 .rows(q(
-                    "MATCH (n:CI) WHERE n.status = 'STALE' AND n.last_seen < $cutoff SET n.status = 'RETIRED' RETURN n.id AS id",
+                    "MATCH (n:CI) WHERE n.status = 'STALE' AND n.last_seen < $cutoff RETURN n.id AS id",
                     json!({ "cutoff": cutoff }),
                 )?)
                 .await?;
-            let now = cmdb_model::now();
-            let entries: Vec<HistoryEntry> = ids
-                .iter()
-                .map(|i| HistoryEntry {
-                    ci: CiId(i.id.clone()),
-                    at: now,
-                    kind: ChangeKind::StatusChanged,
-                    field: Some("status".into()),
-                    relationship: None,
-                    old: Some("STALE".into()),
-                    new: Some("RETIRED".into()),
-                    source: Source::new("retirement"),
-                    run_id: None,
-                })
-                .collect();
-            self.insert_history(&mut tx, &entries).await?;
+            let ids: Vec<CiId> = ids.into_iter().map(|i| CiId(i.id)).collect();
+            self.apply_lifecycle(&mut tx, &lifecycle::retire_stale(&ids, now))
+                .await?;
             tx.commit().await?;
             Ok(ids.len())
         })
@@ -992,50 +952,11 @@ impl GraphStore for Neo4jStore {
                 .get_ci(&mut tx, id.as_str())
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
-            if ci.status != CiStatus::Retired {
-                let now = cmdb_model::now();
-                let old = ci.status;
-                tx.run(q(
-                    "MATCH (n:CI {id: $id}) SET n.status = 'RETIRED'",
-                    json!({ "id": ci.id.as_str() }),
-                )?)
-                .await?;
-                let rows = apply::touching(
-                    &mut tx,
-                    ci.id.as_str(),
-                    "AND e.status = 'ACTIVE'",
-                    "SET e.status = 'CLOSED'",
-                )
-                .await?;
-                let mut entries = vec![HistoryEntry {
-                    ci: ci.id.clone(),
-                    at: now,
-                    kind: ChangeKind::StatusChanged,
-                    field: Some("status".into()),
-                    relationship: None,
-                    old: Some(old.as_str().into()),
-                    new: Some("RETIRED".into()),
-                    source: Source::new(source),
-                    run_id: None,
-                }];
-                let mut seen = HashSet::new();
-                for r in rels_of(rows)? {
-                    if !seen.insert(r.key()) {
-                        continue;
-                    }
-                    entries.push(HistoryEntry {
-                        ci: r.from.clone(),
-                        at: now,
-                        kind: ChangeKind::RelationshipClosed,
-                        field: None,
-                        relationship: Some(r.key()),
-                        old: Some("ACTIVE".into()),
-                        new: Some("CLOSED".into()),
-                        source: Source::new(source),
-                        run_id: None,
-                    });
-                }
-                self.insert_history(&mut tx, &entries).await?;
+            let touching = apply::touching(&mut tx, ci.id.as_str()).await?;
+            let by = Actor::by_hand(source, cmdb_model::now());
+            let change = lifecycle::retire(&ci, &touching, &by);
+            self.apply_lifecycle(&mut tx, &change).await?;
+            if !change.is_empty() {
                 ci.status = CiStatus::Retired;
             }
             tx.commit().await?;
@@ -1054,32 +975,15 @@ impl GraphStore for Neo4jStore {
         let _w = self.writer.lock().await;
         self.with_retries("close_relationship", || async {
             let mut tx = self.begin().await?;
-            // The relationship type is a label from the model's enum, never user text.
-            let rows: Vec<RelRow> = tx
-                .rows(q(
-                    &format!("MATCH (a:CI {{id: $from}})-[e:{}]->(b:CI {{id: $to}}) RETURN {REL_FIELDS}", key.rel_type.as_str()),
-                    json!({ "from": key.from.as_str(), "to": key.to.as_str() }),
-                )?)
-                .await?;
-            let mut rel = rels_of(rows)?.into_iter().next().ok_or_else(|| StoreError::NotFound(format!("relationship {key}")))?;
-            if rel.status == cmdb_model::RelStatus::Active {
-                tx.run(q(
-                    &format!("MATCH (a:CI {{id: $from}})-[e:{}]->(b:CI {{id: $to}}) SET e.status = 'CLOSED'", key.rel_type.as_str()),
-                    json!({ "from": key.from.as_str(), "to": key.to.as_str() }),
-                )?)
-                .await?;
-                let entry = HistoryEntry {
-                    ci: key.from.clone(),
-                    at: cmdb_model::now(),
-                    kind: ChangeKind::RelationshipClosed,
-                    field: None,
-                    relationship: Some(key.clone()),
-                    old: Some("ACTIVE".into()),
-                    new: Some("CLOSED".into()),
-                    source: Source::new(source),
-                    run_id: None,
-                };
-                self.insert_history(&mut tx, &[entry]).await?;
+            let mut rel = view::fetch_rels(&mut tx, std::slice::from_ref(&key), self.batch_size)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::NotFound(format!("relationship {key}")))?;
+            let by = Actor::by_hand(source, cmdb_model::now());
+            let change = lifecycle::close_relationship(&rel, &by);
+            self.apply_lifecycle(&mut tx, &change).await?;
+            if !change.is_empty() {
                 rel.status = cmdb_model::RelStatus::Closed;
             }
             tx.commit().await?;
@@ -1097,61 +1001,10 @@ impl GraphStore for Neo4jStore {
                 .get_ci(&mut tx, id.as_str())
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("CI {id}")))?;
-            let now = cmdb_model::now();
-            let p = json!({ "id": ci.id.as_str() });
-            let rows = apply::touching(&mut tx, ci.id.as_str(), "", "").await?;
-            let mut entries = Vec::new();
-            let mut entities = Vec::new();
-            let mut seen = HashSet::new();
-            for r in rels_of(rows)? {
-                if !seen.insert(r.key()) {
-                    continue;
-                }
-                entities.push(Value::String(rel_entity(
-                    r.rel_type,
-                    r.from.as_str(),
-                    r.to.as_str(),
-                )));
-                entries.push(HistoryEntry {
-                    ci: r.from.clone(),
-                    at: now,
-                    kind: ChangeKind::RelationshipDeleted,
-                    field: None,
-                    relationship: Some(r.key()),
-                    old: Some(rows::status_str(r.status).into()),
-                    new: None,
-                    source: Source::new(source),
-                    run_id: None,
-                });
-            }
-            entities.push(Value::String(ci.id.to_string()));
-            db::run_batched(
-                &mut tx,
-                "UNWIND $rows AS e MATCH (s:Sighting {entity: e}) DELETE s",
-                entities,
-                self.batch_size,
-                &json!({}),
-            )
-            .await?;
-            for stmt in [
-                "MATCH (i:CiIdentifier {ci: $id}) DELETE i",
-                "MATCH (a:CiAlias {ci: $id}) DELETE a",
-                "MATCH (n:CI {id: $id}) DETACH DELETE n",
-            ] {
-                tx.run(q(stmt, p.clone())?).await?;
-            }
-            entries.push(HistoryEntry {
-                ci: ci.id.clone(),
-                at: now,
-                kind: ChangeKind::CiDeleted,
-                field: None,
-                relationship: None,
-                old: Some(json!({"class": ci.class, "name": ci.name})),
-                new: None,
-                source: Source::new(source),
-                run_id: None,
-            });
-            self.insert_history(&mut tx, &entries).await?;
+            let touching = apply::touching(&mut tx, ci.id.as_str()).await?;
+            let by = Actor::by_hand(source, cmdb_model::now());
+            self.apply_lifecycle(&mut tx, &lifecycle::delete(&ci, &touching, &by))
+                .await?;
             tx.commit().await
         })
         .await

@@ -136,13 +136,6 @@ impl RelRow {
     }
 }
 
-pub(crate) fn status_str(s: RelStatus) -> &'static str {
-    match s {
-        RelStatus::Active => "ACTIVE",
-        RelStatus::Closed => "CLOSED",
-    }
-}
-
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("serialising: {e}")))
 }
@@ -195,7 +188,7 @@ pub(crate) fn rel_row(r: &Relationship) -> Result<Value, StoreError> {
         "from": r.from.as_str(),
         "to": r.to.as_str(),
         "props": {
-            "status": status_str(r.status),
+            "status": r.status.as_str(),
             "first_seen": ms(r.first_seen),
             "last_seen": ms(r.last_seen),
             "confidence": r.confidence(),
@@ -226,10 +219,6 @@ pub(crate) fn history_row(seq: i64, e: &HistoryEntry) -> Result<Value, StoreErro
         "source": e.source.as_str(),
         "body": to_json(e)?,
     }))
-}
-
-pub(crate) fn rel_entity(t: RelType, from: &str, to: &str) -> String {
-    format!("r|{}|{}|{}", t.as_str(), from, to)
 }
 
 pub(crate) fn sighting_key(source: &str, target: &str, entity: &str) -> String {

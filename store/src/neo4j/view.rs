@@ -128,15 +128,14 @@ pub(crate) async fn reconcile_via(
             let r = reconcile(obs, &view, policy);
             (r, view.misses.into_inner())
         };
-        if std::env::var_os("CMDB_NEO4J_TRACE").is_some() {
-            eprintln!(
-                "reconcile pass {pass}: misses cis={} lookups={} rels={} deps={}",
-                misses.cis.len(),
-                misses.lookups.len(),
-                misses.rels.len(),
-                misses.dependents.len()
-            );
-        }
+        tracing::trace!(
+            pass,
+            cis = misses.cis.len(),
+            lookups = misses.lookups.len(),
+            relationships = misses.rels.len(),
+            dependents = misses.dependents.len(),
+            "reconcile pass: reads still missing"
+        );
         if misses.is_empty() {
             tracing::debug!(passes = pass + 1, "reconciled against the graph");
             return Ok(result?);

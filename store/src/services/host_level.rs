@@ -12,7 +12,7 @@ use super::io::{ingest_checked, mapper_only, observation, reference, rels_of};
 use super::BATCH;
 use crate::services::MAPPER_SOURCE;
 
-pub const MAP_INFERRED_DEPENDENCIES: &str = "map_inferred_dependencies";
+pub use cmdb_model::attrs::MAP_INFERRED_DEPENDENCIES;
 
 /// The `(dependant, target)` pairs a service's map wrote for host-level connections.
 pub(super) fn inferred_dependencies_of(svc: &Ci) -> BTreeSet<(CiId, CiId)> {

@@ -1,6 +1,7 @@
 //! Reading and writing the graph the way every mapper does: paginated finds, relationships of
 //! many CIs in batches, and writes as observations of the mapper's source through reconciliation.
 
+use cmdb_model::attrs;
 use std::collections::HashMap;
 
 use cmdb_model::{
@@ -139,7 +140,7 @@ pub(super) async fn ingest_checked(
 }
 
 pub(super) fn port_of(ci: &Ci) -> Option<u16> {
-    match ci.attr("port")? {
+    match ci.attr(attrs::PORT)? {
         Value::Number(n) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
@@ -147,7 +148,7 @@ pub(super) fn port_of(ci: &Ci) -> Option<u16> {
 }
 
 pub(super) fn protocol_of(ci: &Ci) -> String {
-    ci.attr_str("protocol")
+    ci.attr_str(attrs::PROTOCOL)
         .unwrap_or("tcp")
         .to_ascii_lowercase()
 }

@@ -21,6 +21,7 @@
 //! The mapper only closes relationships it alone supports: a member or dependency someone
 //! else also asserts stays.
 
+use cmdb_model::attrs;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
@@ -208,11 +209,11 @@ pub struct ServiceDefinition {
 
 impl ServiceDefinition {
     pub fn of(ci: &Ci) -> Result<ServiceDefinition, String> {
-        let rule = match ci.attr("rule") {
+        let rule = match ci.attr(attrs::RULE) {
             None | Some(Value::Null) => None,
             Some(v) => Some(ServiceRule::from_value(v)?).filter(|r| !r.is_empty()),
         };
-        let entry_points = match ci.attr("entry_points") {
+        let entry_points = match ci.attr(attrs::ENTRY_POINTS) {
             None | Some(Value::Null) => vec![],
             Some(Value::Array(a)) => a
                 .iter()
@@ -221,7 +222,7 @@ impl ServiceDefinition {
             Some(Value::String(s)) => vec![s.clone()],
             Some(_) => return Err("`entry_points` must be an array of strings".into()),
         };
-        let mapping_depth = match ci.attr("mapping_depth") {
+        let mapping_depth = match ci.attr(attrs::MAPPING_DEPTH) {
             Some(v) => v
                 .as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
@@ -473,9 +474,9 @@ async fn map_service(
         attrs.insert(MAP_INFERRED_DEPENDENCIES.into(), Value::Array(deps));
         let mut nodes: Vec<Value> = m.nodes.iter().map(|i| json!(i.as_str())).collect();
         nodes.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-        attrs.insert("map_cis".into(), Value::Array(nodes));
+        attrs.insert(attrs::MAP_CIS.into(), Value::Array(nodes));
         attrs.insert(
-            "map_entry_cis".into(),
+            attrs::MAP_ENTRY_CIS.into(),
             Value::Array(
                 m.entry_endpoints
                     .iter()
@@ -483,13 +484,16 @@ async fn map_service(
                     .collect(),
             ),
         );
-        attrs.insert("map_truncated".into(), json!(m.truncated));
+        attrs.insert(attrs::MAP_TRUNCATED.into(), json!(m.truncated));
         let unresolved: Vec<Value> = m
             .unresolved
             .iter()
             .map(|(ep, why)| json!({"entry_point": ep, "reason": why}))
             .collect();
-        attrs.insert("unresolved_entry_points".into(), Value::Array(unresolved));
+        attrs.insert(
+            attrs::UNRESOLVED_ENTRY_POINTS.into(),
+            Value::Array(unresolved),
+        );
         for (ep, reason) in m.unresolved {
             report.unresolved_entry_points.push(UnresolvedEntryPoint {
                 service: svc.id.clone(),
@@ -498,13 +502,13 @@ async fn map_service(
             });
         }
     } else if svc
-        .attr("map_cis")
+        .attr(attrs::MAP_CIS)
         .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
     {
         // No longer an entry-point service: forget the old map.
-        attrs.insert("map_cis".into(), json!([]));
-        attrs.insert("map_entry_cis".into(), json!([]));
-        attrs.insert("unresolved_entry_points".into(), json!([]));
+        attrs.insert(attrs::MAP_CIS.into(), json!([]));
+        attrs.insert(attrs::MAP_ENTRY_CIS.into(), json!([]));
+        attrs.insert(attrs::UNRESOLVED_ENTRY_POINTS.into(), json!([]));
         attrs.insert(MAP_INFERRED_DEPENDENCIES.into(), json!([]));
     }
     if def.kind() != ServiceKind::Manual {
@@ -536,10 +540,13 @@ async fn map_service(
     // Only write attributes that differ: recomputing an unchanged map writes nothing.
     attrs.retain(|k, v| svc.attr(k) != Some(v));
     let members_changed = !to_add.is_empty() || !to_close.is_empty();
-    let first_mapping = def.kind() != ServiceKind::Manual && svc.attr("mapped_at").is_none();
+    let first_mapping = def.kind() != ServiceKind::Manual && svc.attr(attrs::MAPPED_AT).is_none();
     if !attrs.is_empty() || (members_changed && def.kind() != ServiceKind::Manual) || first_mapping
     {
-        attrs.insert("mapped_at".into(), json!(cmdb_model::now().to_rfc3339()));
+        attrs.insert(
+            attrs::MAPPED_AT.into(),
+            json!(cmdb_model::now().to_rfc3339()),
+        );
     }
 
     let mut obs = observation();

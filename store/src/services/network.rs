@@ -10,6 +10,7 @@
 //! Written as observations of source [`NETWORK_SOURCE`] through reconciliation (history, no
 //! sightings); only edges and groups that source alone supports are ever closed or retired.
 
+use cmdb_model::attrs;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cmdb_model::topology::{upstreams, Device, Link, NETWORK_TIER_ATTR};
@@ -27,7 +28,7 @@ pub const NETWORK_SOURCE: &str = "network-mapper";
 /// Tag of the inferred groups of redundant network paths.
 pub const PATHS_TAG: &str = "inferred-network-paths";
 /// Attribute of a paths group: its members' ids, sorted, comma-separated (how it is found again).
-pub const PATHS_KEY_ATTR: &str = "paths_key";
+pub use cmdb_model::attrs::PATHS_KEY as PATHS_KEY_ATTR;
 
 const CONFIDENCE: f64 = 0.8;
 
@@ -236,7 +237,7 @@ pub async fn infer_network_dependencies(
                     Some(g) => {
                         let mut r = Record::new(&gkey, CiClass::Cluster);
                         r.id = Some(g.id.clone());
-                        r.attr("min_up", 1)
+                        r.attr(attrs::MIN_UP, 1)
                     }
                     None => {
                         let name = format!("network paths {}", names.join(" | "));
@@ -245,9 +246,9 @@ pub async fn infer_network_dependencies(
                             .name(name.clone())
                             .ident("name", name)
                             .tag(PATHS_TAG)
-                            .attr("min_up", 1)
-                            .attr("at_risk_up", 0)
-                            .attr("inferred", true)
+                            .attr(attrs::MIN_UP, 1)
+                            .attr(attrs::AT_RISK_UP, 0)
+                            .attr(attrs::INFERRED, true)
                             .attr(PATHS_KEY_ATTR, key.as_str())
                     }
                 };

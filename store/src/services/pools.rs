@@ -1,5 +1,6 @@
 //! Load-balancer pools inferred from connections (redundancy groups).
 
+use cmdb_model::attrs;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cmdb_model::{
@@ -139,7 +140,7 @@ pub async fn infer_pools(
     let existing: Vec<Ci> = find_all(store, &pool_filter, usize::MAX).await?.0;
     let mut by_key: BTreeMap<String, Ci> = BTreeMap::new();
     for p in existing {
-        if let Some(k) = p.attr_str("pool_key") {
+        if let Some(k) = p.attr_str(attrs::POOL_KEY) {
             by_key.insert(k.to_string(), p);
         }
     }
@@ -206,7 +207,7 @@ pub async fn infer_pools(
             .filter(|b| !present.contains(*b))
             .collect();
         let pool_rec = match by_key.get(key) {
-            Some(p) if p.status == CiStatus::Active && p.attr("min_up").is_some() => {
+            Some(p) if p.status == CiStatus::Active && p.attr(attrs::MIN_UP).is_some() => {
                 if missing.is_empty() && depends {
                     continue;
                 }
@@ -216,8 +217,8 @@ pub async fn infer_pools(
                 // Retired or STALE pool coming back, or `min_up` lost: an update reactivates it.
                 let mut rec = Record::new(&poolkey, CiClass::Cluster);
                 rec.id = Some(p.id.clone());
-                if p.attr("min_up").is_none() {
-                    rec = rec.attr("min_up", 1);
+                if p.attr(attrs::MIN_UP).is_none() {
+                    rec = rec.attr(attrs::MIN_UP, 1);
                 }
                 rec
             }
@@ -248,11 +249,11 @@ pub async fn infer_pools(
                     .name(name.clone())
                     .ident("name", name)
                     .tag(POOL_TAG)
-                    .attr("min_up", 1)
-                    .attr("inferred", true)
-                    .attr("pool_key", key.as_str())
-                    .attr("protocol", w.protocol.as_str())
-                    .attr("port", w.port)
+                    .attr(attrs::MIN_UP, 1)
+                    .attr(attrs::INFERRED, true)
+                    .attr(attrs::POOL_KEY, key.as_str())
+                    .attr(attrs::PROTOCOL, w.protocol.as_str())
+                    .attr(attrs::PORT, w.port)
             }
         };
         obs.push(pool_rec);

@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 use cmdb_model::impact::{self, GroupRule, ImpactGraph, ImpactOptions, ImpactReport, NodeGraph};
 use cmdb_model::CiId;
 
-use super::{get_ci, EmbeddedStore};
+use super::view::get_ci;
+use super::EmbeddedStore;
 use crate::adjacency::Adjacency;
 use crate::StoreError;
 
@@ -97,7 +98,7 @@ mod tests {
         spec.services = 30;
         let e = enterprise(&spec);
         store
-            .load_snapshot(&crate::neo4j::Snapshot {
+            .load_snapshot(&crate::snapshot::Snapshot {
                 cis: e.cis.clone(),
                 relationships: e.relationships.clone(),
                 ..Default::default()

@@ -1,0 +1,410 @@
+//! Read queries in SQL: CI filters, ordered pages, the search box, history pages and
+//! relationship rows by key.
+
+use cmdb_model::{Ci, HistoryEntry, RelType, Relationship};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use serde_json::Value;
+
+use super::codec::*;
+use super::EmbeddedStore;
+use crate::cursor::{decode_cursor, encode_cursor, order_field, sort_value};
+use crate::types::*;
+use crate::StoreError;
+
+impl EmbeddedStore {
+    pub(super) fn history_entries(
+        &self,
+        c: &Connection,
+        id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<HistoryEntry>, StoreError> {
+        let total: i64 = c.query_row(
+            "SELECT COUNT(*) FROM history WHERE ci_id = ?1 OR other_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        let limit = page.first.or(page.last).unwrap_or(100).min(10_000);
+        let before_seq: i64 = match &page.after {
+            Some(cur) => decode_cursor(cur)
+                .and_then(|v| v.get(0).and_then(Value::as_i64))
+                .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
+            None => i64::MAX,
+        };
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT {HISTORY_COLUMNS} FROM history WHERE (ci_id = ?1 OR other_id = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+        ))?;
+        let rows = stmt.query_map(params![id, before_seq, (limit + 1) as i64], row_to_history)?;
+        let mut items = Vec::new();
+        for r in rows {
+            let (seq, e) = r??;
+            items.push((encode_cursor(&serde_json::json!([seq])), e));
+        }
+        let has_next = items.len() > limit;
+        items.truncate(limit);
+        Ok(Page {
+            items,
+            total_count: total as usize,
+            has_next_page: has_next,
+            has_previous_page: page.after.is_some(),
+        })
+    }
+
+    pub(super) fn load_rels(
+        &self,
+        c: &Connection,
+        keys: &[(String, RelType, String)],
+    ) -> Result<Vec<Relationship>, StoreError> {
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT {REL_COLUMNS} FROM rels WHERE from_id = ?1 AND type = ?2 AND to_id = ?3"
+        ))?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (f, t, d) in keys {
+            if let Some(r) = stmt
+                .query_row(params![f, t.as_str(), d], row_to_rel)
+                .optional()?
+            {
+                out.push(r?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// WHERE clause (fixed SQL fragments only) and its bound parameters.
+pub(super) fn filter_sql(
+    f: &CiFilter,
+) -> Result<(String, Vec<rusqlite::types::Value>), StoreError> {
+    use rusqlite::types::Value as V;
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<V> = Vec::new();
+    let placeholders = |params: &mut Vec<V>, vals: Vec<V>| -> String {
+        let mut ps = Vec::new();
+        for v in vals {
+            params.push(v);
+            ps.push(format!("?{}", params.len()));
+        }
+        ps.join(", ")
+    };
+    if !f.classes.is_empty() {
+        let p = placeholders(
+            &mut params,
+            f.classes.iter().map(|c| V::Text(c.to_string())).collect(),
+        );
+        clauses.push(format!("class IN ({p})"));
+    }
+    if let Some((mode, value)) = &f.name {
+        match mode {
+            NameMatch::Equals => {
+                let p = placeholders(&mut params, vec![V::Text(value.clone())]);
+                clauses.push(format!("name = {p}"));
+            }
+            NameMatch::Contains => {
+                let escaped = value
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                let p = placeholders(&mut params, vec![V::Text(format!("%{escaped}%"))]);
+                clauses.push(format!("name LIKE {p} ESCAPE '\\'"));
+            }
+            NameMatch::Regex => {
+                regex::RegexBuilder::new(value)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| StoreError::InvalidInput(format!("invalid name regex: {e}")))?;
+                let p = placeholders(&mut params, vec![V::Text(value.clone())]);
+                clauses.push(format!("regexp({p}, name)"));
+            }
+        }
+    }
+    for tag in &f.tags {
+        let p = placeholders(&mut params, vec![V::Text(tag.clone())]);
+        clauses.push(format!("id IN (SELECT ci_id FROM ci_tags WHERE tag = {p})"));
+    }
+    if !f.statuses.is_empty() {
+        let p = placeholders(
+            &mut params,
+            f.statuses
+                .iter()
+                .map(|s| V::Text(s.as_str().into()))
+                .collect(),
+        );
+        clauses.push(format!("status IN ({p})"));
+    }
+    if let Some(src) = &f.source {
+        let p = placeholders(&mut params, vec![V::Text(src.clone())]);
+        clauses.push(format!(
+            "id IN (SELECT ci_id FROM ci_sources WHERE source = {p})"
+        ));
+    }
+    if let Some(ip) = &f.ip_address {
+        let norm =
+            cmdb_model::identify::normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
+        let p = placeholders(
+            &mut params,
+            vec![
+                V::Text(format!("device||ip_addresses|{norm}")),
+                V::Text(format!("IpAddress||address|{norm}")),
+            ],
+        );
+        clauses.push(format!(
+            "id IN (SELECT ci_id FROM identifiers WHERE key IN ({p}))"
+        ));
+    }
+    for (k, v) in &f.attributes {
+        // CiBody keeps attributes under `a` as `[value, source, at, run]`.
+        let path = format!("$.a.\"{}\"[0]", k.replace('"', "\\\""));
+        let (p1, expected) = match v {
+            Value::String(s) => (
+                placeholders(&mut params, vec![V::Text(path)]),
+                V::Text(s.clone()),
+            ),
+            other => (
+                placeholders(&mut params, vec![V::Text(path)]),
+                V::Text(other.to_string()),
+            ),
+        };
+        let p2 = placeholders(&mut params, vec![expected]);
+        if matches!(v, Value::String(_)) {
+            clauses.push(format!("json_extract(body, {p1}) = {p2}"));
+        } else {
+            // Compare JSON text so numbers, booleans, arrays and objects match exactly.
+            clauses.push(format!("json(json_extract(body, {p1})) = json({p2})"));
+            let _ = &p2;
+        }
+    }
+    if let Some(t) = f.last_seen_before {
+        let p = placeholders(&mut params, vec![V::Integer(ms(t))]);
+        clauses.push(format!("last_seen < {p}"));
+    }
+    if let Some(t) = f.last_seen_after {
+        let p = placeholders(&mut params, vec![V::Integer(ms(t))]);
+        clauses.push(format!("last_seen > {p}"));
+    }
+    if let Some(ids) = &f.ids {
+        if ids.is_empty() {
+            clauses.push("0".into());
+        } else {
+            let p = placeholders(
+                &mut params,
+                ids.iter().map(|i| V::Text(i.to_string())).collect(),
+            );
+            clauses.push(format!("id IN ({p})"));
+        }
+    }
+    let sql = if clauses.is_empty() {
+        "1".to_string()
+    } else {
+        clauses.join(" AND ")
+    };
+    Ok((sql, params))
+}
+
+pub(super) fn find(
+    c: &Connection,
+    filter: &CiFilter,
+    order: CiOrder,
+    page: &PageRequest,
+) -> Result<Page<Ci>, StoreError> {
+    use rusqlite::types::Value as V;
+    let (where_sql, mut params) = filter_sql(filter)?;
+    let total: i64 = c.query_row(
+        &format!("SELECT COUNT(*) FROM cis WHERE {where_sql}"),
+        params_from_iter(params.iter()),
+        |r| r.get(0),
+    )?;
+    let col = order_field(order.field);
+    let backwards = page.last.is_some() && page.first.is_none();
+    let limit = if backwards {
+        page.last.unwrap_or(100)
+    } else {
+        page.first.unwrap_or(100)
+    };
+    // Scan direction: ascending unless (descending XOR backwards).
+    let asc = order.descending == backwards;
+    let mut clauses = vec![where_sql];
+    let cursor_bound =
+        |params: &mut Vec<V>, cur: &str, greater: bool| -> Result<String, StoreError> {
+            let v = decode_cursor(cur)
+                .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
+            let (Some(sv), Some(id)) = (v.get(0).cloned(), v.get(1).and_then(Value::as_str)) else {
+                return Err(StoreError::InvalidInput("invalid cursor".into()));
+            };
+            let sv = match sv {
+                Value::String(s) => V::Text(s),
+                Value::Number(n) => V::Integer(n.as_i64().unwrap_or(0)),
+                _ => return Err(StoreError::InvalidInput("invalid cursor".into())),
+            };
+            params.push(sv);
+            let a = params.len();
+            params.push(V::Text(id.to_string()));
+            let b = params.len();
+            let op = if greater { ">" } else { "<" };
+            Ok(format!("({col}, id) {op} (?{a}, ?{b})"))
+        };
+    // `after` bounds the scan start in the forward order; `before` in the backward one.
+    if let Some(cur) = &page.after {
+        clauses.push(cursor_bound(&mut params, cur, !order.descending)?);
+    }
+    if let Some(cur) = &page.before {
+        clauses.push(cursor_bound(&mut params, cur, order.descending)?);
+    }
+    let dir = if asc { "ASC" } else { "DESC" };
+    params.push(V::Integer((limit + 1) as i64));
+    let sql = format!(
+        "SELECT {CI_COLUMNS} FROM cis WHERE {} ORDER BY {col} {dir}, id {dir} LIMIT ?{}",
+        clauses.join(" AND "),
+        params.len()
+    );
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(params.iter()), row_to_ci)?;
+    let mut cis = collect(rows)?;
+    let more = cis.len() > limit;
+    cis.truncate(limit);
+    if backwards {
+        cis.reverse();
+    }
+    let items = cis
+        .into_iter()
+        .map(|ci| {
+            (
+                encode_cursor(&serde_json::json!([
+                    sort_value(&ci, order.field),
+                    ci.id.as_str()
+                ])),
+                ci,
+            )
+        })
+        .collect();
+    let (has_next_page, has_previous_page) = if backwards {
+        (page.before.is_some(), more)
+    } else {
+        (more, page.after.is_some())
+    };
+    Ok(Page {
+        items,
+        total_count: total as usize,
+        has_next_page,
+        has_previous_page,
+    })
+}
+
+/// The search box (`GraphStore::search`) in SQL. Identifier matches are a materialised set:
+/// exact keys through the primary key, dependent classes' patterns as a range scan over their
+/// family's keys compared by suffix. Names are scanned with the model's rule.
+pub(super) fn search(
+    c: &Connection,
+    q: &SearchQuery,
+    page: &PageRequest,
+) -> Result<Page<Ci>, StoreError> {
+    use rusqlite::types::Value as V;
+    let crate::cursor::SearchRequest { plan, limit, after } =
+        crate::cursor::search_request(q, page)?;
+    let mut params: Vec<V> = Vec::new();
+    let mut p = |v: V| {
+        params.push(v);
+        format!("?{}", params.len())
+    };
+    let mut hit_parts: Vec<String> = Vec::new();
+    if !plan.keys.is_empty() {
+        let ps: Vec<String> = plan.keys.iter().map(|k| p(V::Text(k.clone()))).collect();
+        hit_parts.push(format!(
+            "SELECT ci_id FROM identifiers WHERE key IN ({})",
+            ps.join(", ")
+        ));
+    }
+    let mut by_prefix: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for pat in &plan.patterns {
+        by_prefix.entry(&pat.prefix).or_default().push(&pat.suffix);
+    }
+    for (prefix, suffixes) in by_prefix {
+        // Keys of the family: from `F|` up to (excluding) `F}` (`}` follows `|`).
+        let lo = p(V::Text(prefix.to_string()));
+        let hi = p(V::Text(format!("{}}}", &prefix[..prefix.len() - 1])));
+        let conds: Vec<String> = suffixes
+            .iter()
+            .map(|sfx| {
+                let ps = p(V::Text(sfx.to_string()));
+                format!("substr(key, -length({ps})) = {ps}")
+            })
+            .collect();
+        hit_parts.push(format!(
+            "SELECT ci_id FROM identifiers WHERE key >= {lo} AND key < {hi} AND ({})",
+            conds.join(" OR ")
+        ));
+    }
+    if hit_parts.is_empty() {
+        hit_parts.push("SELECT NULL WHERE 0".into());
+    }
+    let mut cond = Vec::new();
+    if !q.classes.is_empty() {
+        let ps: Vec<String> = q
+            .classes
+            .iter()
+            .map(|c| p(V::Text(c.as_str().into())))
+            .collect();
+        cond.push(format!("class IN ({})", ps.join(", ")));
+    }
+    let folded = p(V::Text(plan.folded.clone()));
+    let tag = p(V::Text(plan.text.clone()));
+    cond.push(format!(
+        "(id IN hit OR cmdb_name_contains(name, {folded}) OR id IN (SELECT ci_id FROM ci_tags WHERE tag = {tag}))"
+    ));
+    // One statement: the identifier hits and the matching CIs (`m`) are computed once and
+    // serve both the count and the page.
+    let with = format!(
+        "WITH hit(id) AS MATERIALIZED ({}), \
+         m AS MATERIALIZED (SELECT id, name, CASE WHEN id IN hit THEN {} ELSE {} END AS rank FROM cis WHERE {})",
+        hit_parts.join(" UNION "),
+        cmdb_model::search::RANK_IDENTIFIER,
+        cmdb_model::search::RANK_OTHER,
+        cond.join(" AND "),
+    );
+    let n_shared = params.len();
+    let mut bound = String::from("1");
+    if let Some(a) = &after {
+        params.extend([
+            V::Integer(a.rank),
+            V::Text(a.name.clone()),
+            V::Text(a.id.clone()),
+        ]);
+        let k = params.len();
+        bound = format!("(m.rank, m.name, m.id) > (?{}, ?{}, ?{k})", k - 2, k - 1);
+    }
+    params.push(V::Integer((limit + 1) as i64));
+    let columns: Vec<String> = CI_COLUMNS.split(", ").map(|c| format!("cis.{c}")).collect();
+    let sql = format!(
+        "{with} SELECT {}, m.rank, (SELECT COUNT(*) FROM m) FROM m JOIN cis ON cis.id = m.id \
+         WHERE {bound} ORDER BY m.rank, m.name, m.id LIMIT ?{}",
+        columns.join(", "),
+        params.len()
+    );
+    let mut total: Option<i64> = None;
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(params.iter()), |row| {
+        let rank: i64 = row.get(8)?;
+        let n: i64 = row.get(9)?;
+        Ok(row_to_ci(row)?.map(|ci| (rank, n, ci)))
+    })?;
+    let mut found = Vec::new();
+    for r in collect(rows)? {
+        let (rank, n, ci) = r;
+        total = Some(n);
+        found.push((rank, ci));
+    }
+    let total = match total {
+        Some(n) => n,
+        // A page past the end (or nothing at all) carries no count.
+        None if after.is_some() => c.query_row(
+            &format!("{with} SELECT COUNT(*) FROM m"),
+            params_from_iter(params[..n_shared].iter()),
+            |r| r.get(0),
+        )?,
+        None => 0,
+    };
+    Ok(crate::cursor::search_page(
+        found,
+        limit,
+        total as usize,
+        after.is_some(),
+    ))
+}
