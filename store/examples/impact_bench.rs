@@ -23,7 +23,7 @@
 //! Environment: `BENCH_CIS` (default 1,000,000; 0 skips phase 2), `BENCH_BOLT_CIS` (200,000; 0
 //! skips phase 1), `BENCH_SAMPLES` (1,000 failures timed on the embedded store),
 //! `BENCH_CYPHER_SAMPLES` (300), `BENCH_BACKEND_SAMPLES` (30, Neo4j backend),
-//! `BENCH_DEPTH` (6), `BENCH_SEED` (1), `BENCH_CYPHER` (comma-separated formulations timed in
+//! `BENCH_DEPTH` (6), `BENCH_SEED` (1), `BENCH_HUB_REPEAT` (5 timings per hub), `BENCH_CYPHER` (comma-separated formulations timed in
 //! the same run: `apoc`, `qpp`, `varlen`; default `apoc,qpp`; see `CYPHER_*`), `BENCH_CYPHER_TIMEOUT` (seconds per query, 60).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -622,16 +622,17 @@ async fn main() {
             lat.row(),
             slowest.iter().take(8).map(|(d, a, s, c)| format!("{:.2} ms/{a} CIs/{s} services/{c}", d.as_secs_f64() * 1e3)).collect::<Vec<_>>(),
         ));
+        let repeat = env_usize("BENCH_HUB_REPEAT", 5).max(1);
         for (name, id) in &hubs {
             let mut l = Lat::default();
             let mut last = (0, 0);
-            for _ in 0..5 {
+            for _ in 0..repeat {
                 let (d, s, aff) = ours(&emb, id, &opts).await;
                 l.0.push(d);
                 last = (aff, s.len());
             }
             report.push(format!(
-                "  hub {name:<32} ours median of 5 {:>9.3} ms  ({} affected CIs, {} services)",
+                "  hub {name:<32} ours median of {repeat} {:>9.3} ms  ({} affected CIs, {} services)",
                 l.ms(0.5),
                 last.0,
                 last.1

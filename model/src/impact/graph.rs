@@ -200,6 +200,8 @@ impl<N: Clone + Eq + std::hash::Hash + Ord> GroupCompletion<N> {
 #[derive(Debug, Clone, Default)]
 pub struct NodeGraph<'a> {
     ids: Vec<&'a str>,
+    /// `sort_key` of each id.
+    keys: Vec<u128>,
     classes: Vec<Option<CiClass>>,
     rules: FxHashMap<u32, GroupRule>,
     edges: Vec<(u32, RelType, u32)>,
@@ -209,6 +211,7 @@ impl<'a> NodeGraph<'a> {
     pub fn with_capacity(nodes: usize, edges: usize) -> Self {
         NodeGraph {
             ids: Vec::with_capacity(nodes),
+            keys: Vec::with_capacity(nodes),
             classes: Vec::with_capacity(nodes),
             rules: FxHashMap::default(),
             edges: Vec::with_capacity(edges),
@@ -217,7 +220,15 @@ impl<'a> NodeGraph<'a> {
 
     /// A new node; ids must not repeat (the loader interns).
     pub fn add_node(&mut self, id: &'a str, class: Option<CiClass>) -> u32 {
+        self.add_node_keyed(id, sort_key(id), class)
+    }
+
+    /// [`Self::add_node`] with the id's [`sort_key`] already known (a loader that keeps it
+    /// saves reading every id when the engine orders them).
+    pub fn add_node_keyed(&mut self, id: &'a str, key: u128, class: Option<CiClass>) -> u32 {
+        debug_assert_eq!(key, sort_key(id));
         self.ids.push(id);
+        self.keys.push(key);
         self.classes.push(class);
         (self.ids.len() - 1) as u32
     }
@@ -358,7 +369,7 @@ impl<T: Copy + Ord> Csr<T> {
 
 /// A sort key consistent with the ids' byte order: its first 16 bytes, zero-padded. Ids that
 /// share 16 bytes tie here and are compared in full.
-fn sort_key(id: &str) -> u128 {
+pub fn sort_key(id: &str) -> u128 {
     let mut b = [0u8; 16];
     let n = id.len().min(16);
     b[..n].copy_from_slice(&id.as_bytes()[..n]);
@@ -395,7 +406,7 @@ impl<'a> Compiled<'a> {
 
     pub fn new(g: NodeGraph<'a>) -> Self {
         let n = g.ids.len();
-        let (ids, renumber, old_of) = id_order(&g.ids);
+        let (ids, renumber, old_of) = id_order(&g.ids, &g.keys);
         let class = old_of.iter().map(|&o| g.classes[o as usize]).collect();
         let edges: Vec<(u32, RelType, u32)> = g
             .edges
@@ -495,11 +506,11 @@ impl<'a> Compiled<'a> {
 }
 
 /// The nodes in id order: `(ids sorted, old number → new number, new number → old number)`.
-fn id_order<'a>(ids: &[&'a str]) -> (Vec<&'a str>, Vec<u32>, Vec<u32>) {
-    let mut order: Vec<(u128, u32)> = ids
+fn id_order<'a>(ids: &[&'a str], keys: &[u128]) -> (Vec<&'a str>, Vec<u32>, Vec<u32>) {
+    let mut order: Vec<(u128, u32)> = keys
         .iter()
         .enumerate()
-        .map(|(i, id)| (sort_key(id), i as u32))
+        .map(|(i, &k)| (k, i as u32))
         .collect();
     order.sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)

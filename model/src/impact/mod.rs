@@ -40,6 +40,7 @@ pub use graph::{
     GraphEdge, GroupCompletion, GroupRule, ImpactGraph, NodeGraph, AT_RISK_UP_ATTR,
     MAX_GROUP_NESTING, MIN_UP_ATTR,
 };
+pub use graph::sort_key;
 pub use spof::{single_points_of_failure, SinglePointOfFailure};
 
 use crate::class::CiClass;
