@@ -1,0 +1,97 @@
+//! A run's record: how it starts and how its end is read from the run's summary.
+
+use cmdb_model::RunId;
+
+use super::progress::async_graphql_id;
+use super::summary::RunSummary;
+
+/// A new run's record, RUNNING from now.
+pub fn new_run_record(run_id: &RunId, trigger: &str) -> cmdb_graphql::discovery::DiscoveryRun {
+    cmdb_graphql::discovery::DiscoveryRun {
+        id: async_graphql_id(run_id),
+        status: "RUNNING".into(),
+        trigger: trigger.to_string(),
+        started_at: chrono::Utc::now(),
+        finished_at: None,
+        targets_done: 0,
+        targets_ok: 0,
+        targets_failed: 0,
+        cis_created: 0,
+        cis_updated: 0,
+        cis_unchanged: 0,
+        cis_staled: 0,
+        relationships_created: 0,
+        relationships_closed: 0,
+        errors: Vec::new(),
+        message: None,
+        targets_total: 0,
+        targets_skipped: 0,
+        targets_omitted: 0,
+        targets: Vec::new(),
+    }
+}
+
+/// Fill a run's record from how it ended.
+pub fn finish_run_record(
+    r: &mut cmdb_graphql::discovery::DiscoveryRun,
+    result: &anyhow::Result<RunSummary>,
+) {
+    use cmdb_graphql::discovery::DiscoveryTargetError;
+    r.finished_at = Some(chrono::Utc::now());
+    match result {
+        Ok(s) => {
+            r.status = if s.targets_failed == 0 && (s.targets_ok > 0 || s.targets_skipped == 0) {
+                "SUCCEEDED"
+            } else if s.targets_ok > 0 {
+                "PARTIAL"
+            } else {
+                "FAILED"
+            }
+            .into();
+            if s.targets_ok == 0 && s.targets_failed == 0 && s.targets_skipped > 0 {
+                r.message = Some(
+                    "every target was outside the scope of the run's credentials: nothing was sent"
+                        .into(),
+                );
+            }
+            crate::metrics::metrics().discovery_finished(&r.status, s.targets_ok, s.targets_failed);
+            r.targets_ok = s.targets_ok as i32;
+            r.targets_failed = s.targets_failed as i32;
+            r.targets_skipped = s.targets_skipped as i32;
+            r.targets_done = (s.targets_ok + s.targets_failed + s.targets_skipped) as i32;
+            r.cis_created = s.created as i32;
+            r.cis_updated = s.updated as i32;
+            r.cis_unchanged = s.unchanged as i32;
+            r.cis_staled = s.staled as i32;
+            r.relationships_created = s.relationships_created as i32;
+            r.relationships_closed = s.relationships_closed as i32;
+            r.errors = s
+                .targets
+                .iter()
+                .filter(|t| !t.ok && !t.skipped)
+                .map(|t| {
+                    let (code, message) = t
+                        .detail
+                        .split_once(": ")
+                        .unwrap_or(("PROBE_FAILED", t.detail.as_str()));
+                    DiscoveryTargetError {
+                        target: t.target.clone(),
+                        probe: t.probe.clone(),
+                        code: code.to_string(),
+                        message: message.to_string(),
+                    }
+                })
+                .collect();
+        }
+        Err(e) => {
+            r.status = "FAILED".into();
+            r.message = Some(format!("{e:#}"));
+        }
+    }
+    // Only a run that failed as a whole leaves pairs unfinished.
+    crate::run_targets::close_unfinished(
+        r,
+        "RUN_FAILED",
+        "the run ended before this target finished (see the run's message)",
+    );
+}
