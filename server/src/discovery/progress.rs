@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cmdb_discovery::run::{ProgressEvent, TargetOutcome};
+use cmdb_graphql::events::DiscoveryPhase;
 use cmdb_model::RunId;
 
 use crate::run_log::{RunLease, RunLog};
@@ -28,7 +29,7 @@ pub fn progress_publisher(
                 ..
             } => {
                 total.fetch_add((*targets * probes.len().max(1)) as u32, Relaxed);
-                (run_id, "STARTED", None, None)
+                (run_id, DiscoveryPhase::Started, None, None)
             }
             ProgressEvent::TargetStarted {
                 run_id,
@@ -36,7 +37,7 @@ pub fn progress_publisher(
                 probe,
             } => (
                 run_id,
-                "TARGET_STARTED",
+                DiscoveryPhase::TargetStarted,
                 None,
                 Some((target, probe, TargetStatus::Running)),
             ),
@@ -58,7 +59,7 @@ pub fn progress_publisher(
                 };
                 (
                     run_id,
-                    "TARGET_DONE",
+                    DiscoveryPhase::TargetDone,
                     Some(msg),
                     Some((target, probe, status_of(outcome))),
                 )
@@ -67,7 +68,7 @@ pub fn progress_publisher(
                 run_id, ok, failed, ..
             } => (
                 run_id,
-                "FINISHED",
+                DiscoveryPhase::Finished,
                 Some(format!("{ok} ok, {failed} failed")),
                 None,
             ),
@@ -75,7 +76,7 @@ pub fn progress_publisher(
         };
         events.publish_progress(cmdb_graphql::DiscoveryProgress {
             run_id: async_graphql_id(run_id),
-            phase: phase.into(),
+            phase,
             targets_done: done.load(Relaxed),
             targets_total: total.load(Relaxed),
             message,

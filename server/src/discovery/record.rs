@@ -1,5 +1,6 @@
 //! A run's record: how it starts and how its end is read from the run's summary.
 
+use cmdb_graphql::discovery::DiscoveryRunStatus;
 use cmdb_model::RunId;
 
 use super::progress::async_graphql_id;
@@ -9,7 +10,7 @@ use super::summary::RunSummary;
 pub fn new_run_record(run_id: &RunId, trigger: &str) -> cmdb_graphql::discovery::DiscoveryRun {
     cmdb_graphql::discovery::DiscoveryRun {
         id: async_graphql_id(run_id),
-        status: "RUNNING".into(),
+        status: DiscoveryRunStatus::Running,
         trigger: trigger.to_string(),
         started_at: chrono::Utc::now(),
         finished_at: None,
@@ -41,20 +42,19 @@ pub fn finish_run_record(
     match result {
         Ok(s) => {
             r.status = if s.targets_failed == 0 && (s.targets_ok > 0 || s.targets_skipped == 0) {
-                "SUCCEEDED"
+                DiscoveryRunStatus::Succeeded
             } else if s.targets_ok > 0 {
-                "PARTIAL"
+                DiscoveryRunStatus::Partial
             } else {
-                "FAILED"
-            }
-            .into();
+                DiscoveryRunStatus::Failed
+            };
             if s.targets_ok == 0 && s.targets_failed == 0 && s.targets_skipped > 0 {
                 r.message = Some(
                     "every target was outside the scope of the run's credentials: nothing was sent"
                         .into(),
                 );
             }
-            crate::metrics::metrics().discovery_finished(&r.status, s.targets_ok, s.targets_failed);
+            crate::metrics::metrics().discovery_finished(r.status, s.targets_ok, s.targets_failed);
             r.targets_ok = s.targets_ok as i32;
             r.targets_failed = s.targets_failed as i32;
             r.targets_skipped = s.targets_skipped as i32;
@@ -84,7 +84,7 @@ pub fn finish_run_record(
                 .collect();
         }
         Err(e) => {
-            r.status = "FAILED".into();
+            r.status = DiscoveryRunStatus::Failed;
             r.message = Some(format!("{e:#}"));
         }
     }

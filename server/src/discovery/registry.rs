@@ -200,7 +200,7 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
         });
         if let Err(e) = spawned {
             Self::update(&self.runs, &run.id, |r| {
-                r.status = "FAILED".into();
+                r.status = cmdb_graphql::discovery::DiscoveryRunStatus::Failed;
                 r.message = Some(format!("cannot start: {e}"));
             });
             if let (Some(l), Some(r)) = (
