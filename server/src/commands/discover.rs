@@ -18,6 +18,7 @@ use cmdb_model::RunId;
 
 use cmdb_server::discovery::{
     discover, finish_run_record, new_run_record, record_run_start, DiscoverySettings, RunRecorder,
+    StopSignal,
 };
 use cmdb_server::run_log::RunLog;
 
@@ -317,6 +318,8 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
             drop(p);
             show_progress(ev, &b2)
         },
+        // Ctrl-C ends the process; its run then reads INTERRUPTED through the run log's lock.
+        StopSignal::never(),
     )
     .await;
     record = final_record.lock().0.clone();

@@ -1,6 +1,7 @@
 //! `cmdb serve`: the HTTP server (GraphQL API, GraphiQL, subscriptions, health endpoints) on
-//! the configured store. SIGTERM or Ctrl-C stops accepting, lets in-flight requests finish and
-//! closes the store cleanly.
+//! the configured store. SIGTERM or Ctrl-C stops accepting, lets in-flight requests finish,
+//! stops running discoveries (each records itself INTERRUPTED, keeping what it stored) and
+//! waits for them, then closes the store cleanly.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -87,15 +88,15 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     // Services and pools as the stored graph has them now (in the background: serving does
     // not wait for it; a failure is logged).
-    {
+    let startup_mapping = {
         let store = store.clone();
         let ingest = ctx.ingest_options();
         tokio::spawn(async move {
             let run = cmdb_model::RunId::new("startup");
             cmdb_server::discovery::recompute_services_after_run(store.as_ref(), &ingest, &run)
                 .await;
-        });
-    }
+        })
+    };
     // Incident webhooks go out from the durable outbox; open alerts without a CI are bound
     // again now and then (discovery by another process, `cmdb discover`, may have found it).
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -116,6 +117,12 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         t.abort();
     }
     running.stop().await?;
+    // Running discoveries stop and record how they ended; none writes after the store closes.
+    registry.shutdown().await;
+    // The start-up mapping stops too (each of its writes is one transaction; the next start
+    // maps again).
+    startup_mapping.abort();
+    let _ = startup_mapping.await;
     // Workers finish the delivery or rebind they are in (each write is one transaction; an
     // interrupted delivery is sent again from the outbox with the same idempotency key).
     let _ = stop_tx.send(true);

@@ -1,38 +1,52 @@
-//! The server's discovery runs and the API's `DiscoveryService`.
+//! The server's discovery runs and the API's `DiscoveryService`: started from the API,
+//! schedules or at start-up; each on its own thread and runtime so the HTTP workers never wait
+//! for a probe. The registry owns the runs' threads: [`RunRegistry::shutdown`] stops them and
+//! waits until each has recorded how it ended, so the store closes after the last write.
+//! Runs are recorded in the data directory's run log (`run_log.rs`) with those of `cmdb
+//! discover`, so the API lists both, and a run whose process died reads as INTERRUPTED.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use cmdb_discovery::run::ProgressEvent;
 use cmdb_discovery::ssh::HostKeyPolicy;
+use cmdb_graphql::discovery::{DiscoveryCredential, DiscoveryRun, DiscoveryRunStatus};
+use cmdb_graphql::{ApiError, RunRequest};
 use cmdb_model::RunId;
 use cmdb_store::{GraphStore, IngestOptions};
+use parking_lot::Mutex;
+use tokio::sync::watch;
 
 use super::progress::{progress_publisher, record_run_start, RunRecorder};
 use super::record::{finish_run_record, new_run_record};
-use super::run::discover;
-use super::settings::{check_scope, settings_from_config};
-use crate::run_log::RunLog;
+use super::run::{discover, RunError, StopSignal};
+use super::settings::{check_scope, settings_from_config, DiscoverySettings};
+use crate::run_log::{RunLease, RunLog};
 
-/// The server's discovery runs: started from the API, schedules or at start-up; each on its
-/// own thread and runtime so the HTTP workers never wait for a probe. Runs are recorded in the
-/// data directory's run log (`run_log.rs`) with those of `cmdb discover`, so the API lists
-/// both, and a run whose process died reads as INTERRUPTED.
+/// How many finished runs are remembered.
+const KEEP_RUNS: usize = crate::run_log::KEEP_RUNS;
+
+/// This process's runs (live progress), newest first.
+type Runs = Arc<Mutex<Vec<DiscoveryRun>>>;
+
 pub struct RunRegistry {
     store: Arc<dyn GraphStore>,
     ingest: IngestOptions,
     events: cmdb_graphql::EventBus,
     config: crate::config::DiscoveryConfig,
     data_dir: PathBuf,
-    /// This process's runs (live progress), newest first.
-    runs: Arc<parking_lot::Mutex<Vec<cmdb_graphql::discovery::DiscoveryRun>>>,
+    runs: Runs,
     log: RunLog,
     /// Told after every run, to bind open alerts the run may have found CIs for.
     live: Option<Arc<cmdb_live::Live>>,
+    /// The threads of runs started here (finished ones are dropped as new ones start). Locked
+    /// for the whole of a start, so a shutdown never misses a run.
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Sent once, at shutdown: running runs stop, new ones are refused.
+    stop: watch::Sender<bool>,
+    stop_signal: StopSignal,
 }
-
-/// How many finished runs are remembered.
-const KEEP_RUNS: usize = crate::run_log::KEEP_RUNS;
 
 impl RunRegistry {
     pub fn new(
@@ -48,6 +62,7 @@ impl RunRegistry {
         if !interrupted.is_empty() {
             tracing::warn!(count = interrupted.len(), "discovery runs were interrupted by their process ending; run them again to complete them");
         }
+        let (stop, stop_signal) = StopSignal::new();
         RunRegistry {
             store,
             ingest,
@@ -57,6 +72,9 @@ impl RunRegistry {
             runs: Default::default(),
             log,
             live: None,
+            threads: Mutex::new(Vec::new()),
+            stop,
+            stop_signal,
         }
     }
 
@@ -66,19 +84,188 @@ impl RunRegistry {
         self
     }
 
-    fn update(
-        runs: &parking_lot::Mutex<Vec<cmdb_graphql::discovery::DiscoveryRun>>,
-        id: &str,
-        f: impl FnOnce(&mut cmdb_graphql::discovery::DiscoveryRun),
-    ) {
-        if let Some(r) = runs.lock().iter_mut().find(|r| r.id.as_str() == id) {
-            f(r);
+    /// Stop every running run and wait until each has recorded its end (INTERRUPTED, with
+    /// what it found so far stored; or however it ended if it was finishing). Runs asked for
+    /// from now on are refused. Call before closing the store.
+    pub async fn shutdown(&self) {
+        self.stop.send_replace(true);
+        let threads = std::mem::take(&mut *self.threads.lock());
+        if threads.is_empty() {
+            return;
+        }
+        tracing::info!(runs = threads.len(), "waiting for discovery runs to stop");
+        let joined = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                if t.join().is_err() {
+                    tracing::error!("a discovery run's thread panicked");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "waiting for discovery runs failed");
+        }
+    }
+
+    fn shutting_down(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// The settings a request runs with, or why it cannot run.
+    fn settings_for(&self, req: &RunRequest) -> Result<DiscoverySettings, ApiError> {
+        for t in &req.targets {
+            cmdb_discovery::target::parse_targets(t)
+                .map_err(|e| ApiError::InvalidInput(e.to_string()))?;
+        }
+        let mut settings =
+            settings_from_config(&self.config, &self.data_dir, &req.credentials, req.local)
+                .map_err(|e| ApiError::InvalidInput(e.to_string()))?;
+        check_scope(&settings, &req.targets).map_err(|e| ApiError::InvalidInput(e.to_string()))?;
+        // A caller-started run meets hosts' keys as known, unless the caller explicitly
+        // accepts new ones for this run (`off` in the config is the administrator's own choice).
+        if !req.accept_new_host_keys {
+            if let Some(HostKeyPolicy::AcceptNew { known_hosts }) = &settings.host_key_policy {
+                settings.host_key_policy = Some(HostKeyPolicy::Strict {
+                    known_hosts: known_hosts.clone(),
+                });
+            }
+        }
+        if !req.targets.is_empty() && settings.snmp.is_empty() && settings.ssh.is_empty() {
+            return Err(ApiError::InvalidInput(
+                "no discovery credentials are configured ([[discovery.snmp]] / [[discovery.ssh]])"
+                    .into(),
+            ));
+        }
+        Ok(settings)
+    }
+
+    /// Spawn the run's thread and keep its handle in `threads`.
+    fn spawn(&self, threads: &mut Vec<JoinHandle<()>>, job: RunJob) {
+        let id = job.run_id.to_string();
+        let lease = job.lease.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("discovery-{id}"))
+            .spawn(move || job.run());
+        match spawned {
+            Ok(handle) => {
+                threads.retain(|t| !t.is_finished());
+                threads.push(handle);
+            }
+            Err(e) => {
+                let failed = update(&self.runs, &id, |r| {
+                    r.status = DiscoveryRunStatus::Failed;
+                    r.message = Some(format!("cannot start: {e}"));
+                });
+                if let (Some(l), Some(r)) = (&lease, failed) {
+                    let _ = l.finish(&r);
+                }
+            }
         }
     }
 }
 
+/// Change this process's record of run `id`; the record after the change.
+fn update(runs: &Runs, id: &str, f: impl FnOnce(&mut DiscoveryRun)) -> Option<DiscoveryRun> {
+    let mut runs = runs.lock();
+    let r = runs.iter_mut().find(|r| r.id.as_str() == id)?;
+    f(r);
+    Some(r.clone())
+}
+
+/// Everything one run's thread needs.
+struct RunJob {
+    run_id: RunId,
+    settings: DiscoverySettings,
+    targets: Vec<String>,
+    store: Arc<dyn GraphStore>,
+    ingest: IngestOptions,
+    events: cmdb_graphql::EventBus,
+    runs: Runs,
+    lease: Option<Arc<RunLease>>,
+    live: Option<Arc<cmdb_live::Live>>,
+    stop: StopSignal,
+}
+
+impl RunJob {
+    /// The thread's body: run on a runtime of its own, then record how it ended.
+    fn run(self) {
+        let result = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => {
+                let result = rt.block_on(self.discover());
+                // A probe stuck in blocking I/O past a stop does not hold the shutdown.
+                rt.shutdown_timeout(std::time::Duration::from_secs(5));
+                result
+            }
+            Err(e) => Err(RunError::Runtime(e)),
+        };
+        self.finish(&result);
+    }
+
+    async fn discover(&self) -> Result<super::RunSummary, RunError> {
+        let on_event = self.on_event();
+        let r = discover(
+            self.store.clone(),
+            self.ingest.clone(),
+            &self.settings,
+            self.targets.clone(),
+            self.run_id.clone(),
+            on_event,
+            self.stop.clone(),
+        )
+        .await;
+        let interrupted = matches!(&r, Ok(s) if s.interrupted);
+        if let (Some(live), false) = (&self.live, interrupted) {
+            if let Err(e) = live.rebind(chrono::Utc::now()).await {
+                tracing::warn!(run_id = %self.run_id, error = %e, "binding open alerts after the run failed");
+            }
+        }
+        r
+    }
+
+    /// Progress goes to subscribers and to the run's record (saved now and then).
+    fn on_event(&self) -> impl Fn(&ProgressEvent) + Send + Sync + 'static {
+        let publish = progress_publisher(self.events.clone());
+        let runs = self.runs.clone();
+        let id = self.run_id.to_string();
+        let recorder = Mutex::new(RunRecorder::new(self.lease.clone()));
+        move |ev: &ProgressEvent| {
+            publish(ev);
+            let mut recorder = recorder.lock();
+            let mut due = None;
+            update(&runs, &id, |r| due = recorder.apply(r, ev));
+            // Written outside the registry's lock: readers of other runs never wait for it.
+            if let Some(snapshot) = due {
+                recorder.save(&snapshot);
+            }
+        }
+    }
+
+    /// The final record goes to disk first, then to memory: whoever sees the run ended here
+    /// finds it ended in the run log too.
+    fn finish(&self, result: &Result<super::RunSummary, RunError>) {
+        let id = self.run_id.to_string();
+        let finished = self
+            .runs
+            .lock()
+            .iter()
+            .find(|r| r.id.as_str() == id)
+            .cloned();
+        let Some(mut r) = finished else { return };
+        finish_run_record(&mut r, result);
+        if let Some(l) = &self.lease {
+            if let Err(e) = l.finish(&r) {
+                tracing::warn!(run_id = %id, "cannot record the end of the discovery run: {e}");
+            }
+        }
+        update(&self.runs, &id, |x| *x = r);
+    }
+}
+
 impl cmdb_graphql::DiscoveryService for RunRegistry {
-    fn credentials(&self) -> Vec<cmdb_graphql::discovery::DiscoveryCredential> {
+    fn credentials(&self) -> Vec<DiscoveryCredential> {
         use cmdb_discovery::credentials::{SnmpCredentialKind, SshAuth};
         let scope = |s: &Option<cmdb_discovery::credentials::CredentialScope>| {
             s.as_ref().map(|s| s.entries().join(", "))
@@ -100,44 +287,23 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
             (c.name.clone(), kind, scope(&c.scope))
         });
         snmp.chain(ssh)
-            .map(
-                |(name, kind, scope)| cmdb_graphql::discovery::DiscoveryCredential {
-                    name,
-                    kind: kind.into(),
-                    scope,
-                },
-            )
+            .map(|(name, kind, scope)| DiscoveryCredential {
+                name,
+                kind: kind.into(),
+                scope,
+            })
             .collect()
     }
-    fn start(
-        &self,
-        req: cmdb_graphql::RunRequest,
-        trigger: &str,
-    ) -> Result<cmdb_graphql::discovery::DiscoveryRun, cmdb_graphql::ApiError> {
-        use cmdb_graphql::ApiError;
-        for t in &req.targets {
-            cmdb_discovery::target::parse_targets(t)
-                .map_err(|e| ApiError::InvalidInput(e.to_string()))?;
-        }
-        let mut settings =
-            settings_from_config(&self.config, &self.data_dir, &req.credentials, req.local)
-                .map_err(ApiError::InvalidInput)?;
-        check_scope(&settings, &req.targets).map_err(ApiError::InvalidInput)?;
-        // A caller-started run meets hosts' keys as known, unless the caller explicitly
-        // accepts new ones for this run (`off` in the config is the administrator's own choice).
-        if !req.accept_new_host_keys {
-            if let Some(HostKeyPolicy::AcceptNew { known_hosts }) = &settings.host_key_policy {
-                settings.host_key_policy = Some(HostKeyPolicy::Strict {
-                    known_hosts: known_hosts.clone(),
-                });
-            }
-        }
-        if !req.targets.is_empty() && settings.snmp.is_empty() && settings.ssh.is_empty() {
-            return Err(ApiError::InvalidInput(
-                "no discovery credentials are configured ([[discovery.snmp]] / [[discovery.ssh]])"
-                    .into(),
+
+    fn start(&self, req: RunRequest, trigger: &str) -> Result<DiscoveryRun, ApiError> {
+        // Held until the run's thread is kept: a shutdown either waits for it or refuses it.
+        let mut threads = self.threads.lock();
+        if self.shutting_down() {
+            return Err(ApiError::Unavailable(
+                "the server is shutting down: no new discovery runs".into(),
             ));
         }
+        let settings = self.settings_for(&req)?;
         let run_id = RunId::generate();
         let run = new_run_record(&run_id, trigger);
         {
@@ -146,74 +312,25 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
             runs.truncate(KEEP_RUNS);
         }
         let lease = record_run_start(&self.log, &run);
-        let (store, ingest, events, runs, live) = (
-            self.store.clone(),
-            self.ingest.clone(),
-            self.events.clone(),
-            self.runs.clone(),
-            self.live.clone(),
+        self.spawn(
+            &mut threads,
+            RunJob {
+                run_id,
+                settings,
+                targets: req.targets,
+                store: self.store.clone(),
+                ingest: self.ingest.clone(),
+                events: self.events.clone(),
+                runs: self.runs.clone(),
+                lease,
+                live: self.live.clone(),
+                stop: self.stop_signal.clone(),
+            },
         );
-        let targets = req.targets;
-        let thread_lease = lease.clone();
-        let spawned = std::thread::Builder::new().name(format!("discovery-{run_id}")).spawn(move || {
-            let lease = thread_lease;
-            let id = run_id.to_string();
-            let publish = progress_publisher(events);
-            let progress_runs = runs.clone();
-            let progress_id = id.clone();
-            let recorder = parking_lot::Mutex::new(RunRecorder::new(lease.clone()));
-            let on_event = move |ev: &ProgressEvent| {
-                publish(ev);
-                let mut recorder = recorder.lock();
-                let mut due = None;
-                RunRegistry::update(&progress_runs, &progress_id, |r| due = recorder.apply(r, ev));
-                // Written outside the registry's lock: readers of other runs never wait for it.
-                if let Some(snapshot) = due {
-                    recorder.save(&snapshot);
-                }
-            };
-            let result = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(async {
-                    let r = discover(store, ingest, &settings, targets, run_id.clone(), on_event).await;
-                    if let Some(live) = &live {
-                        if let Err(e) = live.rebind(chrono::Utc::now()).await {
-                            tracing::warn!(run_id = %run_id, error = %e, "binding open alerts after the run failed");
-                        }
-                    }
-                    r
-                }));
-            // The final record goes to disk first, then to memory: whoever sees the run ended
-            // here finds it ended in the run log too.
-            let finished = runs.lock().iter().find(|r| r.id.as_str() == id).cloned();
-            if let Some(mut r) = finished {
-                finish_run_record(&mut r, &result);
-                if let Some(l) = &lease {
-                    if let Err(e) = l.finish(&r) {
-                        tracing::warn!(run_id = %id, "cannot record the end of the discovery run: {e}");
-                    }
-                }
-                RunRegistry::update(&runs, &id, |x| *x = r);
-            }
-        });
-        if let Err(e) = spawned {
-            Self::update(&self.runs, &run.id, |r| {
-                r.status = cmdb_graphql::discovery::DiscoveryRunStatus::Failed;
-                r.message = Some(format!("cannot start: {e}"));
-            });
-            if let (Some(l), Some(r)) = (
-                &lease,
-                self.runs.lock().iter().find(|r| r.id == run.id).cloned(),
-            ) {
-                let _ = l.finish(&r);
-            }
-        }
         Ok(run)
     }
 
-    fn run(&self, id: &str) -> Option<cmdb_graphql::discovery::DiscoveryRun> {
+    fn run(&self, id: &str) -> Option<DiscoveryRun> {
         let mine = self
             .runs
             .lock()
@@ -224,7 +341,7 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
     }
 
     /// This process's runs (with live progress) and every other recorded run, newest first.
-    fn runs(&self, limit: usize) -> Vec<cmdb_graphql::discovery::DiscoveryRun> {
+    fn runs(&self, limit: usize) -> Vec<DiscoveryRun> {
         let mine: Vec<_> = self.runs.lock().iter().take(limit).cloned().collect();
         let mut all = self.log.list(limit + mine.len());
         all.retain(|r| !mine.iter().any(|m| m.id == r.id));
