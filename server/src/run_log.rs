@@ -219,7 +219,7 @@ impl RunLog {
         if runs.len() <= KEEP_RUNS {
             return;
         }
-        runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
         for r in &runs[KEEP_RUNS..] {
             let (json, _) = self.paths(&r.id);
             let _ = std::fs::remove_file(json);

@@ -19,8 +19,7 @@ pub fn start_schedules(
         }; // validated at load
         let registry = registry.clone();
         tasks.push(tokio::spawn(async move {
-            loop {
-                let Some(next) = schedule.upcoming(chrono::Utc).next() else { break };
+            while let Some(next) = schedule.upcoming(chrono::Utc).next() {
                 let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
                 tokio::time::sleep(wait).await;
                 // Schedules are the administrator's own targets: the configured host-key

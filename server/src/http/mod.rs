@@ -256,15 +256,17 @@ fn refused(req: &HttpRequest, r: browser::Refusal) -> HttpResponse {
     }
 }
 
-/// In open mode, Host and Origin must be this machine's (see [`browser`]).
-fn check_browser(req: &HttpRequest, st: &AppState) -> Result<(), HttpResponse> {
+/// In open mode, Host and Origin must be this machine's (see [`browser`]). The refusal is
+/// the answer to send (boxed: a response is large).
+fn check_browser(req: &HttpRequest, st: &AppState) -> Result<(), Box<HttpResponse>> {
     if st.auth.is_open() {
-        browser::check_open_mode(req).map_err(|r| refused(req, r))?;
+        browser::check_open_mode(req).map_err(|r| Box::new(refused(req, r)))?;
     }
     Ok(())
 }
 
-fn authenticate(req: &HttpRequest, st: &AppState) -> Result<Caller, HttpResponse> {
+/// The caller a request's token names, or the answer refusing it.
+fn authenticate(req: &HttpRequest, st: &AppState) -> Result<Caller, Box<HttpResponse>> {
     let h = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -275,7 +277,7 @@ fn authenticate(req: &HttpRequest, st: &AppState) -> Result<Caller, HttpResponse
             .map(|p| p.ip().to_string())
             .unwrap_or_default();
         tracing::warn!(peer = %peer, path = req.path(), code = e.code(), reason = %e.message(), "request refused");
-        e.response()
+        Box::new(e.response())
     })
 }
 
@@ -368,7 +370,7 @@ async fn graphql_post(
     st: web::Data<AppState>,
 ) -> HttpResponse {
     if let Err(r) = check_browser(&req, &st) {
-        return r;
+        return *r;
     }
     let graphql_body = match browser::post_body_kind(&req) {
         Ok(g) => g,
@@ -376,7 +378,7 @@ async fn graphql_post(
     };
     let caller = match authenticate(&req, &st) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     // Reading the body counts against the budget too (a client trickling it in holds no
     // worker, but should not hold a request open for ever).
@@ -453,11 +455,11 @@ async fn graphql_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse 
         return console::graphiql(req).await;
     }
     if let Err(r) = check_browser(&req, &st) {
-        return r;
+        return *r;
     }
     let caller = match authenticate(&req, &st) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if qs.len() > st.max_body_bytes {
         return json_error(
@@ -512,7 +514,7 @@ async fn graphql_ws(
 ) -> actix_web::Result<HttpResponse> {
     // Browsers let any page open a WebSocket to any address: in open mode the Origin decides.
     if let Err(r) = check_browser(&req, &st) {
-        return Ok(r);
+        return Ok(*r);
     }
     let header_auth = req
         .headers()
@@ -529,7 +531,7 @@ async fn graphql_ws(
     if header_auth.is_some() || st.auth.is_open() {
         let caller = match authenticate(&req, &st) {
             Ok(c) => c,
-            Err(r) => return Ok(r),
+            Err(r) => return Ok(*r),
         };
         let data: Data = exec::session_data(&st.api, &caller);
         return sub.with_data(data).start(&req, payload);
@@ -563,7 +565,7 @@ async fn graphql_ws(
 async fn metrics_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     let caller = match authenticate(&req, &st) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if caller.role < Role::Reader {
         return json_error(
