@@ -10,12 +10,12 @@ use std::process::ExitCode;
 use anyhow::bail;
 use cmdb_discovery::credentials::SnmpCredentialKind;
 use cmdb_discovery::run::ProgressEvent;
-use cmdb_discovery::ssh::HostKeyPolicy;
 use cmdb_discovery::{
     Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto, SnmpV3, SshAuth, SshCredential,
 };
 use cmdb_model::RunId;
 
+use cmdb_server::config::HostKeyMode;
 use cmdb_server::discovery::{
     discover, finish_run_record, new_run_record, record_run_start, DiscoverySettings, RunRecorder,
     StopSignal,
@@ -38,16 +38,6 @@ pub enum PrivProto {
     Aes,
     Aes192,
     Aes256,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostKeys {
-    /// Trust on first use, remember in <data-dir>/known_hosts, refuse a changed key.
-    AcceptNew,
-    /// Only hosts already in the known_hosts file.
-    Strict,
-    /// No host-key verification (only for labs).
-    Off,
 }
 
 #[derive(clap::Args, Debug)]
@@ -96,8 +86,8 @@ pub struct Args {
     /// Use the running ssh-agent.
     #[arg(long)]
     pub ssh_agent: bool,
-    #[arg(long, value_enum, default_value_t = HostKeys::AcceptNew)]
-    pub ssh_host_keys: HostKeys,
+    #[arg(long, value_enum, default_value_t = HostKeyMode::AcceptNew)]
+    pub ssh_host_keys: HostKeyMode,
     /// Also discover this machine (local commands, no SSH).
     #[arg(long)]
     pub local: bool,
@@ -227,11 +217,7 @@ pub fn settings_from_args(
             bail!("--ssh-user needs --ssh-key, --ssh-password-env or --ssh-agent");
         }
         let known_hosts = data_dir.join("known_hosts");
-        s.host_key_policy = Some(match a.ssh_host_keys {
-            HostKeys::AcceptNew => HostKeyPolicy::AcceptNew { known_hosts },
-            HostKeys::Strict => HostKeyPolicy::Strict { known_hosts },
-            HostKeys::Off => HostKeyPolicy::Off,
-        });
+        s.host_key_policy = Some(a.ssh_host_keys.policy(known_hosts));
     } else if a.ssh_key.is_some() || a.ssh_password_env.is_some() || a.ssh_agent {
         bail!("--ssh-key/--ssh-password-env/--ssh-agent need --ssh-user");
     }

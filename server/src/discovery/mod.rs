@@ -17,5 +17,7 @@ pub use record::{finish_run_record, new_run_record};
 pub use registry::RunRegistry;
 pub use run::{discover, recompute_services_after_run, RunError, StopSignal};
 pub use schedule::start_schedules;
-pub use settings::{check_scope, default_scope, settings_from_config, DiscoverySettings};
+pub use settings::{
+    check_scope, default_scope, settings_from_config, DiscoverySettings, SettingsError,
+};
 pub use summary::{RunSummary, TargetLine};

@@ -20,13 +20,28 @@ pub struct DiscoverySettings {
     pub affinity_file: Option<PathBuf>,
 }
 
+/// Why a run cannot have the settings it asks for.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("unknown credential `{name}` (configured: {configured})")]
+    UnknownCredential { name: String, configured: String },
+    #[error(transparent)]
+    Target(#[from] cmdb_discovery::TargetError),
+    #[error(
+        "target {targets} is outside the scope of every credential this run may use; a credential is \
+         only sent to the ranges in its `scope` (default: the targets of the schedules that \
+         name it) — add the range to `scope` in [[discovery.snmp]] / [[discovery.ssh]]"
+    )]
+    OutOfScope { targets: String },
+}
+
 /// Settings for a run from the config file, restricted to the named credentials (empty = all).
 pub fn settings_from_config(
     cfg: &crate::config::DiscoveryConfig,
     data_dir: &Path,
     credentials: &[String],
     local: bool,
-) -> Result<DiscoverySettings, String> {
+) -> Result<DiscoverySettings, SettingsError> {
     let known: Vec<&String> = cfg
         .snmp
         .iter()
@@ -34,14 +49,14 @@ pub fn settings_from_config(
         .chain(cfg.ssh.iter().map(|c| &c.name))
         .collect();
     if let Some(unknown) = credentials.iter().find(|c| !known.contains(c)) {
-        return Err(format!(
-            "unknown credential `{unknown}` (configured: {})",
-            known
+        return Err(SettingsError::UnknownCredential {
+            name: unknown.clone(),
+            configured: known
                 .iter()
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
-        ));
+                .join(", "),
+        });
     }
     let wanted = |name: &String| credentials.is_empty() || credentials.contains(name);
     let scoped = |name: &str, explicit: &Option<CredentialScope>| -> Option<CredentialScope> {
@@ -73,11 +88,7 @@ pub fn settings_from_config(
                 ..c.clone()
             })
             .collect(),
-        host_key_policy: Some(match cfg.ssh_host_keys.as_str() {
-            "strict" => HostKeyPolicy::Strict { known_hosts },
-            "off" => HostKeyPolicy::Off,
-            _ => HostKeyPolicy::AcceptNew { known_hosts },
-        }),
+        host_key_policy: Some(cfg.ssh_host_keys.policy(known_hosts)),
         local,
         runner: RunnerConfig {
             concurrency: cfg.concurrency.max(1),
@@ -105,10 +116,10 @@ pub fn default_scope(cfg: &crate::config::DiscoveryConfig, credential: &str) -> 
 
 /// Refuse a run whose targets lie outside the scope of every credential it may use: listing
 /// what is out of scope, before any packet is sent.
-pub fn check_scope(settings: &DiscoverySettings, targets: &[String]) -> Result<(), String> {
+pub fn check_scope(settings: &DiscoverySettings, targets: &[String]) -> Result<(), SettingsError> {
     let mut outside: Vec<String> = Vec::new();
     for expr in targets {
-        let expanded = cmdb_discovery::target::parse_targets(expr).map_err(|e| e.to_string())?;
+        let expanded = cmdb_discovery::target::parse_targets(expr)?;
         let out: Vec<&cmdb_discovery::Target> = expanded
             .iter()
             .filter(|t| {
@@ -129,10 +140,7 @@ pub fn check_scope(settings: &DiscoverySettings, targets: &[String]) -> Result<(
     if outside.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "target {} is outside the scope of every credential this run may use; a credential is \
-         only sent to the ranges in its `scope` (default: the targets of the schedules that \
-         name it) — add the range to `scope` in [[discovery.snmp]] / [[discovery.ssh]]",
-        outside.join(", ")
-    ))
+    Err(SettingsError::OutOfScope {
+        targets: outside.join(", "),
+    })
 }
