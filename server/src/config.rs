@@ -197,6 +197,75 @@ impl Default for DiscoveryConfig {
     }
 }
 
+impl DiscoveryConfig {
+    fn validate_runner(&self) -> anyhow::Result<()> {
+        if self.concurrency == 0 {
+            bail!("[discovery] concurrency = 0 would never probe a target: it must be at least 1");
+        }
+        if self.target_timeout_secs == 0 {
+            bail!("[discovery] target_timeout_secs = 0 would fail every target at once: it must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Every credential's name, SNMP then SSH.
+    fn credential_names(&self) -> impl Iterator<Item = &String> {
+        self.snmp
+            .iter()
+            .map(|c| &c.name)
+            .chain(self.ssh.iter().map(|c| &c.name))
+    }
+
+    /// Names unique, SNMPv3 settings usable.
+    fn validate_credentials(&self) -> anyhow::Result<()> {
+        let mut names = std::collections::HashSet::new();
+        for n in self.credential_names() {
+            if !names.insert(n) {
+                bail!("[discovery] credential name `{n}` is used twice");
+            }
+        }
+        for c in &self.snmp {
+            if let cmdb_discovery::credentials::SnmpCredentialKind::V3(v3) = &c.kind {
+                if let Err(e) = v3.validate() {
+                    bail!("[[discovery.snmp]] `{}`: {e}", c.name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Cron expressions that parse, credentials that exist, targets that can be scopes.
+    fn validate_schedules(&self) -> anyhow::Result<()> {
+        let names: std::collections::HashSet<&String> = self.credential_names().collect();
+        for s in &self.schedules {
+            if let Err(e) = s.cron.parse::<cron::Schedule>() {
+                bail!(
+                    "[[discovery.schedules]] `{}`: invalid cron expression `{}`: {e}",
+                    s.name,
+                    s.cron
+                );
+            }
+            if let Some(c) = s.credentials.iter().find(|c| !names.contains(c)) {
+                bail!(
+                    "[[discovery.schedules]] `{}`: unknown credential `{c}`",
+                    s.name
+                );
+            }
+            for t in &s.targets {
+                if let Err(e) = cmdb_discovery::target::parse_targets(t) {
+                    bail!("[[discovery.schedules]] `{}`: target {e}", s.name);
+                }
+                // A schedule's targets are its credentials' default scope: each must be one.
+                let mut probe = cmdb_discovery::CredentialScope::default();
+                if let Err(e) = probe.add_target_expr(t) {
+                    bail!("[[discovery.schedules]] `{}`: target {e}", s.name);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How SSH discovery treats hosts' keys (`[discovery] ssh_host_keys`, `cmdb discover
 /// --ssh-host-keys`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -330,6 +399,21 @@ impl std::fmt::Display for StoreBackend {
 }
 
 impl StoreConfig {
+    /// Numbers that must be at least 1 when given.
+    fn validate_numbers(&self) -> anyhow::Result<()> {
+        for (key, v) in [
+            ("batch_size", self.batch_size.map(|v| v as u64)),
+            ("max_connections", self.max_connections.map(|v| v as u64)),
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("query_timeout_secs", self.query_timeout_secs),
+        ] {
+            if v == Some(0) {
+                bail!("[store] {key} = 0 is not usable: it must be at least 1");
+            }
+        }
+        Ok(())
+    }
+
     /// Connection settings for the Neo4j backend (defaults for what is not configured).
     pub fn neo4j_config(&self) -> cmdb_store::neo4j::Neo4jConfig {
         let d = cmdb_store::neo4j::Neo4jConfig::default();
@@ -381,6 +465,41 @@ impl Default for ReconcileConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     pub tokens: Vec<TokenConfig>,
+}
+
+impl AuthConfig {
+    /// Names unique, one role per token, hashes and expiry times that read.
+    fn validate(&self) -> anyhow::Result<()> {
+        let mut by_hash: std::collections::HashMap<String, &TokenConfig> =
+            std::collections::HashMap::new();
+        let mut token_names = std::collections::HashSet::new();
+        for t in &self.tokens {
+            if !token_names.insert(t.name.as_str()) {
+                bail!(
+                    "[[auth.tokens]] name `{}` is used twice: each token entry needs its own name",
+                    t.name
+                );
+            }
+            // One token, one role: the same hash twice would make the role depend on entry order.
+            if let Some(first) = by_hash.insert(t.sha256.trim().to_ascii_lowercase(), t) {
+                if first.role == t.role {
+                    bail!("[[auth.tokens]] `{}` and `{}` have the same sha256, i.e. the same token: configure each token once", first.name, t.name);
+                }
+                bail!(
+                    "[[auth.tokens]] `{}` ({}) and `{}` ({}) have the same sha256, i.e. the same token with two roles: a token has exactly one role; keep one entry",
+                    first.name, first.role.as_str(), t.name, t.role.as_str()
+                );
+            }
+            if t.sha256.len() != 64 || !t.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+                bail!(
+                    "[[auth.tokens]] `{}`: sha256 must be 64 hex digits (the token's SHA-256)",
+                    t.name
+                );
+            }
+            t.expiry()?;
+        }
+        Ok(())
+    }
 }
 
 /// An API token, stored as its SHA-256 hash (`cmdb token-hash` prints one).
@@ -686,105 +805,14 @@ impl Config {
         if self.server.shutdown_timeout_secs == 0 {
             bail!("[server] shutdown_timeout_secs = 0 is not usable: in-flight requests need at least 1 second to finish");
         }
-        if self.discovery.concurrency == 0 {
-            bail!("[discovery] concurrency = 0 would never probe a target: it must be at least 1");
-        }
-        if self.discovery.target_timeout_secs == 0 {
-            bail!("[discovery] target_timeout_secs = 0 would fail every target at once: it must be at least 1");
-        }
-        for (key, v) in [
-            ("batch_size", self.store.batch_size.map(|v| v as u64)),
-            (
-                "max_connections",
-                self.store.max_connections.map(|v| v as u64),
-            ),
-            ("connect_timeout_secs", self.store.connect_timeout_secs),
-            ("query_timeout_secs", self.store.query_timeout_secs),
-        ] {
-            if v == Some(0) {
-                bail!("[store] {key} = 0 is not usable: it must be at least 1");
-            }
-        }
-        let mut names = std::collections::HashSet::new();
-        for n in self
-            .discovery
-            .snmp
-            .iter()
-            .map(|c| &c.name)
-            .chain(self.discovery.ssh.iter().map(|c| &c.name))
-        {
-            if !names.insert(n) {
-                bail!("[discovery] credential name `{n}` is used twice");
-            }
-        }
-        for c in &self.discovery.snmp {
-            if let cmdb_discovery::credentials::SnmpCredentialKind::V3(v3) = &c.kind {
-                if let Err(e) = v3.validate() {
-                    bail!("[[discovery.snmp]] `{}`: {e}", c.name);
-                }
-            }
-        }
-        for s in &self.discovery.schedules {
-            if let Err(e) = s.cron.parse::<cron::Schedule>() {
-                bail!(
-                    "[[discovery.schedules]] `{}`: invalid cron expression `{}`: {e}",
-                    s.name,
-                    s.cron
-                );
-            }
-            for c in &s.credentials {
-                if !names.contains(c) {
-                    bail!(
-                        "[[discovery.schedules]] `{}`: unknown credential `{c}`",
-                        s.name
-                    );
-                }
-            }
-            for t in &s.targets {
-                if let Err(e) = cmdb_discovery::target::parse_targets(t) {
-                    bail!("[[discovery.schedules]] `{}`: target {e}", s.name);
-                }
-                // A schedule's targets are its credentials' default scope: each must be one.
-                let mut probe = cmdb_discovery::CredentialScope::default();
-                if let Err(e) = probe.add_target_expr(t) {
-                    bail!("[[discovery.schedules]] `{}`: target {e}", s.name);
-                }
-            }
-        }
+        self.discovery.validate_runner()?;
+        self.store.validate_numbers()?;
+        self.discovery.validate_credentials()?;
+        self.discovery.validate_schedules()?;
         if self.store.backend == StoreBackend::Neo4j && self.store.uri.is_none() {
             bail!("[store] backend = \"neo4j\" needs `uri` (bolt://host:7687)");
         }
-        let mut by_hash: std::collections::HashMap<String, &TokenConfig> =
-            std::collections::HashMap::new();
-        let mut token_names = std::collections::HashSet::new();
-        for t in &self.auth.tokens {
-            if !token_names.insert(t.name.as_str()) {
-                bail!(
-                    "[[auth.tokens]] name `{}` is used twice: each token entry needs its own name",
-                    t.name
-                );
-            }
-            // One token, one role: the same hash twice would make the role depend on entry order.
-            if let Some(first) = by_hash.insert(t.sha256.trim().to_ascii_lowercase(), t) {
-                if first.role == t.role {
-                    bail!("[[auth.tokens]] `{}` and `{}` have the same sha256, i.e. the same token: configure each token once", first.name, t.name);
-                }
-                bail!(
-                    "[[auth.tokens]] `{}` ({}) and `{}` ({}) have the same sha256, i.e. the same token with two roles: a token has exactly one role; keep one entry",
-                    first.name, first.role.as_str(), t.name, t.role.as_str()
-                );
-            }
-            if t.sha256.len() != 64 || !t.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-                bail!(
-                    "[[auth.tokens]] `{}`: sha256 must be 64 hex digits (the token's SHA-256)",
-                    t.name
-                );
-            }
-            if let Err(e) = t.expiry() {
-                bail!("{e}");
-            }
-        }
-        Ok(())
+        self.auth.validate()
     }
 
     pub fn store_path(&self, data_dir: &Path) -> PathBuf {
