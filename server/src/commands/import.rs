@@ -162,6 +162,9 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `from->to` record keys → the lines that gave that relationship.
+type LinesOfPairs = HashMap<String, Vec<usize>>;
+
 /// One import's state across its two passes.
 struct Import<'a> {
     args: &'a Args,
@@ -289,9 +292,7 @@ impl<'a> Import<'a> {
     }
 
     /// Relationship batches, each with the lines that gave each (from, to) pair.
-    fn read_relationship_batches(
-        &self,
-    ) -> anyhow::Result<Vec<(Batch, HashMap<String, Vec<usize>>)>> {
+    fn read_relationship_batches(&self) -> anyhow::Result<Vec<(Batch, LinesOfPairs)>> {
         let new_batch = || Batch::carrying(&self.run_id, self.dry_records.as_ref());
         let mut batch = new_batch();
         let mut rel_lines: HashMap<String, Vec<usize>> = HashMap::new();
