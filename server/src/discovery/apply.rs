@@ -15,9 +15,9 @@ use super::summary::{RunSummary, TargetLine};
 /// Consumes a run's progress events: applies observations, completes finished pairs'
 /// outcomes, passes every event on, and sums up what was stored.
 pub(super) struct Applier {
-    pub(super) store: Arc<dyn GraphStore>,
-    pub(super) ingest: IngestOptions,
-    pub(super) redactor: Redactor,
+    store: Arc<dyn GraphStore>,
+    ingest: IngestOptions,
+    redactor: Redactor,
     /// What storing a pair's observation added to its outcome, until its TargetFinished.
     stored: HashMap<(String, String), AfterStore>,
     acc: RunSummary,

@@ -164,6 +164,11 @@ impl RunRegistry {
     }
 }
 
+/// This process's record of run `id`.
+fn find(runs: &Runs, id: &str) -> Option<DiscoveryRun> {
+    runs.lock().iter().find(|r| r.id.as_str() == id).cloned()
+}
+
 /// Change this process's record of run `id`; the record after the change.
 fn update(runs: &Runs, id: &str, f: impl FnOnce(&mut DiscoveryRun)) -> Option<DiscoveryRun> {
     let mut runs = runs.lock();
@@ -247,13 +252,9 @@ impl RunJob {
     /// finds it ended in the run log too.
     fn finish(&self, result: &Result<super::RunSummary, RunError>) {
         let id = self.run_id.to_string();
-        let finished = self
-            .runs
-            .lock()
-            .iter()
-            .find(|r| r.id.as_str() == id)
-            .cloned();
-        let Some(mut r) = finished else { return };
+        let Some(mut r) = find(&self.runs, &id) else {
+            return;
+        };
         finish_run_record(&mut r, result);
         if let Some(l) = &self.lease {
             if let Err(e) = l.finish(&r) {
@@ -331,13 +332,7 @@ impl cmdb_graphql::DiscoveryService for RunRegistry {
     }
 
     fn run(&self, id: &str) -> Option<DiscoveryRun> {
-        let mine = self
-            .runs
-            .lock()
-            .iter()
-            .find(|r| r.id.as_str() == id)
-            .cloned();
-        mine.or_else(|| self.log.get(id))
+        find(&self.runs, id).or_else(|| self.log.get(id))
     }
 
     /// This process's runs (with live progress) and every other recorded run, newest first.
