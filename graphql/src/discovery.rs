@@ -51,6 +51,37 @@ pub enum TargetStatus {
     Skipped,
 }
 
+/// Where a discovery run stands.
+// Serialised as the same words the run log held when this was a string, so old records read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DiscoveryRunStatus {
+    /// Under way.
+    Running,
+    /// Every (target, probe) pair was discovered (or skipped, as long as not all were).
+    Succeeded,
+    /// Some pairs failed, some were discovered.
+    Partial,
+    /// Nothing was discovered, or the run failed as a whole (`message` says why).
+    Failed,
+    /// The process running it ended before it finished (killed, crashed or shut down); what
+    /// it stored is kept.
+    Interrupted,
+}
+
+impl DiscoveryRunStatus {
+    /// The wire word (`RUNNING`, `SUCCEEDED`, …), as metrics label it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscoveryRunStatus::Running => "RUNNING",
+            DiscoveryRunStatus::Succeeded => "SUCCEEDED",
+            DiscoveryRunStatus::Partial => "PARTIAL",
+            DiscoveryRunStatus::Failed => "FAILED",
+            DiscoveryRunStatus::Interrupted => "INTERRUPTED",
+        }
+    }
+}
+
 /// How much a diagnostic matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -111,8 +142,9 @@ pub struct DiscoveryTargetOutcome {
 pub struct DiscoveryRun {
     pub id: ID,
     /// RUNNING, SUCCEEDED, PARTIAL (some targets failed), FAILED, or INTERRUPTED (the process
-    /// running it ended before it finished — killed or crashed; what it stored is kept).
-    pub status: String,
+    /// running it ended before it finished — killed, crashed or shut down; what it stored is
+    /// kept).
+    pub status: DiscoveryRunStatus,
     /// What started it: `api`, `schedule:<name>`, `startup`, `cli` (`cmdb discover`).
     pub trigger: String,
     pub started_at: chrono::DateTime<chrono::Utc>,

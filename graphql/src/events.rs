@@ -14,12 +14,24 @@ pub struct CiChange {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
+/// What a `discoveryProgress` event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum DiscoveryPhase {
+    /// The run expanded its targets (`targetsTotal` is known).
+    Started,
+    /// A (target, probe) pair started (`status` RUNNING).
+    TargetStarted,
+    /// A (target, probe) pair ended (`status` OK, FAILED or SKIPPED; `message` says how).
+    TargetDone,
+    /// The run's probes are done (`message`: how many pairs were ok and failed).
+    Finished,
+}
+
 /// Progress of one discovery run (published by the run machinery).
 #[derive(Debug, Clone, async_graphql::SimpleObject)]
 pub struct DiscoveryProgress {
     pub run_id: async_graphql::ID,
-    /// `STARTED`, `TARGET_STARTED`, `TARGET_DONE`, `FINISHED`, `FAILED`, …
-    pub phase: String,
+    pub phase: DiscoveryPhase,
     pub targets_done: u32,
     pub targets_total: u32,
     pub message: Option<String>,

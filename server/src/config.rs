@@ -173,7 +173,7 @@ pub struct DiscoveryConfig {
     /// "password" (password) | "agent". Tried in order.
     pub ssh: Vec<cmdb_discovery::SshCredential>,
     /// `accept-new` (default), `strict` or `off`.
-    pub ssh_host_keys: String,
+    pub ssh_host_keys: HostKeyMode,
     /// Default `<data-dir>/known_hosts`.
     pub known_hosts: Option<PathBuf>,
     /// Targets in progress at once.
@@ -188,11 +188,106 @@ impl Default for DiscoveryConfig {
         DiscoveryConfig {
             snmp: Vec::new(),
             ssh: Vec::new(),
-            ssh_host_keys: "accept-new".into(),
+            ssh_host_keys: HostKeyMode::AcceptNew,
             known_hosts: None,
             concurrency: 64,
             target_timeout_secs: 120,
             schedules: Vec::new(),
+        }
+    }
+}
+
+impl DiscoveryConfig {
+    fn validate_runner(&self) -> anyhow::Result<()> {
+        if self.concurrency == 0 {
+            bail!("[discovery] concurrency = 0 would never probe a target: it must be at least 1");
+        }
+        if self.target_timeout_secs == 0 {
+            bail!("[discovery] target_timeout_secs = 0 would fail every target at once: it must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Every credential's name, SNMP then SSH.
+    fn credential_names(&self) -> impl Iterator<Item = &String> {
+        self.snmp
+            .iter()
+            .map(|c| &c.name)
+            .chain(self.ssh.iter().map(|c| &c.name))
+    }
+
+    /// Names unique, SNMPv3 settings usable.
+    fn validate_credentials(&self) -> anyhow::Result<()> {
+        let mut names = std::collections::HashSet::new();
+        for n in self.credential_names() {
+            if !names.insert(n) {
+                bail!("[discovery] credential name `{n}` is used twice");
+            }
+        }
+        for c in &self.snmp {
+            if let cmdb_discovery::credentials::SnmpCredentialKind::V3(v3) = &c.kind {
+                if let Err(e) = v3.validate() {
+                    bail!("[[discovery.snmp]] `{}`: {e}", c.name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Cron expressions that parse, credentials that exist, targets that can be scopes.
+    fn validate_schedules(&self) -> anyhow::Result<()> {
+        let names: std::collections::HashSet<&String> = self.credential_names().collect();
+        for s in &self.schedules {
+            if let Err(e) = s.cron.parse::<cron::Schedule>() {
+                bail!(
+                    "[[discovery.schedules]] `{}`: invalid cron expression `{}`: {e}",
+                    s.name,
+                    s.cron
+                );
+            }
+            if let Some(c) = s.credentials.iter().find(|c| !names.contains(c)) {
+                bail!(
+                    "[[discovery.schedules]] `{}`: unknown credential `{c}`",
+                    s.name
+                );
+            }
+            for t in &s.targets {
+                if let Err(e) = cmdb_discovery::target::parse_targets(t) {
+                    bail!("[[discovery.schedules]] `{}`: target {e}", s.name);
+                }
+                // A schedule's targets are its credentials' default scope: each must be one.
+                let mut probe = cmdb_discovery::CredentialScope::default();
+                if let Err(e) = probe.add_target_expr(t) {
+                    bail!("[[discovery.schedules]] `{}`: target {e}", s.name);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How SSH discovery treats hosts' keys (`[discovery] ssh_host_keys`, `cmdb discover
+/// --ssh-host-keys`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyMode {
+    /// Trust on first use, remember in <data-dir>/known_hosts, refuse a changed key.
+    #[default]
+    AcceptNew,
+    /// Only hosts already in the known_hosts file.
+    Strict,
+    /// No host-key verification (only for labs).
+    Off,
+}
+
+impl HostKeyMode {
+    /// The policy, with `known_hosts` as the file keys are checked against (and remembered in).
+    pub fn policy(self, known_hosts: PathBuf) -> cmdb_discovery::ssh::HostKeyPolicy {
+        use cmdb_discovery::ssh::HostKeyPolicy;
+        match self {
+            HostKeyMode::AcceptNew => HostKeyPolicy::AcceptNew { known_hosts },
+            HostKeyMode::Strict => HostKeyPolicy::Strict { known_hosts },
+            HostKeyMode::Off => HostKeyPolicy::Off,
         }
     }
 }
@@ -241,7 +336,7 @@ impl Default for ServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// `embedded` (default) or `neo4j`.
-    pub backend: String,
+    pub backend: StoreBackend,
     /// Embedded store file; default `<data-dir>/cmdb.sqlite`.
     pub path: Option<PathBuf>,
     /// Neo4j: `bolt://host:7687`.
@@ -261,7 +356,7 @@ pub struct StoreConfig {
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
-            backend: "embedded".into(),
+            backend: StoreBackend::Embedded,
             path: None,
             uri: None,
             user: None,
@@ -276,7 +371,49 @@ impl Default for StoreConfig {
     }
 }
 
+/// Which store the graph lives in (`[store] backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// One SQLite file in the data directory.
+    #[default]
+    Embedded,
+    /// A Neo4j server over Bolt (`uri`, `user`, `password`, `database`).
+    Neo4j,
+}
+
+impl StoreBackend {
+    /// As written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreBackend::Embedded => "embedded",
+            StoreBackend::Neo4j => "neo4j",
+        }
+    }
+}
+
+impl std::fmt::Display for StoreBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl StoreConfig {
+    /// Numbers that must be at least 1 when given.
+    fn validate_numbers(&self) -> anyhow::Result<()> {
+        for (key, v) in [
+            ("batch_size", self.batch_size.map(|v| v as u64)),
+            ("max_connections", self.max_connections.map(|v| v as u64)),
+            ("connect_timeout_secs", self.connect_timeout_secs),
+            ("query_timeout_secs", self.query_timeout_secs),
+        ] {
+            if v == Some(0) {
+                bail!("[store] {key} = 0 is not usable: it must be at least 1");
+            }
+        }
+        Ok(())
+    }
+
     /// Connection settings for the Neo4j backend (defaults for what is not configured).
     pub fn neo4j_config(&self) -> cmdb_store::neo4j::Neo4jConfig {
         let d = cmdb_store::neo4j::Neo4jConfig::default();
@@ -330,6 +467,41 @@ pub struct AuthConfig {
     pub tokens: Vec<TokenConfig>,
 }
 
+impl AuthConfig {
+    /// Names unique, one role per token, hashes and expiry times that read.
+    fn validate(&self) -> anyhow::Result<()> {
+        let mut by_hash: std::collections::HashMap<String, &TokenConfig> =
+            std::collections::HashMap::new();
+        let mut token_names = std::collections::HashSet::new();
+        for t in &self.tokens {
+            if !token_names.insert(t.name.as_str()) {
+                bail!(
+                    "[[auth.tokens]] name `{}` is used twice: each token entry needs its own name",
+                    t.name
+                );
+            }
+            // One token, one role: the same hash twice would make the role depend on entry order.
+            if let Some(first) = by_hash.insert(t.sha256.trim().to_ascii_lowercase(), t) {
+                if first.role == t.role {
+                    bail!("[[auth.tokens]] `{}` and `{}` have the same sha256, i.e. the same token: configure each token once", first.name, t.name);
+                }
+                bail!(
+                    "[[auth.tokens]] `{}` ({}) and `{}` ({}) have the same sha256, i.e. the same token with two roles: a token has exactly one role; keep one entry",
+                    first.name, first.role.as_str(), t.name, t.role.as_str()
+                );
+            }
+            if t.sha256.len() != 64 || !t.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+                bail!(
+                    "[[auth.tokens]] `{}`: sha256 must be 64 hex digits (the token's SHA-256)",
+                    t.name
+                );
+            }
+            t.expiry()?;
+        }
+        Ok(())
+    }
+}
+
 /// An API token, stored as its SHA-256 hash (`cmdb token-hash` prints one).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -338,7 +510,8 @@ pub struct TokenConfig {
     /// Hex SHA-256 of the token.
     pub sha256: String,
     /// `events` (posts events, reads nothing), `reader`, `editor` or `admin`.
-    pub role: String,
+    #[serde(deserialize_with = "role_named")]
+    pub role: cmdb_graphql::Role,
     /// When the token stops working, as written: an RFC 3339 time with an offset
     /// (`"2026-12-31T00:00:00Z"`, also unquoted as a TOML date-time). None: never. Read it
     /// with [`TokenConfig::expiry`].
@@ -346,29 +519,46 @@ pub struct TokenConfig {
     pub expires_at: Option<toml::Value>,
 }
 
+/// Why a token's `expires_at` is not a time.
+#[derive(Debug, thiserror::Error)]
+pub enum ExpiryError {
+    #[error("[[auth.tokens]] `{token}`: expires_at must be an RFC 3339 time such as \"2026-12-31T00:00:00Z\", not a TOML {kind}")]
+    NotATime { token: String, kind: &'static str },
+    #[error("[[auth.tokens]] `{token}`: expires_at `{text}` is not an RFC 3339 time with an offset, such as \"2026-12-31T00:00:00Z\" ({source})")]
+    Unparsable {
+        token: String,
+        text: String,
+        source: chrono::ParseError,
+    },
+}
+
+/// A role by its name (`reader`); an unknown name is refused with the known ones.
+fn role_named<'de, D: serde::Deserializer<'de>>(d: D) -> Result<cmdb_graphql::Role, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map_err(serde::de::Error::custom)
+}
+
 impl TokenConfig {
     /// `expires_at` as a time; an error (naming the token) when it is not an RFC 3339 time
     /// with an offset.
-    pub fn expiry(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    pub fn expiry(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, ExpiryError> {
         let text = match &self.expires_at {
             None => return Ok(None),
             Some(toml::Value::String(s)) => s.trim().to_string(),
             Some(toml::Value::Datetime(d)) => d.to_string(),
             Some(other) => {
-                return Err(format!(
-                    "[[auth.tokens]] `{}`: expires_at must be an RFC 3339 time such as \"2026-12-31T00:00:00Z\", not a TOML {}",
-                    self.name,
-                    other.type_str()
-                ))
+                return Err(ExpiryError::NotATime {
+                    token: self.name.clone(),
+                    kind: other.type_str(),
+                })
             }
         };
         chrono::DateTime::parse_from_rfc3339(&text)
             .map(|t| Some(t.with_timezone(&chrono::Utc)))
-            .map_err(|e| {
-                format!(
-                    "[[auth.tokens]] `{}`: expires_at `{text}` is not an RFC 3339 time with an offset, such as \"2026-12-31T00:00:00Z\" ({e})",
-                    self.name
-                )
+            .map_err(|source| ExpiryError::Unparsable {
+                token: self.name.clone(),
+                text,
+                source,
             })
     }
 }
@@ -615,126 +805,14 @@ impl Config {
         if self.server.shutdown_timeout_secs == 0 {
             bail!("[server] shutdown_timeout_secs = 0 is not usable: in-flight requests need at least 1 second to finish");
         }
-        if self.discovery.concurrency == 0 {
-            bail!("[discovery] concurrency = 0 would never probe a target: it must be at least 1");
+        self.discovery.validate_runner()?;
+        self.store.validate_numbers()?;
+        self.discovery.validate_credentials()?;
+        self.discovery.validate_schedules()?;
+        if self.store.backend == StoreBackend::Neo4j && self.store.uri.is_none() {
+            bail!("[store] backend = \"neo4j\" needs `uri` (bolt://host:7687)");
         }
-        if self.discovery.target_timeout_secs == 0 {
-            bail!("[discovery] target_timeout_secs = 0 would fail every target at once: it must be at least 1");
-        }
-        for (key, v) in [
-            ("batch_size", self.store.batch_size.map(|v| v as u64)),
-            (
-                "max_connections",
-                self.store.max_connections.map(|v| v as u64),
-            ),
-            ("connect_timeout_secs", self.store.connect_timeout_secs),
-            ("query_timeout_secs", self.store.query_timeout_secs),
-        ] {
-            if v == Some(0) {
-                bail!("[store] {key} = 0 is not usable: it must be at least 1");
-            }
-        }
-        if !matches!(
-            self.discovery.ssh_host_keys.as_str(),
-            "accept-new" | "strict" | "off"
-        ) {
-            bail!(
-                "[discovery] ssh_host_keys must be accept-new, strict or off, not `{}`",
-                self.discovery.ssh_host_keys
-            );
-        }
-        let mut names = std::collections::HashSet::new();
-        for n in self
-            .discovery
-            .snmp
-            .iter()
-            .map(|c| &c.name)
-            .chain(self.discovery.ssh.iter().map(|c| &c.name))
-        {
-            if !names.insert(n) {
-                bail!("[discovery] credential name `{n}` is used twice");
-            }
-        }
-        for c in &self.discovery.snmp {
-            if let cmdb_discovery::credentials::SnmpCredentialKind::V3(v3) = &c.kind {
-                if let Err(e) = v3.validate() {
-                    bail!("[[discovery.snmp]] `{}`: {e}", c.name);
-                }
-            }
-        }
-        for s in &self.discovery.schedules {
-            if let Err(e) = s.cron.parse::<cron::Schedule>() {
-                bail!(
-                    "[[discovery.schedules]] `{}`: invalid cron expression `{}`: {e}",
-                    s.name,
-                    s.cron
-                );
-            }
-            for c in &s.credentials {
-                if !names.contains(c) {
-                    bail!(
-                        "[[discovery.schedules]] `{}`: unknown credential `{c}`",
-                        s.name
-                    );
-                }
-            }
-            for t in &s.targets {
-                let mut probe = cmdb_discovery::CredentialScope::default();
-                if let Err(e) = cmdb_discovery::target::parse_targets(t)
-                    .map_err(|e| e.to_string())
-                    .and_then(|_| probe.add_target_expr(t))
-                {
-                    bail!("[[discovery.schedules]] `{}`: target {e}", s.name);
-                }
-            }
-        }
-        match self.store.backend.as_str() {
-            "embedded" => {}
-            "neo4j" => {
-                if self.store.uri.is_none() {
-                    bail!("[store] backend = \"neo4j\" needs `uri` (bolt://host:7687)");
-                }
-            }
-            other => bail!("[store] backend = \"{other}\" is not known (embedded, neo4j)"),
-        }
-        let mut by_hash: std::collections::HashMap<String, &TokenConfig> =
-            std::collections::HashMap::new();
-        let mut token_names = std::collections::HashSet::new();
-        for t in &self.auth.tokens {
-            if !token_names.insert(t.name.as_str()) {
-                bail!(
-                    "[[auth.tokens]] name `{}` is used twice: each token entry needs its own name",
-                    t.name
-                );
-            }
-            // One token, one role: the same hash twice would make the role depend on entry order.
-            if let Some(first) = by_hash.insert(t.sha256.trim().to_ascii_lowercase(), t) {
-                if first.role == t.role {
-                    bail!("[[auth.tokens]] `{}` and `{}` have the same sha256, i.e. the same token: configure each token once", first.name, t.name);
-                }
-                bail!(
-                    "[[auth.tokens]] `{}` ({}) and `{}` ({}) have the same sha256, i.e. the same token with two roles: a token has exactly one role; keep one entry",
-                    first.name, first.role, t.name, t.role
-                );
-            }
-            if !matches!(t.role.as_str(), "events" | "reader" | "editor" | "admin") {
-                bail!(
-                    "[[auth.tokens]] `{}`: role must be events, reader, editor or admin, not `{}`",
-                    t.name,
-                    t.role
-                );
-            }
-            if t.sha256.len() != 64 || !t.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-                bail!(
-                    "[[auth.tokens]] `{}`: sha256 must be 64 hex digits (the token's SHA-256)",
-                    t.name
-                );
-            }
-            if let Err(e) = t.expiry() {
-                bail!("{e}");
-            }
-        }
-        Ok(())
+        self.auth.validate()
     }
 
     pub fn store_path(&self, data_dir: &Path) -> PathBuf {
@@ -1124,5 +1202,53 @@ credentials = ["core-v2", "ops"]
                 .to_string();
             assert!(e.contains(key), "{section}.{key}: {e}");
         }
+    }
+
+    #[test]
+    fn closed_values_are_refused_with_the_key_and_the_allowed_ones() {
+        let h = "ab".repeat(32);
+        for (text, key, allowed) in [
+            (
+                "[discovery]\nssh_host_keys = \"trusting\"\n".to_string(),
+                "discovery.ssh_host_keys",
+                vec!["accept-new", "strict", "off"],
+            ),
+            (
+                "[store]\nbackend = \"postgres\"\n".to_string(),
+                "store.backend",
+                vec!["embedded", "neo4j"],
+            ),
+            (
+                format!("[[auth.tokens]]\nname = \"a\"\nsha256 = \"{h}\"\nrole = \"root\"\n"),
+                "auth.tokens[0].role",
+                vec!["events", "reader", "editor", "admin"],
+            ),
+        ] {
+            let e = Config::from_parts(&text, "cmdb.toml", env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("cmdb.toml line "), "{e}");
+            assert!(e.contains(&format!("`{key}`")), "{e}");
+            for a in allowed {
+                assert!(e.contains(a), "{e}");
+            }
+        }
+        // From the environment: the variable is named.
+        let e = Config::from_parts("", "t", env(&[("CMDB_DISCOVERY_SSH_HOST_KEYS", "maybe")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CMDB_DISCOVERY_SSH_HOST_KEYS"), "{e}");
+        let c = Config::from_parts(
+            "[discovery]\nssh_host_keys = \"off\"\n[store]\nbackend = \"neo4j\"\nuri = \"bolt://127.0.0.1:7687\"\n",
+            "t",
+            env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.discovery.ssh_host_keys, HostKeyMode::Off);
+        assert_eq!(c.store.backend, StoreBackend::Neo4j);
+        assert_eq!(
+            Config::default().discovery.ssh_host_keys,
+            HostKeyMode::AcceptNew
+        );
     }
 }

@@ -8,6 +8,7 @@
 
 use std::sync::OnceLock;
 
+use cmdb_graphql::discovery::DiscoveryRunStatus;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -155,10 +156,10 @@ impl Metrics {
     }
 
     /// Count a finished discovery run.
-    pub fn discovery_finished(&self, status: &str, ok: usize, failed: usize) {
+    pub fn discovery_finished(&self, status: DiscoveryRunStatus, ok: usize, failed: usize) {
         self.discovery_runs
             .get_or_create(&StatusLabel {
-                status: status.into(),
+                status: status.as_str().into(),
             })
             .inc();
         for (result, n) in [("ok", ok), ("failed", failed)] {
@@ -226,7 +227,7 @@ mod tests {
                 status: "200".into(),
             })
             .inc();
-        m.discovery_finished("PARTIAL", 3, 1);
+        m.discovery_finished(DiscoveryRunStatus::Partial, 3, 1);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &m.registry).unwrap();
         assert!(out.contains(

@@ -16,13 +16,14 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use cmdb_graphql::discovery::DiscoveryRun;
+use cmdb_graphql::discovery::{DiscoveryRun, DiscoveryRunStatus};
 
 use crate::private_fs;
 
 /// Finished runs kept on disk (the oldest are removed when a run starts).
 pub const KEEP_RUNS: usize = 200;
 
+/// The code a pair left unfinished by a dead process gets (as its run's status reads).
 pub const INTERRUPTED: &str = "INTERRUPTED";
 
 /// The `runs/` directory of a data directory.
@@ -112,7 +113,7 @@ impl RunLog {
 
     /// A RUNNING record whose lock nobody holds becomes INTERRUPTED (on disk too).
     fn settle(&self, run: DiscoveryRun) -> DiscoveryRun {
-        if run.status != "RUNNING" {
+        if run.status != DiscoveryRunStatus::Running {
             return run;
         }
         let (json, lock_path) = self.paths(&run.id);
@@ -131,8 +132,8 @@ impl RunLog {
         let Some(mut run) = self.read(&json) else {
             return run;
         };
-        if run.status == "RUNNING" {
-            run.status = INTERRUPTED.into();
+        if run.status == DiscoveryRunStatus::Running {
+            run.status = DiscoveryRunStatus::Interrupted;
             run.message = Some(
                 "interrupted: the process running this discovery ended before it finished (killed, crashed or the machine stopped); \
                  what it stored up to then is kept — run it again to complete it"
@@ -187,7 +188,7 @@ impl RunLog {
     pub fn recover(&self) -> Vec<DiscoveryRun> {
         self.list(usize::MAX)
             .into_iter()
-            .filter(|r| r.status == INTERRUPTED)
+            .filter(|r| r.status == DiscoveryRunStatus::Interrupted)
             .collect()
     }
 
@@ -213,12 +214,12 @@ impl RunLog {
             .record_paths()
             .iter()
             .filter_map(|p| self.read(p))
-            .filter(|r| r.status != "RUNNING")
+            .filter(|r| r.status != DiscoveryRunStatus::Running)
             .collect();
         if runs.len() <= KEEP_RUNS {
             return;
         }
-        runs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
         for r in &runs[KEEP_RUNS..] {
             let (json, _) = self.paths(&r.id);
             let _ = std::fs::remove_file(json);
@@ -248,10 +249,10 @@ impl RunLease {
 mod tests {
     use super::*;
 
-    fn run(id: &str, status: &str) -> DiscoveryRun {
+    fn run(id: &str, status: DiscoveryRunStatus) -> DiscoveryRun {
         let mut r = crate::discovery::new_run_record(&cmdb_model::RunId::new(id), "cli");
         r.id = async_graphql::ID(id.into());
-        r.status = status.into();
+        r.status = status;
         r
     }
 
@@ -259,20 +260,31 @@ mod tests {
     fn a_run_whose_owner_let_go_without_finishing_is_interrupted() {
         let dir = tempfile::tempdir().unwrap();
         let log = RunLog::new(dir.path());
-        let lease = log.begin(&run("run_a", "RUNNING")).unwrap();
+        let lease = log
+            .begin(&run("run_a", DiscoveryRunStatus::Running))
+            .unwrap();
         // Alive: still RUNNING, however often it is looked at.
-        assert_eq!(log.get("run_a").unwrap().status, "RUNNING");
-        assert_eq!(log.list(10)[0].status, "RUNNING");
+        assert_eq!(
+            log.get("run_a").unwrap().status,
+            DiscoveryRunStatus::Running
+        );
+        assert_eq!(log.list(10)[0].status, DiscoveryRunStatus::Running);
         // Finished normally.
-        let mut done = run("run_a", "SUCCEEDED");
+        let mut done = run("run_a", DiscoveryRunStatus::Succeeded);
         done.finished_at = Some(chrono::Utc::now());
         lease.finish(&done).unwrap();
-        assert_eq!(log.get("run_a").unwrap().status, "SUCCEEDED");
+        assert_eq!(
+            log.get("run_a").unwrap().status,
+            DiscoveryRunStatus::Succeeded
+        );
         drop(lease);
-        assert_eq!(log.get("run_a").unwrap().status, "SUCCEEDED");
+        assert_eq!(
+            log.get("run_a").unwrap().status,
+            DiscoveryRunStatus::Succeeded
+        );
         // The owner dies: its lock is released (dropped) without a final record. The pair it
         // was working on reads as interrupted, the one it finished as it ended.
-        let mut b = run("run_b", "RUNNING");
+        let mut b = run("run_b", DiscoveryRunStatus::Running);
         let mut targets = crate::run_targets::RunTargets::default();
         let id = cmdb_model::RunId::new("run_b");
         for ev in [
@@ -304,7 +316,7 @@ mod tests {
         let lease = log.begin(&b).unwrap();
         drop(lease);
         let r = log.get("run_b").unwrap();
-        assert_eq!(r.status, INTERRUPTED);
+        assert_eq!(r.status, DiscoveryRunStatus::Interrupted);
         assert!(r.message.unwrap().contains("run it again"));
         use cmdb_graphql::discovery::TargetStatus;
         assert_eq!(r.targets[0].status, TargetStatus::Failed);
@@ -323,7 +335,31 @@ mod tests {
         let log = RunLog::new(dir.path());
         for bad in ["../x", "a/b", "", "run .json"] {
             assert!(log.get(bad).is_none());
-            assert!(log.begin(&run(bad, "RUNNING")).is_err());
+            assert!(log.begin(&run(bad, DiscoveryRunStatus::Running)).is_err());
+        }
+    }
+
+    #[test]
+    fn statuses_read_and_write_as_the_words_older_records_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = RunLog::new(dir.path());
+        std::fs::create_dir_all(dir.path().join("runs")).unwrap();
+        for (word, status) in [
+            ("SUCCEEDED", DiscoveryRunStatus::Succeeded),
+            ("PARTIAL", DiscoveryRunStatus::Partial),
+            ("FAILED", DiscoveryRunStatus::Failed),
+            ("INTERRUPTED", DiscoveryRunStatus::Interrupted),
+        ] {
+            // As the code that held the status as a string wrote it.
+            let old = format!(
+                r#"{{"id":"run_{word}","status":"{word}","trigger":"cli","started_at":"2026-11-01T00:00:00Z","finished_at":null,"targets_done":0,"targets_ok":0,"targets_failed":0,"cis_created":0,"cis_updated":0,"cis_unchanged":0,"cis_staled":0,"relationships_created":0,"relationships_closed":0,"errors":[],"message":null}}"#
+            );
+            std::fs::write(dir.path().join(format!("runs/run_{word}.json")), old).unwrap();
+            let r = log.get(&format!("run_{word}")).unwrap();
+            assert_eq!(r.status, status);
+            assert_eq!(status.as_str(), word);
+            let json = serde_json::to_value(&r).unwrap();
+            assert_eq!(json["status"], word);
         }
     }
 }

@@ -50,7 +50,7 @@ pub fn token(name: &str, secret: &str, role: &str) -> TokenConfig {
     TokenConfig {
         name: name.into(),
         sha256: http::auth::sha256_hex(secret),
-        role: role.into(),
+        role: role.parse().expect("a role name"),
         expires_at: None,
     }
 }

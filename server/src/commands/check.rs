@@ -15,7 +15,7 @@ pub struct Args {
 }
 
 pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
-    if ctx.config.store.backend != "embedded" {
+    if ctx.config.store.backend != cmdb_server::config::StoreBackend::Embedded {
         bail!("`cmdb check` examines the embedded store; this configuration uses [store] backend = \"{}\"", ctx.config.store.backend);
     }
     let path = ctx.config.store_path(&ctx.data_dir);

@@ -10,14 +10,15 @@ use std::process::ExitCode;
 use anyhow::bail;
 use cmdb_discovery::credentials::SnmpCredentialKind;
 use cmdb_discovery::run::ProgressEvent;
-use cmdb_discovery::ssh::HostKeyPolicy;
 use cmdb_discovery::{
     Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto, SnmpV3, SshAuth, SshCredential,
 };
 use cmdb_model::RunId;
 
+use cmdb_server::config::HostKeyMode;
 use cmdb_server::discovery::{
     discover, finish_run_record, new_run_record, record_run_start, DiscoverySettings, RunRecorder,
+    StopSignal,
 };
 use cmdb_server::run_log::RunLog;
 
@@ -37,16 +38,6 @@ pub enum PrivProto {
     Aes,
     Aes192,
     Aes256,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostKeys {
-    /// Trust on first use, remember in <data-dir>/known_hosts, refuse a changed key.
-    AcceptNew,
-    /// Only hosts already in the known_hosts file.
-    Strict,
-    /// No host-key verification (only for labs).
-    Off,
 }
 
 #[derive(clap::Args, Debug)]
@@ -95,8 +86,8 @@ pub struct Args {
     /// Use the running ssh-agent.
     #[arg(long)]
     pub ssh_agent: bool,
-    #[arg(long, value_enum, default_value_t = HostKeys::AcceptNew)]
-    pub ssh_host_keys: HostKeys,
+    #[arg(long, value_enum, default_value_t = HostKeyMode::AcceptNew)]
+    pub ssh_host_keys: HostKeyMode,
     /// Also discover this machine (local commands, no SSH).
     #[arg(long)]
     pub local: bool,
@@ -126,6 +117,20 @@ pub fn settings_from_args(
         local: a.local,
         ..Default::default()
     };
+    s.snmp = snmp_communities(a)?;
+    s.snmp.extend(snmp_v3_user(a)?);
+    s.ssh = ssh_credentials(a)?;
+    if !s.ssh.is_empty() {
+        s.host_key_policy = Some(a.ssh_host_keys.policy(data_dir.join("known_hosts")));
+    }
+    s.runner.concurrency = a.concurrency.max(1);
+    s.runner.target_timeout_ms = a.target_timeout.max(1) * 1000;
+    s.affinity_file = Some(data_dir.join("credential-affinity.json"));
+    Ok(s)
+}
+
+/// `--snmp-community` and `--snmp-community-file`, as v1 or v2c credentials, in order.
+fn snmp_communities(a: &Args) -> anyhow::Result<Vec<SnmpCredential>> {
     let mut communities = a.snmp_community.clone();
     if let Some(path) = &a.snmp_community_file {
         let text = std::fs::read_to_string(path)
@@ -138,106 +143,110 @@ pub fn settings_from_args(
                 .map(str::to_string),
         );
     }
-    for (i, c) in communities.iter().enumerate() {
-        let community = Secret::new(c.clone());
-        let kind = if a.snmp_v1 {
-            SnmpCredentialKind::V1 { community }
-        } else {
-            SnmpCredentialKind::V2c { community }
-        };
-        s.snmp.push(SnmpCredential {
-            name: format!("community-{}", i + 1),
-            kind,
-            scope: None,
-        });
-    }
-    if let Some(user) = &a.snmp_user {
-        let auth_proto = a.snmp_auth_proto.map(|p| match p {
-            AuthProto::Md5 => SnmpAuthProto::Md5,
-            AuthProto::Sha => SnmpAuthProto::Sha1,
-            AuthProto::Sha224 => SnmpAuthProto::Sha224,
-            AuthProto::Sha256 => SnmpAuthProto::Sha256,
-            AuthProto::Sha384 => SnmpAuthProto::Sha384,
-            AuthProto::Sha512 => SnmpAuthProto::Sha512,
-        });
-        let priv_proto = a.snmp_priv_proto.map(|p| match p {
-            PrivProto::Des => SnmpPrivProto::Des,
-            PrivProto::Aes => SnmpPrivProto::Aes128,
-            PrivProto::Aes192 => SnmpPrivProto::Aes192,
-            PrivProto::Aes256 => SnmpPrivProto::Aes256,
-        });
-        if auth_proto.is_some() != a.snmp_auth_pass.is_some() {
-            bail!("--snmp-auth-proto and --snmp-auth-pass (or CMDB_SNMP_AUTH_PASS) go together");
-        }
-        if priv_proto.is_some() != a.snmp_priv_pass.is_some() {
-            bail!("--snmp-priv-proto and --snmp-priv-pass (or CMDB_SNMP_PRIV_PASS) go together");
-        }
-        if priv_proto.is_some() && auth_proto.is_none() {
-            bail!("SNMPv3 privacy needs authentication too (--snmp-auth-proto)");
-        }
-        s.snmp.push(SnmpCredential {
-            name: format!("v3-{user}"),
-            kind: SnmpCredentialKind::V3(SnmpV3 {
-                user: user.clone(),
-                auth_proto,
-                auth_pass: a.snmp_auth_pass.clone().map(Secret::new),
-                priv_proto,
-                priv_pass: a.snmp_priv_pass.clone().map(Secret::new),
-            }),
-            scope: None,
-        });
-    }
-    if let Some(user) = &a.ssh_user {
-        if let Some(key) = &a.ssh_key {
-            let passphrase = a
-                .ssh_key_passphrase_env
-                .as_deref()
-                .map(|v| env_secret(v, "--ssh-key-passphrase-env"))
-                .transpose()?;
-            s.ssh.push(SshCredential {
-                name: "key".into(),
-                user: user.clone(),
-                auth: SshAuth::Key {
-                    path: key.clone(),
-                    passphrase,
-                },
+    Ok(communities
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let community = Secret::new(c.clone());
+            let kind = if a.snmp_v1 {
+                SnmpCredentialKind::V1 { community }
+            } else {
+                SnmpCredentialKind::V2c { community }
+            };
+            SnmpCredential {
+                name: format!("community-{}", i + 1),
+                kind,
                 scope: None,
-            });
-        }
-        if let Some(var) = &a.ssh_password_env {
-            s.ssh.push(SshCredential {
-                name: "password".into(),
-                user: user.clone(),
-                auth: SshAuth::Password {
-                    password: env_secret(var, "--ssh-password-env")?,
-                },
-                scope: None,
-            });
-        }
-        if a.ssh_agent {
-            s.ssh.push(SshCredential {
-                name: "agent".into(),
-                user: user.clone(),
-                auth: SshAuth::Agent,
-                scope: None,
-            });
-        }
-        if s.ssh.is_empty() {
-            bail!("--ssh-user needs --ssh-key, --ssh-password-env or --ssh-agent");
-        }
-        let known_hosts = data_dir.join("known_hosts");
-        s.host_key_policy = Some(match a.ssh_host_keys {
-            HostKeys::AcceptNew => HostKeyPolicy::AcceptNew { known_hosts },
-            HostKeys::Strict => HostKeyPolicy::Strict { known_hosts },
-            HostKeys::Off => HostKeyPolicy::Off,
-        });
-    } else if a.ssh_key.is_some() || a.ssh_password_env.is_some() || a.ssh_agent {
-        bail!("--ssh-key/--ssh-password-env/--ssh-agent need --ssh-user");
+            }
+        })
+        .collect())
+}
+
+/// `--snmp-user` with its protocols and passphrases, as one v3 credential.
+fn snmp_v3_user(a: &Args) -> anyhow::Result<Option<SnmpCredential>> {
+    let Some(user) = &a.snmp_user else {
+        return Ok(None);
+    };
+    let auth_proto = a.snmp_auth_proto.map(|p| match p {
+        AuthProto::Md5 => SnmpAuthProto::Md5,
+        AuthProto::Sha => SnmpAuthProto::Sha1,
+        AuthProto::Sha224 => SnmpAuthProto::Sha224,
+        AuthProto::Sha256 => SnmpAuthProto::Sha256,
+        AuthProto::Sha384 => SnmpAuthProto::Sha384,
+        AuthProto::Sha512 => SnmpAuthProto::Sha512,
+    });
+    let priv_proto = a.snmp_priv_proto.map(|p| match p {
+        PrivProto::Des => SnmpPrivProto::Des,
+        PrivProto::Aes => SnmpPrivProto::Aes128,
+        PrivProto::Aes192 => SnmpPrivProto::Aes192,
+        PrivProto::Aes256 => SnmpPrivProto::Aes256,
+    });
+    if auth_proto.is_some() != a.snmp_auth_pass.is_some() {
+        bail!("--snmp-auth-proto and --snmp-auth-pass (or CMDB_SNMP_AUTH_PASS) go together");
     }
-    s.runner.concurrency = a.concurrency.max(1);
-    s.runner.target_timeout_ms = a.target_timeout.max(1) * 1000;
-    s.affinity_file = Some(data_dir.join("credential-affinity.json"));
-    Ok(s)
+    if priv_proto.is_some() != a.snmp_priv_pass.is_some() {
+        bail!("--snmp-priv-proto and --snmp-priv-pass (or CMDB_SNMP_PRIV_PASS) go together");
+    }
+    if priv_proto.is_some() && auth_proto.is_none() {
+        bail!("SNMPv3 privacy needs authentication too (--snmp-auth-proto)");
+    }
+    Ok(Some(SnmpCredential {
+        name: format!("v3-{user}"),
+        kind: SnmpCredentialKind::V3(SnmpV3 {
+            user: user.clone(),
+            auth_proto,
+            auth_pass: a.snmp_auth_pass.clone().map(Secret::new),
+            priv_proto,
+            priv_pass: a.snmp_priv_pass.clone().map(Secret::new),
+        }),
+        scope: None,
+    }))
+}
+
+/// `--ssh-user` with a key, a password from the environment and/or the agent, in that order.
+fn ssh_credentials(a: &Args) -> anyhow::Result<Vec<SshCredential>> {
+    let Some(user) = &a.ssh_user else {
+        if a.ssh_key.is_some() || a.ssh_password_env.is_some() || a.ssh_agent {
+            bail!("--ssh-key/--ssh-password-env/--ssh-agent need --ssh-user");
+        }
+        return Ok(Vec::new());
+    };
+    let mut ssh = Vec::new();
+    let credential = |name: &str, auth: SshAuth| SshCredential {
+        name: name.into(),
+        user: user.clone(),
+        auth,
+        scope: None,
+    };
+    if let Some(key) = &a.ssh_key {
+        let passphrase = a
+            .ssh_key_passphrase_env
+            .as_deref()
+            .map(|v| env_secret(v, "--ssh-key-passphrase-env"))
+            .transpose()?;
+        ssh.push(credential(
+            "key",
+            SshAuth::Key {
+                path: key.clone(),
+                passphrase,
+            },
+        ));
+    }
+    if let Some(var) = &a.ssh_password_env {
+        ssh.push(credential(
+            "password",
+            SshAuth::Password {
+                password: env_secret(var, "--ssh-password-env")?,
+            },
+        ));
+    }
+    if a.ssh_agent {
+        ssh.push(credential("agent", SshAuth::Agent));
+    }
+    if ssh.is_empty() {
+        bail!("--ssh-user needs --ssh-key, --ssh-password-env or --ssh-agent");
+    }
+    Ok(ssh)
 }
 
 /// Flags whose value is a secret: given on the command line, every local user can read it
@@ -317,6 +326,8 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
             drop(p);
             show_progress(ev, &b2)
         },
+        // Ctrl-C ends the process; its run then reads INTERRUPTED through the run log's lock.
+        StopSignal::never(),
     )
     .await;
     record = final_record.lock().0.clone();

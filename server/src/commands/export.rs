@@ -33,16 +33,17 @@ pub struct Args {
 const PAGE: usize = 5000;
 
 pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
-    let store: std::sync::Arc<dyn GraphStore> = if ctx.config.store.backend == "embedded" {
-        // One point in time: a server (or another command) writing meanwhile cannot make the
-        // export name a CI it does not contain.
-        std::sync::Arc::new(ctx.open_embedded(EmbeddedOptions {
-            snapshot: true,
-            ..Default::default()
-        })?)
-    } else {
-        ctx.open_store().await?
-    };
+    let store: std::sync::Arc<dyn GraphStore> =
+        if ctx.config.store.backend == cmdb_server::config::StoreBackend::Embedded {
+            // One point in time: a server (or another command) writing meanwhile cannot make the
+            // export name a CI it does not contain.
+            std::sync::Arc::new(ctx.open_embedded(EmbeddedOptions {
+                snapshot: true,
+                ..Default::default()
+            })?)
+        } else {
+            ctx.open_store().await?
+        };
     let out: Box<dyn Write> = match &args.output {
         // The whole inventory: readable by the owner only (an existing file keeps its mode).
         Some(p) => Box::new(

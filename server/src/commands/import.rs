@@ -130,177 +130,229 @@ impl Batch {
     fn len(&self) -> usize {
         self.obs.records.len() + self.obs.relationships.len()
     }
+
+    /// A batch for relationships that carries `records` along (a dry run's, so the
+    /// relationships can name what was not written).
+    fn carrying(run: &RunId, records: Option<&Batch>) -> Batch {
+        let mut b = Batch::new(run);
+        if let Some(d) = records {
+            b.obs.records = d.obs.records.clone();
+            b.lines = d.lines.clone();
+            b.refs = d.refs.clone();
+        }
+        b
+    }
 }
 
 pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     let store = ctx.open_store().await?;
     let mut opts = ctx.ingest_options();
     opts.dry_run = args.dry_run;
-    let run_id = RunId::generate();
-    // A dry run writes nothing, so a later batch could not see what an earlier one would have
-    // created (parents, relationship ends): it checks the whole file as one observation, and
-    // the relationships together with the records they name.
-    let batch_size = if args.dry_run {
-        usize::MAX
-    } else {
-        args.batch_size.max(1)
-    };
-    let mut dry_records: Option<Batch> = None;
     let started = std::time::Instant::now();
-    let mut totals = Totals::default();
-    // File key → CI id, filled from each batch's explanations.
-    let mut known: HashMap<String, CiId> = HashMap::new();
-
-    // Pass 1: CI lines.
-    let mut batch = Batch::new(&run_id);
-    let mut pending: Vec<Batch> = Vec::new();
-    for_each_line(&args.file, |n, text| {
-        totals.lines += 1;
-        let text = match text {
-            Ok(t) => t,
-            Err(e) => {
-                totals.errors.push(e);
-                return Ok(());
-            }
-        };
-        match parse_line(n, &text) {
-            Ok(Parsed::Ci { class, line }) => {
-                let key = line.key.clone().unwrap_or_else(|| format!("line:{n}"));
-                if batch.lines.contains_key(&key) || known.contains_key(&key) {
-                    totals.errors.push(LineError {
-                        line: n,
-                        field: Some("key".into()),
-                        message: format!("key `{key}` is already used by another line"),
-                    });
-                    return Ok(());
-                }
-                let parent = line.parent.as_deref().map(|p| batch.reference(p, &known));
-                batch.lines.insert(key.clone(), n);
-                batch.obs.records.push(line.into_record(key, class, parent));
-                if batch.len() >= batch_size {
-                    pending.push(std::mem::replace(&mut batch, Batch::new(&run_id)));
-                }
-            }
-            Ok(Parsed::Relationship { .. }) => {}
-            Err(e) => totals.errors.push(e),
-        }
-        Ok(())
-    })?;
-    pending.push(batch);
-    // Batches are ingested in order; keys resolved by earlier batches are visible to later
-    // ones because references are re-resolved against `known` just before ingesting.
-    for b in pending {
-        let b = rebind(b, &known);
-        if args.dry_run {
-            let mut copy = Batch::new(&run_id);
-            copy.obs.records = b.obs.records.clone();
-            copy.lines = b.lines.clone();
-            copy.refs = b.refs.clone();
-            dry_records = Some(copy);
-        }
-        ingest_batch(&*store, b, &opts, &mut totals, &mut known, args.explain).await?;
-    }
-    let new_rel_batch = |dry: &Option<Batch>| match dry {
-        Some(d) => {
-            let mut b = Batch::new(&run_id);
-            b.obs.records = d.obs.records.clone();
-            b.lines = d.lines.clone();
-            b.refs = d.refs.clone();
-            b
-        }
-        None => Batch::new(&run_id),
-    };
-
-    let pass1_rels = (totals.rel_created, totals.rel_updated);
-    // Pass 2: relationship lines.
-    let mut batch = new_rel_batch(&dry_records);
-    let mut rel_lines: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut batches: Vec<(Batch, HashMap<String, Vec<usize>>)> = Vec::new();
-    for_each_line(&args.file, |n, text| {
-        let Ok(text) = text else { return Ok(()) };
-        if let Ok(Parsed::Relationship {
-            rel_type,
-            evidence,
-            confidence,
-            line,
-        }) = parse_line(n, &text)
-        {
-            let from = batch.reference(&line.from, &known);
-            let to = batch.reference(&line.to, &known);
-            rel_lines
-                .entry(format!("{from}->{to}"))
-                .or_default()
-                .push(n);
-            let mut r = RelationshipObs::new(rel_type, from, to, evidence, confidence);
-            r.attributes = line.attributes;
-            batch.obs.relationships.push(r);
-            if batch.len() >= batch_size {
-                batches.push((
-                    std::mem::replace(&mut batch, new_rel_batch(&dry_records)),
-                    std::mem::take(&mut rel_lines),
-                ));
-            }
-        }
-        Ok(())
-    })?;
-    batches.push((batch, rel_lines));
-    for (b, lines) in batches {
-        if b.obs.relationships.is_empty() {
-            continue;
-        }
-        let report = store.ingest(b.obs, &opts).await?;
-        if dry_records.is_some() {
-            // The records rode along only to be named; pass 1 counted and reported them and
-            // the relationships they imply (parents), which this report counts again.
-            totals.rel_created += report.relationships_created.saturating_sub(pass1_rels.0);
-            totals.rel_updated += report.relationships_updated.saturating_sub(pass1_rels.1);
-        } else {
-            totals.add(&report);
-        }
-        for e in report.errors {
-            // A reference record's own NOT_FOUND is reported through the relationship lines
-            // that used it (their UNKNOWN_RECORD errors), which name the line.
-            let Some(ns) = lines.get(&e.record) else {
-                continue;
-            };
-            for &n in ns {
-                totals.errors.push(LineError {
-                    line: n,
-                    field: e.field.clone(),
-                    message: e.message.clone(),
-                });
-            }
-        }
-    }
-
-    totals.errors.sort_by_key(|e| e.line);
-    for e in &totals.errors {
-        eprintln!("error: {e}");
-    }
-    let verb = if args.dry_run {
-        "would import"
-    } else {
-        "imported"
-    };
-    eprintln!(
-        "{verb} {} lines in {:.2}s: CIs created {}, updated {}, unchanged {}, merged {}; relationships created {}, updated {}; {} line(s) rejected",
-        totals.lines,
-        started.elapsed().as_secs_f64(),
-        totals.created,
-        totals.updated,
-        totals.unchanged,
-        totals.merged,
-        totals.rel_created,
-        totals.rel_updated,
-        totals.errors.len()
-    );
+    let mut import = Import::new(&args, opts);
+    import.cis(&*store).await?;
+    import.relationships(&*store).await?;
+    import.report(started.elapsed());
     store.close().await?;
     // 2 = imported, but some lines were rejected (scripts can tell partial from total failure).
-    Ok(if totals.errors.is_empty() {
+    Ok(if import.totals.errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
     })
+}
+
+/// `from->to` record keys → the lines that gave that relationship.
+type LinesOfPairs = HashMap<String, Vec<usize>>;
+
+/// One import's state across its two passes.
+struct Import<'a> {
+    args: &'a Args,
+    opts: cmdb_store::IngestOptions,
+    run_id: RunId,
+    batch_size: usize,
+    /// Dry run: the records of pass 1, which ride along with the relationships of pass 2.
+    dry_records: Option<Batch>,
+    totals: Totals,
+    /// File key → CI id, filled from each batch's explanations.
+    known: HashMap<String, CiId>,
+}
+
+impl<'a> Import<'a> {
+    fn new(args: &'a Args, opts: cmdb_store::IngestOptions) -> Self {
+        // A dry run writes nothing, so a later batch could not see what an earlier one would
+        // have created (parents, relationship ends): it checks the whole file as one
+        // observation, and the relationships together with the records they name.
+        let batch_size = if args.dry_run {
+            usize::MAX
+        } else {
+            args.batch_size.max(1)
+        };
+        Import {
+            args,
+            opts,
+            run_id: RunId::generate(),
+            batch_size,
+            dry_records: None,
+            totals: Totals::default(),
+            known: HashMap::new(),
+        }
+    }
+
+    /// Pass 1: CI lines, in batches.
+    async fn cis(&mut self, store: &dyn GraphStore) -> anyhow::Result<()> {
+        let pending = self.read_ci_batches()?;
+        // Batches are ingested in order; keys resolved by earlier batches are visible to later
+        // ones because references are re-resolved against `known` just before ingesting.
+        for b in pending {
+            let b = rebind(b, &self.known);
+            if self.args.dry_run {
+                self.dry_records = Some(Batch::carrying(&self.run_id, Some(&b)));
+            }
+            let (totals, known) = (&mut self.totals, &mut self.known);
+            ingest_batch(store, b, &self.opts, totals, known, self.args.explain).await?;
+        }
+        Ok(())
+    }
+
+    fn read_ci_batches(&mut self) -> anyhow::Result<Vec<Batch>> {
+        let mut batch = Batch::new(&self.run_id);
+        let mut pending: Vec<Batch> = Vec::new();
+        let (totals, known) = (&mut self.totals, &self.known);
+        for_each_line(&self.args.file, |n, text| {
+            totals.lines += 1;
+            let text = match text {
+                Ok(t) => t,
+                Err(e) => {
+                    totals.errors.push(e);
+                    return Ok(());
+                }
+            };
+            match parse_line(n, &text) {
+                Ok(Parsed::Ci { class, line }) => {
+                    let key = line.key.clone().unwrap_or_else(|| format!("line:{n}"));
+                    if batch.lines.contains_key(&key) || known.contains_key(&key) {
+                        totals.errors.push(LineError {
+                            line: n,
+                            field: Some("key".into()),
+                            message: format!("key `{key}` is already used by another line"),
+                        });
+                        return Ok(());
+                    }
+                    let parent = line.parent.as_deref().map(|p| batch.reference(p, known));
+                    batch.lines.insert(key.clone(), n);
+                    batch.obs.records.push(line.into_record(key, class, parent));
+                    if batch.len() >= self.batch_size {
+                        pending.push(std::mem::replace(&mut batch, Batch::new(&self.run_id)));
+                    }
+                }
+                Ok(Parsed::Relationship { .. }) => {}
+                Err(e) => totals.errors.push(e),
+            }
+            Ok(())
+        })?;
+        pending.push(batch);
+        Ok(pending)
+    }
+
+    /// Pass 2: relationship lines, in batches.
+    async fn relationships(&mut self, store: &dyn GraphStore) -> anyhow::Result<()> {
+        let pass1_rels = (self.totals.rel_created, self.totals.rel_updated);
+        for (b, lines) in self.read_relationship_batches()? {
+            if b.obs.relationships.is_empty() {
+                continue;
+            }
+            let report = store.ingest(b.obs, &self.opts).await?;
+            if self.dry_records.is_some() {
+                // The records rode along only to be named; pass 1 counted and reported them
+                // and the relationships they imply (parents), which this report counts again.
+                self.totals.rel_created +=
+                    report.relationships_created.saturating_sub(pass1_rels.0);
+                self.totals.rel_updated +=
+                    report.relationships_updated.saturating_sub(pass1_rels.1);
+            } else {
+                self.totals.add(&report);
+            }
+            for e in report.errors {
+                // A reference record's own NOT_FOUND is reported through the relationship lines
+                // that used it (their UNKNOWN_RECORD errors), which name the line.
+                let Some(ns) = lines.get(&e.record) else {
+                    continue;
+                };
+                for &n in ns {
+                    self.totals.errors.push(LineError {
+                        line: n,
+                        field: e.field.clone(),
+                        message: e.message.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Relationship batches, each with the lines that gave each (from, to) pair.
+    fn read_relationship_batches(&self) -> anyhow::Result<Vec<(Batch, LinesOfPairs)>> {
+        let new_batch = || Batch::carrying(&self.run_id, self.dry_records.as_ref());
+        let mut batch = new_batch();
+        let mut rel_lines: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut batches = Vec::new();
+        for_each_line(&self.args.file, |n, text| {
+            let Ok(text) = text else { return Ok(()) };
+            if let Ok(Parsed::Relationship {
+                rel_type,
+                evidence,
+                confidence,
+                line,
+            }) = parse_line(n, &text)
+            {
+                let from = batch.reference(&line.from, &self.known);
+                let to = batch.reference(&line.to, &self.known);
+                rel_lines
+                    .entry(format!("{from}->{to}"))
+                    .or_default()
+                    .push(n);
+                let mut r = RelationshipObs::new(rel_type, from, to, evidence, confidence);
+                r.attributes = line.attributes;
+                batch.obs.relationships.push(r);
+                if batch.len() >= self.batch_size {
+                    batches.push((
+                        std::mem::replace(&mut batch, new_batch()),
+                        std::mem::take(&mut rel_lines),
+                    ));
+                }
+            }
+            Ok(())
+        })?;
+        batches.push((batch, rel_lines));
+        Ok(batches)
+    }
+
+    /// Rejected lines and the totals, on stderr.
+    fn report(&mut self, took: std::time::Duration) {
+        let totals = &mut self.totals;
+        totals.errors.sort_by_key(|e| e.line);
+        for e in &totals.errors {
+            eprintln!("error: {e}");
+        }
+        let verb = if self.args.dry_run {
+            "would import"
+        } else {
+            "imported"
+        };
+        eprintln!(
+            "{verb} {} lines in {:.2}s: CIs created {}, updated {}, unchanged {}, merged {}; relationships created {}, updated {}; {} line(s) rejected",
+            totals.lines,
+            took.as_secs_f64(),
+            totals.created,
+            totals.updated,
+            totals.unchanged,
+            totals.merged,
+            totals.rel_created,
+            totals.rel_updated,
+            totals.errors.len()
+        );
+    }
 }
 
 /// Re-resolve reference records of a batch against keys learned from earlier batches.

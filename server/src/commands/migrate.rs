@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _};
 use cmdb_store::neo4j::{read_snapshot, Neo4jConfig, Neo4jStore};
-use cmdb_store::{EmbeddedOptions, GraphStore};
+use cmdb_store::{EmbeddedOptions, EmbeddedStore, GraphStore};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -73,81 +73,107 @@ pub async fn run_with(
     let graph = Neo4jStore::connect(&neo4j)
         .await
         .with_context(|| format!("cannot connect to Neo4j at {}", neo4j.uri))?;
-    let started = Instant::now();
+    let ends = Ends {
+        embedded: &embedded,
+        path: &path,
+        graph: &graph,
+        neo4j: &neo4j,
+    };
     match args.to {
-        Backend::Neo4j => {
-            if !graph.is_empty().await? {
-                if !args.force {
-                    bail!(
-                        "the Neo4j database `{}` already holds CIs; pass --force to erase it first",
-                        neo4j.database
-                    );
-                }
-                graph
-                    .erase_everything()
-                    .await
-                    .context("erasing the Neo4j database")?;
-            }
-            let snap = read_snapshot(&embedded, 10_000)
-                .await
-                .context("reading the embedded store")?;
-            tracing::info!(
-                cis = snap.cis.len(),
-                relationships = snap.relationships.len(),
-                history = snap.history.len(),
-                "copying to neo4j"
-            );
-            graph
-                .load_snapshot(&snap)
-                .await
-                .context("writing to Neo4j")?;
-            verify(&embedded, &graph).await?;
-            eprintln!(
-                "copied {} CIs, {} relationships, {} history entries from {} to {} ({}) in {:.1} s",
-                snap.cis.len(),
-                snap.relationships.len(),
-                snap.history.len(),
-                path.display(),
-                neo4j.uri,
-                graph.server_agent(),
-                started.elapsed().as_secs_f64()
-            );
-        }
-        Backend::Embedded => {
-            if embedded.stats().await?.cis > 0 {
-                bail!(
-                    "the embedded store at {} already holds CIs; move it away first",
-                    path.display()
-                );
-            }
-            let snap = read_snapshot(&graph, 10_000)
-                .await
-                .context("reading the Neo4j database")?;
-            tracing::info!(
-                cis = snap.cis.len(),
-                relationships = snap.relationships.len(),
-                history = snap.history.len(),
-                "copying to the embedded store"
-            );
-            embedded
-                .load_snapshot(&snap)
-                .context("writing the embedded store")?;
-            verify(&graph, &embedded).await?;
-            eprintln!(
-                "copied {} CIs, {} relationships, {} history entries from {} ({}) to {} in {:.1} s",
-                snap.cis.len(),
-                snap.relationships.len(),
-                snap.history.len(),
-                neo4j.uri,
-                graph.server_agent(),
-                path.display(),
-                started.elapsed().as_secs_f64()
-            );
-        }
+        Backend::Neo4j => ends.to_neo4j(args.force).await?,
+        Backend::Embedded => ends.to_embedded().await?,
     }
     graph.close().await?;
     embedded.close().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The two stores a migration copies between.
+struct Ends<'a> {
+    embedded: &'a EmbeddedStore,
+    path: &'a std::path::Path,
+    graph: &'a Neo4jStore,
+    neo4j: &'a Neo4jConfig,
+}
+
+impl Ends<'_> {
+    /// Embedded → Neo4j (an occupied database is erased only with `force`).
+    async fn to_neo4j(&self, force: bool) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let graph = self.graph;
+        if !graph.is_empty().await? {
+            if !force {
+                bail!(
+                    "the Neo4j database `{}` already holds CIs; pass --force to erase it first",
+                    self.neo4j.database
+                );
+            }
+            graph
+                .erase_everything()
+                .await
+                .context("erasing the Neo4j database")?;
+        }
+        let snap = read_snapshot(self.embedded, 10_000)
+            .await
+            .context("reading the embedded store")?;
+        tracing::info!(
+            cis = snap.cis.len(),
+            relationships = snap.relationships.len(),
+            history = snap.history.len(),
+            "copying to neo4j"
+        );
+        graph
+            .load_snapshot(&snap)
+            .await
+            .context("writing to Neo4j")?;
+        verify(self.embedded, graph).await?;
+        eprintln!(
+            "copied {} CIs, {} relationships, {} history entries from {} to {} ({}) in {:.1} s",
+            snap.cis.len(),
+            snap.relationships.len(),
+            snap.history.len(),
+            self.path.display(),
+            self.neo4j.uri,
+            graph.server_agent(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// Neo4j → an empty embedded store.
+    async fn to_embedded(&self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        if self.embedded.stats().await?.cis > 0 {
+            bail!(
+                "the embedded store at {} already holds CIs; move it away first",
+                self.path.display()
+            );
+        }
+        let snap = read_snapshot(self.graph, 10_000)
+            .await
+            .context("reading the Neo4j database")?;
+        tracing::info!(
+            cis = snap.cis.len(),
+            relationships = snap.relationships.len(),
+            history = snap.history.len(),
+            "copying to the embedded store"
+        );
+        self.embedded
+            .load_snapshot(&snap)
+            .context("writing the embedded store")?;
+        verify(self.graph, self.embedded).await?;
+        eprintln!(
+            "copied {} CIs, {} relationships, {} history entries from {} ({}) to {} in {:.1} s",
+            snap.cis.len(),
+            snap.relationships.len(),
+            snap.history.len(),
+            self.neo4j.uri,
+            self.graph.server_agent(),
+            self.path.display(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
 }
 
 /// Counts per class, relationships and history must match after a copy.

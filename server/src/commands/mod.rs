@@ -42,7 +42,7 @@ impl Context {
     /// Open the configured store: the embedded one (creating the data directory 0700 on first use)
     /// or a Neo4j server (checked at start: reachable, right password, a Bolt server).
     pub async fn open_store(&self) -> anyhow::Result<Arc<dyn GraphStore>> {
-        if self.config.store.backend == "neo4j" {
+        if self.config.store.backend == cmdb_server::config::StoreBackend::Neo4j {
             let cfg = self.config.store.neo4j_config();
             let store = cmdb_store::neo4j::Neo4jStore::connect(&cfg)
                 .await

@@ -171,54 +171,64 @@ fn table(out: &mut impl Write, r: &AvailabilityReport) -> anyhow::Result<()> {
         if list.is_empty() && title == "Monitored CIs" {
             continue;
         }
-        writeln!(out, "{title}")?;
-        writeln!(
-            out,
-            "  {:<28} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>8} {:>10}",
-            "NAME",
-            "AVAIL %",
-            "DOWN h",
-            "DEGR h",
-            "OUTAGES",
-            "MTTR h",
-            "MTBF h",
-            "INCIDENTS",
-            "SLA",
-            "BUDGET h"
-        )?;
-        for h in list.iter() {
-            let f = &h.figures;
-            let name: String = h.name.chars().take(28).collect();
-            let sla = match &f.sla {
-                Some(s) if s.met => format!("{}% ok", s.target_percent),
-                Some(s) => format!("{}% NO", s.target_percent),
-                None => "-".into(),
-            };
-            writeln!(
-                out,
-                "  {:<28} {:>9.3} {:>9.2} {:>9.2} {:>7} {:>9} {:>9} {:>9} {:>8} {:>10}",
-                name,
-                f.availability_percent,
-                f.down_ms as f64 / 3_600_000.0,
-                f.degraded_ms as f64 / 3_600_000.0,
-                f.outages,
-                hours(f.mttr_ms)
-                    .map(|v| format!("{v:.2}"))
-                    .unwrap_or("-".into()),
-                hours(f.mtbf_ms)
-                    .map(|v| format!("{v:.1}"))
-                    .unwrap_or("-".into()),
-                h.incidents,
-                sla,
-                f.sla
-                    .as_ref()
-                    .map(|s| format!("{:.2}", s.error_budget_left_ms as f64 / 3_600_000.0))
-                    .unwrap_or("-".into()),
-            )?;
-        }
+        subjects_table(out, title, list)?;
         writeln!(out)?;
     }
-    let hl = &r.health;
+    health_table(out, &r.health)
+}
+
+/// One table of services or CIs with their figures.
+fn subjects_table(out: &mut impl Write, title: &str, list: &[SubjectHealth]) -> anyhow::Result<()> {
+    writeln!(out, "{title}")?;
+    writeln!(
+        out,
+        "  {:<28} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>8} {:>10}",
+        "NAME",
+        "AVAIL %",
+        "DOWN h",
+        "DEGR h",
+        "OUTAGES",
+        "MTTR h",
+        "MTBF h",
+        "INCIDENTS",
+        "SLA",
+        "BUDGET h"
+    )?;
+    for h in list.iter() {
+        let f = &h.figures;
+        let name: String = h.name.chars().take(28).collect();
+        let sla = match &f.sla {
+            Some(s) if s.met => format!("{}% ok", s.target_percent),
+            Some(s) => format!("{}% NO", s.target_percent),
+            None => "-".into(),
+        };
+        writeln!(
+            out,
+            "  {:<28} {:>9.3} {:>9.2} {:>9.2} {:>7} {:>9} {:>9} {:>9} {:>8} {:>10}",
+            name,
+            f.availability_percent,
+            f.down_ms as f64 / 3_600_000.0,
+            f.degraded_ms as f64 / 3_600_000.0,
+            f.outages,
+            hours(f.mttr_ms)
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or("-".into()),
+            hours(f.mtbf_ms)
+                .map(|v| format!("{v:.1}"))
+                .unwrap_or("-".into()),
+            h.incidents,
+            sla,
+            f.sla
+                .as_ref()
+                .map(|s| format!("{:.2}", s.error_budget_left_ms as f64 / 3_600_000.0))
+                .unwrap_or("-".into()),
+        )?;
+    }
+    Ok(())
+}
+
+/// The CMDB's own health: completeness, staleness, duplicate candidates.
+fn health_table(out: &mut impl Write, hl: &cmdb_live::CmdbHealth) -> anyhow::Result<()> {
     writeln!(out, "CMDB health")?;
     writeln!(out, "  CIs: {}   complete: {:.1}%   duplicate candidates: {}   open alerts: {} ({} unbound, {:.1}%)",
         hl.cis, hl.completeness_percent, hl.duplicates.len(), hl.open_alerts, hl.unbound_alerts, hl.unbound_alerts_percent)?;

@@ -1,6 +1,7 @@
 //! `cmdb serve`: the HTTP server (GraphQL API, GraphiQL, subscriptions, health endpoints) on
-//! the configured store. SIGTERM or Ctrl-C stops accepting, lets in-flight requests finish and
-//! closes the store cleanly.
+//! the configured store. SIGTERM or Ctrl-C stops accepting, lets in-flight requests finish,
+//! stops running discoveries (each records itself INTERRUPTED, keeping what it stored) and
+//! waits for them, then closes the store cleanly.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,8 +9,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use cmdb_graphql::{Api, EventBus};
+use cmdb_server::config::Config;
 use cmdb_server::discovery::{start_schedules, RunRegistry};
 use cmdb_server::http::{self, Auth, HttpOptions};
+use cmdb_store::GraphStore;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -48,7 +51,28 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         Some(registry.clone()),
         live.clone(),
     );
-    let opts = HttpOptions {
+    // Listen for SIGTERM before anyone can learn our address: a signal sent right after the
+    // "listening on" line must shut down cleanly, not kill the process with the default action.
+    let signals = ShutdownSignals::install();
+    let running = http::start(api, auth, http_options(cfg, bind))?;
+    let addr = running.addr;
+    // Scripts and tests read the bound address (useful with port 0) from this line.
+    println!("listening on http://{addr}");
+    let background = Background::start(&ctx, &store, &registry, &live);
+    let signal = signals.wait().await;
+    tracing::info!(signal, "shutting down: finishing in-flight requests");
+    background.stop_schedules();
+    running.stop().await?;
+    // Running discoveries stop and record how they ended; none writes after the store closes.
+    registry.shutdown().await;
+    background.stop().await;
+    store.close().await.context("closing the store")?;
+    tracing::info!("store closed; bye");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn http_options(cfg: &Config, bind: String) -> HttpOptions {
+    HttpOptions {
         bind,
         max_body_bytes: cfg.limits.max_body_bytes,
         max_batch: cfg.limits.max_batch_operations,
@@ -59,72 +83,94 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         graphql_threads: 0,
         max_event_body_bytes: cfg.events.max_body_bytes,
         max_events_per_request: cfg.events.max_events_per_request,
-    };
-    // Listen for SIGTERM before anyone can learn our address: a signal sent right after the
-    // "listening on" line must shut down cleanly, not kill the process with the default action.
-    let signals = ShutdownSignals::install();
-    let running = http::start(api, auth, opts)?;
-    let addr = running.addr;
-    // Scripts and tests read the bound address (useful with port 0) from this line.
-    println!("listening on http://{addr}");
-    // A new user should see a real graph at once: discover this machine in the background.
-    if cfg.server.discover_local_on_start {
-        use cmdb_graphql::DiscoveryService;
-        match registry.start(
-            cmdb_graphql::RunRequest {
+    }
+}
+
+/// What `cmdb serve` runs besides HTTP: schedules, the start-up discovery and mapping, and
+/// the live side's workers.
+struct Background {
+    schedules: Vec<tokio::task::JoinHandle<()>>,
+    startup_mapping: tokio::task::JoinHandle<()>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    stop_workers: tokio::sync::watch::Sender<bool>,
+}
+
+impl Background {
+    fn start(
+        ctx: &super::Context,
+        store: &Arc<dyn GraphStore>,
+        registry: &Arc<RunRegistry>,
+        live: &Arc<cmdb_live::Live>,
+    ) -> Background {
+        let cfg = &ctx.config;
+        // A new user should see a real graph at once: discover this machine in the background.
+        if cfg.server.discover_local_on_start {
+            use cmdb_graphql::DiscoveryService;
+            let local = cmdb_graphql::RunRequest {
                 local: true,
                 ..Default::default()
-            },
-            "startup",
-        ) {
-            Ok(run) => tracing::info!(run_id = %run.id.as_str(), "discovering the local host"),
-            Err(e) => tracing::warn!("local discovery not started: {e}"),
+            };
+            match registry.start(local, "startup") {
+                Ok(run) => tracing::info!(run_id = %run.id.as_str(), "discovering the local host"),
+                Err(e) => tracing::warn!("local discovery not started: {e}"),
+            }
+        }
+        let schedules = start_schedules(registry.clone(), &cfg.discovery.schedules);
+        if !schedules.is_empty() {
+            tracing::info!(count = schedules.len(), "discovery schedules active");
+        }
+        // Services and pools as the stored graph has them now (in the background: serving does
+        // not wait for it; a failure is logged).
+        let startup_mapping = {
+            let store = store.clone();
+            let ingest = ctx.ingest_options();
+            tokio::spawn(async move {
+                let run = cmdb_model::RunId::new("startup");
+                cmdb_server::discovery::recompute_services_after_run(store.as_ref(), &ingest, &run)
+                    .await;
+            })
+        };
+        // Incident webhooks go out from the durable outbox; open alerts without a CI are bound
+        // again now and then (discovery by another process, `cmdb discover`, may have found it).
+        let (stop_workers, stop_rx) = tokio::sync::watch::channel(false);
+        let workers = vec![
+            tokio::spawn(cmdb_server::live::deliver_webhooks(
+                live.clone(),
+                stop_rx.clone(),
+            )),
+            tokio::spawn(cmdb_server::live::rebind_periodically(
+                live.clone(),
+                Duration::from_secs(cfg.events.rebind_interval_secs.max(1)),
+                stop_rx,
+            )),
+        ];
+        Background {
+            schedules,
+            startup_mapping,
+            workers,
+            stop_workers,
         }
     }
-    let schedules = start_schedules(registry.clone(), &cfg.discovery.schedules);
-    if !schedules.is_empty() {
-        tracing::info!(count = schedules.len(), "discovery schedules active");
+
+    fn stop_schedules(&self) {
+        for t in &self.schedules {
+            t.abort();
+        }
     }
-    // Services and pools as the stored graph has them now (in the background: serving does
-    // not wait for it; a failure is logged).
-    {
-        let store = store.clone();
-        let ingest = ctx.ingest_options();
-        tokio::spawn(async move {
-            let run = cmdb_model::RunId::new("startup");
-            cmdb_server::discovery::recompute_services_after_run(store.as_ref(), &ingest, &run)
-                .await;
-        });
+
+    /// Stop and wait for everything that may still write to the store.
+    async fn stop(self) {
+        // The start-up mapping stops (each of its writes is one transaction; the next start
+        // maps again).
+        self.startup_mapping.abort();
+        let _ = self.startup_mapping.await;
+        // Workers finish the delivery or rebind they are in (each write is one transaction; an
+        // interrupted delivery is sent again from the outbox with the same idempotency key).
+        let _ = self.stop_workers.send(true);
+        for w in self.workers {
+            let _ = w.await;
+        }
     }
-    // Incident webhooks go out from the durable outbox; open alerts without a CI are bound
-    // again now and then (discovery by another process, `cmdb discover`, may have found it).
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let workers = vec![
-        tokio::spawn(cmdb_server::live::deliver_webhooks(
-            live.clone(),
-            stop_rx.clone(),
-        )),
-        tokio::spawn(cmdb_server::live::rebind_periodically(
-            live.clone(),
-            Duration::from_secs(cfg.events.rebind_interval_secs.max(1)),
-            stop_rx,
-        )),
-    ];
-    let signal = signals.wait().await;
-    tracing::info!(signal, "shutting down: finishing in-flight requests");
-    for t in schedules {
-        t.abort();
-    }
-    running.stop().await?;
-    // Workers finish the delivery or rebind they are in (each write is one transaction; an
-    // interrupted delivery is sent again from the outbox with the same idempotency key).
-    let _ = stop_tx.send(true);
-    for w in workers {
-        let _ = w.await;
-    }
-    store.close().await.context("closing the store")?;
-    tracing::info!("store closed; bye");
-    Ok(ExitCode::SUCCESS)
 }
 
 /// SIGTERM/SIGINT, registered once at start.

@@ -138,11 +138,8 @@ impl Auth {
                     t.name
                 )
             })?;
-            let role: Role = t
-                .role
-                .parse()
-                .map_err(|e: String| anyhow::anyhow!("[[auth.tokens]] `{}`: {e}", t.name))?;
-            let expires_at = t.expiry().map_err(anyhow::Error::msg)?;
+            let role: Role = t.role;
+            let expires_at = t.expiry()?;
             if let Some(at) = expires_at {
                 let left = at - Utc::now();
                 if left <= chrono::Duration::zero() {
@@ -232,7 +229,7 @@ mod tests {
         TokenConfig {
             name: name.into(),
             sha256: sha256_hex(token),
-            role: role.into(),
+            role: role.parse().unwrap(),
             expires_at: None,
         }
     }

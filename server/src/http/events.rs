@@ -25,7 +25,7 @@ async fn intake_body(
     payload: web::Payload,
     st: &AppState,
 ) -> Result<(String, web::Bytes), HttpResponse> {
-    check_browser(req, st)?;
+    check_browser(req, st).map_err(|r| *r)?;
     match browser::post_body_kind(req) {
         Ok(false) => {}
         Ok(true) => {
@@ -37,7 +37,7 @@ async fn intake_body(
         }
         Err(r) => return Err(refused(req, r)),
     }
-    let caller = authenticate(req, st)?;
+    let caller = authenticate(req, st).map_err(|r| *r)?;
     if !cmdb_graphql::live::may_ingest(caller.role) {
         return Err(json_error(
             StatusCode::FORBIDDEN,

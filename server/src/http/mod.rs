@@ -166,44 +166,15 @@ pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running>
             .app_data(state.clone())
             .wrap_fn(|req, srv| {
                 use actix_web::dev::Service as _;
-                let route = req.match_pattern().unwrap_or_else(|| "other".into());
-                // A fixed set: a client sending made-up methods must not grow the series.
-                let method = match req.method().as_str() {
-                    m @ ("GET" | "POST" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "PATCH") => m,
-                    _ => "OTHER",
-                }
-                .to_string();
-                let started = std::time::Instant::now();
+                let measured = Measured::start(&req);
                 let fut = srv.call(req);
                 async move {
                     let res = fut.await?;
-                    let m = crate::metrics::metrics();
-                    m.http_requests
-                        .get_or_create(&crate::metrics::HttpLabels {
-                            route: route.clone(),
-                            method,
-                            status: res.status().as_u16().to_string(),
-                        })
-                        .inc();
-                    m.http_duration
-                        .get_or_create(&crate::metrics::RouteLabel { route })
-                        .observe(started.elapsed().as_secs_f64());
+                    measured.finish(res.status());
                     Ok(res)
                 }
             })
-            .route("/graphql", web::post().to(graphql_post))
-            .route("/graphql", web::get().to(graphql_get))
-            .route("/graphql/ws", web::get().to(graphql_ws))
-            .configure(console::routes)
-            .route("/api/v1/events", web::post().to(events::post_events))
-            .route(
-                "/api/v1/alerts/alertmanager",
-                web::post().to(events::post_alertmanager),
-            )
-            .route("/healthz", web::get().to(healthz))
-            .route("/metrics", web::get().to(metrics_get))
-            .route("/readyz", web::get().to(readyz))
-            .default_service(web::to(not_found))
+            .configure(routes)
     })
     .disable_signals()
     .shutdown_timeout(opts.shutdown_timeout.as_secs().max(1));
@@ -233,6 +204,62 @@ pub fn start(api: Api, auth: Auth, opts: HttpOptions) -> anyhow::Result<Running>
     })
 }
 
+/// Every route the server answers (anything else is [`not_found`]).
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/graphql", web::post().to(graphql_post))
+        .route("/graphql", web::get().to(graphql_get))
+        .route("/graphql/ws", web::get().to(graphql_ws))
+        .configure(console::routes)
+        .route("/api/v1/events", web::post().to(events::post_events))
+        .route(
+            "/api/v1/alerts/alertmanager",
+            web::post().to(events::post_alertmanager),
+        )
+        .route("/healthz", web::get().to(healthz))
+        .route("/metrics", web::get().to(metrics_get))
+        .route("/readyz", web::get().to(readyz))
+        .default_service(web::to(not_found));
+}
+
+/// One request as the HTTP metrics count it: its route pattern and method, and how long it
+/// took.
+struct Measured {
+    route: String,
+    method: String,
+    started: std::time::Instant,
+}
+
+impl Measured {
+    fn start(req: &actix_web::dev::ServiceRequest) -> Measured {
+        let route = req.match_pattern().unwrap_or_else(|| "other".into());
+        // A fixed set: a client sending made-up methods must not grow the series.
+        let method = match req.method().as_str() {
+            m @ ("GET" | "POST" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "PATCH") => m,
+            _ => "OTHER",
+        }
+        .to_string();
+        Measured {
+            route,
+            method,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn finish(self, status: StatusCode) {
+        let m = crate::metrics::metrics();
+        m.http_requests
+            .get_or_create(&crate::metrics::HttpLabels {
+                route: self.route.clone(),
+                method: self.method,
+                status: status.as_u16().to_string(),
+            })
+            .inc();
+        m.http_duration
+            .get_or_create(&crate::metrics::RouteLabel { route: self.route })
+            .observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
 fn json_error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status)
         .json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] }))
@@ -256,15 +283,17 @@ fn refused(req: &HttpRequest, r: browser::Refusal) -> HttpResponse {
     }
 }
 
-/// In open mode, Host and Origin must be this machine's (see [`browser`]).
-fn check_browser(req: &HttpRequest, st: &AppState) -> Result<(), HttpResponse> {
+/// In open mode, Host and Origin must be this machine's (see [`browser`]). The refusal is
+/// the answer to send (boxed: a response is large).
+fn check_browser(req: &HttpRequest, st: &AppState) -> Result<(), Box<HttpResponse>> {
     if st.auth.is_open() {
-        browser::check_open_mode(req).map_err(|r| refused(req, r))?;
+        browser::check_open_mode(req).map_err(|r| Box::new(refused(req, r)))?;
     }
     Ok(())
 }
 
-fn authenticate(req: &HttpRequest, st: &AppState) -> Result<Caller, HttpResponse> {
+/// The caller a request's token names, or the answer refusing it.
+fn authenticate(req: &HttpRequest, st: &AppState) -> Result<Caller, Box<HttpResponse>> {
     let h = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -275,7 +304,7 @@ fn authenticate(req: &HttpRequest, st: &AppState) -> Result<Caller, HttpResponse
             .map(|p| p.ip().to_string())
             .unwrap_or_default();
         tracing::warn!(peer = %peer, path = req.path(), code = e.code(), reason = %e.message(), "request refused");
-        e.response()
+        Box::new(e.response())
     })
 }
 
@@ -362,13 +391,56 @@ fn overrun(o: exec::Overrun) -> HttpResponse {
     }
 }
 
+/// The operations of a POST body (`application/graphql`: the query itself), or the answer
+/// refusing it (not UTF-8, not a GraphQL request, an empty or too large batch).
+fn parse_batch(
+    body: &[u8],
+    graphql_body: bool,
+    max_batch: usize,
+) -> Result<BatchRequest, Box<HttpResponse>> {
+    let invalid = |message: &str| {
+        Box::new(json_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_INPUT",
+            message,
+        ))
+    };
+    let batch: BatchRequest = if graphql_body {
+        match std::str::from_utf8(body) {
+            Ok(q) => BatchRequest::Single(async_graphql::Request::new(q)),
+            Err(_) => return Err(invalid("the body is not UTF-8")),
+        }
+    } else {
+        // serde_json refuses nesting deeper than 128 before it could hurt the stack.
+        serde_json::from_slice(body).map_err(|e| {
+            invalid(&format!("the body is not a GraphQL request (JSON with `query`, optional `variables`, `operationName`): {e}"))
+        })?
+    };
+    if let BatchRequest::Batch(v) = &batch {
+        if v.is_empty() {
+            return Err(invalid("an empty batch: send at least one operation"));
+        }
+        if v.len() > max_batch {
+            return Err(Box::new(json_error(
+                StatusCode::OK,
+                "LIMIT_EXCEEDED",
+                &format!(
+                    "{} operations in one batch exceed the maximum of {max_batch}",
+                    v.len()
+                ),
+            )));
+        }
+    }
+    Ok(batch)
+}
+
 async fn graphql_post(
     req: HttpRequest,
     payload: web::Payload,
     st: web::Data<AppState>,
 ) -> HttpResponse {
     if let Err(r) = check_browser(&req, &st) {
-        return r;
+        return *r;
     }
     let graphql_body = match browser::post_body_kind(&req) {
         Ok(g) => g,
@@ -376,7 +448,7 @@ async fn graphql_post(
     };
     let caller = match authenticate(&req, &st) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     // Reading the body counts against the budget too (a client trickling it in holds no
     // worker, but should not hold a request open for ever).
@@ -388,50 +460,10 @@ async fn graphql_post(
             Ok(Err(r)) => return r,
             Err(_) => return overrun(exec::Overrun::TimedOut(st.budget.limit)),
         };
-    let batch: BatchRequest = if graphql_body {
-        match std::str::from_utf8(&body) {
-            Ok(q) => BatchRequest::Single(async_graphql::Request::new(q)),
-            Err(_) => {
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_INPUT",
-                    "the body is not UTF-8",
-                )
-            }
-        }
-    } else {
-        // serde_json refuses nesting deeper than 128 before it could hurt the stack.
-        match serde_json::from_slice(&body) {
-            Ok(b) => b,
-            Err(e) => {
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_INPUT",
-                    &format!("the body is not a GraphQL request (JSON with `query`, optional `variables`, `operationName`): {e}"),
-                )
-            }
-        }
+    let batch = match parse_batch(&body, graphql_body, st.max_batch) {
+        Ok(b) => b,
+        Err(r) => return *r,
     };
-    if let BatchRequest::Batch(v) = &batch {
-        if v.is_empty() {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_INPUT",
-                "an empty batch: send at least one operation",
-            );
-        }
-        if v.len() > st.max_batch {
-            return json_error(
-                StatusCode::OK,
-                "LIMIT_EXCEEDED",
-                &format!(
-                    "{} operations in one batch exceed the maximum of {}",
-                    v.len(),
-                    st.max_batch
-                ),
-            );
-        }
-    }
     let started = std::time::Instant::now();
     let api = st.api.clone();
     let resp = match st
@@ -453,11 +485,11 @@ async fn graphql_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse 
         return console::graphiql(req).await;
     }
     if let Err(r) = check_browser(&req, &st) {
-        return r;
+        return *r;
     }
     let caller = match authenticate(&req, &st) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if qs.len() > st.max_body_bytes {
         return json_error(
@@ -512,7 +544,7 @@ async fn graphql_ws(
 ) -> actix_web::Result<HttpResponse> {
     // Browsers let any page open a WebSocket to any address: in open mode the Origin decides.
     if let Err(r) = check_browser(&req, &st) {
-        return Ok(r);
+        return Ok(*r);
     }
     let header_auth = req
         .headers()
@@ -529,7 +561,7 @@ async fn graphql_ws(
     if header_auth.is_some() || st.auth.is_open() {
         let caller = match authenticate(&req, &st) {
             Ok(c) => c,
-            Err(r) => return Ok(r),
+            Err(r) => return Ok(*r),
         };
         let data: Data = exec::session_data(&st.api, &caller);
         return sub.with_data(data).start(&req, payload);
@@ -563,7 +595,7 @@ async fn graphql_ws(
 async fn metrics_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     let caller = match authenticate(&req, &st) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if caller.role < Role::Reader {
         return json_error(

@@ -150,7 +150,7 @@ mod tests {
             f.extend_from_slice(&(len as u64).to_be_bytes());
         }
         f.extend_from_slice(&[1, 2, 3, 4]);
-        f.extend(std::iter::repeat(b'x').take(len));
+        f.extend(std::iter::repeat_n(b'x', len));
         f
     }
 
