@@ -6,6 +6,7 @@
 //! timeouts; `transform` is pure, never fails on odd data (a missing table or an unparsable line
 //! becomes a [`Diagnostic`]) and is tested on recorded replies.
 
+pub mod affinity;
 pub mod credentials;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -22,9 +23,10 @@ use async_trait::async_trait;
 use cmdb_model::{Observation, RunId};
 use serde::Serialize;
 
+pub use affinity::{AffinityMap, CredentialAffinity};
 pub use credentials::{
-    in_scope, CredentialScope, Redactor, Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto,
-    SnmpV3, SshAuth, SshCredential,
+    in_scope, CredentialError, CredentialScope, Redactor, Secret, SnmpAuthProto, SnmpCredential,
+    SnmpPrivProto, SnmpV3, SshAuth, SshCredential,
 };
 pub use target::{Target, TargetError};
 

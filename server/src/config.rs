@@ -682,7 +682,7 @@ impl Config {
                 let mut probe = cmdb_discovery::CredentialScope::default();
                 if let Err(e) = cmdb_discovery::target::parse_targets(t)
                     .map_err(|e| e.to_string())
-                    .and_then(|_| probe.add_target_expr(t))
+                    .and_then(|_| probe.add_target_expr(t).map_err(|e| e.to_string()))
                 {
                     bail!("[[discovery.schedules]] `{}`: target {e}", s.name);
                 }

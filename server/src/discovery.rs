@@ -410,7 +410,7 @@ pub async fn discover(
     if let Some(path) = &settings.affinity_file {
         let file = AffinityFile {
             snmp: snmp_affinity.snapshot(),
-            ssh: ssh_affinity.snapshot(),
+            ssh: ssh_affinity.snapshot().entries,
         };
         // Names only, never secrets.
         if let Err(e) = crate::private_fs::write_atomic(path, &serde_json::to_vec_pretty(&file)?) {

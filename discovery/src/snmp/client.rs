@@ -218,7 +218,7 @@ impl Session {
             ),
             SnmpCredentialKind::V3(v3) => {
                 use snmp2::v3::{Auth, AuthProtocol, Cipher, Security};
-                v3.validate().map_err(SnmpError::Auth)?;
+                v3.validate().map_err(|e| SnmpError::Auth(e.to_string()))?;
                 let auth_pass = v3
                     .auth_pass
                     .as_ref()

@@ -20,8 +20,8 @@ pub use collect::{RawCollection, Subtree, WalkStatus, SUBTREES};
 pub use transform::{transform, TransformOptions, EDGE_PORT_MAX_MACS};
 pub use value::{parse_snmprec, to_snmprec, Oid, SnmpValue};
 
+use crate::affinity::CredentialAffinity;
 use crate::credentials::SnmpCredential;
-use crate::sweep::CredentialAffinity;
 use crate::{Probe, ProbeError, ProbeOutput, Target};
 
 pub const DEFAULT_PORT: u16 = 161;
@@ -118,12 +118,7 @@ impl SnmpProbe {
         }
         let name = target.name();
         // Scope first: not even a name lookup for a target no credential may go to.
-        let order: Vec<&SnmpCredential> = self
-            .affinity
-            .order(&name, &self.credentials)
-            .into_iter()
-            .filter(|c| crate::credentials::in_scope(&c.scope, target))
-            .collect();
+        let order = self.affinity.order(target, &self.credentials);
         if order.is_empty() {
             return Err(ProbeError::OutOfScope(format!(
                 "{name}: no SNMP credential's scope includes it"
