@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod fuzzing;
 pub mod linux;
 pub mod local;
+pub mod records;
 pub mod run;
 pub mod snmp;
 pub mod ssh;
@@ -178,7 +179,10 @@ mod tests {
         // Every INFO code is one a probe really emits (a typo would silently make it a warning).
         let sources = [
             include_str!("linux/transform.rs"),
-            include_str!("snmp/transform.rs"),
+            include_str!("snmp/transform/sockets.rs"),
+            include_str!("snmp/transform/topology/cdp.rs"),
+            include_str!("snmp/transform/topology/fdb.rs"),
+            include_str!("snmp/transform/topology/lldp.rs"),
         ]
         .concat();
         for code in INFO_CODES {

@@ -84,9 +84,7 @@ pub fn expand(ranges: &[String], port: Option<u16>) -> Result<Vec<Target>, Targe
     Ok(out)
 }
 
-const SYS_DESCR: [u32; 9] = [1, 3, 6, 1, 2, 1, 1, 1, 0];
-const SYS_OID: [u32; 9] = [1, 3, 6, 1, 2, 1, 1, 2, 0];
-const SYS_NAME: [u32; 9] = [1, 3, 6, 1, 2, 1, 1, 5, 0];
+use crate::snmp::mib::system::{SYS_DESCR, SYS_NAME, SYS_OBJECT_ID as SYS_OID};
 
 enum Outcome {
     Hit(SweepHit),
@@ -109,12 +107,8 @@ async fn probe_one(
     for cred in aff.order(&t, creds) {
         let res: Result<Vec<(Oid, SnmpValue)>, SnmpError> = async {
             let mut s = Session::open(addr, cred, &cfg.client, limits).await?;
-            s.get(&[
-                Oid::new(&SYS_DESCR),
-                Oid::new(&SYS_OID),
-                Oid::new(&SYS_NAME),
-            ])
-            .await
+            s.get(&[Oid::new(SYS_DESCR), Oid::new(SYS_OID), Oid::new(SYS_NAME)])
+                .await
         }
         .await;
         match res {
@@ -124,9 +118,9 @@ async fn probe_one(
                 return Outcome::Hit(SweepHit {
                     target: name,
                     credential: cred.name.clone(),
-                    sys_name: find(&SYS_NAME).and_then(|v| v.as_text()),
-                    sys_object_id: find(&SYS_OID).and_then(|v| v.as_oid().map(|o| o.to_string())),
-                    sys_descr: find(&SYS_DESCR).and_then(|v| v.as_text()),
+                    sys_name: find(SYS_NAME).and_then(|v| v.as_text()),
+                    sys_object_id: find(SYS_OID).and_then(|v| v.as_oid().map(|o| o.to_string())),
+                    sys_descr: find(SYS_DESCR).and_then(|v| v.as_text()),
                 });
             }
             Err(SnmpError::Unreachable(_)) => break,

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod collect;
+pub mod mib;
 pub mod transform;
 pub mod value;
 pub mod vendors;
@@ -214,7 +215,7 @@ async fn check(
     limits: &Limits,
 ) -> Result<Session, SnmpError> {
     let mut s = Session::open(addr, cred, cfg, limits).await?;
-    let probe_oids = [Oid::new(&[1, 3, 6, 1, 2, 1, 1, 2, 0])];
+    let probe_oids = [Oid::new(mib::system::SYS_OBJECT_ID)];
     match s.get(&probe_oids).await {
         Ok(_) => Ok(s),
         // the agent answered SNMPv3 engine discovery but drops our encrypted request: agents do
