@@ -178,7 +178,9 @@ mod tests {
         }
         // Every INFO code is one a probe really emits (a typo would silently make it a warning).
         let sources = [
-            include_str!("linux/transform.rs"),
+            include_str!("linux/transform/device.rs"),
+            include_str!("linux/transform/sections.rs"),
+            include_str!("linux/transform/sockets.rs"),
             include_str!("snmp/transform/sockets.rs"),
             include_str!("snmp/transform/topology/cdp.rs"),
             include_str!("snmp/transform/topology/fdb.rs"),
