@@ -112,13 +112,7 @@ fn check_host_key(
     let file = Path::new(path);
     if file.exists() {
         kh.read_file(file, KnownHostFileKind::OpenSSH)
-            .map_err(|e| {
-                ProbeError::Config(format!(
-                    "cannot read known_hosts {}: {}",
-                    file.display(),
-                    e.message()
-                ))
-            })?;
+            .map_err(|e| known_hosts_error("read", file, &e))?;
     } else if !accept_new {
         return Err(ProbeError::HostKey(format!(
             "{host}:{port} ({fp}) is not in known_hosts {} (file missing; strict policy)",
@@ -172,13 +166,16 @@ fn write_known_hosts(kh: &ssh2::KnownHosts, file: &Path) -> Result<(), ProbeErro
         let _ = o.open(file);
     }
     kh.write_file(file, KnownHostFileKind::OpenSSH)
-        .map_err(|e| {
-            ProbeError::Config(format!(
-                "cannot write known_hosts {}: {}",
-                file.display(),
-                e.message()
-            ))
-        })
+        .map_err(|e| known_hosts_error("write", file, &e))
+}
+
+/// A known_hosts file that cannot be read or written (`verb`): a configuration error.
+fn known_hosts_error(verb: &str, file: &Path, e: &ssh2::Error) -> ProbeError {
+    ProbeError::Config(format!(
+        "cannot {verb} known_hosts {}: {}",
+        file.display(),
+        e.message()
+    ))
 }
 
 /// Outcome of one authentication attempt.

@@ -61,9 +61,25 @@ pub(super) fn sockets(
     connections(&s, procs, own_ips, b);
 }
 
-/// A (remote address, remote port) … suffix of a connection table's index.
+/// A port and the rest of an index.
 fn split_port(rest: &[u32]) -> Option<(u32, &[u32])> {
     rest.split_first().map(|(p, r)| (*p, r))
+}
+
+/// An address decoder for index sub-identifiers: the address and the rest of the index.
+type AddrIndex = fn(&[u32]) -> Option<(IpAddr, &[u32])>;
+
+/// An IPv4 address index as an [`IpAddr`].
+fn ipv4_index(idx: &[u32]) -> Option<(IpAddr, &[u32])> {
+    ipv4_from_index(idx).map(|(a, rest)| (IpAddr::V4(a), rest))
+}
+
+/// A connection table's index: local address, local port, remote address, remote port.
+fn connection_index(idx: &[u32], addr: AddrIndex) -> Option<ConnKey> {
+    let (local, rest) = addr(idx)?;
+    let (lport, rest) = split_port(rest)?;
+    let (remote, rest) = addr(rest)?;
+    Some((local, lport, remote, *rest.first()?))
 }
 
 /// A process column: only positive values name one.
@@ -85,16 +101,9 @@ fn tcp_listeners(vbs: &Vbs, s: &mut Sockets) {
 /// tcpConnectionTable: listeners and established connections with their process.
 fn tcp_connections(vbs: &Vbs, s: &mut Sockets) {
     for (idx, c) in table(vbs, tcp_connection_table::TABLE) {
-        let Some((local, rest)) = inet_from_index(&idx) else {
+        let Some((local, lport, remote, rport)) = connection_index(&idx, inet_from_index) else {
             continue;
         };
-        let Some((lport, rest)) = split_port(rest) else {
-            continue;
-        };
-        let Some((remote, rest)) = inet_from_index(rest) else {
-            continue;
-        };
-        let Some(&rport) = rest.first() else { continue };
         let pid = pid(c.int(tcp_connection_table::PROCESS));
         match c.int(tcp_connection_table::STATE) {
             Some(tcp_state::LISTEN) => s.listen("tcp", lport, local, pid),
@@ -110,22 +119,13 @@ fn tcp_connections(vbs: &Vbs, s: &mut Sockets) {
 /// tcpConnTable (IPv4, no process): listeners and established connections.
 fn legacy_tcp_connections(vbs: &Vbs, s: &mut Sockets) {
     for (idx, c) in table(vbs, tcp_conn_table::TABLE) {
-        let Some((local, rest)) = ipv4_from_index(&idx) else {
+        let Some((local, lport, remote, rport)) = connection_index(&idx, ipv4_index) else {
             continue;
         };
-        let Some((lport, rest)) = split_port(rest) else {
-            continue;
-        };
-        let Some((remote, rest)) = ipv4_from_index(rest) else {
-            continue;
-        };
-        let Some(&rport) = rest.first() else { continue };
         match c.int(tcp_conn_table::STATE) {
-            Some(tcp_state::LISTEN) => s.listen("tcp", lport, local.into(), None),
+            Some(tcp_state::LISTEN) => s.listen("tcp", lport, local, None),
             Some(tcp_state::ESTABLISHED) => {
-                s.conns
-                    .entry((local.into(), lport, remote.into(), rport))
-                    .or_default();
+                s.conns.entry((local, lport, remote, rport)).or_default();
             }
             _ => {}
         }
