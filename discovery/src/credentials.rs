@@ -87,10 +87,35 @@ pub struct CredentialScope {
     names: BTreeSet<String>,
 }
 
+/// A credential setting that cannot work, naming what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    /// A scope entry that is neither a range, an address nor a host name.
+    #[error("`{0}` is not an address range, an address or a host name")]
+    ScopeEntry(String),
+    /// A target expression a scope cannot be drawn from.
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
+    /// An SNMPv3 passphrase given empty.
+    #[error("SNMPv3 user `{user}`: {what} is empty; give a passphrase or leave it out")]
+    EmptyPassphrase { user: String, what: &'static str },
+}
+
+impl CredentialError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CredentialError::ScopeEntry(_) => "credential.scope_entry",
+            CredentialError::Target(_) => "credential.target",
+            CredentialError::EmptyPassphrase { .. } => "credential.empty_passphrase",
+        }
+    }
+}
+
 impl CredentialScope {
     /// Parse scope entries; an entry that is neither a range, an address nor a host name is an
     /// error naming it.
-    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, CredentialError> {
         let mut scope = CredentialScope::default();
         for e in entries {
             scope.add(e.as_ref())?;
@@ -99,7 +124,7 @@ impl CredentialScope {
     }
 
     /// Add one entry (see [`CredentialScope::parse`]).
-    pub fn add(&mut self, entry: &str) -> Result<(), String> {
+    pub fn add(&mut self, entry: &str) -> Result<(), CredentialError> {
         let e = entry.trim();
         if let Ok(net) = e.parse::<IpNet>() {
             self.nets.push(net.trunc());
@@ -108,17 +133,15 @@ impl CredentialScope {
         } else if is_host_name(e) {
             self.names.insert(e.to_ascii_lowercase());
         } else {
-            return Err(format!(
-                "`{entry}` is not an address range, an address or a host name"
-            ));
+            return Err(CredentialError::ScopeEntry(entry.to_string()));
         }
         Ok(())
     }
 
     /// Add what a run target expression covers (`10.0.0.0/24`, `host:port`, `[v6]:port`): the
     /// default scope of a credential is the targets of the schedules that name it.
-    pub fn add_target_expr(&mut self, expr: &str) -> Result<(), String> {
-        let (host, _port) = crate::target::split_port(expr.trim()).map_err(|e| e.to_string())?;
+    pub fn add_target_expr(&mut self, expr: &str) -> Result<(), CredentialError> {
+        let (host, _port) = crate::target::split_port(expr.trim())?;
         self.add(&host)
     }
 
@@ -181,6 +204,30 @@ impl Serialize for CredentialScope {
     }
 }
 
+/// A credential as affinity and scope see it: a name and where it may be sent.
+pub trait ScopedCredential {
+    fn name(&self) -> &str;
+    fn scope(&self) -> &Option<CredentialScope>;
+}
+
+impl ScopedCredential for SnmpCredential {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn scope(&self) -> &Option<CredentialScope> {
+        &self.scope
+    }
+}
+
+impl ScopedCredential for SshCredential {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn scope(&self) -> &Option<CredentialScope> {
+        &self.scope
+    }
+}
+
 /// Whether a credential with this scope may be offered to `target` (no scope: anywhere —
 /// credentials given for one command line's own targets).
 pub fn in_scope(scope: &Option<CredentialScope>, target: &Target) -> bool {
@@ -191,16 +238,16 @@ impl SnmpV3 {
     /// Refuse what cannot work: an empty authentication or privacy passphrase. No agent
     /// accepts one (RFC 3414 keys are derived from the passphrase), and the SNMP library
     /// would index into it while localising the key as soon as an agent answers — a panic.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CredentialError> {
         for (what, pass) in [
             ("auth_pass", &self.auth_pass),
             ("priv_pass", &self.priv_pass),
         ] {
             if pass.as_ref().is_some_and(|p| p.expose().is_empty()) {
-                return Err(format!(
-                    "SNMPv3 user `{}`: {what} is empty; give a passphrase or leave it out",
-                    self.user
-                ));
+                return Err(CredentialError::EmptyPassphrase {
+                    user: self.user.clone(),
+                    what,
+                });
             }
         }
         Ok(())

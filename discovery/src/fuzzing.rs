@@ -18,8 +18,16 @@ pub const SEED_ENGINE_ID: [u8; 12] = [
     0x80, 0x00, 0x1f, 0x88, 0x04, b'c', b'm', b'd', b'b', b'f', b'z', b'z',
 ];
 
+/// An SNMPv3 user: name, authentication passphrase and protocol, privacy cipher and passphrase.
+type V3User = (
+    &'static str,
+    &'static str,
+    AuthProtocol,
+    Option<(Cipher, &'static str)>,
+);
+
 /// The SNMPv3 users of the seed agent (the SNMP lab's users, tests/lab/snmp/snmpd.conf.in).
-const V3_USERS: [(&str, &str, AuthProtocol, Option<(Cipher, &str)>); 3] = [
+const V3_USERS: [V3User; 3] = [
     (
         "labsha",
         "labauthpass1",
@@ -102,13 +110,12 @@ pub fn snmp_reply(data: &[u8]) -> ReplyOutcome {
     while rest.len() >= 2 && out.status.is_none() {
         let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
         let take = len.min(rest.len() - 2);
-        // The session decodes from its own receive buffer, which snmp2 writes to while checking
-        // a v3 signature: a copy, as there.
-        let mut datagram = rest[2..2 + take].to_vec();
+        // The session decodes from its own receive buffer: a copy, as there.
+        let datagram = rest[2..2 + take].to_vec();
         rest = &rest[2 + take..];
         let decoded = match security.as_mut() {
-            None => Pdu::from_bytes(&mut datagram[..]),
-            Some(sec) => Pdu::from_bytes_with_security(&mut datagram[..], Some(sec)),
+            None => Pdu::from_bytes(&datagram[..]),
+            Some(sec) => Pdu::from_bytes_with_security(&datagram[..], Some(sec)),
         };
         let Ok(pdu) = decoded else { continue };
         out.decoded += 1;

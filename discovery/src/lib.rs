@@ -6,11 +6,13 @@
 //! timeouts; `transform` is pure, never fails on odd data (a missing table or an unparsable line
 //! becomes a [`Diagnostic`]) and is tested on recorded replies.
 
+pub mod affinity;
 pub mod credentials;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod linux;
 pub mod local;
+pub mod records;
 pub mod run;
 pub mod snmp;
 pub mod ssh;
@@ -22,9 +24,10 @@ use async_trait::async_trait;
 use cmdb_model::{Observation, RunId};
 use serde::Serialize;
 
+pub use affinity::{AffinityMap, CredentialAffinity};
 pub use credentials::{
-    in_scope, CredentialScope, Redactor, Secret, SnmpAuthProto, SnmpCredential, SnmpPrivProto,
-    SnmpV3, SshAuth, SshCredential,
+    in_scope, CredentialError, CredentialScope, Redactor, Secret, SnmpAuthProto, SnmpCredential,
+    SnmpPrivProto, SnmpV3, SshAuth, SshCredential,
 };
 pub use target::{Target, TargetError};
 
@@ -175,8 +178,13 @@ mod tests {
         }
         // Every INFO code is one a probe really emits (a typo would silently make it a warning).
         let sources = [
-            include_str!("linux/transform.rs"),
-            include_str!("snmp/transform.rs"),
+            include_str!("linux/transform/device.rs"),
+            include_str!("linux/transform/sections.rs"),
+            include_str!("linux/transform/sockets.rs"),
+            include_str!("snmp/transform/sockets.rs"),
+            include_str!("snmp/transform/topology/cdp.rs"),
+            include_str!("snmp/transform/topology/fdb.rs"),
+            include_str!("snmp/transform/topology/lldp.rs"),
         ]
         .concat();
         for code in INFO_CODES {

@@ -217,6 +217,36 @@ async fn send(tx: &Option<mpsc::Sender<ProgressEvent>>, ev: ProgressEvent) {
     }
 }
 
+/// `p.discover` within `timeout`, on its own task: a panicking probe fails its target, not
+/// the run.
+async fn discover_isolated(
+    t: &Target,
+    p: Arc<dyn Probe>,
+    run_id: &RunId,
+    timeout: Duration,
+) -> Result<ProbeOutput, ProbeError> {
+    let name = t.name();
+    let (t2, r2, n2) = (t.clone(), run_id.clone(), name.clone());
+    let job = tokio::spawn(
+        async move {
+            match tokio::time::timeout(timeout, p.discover(&t2, &r2)).await {
+                Ok(r) => r,
+                Err(_) => Err(ProbeError::Timeout(format!(
+                    "{n2}: target did not finish within {timeout:?}"
+                ))),
+            }
+        }
+        .in_current_span(),
+    );
+    match job.await {
+        Ok(r) => r,
+        Err(e) => Err(ProbeError::Other(format!(
+            "{name}: probe crashed ({})",
+            if e.is_panic() { "panic" } else { "cancelled" }
+        ))),
+    }
+}
+
 /// One probe over one target: events, a timeout, and a panic that fails only this target.
 async fn run_one(
     t: &Target,
@@ -239,26 +269,7 @@ async fn run_one(
         )
         .await;
         let t0 = Instant::now();
-        // own task: a panicking probe fails its target, not the run
-        let (t2, r2, n2) = (t.clone(), run_id.clone(), name.clone());
-        let job = tokio::spawn(
-            async move {
-                match tokio::time::timeout(timeout, p.discover(&t2, &r2)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(ProbeError::Timeout(format!(
-                        "{n2}: target did not finish within {timeout:?}"
-                    ))),
-                }
-            }
-            .in_current_span(),
-        );
-        let result = match job.await {
-            Ok(r) => r,
-            Err(e) => Err(ProbeError::Other(format!(
-                "{name}: probe crashed ({})",
-                if e.is_panic() { "panic" } else { "cancelled" }
-            ))),
-        };
+        let result = discover_isolated(t, p, run_id, timeout).await;
         let duration_ms = t0.elapsed().as_millis() as u64;
         match &result {
             Ok(o) => {

@@ -7,62 +7,16 @@
 //! ([`worst_case_duration`]). A /16 with the defaults (1 credential, 1 s, no retry, 512 at a
 //! time) is ≤ 128 s.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 
+pub use crate::affinity::{AffinityMap, CredentialAffinity};
 use crate::credentials::SnmpCredential;
 use crate::snmp::{client::Limits, resolve, ClientConfig, Oid, Session, SnmpError, SnmpValue};
 use crate::target::{parse_targets, Target, TargetError};
-
-/// Serializable affinity data: target name (`10.0.0.1` or `10.0.0.1:1161`) → credential name.
-/// The server persists this and hands it back on the next run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AffinityMap {
-    pub entries: BTreeMap<String, String>,
-}
-
-/// Shared, thread-safe credential affinity. Cloning shares the same map.
-#[derive(Debug, Clone, Default)]
-pub struct CredentialAffinity(Arc<RwLock<BTreeMap<String, String>>>);
-
-impl CredentialAffinity {
-    pub fn from_map(m: AffinityMap) -> Self {
-        CredentialAffinity(Arc::new(RwLock::new(m.entries)))
-    }
-    pub fn snapshot(&self) -> AffinityMap {
-        AffinityMap {
-            entries: self.0.read().clone(),
-        }
-    }
-    pub fn get(&self, target: &str) -> Option<String> {
-        self.0.read().get(target).cloned()
-    }
-    pub fn record(&self, target: &str, credential: &str) {
-        self.0
-            .write()
-            .insert(target.to_string(), credential.to_string());
-    }
-    pub fn forget(&self, target: &str) {
-        self.0.write().remove(target);
-    }
-    /// Credentials in the order to try for `target`: the remembered one first, then the rest in
-    /// configured order.
-    pub fn order<'a>(&self, target: &str, creds: &'a [SnmpCredential]) -> Vec<&'a SnmpCredential> {
-        let pref = self.get(target);
-        let mut v: Vec<&SnmpCredential> = Vec::with_capacity(creds.len());
-        if let Some(p) = &pref {
-            v.extend(creds.iter().filter(|c| &c.name == p));
-        }
-        v.extend(creds.iter().filter(|c| Some(&c.name) != pref.as_ref()));
-        v
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -130,9 +84,7 @@ pub fn expand(ranges: &[String], port: Option<u16>) -> Result<Vec<Target>, Targe
     Ok(out)
 }
 
-const SYS_DESCR: [u32; 9] = [1, 3, 6, 1, 2, 1, 1, 1, 0];
-const SYS_OID: [u32; 9] = [1, 3, 6, 1, 2, 1, 1, 2, 0];
-const SYS_NAME: [u32; 9] = [1, 3, 6, 1, 2, 1, 1, 5, 0];
+use crate::snmp::mib::system::{SYS_DESCR, SYS_NAME, SYS_OBJECT_ID as SYS_OID};
 
 enum Outcome {
     Hit(SweepHit),
@@ -152,19 +104,11 @@ async fn probe_one(
         return Outcome::Nothing;
     };
     let mut auth_failed = false;
-    let in_scope = aff
-        .order(&name, creds)
-        .into_iter()
-        .filter(|c| crate::credentials::in_scope(&c.scope, &t));
-    for cred in in_scope {
+    for cred in aff.order(&t, creds) {
         let res: Result<Vec<(Oid, SnmpValue)>, SnmpError> = async {
             let mut s = Session::open(addr, cred, &cfg.client, limits).await?;
-            s.get(&[
-                Oid::new(&SYS_DESCR),
-                Oid::new(&SYS_OID),
-                Oid::new(&SYS_NAME),
-            ])
-            .await
+            s.get(&[Oid::new(SYS_DESCR), Oid::new(SYS_OID), Oid::new(SYS_NAME)])
+                .await
         }
         .await;
         match res {
@@ -174,9 +118,9 @@ async fn probe_one(
                 return Outcome::Hit(SweepHit {
                     target: name,
                     credential: cred.name.clone(),
-                    sys_name: find(&SYS_NAME).and_then(|v| v.as_text()),
-                    sys_object_id: find(&SYS_OID).and_then(|v| v.as_oid().map(|o| o.to_string())),
-                    sys_descr: find(&SYS_DESCR).and_then(|v| v.as_text()),
+                    sys_name: find(SYS_NAME).and_then(|v| v.as_text()),
+                    sys_object_id: find(SYS_OID).and_then(|v| v.as_oid().map(|o| o.to_string())),
+                    sys_descr: find(SYS_DESCR).and_then(|v| v.as_text()),
                 });
             }
             Err(SnmpError::Unreachable(_)) => break,
@@ -244,41 +188,6 @@ pub async fn sweep(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::{Secret, SnmpCredentialKind};
-
-    fn cred(n: &str) -> SnmpCredential {
-        SnmpCredential {
-            name: n.into(),
-            kind: SnmpCredentialKind::V2c {
-                community: Secret::new("x"),
-            },
-            scope: None,
-        }
-    }
-
-    #[test]
-    fn affinity_orders_and_serialises() {
-        let creds = vec![cred("a"), cred("b"), cred("c")];
-        let aff = CredentialAffinity::default();
-        assert_eq!(
-            aff.order("10.0.0.1", &creds)
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>(),
-            ["a", "b", "c"]
-        );
-        aff.record("10.0.0.1", "c");
-        assert_eq!(
-            aff.order("10.0.0.1", &creds)
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>(),
-            ["c", "a", "b"]
-        );
-        let json = serde_json::to_string(&aff.snapshot()).unwrap();
-        let back = CredentialAffinity::from_map(serde_json::from_str(&json).unwrap());
-        assert_eq!(back.get("10.0.0.1").as_deref(), Some("c"));
-    }
 
     #[test]
     fn slash16_budget() {

@@ -157,18 +157,8 @@ impl CommandTransport for LocalTransport {
     }
 
     fn run(&mut self, command: &str, limits: &ExecLimits) -> Result<CommandOutput, TransportError> {
-        use std::os::unix::process::CommandExt;
         let start = Instant::now();
-        let mut child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(command)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("LC_ALL", "C")
-            .process_group(0)
-            .spawn()
-            .map_err(|e| TransportError::Spawn(e.to_string()))?;
+        let mut child = spawn_group(command)?;
         let pid = child.id();
         let (tx, rx) = mpsc::channel();
         let mut handles = Vec::new();
@@ -180,84 +170,14 @@ impl CommandTransport for LocalTransport {
         }
         drop(tx);
         let mut out = CommandOutput::default();
-        let mut pending = handles.len();
         let deadline = start + limits.timeout;
-        while pending > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                out.timed_out = true;
-                break;
-            }
-            match rx.recv_timeout(deadline - now) {
-                Ok(ReaderMsg::Done(idx, buf, truncated)) => {
-                    pending -= 1;
-                    if idx == 0 {
-                        out.stdout = buf;
-                    } else {
-                        out.stderr = buf;
-                    }
-                    if truncated {
-                        out.truncated = true;
-                        break;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    out.timed_out = true;
-                    break;
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
+        let pending = read_until(&rx, handles.len(), deadline, &mut out);
         if out.timed_out || out.truncated {
             kill_group(pid);
         }
         // Streams are closed now (EOF) or the group is dead; collect what the readers kept.
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(st)) => break Some(st),
-                Ok(None) => {
-                    if Instant::now() >= deadline + Duration::from_secs(2) {
-                        // A daemonised grandchild may keep pipes open; the group kill covers
-                        // the command itself.
-                        kill_group(pid);
-                        let _ = child.kill();
-                        break child.wait().ok();
-                    }
-                    if !(out.timed_out || out.truncated) && Instant::now() >= deadline {
-                        out.timed_out = true;
-                        kill_group(pid);
-                    }
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err(_) => break None,
-            }
-        };
-        // The process is gone; its pipes close unless a daemonised grandchild holds them. Give
-        // the readers a moment to hand over what they read before the kill.
-        let mut late = Vec::new();
-        let drain_until = Instant::now() + Duration::from_millis(500);
-        while pending > 0 {
-            let now = Instant::now();
-            if now >= drain_until {
-                break;
-            }
-            match rx.recv_timeout(drain_until - now) {
-                Ok(m) => {
-                    pending -= 1;
-                    late.push(m);
-                }
-                Err(_) => break,
-            }
-        }
-        for msg in late.into_iter().chain(rx.try_iter()) {
-            let ReaderMsg::Done(idx, buf, truncated) = msg;
-            if idx == 0 && out.stdout.is_empty() {
-                out.stdout = buf;
-            } else if idx == 1 && out.stderr.is_empty() {
-                out.stderr = buf;
-            }
-            out.truncated |= truncated;
-        }
+        let status = reap(&mut child, pid, deadline, &mut out);
+        take_late_output(&rx, pending, &mut out);
         for h in handles {
             if h.is_finished() {
                 let _ = h.join();
@@ -268,6 +188,118 @@ impl CommandTransport for LocalTransport {
         }
         out.elapsed = start.elapsed();
         Ok(out)
+    }
+}
+
+/// `sh -c command` in its own process group, with a C locale and no stdin.
+fn spawn_group(command: &str) -> Result<std::process::Child, TransportError> {
+    use std::os::unix::process::CommandExt;
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("LC_ALL", "C")
+        .process_group(0)
+        .spawn()
+        .map_err(|e| TransportError::Spawn(e.to_string()))
+}
+
+/// Take the streams the readers finish before `deadline` into `out` (stdout is reader 0),
+/// stopping at the deadline (`timed_out`) or at a stream over the cap (`truncated`). Returns
+/// how many readers are still pending.
+fn read_until(
+    rx: &mpsc::Receiver<ReaderMsg>,
+    mut pending: usize,
+    deadline: Instant,
+    out: &mut CommandOutput,
+) -> usize {
+    while pending > 0 {
+        let now = Instant::now();
+        if now >= deadline {
+            out.timed_out = true;
+            break;
+        }
+        match rx.recv_timeout(deadline - now) {
+            Ok(ReaderMsg::Done(idx, buf, truncated)) => {
+                pending -= 1;
+                if idx == 0 {
+                    out.stdout = buf;
+                } else {
+                    out.stderr = buf;
+                }
+                if truncated {
+                    out.truncated = true;
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                out.timed_out = true;
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    pending
+}
+
+/// Wait for the command to end: past the deadline its group is killed (`timed_out`), and two
+/// seconds later it is killed outright.
+fn reap(
+    child: &mut std::process::Child,
+    pid: u32,
+    deadline: Instant,
+    out: &mut CommandOutput,
+) -> Option<std::process::ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return Some(st),
+            Ok(None) => {
+                if Instant::now() >= deadline + Duration::from_secs(2) {
+                    // A daemonised grandchild may keep pipes open; the group kill covers
+                    // the command itself.
+                    kill_group(pid);
+                    let _ = child.kill();
+                    return child.wait().ok();
+                }
+                if !(out.timed_out || out.truncated) && Instant::now() >= deadline {
+                    out.timed_out = true;
+                    kill_group(pid);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The process is gone; its pipes close unless a daemonised grandchild holds them. Give the
+/// readers a moment to hand over what they read, filling streams still empty in `out`.
+fn take_late_output(rx: &mpsc::Receiver<ReaderMsg>, mut pending: usize, out: &mut CommandOutput) {
+    let mut late = Vec::new();
+    let drain_until = Instant::now() + Duration::from_millis(500);
+    while pending > 0 {
+        let now = Instant::now();
+        if now >= drain_until {
+            break;
+        }
+        match rx.recv_timeout(drain_until - now) {
+            Ok(m) => {
+                pending -= 1;
+                late.push(m);
+            }
+            Err(_) => break,
+        }
+    }
+    for msg in late.into_iter().chain(rx.try_iter()) {
+        let ReaderMsg::Done(idx, buf, truncated) = msg;
+        if idx == 0 && out.stdout.is_empty() {
+            out.stdout = buf;
+        } else if idx == 1 && out.stderr.is_empty() {
+            out.stderr = buf;
+        }
+        out.truncated |= truncated;
     }
 }
 

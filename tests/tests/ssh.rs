@@ -155,7 +155,7 @@ async fn estate_is_discovered_into_the_expected_observations_and_graph() {
     let edges: BTreeSet<_> = observations.iter().flat_map(host_edges).collect();
     assert_eq!(edges, expected_edges());
     // affinity remembered for every host
-    let aff = p.affinity().snapshot();
+    let aff = p.affinity().snapshot().entries;
     assert_eq!(aff.len(), ESTATE.len());
     assert!(aff.values().all(|c| c == "lab-key"));
 

@@ -150,15 +150,24 @@ pub struct Addr {
     pub scope: Option<String>,
 }
 
-fn json_array(text: &str) -> Result<Vec<Value>, String> {
+/// Output of a JSON-speaking command (`ip -j …`) that is not what it should be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonOutputError {
+    #[error("expected a JSON array")]
+    NotAnArray,
+    #[error("invalid JSON: {0}")]
+    Invalid(String),
+}
+
+fn json_array(text: &str) -> Result<Vec<Value>, JsonOutputError> {
     let t = text.trim();
     if t.is_empty() {
         return Ok(Vec::new());
     }
     match serde_json::from_str::<Value>(t) {
         Ok(Value::Array(a)) => Ok(a),
-        Ok(_) => Err("expected a JSON array".into()),
-        Err(e) => Err(format!("invalid JSON: {e}")),
+        Ok(_) => Err(JsonOutputError::NotAnArray),
+        Err(e) => Err(JsonOutputError::Invalid(e.to_string())),
     }
 }
 
@@ -167,7 +176,7 @@ fn s(v: &Value, k: &str) -> Option<String> {
 }
 
 /// `ip -j link` or `ip -j addr` (the latter adds `addr_info`).
-pub fn parse_ip_links(text: &str) -> Result<Vec<Link>, String> {
+pub fn parse_ip_links(text: &str) -> Result<Vec<Link>, JsonOutputError> {
     let mut out = Vec::new();
     for v in json_array(text)? {
         let Some(name) = s(&v, "ifname") else {
@@ -224,7 +233,7 @@ pub struct Route {
 }
 
 /// `ip -j route`.
-pub fn parse_ip_routes(text: &str) -> Result<Vec<Route>, String> {
+pub fn parse_ip_routes(text: &str) -> Result<Vec<Route>, JsonOutputError> {
     Ok(json_array(text)?
         .iter()
         .filter_map(|v| {

@@ -192,6 +192,48 @@ fn start_req_id() -> i32 {
     (n & 0x3fff_ffff) as i32
 }
 
+/// The snmp2 security parameters of an SNMPv3 credential (SHA-1 when no authentication
+/// protocol is named; Blumenthal key extension where the cipher needs a longer key).
+fn v3_security(v3: &crate::credentials::SnmpV3) -> Result<snmp2::v3::Security, SnmpError> {
+    use snmp2::v3::{Auth, AuthProtocol, Cipher, Security};
+    v3.validate().map_err(|e| SnmpError::Auth(e.to_string()))?;
+    let auth_pass = v3
+        .auth_pass
+        .as_ref()
+        .map(|s| s.expose().as_bytes().to_vec())
+        .unwrap_or_default();
+    let mut sec = Security::new(v3.user.as_bytes(), &auth_pass);
+    let proto = match v3.auth_proto {
+        Some(SnmpAuthProto::Md5) => AuthProtocol::Md5,
+        Some(SnmpAuthProto::Sha1) => AuthProtocol::Sha1,
+        Some(SnmpAuthProto::Sha224) => AuthProtocol::Sha224,
+        Some(SnmpAuthProto::Sha256) => AuthProtocol::Sha256,
+        Some(SnmpAuthProto::Sha384) => AuthProtocol::Sha384,
+        Some(SnmpAuthProto::Sha512) => AuthProtocol::Sha512,
+        None => AuthProtocol::Sha1,
+    };
+    sec = sec.with_auth_protocol(proto);
+    let auth = match (&v3.auth_pass, &v3.priv_proto, &v3.priv_pass) {
+        (None, _, _) => Auth::NoAuthNoPriv,
+        (Some(_), Some(p), Some(pp)) => Auth::AuthPriv {
+            cipher: match p {
+                SnmpPrivProto::Des => Cipher::Des,
+                SnmpPrivProto::Aes128 => Cipher::Aes128,
+                SnmpPrivProto::Aes192 => Cipher::Aes192,
+                SnmpPrivProto::Aes256 => Cipher::Aes256,
+            },
+            privacy_password: pp.expose().as_bytes().to_vec(),
+        },
+        (Some(_), _, _) => Auth::AuthNoPriv,
+    };
+    if let Auth::AuthPriv { cipher, .. } = &auth {
+        if cipher.priv_key_needs_extension(&proto) {
+            sec = sec.with_key_extension_method(snmp2::v3::KeyExtension::Blumenthal);
+        }
+    }
+    Ok(sec.with_auth(auth))
+}
+
 impl Session {
     /// Open a session (and for v3, discover the engine id). Secrets stay inside snmp2.
     pub async fn open(
@@ -217,43 +259,7 @@ impl Session {
                 false,
             ),
             SnmpCredentialKind::V3(v3) => {
-                use snmp2::v3::{Auth, AuthProtocol, Cipher, Security};
-                v3.validate().map_err(SnmpError::Auth)?;
-                let auth_pass = v3
-                    .auth_pass
-                    .as_ref()
-                    .map(|s| s.expose().as_bytes().to_vec())
-                    .unwrap_or_default();
-                let mut sec = Security::new(v3.user.as_bytes(), &auth_pass);
-                let proto = match v3.auth_proto {
-                    Some(SnmpAuthProto::Md5) => AuthProtocol::Md5,
-                    Some(SnmpAuthProto::Sha1) => AuthProtocol::Sha1,
-                    Some(SnmpAuthProto::Sha224) => AuthProtocol::Sha224,
-                    Some(SnmpAuthProto::Sha256) => AuthProtocol::Sha256,
-                    Some(SnmpAuthProto::Sha384) => AuthProtocol::Sha384,
-                    Some(SnmpAuthProto::Sha512) => AuthProtocol::Sha512,
-                    None => AuthProtocol::Sha1,
-                };
-                sec = sec.with_auth_protocol(proto);
-                let auth = match (&v3.auth_pass, &v3.priv_proto, &v3.priv_pass) {
-                    (None, _, _) => Auth::NoAuthNoPriv,
-                    (Some(_), Some(p), Some(pp)) => Auth::AuthPriv {
-                        cipher: match p {
-                            SnmpPrivProto::Des => Cipher::Des,
-                            SnmpPrivProto::Aes128 => Cipher::Aes128,
-                            SnmpPrivProto::Aes192 => Cipher::Aes192,
-                            SnmpPrivProto::Aes256 => Cipher::Aes256,
-                        },
-                        privacy_password: pp.expose().as_bytes().to_vec(),
-                    },
-                    (Some(_), _, _) => Auth::AuthNoPriv,
-                };
-                if let Auth::AuthPriv { cipher, .. } = &auth {
-                    if cipher.priv_key_needs_extension(&proto) {
-                        sec = sec.with_key_extension_method(snmp2::v3::KeyExtension::Blumenthal);
-                    }
-                }
-                sec = sec.with_auth(auth);
+                let sec = v3_security(v3)?;
                 (
                     AsyncSession::new_v3(addr, start_req_id(), sec)
                         .await

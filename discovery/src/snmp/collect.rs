@@ -4,49 +4,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use super::mib::{Subtree, SUBTREES};
 use super::value::{Oid, SnmpValue};
-
-/// One subtree the probe walks.
-#[derive(Debug, Clone, Copy)]
-pub struct Subtree {
-    /// Stable name used in diagnostics (`ifTable`, `lldpRemTable`, …).
-    pub name: &'static str,
-    pub oid: &'static [u32],
-}
-
-macro_rules! st {
-    ($name:expr, [$($p:expr),*]) => { Subtree { name: $name, oid: &[$($p),*] } };
-}
-
-/// Everything `SnmpProbe` walks, in walk order. The system group comes first: it doubles as the
-/// reachability / credential check.
-pub const SUBTREES: &[Subtree] = &[
-    st!("system", [1, 3, 6, 1, 2, 1, 1]),
-    st!("ifTable", [1, 3, 6, 1, 2, 1, 2, 2]),
-    st!("ifXTable", [1, 3, 6, 1, 2, 1, 31, 1, 1]),
-    st!("ipAddrTable", [1, 3, 6, 1, 2, 1, 4, 20]),
-    st!("ipAddressTable", [1, 3, 6, 1, 2, 1, 4, 34]),
-    st!("ipNetToMediaTable", [1, 3, 6, 1, 2, 1, 4, 22]),
-    st!("ipNetToPhysicalTable", [1, 3, 6, 1, 2, 1, 4, 35]),
-    st!("entPhysicalTable", [1, 3, 6, 1, 2, 1, 47, 1, 1, 1]),
-    st!("lldpLocalSystemData", [1, 0, 8802, 1, 1, 2, 1, 3]),
-    st!("lldpRemTable", [1, 0, 8802, 1, 1, 2, 1, 4, 1]),
-    st!("lldpRemManAddrTable", [1, 0, 8802, 1, 1, 2, 1, 4, 2]),
-    st!("cdpCacheTable", [1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1]),
-    st!("dot1dBase", [1, 3, 6, 1, 2, 1, 17, 1]),
-    st!("dot1dTpFdbTable", [1, 3, 6, 1, 2, 1, 17, 4, 3]),
-    st!("dot1qTpFdbTable", [1, 3, 6, 1, 2, 1, 17, 7, 1, 2, 2]),
-    st!("hrSystem", [1, 3, 6, 1, 2, 1, 25, 1]),
-    st!("hrStorage", [1, 3, 6, 1, 2, 1, 25, 2]),
-    st!("hrDeviceTable", [1, 3, 6, 1, 2, 1, 25, 3, 2]),
-    st!("hrSWRunTable", [1, 3, 6, 1, 2, 1, 25, 4, 2]),
-    st!("hrSWInstalledTable", [1, 3, 6, 1, 2, 1, 25, 6, 3]),
-    st!("tcpConnTable", [1, 3, 6, 1, 2, 1, 6, 13]),
-    st!("tcpConnectionTable", [1, 3, 6, 1, 2, 1, 6, 19]),
-    st!("tcpListenerTable", [1, 3, 6, 1, 2, 1, 6, 20]),
-    st!("udpTable", [1, 3, 6, 1, 2, 1, 7, 5]),
-    st!("udpEndpointTable", [1, 3, 6, 1, 2, 1, 7, 7]),
-];
 
 /// How the walk of one subtree ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod collect;
+pub mod mib;
 pub mod transform;
 pub mod value;
 pub mod vendors;
@@ -20,8 +21,8 @@ pub use collect::{RawCollection, Subtree, WalkStatus, SUBTREES};
 pub use transform::{transform, TransformOptions, EDGE_PORT_MAX_MACS};
 pub use value::{parse_snmprec, to_snmprec, Oid, SnmpValue};
 
+use crate::affinity::CredentialAffinity;
 use crate::credentials::SnmpCredential;
-use crate::sweep::CredentialAffinity;
 use crate::{Probe, ProbeError, ProbeOutput, Target};
 
 pub const DEFAULT_PORT: u16 = 161;
@@ -118,12 +119,7 @@ impl SnmpProbe {
         }
         let name = target.name();
         // Scope first: not even a name lookup for a target no credential may go to.
-        let order: Vec<&SnmpCredential> = self
-            .affinity
-            .order(&name, &self.credentials)
-            .into_iter()
-            .filter(|c| crate::credentials::in_scope(&c.scope, target))
-            .collect();
+        let order = self.affinity.order(target, &self.credentials);
         if order.is_empty() {
             return Err(ProbeError::OutOfScope(format!(
                 "{name}: no SNMP credential's scope includes it"
@@ -219,7 +215,7 @@ async fn check(
     limits: &Limits,
 ) -> Result<Session, SnmpError> {
     let mut s = Session::open(addr, cred, cfg, limits).await?;
-    let probe_oids = [Oid::new(&[1, 3, 6, 1, 2, 1, 1, 2, 0])];
+    let probe_oids = [Oid::new(mib::system::SYS_OBJECT_ID)];
     match s.get(&probe_oids).await {
         Ok(_) => Ok(s),
         // the agent answered SNMPv3 engine discovery but drops our encrypted request: agents do

@@ -4,17 +4,17 @@
 
 mod session;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use cmdb_model::RunId;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+pub use crate::affinity::CredentialAffinity;
 pub use session::SshTransport;
 
 use crate::credentials::SshCredential;
@@ -117,43 +117,6 @@ impl SshOptions {
     }
 }
 
-/// Which credential (by name) worked for which target (by `Target::name()`). Shared by clones;
-/// serialises as a plain JSON object so the server can persist and restore it.
-#[derive(Debug, Clone, Default)]
-pub struct CredentialAffinity(Arc<RwLock<BTreeMap<String, String>>>);
-
-impl CredentialAffinity {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn from_map(m: BTreeMap<String, String>) -> Self {
-        CredentialAffinity(Arc::new(RwLock::new(m)))
-    }
-    pub fn get(&self, target: &str) -> Option<String> {
-        self.0.read().get(target).cloned()
-    }
-    pub fn set(&self, target: &str, credential: &str) {
-        self.0
-            .write()
-            .insert(target.to_string(), credential.to_string());
-    }
-    pub fn snapshot(&self) -> BTreeMap<String, String> {
-        self.0.read().clone()
-    }
-}
-
-impl Serialize for CredentialAffinity {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.snapshot().serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for CredentialAffinity {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Self::from_map(BTreeMap::deserialize(d)?))
-    }
-}
-
 /// The SSH probe. Cheap to clone-share via `Arc<dyn Probe>`.
 pub struct SshProbe {
     opts: Arc<SshOptions>,
@@ -225,32 +188,6 @@ impl SshProbe {
     }
 }
 
-/// The credentials that may be offered to `target` (their scope includes it), the one that
-/// worked last time first.
-fn ordered_credentials<'a>(
-    opts: &'a SshOptions,
-    target: &Target,
-    preferred: Option<&str>,
-) -> Vec<&'a SshCredential> {
-    let allowed = |c: &&SshCredential| crate::credentials::in_scope(&c.scope, target);
-    let mut v: Vec<&SshCredential> = Vec::with_capacity(opts.credentials.len());
-    if let Some(p) = preferred {
-        v.extend(
-            opts.credentials
-                .iter()
-                .filter(allowed)
-                .filter(|c| c.name == p),
-        );
-    }
-    v.extend(
-        opts.credentials
-            .iter()
-            .filter(allowed)
-            .filter(|c| Some(c.name.as_str()) != preferred),
-    );
-    v
-}
-
 impl SshProbe {
     /// Connect and authenticate to `target` (blocking), for running commands directly. Returns
     /// the transport and the name of the credential that worked (also remembered as affinity).
@@ -263,7 +200,7 @@ impl SshProbe {
             target,
             &mut diags,
         )?;
-        self.affinity.set(&target.name(), &cred);
+        self.affinity.record(&target.name(), &cred);
         Ok((SshTransport::new(sess, raw), cred))
     }
 }
@@ -278,10 +215,9 @@ fn connect_authenticated(
 ) -> Result<(String, ssh2::Session, std::net::TcpStream), ProbeError> {
     let name = target.name();
     let port = target.port.unwrap_or(opts.default_port);
-    let preferred = affinity.get(&name);
     let mut refusals: Vec<String> = Vec::new();
     let mut conn: Option<(ssh2::Session, std::net::TcpStream)> = None;
-    let creds = ordered_credentials(opts, target, preferred.as_deref());
+    let creds = affinity.order(target, &opts.credentials);
     if creds.is_empty() {
         // Not even a TCP connection: the host key exchange alone tells a listener we came.
         return Err(ProbeError::OutOfScope(format!(
@@ -352,7 +288,7 @@ fn discover_blocking(
     transport.disconnect();
     let mut out = result
         .inspect_err(|e| tracing::warn!(code = e.code(), error = %e, "SSH collection failed"))?;
-    affinity.set(&name, &cred);
+    affinity.record(&name, &cred);
     out.credential = Some(cred.clone());
     diagnostics.append(&mut out.diagnostics);
     out.diagnostics = diagnostics;
@@ -402,51 +338,6 @@ mod tests {
             },
             scope: None,
         }
-    }
-
-    #[test]
-    fn affinity_first_then_list_order() {
-        let o = SshOptions::new(vec![cred("a"), cred("b"), cred("c")], HostKeyPolicy::Off);
-        let t = Target::new("10.0.0.1", None);
-        let names: Vec<_> = ordered_credentials(&o, &t, Some("b"))
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        assert_eq!(names, ["b", "a", "c"]);
-        let names: Vec<_> = ordered_credentials(&o, &t, Some("gone"))
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        assert_eq!(names, ["a", "b", "c"]);
-    }
-
-    #[test]
-    fn credentials_out_of_scope_are_never_offered() {
-        let mut a = cred("a");
-        a.scope = Some(crate::credentials::CredentialScope::parse(&["10.0.0.0/24"]).unwrap());
-        let mut b = cred("b");
-        b.scope = Some(crate::credentials::CredentialScope::parse(&["10.9.0.0/16"]).unwrap());
-        let o = SshOptions::new(vec![a, b, cred("c")], HostKeyPolicy::Off);
-        let names = |host: &str, pref: Option<&str>| -> Vec<String> {
-            ordered_credentials(&o, &Target::new(host, None), pref)
-                .iter()
-                .map(|c| c.name.clone())
-                .collect()
-        };
-        assert_eq!(names("10.0.0.5", None), ["a", "c"]);
-        assert_eq!(names("10.9.3.3", Some("b")), ["b", "c"]);
-        // Affinity never brings back a credential the scope excludes.
-        assert_eq!(names("192.0.2.1", Some("a")), ["c"]);
-    }
-
-    #[test]
-    fn affinity_round_trips_as_json() {
-        let a = CredentialAffinity::new();
-        a.set("10.0.0.1:22", "ops-key");
-        let j = serde_json::to_string(&a).unwrap();
-        assert_eq!(j, r#"{"10.0.0.1:22":"ops-key"}"#);
-        let b: CredentialAffinity = serde_json::from_str(&j).unwrap();
-        assert_eq!(b.get("10.0.0.1:22").as_deref(), Some("ops-key"));
     }
 
     #[test]

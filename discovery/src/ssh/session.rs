@@ -112,13 +112,7 @@ fn check_host_key(
     let file = Path::new(path);
     if file.exists() {
         kh.read_file(file, KnownHostFileKind::OpenSSH)
-            .map_err(|e| {
-                ProbeError::Config(format!(
-                    "cannot read known_hosts {}: {}",
-                    file.display(),
-                    e.message()
-                ))
-            })?;
+            .map_err(|e| known_hosts_error("read", file, &e))?;
     } else if !accept_new {
         return Err(ProbeError::HostKey(format!(
             "{host}:{port} ({fp}) is not in known_hosts {} (file missing; strict policy)",
@@ -140,30 +134,7 @@ fn check_host_key(
             let fmt: KnownHostKeyFormat = key_type.into();
             kh.add(&entry, key, "added by cmdb (accept-new)", fmt)
                 .map_err(|e| ProbeError::Other(format!("known_hosts add: {}", e.message())))?;
-            // A new known_hosts (and its directory) is for the service account only; an
-            // existing file keeps its mode.
-            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                let mut b = std::fs::DirBuilder::new();
-                b.recursive(true);
-                #[cfg(unix)]
-                std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-                let _ = b.create(dir);
-            }
-            {
-                let mut o = std::fs::OpenOptions::new();
-                o.write(true).create(true).truncate(false);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-                let _ = o.open(file);
-            }
-            kh.write_file(file, KnownHostFileKind::OpenSSH)
-                .map_err(|e| {
-                    ProbeError::Config(format!(
-                        "cannot write known_hosts {}: {}",
-                        file.display(),
-                        e.message()
-                    ))
-                })?;
+            write_known_hosts(&kh, file)?;
             tracing::info!(host, port, fingerprint = %fp, "accept-new: remembered new host key");
             Ok(())
         }
@@ -175,6 +146,36 @@ fn check_host_key(
             "{host}:{port}: known_hosts check failed"
         ))),
     }
+}
+
+/// Write `kh` to `file`. A new known_hosts (and its directory) is for the service account
+/// only; an existing file keeps its mode.
+fn write_known_hosts(kh: &ssh2::KnownHosts, file: &Path) -> Result<(), ProbeError> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        let _ = b.create(dir);
+    }
+    {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        let _ = o.open(file);
+    }
+    kh.write_file(file, KnownHostFileKind::OpenSSH)
+        .map_err(|e| known_hosts_error("write", file, &e))
+}
+
+/// A known_hosts file that cannot be read or written (`verb`): a configuration error.
+fn known_hosts_error(verb: &str, file: &Path, e: &ssh2::Error) -> ProbeError {
+    ProbeError::Config(format!(
+        "cannot {verb} known_hosts {}: {}",
+        file.display(),
+        e.message()
+    ))
 }
 
 /// Outcome of one authentication attempt.
@@ -289,6 +290,82 @@ impl SshTransport {
     }
 }
 
+impl SshTransport {
+    /// Read stdout and stderr (non-blocking) until both end, one passes the cap
+    /// (`truncated`) or the deadline passes (`timed_out`).
+    fn read_output(
+        &self,
+        ch: &mut ssh2::Channel,
+        limits: &ExecLimits,
+        deadline: Instant,
+        out: &mut CommandOutput,
+    ) -> std::io::Result<()> {
+        let mut buf = vec![0u8; 32 * 1024];
+        let (mut out_eof, mut err_eof) = (false, false);
+        let cap = limits.max_output;
+        loop {
+            let mut progress = false;
+            if !out_eof {
+                progress |= read_some(
+                    ch,
+                    &mut buf,
+                    &mut out.stdout,
+                    cap,
+                    &mut out_eof,
+                    &mut out.truncated,
+                )?;
+            }
+            if !err_eof {
+                progress |= read_some(
+                    &mut ch.stderr(),
+                    &mut buf,
+                    &mut out.stderr,
+                    cap,
+                    &mut err_eof,
+                    &mut out.truncated,
+                )?;
+            }
+            if out.truncated || (out_eof && (err_eof || ch.eof())) {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                out.timed_out = true;
+                return Ok(());
+            }
+            if !progress {
+                self.wait_readable((deadline - now).min(Duration::from_millis(50)));
+            }
+        }
+    }
+}
+
+/// One non-blocking read of a stream into `dst` (kept to `cap` bytes; more sets
+/// `truncated`); true when bytes came, `eof` set at the stream's end.
+fn read_some(
+    r: &mut impl Read,
+    buf: &mut [u8],
+    dst: &mut Vec<u8>,
+    cap: usize,
+    eof: &mut bool,
+    truncated: &mut bool,
+) -> std::io::Result<bool> {
+    match r.read(buf) {
+        Ok(0) => {
+            *eof = true;
+            Ok(false)
+        }
+        Ok(n) => {
+            if !push_capped(dst, &buf[..n], cap) {
+                *truncated = true;
+            }
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 impl CommandTransport for SshTransport {
     fn kind(&self) -> &'static str {
         "ssh"
@@ -315,56 +392,10 @@ impl CommandTransport for SshTransport {
         ch.exec(command).map_err(io)?;
         self.sess.set_blocking(false);
         let mut out = CommandOutput::default();
-        let mut buf = vec![0u8; 32 * 1024];
-        let (mut out_eof, mut err_eof) = (false, false);
-        loop {
-            let mut progress = false;
-            if !out_eof {
-                match ch.read(&mut buf) {
-                    Ok(0) => out_eof = true,
-                    Ok(n) => {
-                        progress = true;
-                        if !push_capped(&mut out.stdout, &buf[..n], limits.max_output) {
-                            out.truncated = true;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => {
-                        self.poisoned = true;
-                        return Err(TransportError::Io(e.to_string()));
-                    }
-                }
-            }
-            if !err_eof {
-                match ch.stderr().read(&mut buf) {
-                    Ok(0) => err_eof = true,
-                    Ok(n) => {
-                        progress = true;
-                        if !push_capped(&mut out.stderr, &buf[..n], limits.max_output) {
-                            out.truncated = true;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => {
-                        self.poisoned = true;
-                        return Err(TransportError::Io(e.to_string()));
-                    }
-                }
-            }
-            if out.truncated {
-                break;
-            }
-            if out_eof && (err_eof || ch.eof()) {
-                break;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                out.timed_out = true;
-                break;
-            }
-            if !progress {
-                self.wait_readable((deadline - now).min(Duration::from_millis(50)));
-            }
+        let read = self.read_output(&mut ch, limits, deadline, &mut out);
+        if let Err(e) = read {
+            self.poisoned = true;
+            return Err(TransportError::Io(e.to_string()));
         }
         self.sess.set_blocking(true);
         if out.timed_out || out.truncated {

@@ -40,7 +40,7 @@ impl Affinity {
     pub(super) fn save(&self, path: &Path) {
         let file = AffinityFile {
             snmp: self.snmp.snapshot(),
-            ssh: self.ssh.snapshot(),
+            ssh: self.ssh.snapshot().entries,
         };
         let written = serde_json::to_vec_pretty(&file)
             .map_err(std::io::Error::other)

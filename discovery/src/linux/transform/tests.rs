@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::linux::script::parse_sections;
-use cmdb_model::{CiClass, RelType, RunId};
+use cmdb_model::{CiClass, Record, RelType, RelationshipObs, RunId};
+use std::collections::{BTreeMap, BTreeSet};
 
 fn recording(name: &str) -> String {
     let p = format!("{}/src/linux/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -133,7 +134,7 @@ fn web_server_from_the_estate() {
         .collect();
     assert_eq!(eps, ["tcp/22", "tcp/80", "udp/323"].into_iter().collect());
     assert_eq!(
-        rec(&t, "ep:tcp:80").attributes["bind_addresses"],
+        rec(&t, "ep:tcp/80").attributes["bind_addresses"],
         serde_json::json!(["*"])
     );
     // CONNECTS_TO: app1:8080, app2:8080 (two sockets each, aggregated) and its own tcp/80
@@ -146,13 +147,13 @@ fn web_server_from_the_estate() {
     assert_eq!(conns.len(), 3, "{conns:?}");
     let to_app1 = conns
         .iter()
-        .find(|r| r.to == "remote:10.20.2.21:tcp:8080")
+        .find(|r| r.to == "remote:10.20.2.21:tcp/8080")
         .unwrap();
     assert_eq!(to_app1.from, nginx.key);
     assert_eq!(to_app1.attributes["connections"], 2);
     assert_eq!(to_app1.confidence, 0.5);
     assert!(
-        conns.iter().any(|r| r.to == "ep:tcp:80"),
+        conns.iter().any(|r| r.to == "ep:tcp/80"),
         "loopback connection maps to the host's own endpoint"
     );
     let remote = rec(&t, "remote:10.20.2.21");
@@ -161,7 +162,7 @@ fn web_server_from_the_estate() {
         remote.identifiers["ip_addresses"],
         serde_json::json!(["10.20.2.21"])
     );
-    assert!(rec(&t, "remote:10.20.2.21:tcp:8080").placeholder);
+    assert!(rec(&t, "remote:10.20.2.21:tcp/8080").placeholder);
     // the inbound connection from the LB (server side) is not a dependency
     assert!(!t
         .observation
@@ -207,7 +208,7 @@ fn replica_and_cache() {
         .filter(|r| r.rel_type == RelType::ConnectsTo)
         .collect();
     assert_eq!(conns.len(), 1);
-    assert_eq!(conns[0].to, "remote:10.20.3.31:tcp:5432");
+    assert_eq!(conns[0].to, "remote:10.20.3.31:tcp/5432");
     assert_eq!(
         rec(&db2, &conns[0].from).name.as_deref(),
         Some("postgres"),
@@ -258,10 +259,10 @@ fn replica_and_cache() {
         .collect();
     assert_eq!(
         conns.keys().copied().collect::<Vec<_>>(),
-        ["remote:10.20.3.31:tcp:5432", "remote:10.20.4.41:tcp:6379"]
+        ["remote:10.20.3.31:tcp/5432", "remote:10.20.4.41:tcp/6379"]
     );
     assert_eq!(
-        conns["remote:10.20.3.31:tcp:5432"].attributes["connections"], 3,
+        conns["remote:10.20.3.31:tcp/5432"].attributes["connections"], 3,
         "IPv4-mapped pooled sockets aggregate"
     );
 }
@@ -326,6 +327,6 @@ fn permission_limited_user() {
     assert!(codes.contains("linux.permission_denied"));
     assert!(codes.contains("linux.socket_owner_unknown"));
     assert!(codes.contains("linux.serial_unreadable"));
-    assert_eq!(rec(&t, "ep:tcp:22").name.as_deref(), Some("tcp/22"));
+    assert_eq!(rec(&t, "ep:tcp/22").name.as_deref(), Some("tcp/22"));
     assert_eq!(t.observation.source.as_str(), "local");
 }
