@@ -274,6 +274,16 @@ extern "C" fn remove_store_dir() {
     }
 }
 
+/// Removes [`STORE_DIR`] when the process exits.
+#[allow(unsafe_code)] // atexit(3) (workspace lint, Cargo.toml)
+fn remove_store_dir_at_exit() {
+    // SAFETY: registers a plain `extern "C" fn()` that takes no arguments and never unwinds
+    // (it only ignores errors); atexit has no other precondition.
+    unsafe {
+        libc::atexit(remove_store_dir);
+    }
+}
+
 const ESTATE: &str = include_str!("../../tests/fixtures/estate.jsonl");
 
 fn graphql_harness() -> &'static GraphqlHarness {
@@ -285,9 +295,7 @@ fn graphql_harness() -> &'static GraphqlHarness {
             .build()
             .expect("tokio runtime");
         STORE_DIR.get_or_init(|| Mutex::new(None));
-        unsafe {
-            libc::atexit(remove_store_dir);
-        }
+        remove_store_dir_at_exit();
         GraphqlHarness {
             rt,
             api: Mutex::new(None),

@@ -11,6 +11,9 @@
 //! The rules live in `cmdb_events` (pure); this crate does the I/O around them: the store,
 //! the clock (passed in by callers for testability), webhook delivery (`outbox`).
 
+// A library reports through its return values and `tracing`, never on the terminal.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 mod bind;
 pub mod cmdb_health;
 pub mod health;
