@@ -426,8 +426,8 @@ pub fn config(data: &[u8]) {
     let _ = config_result(data);
 }
 
-/// [`config`], returning the configuration or the error's text.
-pub fn config_result(data: &[u8]) -> Result<cmdb_server::config::Config, String> {
+/// [`config`], returning the configuration or the server's error (the binary's `anyhow`).
+pub fn config_result(data: &[u8]) -> anyhow::Result<cmdb_server::config::Config> {
     let text = String::from_utf8_lossy(data);
     let (toml, env) = match text.split_once('\0') {
         Some((t, e)) => (t, e),
@@ -438,16 +438,12 @@ pub fn config_result(data: &[u8]) -> Result<cmdb_server::config::Config, String>
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    match cmdb_server::config::Config::from_parts(toml, "fuzz.toml", vars.into_iter()) {
-        Ok(cfg) => {
-            let _ = cfg.limits.api_limits();
-            let _ = cfg.precedence();
-            let _ = cfg.store.neo4j_config();
-            let _ = cfg.store_path(std::path::Path::new("/var/lib/cmdb"));
-            Ok(cfg)
-        }
-        Err(e) => Err(format!("{e:#}")),
-    }
+    let cfg = cmdb_server::config::Config::from_parts(toml, "fuzz.toml", vars.into_iter())?;
+    let _ = cfg.limits.api_limits();
+    let _ = cfg.precedence();
+    let _ = cfg.store.neo4j_config();
+    let _ = cfg.store_path(std::path::Path::new("/var/lib/cmdb"));
+    Ok(cfg)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -770,7 +766,7 @@ mod tests {
         for (name, data) in seeds("config") {
             let r = config_result(&data);
             if name.starts_with("docker") || name == "env-overrides" {
-                r.unwrap_or_else(|e| panic!("{name}: {e}"));
+                r.unwrap_or_else(|e| panic!("{name}: {e:#}"));
             }
         }
         assert!(config_result(b"\xef\xbb\xbf[limits]\nmax_query_depth = 65\n").is_err());
