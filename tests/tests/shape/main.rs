@@ -11,14 +11,14 @@ mod sources;
 
 use std::sync::OnceLock;
 
-use cmdb_tests::cli::workspace_root;
+use cmdb_tests::cli::{cargo_metadata, workspace_root};
 use sources::{workspace_targets, Sources};
 
 fn workspace() -> &'static Sources {
     static SOURCES: OnceLock<Sources> = OnceLock::new();
     SOURCES.get_or_init(|| {
         let root = workspace_root();
-        let sources = Sources::read(&workspace_targets(&root), &|p| {
+        let sources = Sources::read(&workspace_targets(&root, &cargo_metadata()), &|p| {
             std::fs::read_to_string(root.join(p)).ok()
         });
         assert!(

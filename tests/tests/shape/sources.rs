@@ -549,25 +549,8 @@ fn quote_type(ty: &syn::Type) -> String {
 }
 
 /// The crate targets of the workspace whose code the shape rules cover (libraries, binaries,
-/// build scripts; not tests, benches or examples), from `cargo metadata`.
-pub fn workspace_targets(root: &Path) -> Vec<Target> {
-    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .output()
-        .expect("cargo metadata");
-    assert!(
-        out.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
+/// build scripts; not tests, benches or examples), from `cargo metadata` (`v`).
+pub fn workspace_targets(root: &Path, v: &serde_json::Value) -> Vec<Target> {
     let relative = |p: &str| {
         Path::new(p)
             .strip_prefix(root)
