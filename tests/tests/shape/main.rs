@@ -3,6 +3,10 @@
 //! and a code map in ARCHITECTURE.md that names every module. Every non-test source file of
 //! every workspace crate (libraries, binaries, build scripts) is parsed with `syn`; the checks
 //! themselves are tested on inline snippets in their modules. Runs in about a second.
+//!
+//! What `syn` cannot see is not checked: functions defined inside a macro invocation
+//! (`macro_rules!` bodies, `proptest! { … }`) are not measured, and references inside macro
+//! arguments are found from their tokens (`crate::a::f` in `format!(…)` counts).
 
 mod code_map;
 mod cycles;
