@@ -12,6 +12,22 @@ fi
 
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
 
+# One build, run once: incremental compilation only costs disk here (it doubled the target
+# directory; CI machines have little).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+# Formatting and lints first: they fail in minutes, before the labs and the test build
+# (rustfmt.toml; the lints are [workspace.lints] in Cargo.toml). rustup's default profile has
+# both components; a toolchain installed with the minimal profile gets them here.
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+echo "== cargo fmt --check"
+cargo fmt --all --check
+# A check build of the workspace (~3 min on 2 cores, dependencies included, before the test
+# build; the `npm ci` of the console's build script it runs is kept for the test build).
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
 echo "== lab setup"
 tests/lab/snmp/setup.sh
 tests/lab/ssh/setup.sh
@@ -29,10 +45,6 @@ cleanup() {
   tests/lab/estate/stop.sh >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-
-# One build, run once: incremental compilation only costs disk here (it doubled the target
-# directory; CI machines have little).
-export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 echo "== cargo test"
 cargo test --workspace --no-fail-fast "$@"

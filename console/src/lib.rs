@@ -3,6 +3,9 @@
 //! of the GraphQL API and nothing else (docs/console.md); this crate serves bytes, the server
 //! mounts them (it knows no HTTP server).
 
+// A library reports through its return values and `tracing`, never on the terminal.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 /// One embedded file.
 #[derive(Debug)]
 pub struct Asset {

@@ -142,6 +142,7 @@ fn spawn_reader<R: Read + Send + 'static>(
     })
 }
 
+#[allow(unsafe_code)] // kill(2): see the SAFETY note (workspace lint, Cargo.toml)
 fn kill_group(pid: u32) {
     if let Ok(pid) = i32::try_from(pid) {
         // SAFETY: plain syscall; a negative pid addresses the process group we created.

@@ -161,64 +161,17 @@ impl WebhookPayload {
 }
 
 impl AmAlert {
+    /// This alert as an event: who it is about (node and resource, from the mapped labels),
+    /// how bad it is, when, its message key, and everything else Alertmanager said as
+    /// additional info.
     fn event(
         &self,
         p: &WebhookPayload,
         m: &LabelMapping,
         now: Timestamp,
     ) -> Result<Event, EventError> {
-        let resolved = match self.status.as_str() {
-            "firing" => false,
-            "resolved" => true,
-            _ => {
-                return Err(EventError::Malformed(
-                    "`status` must be `firing` or `resolved`".into(),
-                ))
-            }
-        };
-        let labels = &self.labels;
-        let label = |names: &[String]| -> Option<(String, String)> {
-            names.iter().find_map(|n| {
-                labels
-                    .get(n)
-                    .filter(|v| !v.trim().is_empty())
-                    .map(|v| (n.clone(), v.clone()))
-            })
-        };
-        let (node_label, node_value) = label(&m.node_labels).ok_or_else(|| {
-            EventError::Malformed(format!(
-                "no node label (one of {})",
-                m.node_labels.join(", ")
-            ))
-        })?;
-        // `instance` is `host:port`: the node is the host, the port the endpoint scraped —
-        // also when another label names the node (`node="web1"` beside
-        // `instance="10.0.0.5:9100"`): the instance is the scraped target on that node.
-        let mut node = node_value.clone();
-        if node_label == "instance" {
-            if let Some(host) = strip_port(&node_value) {
-                node = host;
-            }
-        }
-        let port = labels
-            .get("instance")
-            .filter(|_| m.instance_port_as_resource)
-            .and_then(|i| node_ref(i).port);
-        let resource = label(&m.resource_labels)
-            .map(|(_, v)| v)
-            .or_else(|| port.map(|p| format!("tcp/{p}")));
-        let severity = if resolved {
-            EventSeverity::Clear
-        } else {
-            match self
-                .labels
-                .get(&m.severity_label)
-                .and_then(|s| EventSeverity::parse(s))
-            {
-                Some(EventSeverity::Clear) | None => m.default_severity,
-                Some(s) => s,
-            }
-        };
+        let resolved = self.resolved()?;
+        let node = self.node(m)?;
         let starts = time("startsAt", &self.starts_at)?;
         let ends = time("endsAt", &self.ends_at)?;
         let when = if resolved {
@@ -226,26 +179,117 @@ impl AmAlert {
         } else {
             starts.unwrap_or(now)
         };
-        let key = if self.fingerprint.trim().is_empty() {
-            let mut h = blake3::Hasher::new();
-            for (k, v) in &self.labels {
-                h.update(k.as_bytes());
-                h.update(&[0]);
-                h.update(v.as_bytes());
-                h.update(&[0]);
+        Event {
+            source: "alertmanager".into(),
+            node,
+            resource: self.resource(m),
+            event_type: self.labels.get("alertname").cloned(),
+            metric_name: None,
+            severity: self.severity(m, resolved),
+            message_key: Some(self.message_key()),
+            description: self.description(p),
+            time: when,
+            additional_info: self.additional_info(p, starts),
+        }
+        .validated()
+    }
+
+    fn resolved(&self) -> Result<bool, EventError> {
+        match self.status.as_str() {
+            "firing" => Ok(false),
+            "resolved" => Ok(true),
+            _ => Err(EventError::Malformed(
+                "`status` must be `firing` or `resolved`".into(),
+            )),
+        }
+    }
+
+    /// The first of `names` this alert has a non-blank label for: (name, value).
+    fn first_label(&self, names: &[String]) -> Option<(String, String)> {
+        names.iter().find_map(|n| {
+            self.labels
+                .get(n)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (n.clone(), v.clone()))
+        })
+    }
+
+    /// The node the alert is about. `instance` is `host:port`: the node is the host, the port
+    /// the endpoint scraped (see [`AmAlert::resource`]).
+    fn node(&self, m: &LabelMapping) -> Result<String, EventError> {
+        let (node_label, node_value) = self.first_label(&m.node_labels).ok_or_else(|| {
+            EventError::Malformed(format!(
+                "no node label (one of {})",
+                m.node_labels.join(", ")
+            ))
+        })?;
+        if node_label == "instance" {
+            if let Some(host) = strip_port(&node_value) {
+                return Ok(host);
             }
-            format!("am:{}", &h.finalize().to_hex()[..16])
-        } else {
-            format!("am:{}", self.fingerprint.trim())
-        };
-        let description = ["summary", "description", "message"]
+        }
+        Ok(node_value)
+    }
+
+    /// The resource label, else `tcp/{port}` of `instance="host:port"` when configured — also
+    /// when another label names the node (`node="web1"` beside `instance="10.0.0.5:9100"`):
+    /// the instance is the scraped target on that node.
+    fn resource(&self, m: &LabelMapping) -> Option<String> {
+        let port = self
+            .labels
+            .get("instance")
+            .filter(|_| m.instance_port_as_resource)
+            .and_then(|i| node_ref(i).port);
+        self.first_label(&m.resource_labels)
+            .map(|(_, v)| v)
+            .or_else(|| port.map(|p| format!("tcp/{p}")))
+    }
+
+    /// Clear when resolved, else the severity label's, else the mapping's default.
+    fn severity(&self, m: &LabelMapping, resolved: bool) -> EventSeverity {
+        if resolved {
+            return EventSeverity::Clear;
+        }
+        match self
+            .labels
+            .get(&m.severity_label)
+            .and_then(|s| EventSeverity::parse(s))
+        {
+            Some(EventSeverity::Clear) | None => m.default_severity,
+            Some(s) => s,
+        }
+    }
+
+    /// `am:` and Alertmanager's fingerprint, or a hash of the labels when it sent none.
+    fn message_key(&self) -> String {
+        if !self.fingerprint.trim().is_empty() {
+            return format!("am:{}", self.fingerprint.trim());
+        }
+        let mut h = blake3::Hasher::new();
+        for (k, v) in &self.labels {
+            h.update(k.as_bytes());
+            h.update(&[0]);
+            h.update(v.as_bytes());
+            h.update(&[0]);
+        }
+        format!("am:{}", &h.finalize().to_hex()[..16])
+    }
+
+    /// The first summary, description or message annotation, the alert's own before the
+    /// notification's common ones.
+    fn description(&self, p: &WebhookPayload) -> Option<String> {
+        ["summary", "description", "message"]
             .iter()
             .find_map(|k| {
                 self.annotations
                     .get(*k)
                     .or_else(|| p.common_annotations.get(*k))
             })
-            .cloned();
+            .cloned()
+    }
+
+    /// Labels, annotations, URLs, receiver, group key and start time, as Alertmanager sent them.
+    fn additional_info(&self, p: &WebhookPayload, starts: Option<Timestamp>) -> serde_json::Value {
         let mut info = serde_json::Map::new();
         info.insert(
             "labels".into(),
@@ -270,19 +314,7 @@ impl AmAlert {
         if let Some(s) = starts {
             info.insert("startsAt".into(), serde_json::Value::String(s.to_rfc3339()));
         }
-        Event {
-            source: "alertmanager".into(),
-            node,
-            resource,
-            event_type: self.labels.get("alertname").cloned(),
-            metric_name: None,
-            severity,
-            message_key: Some(key),
-            description,
-            time: when,
-            additional_info: serde_json::Value::Object(info),
-        }
-        .validated()
+        serde_json::Value::Object(info)
     }
 }
 

@@ -25,16 +25,24 @@ pub struct Timeline {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SlaTarget(f64);
 
+/// A value that is not an availability target: what was given (its first 40 characters).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an availability target such as `99.9%`")]
+pub struct SlaTargetError(String);
+
+impl SlaTargetError {
+    pub fn new(given: &str) -> SlaTargetError {
+        SlaTargetError(given.chars().take(40).collect())
+    }
+}
+
 impl SlaTarget {
     /// `99.9%`, `99.9 %` or `99.9`: a percentage above 0 and at most 100.
-    pub fn parse(s: &str) -> Result<SlaTarget, String> {
+    pub fn parse(s: &str) -> Result<SlaTarget, SlaTargetError> {
         let t = s.trim().trim_end_matches('%').trim();
         match t.parse::<f64>() {
             Ok(p) if p > 0.0 && p <= 100.0 && p.is_finite() => Ok(SlaTarget(p / 100.0)),
-            _ => Err(format!(
-                "`{}` is not an availability target such as `99.9%`",
-                s.chars().take(40).collect::<String>()
-            )),
+            _ => Err(SlaTargetError::new(s)),
         }
     }
     pub fn fraction(self) -> f64 {
@@ -85,79 +93,99 @@ pub fn figures(
         return None;
     }
     let window_ms = (to - from).num_milliseconds() as u64;
-    let mut changes = timeline.changes.clone();
-    changes.sort_by_key(|(t, _)| *t);
-    // The status at `from`, then the stretches inside the window.
-    let mut status = timeline.initial.unwrap_or(OperationalStatus::Ok);
-    let mut rest = Vec::new();
-    for (t, s) in changes {
-        if t <= from {
-            status = s;
-        } else if t < to {
-            rest.push((t, s));
-        }
+    let mut tally = Tally::default();
+    for (status, a, b) in stretches(timeline, from, to) {
+        tally.add(status, (b - a).num_milliseconds().max(0) as u64);
     }
-    let (mut down, mut at_risk, mut degraded) = (0u64, 0u64, 0u64);
-    let mut outages: Vec<u64> = Vec::new();
-    let mut in_outage: Option<u64> = None;
-    let mut cursor = from;
-    let mut close = |status: OperationalStatus,
-                     a: Timestamp,
-                     b: Timestamp,
-                     in_outage: &mut Option<u64>,
-                     outages: &mut Vec<u64>| {
-        let ms = (b - a).num_milliseconds().max(0) as u64;
-        match status {
-            OperationalStatus::Down => {
-                down += ms;
-                *in_outage = Some(in_outage.unwrap_or(0) + ms);
-            }
-            other => {
-                if let Some(len) = in_outage.take() {
-                    outages.push(len);
-                }
-                match other {
-                    OperationalStatus::AtRisk => at_risk += ms,
-                    OperationalStatus::Degraded => degraded += ms,
-                    _ => {}
-                }
-            }
-        }
-    };
-    for (t, s) in rest {
-        close(status, cursor, t, &mut in_outage, &mut outages);
-        cursor = t;
-        status = s;
-    }
-    close(status, cursor, to, &mut in_outage, &mut outages);
-    if let Some(len) = in_outage.take() {
-        outages.push(len);
-    }
+    tally.end_outage();
+    let down = tally.down;
     let up = window_ms - down;
-    let n = outages.len() as u64;
+    let n = tally.outages.len() as u64;
     let availability = up as f64 / window_ms as f64;
-    let sla = sla.map(|t| {
-        let budget = ((1.0 - t.fraction()) * window_ms as f64).round() as u64;
-        Sla {
-            target_percent: t.percent(),
-            met: down <= budget,
-            error_budget_ms: budget,
-            error_budget_left_ms: budget as i64 - down as i64,
-        }
-    });
     Some(Figures {
         from,
         to,
         window_ms,
         down_ms: down,
-        at_risk_ms: at_risk,
-        degraded_ms: degraded,
+        at_risk_ms: tally.at_risk,
+        degraded_ms: tally.degraded,
         availability_percent: availability * 100.0,
         outages: n as u32,
         mttr_ms: (n > 0).then(|| down / n),
         mtbf_ms: (n > 0).then(|| up / n),
-        sla,
+        sla: sla.map(|t| sla_of_window(t, window_ms, down)),
     })
+}
+
+/// The stretches of one status covering `[from, to)`: the status at `from` (the timeline's
+/// initial status, or its last change at or before `from`), then each change inside the window.
+fn stretches(
+    timeline: &Timeline,
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<(OperationalStatus, Timestamp, Timestamp)> {
+    let mut changes = timeline.changes.clone();
+    changes.sort_by_key(|(t, _)| *t);
+    let mut status = timeline.initial.unwrap_or(OperationalStatus::Ok);
+    let mut cursor = from;
+    let mut out = Vec::new();
+    for (t, s) in changes {
+        if t <= from {
+            status = s;
+        } else if t < to {
+            out.push((status, cursor, t));
+            cursor = t;
+            status = s;
+        }
+    }
+    out.push((status, cursor, to));
+    out
+}
+
+/// Time per status and the outages (consecutive DOWN time), added stretch by stretch.
+#[derive(Default)]
+struct Tally {
+    down: u64,
+    at_risk: u64,
+    degraded: u64,
+    /// The length of each finished outage.
+    outages: Vec<u64>,
+    /// The outage the last stretch was part of, so far.
+    in_outage: Option<u64>,
+}
+
+impl Tally {
+    fn add(&mut self, status: OperationalStatus, ms: u64) {
+        if status == OperationalStatus::Down {
+            self.down += ms;
+            self.in_outage = Some(self.in_outage.unwrap_or(0) + ms);
+            return;
+        }
+        self.end_outage();
+        match status {
+            OperationalStatus::AtRisk => self.at_risk += ms,
+            OperationalStatus::Degraded => self.degraded += ms,
+            _ => {}
+        }
+    }
+
+    fn end_outage(&mut self) {
+        if let Some(len) = self.in_outage.take() {
+            self.outages.push(len);
+        }
+    }
+}
+
+/// The SLA over a window with `down_ms` of downtime: the error budget is the time the target
+/// allows to be down.
+fn sla_of_window(target: SlaTarget, window_ms: u64, down_ms: u64) -> Sla {
+    let budget = ((1.0 - target.fraction()) * window_ms as f64).round() as u64;
+    Sla {
+        target_percent: target.percent(),
+        met: down_ms <= budget,
+        error_budget_ms: budget,
+        error_budget_left_ms: budget as i64 - down_ms as i64,
+    }
 }
 
 #[cfg(test)]

@@ -127,141 +127,20 @@ pub fn correlate(
     let mut incidents: Vec<Incident> = open.iter().filter(|i| i.is_open()).cloned().collect();
     incidents.sort_by(|a, b| a.id.cmp(&b.id));
     let before: Vec<Incident> = incidents.clone();
-    let n_open = incidents.len();
 
     let troubled: Vec<&ServiceState> = now_states
         .iter()
         .filter(|s| s.status != OperationalStatus::Ok)
         .collect();
+    place_troubled_services(&mut incidents, &troubled, now, new_id);
     let by_id: HashMap<&CiId, &ServiceState> = troubled.iter().map(|s| (&s.id, *s)).collect();
-
-    // Services already in an open incident stay there.
-    let mut placed: HashMap<CiId, usize> = HashMap::new();
-    for (i, inc) in incidents.iter().enumerate() {
-        for s in &inc.services {
-            placed.entry(s.id.clone()).or_insert(i);
-        }
-    }
-    // The others join the incident that shares a root cause, else open one.
-    let mut sorted = troubled.clone();
-    sorted.sort_by(|a, b| b.status.cmp(&a.status).then_with(|| a.id.cmp(&b.id)));
-    for s in sorted {
-        if placed.contains_key(&s.id) {
-            continue;
-        }
-        let home = incidents
-            .iter()
-            .position(|inc| s.root_causes.iter().any(|r| inc.root_causes.contains(r)));
-        let i = match home {
-            Some(i) => i,
-            None => {
-                incidents.push(Incident {
-                    id: new_id(),
-                    state: IncidentState::Open,
-                    title: String::new(),
-                    services: Vec::new(),
-                    root_causes: Vec::new(),
-                    alerts: Vec::new(),
-                    paths: Vec::new(),
-                    impact: Level::Low,
-                    urgency: Level::Low,
-                    priority: Priority::P5,
-                    opened_at: now,
-                    updated_at: now,
-                    resolved_at: None,
-                    revision: 0,
-                });
-                incidents.len() - 1
-            }
-        };
-        // Its causes join at once, so a later service sharing them finds this incident.
-        for r in &s.root_causes {
-            if !incidents[i].root_causes.contains(r) {
-                incidents[i].root_causes.push(r.clone());
-            }
-        }
-        incidents[i].services.push(IncidentService {
-            id: s.id.clone(),
-            name: s.name.clone(),
-            criticality: s.criticality,
-            status: OperationalStatus::Ok,
-            worst_status: OperationalStatus::Ok,
-        });
-        placed.insert(s.id.clone(), i);
-    }
 
     let mut out = Vec::new();
     for (i, mut inc) in incidents.into_iter().enumerate() {
-        let mut paths: Vec<Vec<CiId>> = Vec::new();
-        for svc in &mut inc.services {
-            let now_state = by_id.get(&svc.id);
-            svc.status = now_state.map(|s| s.status).unwrap_or(OperationalStatus::Ok);
-            svc.worst_status = svc.worst_status.max(svc.status);
-            if let Some(s) = now_state {
-                svc.name = s.name.clone();
-                svc.criticality = s.criticality;
-                for r in &s.root_causes {
-                    if !inc.root_causes.contains(r) {
-                        inc.root_causes.push(r.clone());
-                    }
-                }
-                for a in &s.alerts {
-                    if !inc.alerts.contains(a) {
-                        inc.alerts.push(a.clone());
-                    }
-                }
-                paths.extend(s.paths.iter().cloned());
-            }
-        }
-        let still: BTreeSet<_> = paths.into_iter().collect();
-        inc.paths = still.into_iter().collect();
-        // Impact and urgency of the most urgent service now (or, once all are OK, as reached).
-        let mut best: Option<(Priority, Level, Level)> = None;
-        for svc in &inc.services {
-            let status = if inc
-                .services
-                .iter()
-                .any(|s| s.status != OperationalStatus::Ok)
-            {
-                svc.status
-            } else {
-                svc.worst_status
-            };
-            if let (Some(p), Some(u)) = (
-                service_priority(svc.criticality, status),
-                urgency_from_status(status),
-            ) {
-                let cand = (p, impact_from_criticality(svc.criticality), u);
-                best = match best {
-                    Some(b) if b.0 <= cand.0 => Some(b),
-                    _ => Some(cand),
-                };
-            }
-        }
-        if let Some((p, impact, urgency)) = best {
-            inc.impact = impact;
-            inc.urgency = urgency;
-            inc.priority = if inc.revision == 0 {
-                p
-            } else {
-                inc.priority.min(p)
-            };
-        }
+        follow_services(&mut inc, &by_id);
+        rate(&mut inc);
         inc.title = title(&inc);
-        let all_ok = inc
-            .services
-            .iter()
-            .all(|s| s.status == OperationalStatus::Ok);
-        let kind = if i >= n_open {
-            Some(IncidentChangeKind::Opened)
-        } else if all_ok {
-            Some(IncidentChangeKind::Resolved)
-        } else if differs(&before[i], &inc) {
-            Some(IncidentChangeKind::Updated)
-        } else {
-            None
-        };
-        if let Some(kind) = kind {
+        if let Some(kind) = change_kind(before.get(i), &inc) {
             if kind == IncidentChangeKind::Resolved {
                 inc.state = IncidentState::Resolved;
                 inc.resolved_at = Some(now);
@@ -275,6 +154,150 @@ pub fn correlate(
         }
     }
     out
+}
+
+/// Services already in an open incident stay there; the others, worst first, join the incident
+/// that shares a root cause, else open one. A service's causes join at once, so a later service
+/// sharing them finds that incident.
+fn place_troubled_services(
+    incidents: &mut Vec<Incident>,
+    troubled: &[&ServiceState],
+    now: Timestamp,
+    new_id: &mut dyn FnMut() -> String,
+) {
+    let mut placed: BTreeSet<CiId> = incidents
+        .iter()
+        .flat_map(|inc| inc.services.iter().map(|s| s.id.clone()))
+        .collect();
+    let mut sorted = troubled.to_vec();
+    sorted.sort_by(|a, b| b.status.cmp(&a.status).then_with(|| a.id.cmp(&b.id)));
+    for s in sorted {
+        if !placed.insert(s.id.clone()) {
+            continue;
+        }
+        let home = incidents
+            .iter()
+            .position(|inc| s.root_causes.iter().any(|r| inc.root_causes.contains(r)));
+        let i = home.unwrap_or_else(|| {
+            incidents.push(Incident::opening(new_id(), now));
+            incidents.len() - 1
+        });
+        let inc = &mut incidents[i];
+        add_new(&mut inc.root_causes, &s.root_causes);
+        inc.services.push(IncidentService {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            criticality: s.criticality,
+            status: OperationalStatus::Ok,
+            worst_status: OperationalStatus::Ok,
+        });
+    }
+}
+
+impl Incident {
+    /// A new incident, before its services join (revision 0: not yet told to anyone).
+    fn opening(id: String, now: Timestamp) -> Incident {
+        Incident {
+            id,
+            state: IncidentState::Open,
+            title: String::new(),
+            services: Vec::new(),
+            root_causes: Vec::new(),
+            alerts: Vec::new(),
+            paths: Vec::new(),
+            impact: Level::Low,
+            urgency: Level::Low,
+            priority: Priority::P5,
+            opened_at: now,
+            updated_at: now,
+            resolved_at: None,
+            revision: 0,
+        }
+    }
+}
+
+/// Appends the items of `new` that `list` does not hold yet, in order.
+fn add_new<T: Clone + PartialEq>(list: &mut Vec<T>, new: &[T]) {
+    for x in new {
+        if !list.contains(x) {
+            list.push(x.clone());
+        }
+    }
+}
+
+/// Each service of the incident takes its status now (OK when not troubled) and its worst so
+/// far; the incident gathers the root causes and alerts of its troubled services and keeps
+/// their current paths.
+fn follow_services(inc: &mut Incident, now: &HashMap<&CiId, &ServiceState>) {
+    let mut paths: BTreeSet<Vec<CiId>> = BTreeSet::new();
+    for svc in &mut inc.services {
+        let now_state = now.get(&svc.id);
+        svc.status = now_state.map(|s| s.status).unwrap_or(OperationalStatus::Ok);
+        svc.worst_status = svc.worst_status.max(svc.status);
+        if let Some(s) = now_state {
+            svc.name = s.name.clone();
+            svc.criticality = s.criticality;
+            add_new(&mut inc.root_causes, &s.root_causes);
+            add_new(&mut inc.alerts, &s.alerts);
+            paths.extend(s.paths.iter().cloned());
+        }
+    }
+    inc.paths = paths.into_iter().collect();
+}
+
+/// Impact and urgency of the most urgent service now (or, once all are OK, as reached); the
+/// priority only rises within an episode.
+fn rate(inc: &mut Incident) {
+    let any_troubled = inc
+        .services
+        .iter()
+        .any(|s| s.status != OperationalStatus::Ok);
+    let mut best: Option<(Priority, Level, Level)> = None;
+    for svc in &inc.services {
+        let status = if any_troubled {
+            svc.status
+        } else {
+            svc.worst_status
+        };
+        if let (Some(p), Some(u)) = (
+            service_priority(svc.criticality, status),
+            urgency_from_status(status),
+        ) {
+            let cand = (p, impact_from_criticality(svc.criticality), u);
+            best = match best {
+                Some(b) if b.0 <= cand.0 => Some(b),
+                _ => Some(cand),
+            };
+        }
+    }
+    if let Some((p, impact, urgency)) = best {
+        inc.impact = impact;
+        inc.urgency = urgency;
+        inc.priority = if inc.revision == 0 {
+            p
+        } else {
+            inc.priority.min(p)
+        };
+    }
+}
+
+/// Opened (it was not open before), resolved (all its services are OK), updated (something a
+/// receiver would see changed), or nothing to tell.
+fn change_kind(before: Option<&Incident>, inc: &Incident) -> Option<IncidentChangeKind> {
+    let Some(before) = before else {
+        return Some(IncidentChangeKind::Opened);
+    };
+    let all_ok = inc
+        .services
+        .iter()
+        .all(|s| s.status == OperationalStatus::Ok);
+    if all_ok {
+        Some(IncidentChangeKind::Resolved)
+    } else if differs(before, inc) {
+        Some(IncidentChangeKind::Updated)
+    } else {
+        None
+    }
 }
 
 /// A change worth telling receivers about (not just a re-computation with the same answer).

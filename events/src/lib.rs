@@ -13,6 +13,9 @@
 //!
 //! Invariant: nothing here reads a clock, a file or the network; callers pass the time in.
 
+// A library reports through its return values and `tracing`, never on the terminal.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod alert;
 pub mod alertmanager;
 pub mod event;

@@ -274,6 +274,16 @@ extern "C" fn remove_store_dir() {
     }
 }
 
+/// Removes [`STORE_DIR`] when the process exits.
+#[allow(unsafe_code)] // atexit(3) (workspace lint, Cargo.toml)
+fn remove_store_dir_at_exit() {
+    // SAFETY: registers a plain `extern "C" fn()` that takes no arguments and never unwinds
+    // (it only ignores errors); atexit has no other precondition.
+    unsafe {
+        libc::atexit(remove_store_dir);
+    }
+}
+
 const ESTATE: &str = include_str!("../../tests/fixtures/estate.jsonl");
 
 fn graphql_harness() -> &'static GraphqlHarness {
@@ -285,9 +295,7 @@ fn graphql_harness() -> &'static GraphqlHarness {
             .build()
             .expect("tokio runtime");
         STORE_DIR.get_or_init(|| Mutex::new(None));
-        unsafe {
-            libc::atexit(remove_store_dir);
-        }
+        remove_store_dir_at_exit();
         GraphqlHarness {
             rt,
             api: Mutex::new(None),
@@ -418,8 +426,8 @@ pub fn config(data: &[u8]) {
     let _ = config_result(data);
 }
 
-/// [`config`], returning the configuration or the error's text.
-pub fn config_result(data: &[u8]) -> Result<cmdb_server::config::Config, String> {
+/// [`config`], returning the configuration or the server's error (the binary's `anyhow`).
+pub fn config_result(data: &[u8]) -> anyhow::Result<cmdb_server::config::Config> {
     let text = String::from_utf8_lossy(data);
     let (toml, env) = match text.split_once('\0') {
         Some((t, e)) => (t, e),
@@ -430,16 +438,12 @@ pub fn config_result(data: &[u8]) -> Result<cmdb_server::config::Config, String>
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    match cmdb_server::config::Config::from_parts(toml, "fuzz.toml", vars.into_iter()) {
-        Ok(cfg) => {
-            let _ = cfg.limits.api_limits();
-            let _ = cfg.precedence();
-            let _ = cfg.store.neo4j_config();
-            let _ = cfg.store_path(std::path::Path::new("/var/lib/cmdb"));
-            Ok(cfg)
-        }
-        Err(e) => Err(format!("{e:#}")),
-    }
+    let cfg = cmdb_server::config::Config::from_parts(toml, "fuzz.toml", vars.into_iter())?;
+    let _ = cfg.limits.api_limits();
+    let _ = cfg.precedence();
+    let _ = cfg.store.neo4j_config();
+    let _ = cfg.store_path(std::path::Path::new("/var/lib/cmdb"));
+    Ok(cfg)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -762,7 +766,7 @@ mod tests {
         for (name, data) in seeds("config") {
             let r = config_result(&data);
             if name.starts_with("docker") || name == "env-overrides" {
-                r.unwrap_or_else(|e| panic!("{name}: {e}"));
+                r.unwrap_or_else(|e| panic!("{name}: {e:#}"));
             }
         }
         assert!(config_result(b"\xef\xbb\xbf[limits]\nmax_query_depth = 65\n").is_err());

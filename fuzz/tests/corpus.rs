@@ -179,12 +179,15 @@ fn fxhash(d: &[u8]) -> u64 {
 
 /// Aborts the process when one input runs past the limit: a hang must fail CI, not stall it.
 struct Watchdog {
-    current: Arc<Mutex<Option<(Instant, String, Vec<u8>)>>>,
+    current: Arc<Mutex<Option<Running>>>,
 }
+
+/// The input being run: since when, what it is, its bytes.
+type Running = (Instant, String, Vec<u8>);
 
 impl Watchdog {
     fn start(target: &'static str, limit: Duration) -> Watchdog {
-        let current: Arc<Mutex<Option<(Instant, String, Vec<u8>)>>> = Arc::new(Mutex::new(None));
+        let current: Arc<Mutex<Option<Running>>> = Arc::new(Mutex::new(None));
         let c = Arc::downgrade(&current);
         std::thread::spawn(move || loop {
             std::thread::sleep(Duration::from_millis(200));

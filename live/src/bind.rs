@@ -41,7 +41,18 @@ pub struct Binder<'a> {
     store: &'a dyn GraphStore,
     /// Use an `instance` port as the resource when no resource label names one.
     instance_port_as_resource: bool,
-    nodes: HashMap<String, Result<Ci, String>>,
+    nodes: HashMap<String, Result<Ci, Unbound>>,
+}
+
+/// Why an event's node names no CI; the text is the alert binding's reason.
+#[derive(Debug, Clone, thiserror::Error)]
+enum Unbound {
+    #[error("node {0:?} is not a name, address or MAC")]
+    NotANode(String),
+    #[error("node {node:?} matches {} CIs ({}): not bound", .names.len(), .names.join(", "))]
+    Ambiguous { node: String, names: Vec<String> },
+    #[error("no current CI has the name, address or MAC of node {0:?}")]
+    NotFound(String),
 }
 
 impl<'a> Binder<'a> {
@@ -70,7 +81,7 @@ impl<'a> Binder<'a> {
         };
         let host = match host {
             Ok(h) => h,
-            Err(reason) => return Ok(Binding::unbound(reason)),
+            Err(reason) => return Ok(Binding::unbound(reason.to_string())),
         };
         let wanted = match resource.filter(|r| !r.trim().is_empty()) {
             Some(r) => resource_ref(r),
@@ -115,9 +126,9 @@ impl<'a> Binder<'a> {
         &self,
         node: &str,
         keys: &[NodeKey],
-    ) -> Result<Result<Ci, String>, StoreError> {
+    ) -> Result<Result<Ci, Unbound>, StoreError> {
         if keys.is_empty() {
-            return Ok(Err(format!("node {node:?} is not a name, address or MAC")));
+            return Ok(Err(Unbound::NotANode(node.to_string())));
         }
         let mut ambiguous = None;
         for k in keys {
@@ -152,21 +163,18 @@ impl<'a> Binder<'a> {
                 match cis.len() {
                     0 => {}
                     1 => return Ok(Ok(cis.remove(0))),
-                    n => {
-                        ambiguous.get_or_insert(format!(
-                            "node {node:?} matches {n} CIs ({}): not bound",
-                            cis.iter()
-                                .map(|c| c.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ));
+                    _ => {
+                        ambiguous.get_or_insert(Unbound::Ambiguous {
+                            node: node.to_string(),
+                            names: cis.iter().map(|c| c.name.clone()).collect(),
+                        });
                     }
                 }
             }
         }
-        Ok(Err(ambiguous.unwrap_or_else(|| {
-            format!("no current CI has the name, address or MAC of node {node:?}")
-        })))
+        Ok(Err(
+            ambiguous.unwrap_or_else(|| Unbound::NotFound(node.to_string()))
+        ))
     }
 
     async fn find_resource(

@@ -1,7 +1,7 @@
 //! Service-level figures of one service or CI over a window, from its stored status timeline
 //! (`events::figures` does the arithmetic).
 
-use cmdb_events::figures::{figures, Figures, SlaTarget, Timeline};
+use cmdb_events::figures::{figures, Figures, SlaTarget, SlaTargetError, Timeline};
 use cmdb_model::{CiId, Timestamp};
 use cmdb_store::ops::IncidentQuery;
 use cmdb_store::GraphStore;
@@ -27,13 +27,13 @@ pub struct SubjectHealth {
 }
 
 /// The SLA target of a CI: attribute `slaTarget` (or `sla_target`), e.g. `99.9%`.
-pub fn sla_of(ci: &cmdb_model::Ci) -> Result<Option<SlaTarget>, String> {
+pub fn sla_of(ci: &cmdb_model::Ci) -> Result<Option<SlaTarget>, SlaTargetError> {
     let v = ci.attr("slaTarget").or_else(|| ci.attr("sla_target"));
     match v {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(s)) => SlaTarget::parse(s).map(Some),
         Some(serde_json::Value::Number(n)) => SlaTarget::parse(&n.to_string()).map(Some),
-        Some(other) => Err(format!("slaTarget {other} is not a percentage")),
+        Some(other) => Err(SlaTargetError::new(&other.to_string())),
     }
 }
 
@@ -63,7 +63,7 @@ pub async fn subject_health(
     }
     let (sla, sla_problem) = match sla_of(&ci) {
         Ok(s) => (s, None),
-        Err(e) => (None, Some(e)),
+        Err(e) => (None, Some(e.to_string())),
     };
     let Some(figures) = figures(&timeline, from, to, sla) else {
         return Err(LiveError::Invalid(HealthError::EmptyWindow.to_string()));

@@ -11,9 +11,13 @@
 //! The rules live in `cmdb_events` (pure); this crate does the I/O around them: the store,
 //! the clock (passed in by callers for testability), webhook delivery (`outbox`).
 
+// A library reports through its return values and `tracing`, never on the terminal.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 mod bind;
 pub mod cmdb_health;
 pub mod health;
+mod intake;
 pub mod outbox;
 mod status;
 
@@ -22,11 +26,12 @@ use std::sync::Arc;
 
 use cmdb_events::alertmanager::LabelMapping;
 use cmdb_events::incident::{correlate, IncidentChange};
-use cmdb_events::{AlertChange, Event, StateMapping};
+use cmdb_events::{Event, StateMapping};
 use cmdb_model::impact::ImpactOptions;
 use cmdb_model::Timestamp;
 use cmdb_store::ops::{AlertRecord, OpsBatch};
 use cmdb_store::{GraphStore, StoreError};
+use intake::AlertChanges;
 use tokio::sync::broadcast;
 
 pub use bind::Binder;
@@ -280,97 +285,29 @@ impl Live {
         }
     }
 
+    /// Apply each intake's events in order, recompute status once if an alert moved it,
+    /// commit everything once, then tell subscribers; one summary per intake.
     async fn process_intakes(
         &self,
         intakes: &[(Vec<Event>, Timestamp)],
     ) -> Result<Vec<IngestSummary>, LiveError> {
-        let ops = self.store.ops();
-        let mut keys: Vec<String> = intakes
-            .iter()
-            .flat_map(|(evs, _)| evs.iter().map(Event::key))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let mut latest: HashMap<String, AlertRecord> = ops.latest_alerts(&keys).await?;
-        let mut changed: Vec<String> = Vec::new(); // alert ids, first change order
-        let mut by_id: HashMap<String, AlertRecord> = HashMap::new();
+        let mut changes = AlertChanges::load(self.store.ops(), intakes).await?;
         let mut binder = Binder::new(&*self.store, self.cfg.instance_port_as_resource);
-        let mut status_moved = false;
         let mut summaries = Vec::with_capacity(intakes.len());
-        let mut newest = None;
-
         for (events, now) in intakes {
-            let now = *now;
-            newest = newest.max(Some(now));
             let mut summary = IngestSummary::default();
             for (i, e) in events.iter().enumerate() {
-                let key = e.key();
-                let current = latest.get(&key);
-                let change = cmdb_events::alert::apply(current.map(|r| &r.alert), e);
-                let rec = match change {
-                    AlertChange::Ignored(why) => {
-                        summary.ignored.push(Ignored {
-                            index: i,
-                            reason: why.as_str(),
-                        });
-                        summary.alert_ids.push(current.map(|r| r.id.clone()));
-                        continue;
-                    }
-                    AlertChange::Opened(alert) => {
-                        summary.opened += 1;
-                        let binding = binder.bind(&alert.node, alert.resource.as_deref()).await?;
-                        if binding.ci.is_none() {
-                            summary.unbound += 1;
-                        }
-                        status_moved |= binding.ci.is_some();
-                        AlertRecord {
-                            id: uuid::Uuid::new_v4().to_string(),
-                            alert,
-                            binding,
-                            received_first: now,
-                            received_last: now,
-                        }
-                    }
-                    AlertChange::Updated {
-                        alert,
-                        severity_changed,
-                    } => {
-                        summary.updated += 1;
-                        let prev = current.expect("an update has an alert");
-                        status_moved |= severity_changed && prev.binding.ci.is_some();
-                        AlertRecord {
-                            alert,
-                            received_last: now,
-                            ..prev.clone()
-                        }
-                    }
-                    AlertChange::Closed(alert) => {
-                        summary.closed += 1;
-                        let prev = current.expect("a clear closes an alert");
-                        status_moved |= prev.binding.ci.is_some();
-                        AlertRecord {
-                            alert,
-                            received_last: now,
-                            ..prev.clone()
-                        }
-                    }
-                };
-                summary.accepted += 1;
-                summary.alert_ids.push(Some(rec.id.clone()));
-                if !by_id.contains_key(&rec.id) {
-                    changed.push(rec.id.clone());
-                }
-                by_id.insert(rec.id.clone(), rec.clone());
-                latest.insert(key, rec);
+                changes.apply(i, e, *now, &mut binder, &mut summary).await?;
             }
             summaries.push(summary);
         }
-
+        let status_moved = changes.status_moved;
         let mut batch = OpsBatch {
-            alerts: changed.iter().filter_map(|id| by_id.remove(id)).collect(),
+            alerts: changes.into_records(),
             ..Default::default()
         };
         let mut notices = Vec::new();
+        let newest = intakes.iter().map(|(_, now)| *now).max();
         if let (true, Some(now)) = (status_moved, newest) {
             self.recompute(&mut batch, &mut notices, now).await?;
         }

@@ -12,6 +12,27 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The workspace's packages and targets: `cargo metadata --no-deps` as JSON.
+pub fn cargo_metadata() -> serde_json::Value {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace_root())
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("cargo metadata's JSON")
+}
+
 /// Path to a freshly built `cmdb` binary (built once per test process, same profile as the
 /// tests, so `cargo test` alone is enough).
 pub fn cmdb_bin() -> PathBuf {

@@ -264,8 +264,17 @@ fn parse_oid(c: &[u8]) -> Vec<u32> {
     out
 }
 
-/// (version, community, pdu tag, request id, first requested OID)
-fn parse_request(b: &[u8]) -> Option<(i64, Vec<u8>, u8, Vec<u8>, Vec<u32>)> {
+/// What the lab's agent reads of a request.
+struct Request {
+    version: i64,
+    community: Vec<u8>,
+    pdu_tag: u8,
+    request_id: Vec<u8>,
+    /// The first requested OID.
+    oid: Vec<u32>,
+}
+
+fn parse_request(b: &[u8]) -> Option<Request> {
     let (_, msg, _) = read_tlv(b)?;
     let (_, ver, rest) = read_tlv(msg)?;
     let (_, comm, rest) = read_tlv(rest)?;
@@ -277,7 +286,13 @@ fn parse_request(b: &[u8]) -> Option<(i64, Vec<u8>, u8, Vec<u8>, Vec<u32>)> {
     let (_, vb, _) = read_tlv(vbl)?;
     let (_, oid, _) = read_tlv(vb)?;
     let version = ver.iter().fold(0i64, |a, x| (a << 8) | *x as i64);
-    Some((version, comm.to_vec(), tag, reqid.to_vec(), parse_oid(oid)))
+    Some(Request {
+        version,
+        community: comm.to_vec(),
+        pdu_tag: tag,
+        request_id: reqid.to_vec(),
+        oid: parse_oid(oid),
+    })
 }
 
 fn response(
@@ -351,7 +366,14 @@ pub async fn bad_agent(mode: Misbehaviour) -> BadAgent {
             let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
                 return;
             };
-            let Some((version, comm, tag, reqid, oid)) = parse_request(&buf[..n]) else {
+            let Some(Request {
+                version,
+                community: comm,
+                pdu_tag: tag,
+                request_id: reqid,
+                oid,
+            }) = parse_request(&buf[..n])
+            else {
                 continue;
             };
             let reply = match mode {

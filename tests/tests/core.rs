@@ -6,27 +6,11 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use cmdb_store::{EmbeddedOptions, EmbeddedStore, GraphStore};
-use cmdb_tests::cli::{base_command, cmdb, stderr, stdout, workspace_root};
+use cmdb_tests::cli::{base_command, cargo_metadata, cmdb, stderr, stdout, workspace_root};
 
 /// Direct dependencies of every workspace crate, from `cargo metadata`.
 fn workspace_deps() -> BTreeMap<String, BTreeSet<String>> {
-    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(workspace_root())
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .output()
-        .expect("cargo metadata");
-    assert!(
-        out.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = cargo_metadata();
     let mut map = BTreeMap::new();
     for p in v["packages"].as_array().unwrap() {
         let deps = p["dependencies"]

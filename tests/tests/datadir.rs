@@ -91,7 +91,12 @@ fn server_and_cli_give_the_same_answers_whoever_writes() {
     let out = cmdb(&data, &["import", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let db1 = id_of(&server, "db1");
-    let a = same_answers(&server, &data, &[db1.clone()], "after cmdb import");
+    let a = same_answers(
+        &server,
+        &data,
+        std::slice::from_ref(&db1),
+        "after cmdb import",
+    );
     assert_eq!(a["impact"]["affectedCount"], 3, "{a}");
     assert_eq!(a["down"].as_array().unwrap().len(), 3, "{a}");
 
@@ -99,12 +104,22 @@ fn server_and_cli_give_the_same_answers_whoever_writes() {
     let (api, pg) = (process_id(&server, "api"), process_id(&server, "postgres"));
     let r = cli_graphql(&data, "mutation($f: ID!, $t: ID!) { closeRelationship(type: DEPENDS_ON, from: $f, to: $t) { status } }", json!({"f": api, "t": pg}));
     assert_eq!(r["data"]["closeRelationship"]["status"], "CLOSED", "{r}");
-    let a = same_answers(&server, &data, &[db1.clone()], "after a CLI mutation");
+    let a = same_answers(
+        &server,
+        &data,
+        std::slice::from_ref(&db1),
+        "after a CLI mutation",
+    );
     assert_eq!(a["impact"]["affectedCount"], 1, "{a}");
 
     // The server writes; a CLI process opened afterwards and one reading meanwhile agree.
     server.ok("mutation($f: ID!, $t: ID!) { upsertRelationship(input: {type: DEPENDS_ON, from: $f, to: $t}) { status } }", json!({"f": api, "t": pg}));
-    let a = same_answers(&server, &data, &[db1.clone()], "after a server mutation");
+    let a = same_answers(
+        &server,
+        &data,
+        std::slice::from_ref(&db1),
+        "after a server mutation",
+    );
     assert_eq!(a["impact"]["affectedCount"], 3, "{a}");
 
     // `cmdb discover` (this machine) while the server runs.
@@ -136,7 +151,7 @@ fn server_and_cli_give_the_same_answers_whoever_writes() {
     let a = same_answers(
         &server,
         &data,
-        &[local.clone()],
+        std::slice::from_ref(&local),
         "after cmdb discover --local",
     );
     assert!(

@@ -411,7 +411,11 @@ async fn change_risk_ranks_services_and_flags_weak_evidence() {
         .await;
     assert_eq!(d["changeRisk"]["windowStart"], Value::Null);
     // Shop: weight 5 × DEGRADED (1) × breadth 4 (web1, web1:8080, pool, lb).
-    assert_eq!(d["changeRisk"]["services"][0]["score"], 5 * 1 * 4);
+    let (weight, degraded, breadth) = (5, 1, 4);
+    assert_eq!(
+        d["changeRisk"]["services"][0]["score"],
+        weight * degraded * breadth
+    );
     // Bad windows and unknown ids are clear errors.
     for bad in [
         json!("tomorrow"),

@@ -431,14 +431,13 @@ async fn host_db1_old_style_tables() {
 #[tokio::test]
 async fn topology_neighbours_resolve_to_the_real_devices() {
     // every placeholder neighbour's identifiers match the identifiers the real device reports
-    let mut devices: BTreeMap<
-        String,
-        (
-            BTreeSet<String>,
-            BTreeSet<String>,
-            BTreeMap<String, BTreeSet<String>>,
-        ),
-    > = BTreeMap::new();
+    // hostname → (MACs, IPs, interface name → its identifiers)
+    type Identity = (
+        BTreeSet<String>,
+        BTreeSet<String>,
+        BTreeMap<String, BTreeSet<String>>,
+    );
+    let mut devices: BTreeMap<String, Identity> = BTreeMap::new();
     let mut observations = Vec::new();
     for a in lab::topology() {
         let o = sim(a).await;

@@ -178,13 +178,12 @@ async fn estate_is_discovered_into_the_expected_observations_and_graph() {
 /// relationships between those.
 #[derive(Debug, PartialEq, Eq)]
 struct Graph {
-    cis: BTreeSet<(String, String, bool, String)>,
-    rels: BTreeSet<(
-        String,
-        (String, String, bool, String),
-        (String, String, bool, String),
-    )>,
+    cis: BTreeSet<CiShape>,
+    rels: BTreeSet<(String, CiShape, CiShape)>,
 }
+
+/// A CI as the comparison sees it: (class, name, placeholder, host).
+type CiShape = (String, String, bool, String);
 
 async fn store_graph(observations: &[Observation]) -> Graph {
     use cmdb_store::{

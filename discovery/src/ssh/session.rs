@@ -270,6 +270,7 @@ impl SshTransport {
         }
     }
 
+    #[allow(unsafe_code)] // poll(2): see the SAFETY note (workspace lint, Cargo.toml)
     fn wait_readable(&self, max: Duration) {
         let mut fds = libc::pollfd {
             fd: self.raw.as_raw_fd(),
