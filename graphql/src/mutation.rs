@@ -2,48 +2,20 @@
 //! (`GraphStore::ingest`) as an observation of source `manual` with an empty scope, so it obeys
 //! source precedence and lands in history like any discovered change.
 
-use crate::state;
-use async_graphql::{Context, Guard, InputObject, Json, Object, SimpleObject, ID};
+use async_graphql::{Context, InputObject, Json, Object, SimpleObject, ID};
 use cmdb_model::{
-    CiClass, CiId, EvidenceKind, Observation, Record, RelType, RelationshipObs, RunId, Scope,
-    Source,
+    CiClass, CiId, EvidenceKind, Observation, Record, RelType, RelationshipObs, Source,
 };
-use cmdb_store::IngestReport;
 use serde_json::{Map, Value};
 
 use crate::error::{gql, ApiError, ApiResultExt};
-use crate::events::CiChange;
-use crate::query::{require_ci, require_service};
+use crate::guard::{Role, RoleGuard};
+use crate::loaders::CiObj;
+use crate::manual::{check_name, ingest, manual_observation, outcome_of, publish, reference};
+use crate::resolve::{require_ci, require_service, state};
 use crate::services::{map_now, mapping_attributes, ServiceRuleInput};
-use crate::types::*;
-use crate::{ApiState, Role};
-
-/// Allows the field only to callers with at least `min` role.
-pub struct RoleGuard {
-    min: Role,
-}
-
-impl RoleGuard {
-    pub fn new(min: Role) -> Self {
-        RoleGuard { min }
-    }
-}
-
-impl Guard for RoleGuard {
-    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        let role = ctx.data_opt::<Role>().copied().unwrap_or(Role::Reader);
-        if role >= self.min {
-            Ok(())
-        } else {
-            Err(gql(ApiError::Forbidden(format!(
-                "this operation needs the {} role; the caller is a {}",
-                self.min.as_str(),
-                role.as_str()
-            ))))
-        }
-    }
-}
-
+use crate::types::{BusinessServiceObj, CiClassG, RelTypeG, RelationshipObj};
+use crate::ApiState;
 #[derive(InputObject)]
 #[graphql(name = "UpsertCIInput")]
 pub struct UpsertCiInput {
@@ -128,71 +100,6 @@ pub struct DeletePayload {
 
 pub struct MutationRoot;
 
-fn manual_observation() -> Observation {
-    Observation::new(Source::manual(), RunId::generate(), Scope::none())
-}
-
-/// A record that addresses an existing CI by id without changing it.
-fn reference(key: &str, ci: &cmdb_model::Ci) -> Record {
-    Record {
-        key: key.into(),
-        class: Some(ci.class),
-        id: Some(ci.id.clone()),
-        ..Default::default()
-    }
-}
-
-async fn ingest(state: &ApiState, obs: Observation) -> async_graphql::Result<IngestReport> {
-    let records = obs.records.len();
-    let rels = obs.relationships.len();
-    let report = state.store.ingest(obs, &state.ingest).await.api()?;
-    tracing::info!(
-        records,
-        relationships = rels,
-        created = report.created,
-        updated = report.updated,
-        relationships_created = report.relationships_created,
-        errors = report.errors.len(),
-        "manual change ingested"
-    );
-    if !report.errors.is_empty() {
-        let msgs: Vec<String> = report
-            .errors
-            .iter()
-            .map(|e| match &e.field {
-                Some(f) => format!("{} ({}, field `{f}`): {}", e.record, e.code, e.message),
-                None => format!("{} ({}): {}", e.record, e.code, e.message),
-            })
-            .collect();
-        let codes: Vec<async_graphql::Value> = report
-            .errors
-            .iter()
-            .map(|e| async_graphql::Value::from(e.code.clone()))
-            .collect();
-        use async_graphql::ErrorExtensions;
-        return Err(ApiError::InvalidInput(msgs.join("; "))
-            .extend()
-            .extend_with(|_, x| x.set("reasons", codes)));
-    }
-    Ok(report)
-}
-
-fn outcome_of(report: &IngestReport, key: &str) -> Option<(CiId, bool, String)> {
-    let e = report.explanations.iter().find(|e| e.record == key)?;
-    let ci = e.ci.clone()?;
-    let created = matches!(e.outcome, cmdb_model::Outcome::Created { .. });
-    Some((ci, created, e.sentence()))
-}
-
-fn publish(state: &ApiState, id: &CiId, kind: &str) {
-    state.events.publish_ci_change(CiChange {
-        id: ID(id.0.clone()),
-        kind: kind.into(),
-        source: Source::MANUAL.into(),
-        at: cmdb_model::now(),
-    });
-}
-
 fn check_criticality(c: i32) -> async_graphql::Result<()> {
     if (1..=5).contains(&c) {
         Ok(())
@@ -201,18 +108,6 @@ fn check_criticality(c: i32) -> async_graphql::Result<()> {
             "criticality must be 1–5 (got {c})"
         ))))
     }
-}
-
-fn check_name(n: &str) -> async_graphql::Result<()> {
-    if n.trim().is_empty() {
-        return Err(gql(ApiError::InvalidInput("name must not be empty".into())));
-    }
-    if n.len() > 500 {
-        return Err(gql(ApiError::LimitExceeded(
-            "name longer than 500 characters".into(),
-        )));
-    }
-    Ok(())
 }
 
 async fn add_members(
