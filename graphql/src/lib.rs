@@ -24,7 +24,7 @@ use async_graphql::{Data, Request, Response, Schema};
 use cmdb_store::GraphStore;
 
 pub use error::{ApiError, ApiResultExt};
-pub use events::{CiChange, DiscoveryProgress, EventBus};
+pub use events::{CiChange, CiChangeKind, DiscoveryProgress, EventBus};
 pub use guard::{RequestLimits, Role};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;

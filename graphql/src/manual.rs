@@ -7,7 +7,7 @@ use cmdb_model::{CiId, Observation, Record, RunId, Scope, Source};
 use cmdb_store::IngestReport;
 
 use crate::error::{gql, ApiError, ApiResultExt};
-use crate::events::CiChange;
+use crate::events::{CiChange, CiChangeKind};
 use crate::ApiState;
 
 pub fn manual_observation() -> Observation {
@@ -65,10 +65,10 @@ pub fn outcome_of(report: &IngestReport, key: &str) -> Option<(CiId, bool, Strin
     Some((ci, created, e.sentence()))
 }
 
-pub fn publish(state: &ApiState, id: &CiId, kind: &str) {
+pub fn publish(state: &ApiState, id: &CiId, kind: CiChangeKind) {
     state.events.publish_ci_change(CiChange {
         id: async_graphql::ID(id.0.clone()),
-        kind: kind.into(),
+        kind,
         source: Source::MANUAL.into(),
         at: cmdb_model::now(),
     });

@@ -9,6 +9,7 @@ use cmdb_model::{
 use serde_json::{Map, Value};
 
 use crate::error::{gql, ApiError, ApiResultExt};
+use crate::events::CiChangeKind;
 use crate::guard::{Role, RoleGuard};
 use crate::loaders::CiObj;
 use crate::manual::{check_name, ingest, manual_observation, outcome_of, publish, reference};
@@ -207,7 +208,7 @@ impl MutationRoot {
             .await
             .api()?
             .ok_or_else(|| gql(ApiError::Internal(format!("CI {id} vanished after upsert"))))?;
-        publish(s, &ci.id, "UPSERTED");
+        publish(s, &ci.id, CiChangeKind::Upserted);
         Ok(UpsertCiPayload {
             ci: ci.into(),
             created,
@@ -236,7 +237,7 @@ impl MutationRoot {
             .close_relationship(&key, Source::MANUAL)
             .await
             .map_err(|e| gql(ApiError::from(e)))?;
-        publish(s, &key.from, "RELATIONSHIP_CLOSED");
+        publish(s, &key.from, CiChangeKind::RelationshipClosed);
         Ok(RelationshipObj::new(rel))
     }
 
@@ -287,8 +288,8 @@ impl MutationRoot {
                 "relationship {key} not found after upsert"
             )))
         })?;
-        publish(s, &from.id, "RELATIONSHIP_UPSERTED");
-        publish(s, &to.id, "RELATIONSHIP_UPSERTED");
+        publish(s, &from.id, CiChangeKind::RelationshipUpserted);
+        publish(s, &to.id, CiChangeKind::RelationshipUpserted);
         Ok(RelationshipObj::new(rel))
     }
 
@@ -298,7 +299,7 @@ impl MutationRoot {
         let s = state(ctx)?;
         let ci = require_ci(s, id.as_str()).await?;
         let ci = s.store.retire(&ci.id, Source::MANUAL).await.api()?;
-        publish(s, &ci.id, "RETIRED");
+        publish(s, &ci.id, CiChangeKind::Retired);
         Ok(ci.into())
     }
 
@@ -372,7 +373,7 @@ impl MutationRoot {
             .await
             .api()?
             .ok_or_else(|| gql(ApiError::Internal(format!("service {id} vanished"))))?;
-        publish(s, &ci.id, "UPSERTED");
+        publish(s, &ci.id, CiChangeKind::Upserted);
         Ok(BusinessServiceObj(ci.into()))
     }
 
@@ -458,7 +459,7 @@ impl MutationRoot {
             .await
             .api()?
             .ok_or_else(|| gql(ApiError::Internal(format!("service {} vanished", svc.id))))?;
-        publish(s, &ci.id, "UPSERTED");
+        publish(s, &ci.id, CiChangeKind::Upserted);
         Ok(BusinessServiceObj(ci.into()))
     }
 
@@ -472,7 +473,7 @@ impl MutationRoot {
         let s = state(ctx)?;
         let svc = require_service(s, id.as_str()).await?;
         s.store.delete(&svc.id, Source::MANUAL).await.api()?;
-        publish(s, &svc.id, "DELETED");
+        publish(s, &svc.id, CiChangeKind::Deleted);
         Ok(DeletePayload {
             id: ID(svc.id.0),
             deleted: true,

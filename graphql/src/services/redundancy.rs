@@ -5,6 +5,7 @@ use cmdb_model::{Ci, Record};
 use cmdb_store::services as sm;
 
 use crate::error::{gql, ApiError, ApiResultExt};
+use crate::events::CiChangeKind;
 use crate::manual::{manual_observation, publish};
 use crate::ApiState;
 
@@ -39,7 +40,7 @@ pub async fn set_redundancy(
         .api()?
         .ok_or_else(|| gql(ApiError::Internal(format!("group {} vanished", group.id))))?;
     tracing::info!(group = %ci.id, min_up, "redundancy set by hand");
-    publish(s, &ci.id, "UPSERTED");
+    publish(s, &ci.id, CiChangeKind::Upserted);
     Ok(ci)
 }
 
