@@ -34,7 +34,7 @@ mod variables;
 pub use document::check_document;
 pub use limits::{RequestLimits, MAX_DEPTH_SETTING};
 pub use request::{check_request, RequestGuard};
-pub use role::{may_ingest, EventsOnly, IngestGuard, Role, RoleGuard};
+pub use role::{may_ingest, EventsOnly, IngestGuard, Role, RoleGuard, UnknownRole};
 pub use text::scan_text;
 pub use variables::check_variables;
 

@@ -25,6 +25,11 @@ pub enum Role {
     Admin,
 }
 
+/// A role name that is none of `events`, `reader`, `editor`, `admin`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role `{0}` (events, reader, editor, admin)")]
+pub struct UnknownRole(pub String);
+
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -42,16 +47,14 @@ impl Role {
 }
 
 impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
         match s {
             "events" => Ok(Role::Events),
             "reader" => Ok(Role::Reader),
             "editor" => Ok(Role::Editor),
             "admin" => Ok(Role::Admin),
-            _ => Err(format!(
-                "unknown role `{s}` (events, reader, editor, admin)"
-            )),
+            _ => Err(UnknownRole(s.to_string())),
         }
     }
 }

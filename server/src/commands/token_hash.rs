@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 pub async fn run(_ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
-    let role: cmdb_graphql::Role = args.role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let role: cmdb_graphql::Role = args.role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     // The config's own reading of `expires_at`, so what is printed loads.
     let expires_at = cmdb_server::config::TokenConfig {
         name: args.name.clone(),

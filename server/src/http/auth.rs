@@ -141,7 +141,7 @@ impl Auth {
             let role: Role = t
                 .role
                 .parse()
-                .map_err(|e: String| anyhow::anyhow!("[[auth.tokens]] `{}`: {e}", t.name))?;
+                .map_err(|e| anyhow::anyhow!("[[auth.tokens]] `{}`: {e}", t.name))?;
             let expires_at = t.expiry().map_err(anyhow::Error::msg)?;
             if let Some(at) = expires_at {
                 let left = at - Utc::now();
