@@ -13,15 +13,48 @@ const MAX_WINDOW_DAYS: i64 = 366;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChangeWindowScalar(pub ChangeWindow);
 
-fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+/// Why a change window was refused (the message the caller reads).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeWindowError {
+    #[error("`{text}` is not an RFC 3339 time: {source}")]
+    NotATime {
+        text: String,
+        source: chrono::ParseError,
+    },
+    #[error("`{0}` is not an ISO 8601 duration such as PT2H or P1DT30M")]
+    NotADuration(String),
+    #[error("the window ends ({end}) before it starts ({start})")]
+    EndsBeforeStart {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+    #[error("a change window longer than {} days", MAX_WINDOW_DAYS)]
+    TooLong,
+    #[error("a change window longer than {} characters", MAX_WINDOW_TEXT)]
+    TextTooLong,
+    #[error("`{0}` is not a change window: give `start/end`, `start/duration` or a duration")]
+    NotAWindow(String),
+    #[error("a change window object needs `start` and one of `end` or `duration` (strings)")]
+    ObjectFields,
+    #[error("a change window is a string or an object")]
+    NotTextOrObject,
+}
+
+/// The longest change window text accepted.
+const MAX_WINDOW_TEXT: usize = 200;
+
+fn parse_instant(s: &str) -> Result<DateTime<Utc>, ChangeWindowError> {
     DateTime::parse_from_rfc3339(s.trim())
         .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| format!("`{s}` is not an RFC 3339 time: {e}"))
+        .map_err(|source| ChangeWindowError::NotATime {
+            text: s.to_string(),
+            source,
+        })
 }
 
 /// ISO 8601 durations of days, hours, minutes and seconds (`P1DT2H30M`, `PT45M`).
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("`{s}` is not an ISO 8601 duration such as PT2H or P1DT30M");
+fn parse_duration(s: &str) -> Result<Duration, ChangeWindowError> {
+    let bad = || ChangeWindowError::NotADuration(s.to_string());
     let t = s.trim().to_ascii_uppercase();
     let rest = t.strip_prefix('P').ok_or_else(bad)?;
     let (date, time) = match rest.split_once('T') {
@@ -60,25 +93,21 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
-fn window(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<ChangeWindow, String> {
+fn window(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<ChangeWindow, ChangeWindowError> {
     if end <= start {
-        return Err(format!(
-            "the window ends ({end}) before it starts ({start})"
-        ));
+        return Err(ChangeWindowError::EndsBeforeStart { start, end });
     }
     if end - start > Duration::days(MAX_WINDOW_DAYS) {
-        return Err(format!(
-            "a change window longer than {MAX_WINDOW_DAYS} days"
-        ));
+        return Err(ChangeWindowError::TooLong);
     }
     Ok(ChangeWindow { start, end })
 }
 
 impl ChangeWindowScalar {
-    fn parse_str(s: &str) -> Result<ChangeWindow, String> {
+    fn parse_str(s: &str) -> Result<ChangeWindow, ChangeWindowError> {
         let s = s.trim();
-        if s.len() > 200 {
-            return Err("a change window longer than 200 characters".into());
+        if s.len() > MAX_WINDOW_TEXT {
+            return Err(ChangeWindowError::TextTooLong);
         }
         match s.split_once('/') {
             Some((a, b)) => {
@@ -94,9 +123,7 @@ impl ChangeWindowScalar {
                 let start = Utc::now();
                 window(start, start + parse_duration(s)?)
             }
-            None => Err(format!(
-                "`{s}` is not a change window: give `start/end`, `start/duration` or a duration"
-            )),
+            None => Err(ChangeWindowError::NotAWindow(s.to_string())),
         }
     }
 }
@@ -117,12 +144,15 @@ impl ScalarType for ChangeWindowScalar {
                     })
                 };
                 match (get("start"), get("end"), get("duration")) {
-                    (Some(s), Some(e), None) => parse_instant(s).and_then(|s| parse_instant(e).and_then(|e| window(s, e))),
-                    (Some(s), None, Some(d)) => parse_instant(s).and_then(|s| parse_duration(d).and_then(|d| window(s, s + d))),
-                    _ => Err("a change window object needs `start` and one of `end` or `duration` (strings)".into()),
+                    (Some(s), Some(e), None) => {
+                        parse_instant(s).and_then(|s| parse_instant(e).and_then(|e| window(s, e)))
+                    }
+                    (Some(s), None, Some(d)) => parse_instant(s)
+                        .and_then(|s| parse_duration(d).and_then(|d| window(s, s + d))),
+                    _ => Err(ChangeWindowError::ObjectFields),
                 }
             }
-            _ => Err("a change window is a string or an object".into()),
+            _ => Err(ChangeWindowError::NotTextOrObject),
         };
         w.map(ChangeWindowScalar).map_err(InputValueError::custom)
     }
