@@ -185,3 +185,13 @@ pub enum IncidentChangeKindG {
     Updated,
     Resolved,
 }
+
+/// What a live status change is about.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "StatusSubjectKind", remote = "cmdb_store::ops::SubjectKind")]
+pub enum SubjectKindG {
+    /// A business service (status from the impact engine).
+    Service,
+    /// A CI monitoring reports on (status from its open alerts).
+    Ci,
+}

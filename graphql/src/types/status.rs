@@ -4,7 +4,7 @@ use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use super::alert::{alerts_by_id, AlertObj};
-use super::enums::OperationalStatusG;
+use super::enums::{OperationalStatusG, SubjectKindG};
 use super::service::BusinessServiceObj;
 use crate::loaders::{CiLoaderExt, CiObj};
 use crate::resolve::ids;
@@ -64,8 +64,7 @@ impl ServiceStatusObj {
 #[graphql(name = "ServiceStatusChange")]
 pub struct StatusChangeG {
     pub id: ID,
-    /// SERVICE or CI.
-    pub kind: String,
+    pub kind: SubjectKindG,
     pub previous: OperationalStatusG,
     pub status: OperationalStatusG,
     pub at: DateTime<Utc>,
@@ -75,7 +74,7 @@ impl From<&cmdb_live::StatusChangeNotice> for StatusChangeG {
     fn from(n: &cmdb_live::StatusChangeNotice) -> Self {
         StatusChangeG {
             id: ID(n.change.subject.to_string()),
-            kind: n.kind.as_str().into(),
+            kind: n.kind.into(),
             previous: n.previous.into(),
             status: n.change.status.into(),
             at: n.change.at,
