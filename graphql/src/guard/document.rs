@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{Directive, ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    Directive, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
+};
 use async_graphql::{Pos, Positioned, ServerError};
 use async_graphql_value::{ConstValue, Value};
 
@@ -214,37 +216,52 @@ pub fn check_document(doc: &ExecutableDocument, limits: &RequestLimits) -> Resul
     c.fragments()?;
     // What validation visits: every fragment definition and every operation, spreads
     // expanded where the validator's inline visitors expand them.
-    let mut total = Size::default();
-    for (name, size) in &c.fragments {
-        // The depth visitor measures fragment definitions on their own too.
-        if size.depth > limits.max_query_depth as u64 {
-            return Err(limit_error(
-                "max_query_depth",
-                format!(
-                    "fragment `{name}` nests fields {} levels deep, more than the maximum of {}",
-                    size.depth, limits.max_query_depth
-                ),
-                None,
-            ));
-        }
-        total.add(size);
-    }
-    for f in doc.fragments.values() {
-        c.directives(&f.node.directives)?;
-        total.directives = total
-            .directives
-            .saturating_add(f.node.directives.len() as u64);
-    }
+    let mut total = c.fragment_definitions()?;
     for (_, op) in doc.operations.iter() {
-        let op = &op.node;
-        c.directives(&op.directives)?;
-        total.directives = total.directives.saturating_add(op.directives.len() as u64);
+        total.add(&c.operation(&op.node)?);
+    }
+    check_totals(&total, limits)
+}
+
+impl<'a> DocCheck<'a> {
+    /// Every fragment definition on its own: its depth (the depth visitor measures
+    /// definitions too), its directives; their expanded sizes summed.
+    fn fragment_definitions(&self) -> Result<Size, ServerError> {
+        let limits = self.limits;
+        let mut total = Size::default();
+        for (name, size) in &self.fragments {
+            if size.depth > limits.max_query_depth as u64 {
+                return Err(limit_error(
+                    "max_query_depth",
+                    format!(
+                        "fragment `{name}` nests fields {} levels deep, more than the maximum of {}",
+                        size.depth, limits.max_query_depth
+                    ),
+                    None,
+                ));
+            }
+            total.add(size);
+        }
+        for f in self.doc.fragments.values() {
+            self.directives(&f.node.directives)?;
+            total.directives = total
+                .directives
+                .saturating_add(f.node.directives.len() as u64);
+        }
+        Ok(total)
+    }
+
+    /// One operation: its directives and variable defaults, then its selection set's depth
+    /// and nesting; its expanded size (its own directives included).
+    fn operation(&self, op: &'a OperationDefinition) -> Result<Size, ServerError> {
+        let limits = self.limits;
+        self.directives(&op.directives)?;
         for v in &op.variable_definitions {
             if let Some(d) = &v.node.default_value {
-                c.const_value(&d.node, d.pos)?;
+                self.const_value(&d.node, d.pos)?;
             }
         }
-        let size = c.selection_set(&op.selection_set)?;
+        let mut size = self.selection_set(&op.selection_set)?;
         if size.depth > limits.max_query_depth as u64 {
             return Err(limit_error(
                 "max_query_depth",
@@ -267,8 +284,13 @@ pub fn check_document(doc: &ExecutableDocument, limits: &RequestLimits) -> Resul
                 Some(op.selection_set.pos),
             ));
         }
-        total.add(&size);
+        size.directives = size.directives.saturating_add(op.directives.len() as u64);
+        Ok(size)
     }
+}
+
+/// The document's expanded selections, aliases and directives against their limits.
+fn check_totals(total: &Size, limits: &RequestLimits) -> Result<(), ServerError> {
     if total.selections > limits.max_selections as u64 {
         return Err(limit_error(
             "max_selections",
