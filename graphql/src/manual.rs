@@ -3,7 +3,7 @@
 //! `ciChanged` subscribers.
 
 use async_graphql::ErrorExtensions;
-use cmdb_model::{CiId, Observation, Record, RunId, Scope, Source};
+use cmdb_model::{Ci, CiId, Observation, Record, RunId, Scope, Source};
 use cmdb_store::IngestReport;
 
 use crate::error::{gql, ApiError, ApiResultExt};
@@ -84,4 +84,13 @@ pub fn check_name(n: &str) -> async_graphql::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A CI just written, read back as stored (INTERNAL if it is gone).
+pub async fn reread(state: &ApiState, id: &CiId) -> async_graphql::Result<Ci> {
+    state.store.get(id).await.api()?.ok_or_else(|| {
+        gql(ApiError::Internal(format!(
+            "{id} vanished after a manual write"
+        )))
+    })
 }

@@ -6,7 +6,7 @@ use cmdb_store::services as sm;
 
 use crate::error::{gql, ApiError, ApiResultExt};
 use crate::events::CiChangeKind;
-use crate::manual::{manual_observation, publish};
+use crate::manual::{manual_observation, publish, reread};
 use crate::ApiState;
 
 /// Write `min_up` (and `at_risk_up`) on `group` as source `manual`, after checking them
@@ -33,12 +33,7 @@ pub async fn set_redundancy(
             e.record, e.code, e.message
         ))));
     }
-    let ci = s
-        .store
-        .get(&group.id)
-        .await
-        .api()?
-        .ok_or_else(|| gql(ApiError::Internal(format!("group {} vanished", group.id))))?;
+    let ci = reread(s, &group.id).await?;
     tracing::info!(group = %ci.id, min_up, "redundancy set by hand");
     publish(s, &ci.id, CiChangeKind::Upserted);
     Ok(ci)
