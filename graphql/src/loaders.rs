@@ -248,7 +248,7 @@ pub async fn level_rels(
         .or_insert_with(|| Arc::new(OnceCell::new()))
         .clone();
     let got = cell
-        .get_or_try_init(|| async { l.fetch_level(level.clone(), &args).await.map(|v| v) })
+        .get_or_try_init(|| async { l.fetch_level(level.clone(), &args).await })
         .await
         .map_err(|e| to_gql(&e))?;
     Ok(got.clone())

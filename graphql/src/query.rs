@@ -29,6 +29,8 @@ impl QueryRoot {
 
     /// CIs matching `filter`, ordered, Relay-paginated, with the total count.
     #[graphql(complexity = "crate::resolve::page_complexity(first, last, child_complexity)")]
+    // The arguments are the field's GraphQL arguments (filter, order, Relay paging).
+    #[allow(clippy::too_many_arguments)]
     async fn cis(
         &self,
         ctx: &Context<'_>,
@@ -127,7 +129,11 @@ impl QueryRoot {
                 .map(Into::into)
                 .collect(),
         };
-        let mut reached = s.store.traverse(&[start.id.clone()], &q).await.api()?;
+        let mut reached = s
+            .store
+            .traverse(std::slice::from_ref(&start.id), &q)
+            .await
+            .api()?;
         reached.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
         Ok(reached
             .into_iter()

@@ -32,6 +32,9 @@ impl Size {
     }
 }
 
+/// A fragment being walked: its name, its direct spreads, how many of them are handled.
+type Frame<'a> = (&'a str, Vec<(&'a str, Pos)>, usize);
+
 struct DocCheck<'a> {
     doc: &'a ExecutableDocument,
     limits: &'a RequestLimits,
@@ -152,8 +155,7 @@ impl<'a> DocCheck<'a> {
             if marks.contains_key(root.as_str()) {
                 continue;
             }
-            // (fragment, its direct spreads, how many of them are handled)
-            let mut stack: Vec<(&'a str, Vec<(&'a str, Pos)>, usize)> = Vec::new();
+            let mut stack: Vec<Frame<'a>> = Vec::new();
             marks.insert(root.as_str(), Mark::Open);
             stack.push((
                 root.as_str(),

@@ -186,7 +186,11 @@ impl MutationRoot {
             types: vec![rel_type],
             include_closed: true,
         };
-        let rels = s.store.relationships(&[key.from.clone()], &q).await.api()?;
+        let rels = s
+            .store
+            .relationships(std::slice::from_ref(&key.from), &q)
+            .await
+            .api()?;
         let rel = rels.into_iter().find(|r| r.key() == key).ok_or_else(|| {
             gql(ApiError::Internal(format!(
                 "relationship {key} not found after upsert"
