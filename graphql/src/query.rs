@@ -112,10 +112,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<Vec<ReachedCi>> {
         let s = state(ctx)?;
         let max_depth = check_depth(s, max_depth)?;
-        let limit = match first {
-            Some(_) => s.page_size(first, None)?,
-            None => s.limits.max_page_size,
-        };
+        let limit = s.at_most(first)?;
         let start = require_ci(s, id.as_str()).await?;
         let q = st::TraverseQuery {
             direction: match direction {

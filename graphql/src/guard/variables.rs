@@ -15,35 +15,23 @@ pub fn check_variables(
     let mut todo: Vec<(&ConstValue, usize)> = vars.values().map(|v| (v, 0)).collect();
     while let Some((v, depth)) = todo.pop() {
         match v {
+            ConstValue::List(_) | ConstValue::Object(_) if depth + 1 > limits.max_value_depth => {
+                return Err(limit_error(
+                    "max_value_depth",
+                    format!(
+                        "a variable's value nests more than {} levels deep",
+                        limits.max_value_depth
+                    ),
+                    None,
+                ));
+            }
             ConstValue::List(items) => {
-                if depth + 1 > limits.max_value_depth {
-                    return Err(limit_error(
-                        "max_value_depth",
-                        format!(
-                            "a variable's value nests more than {} levels deep",
-                            limits.max_value_depth
-                        ),
-                        None,
-                    ));
-                }
                 if items.len() > limits.max_list_items {
                     return Err(list_error(items.len(), limits, None));
                 }
                 todo.extend(items.iter().map(|i| (i, depth + 1)));
             }
-            ConstValue::Object(fields) => {
-                if depth + 1 > limits.max_value_depth {
-                    return Err(limit_error(
-                        "max_value_depth",
-                        format!(
-                            "a variable's value nests more than {} levels deep",
-                            limits.max_value_depth
-                        ),
-                        None,
-                    ));
-                }
-                todo.extend(fields.values().map(|i| (i, depth + 1)));
-            }
+            ConstValue::Object(fields) => todo.extend(fields.values().map(|i| (i, depth + 1))),
             _ => {}
         }
     }

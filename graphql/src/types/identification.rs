@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use cmdb_model as m;
 
 use super::enums::IdentificationOutcomeG;
+use crate::resolve::ids;
 
 /// An identifier key a CI holds: what identification finds it by.
 #[derive(SimpleObject, Debug, Clone)]
@@ -61,7 +62,7 @@ impl From<&m::Identification> for IdentificationG {
             source: i.source.0.clone(),
             run_id: i.run_id.as_ref().map(|r| r.0.clone()),
             at: i.at,
-            merged: i.merged.iter().map(|c| ID(c.0.clone())).collect(),
+            merged: ids(&i.merged),
         }
     }
 }

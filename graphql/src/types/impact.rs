@@ -9,7 +9,7 @@ use super::enums::{CiClassG, RelTypeG, SeverityG};
 use super::service::{criticality_of, sla_target_of, BusinessServiceObj};
 use crate::error::ApiResultExt;
 use crate::loaders::{CiLoaderExt, CiObj};
-use crate::resolve::state;
+use crate::resolve::{ids, state};
 use cmdb_model::impact::GraphEdge;
 
 /// An affected business service and why.
@@ -37,11 +37,7 @@ impl ImpactedService {
     /// CI-id chains `failing CI, …, service` that explain the impact (shortest first-found,
     /// lexicographic order).
     async fn paths(&self) -> Vec<Vec<ID>> {
-        self.0
-            .paths
-            .iter()
-            .map(|p| p.iter().map(|c| ID(c.0.clone())).collect())
-            .collect()
+        self.0.paths.iter().map(|p| ids(p)).collect()
     }
     /// More explaining chains exist than were returned.
     async fn paths_truncated(&self) -> bool {
@@ -85,21 +81,21 @@ impl ImpactedService {
     /// without the process holding it (TCP-MIB without process ids, SSH without root), so the
     /// dependency it stands for is a guess. Empty when every hop rests on facts.
     async fn host_level_edges(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ChainHop>> {
-        let s = state(ctx)?;
-        let found = cmdb_store::analysis::host_level_edges(s.store.as_ref(), &self.0.path_edges)
-            .await
-            .api()?;
-        Ok(found.iter().map(Into::into).collect())
+        Ok(self.host_level(ctx).await?.iter().map(Into::into).collect())
     }
     /// Whether any hop of the answer rests on host-level evidence only (see `hostLevelEdges`).
     async fn rests_on_host_level_evidence(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(!self.host_level(ctx).await?.is_empty())
+    }
+}
+
+impl ImpactedService {
+    /// The hops of `path_edges` that rest on host-level evidence only.
+    async fn host_level(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GraphEdge>> {
         let s = state(ctx)?;
-        Ok(
-            !cmdb_store::analysis::host_level_edges(s.store.as_ref(), &self.0.path_edges)
-                .await
-                .api()?
-                .is_empty(),
-        )
+        cmdb_store::analysis::host_level_edges(s.store.as_ref(), &self.0.path_edges)
+            .await
+            .api()
     }
 }
 
@@ -181,11 +177,7 @@ impl ImpactReportObj {
         ctx.load_cis(&self.report.failing).await
     }
     async fn failing_ids(&self) -> Vec<ID> {
-        self.report
-            .failing
-            .iter()
-            .map(|c| ID(c.0.clone()))
-            .collect()
+        ids(&self.report.failing)
     }
     /// Affected business services, worst and nearest first.
     async fn services(&self) -> Vec<ImpactedService> {
@@ -205,10 +197,7 @@ impl ImpactReportObj {
         first: Option<i32>,
     ) -> async_graphql::Result<Vec<ImpactedCi>> {
         let state = state(ctx)?;
-        let limit = match first {
-            Some(_) => state.page_size(first, None)?,
-            None => state.limits.max_page_size,
-        };
+        let limit = state.at_most(first)?;
         Ok(self
             .report
             .affected
@@ -292,6 +281,6 @@ impl SinglePointOfFailureG {
     }
     /// One chain `this CI, …, service` along which its failure takes the service down.
     async fn path(&self) -> Vec<ID> {
-        self.0.path.iter().map(|i| ID(i.0.clone())).collect()
+        ids(&self.0.path)
     }
 }

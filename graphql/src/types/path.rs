@@ -4,6 +4,7 @@ use async_graphql::{Context, Object, ID};
 
 use super::impact::ChainHop;
 use crate::loaders::{CiLoaderExt, CiObj};
+use crate::resolve::ids;
 use cmdb_model::impact::GraphEdge;
 use cmdb_model::CiId;
 use cmdb_store::analysis::{self as an, ChainDirection};
@@ -28,7 +29,7 @@ pub struct DependencyChain {
 impl DependencyChain {
     /// CI ids from `from` to `to`.
     async fn ids(&self) -> Vec<ID> {
-        self.ids.iter().map(|i| ID(i.0.clone())).collect()
+        ids(&self.ids)
     }
     async fn cis(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CiObj>> {
         ctx.load_cis(&self.ids).await

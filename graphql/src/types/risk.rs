@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::enums::{RelTypeG, SeverityG};
 use super::impact::{ImpactReportObj, ImpactedService};
+use crate::resolve::ids;
 use cmdb_model::impact::GraphEdge;
 use cmdb_store::analysis::{self as an, WeakReason};
 
@@ -122,7 +123,7 @@ impl ChangeRiskG {
         self.risk.window.map(|w| w.end)
     }
     async fn changed_ids(&self) -> Vec<ID> {
-        self.risk.changed.iter().map(|i| ID(i.0.clone())).collect()
+        ids(&self.risk.changed)
     }
     /// Touched services, highest score first.
     async fn services(&self) -> Vec<ServiceRiskG> {
