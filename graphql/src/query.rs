@@ -1,3 +1,6 @@
+//! The CMDB queries: a CI, the `cis` list and the search box, dependencies, business
+//! services, `impact` and store counts.
+
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, ID};

@@ -1,3 +1,6 @@
+//! Subscriptions: CI changes and discovery progress from the event bus, service status and
+//! incident changes from the live side; a lagging subscriber skips what it missed.
+
 use async_graphql::{Context, Subscription, ID};
 use futures::{Stream, StreamExt};
 use tokio::sync::broadcast;

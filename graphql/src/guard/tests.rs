@@ -1,9 +1,10 @@
 //! The request limits against ordinary documents and hostile ones.
 
+use std::time::{Duration, Instant};
+
 use async_graphql::{Request, ServerError};
 
 use super::{check_request, RequestLimits};
-use std::time::{Duration, Instant};
 
 fn limits() -> RequestLimits {
     RequestLimits::default()

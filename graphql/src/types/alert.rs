@@ -2,14 +2,15 @@
 
 use async_graphql::{Context, InputObject, Json, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use cmdb_store::ops::AlertRecord;
 
-use super::enums::AlertStateG;
 use crate::error::ApiResultExt;
 use crate::guard::RoleGuard;
 use crate::loaders::{CiLoaderExt, CiObj};
 use crate::resolve::state;
 use crate::Role;
-use cmdb_store::ops::AlertRecord;
+
+use super::enums::AlertStateG;
 
 pub(super) async fn alerts_by_id(
     ctx: &Context<'_>,

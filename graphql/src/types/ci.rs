@@ -1,5 +1,6 @@
 //! The `CI` type: its fields, attributes with provenance, relationships and history (batched
 //! per level), and the CI connection.
+
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Json, Object, SimpleObject, ID};
@@ -8,6 +9,10 @@ use cmdb_model as m;
 use cmdb_store as st;
 use serde_json::Value;
 
+use crate::error::{gql, ApiError, ApiResultExt};
+use crate::loaders::{level_rels, CiObj, RelArgs};
+use crate::resolve::{page_request, state};
+
 use super::enums::{CiClassG, CiStatusG, RelTypeG};
 use super::history::HistoryConnection;
 use super::identification::{CiIdentifierG, IdentificationG};
@@ -15,9 +20,6 @@ use super::page::{decode_offset, encode_offset, PageInfo};
 use super::relationship::{
     RelDirection, RelationshipConnection, RelationshipEdge, RelationshipObj,
 };
-use crate::error::{gql, ApiError, ApiResultExt};
-use crate::loaders::{level_rels, CiObj, RelArgs};
-use crate::resolve::{page_request, state};
 
 /// An attribute with its provenance.
 #[derive(SimpleObject, Debug, Clone)]

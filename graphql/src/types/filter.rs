@@ -6,8 +6,9 @@ use cmdb_model as m;
 use cmdb_store as st;
 use serde_json::Value;
 
-use super::enums::{CiClassG, CiStatusG};
 use crate::error::ApiError;
+
+use super::enums::{CiClassG, CiStatusG};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
 #[graphql(name = "CIOrderField")]

@@ -3,8 +3,9 @@
 use async_graphql::{SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use super::enums::CiClassG;
 use crate::resolve::ids;
+
+use super::enums::CiClassG;
 
 /// Service-level figures of a service or CI over a window.
 #[derive(SimpleObject)]

@@ -4,8 +4,9 @@ use async_graphql::{SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use cmdb_model as m;
 
-use super::enums::IdentificationOutcomeG;
 use crate::resolve::ids;
+
+use super::enums::IdentificationOutcomeG;
 
 /// An identifier key a CI holds: what identification finds it by.
 #[derive(SimpleObject, Debug, Clone)]

@@ -1,16 +1,18 @@
 //! Impact answers: `ImpactReport`, affected services, groups and CIs, the hops of a failure
 //! chain, single points of failure.
+
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, SimpleObject, ID};
 use cmdb_model as m;
+use cmdb_model::impact::GraphEdge;
 
-use super::enums::{CiClassG, RelTypeG, SeverityG};
-use super::service::{criticality_of, sla_target_of, BusinessServiceObj};
 use crate::error::ApiResultExt;
 use crate::loaders::{CiLoaderExt, CiObj};
 use crate::resolve::{ids, state};
-use cmdb_model::impact::GraphEdge;
+
+use super::enums::{CiClassG, RelTypeG, SeverityG};
+use super::service::{criticality_of, sla_target_of, BusinessServiceObj};
 
 /// An affected business service and why.
 #[derive(Clone, Debug)]

@@ -3,10 +3,11 @@
 use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
-use super::alert::{alerts_by_id, AlertObj};
-use super::enums::{IncidentChangeKindG, IncidentStateG, LevelG, OperationalStatusG};
 use crate::loaders::{CiLoaderExt, CiObj};
 use crate::resolve::ids;
+
+use super::alert::{alerts_by_id, AlertObj};
+use super::enums::{IncidentChangeKindG, IncidentStateG, LevelG, OperationalStatusG};
 
 #[derive(SimpleObject)]
 #[graphql(name = "IncidentService")]

@@ -2,12 +2,13 @@
 
 use async_graphql::{Enum, Object, SimpleObject, ID};
 use cmdb_model as m;
+use cmdb_model::Ci;
+
+use crate::loaders::CiObj;
 
 use super::enums::{CiClassG, ImpactFlowG, RelTypeG};
 use super::relationship::EvidenceG;
 use super::service::ServiceDefinitionObj;
-use crate::loaders::CiObj;
-use cmdb_model::Ci;
 
 /// A node's part in a service map.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, PartialOrd, Ord)]

@@ -1,13 +1,14 @@
 //! `path`: the dependency chains between two CIs.
 
 use async_graphql::{Context, Object, ID};
-
-use super::impact::ChainHop;
-use crate::loaders::{CiLoaderExt, CiObj};
-use crate::resolve::ids;
 use cmdb_model::impact::GraphEdge;
 use cmdb_model::CiId;
 use cmdb_store::analysis::{self as an, ChainDirection};
+
+use crate::loaders::{CiLoaderExt, CiObj};
+use crate::resolve::ids;
+
+use super::impact::ChainHop;
 
 /// Which way the dependency runs between the two CIs of `path`.
 #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]

@@ -1,4 +1,5 @@
 //! The `Relationship` type, its evidence, direction argument and connection.
+
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, Json, Object, SimpleObject, ID};
@@ -7,9 +8,10 @@ use cmdb_model as m;
 use cmdb_store as st;
 use serde_json::Value;
 
+use crate::loaders::{CiLoaderExt, CiObj, Level};
+
 use super::enums::{EvidenceKindG, RelStatusG, RelTypeG};
 use super::page::PageInfo;
-use crate::loaders::{CiLoaderExt, CiObj, Level};
 
 /// Relationship direction relative to a CI.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]

@@ -1,14 +1,16 @@
 //! `changeRisk`: services a change touches, their scores and the weak edges answers rest on.
+
 use std::sync::Arc;
 
 use async_graphql::{Object, ID};
 use chrono::{DateTime, Utc};
+use cmdb_model::impact::GraphEdge;
+use cmdb_store::analysis::{self as an, WeakReason};
+
+use crate::resolve::ids;
 
 use super::enums::{RelTypeG, SeverityG};
 use super::impact::{ImpactReportObj, ImpactedService};
-use crate::resolve::ids;
-use cmdb_model::impact::GraphEdge;
-use cmdb_store::analysis::{self as an, WeakReason};
 
 #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum WeakEdgeReason {

@@ -4,15 +4,16 @@
 use async_graphql::{Context, Json, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use cmdb_model as m;
+use cmdb_model::Ci;
 use cmdb_store as st;
+use cmdb_store::services::{self as sm, ServiceDefinition, ServiceKind};
 use serde_json::Value;
 
-use super::enums::{CiStatusG, OperationalStatusG, ServiceKindG};
 use crate::error::ApiResultExt;
 use crate::loaders::{level_rels, CiLoaderExt, CiObj, RelArgs};
 use crate::resolve::state;
-use cmdb_model::Ci;
-use cmdb_store::services::{self as sm, ServiceDefinition, ServiceKind};
+
+use super::enums::{CiStatusG, OperationalStatusG, ServiceKindG};
 
 /// A business service: a CI of class BusinessService with attributes `criticality` (1–5),
 /// `owner`, `sla_target`, and members linked by `member MEMBER_OF service`.

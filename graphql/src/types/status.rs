@@ -2,14 +2,15 @@
 
 use async_graphql::{Context, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use cmdb_events::OperationalStatus;
+use cmdb_store::ops::SubjectKind;
+
+use crate::loaders::{CiLoaderExt, CiObj};
+use crate::resolve::ids;
 
 use super::alert::{alerts_by_id, AlertObj};
 use super::enums::{OperationalStatusG, SubjectKindG};
 use super::service::BusinessServiceObj;
-use crate::loaders::{CiLoaderExt, CiObj};
-use crate::resolve::ids;
-use cmdb_events::OperationalStatus;
-use cmdb_store::ops::SubjectKind;
 
 /// A business service's operational status and what drives it.
 pub struct ServiceStatusObj {
