@@ -58,7 +58,9 @@ pub async fn mapping_attributes(
     if let Some(r) = rule {
         let rule = r.to_rule();
         if !rule.is_empty() {
-            let filter = rule.filter().map_err(|e| gql(ApiError::InvalidInput(e)))?;
+            let filter = rule
+                .filter()
+                .map_err(|e| gql(ApiError::InvalidInput(e.to_string())))?;
             let page = state
                 .store
                 .find(

@@ -221,13 +221,16 @@ impl ServiceDefinitionObj {
     }
     /// A stored definition that cannot be used (a rule naming an unknown class…).
     async fn definition_error(&self) -> Option<String> {
-        ServiceDefinition::of(&self.0).err().or_else(|| {
-            ServiceDefinition::of(&self.0)
-                .ok()?
-                .rule
-                .as_ref()
-                .and_then(|r| r.filter().err())
-        })
+        ServiceDefinition::of(&self.0)
+            .err()
+            .or_else(|| {
+                ServiceDefinition::of(&self.0)
+                    .ok()?
+                    .rule
+                    .as_ref()
+                    .and_then(|r| r.filter().err())
+            })
+            .map(|e| e.to_string())
     }
     async fn entry_points(&self) -> Vec<String> {
         ServiceDefinition::of(&self.0)
