@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 
 use crate::error::{gql, ApiError};
-use crate::mutation::RoleGuard;
-use crate::{ApiState, Role};
+use crate::guard::{Role, RoleGuard};
+use crate::ApiState;
 
 /// What a caller asks to discover. Credentials are named; their secrets stay in the config.
 #[derive(Debug, Clone, Default)]

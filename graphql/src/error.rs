@@ -80,6 +80,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<cmdb_live::LiveError> for ApiError {
+    fn from(e: cmdb_live::LiveError) -> Self {
+        match e {
+            cmdb_live::LiveError::Store(s) => s.into(),
+            cmdb_live::LiveError::Invalid(m) => ApiError::InvalidInput(m),
+        }
+    }
+}
+
 impl ErrorExtensions for ApiError {
     fn extend(&self) -> async_graphql::Error {
         let code = self.code();

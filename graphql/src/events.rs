@@ -8,8 +8,7 @@ use tokio::sync::broadcast;
 #[graphql(name = "CIChange")]
 pub struct CiChange {
     pub id: async_graphql::ID,
-    /// `UPSERTED`, `RETIRED`, `DELETED`, `RELATIONSHIP_UPSERTED`.
-    pub kind: String,
+    pub kind: CiChangeKind,
     pub source: String,
     pub at: chrono::DateTime<chrono::Utc>,
 }
@@ -75,4 +74,20 @@ impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
     }
+}
+
+/// What happened to a CI that `ciChanged` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(name = "CIChangeKind")]
+pub enum CiChangeKind {
+    /// Created or changed (`upsertCi`, a business service defined or updated, `setRedundancy`).
+    Upserted,
+    /// Retired by hand.
+    Retired,
+    /// Deleted (a business service).
+    Deleted,
+    /// A relationship from or to it was asserted.
+    RelationshipUpserted,
+    /// A relationship from it was closed by hand.
+    RelationshipClosed,
 }

@@ -10,8 +10,10 @@ pub mod events;
 pub mod guard;
 pub mod live;
 mod loaders;
+mod manual;
 mod mutation;
 mod query;
+mod resolve;
 mod services;
 mod subscription;
 pub mod types;
@@ -19,11 +21,11 @@ pub mod types;
 use std::sync::Arc;
 
 use async_graphql::{Data, Request, Response, Schema};
-use cmdb_store::{GraphStore, PageRequest};
+use cmdb_store::GraphStore;
 
 pub use error::{ApiError, ApiResultExt};
-pub use events::{CiChange, DiscoveryProgress, EventBus};
-pub use guard::RequestLimits;
+pub use events::{CiChange, CiChangeKind, DiscoveryProgress, EventBus};
+pub use guard::{RequestLimits, Role};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
@@ -73,55 +75,6 @@ impl Default for Mutation {
 }
 
 pub type CmdbSchema = Schema<Query, Mutation, SubscriptionRoot>;
-
-/// What a caller may do. Reader < Editor < Admin are ordered: a higher role can do everything
-/// a lower one can. `Events` stands apart, below them all: it may only post events
-/// (`ingestEvent`, `POST /api/v1/events`, the Alertmanager webhook) and read nothing — the
-/// token a monitoring system holds ([`live::may_ingest`], [`guard::EventsOnly`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// Post events, nothing else.
-    Events,
-    /// Queries and subscriptions.
-    Reader,
-    /// Plus mutations.
-    Editor,
-    /// Everything.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Events => "events",
-            Role::Reader => "reader",
-            Role::Editor => "editor",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "events" => Ok(Role::Events),
-            "reader" => Ok(Role::Reader),
-            "editor" => Ok(Role::Editor),
-            "admin" => Ok(Role::Admin),
-            _ => Err(format!(
-                "unknown role `{s}` (events, reader, editor, admin)"
-            )),
-        }
-    }
-}
-
-/// The API's shared state, as every resolver reaches it.
-pub(crate) fn state<'a>(
-    ctx: &'a async_graphql::Context<'_>,
-) -> async_graphql::Result<&'a ApiState> {
-    ctx.data::<ApiState>()
-}
 
 /// Default `maxDepth` of impact, changeRisk, singlePointsOfFailure and path: deep enough for a
 /// multi-tier service behind load balancers and redundant switches (the lab estate's deepest
@@ -201,41 +154,14 @@ impl ApiState {
         }
         Ok(n)
     }
-}
 
-pub(crate) fn page_request(
-    state: &ApiState,
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> async_graphql::Result<PageRequest> {
-    let n = state.page_size(first, last)?;
-    Ok(if last.is_some() {
-        PageRequest {
-            first: None,
-            after,
-            last: Some(n),
-            before,
+    /// At most `first` items when given (checked like a page size), else the page size cap.
+    pub fn at_most(&self, first: Option<i32>) -> async_graphql::Result<usize> {
+        match first {
+            Some(_) => self.page_size(first, None),
+            None => Ok(self.limits.max_page_size),
         }
-    } else {
-        PageRequest {
-            first: Some(n),
-            after,
-            last: None,
-            before,
-        }
-    })
-}
-
-/// Complexity of a connection field: children count once per requested item.
-pub(crate) fn page_complexity(
-    first: Option<i32>,
-    last: Option<i32>,
-    child_complexity: usize,
-) -> usize {
-    let n = first.or(last).unwrap_or(20).clamp(1, 100_000) as usize;
-    n.saturating_mul(child_complexity).saturating_add(1)
+    }
 }
 
 /// The API: a built schema plus what each request needs.

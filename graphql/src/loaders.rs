@@ -5,6 +5,9 @@
 //! `get_many` for the CIs at their ends when `from`/`to` are selected), and every sibling reads
 //! from that result. Unlike a time-window DataLoader this never splits a level into several
 //! round trips, however slowly the resolvers are polled.
+//!
+//! The `CI` type's fields are in `types::ci`; a [`CiObj`] is defined here because it carries
+//! its level.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +20,26 @@ use parking_lot::Mutex;
 use tokio::sync::OnceCell;
 
 use crate::error::{gql, ApiError};
-use crate::types::CiObj;
+
+/// A configuration item as resolvers carry it: the CI, and the level (list) it was produced in, for batching.
+#[derive(Clone, Debug)]
+pub struct CiObj(pub Arc<Ci>, pub Option<Arc<Level>>);
+
+impl From<Ci> for CiObj {
+    fn from(c: Ci) -> Self {
+        CiObj(Arc::new(c), None)
+    }
+}
+
+impl CiObj {
+    /// CIs produced by one list: they share a level.
+    pub fn level(cis: Vec<Ci>) -> Vec<CiObj> {
+        let level = Level::new(cis.iter().map(|c| c.id.clone()).collect());
+        cis.into_iter()
+            .map(|c| CiObj(Arc::new(c), Some(level.clone())))
+            .collect()
+    }
+}
 
 pub struct CiLoader(pub Arc<dyn GraphStore>);
 
@@ -226,7 +248,7 @@ pub async fn level_rels(
         .or_insert_with(|| Arc::new(OnceCell::new()))
         .clone();
     let got = cell
-        .get_or_try_init(|| async { l.fetch_level(level.clone(), &args).await.map(|v| v) })
+        .get_or_try_init(|| async { l.fetch_level(level.clone(), &args).await })
         .await
         .map_err(|e| to_gql(&e))?;
     Ok(got.clone())

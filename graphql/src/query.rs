@@ -1,117 +1,22 @@
+//! The CMDB queries: a CI, the `cis` list and the search box, dependencies, business
+//! services, `impact` and store counts.
+
 use std::sync::Arc;
 
-use crate::state;
 use async_graphql::{Context, Object, ID};
 use cmdb_model::impact::ImpactOptions;
 use cmdb_model::{CiClass, CiId};
 use cmdb_store as st;
 
 use crate::error::{gql, ApiError, ApiResultExt};
-use crate::types::*;
-use crate::{page_request, ApiState};
+use crate::loaders::CiObj;
+use crate::resolve::{check_depth, page_request, require_ci, resolve_ids, state};
+use crate::types::{
+    BusinessServiceObj, CiClassG, CiConnection, CiFilterG, CiOrderG, DependencyDirection,
+    ImpactReportObj, NamedCount, ReachedCi, RelTypeG, StatsG,
+};
 
 pub struct QueryRoot;
-
-pub(crate) fn check_depth(state: &ApiState, max_depth: i32) -> async_graphql::Result<u32> {
-    if max_depth < 0 {
-        return Err(gql(ApiError::InvalidInput(format!(
-            "maxDepth must not be negative (got {max_depth})"
-        ))));
-    }
-    if max_depth as u32 > state.limits.max_traversal_depth {
-        return Err(gql(ApiError::LimitExceeded(format!(
-            "maxDepth {max_depth} exceeds the maximum of {}",
-            state.limits.max_traversal_depth
-        ))));
-    }
-    Ok(max_depth as u32)
-}
-
-pub(crate) async fn require_ci(
-    state: &ApiState,
-    id: &str,
-) -> async_graphql::Result<cmdb_model::Ci> {
-    state
-        .store
-        .get(&CiId::new(id))
-        .await
-        .api()?
-        .ok_or_else(|| gql(ApiError::NotFound(format!("no CI with id `{id}`"))))
-}
-
-pub(crate) async fn require_service(
-    state: &ApiState,
-    id: &str,
-) -> async_graphql::Result<cmdb_model::Ci> {
-    let ci = require_ci(state, id).await?;
-    if ci.class != CiClass::BusinessService {
-        return Err(gql(ApiError::NotFound(format!(
-            "CI `{id}` is a {}, not a business service",
-            ci.class
-        ))));
-    }
-    Ok(ci)
-}
-
-/// The current ids of the CIs asked about (merged ids resolve to their survivor), or one
-/// NOT_FOUND error naming every unknown id (`extensions.ids`).
-pub(crate) async fn resolve_ids(
-    s: &ApiState,
-    ids: &[ID],
-    what: &str,
-) -> async_graphql::Result<Vec<CiId>> {
-    if ids.is_empty() {
-        return Err(gql(ApiError::InvalidInput(format!(
-            "{what} needs at least one CI id"
-        ))));
-    }
-    if ids.len() > s.limits.max_impact_ids {
-        return Err(gql(ApiError::LimitExceeded(format!(
-            "{} ids exceed the maximum of {} per {what} question",
-            ids.len(),
-            s.limits.max_impact_ids
-        ))));
-    }
-    let asked: Vec<CiId> = ids.iter().map(|i| CiId::new(i.as_str())).collect();
-    let found = s.store.get_many(&asked).await.api()?;
-    let known: std::collections::HashSet<&CiId> = found.iter().map(|c| &c.id).collect();
-    let mut missing: Vec<&str> = asked
-        .iter()
-        .filter(|a| !known.contains(a))
-        .map(|a| a.as_str())
-        .collect();
-    let mut out: Vec<CiId> = found.iter().map(|c| c.id.clone()).collect();
-    if !missing.is_empty() {
-        // Merged ids resolve to their survivor; check them one by one before failing.
-        let mut really = Vec::new();
-        for m in missing {
-            match s.store.get(&CiId::new(m)).await.api()? {
-                Some(survivor) => out.push(survivor.id),
-                None => really.push(m),
-            }
-        }
-        missing = really;
-    }
-    if !missing.is_empty() {
-        missing.sort();
-        missing.dedup();
-        use async_graphql::ErrorExtensions;
-        let e = ApiError::NotFound(format!("unknown CI ids: {}", missing.join(", "))).extend_err();
-        let e = e.extend_with(|_, x| {
-            x.set(
-                "ids",
-                missing
-                    .iter()
-                    .map(|m| async_graphql::Value::from(*m))
-                    .collect::<Vec<_>>(),
-            )
-        });
-        return Err(e);
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
 
 #[Object]
 impl QueryRoot {
@@ -126,7 +31,9 @@ impl QueryRoot {
     }
 
     /// CIs matching `filter`, ordered, Relay-paginated, with the total count.
-    #[graphql(complexity = "crate::page_complexity(first, last, child_complexity)")]
+    #[graphql(complexity = "crate::resolve::page_complexity(first, last, child_complexity)")]
+    // The arguments are the field's GraphQL arguments (filter, order, Relay paging).
+    #[allow(clippy::too_many_arguments)]
     async fn cis(
         &self,
         ctx: &Context<'_>,
@@ -154,7 +61,7 @@ impl QueryRoot {
     /// name, …), or that carry `text` as a tag (exactly). Identifier matches first, then by
     /// name, then id; Relay-paginated forward like `cis`, with the total count. `classes`
     /// narrows it to CIs of those classes. An empty or blank `text` is INVALID_INPUT.
-    #[graphql(complexity = "crate::page_complexity(first, None, child_complexity)")]
+    #[graphql(complexity = "crate::resolve::page_complexity(first, None, child_complexity)")]
     async fn search(
         &self,
         ctx: &Context<'_>,
@@ -208,10 +115,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<Vec<ReachedCi>> {
         let s = state(ctx)?;
         let max_depth = check_depth(s, max_depth)?;
-        let limit = match first {
-            Some(_) => s.page_size(first, None)?,
-            None => s.limits.max_page_size,
-        };
+        let limit = s.at_most(first)?;
         let start = require_ci(s, id.as_str()).await?;
         let q = st::TraverseQuery {
             direction: match direction {
@@ -225,7 +129,11 @@ impl QueryRoot {
                 .map(Into::into)
                 .collect(),
         };
-        let mut reached = s.store.traverse(&[start.id.clone()], &q).await.api()?;
+        let mut reached = s
+            .store
+            .traverse(std::slice::from_ref(&start.id), &q)
+            .await
+            .api()?;
         reached.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
         Ok(reached
             .into_iter()
@@ -327,32 +235,5 @@ impl QueryRoot {
                 .map(|(k, n)| NamedCount { name: k, count: n })
                 .collect(),
         })
-    }
-}
-
-#[derive(async_graphql::SimpleObject)]
-pub struct NamedCount {
-    pub name: String,
-    pub count: usize,
-}
-
-#[derive(async_graphql::SimpleObject)]
-#[graphql(name = "Stats")]
-pub struct StatsG {
-    pub cis: usize,
-    pub relationships: usize,
-    pub history_entries: usize,
-    pub by_class: Vec<NamedCount>,
-    pub by_status: Vec<NamedCount>,
-}
-
-trait ExtendErr {
-    fn extend_err(&self) -> async_graphql::Error;
-}
-
-impl ExtendErr for ApiError {
-    fn extend_err(&self) -> async_graphql::Error {
-        use async_graphql::ErrorExtensions;
-        self.extend()
     }
 }

@@ -1,3 +1,6 @@
+//! Subscriptions: CI changes and discovery progress from the event bus, service status and
+//! incident changes from the live side; a lagging subscriber skips what it missed.
+
 use async_graphql::{Context, Subscription, ID};
 use futures::{Stream, StreamExt};
 use tokio::sync::broadcast;
@@ -34,18 +37,18 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         ids: Option<Vec<ID>>,
-    ) -> async_graphql::Result<impl Stream<Item = crate::live::StatusChangeG>> {
+    ) -> async_graphql::Result<impl Stream<Item = crate::types::StatusChangeG>> {
         let rx = ctx.data::<ApiState>()?.live.subscribe();
         Ok(notices(rx).filter_map(move |n| {
             let out = match &n {
                 cmdb_live::LiveNotice::ServiceStatus(c)
-                    if crate::live::is_service(c)
+                    if crate::types::is_service(c)
                         && ids
                             .as_ref()
                             .map(|ids| ids.iter().any(|i| i.as_str() == c.change.subject.as_str()))
                             .unwrap_or(true) =>
                 {
-                    Some(crate::live::StatusChangeG::from(c))
+                    Some(crate::types::StatusChangeG::from(c))
                 }
                 _ => None,
             };
@@ -57,11 +60,11 @@ impl SubscriptionRoot {
     async fn incident_changed(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<impl Stream<Item = crate::live::IncidentChangeG>> {
+    ) -> async_graphql::Result<impl Stream<Item = crate::types::IncidentChangeG>> {
         let rx = ctx.data::<ApiState>()?.live.subscribe();
         Ok(notices(rx).filter_map(|n| {
             let out = match n {
-                cmdb_live::LiveNotice::Incident(c) => Some(crate::live::IncidentChangeG(c)),
+                cmdb_live::LiveNotice::Incident(c) => Some(crate::types::IncidentChangeG(c)),
                 _ => None,
             };
             async move { out }
