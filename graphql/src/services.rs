@@ -90,7 +90,9 @@ pub(crate) async fn mapping_attributes(
     if let Some(r) = rule {
         let rule = r.to_rule();
         if !rule.is_empty() {
-            let filter = rule.filter().map_err(|e| gql(ApiError::InvalidInput(e)))?;
+            let filter = rule
+                .filter()
+                .map_err(|e| gql(ApiError::InvalidInput(e.to_string())))?;
             let page = state
                 .store
                 .find(
@@ -309,13 +311,16 @@ impl ServiceDefinitionObj {
     }
     /// A stored definition that cannot be used (a rule naming an unknown class…).
     async fn definition_error(&self) -> Option<String> {
-        ServiceDefinition::of(&self.0).err().or_else(|| {
-            ServiceDefinition::of(&self.0)
-                .ok()?
-                .rule
-                .as_ref()
-                .and_then(|r| r.filter().err())
-        })
+        ServiceDefinition::of(&self.0)
+            .err()
+            .or_else(|| {
+                ServiceDefinition::of(&self.0)
+                    .ok()?
+                    .rule
+                    .as_ref()
+                    .and_then(|r| r.filter().err())
+            })
+            .map(|e| e.to_string())
     }
     async fn entry_points(&self) -> Vec<String> {
         ServiceDefinition::of(&self.0)

@@ -5,6 +5,7 @@
 //! the explanation of a match is simply the rule that fired.
 
 use crate::attrs;
+use crate::ids::UnknownName;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -127,13 +128,13 @@ impl fmt::Display for CiClass {
 }
 
 impl FromStr for CiClass {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         CiClass::ALL
             .iter()
             .copied()
             .find(|c| c.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown CI class `{s}`"))
+            .ok_or_else(|| UnknownName::new("CI class", s))
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::ci::Ci;
 use crate::class::CiClass;
-use crate::ids::CiId;
+use crate::ids::{CiId, UnknownName};
 use crate::observation::Record;
 use crate::rel::{EvidenceKind, RelType, Relationship};
 
@@ -158,7 +158,10 @@ pub fn parse_line(line_no: usize, text: &str) -> Result<Parsed, LineError> {
     }?;
     match line {
         Line::Ci(l) => {
-            let class: CiClass = l.class.parse().map_err(|m: String| e(Some("class"), m))?;
+            let class: CiClass = l
+                .class
+                .parse()
+                .map_err(|m: UnknownName| e(Some("class"), m.to_string()))?;
             if l.id
                 .as_deref()
                 .map(str::trim)
@@ -176,9 +179,14 @@ pub fn parse_line(line_no: usize, text: &str) -> Result<Parsed, LineError> {
             Ok(Parsed::Ci { class, line: l })
         }
         Line::Relationship(l) => {
-            let rel_type: RelType = l.rel_type.parse().map_err(|m: String| e(Some("type"), m))?;
+            let rel_type: RelType = l
+                .rel_type
+                .parse()
+                .map_err(|m: UnknownName| e(Some("type"), m.to_string()))?;
             let evidence: EvidenceKind = match &l.evidence {
-                Some(k) => k.parse().map_err(|m: String| e(Some("evidence"), m))?,
+                Some(k) => k
+                    .parse()
+                    .map_err(|m: UnknownName| e(Some("evidence"), m.to_string()))?,
                 None => EvidenceKind::Import,
             };
             let confidence = l.confidence.unwrap_or(1.0);

@@ -98,7 +98,7 @@ pub async fn map_entry_points(
         let ep = match parse_entry_point(raw) {
             Ok(ep) => ep,
             Err(e) => {
-                res.unresolved.push((raw.clone(), e));
+                res.unresolved.push((raw.clone(), e.to_string()));
                 continue;
             }
         };

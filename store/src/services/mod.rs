@@ -94,14 +94,13 @@ pub struct ServiceRule {
 
 impl ServiceRule {
     /// Parse the stored attribute (an object, or a string holding one).
-    pub fn from_value(v: &Value) -> Result<ServiceRule, String> {
+    pub fn from_value(v: &Value) -> Result<ServiceRule, DefinitionError> {
         let v = match v {
-            Value::String(s) => {
-                serde_json::from_str::<Value>(s).map_err(|e| format!("`rule` is not JSON: {e}"))?
-            }
+            Value::String(s) => serde_json::from_str::<Value>(s)
+                .map_err(|e| DefinitionError::RuleNotJson(e.to_string()))?,
             other => other.clone(),
         };
-        serde_json::from_value(v).map_err(|e| format!("invalid `rule`: {e}"))
+        serde_json::from_value(v).map_err(|e| DefinitionError::InvalidRule(e.to_string()))
     }
 
     /// A rule without conditions matches nothing (an empty rule switches rule mapping off;
@@ -114,7 +113,7 @@ impl ServiceRule {
     }
 
     /// The store filter for this rule: ACTIVE CIs only.
-    pub fn filter(&self) -> Result<CiFilter, String> {
+    pub fn filter(&self) -> Result<CiFilter, DefinitionError> {
         let mut classes = Vec::new();
         for c in &self.classes {
             let class: CiClass = c.parse()?;
@@ -123,13 +122,13 @@ impl ServiceRule {
             }
         }
         if !self.classes.is_empty() && classes.is_empty() {
-            return Err("a rule cannot select business services".into());
+            return Err(DefinitionError::SelectsServices);
         }
         if let Some(p) = &self.name_pattern {
             regex::RegexBuilder::new(p)
                 .size_limit(1 << 20)
                 .build()
-                .map_err(|e| format!("invalid namePattern: {e}"))?;
+                .map_err(|e| DefinitionError::InvalidNamePattern(e.to_string()))?;
         }
         Ok(CiFilter {
             classes,
@@ -146,6 +145,45 @@ impl ServiceRule {
     }
 }
 
+/// Why a stored service definition (rule, entry points) cannot be used. The text is what the
+/// API shows (`definitionError`, and `INVALID_INPUT` when it is given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DefinitionError {
+    #[error("`rule` is not JSON: {0}")]
+    RuleNotJson(String),
+    #[error("invalid `rule`: {0}")]
+    InvalidRule(String),
+    #[error(transparent)]
+    UnknownClass(#[from] cmdb_model::UnknownName),
+    #[error("a rule cannot select business services")]
+    SelectsServices,
+    #[error("invalid namePattern: {0}")]
+    InvalidNamePattern(String),
+    #[error("`entry_points` must be an array of strings")]
+    EntryPointsNotStrings,
+}
+
+/// Why an entry point text cannot be used. Never echoes the text (it may hold a credential).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryPointError {
+    #[error("empty entry point")]
+    Empty,
+    #[error("an entry point must not contain credentials")]
+    Credentials,
+    #[error("unclosed `[` in entry point")]
+    UnclosedBracket,
+    #[error("an IPv6 address needs brackets: `[addr]:port`")]
+    BareIpv6,
+    #[error("entry point without a host")]
+    NoHost,
+    #[error("invalid port `{0}`")]
+    InvalidPort(String),
+    #[error("no port given and none known for scheme `{0}`")]
+    UnknownScheme(String),
+    #[error("entry point needs a port: `host:port` or a URL")]
+    NoPort,
+}
+
 /// One entry point, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryPoint {
@@ -156,10 +194,10 @@ pub struct EntryPoint {
 
 /// Parse `host:port`, `[v6]:port` or a URL (`https://shop.example.com:8443/path`; the port
 /// defaults by scheme: http 80, https 443). Credentials in a URL are rejected.
-pub fn parse_entry_point(s: &str) -> Result<EntryPoint, String> {
+pub fn parse_entry_point(s: &str) -> Result<EntryPoint, EntryPointError> {
     let s = s.trim();
     if s.is_empty() {
-        return Err("empty entry point".into());
+        return Err(EntryPointError::Empty);
     }
     let (scheme, rest) = match s.split_once("://") {
         Some((scheme, rest)) => (Some(scheme.to_ascii_lowercase()), rest),
@@ -167,34 +205,32 @@ pub fn parse_entry_point(s: &str) -> Result<EntryPoint, String> {
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
-        return Err("an entry point must not contain credentials".into());
+        return Err(EntryPointError::Credentials);
     }
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or("unclosed `[` in entry point")?;
+        let (h, after) = v6.split_once(']').ok_or(EntryPointError::UnclosedBracket)?;
         (h.to_string(), after.strip_prefix(':').map(str::to_string))
     } else {
         match authority.rsplit_once(':') {
             Some((h, p)) if !h.contains(':') => (h.to_string(), Some(p.to_string())),
-            Some(_) => return Err("an IPv6 address needs brackets: `[addr]:port`".into()),
+            Some(_) => return Err(EntryPointError::BareIpv6),
             None => (authority.to_string(), None),
         }
     };
     let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
     if host.is_empty() {
-        return Err("entry point without a host".into());
+        return Err(EntryPointError::NoHost);
     }
     let port = match (port, scheme.as_deref()) {
         (Some(p), _) if !p.is_empty() => p
             .parse::<u16>()
             .ok()
             .filter(|p| *p > 0)
-            .ok_or_else(|| format!("invalid port `{p}`"))?,
+            .ok_or_else(|| EntryPointError::InvalidPort(p.clone()))?,
         (_, Some("http")) => 80,
         (_, Some("https")) => 443,
-        (_, Some(other)) => {
-            return Err(format!("no port given and none known for scheme `{other}`"))
-        }
-        (_, None) => return Err("entry point needs a port: `host:port` or a URL".into()),
+        (_, Some(other)) => return Err(EntryPointError::UnknownScheme(other.to_string())),
+        (_, None) => return Err(EntryPointError::NoPort),
     };
     Ok(EntryPoint { host, port })
 }
@@ -208,7 +244,7 @@ pub struct ServiceDefinition {
 }
 
 impl ServiceDefinition {
-    pub fn of(ci: &Ci) -> Result<ServiceDefinition, String> {
+    pub fn of(ci: &Ci) -> Result<ServiceDefinition, DefinitionError> {
         let rule = match ci.attr(attrs::RULE) {
             None | Some(Value::Null) => None,
             Some(v) => Some(ServiceRule::from_value(v)?).filter(|r| !r.is_empty()),
@@ -220,7 +256,7 @@ impl ServiceDefinition {
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect(),
             Some(Value::String(s)) => vec![s.clone()],
-            Some(_) => return Err("`entry_points` must be an array of strings".into()),
+            Some(_) => return Err(DefinitionError::EntryPointsNotStrings),
         };
         let mapping_depth = match ci.attr(attrs::MAPPING_DEPTH) {
             Some(v) => v
@@ -426,7 +462,7 @@ async fn map_service(
             report.errors.push(MappingError {
                 service: svc.id.clone(),
                 code: "INVALID_INPUT".into(),
-                message,
+                message: message.to_string(),
             });
             return Ok(report);
         }
@@ -442,7 +478,7 @@ async fn map_service(
                 report.errors.push(MappingError {
                     service: svc.id.clone(),
                     code: "INVALID_INPUT".into(),
-                    message,
+                    message: message.to_string(),
                 });
                 return Ok(report);
             }
