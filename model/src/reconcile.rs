@@ -337,6 +337,68 @@ fn err(record: &str, code: &str, field: Option<&str>, message: impl Into<String>
     }
 }
 
+/// How many parents up record `i`'s chain of `parent` keys goes within the observation
+/// (`usize::MAX` for a chain that is broken, cyclic or deeper than 16).
+fn nesting_depth(recs: &[Record], by_key: &HashMap<&str, usize>, i: usize) -> usize {
+    let mut d = 0;
+    let mut cur = i;
+    while let Some(p) = recs[cur].parent.as_deref() {
+        match by_key.get(p) {
+            Some(&pi) if d < 16 => {
+                cur = pi;
+                d += 1;
+            }
+            _ => return usize::MAX,
+        }
+    }
+    d
+}
+/// A record's CI and how it was identified.
+type Identified = (CiId, Explanation);
+
+/// A matching candidate: the CI, the index of the rule that found it, and the identifier.
+type Candidate = (CiId, usize, BTreeMap<String, String>);
+
+/// Why identifying one record stopped: the record is rejected (the observation goes on
+/// without it), or the current graph could not be read (reconciliation fails).
+enum Rejection {
+    Record(RecordError),
+    View(ViewError),
+}
+
+impl From<ViewError> for Rejection {
+    fn from(e: ViewError) -> Self {
+        Rejection::View(e)
+    }
+}
+
+/// The values of each of `rules` the record offers, by rule index (rules without values left
+/// out), strongest first.
+fn rule_values_of(rec: &Record, rules: &[IdentRule]) -> Vec<(usize, Vec<String>)> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(ri, rule)| (ri, rule_values(rule, &|a| record_value(rec, a))))
+        .filter(|(_, values)| !values.is_empty())
+        .collect()
+}
+
+/// The explanation of a record matched by its `id`.
+fn matched_by_id(record: &str, class: Option<CiClass>, found: CiId) -> Explanation {
+    let ids = BTreeMap::from([("id".to_string(), found.to_string())]);
+    Explanation {
+        record: record.into(),
+        class,
+        ci: Some(found),
+        outcome: Outcome::Matched {
+            rule: "id".into(),
+            identifiers: ids,
+        },
+        merged: vec![],
+        notes: vec![],
+    }
+}
+
 /// Attributes that change on their own (counters, uptimes, pids): kept current, but their
 /// changes are not history and do not make a CI count as updated.
 pub const VOLATILE_ATTRIBUTES: &[&str] = &[
@@ -541,12 +603,13 @@ impl<'a> Reconciler<'a> {
         let order = self.record_order();
         for idx in order {
             let rec = &self.obs.records[idx];
-            match self.identify(rec)? {
+            match self.identify(rec) {
                 Ok((id, explanation)) => {
                     self.record_ids.insert(rec.key.clone(), id);
                     self.explanations.push(explanation);
                 }
-                Err(e) => {
+                Err(Rejection::View(e)) => return Err(e),
+                Err(Rejection::Record(e)) => {
                     self.explanations.push(Explanation {
                         record: rec.key.clone(),
                         class: rec.class,
@@ -577,25 +640,9 @@ impl<'a> Reconciler<'a> {
                 duplicate.insert(i);
             }
         }
-        let mut depth = vec![usize::MAX; recs.len()];
-        for i in 0..recs.len() {
-            let mut d = 0;
-            let mut cur = i;
-            let mut ok = true;
-            while let Some(p) = recs[cur].parent.as_deref() {
-                match by_key.get(p) {
-                    Some(&pi) if d < 16 => {
-                        cur = pi;
-                        d += 1;
-                    }
-                    _ => {
-                        ok = false;
-                        break;
-                    }
-                }
-            }
-            depth[i] = if ok { d } else { usize::MAX };
-        }
+        let depth: Vec<usize> = (0..recs.len())
+            .map(|i| nesting_depth(recs, &by_key, i))
+            .collect();
         let mut idx: Vec<usize> = (0..recs.len()).collect();
         idx.sort_by_key(|&i| (depth[i], i));
         for i in duplicate {
@@ -614,135 +661,23 @@ impl<'a> Reconciler<'a> {
         idx
     }
 
-    fn identify(
-        &mut self,
-        rec: &Record,
-    ) -> Result<Result<(CiId, Explanation), RecordError>, ViewError> {
+    /// Find or create the CI a record stands for: by id, else by its identifier keys, strongest
+    /// rule first (further candidates it proves to be the same thing are merged in).
+    fn identify(&mut self, rec: &Record) -> Result<Identified, Rejection> {
         let key = rec.key.as_str();
         let Some(class) = rec.class else {
-            // A bare reference to an existing CI: used as a relationship end, never modified.
-            if let Some(id) = &rec.id {
-                return Ok(match self.load(id)? {
-                    Some(found) => {
-                        let ids = BTreeMap::from([("id".to_string(), found.to_string())]);
-                        Ok((
-                            found.clone(),
-                            Explanation {
-                                record: key.into(),
-                                class: None,
-                                ci: Some(found),
-                                outcome: Outcome::Matched {
-                                    rule: "id".into(),
-                                    identifiers: ids,
-                                },
-                                merged: vec![],
-                                notes: vec![],
-                            },
-                        ))
-                    }
-                    None => Err(err(
-                        key,
-                        "NOT_FOUND",
-                        Some("id"),
-                        format!("no CI has id `{id}`"),
-                    )),
-                });
-            }
-            return Ok(Err(err(
-                key,
-                "MISSING_FIELD",
-                Some("class"),
-                "record has no class",
-            )));
+            return self.identify_reference(rec);
         };
         let rules = class.rules();
-
-        // Parent, for dependent classes.
-        let parent = match (&rules.parent, &rec.parent) {
-            (Some(spec), Some(pkey)) => match self.record_ids.get(pkey).cloned() {
-                Some(pid) => {
-                    let pid = self.resolve(&pid);
-                    let pclass = self.cis.get(&pid).map(|w| w.ci.class);
-                    if let Some(pc) = pclass {
-                        if !spec.classes.contains(&pc) {
-                            return Ok(Err(err(
-                                key,
-                                "INVALID_PARENT",
-                                Some("parent"),
-                                format!("a {class} cannot belong to a {pc}"),
-                            )));
-                        }
-                    }
-                    Some(pid)
-                }
-                None => {
-                    return Ok(Err(err(
-                        key,
-                        "INVALID_PARENT",
-                        Some("parent"),
-                        format!("parent record `{pkey}` is missing or was rejected"),
-                    )));
-                }
-            },
-            (Some(_), None) if rec.id.is_none() => {
-                return Ok(Err(err(
-                    key,
-                    "MISSING_FIELD",
-                    Some("parent"),
-                    format!("a {class} is identified within its parent: `parent` is required"),
-                )));
-            }
-            _ => None,
-        };
-
-        // Identifier keys per rule.
-        let mut per_rule: Vec<(usize, Vec<String>)> = Vec::new();
-        for (ri, rule) in rules.rules.iter().enumerate() {
-            let values = rule_values(rule, &|a| record_value(rec, a));
-            if !values.is_empty() {
-                per_rule.push((ri, values));
-            }
-        }
-
-        let mut notes = Vec::new();
+        let parent = self.parent_of(rec, class)?;
+        let per_rule = rule_values_of(rec, rules.rules);
         // 1. By id.
-        if let Some(id) = &rec.id {
-            if let Some(found) = self.load(id)? {
-                if self.cis[&found].ci.class.family() != class.family() {
-                    return Ok(Err(err(
-                        key,
-                        "CLASS_MISMATCH",
-                        Some("class"),
-                        format!(
-                            "CI {found} is a {}, not a {class}",
-                            self.cis[&found].ci.class
-                        ),
-                    )));
-                }
-                let parent = parent.or_else(|| None);
-                self.update(&found, rec, class)?;
-                self.index(&found, class, parent.as_ref(), &per_rule);
-                let mut ids = BTreeMap::new();
-                ids.insert("id".to_string(), found.to_string());
-                return Ok(Ok((
-                    found.clone(),
-                    Explanation {
-                        record: key.into(),
-                        class: Some(class),
-                        ci: Some(found),
-                        outcome: Outcome::Matched {
-                            rule: "id".into(),
-                            identifiers: ids,
-                        },
-                        merged: vec![],
-                        notes,
-                    },
-                )));
-            }
+        if let Some(found) = self.match_by_id(rec, class, parent.as_ref(), &per_rule)? {
+            return Ok(found);
         }
         if per_rule.is_empty() && rec.id.is_none() {
             let wanted: Vec<String> = rules.rules.iter().map(|r| r.attributes.join("+")).collect();
-            return Ok(Err(err(
+            return Err(Rejection::Record(err(
                 key,
                 "MISSING_IDENTIFIERS",
                 Some("identifiers"),
@@ -752,81 +687,26 @@ impl<'a> Reconciler<'a> {
                 ),
             )));
         }
-
         // 2. Candidates by rule, strongest first.
-        let mut winner: Option<(CiId, usize, BTreeMap<String, String>)> = None;
-        let mut others: Vec<CiId> = Vec::new();
-        for (ri, values) in &per_rule {
-            let rule = &rules.rules[*ri];
-            for v in values {
-                let k = identifier_key(class, parent.as_ref(), rule, v);
-                for cand in self.lookup(&k)? {
-                    let Some(cand) = self.load(&cand)? else {
-                        continue;
-                    };
-                    if winner.as_ref().map(|w| w.0 == cand).unwrap_or(false)
-                        || others.contains(&cand)
-                    {
-                        continue;
-                    }
-                    if let Some(conflict) = self.conflict(&cand, rec, *ri, &per_rule, rules.rules) {
-                        notes.push(format!("{cand} matched `{}` but {conflict}", rule.name));
-                        continue;
-                    }
-                    if winner.is_none() {
-                        let mut ids = BTreeMap::new();
-                        ids.insert(rule.attributes.join("+"), v.clone());
-                        winner = Some((cand, *ri, ids));
-                    } else {
-                        others.push(cand);
-                    }
-                }
-            }
-        }
-
+        let mut notes = Vec::new();
+        let (winner, others) =
+            self.candidates(rec, class, parent.as_ref(), &per_rule, &mut notes)?;
         // The rule a created CI's id derives from: the strongest its record offers.
         let created_rule = per_rule.first().map(|(ri, _)| rules.rules[*ri].name);
         let (id, outcome) = match winner {
-            Some((id, ri, ids)) => (
-                id,
-                Outcome::Matched {
-                    rule: rules.rules[ri].name.to_string(),
-                    identifiers: ids,
-                },
-            ),
-            None => {
-                let id = match &rec.id {
-                    Some(given) if self.load(given)?.is_none() => given.clone(),
-                    _ => {
-                        let (ri, values) = &per_rule[0];
-                        let base =
-                            identifier_key(class, parent.as_ref(), &rules.rules[*ri], &values[0]);
-                        let mut salt = 0u32;
-                        loop {
-                            let id = CiId::derive(&base, salt);
-                            if !self.cis.contains_key(&id) && self.view.ci(&id)?.is_none() {
-                                break id;
-                            }
-                            salt += 1;
-                        }
-                    }
-                };
-                let tried: Vec<String> = per_rule
-                    .iter()
-                    .map(|(ri, v)| format!("{}={}", rules.rules[*ri].name, v.join(",")))
-                    .collect();
-                let reason = format!(
-                    "no existing {} matched {}",
-                    class.family(),
-                    tried.join(", ")
-                );
-                self.create(&id, rec, class);
-                (id, Outcome::Created { reason })
+            Some((id, ri, ids)) => {
+                self.update(&id, rec, class)?;
+                let rule = rules.rules[ri].name.to_string();
+                (
+                    id,
+                    Outcome::Matched {
+                        rule,
+                        identifiers: ids,
+                    },
+                )
             }
+            None => self.create_for(rec, class, parent.as_ref(), &per_rule)?,
         };
-        if matches!(outcome, Outcome::Matched { .. }) {
-            self.update(&id, rec, class)?;
-        }
         // 3. Merge further candidates that the record proves to be the same thing.
         let mut merged = Vec::new();
         for other in others {
@@ -845,7 +725,167 @@ impl<'a> Reconciler<'a> {
             notes,
         };
         self.record_identification(&id, rec, rules.rules, &explanation, created_rule);
-        Ok(Ok((id, explanation)))
+        Ok((id, explanation))
+    }
+
+    /// A record without a class is a bare reference to an existing CI by id: used as a
+    /// relationship end, never modified.
+    fn identify_reference(&mut self, rec: &Record) -> Result<Identified, Rejection> {
+        let key = rec.key.as_str();
+        let Some(id) = &rec.id else {
+            return Err(Rejection::Record(err(
+                key,
+                "MISSING_FIELD",
+                Some("class"),
+                "record has no class",
+            )));
+        };
+        let Some(found) = self.load(id)? else {
+            return Err(Rejection::Record(err(
+                key,
+                "NOT_FOUND",
+                Some("id"),
+                format!("no CI has id `{id}`"),
+            )));
+        };
+        Ok((found.clone(), matched_by_id(key, None, found)))
+    }
+
+    /// The CI a dependent class's record belongs to (its `parent` record, identified first).
+    fn parent_of(&self, rec: &Record, class: CiClass) -> Result<Option<CiId>, Rejection> {
+        let key = rec.key.as_str();
+        let invalid = |message: String| {
+            Rejection::Record(err(key, "INVALID_PARENT", Some("parent"), message))
+        };
+        match (&class.rules().parent, &rec.parent) {
+            (Some(spec), Some(pkey)) => {
+                let Some(pid) = self.record_ids.get(pkey) else {
+                    return Err(invalid(format!(
+                        "parent record `{pkey}` is missing or was rejected"
+                    )));
+                };
+                let pid = self.resolve(pid);
+                match self.cis.get(&pid).map(|w| w.ci.class) {
+                    Some(pc) if !spec.classes.contains(&pc) => {
+                        Err(invalid(format!("a {class} cannot belong to a {pc}")))
+                    }
+                    _ => Ok(Some(pid)),
+                }
+            }
+            (Some(_), None) if rec.id.is_none() => Err(Rejection::Record(err(
+                key,
+                "MISSING_FIELD",
+                Some("parent"),
+                format!("a {class} is identified within its parent: `parent` is required"),
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The record's `id`, when it names a CI of the same family: that CI, updated.
+    fn match_by_id(
+        &mut self,
+        rec: &Record,
+        class: CiClass,
+        parent: Option<&CiId>,
+        per_rule: &[(usize, Vec<String>)],
+    ) -> Result<Option<Identified>, Rejection> {
+        let Some(id) = &rec.id else { return Ok(None) };
+        let Some(found) = self.load(id)? else {
+            return Ok(None);
+        };
+        let found_class = self.cis[&found].ci.class;
+        if found_class.family() != class.family() {
+            return Err(Rejection::Record(err(
+                &rec.key,
+                "CLASS_MISMATCH",
+                Some("class"),
+                format!("CI {found} is a {found_class}, not a {class}"),
+            )));
+        }
+        self.update(&found, rec, class)?;
+        self.index(&found, class, parent, per_rule);
+        let explanation = matched_by_id(&rec.key, Some(class), found.clone());
+        Ok(Some((found, explanation)))
+    }
+
+    /// The CIs the record's identifier keys find, strongest rule first: the winner (with the
+    /// rule and the identifier that matched) and the others. A candidate whose stronger
+    /// identifiers contradict the record is skipped, with a note.
+    fn candidates(
+        &mut self,
+        rec: &Record,
+        class: CiClass,
+        parent: Option<&CiId>,
+        per_rule: &[(usize, Vec<String>)],
+        notes: &mut Vec<String>,
+    ) -> Result<(Option<Candidate>, Vec<CiId>), ViewError> {
+        let rules = class.rules().rules;
+        let mut winner: Option<Candidate> = None;
+        let mut others: Vec<CiId> = Vec::new();
+        for (ri, values) in per_rule {
+            let rule = &rules[*ri];
+            for v in values {
+                let k = identifier_key(class, parent, rule, v);
+                for cand in self.lookup(&k)? {
+                    let Some(cand) = self.load(&cand)? else {
+                        continue;
+                    };
+                    if winner.as_ref().is_some_and(|w| w.0 == cand) || others.contains(&cand) {
+                        continue;
+                    }
+                    if let Some(conflict) = self.conflict(&cand, rec, *ri, per_rule, rules) {
+                        notes.push(format!("{cand} matched `{}` but {conflict}", rule.name));
+                        continue;
+                    }
+                    if winner.is_none() {
+                        let ids = BTreeMap::from([(rule.attributes.join("+"), v.clone())]);
+                        winner = Some((cand, *ri, ids));
+                    } else {
+                        others.push(cand);
+                    }
+                }
+            }
+        }
+        Ok((winner, others))
+    }
+
+    /// A new CI for a record nothing matched: the record's own id when it is free, else one
+    /// derived from its strongest identifier key.
+    fn create_for(
+        &mut self,
+        rec: &Record,
+        class: CiClass,
+        parent: Option<&CiId>,
+        per_rule: &[(usize, Vec<String>)],
+    ) -> Result<(CiId, Outcome), ViewError> {
+        let rules = class.rules().rules;
+        let id = match &rec.id {
+            Some(given) if self.load(given)?.is_none() => given.clone(),
+            _ => {
+                let (ri, values) = &per_rule[0];
+                let base = identifier_key(class, parent, &rules[*ri], &values[0]);
+                let mut salt = 0u32;
+                loop {
+                    let id = CiId::derive(&base, salt);
+                    if !self.cis.contains_key(&id) && self.view.ci(&id)?.is_none() {
+                        break id;
+                    }
+                    salt += 1;
+                }
+            }
+        };
+        let tried: Vec<String> = per_rule
+            .iter()
+            .map(|(ri, v)| format!("{}={}", rules[*ri].name, v.join(",")))
+            .collect();
+        let reason = format!(
+            "no existing {} matched {}",
+            class.family(),
+            tried.join(", ")
+        );
+        self.create(&id, rec, class);
+        Ok((id, Outcome::Created { reason }))
     }
 
     /// Keep the decision on the CI when it is new (see [`Identification`]): a creation, a
@@ -1524,10 +1564,7 @@ impl<'a> Reconciler<'a> {
     ) {
         let key = RelKey::new(rel_type, from, to);
         if !self.rels.contains_key(&key) {
-            let existing = match self.view.relationship(&key) {
-                Ok(r) => r,
-                Err(_) => None,
-            };
+            let existing = self.view.relationship(&key).unwrap_or_default();
             let working = existing.clone().unwrap_or_else(|| Relationship {
                 rel_type,
                 from: key.from.clone(),
