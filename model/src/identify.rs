@@ -450,7 +450,7 @@ mod tests {
             "x".repeat(200)
         );
         // SNMP: the path, a space and the first 128 octets of the parameters.
-        let params = full.splitn(2, ' ').nth(1).unwrap();
+        let params = full.split_once(' ').unwrap().1;
         let snmp = format!("/usr/sbin/snmpd {}", &params[..128]);
         assert_eq!(canonical_command(&full), canonical_command(&snmp));
         // sshd's listener retitles itself while clients connect.
@@ -476,7 +476,8 @@ mod tests {
     fn keys_parse_back_into_their_parts() {
         let host = CiId::new("ci_0123456789abcdef");
         let rules = CiClass::Interface.rules().rules;
-        let cases: Vec<(String, (&str, Option<&str>, &str, &str))> = vec![
+        type Parts<'a> = (&'a str, Option<&'a str>, &'a str, &'a str);
+        let cases: Vec<(String, Parts)> = vec![
             (
                 identifier_key(
                     CiClass::Host,
