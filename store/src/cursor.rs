@@ -14,7 +14,7 @@ pub(crate) fn encode_cursor(v: &Value) -> String {
 
 /// `None` for anything that is not a cursor we made (bounded, hex, JSON).
 pub(crate) fn decode_cursor(c: &str) -> Option<Value> {
-    if c.len() % 2 != 0 || c.len() > 4096 {
+    if !c.len().is_multiple_of(2) || c.len() > 4096 {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..c.len())

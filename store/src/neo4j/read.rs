@@ -472,7 +472,7 @@ pub(crate) async fn history(
             .await?,
         );
     }
-    rows.sort_by(|a, b| b.seq.cmp(&a.seq));
+    rows.sort_by_key(|h| std::cmp::Reverse(h.seq));
     rows.dedup_by_key(|h| h.seq);
     let mut items = Vec::new();
     for h in rows.into_iter().take(limit + 1) {
