@@ -12,7 +12,7 @@ use super::db::{q, rows_batched, Tx};
 use super::rows::{
     attr_kv, decode_cursor, encode_cursor, ms, CiRow, RelRow, CI_FIELDS, REL_FIELDS,
 };
-use crate::cursor::{order_field, sort_value};
+use crate::cursor::{find_page, find_request, order_field};
 use crate::types::*;
 use crate::StoreError;
 
@@ -132,43 +132,19 @@ pub(crate) async fn find(
         .await?;
     let total = total.first().map(|c| c.c.max(0) as usize).unwrap_or(0);
     let col = order_field(order.field);
-    let backwards = page.last.is_some() && page.first.is_none();
-    let limit = if backwards {
-        page.last.unwrap_or(100)
-    } else {
-        page.first.unwrap_or(100)
-    }
-    .min(100_000);
-    let asc = order.descending == backwards;
+    let req = find_request(order, page)?;
+    let limit = req.limit.min(100_000);
     let mut clauses = vec![where_all];
-    let bound = |params: &mut Map<String, Value>,
-                 cur: &str,
-                 greater: bool,
-                 name: &str|
-     -> Result<String, StoreError> {
-        let v =
-            decode_cursor(cur).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
-        let (Some(sv), Some(id)) = (v.get(0).cloned(), v.get(1).and_then(Value::as_str)) else {
-            return Err(StoreError::InvalidInput("invalid cursor".into()));
-        };
-        let sv = match sv {
-            Value::String(s) => Value::String(s),
-            Value::Number(n) => Value::from(n.as_i64().unwrap_or(0)),
-            _ => return Err(StoreError::InvalidInput("invalid cursor".into())),
-        };
-        params.insert(format!("{name}_v"), sv);
-        params.insert(format!("{name}_id"), Value::String(id.to_string()));
-        let op = if greater { ">" } else { "<" };
-        Ok(format!(
+    for b in &req.bounds {
+        let name = b.name;
+        params.insert(format!("{name}_v"), b.value.clone());
+        params.insert(format!("{name}_id"), Value::String(b.id.clone()));
+        let op = if b.greater { ">" } else { "<" };
+        clauses.push(format!(
             "(n.{col} {op} ${name}_v OR (n.{col} = ${name}_v AND n.id {op} ${name}_id))"
-        ))
-    };
-    if let Some(cur) = &page.after {
-        clauses.push(bound(&mut params, cur, !order.descending, "after")?);
+        ));
     }
-    if let Some(cur) = &page.before {
-        clauses.push(bound(&mut params, cur, order.descending, "before")?);
-    }
+    let asc = req.ascending;
     let dir = if asc { "ASC" } else { "DESC" };
     params.insert("limit".into(), json!((limit + 1) as i64));
     let rows: Vec<CiRow> = tx
@@ -183,31 +159,7 @@ pub(crate) async fn find(
             cis.push(ci);
         }
     }
-    let more = cis.len() > limit;
-    cis.truncate(limit);
-    if backwards {
-        cis.reverse();
-    }
-    let items = cis
-        .into_iter()
-        .map(|ci| {
-            (
-                encode_cursor(&json!([sort_value(&ci, order.field), ci.id.as_str()])),
-                ci,
-            )
-        })
-        .collect();
-    let (has_next_page, has_previous_page) = if backwards {
-        (page.before.is_some(), more)
-    } else {
-        (more, page.after.is_some())
-    };
-    Ok(Page {
-        items,
-        total_count: total,
-        has_next_page,
-        has_previous_page,
-    })
+    Ok(find_page(cis, &req, limit, order, page, total))
 }
 
 /// The search box (`GraphStore::search`) in Cypher: the identifier matches first (index

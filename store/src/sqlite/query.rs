@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::codec::*;
 use super::EmbeddedStore;
-use crate::cursor::{decode_cursor, encode_cursor, order_field, sort_value};
+use crate::cursor::{decode_cursor, encode_cursor, find_page, find_request, order_field};
 use crate::types::*;
 use crate::StoreError;
 
@@ -213,41 +213,20 @@ pub(super) fn find(
         |r| r.get(0),
     )?;
     let col = order_field(order.field);
-    let backwards = page.last.is_some() && page.first.is_none();
-    let limit = if backwards {
-        page.last.unwrap_or(100)
-    } else {
-        page.first.unwrap_or(100)
-    };
-    // Scan direction: ascending unless (descending XOR backwards).
-    let asc = order.descending == backwards;
+    let req = find_request(order, page)?;
+    let limit = req.limit;
     let mut clauses = vec![where_sql];
-    let cursor_bound =
-        |params: &mut Vec<V>, cur: &str, greater: bool| -> Result<String, StoreError> {
-            let v = decode_cursor(cur)
-                .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
-            let (Some(sv), Some(id)) = (v.get(0).cloned(), v.get(1).and_then(Value::as_str)) else {
-                return Err(StoreError::InvalidInput("invalid cursor".into()));
-            };
-            let sv = match sv {
-                Value::String(s) => V::Text(s),
-                Value::Number(n) => V::Integer(n.as_i64().unwrap_or(0)),
-                _ => return Err(StoreError::InvalidInput("invalid cursor".into())),
-            };
-            params.push(sv);
-            let a = params.len();
-            params.push(V::Text(id.to_string()));
-            let b = params.len();
-            let op = if greater { ">" } else { "<" };
-            Ok(format!("({col}, id) {op} (?{a}, ?{b})"))
-        };
-    // `after` bounds the scan start in the forward order; `before` in the backward one.
-    if let Some(cur) = &page.after {
-        clauses.push(cursor_bound(&mut params, cur, !order.descending)?);
+    for b in &req.bounds {
+        params.push(match &b.value {
+            Value::String(s) => V::Text(s.clone()),
+            v => V::Integer(v.as_i64().unwrap_or(0)),
+        });
+        params.push(V::Text(b.id.clone()));
+        let (a, i) = (params.len() - 1, params.len());
+        let op = if b.greater { ">" } else { "<" };
+        clauses.push(format!("({col}, id) {op} (?{a}, ?{i})"));
     }
-    if let Some(cur) = &page.before {
-        clauses.push(cursor_bound(&mut params, cur, order.descending)?);
-    }
+    let asc = req.ascending;
     let dir = if asc { "ASC" } else { "DESC" };
     params.push(V::Integer((limit + 1) as i64));
     let sql = format!(
@@ -257,35 +236,8 @@ pub(super) fn find(
     );
     let mut stmt = c.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(params.iter()), row_to_ci)?;
-    let mut cis = collect(rows)?;
-    let more = cis.len() > limit;
-    cis.truncate(limit);
-    if backwards {
-        cis.reverse();
-    }
-    let items = cis
-        .into_iter()
-        .map(|ci| {
-            (
-                encode_cursor(&serde_json::json!([
-                    sort_value(&ci, order.field),
-                    ci.id.as_str()
-                ])),
-                ci,
-            )
-        })
-        .collect();
-    let (has_next_page, has_previous_page) = if backwards {
-        (page.before.is_some(), more)
-    } else {
-        (more, page.after.is_some())
-    };
-    Ok(Page {
-        items,
-        total_count: total as usize,
-        has_next_page,
-        has_previous_page,
-    })
+    let cis = collect(rows)?;
+    Ok(find_page(cis, &req, limit, order, page, total as usize))
 }
 
 /// The search box (`GraphStore::search`) in SQL. Identifier matches are a materialised set:
