@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::types::{CiOrder, CiOrderField, Page, PageRequest, SearchQuery};
 use crate::StoreError;
-use cmdb_model::Relationship;
+use cmdb_model::{HistoryEntry, Relationship};
 
 pub(crate) fn encode_cursor(v: &Value) -> String {
     v.to_string().bytes().map(|b| format!("{b:02x}")).collect()
@@ -254,4 +254,44 @@ pub(crate) fn next_relationship_cursor(page: &[Relationship], limit: usize) -> O
         r.rel_type.as_str(),
         r.to.as_str()
     ])))
+}
+
+/// A page of a CI's history, newest first: its size and the sequence number it starts below.
+pub(crate) struct HistoryRequest {
+    pub limit: usize,
+    pub before_seq: i64,
+}
+
+pub(crate) fn history_request(page: &PageRequest) -> Result<HistoryRequest, StoreError> {
+    let limit = page.first.or(page.last).unwrap_or(100).min(10_000);
+    let before_seq: i64 = match &page.after {
+        Some(cur) => decode_cursor(cur)
+            .and_then(|v| v.get(0).and_then(Value::as_i64))
+            .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
+        None => i64::MAX,
+    };
+    Ok(HistoryRequest { limit, before_seq })
+}
+
+/// A history page from the (seq, entry) rows a backend read newest first (one more than the
+/// limit when more follow).
+pub(crate) fn history_page(
+    rows: impl IntoIterator<Item = (i64, HistoryEntry)>,
+    req: &HistoryRequest,
+    total_count: usize,
+    page: &PageRequest,
+) -> Page<HistoryEntry> {
+    let mut items: Vec<(String, HistoryEntry)> = rows
+        .into_iter()
+        .take(req.limit + 1)
+        .map(|(seq, e)| (encode_cursor(&serde_json::json!([seq])), e))
+        .collect();
+    let has_next_page = items.len() > req.limit;
+    items.truncate(req.limit);
+    Page {
+        items,
+        total_count,
+        has_next_page,
+        has_previous_page: page.after.is_some(),
+    }
 }

@@ -9,10 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::db::{q, rows_batched, Tx};
-use super::rows::{
-    attr_kv, decode_cursor, encode_cursor, ms, CiRow, RelRow, CI_FIELDS, REL_FIELDS,
-};
-use crate::cursor::{find_page, find_request, order_field};
+use super::rows::{attr_kv, ms, CiRow, RelRow, CI_FIELDS, REL_FIELDS};
+use crate::cursor::{find_page, find_request, history_page, history_request, order_field};
 use crate::types::*;
 use crate::StoreError;
 
@@ -407,13 +405,8 @@ pub(crate) async fn history(
             .await?;
         total += c.first().map(|c| c.c.max(0) as usize).unwrap_or(0);
     }
-    let limit = page.first.or(page.last).unwrap_or(100).min(10_000);
-    let before_seq: i64 = match &page.after {
-        Some(cur) => decode_cursor(cur)
-            .and_then(|v| v.get(0).and_then(Value::as_i64))
-            .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
-        None => i64::MAX,
-    };
+    let req = history_request(page)?;
+    let (limit, before_seq) = (req.limit, req.before_seq);
     let mut rows: Vec<H> = Vec::new();
     for prop in ["ci", "other"] {
         rows.extend(
@@ -426,18 +419,11 @@ pub(crate) async fn history(
     }
     rows.sort_by_key(|h| std::cmp::Reverse(h.seq));
     rows.dedup_by_key(|h| h.seq);
-    let mut items = Vec::new();
+    let mut read = Vec::new();
     for h in rows.into_iter().take(limit + 1) {
         let e: HistoryEntry = serde_json::from_str(&h.body)
             .map_err(|e| StoreError::Corrupt(format!("history {}: {e}", h.seq)))?;
-        items.push((encode_cursor(&json!([h.seq])), e));
+        read.push((h.seq, e));
     }
-    let has_next = items.len() > limit;
-    items.truncate(limit);
-    Ok(Page {
-        items,
-        total_count: total,
-        has_next_page: has_next,
-        has_previous_page: page.after.is_some(),
-    })
+    Ok(history_page(read, &req, total, page))
 }

@@ -218,5 +218,3 @@ pub(crate) fn sighting_key(source: &str, target: &str, entity: &str) -> String {
 pub(crate) fn source_target(source: &str, target: &str) -> String {
     format!("{source}\u{1f}{target}")
 }
-
-pub(crate) use crate::cursor::{decode_cursor, encode_cursor};

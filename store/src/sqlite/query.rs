@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::codec::*;
 use super::EmbeddedStore;
-use crate::cursor::{decode_cursor, encode_cursor, find_page, find_request, order_field};
+use crate::cursor::{find_page, find_request, history_page, history_request, order_field};
 use crate::types::*;
 use crate::StoreError;
 
@@ -23,30 +23,19 @@ impl EmbeddedStore {
             [id],
             |r| r.get(0),
         )?;
-        let limit = page.first.or(page.last).unwrap_or(100).min(10_000);
-        let before_seq: i64 = match &page.after {
-            Some(cur) => decode_cursor(cur)
-                .and_then(|v| v.get(0).and_then(Value::as_i64))
-                .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
-            None => i64::MAX,
-        };
+        let req = history_request(page)?;
         let mut stmt = c.prepare_cached(&format!(
             "SELECT {HISTORY_COLUMNS} FROM history WHERE (ci_id = ?1 OR other_id = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
         ))?;
-        let rows = stmt.query_map(params![id, before_seq, (limit + 1) as i64], row_to_history)?;
-        let mut items = Vec::new();
+        let rows = stmt.query_map(
+            params![id, req.before_seq, (req.limit + 1) as i64],
+            row_to_history,
+        )?;
+        let mut read = Vec::new();
         for r in rows {
-            let (seq, e) = r??;
-            items.push((encode_cursor(&serde_json::json!([seq])), e));
+            read.push(r??);
         }
-        let has_next = items.len() > limit;
-        items.truncate(limit);
-        Ok(Page {
-            items,
-            total_count: total as usize,
-            has_next_page: has_next,
-            has_previous_page: page.after.is_some(),
-        })
+        Ok(history_page(read, &req, total as usize, page))
     }
 
     pub(super) fn load_rels(
