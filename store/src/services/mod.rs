@@ -456,43 +456,80 @@ async fn map_service(
     if svc.status == CiStatus::Retired {
         return Ok(report);
     }
-    let def = match ServiceDefinition::of(svc) {
-        Ok(d) => d,
-        Err(message) => {
-            report.errors.push(MappingError {
-                service: svc.id.clone(),
-                code: "INVALID_INPUT".into(),
-                message: message.to_string(),
-            });
+    let (def, map) = match desired_map(store, svc).await {
+        Ok(found) => found,
+        Err(Refusal::Store(e)) => return Err(e),
+        Err(Refusal::Mapping(e)) => {
+            report.errors.push(e);
             return Ok(report);
         }
     };
-    // Desired members, plus the attributes the mapper keeps on the service.
-    let mut desired: BTreeSet<CiId> = BTreeSet::new();
-    let mut attrs: Map<String, Value> = Map::new();
-    let mut host_level: BTreeSet<(CiId, CiId)> = BTreeSet::new();
+    if def.kind() != ServiceKind::Manual {
+        report.services_mapped = 1;
+    }
+    for (ep, reason) in &map.unresolved {
+        report.unresolved_entry_points.push(UnresolvedEntryPoint {
+            service: svc.id.clone(),
+            entry_point: ep.clone(),
+            reason: reason.clone(),
+        });
+    }
+    write_membership(store, svc, &def, &map, opts, &mut report).await?;
+    let previous = inferred_dependencies_of(svc);
+    if !previous.is_empty() || !map.host_level.is_empty() {
+        let (added, removed) =
+            apply_host_level_dependencies(store, &previous, &map.host_level, others, opts).await?;
+        report.host_level_edges_added = added;
+        report.host_level_edges_removed = removed;
+    }
+    Ok(report)
+}
+
+/// Why a service is not mapped this time: its definition (reported, the rest goes on), or
+/// the store.
+enum Refusal {
+    Mapping(MappingError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Refusal::Store(e)
+    }
+}
+
+/// What a service's definition calls for now: its members, the attributes the mapper keeps
+/// on it, the host-level dependencies its map infers and its unresolved entry points.
+#[derive(Default)]
+struct DesiredMap {
+    members: BTreeSet<CiId>,
+    attrs: Map<String, Value>,
+    host_level: BTreeSet<(CiId, CiId)>,
+    unresolved: Vec<(String, String)>,
+}
+
+async fn desired_map(
+    store: &dyn GraphStore,
+    svc: &Ci,
+) -> Result<(ServiceDefinition, DesiredMap), Refusal> {
+    let refuse = |code: &str, message: String| {
+        Refusal::Mapping(MappingError {
+            service: svc.id.clone(),
+            code: code.into(),
+            message,
+        })
+    };
+    let def = ServiceDefinition::of(svc).map_err(|e| refuse("INVALID_INPUT", e.to_string()))?;
+    let mut map = DesiredMap::default();
     if let Some(rule) = &def.rule {
-        let filter = match rule.filter() {
-            Ok(f) => f,
-            Err(message) => {
-                report.errors.push(MappingError {
-                    service: svc.id.clone(),
-                    code: "INVALID_INPUT".into(),
-                    message: message.to_string(),
-                });
-                return Ok(report);
-            }
-        };
+        let filter = rule
+            .filter()
+            .map_err(|e| refuse("INVALID_INPUT", e.to_string()))?;
         let (found, over) = find_all(store, &filter, MAX_RULE_MEMBERS).await?;
         if over {
-            report.errors.push(MappingError {
-                service: svc.id.clone(),
-                code: "LIMIT_EXCEEDED".into(),
-                message: format!("the rule of `{}` matches more than {MAX_RULE_MEMBERS} CIs; narrow it (membership left unchanged)", svc.name),
-            });
-            return Ok(report);
+            return Err(refuse("LIMIT_EXCEEDED", format!("the rule of `{}` matches more than {MAX_RULE_MEMBERS} CIs; narrow it (membership left unchanged)", svc.name)));
         }
-        desired.extend(
+        map.members.extend(
             found
                 .into_iter()
                 .filter(|c| c.class != CiClass::BusinessService && c.id != svc.id)
@@ -501,56 +538,64 @@ async fn map_service(
     }
     if !def.entry_points.is_empty() {
         let m = map_entry_points(store, &def.entry_points, def.mapping_depth).await?;
-        desired.extend(m.members.iter().cloned());
-        host_level = m.host_level_deps.clone();
-        let deps: Vec<Value> = host_level
-            .iter()
-            .map(|(d, t)| json!([d.as_str(), t.as_str()]))
-            .collect();
-        attrs.insert(MAP_INFERRED_DEPENDENCIES.into(), Value::Array(deps));
-        let mut nodes: Vec<Value> = m.nodes.iter().map(|i| json!(i.as_str())).collect();
-        nodes.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-        attrs.insert(attrs::MAP_CIS.into(), Value::Array(nodes));
-        attrs.insert(
-            attrs::MAP_ENTRY_CIS.into(),
-            Value::Array(
-                m.entry_endpoints
-                    .iter()
-                    .map(|i| json!(i.as_str()))
-                    .collect(),
-            ),
-        );
-        attrs.insert(attrs::MAP_TRUNCATED.into(), json!(m.truncated));
-        let unresolved: Vec<Value> = m
-            .unresolved
-            .iter()
-            .map(|(ep, why)| json!({"entry_point": ep, "reason": why}))
-            .collect();
-        attrs.insert(
-            attrs::UNRESOLVED_ENTRY_POINTS.into(),
-            Value::Array(unresolved),
-        );
-        for (ep, reason) in m.unresolved {
-            report.unresolved_entry_points.push(UnresolvedEntryPoint {
-                service: svc.id.clone(),
-                entry_point: ep,
-                reason,
-            });
-        }
+        map.members.extend(m.members.iter().cloned());
+        map.attrs = map_attributes(&m);
+        map.host_level = m.host_level_deps;
+        map.unresolved = m.unresolved;
     } else if svc
         .attr(attrs::MAP_CIS)
         .is_some_and(|v| v.as_array().is_some_and(|a| !a.is_empty()))
     {
         // No longer an entry-point service: forget the old map.
-        attrs.insert(attrs::MAP_CIS.into(), json!([]));
-        attrs.insert(attrs::MAP_ENTRY_CIS.into(), json!([]));
-        attrs.insert(attrs::UNRESOLVED_ENTRY_POINTS.into(), json!([]));
-        attrs.insert(MAP_INFERRED_DEPENDENCIES.into(), json!([]));
+        for name in [
+            attrs::MAP_CIS,
+            attrs::MAP_ENTRY_CIS,
+            attrs::UNRESOLVED_ENTRY_POINTS,
+            MAP_INFERRED_DEPENDENCIES,
+        ] {
+            map.attrs.insert(name.into(), json!([]));
+        }
     }
-    if def.kind() != ServiceKind::Manual {
-        report.services_mapped = 1;
-    }
+    Ok((def, map))
+}
 
+/// The attributes an entry-point map leaves on its service.
+fn map_attributes(m: &ServiceMapResult) -> Map<String, Value> {
+    let ids = |set: &BTreeSet<CiId>| -> Value {
+        Value::Array(set.iter().map(|i| json!(i.as_str())).collect())
+    };
+    let deps: Vec<Value> = m
+        .host_level_deps
+        .iter()
+        .map(|(d, t)| json!([d.as_str(), t.as_str()]))
+        .collect();
+    let unresolved: Vec<Value> = m
+        .unresolved
+        .iter()
+        .map(|(ep, why)| json!({"entry_point": ep, "reason": why}))
+        .collect();
+    let mut out = Map::new();
+    out.insert(MAP_INFERRED_DEPENDENCIES.into(), Value::Array(deps));
+    out.insert(attrs::MAP_CIS.into(), ids(&m.nodes));
+    out.insert(attrs::MAP_ENTRY_CIS.into(), ids(&m.entry_endpoints));
+    out.insert(attrs::MAP_TRUNCATED.into(), json!(m.truncated));
+    out.insert(
+        attrs::UNRESOLVED_ENTRY_POINTS.into(),
+        Value::Array(unresolved),
+    );
+    out
+}
+
+/// Bring the service's `MEMBER_OF` edges and mapper attributes in line with `map`: only what
+/// differs is written, so recomputing an unchanged map writes nothing.
+async fn write_membership(
+    store: &dyn GraphStore,
+    svc: &Ci,
+    def: &ServiceDefinition,
+    map: &DesiredMap,
+    opts: &IngestOptions,
+    report: &mut MappingReport,
+) -> Result<(), StoreError> {
     let current = rels_of(
         store,
         std::slice::from_ref(&svc.id),
@@ -563,28 +608,47 @@ async fn map_service(
         .filter(|r| r.to == svc.id)
         .map(|r| (r.from.clone(), r))
         .collect();
-    let to_add: Vec<CiId> = desired
+    let to_add: Vec<CiId> = map
+        .members
         .iter()
         .filter(|m| !current.contains_key(*m))
         .cloned()
         .collect();
     let to_close: Vec<RelKey> = current
         .iter()
-        .filter(|(m, r)| !desired.contains(*m) && mapper_only(r))
+        .filter(|(m, r)| !map.members.contains(*m) && mapper_only(r))
         .map(|(_, r)| r.key())
         .collect();
-    // Only write attributes that differ: recomputing an unchanged map writes nothing.
+    let mut attrs = map.attrs.clone();
     attrs.retain(|k, v| svc.attr(k) != Some(v));
+    let mapped = def.kind() != ServiceKind::Manual;
     let members_changed = !to_add.is_empty() || !to_close.is_empty();
-    let first_mapping = def.kind() != ServiceKind::Manual && svc.attr(attrs::MAPPED_AT).is_none();
-    if !attrs.is_empty() || (members_changed && def.kind() != ServiceKind::Manual) || first_mapping
-    {
+    let first_mapping = mapped && svc.attr(attrs::MAPPED_AT).is_none();
+    if !attrs.is_empty() || (members_changed && mapped) || first_mapping {
         attrs.insert(
             attrs::MAPPED_AT.into(),
             json!(cmdb_model::now().to_rfc3339()),
         );
     }
+    let obs = membership_observation(svc, attrs, &to_add);
+    // Bare references alone would write nothing: skip the round trip.
+    if !obs.relationships.is_empty() || obs.records.iter().any(|r| r.class.is_some()) {
+        ingest_checked(store, obs, opts).await?;
+    }
+    for key in &to_close {
+        store.close_relationship(key, MAPPER_SOURCE).await?;
+    }
+    report.members_added = to_add.len();
+    report.members_removed = to_close.len();
+    Ok(())
+}
 
+/// The service (with the attributes to write, if any) and its new members.
+fn membership_observation(
+    svc: &Ci,
+    attrs: Map<String, Value>,
+    to_add: &[CiId],
+) -> cmdb_model::Observation {
     let mut obs = observation();
     if attrs.is_empty() {
         obs.push(reference("service", &svc.id));
@@ -605,23 +669,7 @@ async fn map_service(
             1.0,
         ));
     }
-    // Bare references alone would write nothing: skip the round trip.
-    if !obs.relationships.is_empty() || obs.records.iter().any(|r| r.class.is_some()) {
-        ingest_checked(store, obs, opts).await?;
-    }
-    for key in &to_close {
-        store.close_relationship(key, MAPPER_SOURCE).await?;
-    }
-    report.members_added = to_add.len();
-    report.members_removed = to_close.len();
-    let previous = inferred_dependencies_of(svc);
-    if !previous.is_empty() || !host_level.is_empty() {
-        let (added, removed) =
-            apply_host_level_dependencies(store, &previous, &host_level, others, opts).await?;
-        report.host_level_edges_added = added;
-        report.host_level_edges_removed = removed;
-    }
-    Ok(report)
+    obs
 }
 
 #[cfg(test)]
