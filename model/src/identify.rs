@@ -212,6 +212,16 @@ pub fn normalize_mac(raw: &str) -> Option<String> {
     )
 }
 
+/// The identifier keys under which CIs holding this IP address are indexed — a device's
+/// `ip_addresses`, an IpAddress's `address` — which is how an IP filter finds them.
+pub fn ip_address_keys(ip: &str) -> [String; 2] {
+    let norm = normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
+    [
+        format!("device||ip_addresses|{norm}"),
+        format!("IpAddress||address|{norm}"),
+    ]
+}
+
 /// Canonical IP text; loopback, unspecified, link-local and multicast rejected.
 pub fn normalize_ip(raw: &str) -> Option<String> {
     let ip: IpAddr = raw.split('/').next()?.trim().parse().ok()?;

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use super::db::{q, rows_batched, Tx};
 use super::rows::{attr_kv, ms, CiRow, RelRow, CI_FIELDS, REL_FIELDS};
 use crate::cursor::{find_page, find_request, history_page, history_request, order_field};
+use crate::types::check_name_regex;
 use crate::types::*;
 use crate::StoreError;
 
@@ -29,25 +30,7 @@ async fn filter_cypher(
         clauses.push("n.class IN $classes".to_string());
     }
     if let Some((mode, value)) = &f.name {
-        match mode {
-            NameMatch::Equals => {
-                params.insert("name".into(), json!(value));
-                clauses.push("n.name = $name".into());
-            }
-            NameMatch::Contains => {
-                params.insert("name".into(), json!(value));
-                clauses.push("n.name CONTAINS $name".into());
-            }
-            NameMatch::Regex => {
-                regex::RegexBuilder::new(value)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| StoreError::InvalidInput(format!("invalid name regex: {e}")))?;
-                // Cypher's =~ matches the whole string; the contract searches within it.
-                params.insert("name".into(), json!(format!("(?s).*(?:{value}).*")));
-                clauses.push("n.name =~ $name".into());
-            }
-        }
+        clauses.push(name_clause(*mode, value, params)?);
     }
     for (i, tag) in f.tags.iter().enumerate() {
         params.insert(format!("tag{i}"), json!(tag));
@@ -65,22 +48,7 @@ async fn filter_cypher(
         clauses.push("$source IN n.sources".into());
     }
     if let Some(ip) = &f.ip_address {
-        let norm =
-            cmdb_model::identify::normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
-        #[derive(Deserialize)]
-        struct Id {
-            ci: String,
-        }
-        let ids: Vec<Id> = tx
-            .rows(q(
-                "UNWIND $keys AS k MATCH (i:CiIdentifier {key: k}) RETURN DISTINCT i.ci AS ci",
-                json!({ "keys": [format!("device||ip_addresses|{norm}"), format!("IpAddress||address|{norm}")] }),
-            )?)
-            .await?;
-        params.insert(
-            "ip_ids".into(),
-            json!(ids.into_iter().map(|i| i.ci).collect::<Vec<_>>()),
-        );
+        params.insert("ip_ids".into(), json!(cis_with_ip(tx, ip).await?));
         clauses.push("n.id IN $ip_ids".into());
     }
     for (i, (k, v)) in f.attributes.iter().enumerate() {
@@ -103,6 +71,44 @@ async fn filter_cypher(
         clauses.push("n.id IN $ids".into());
     }
     Ok(clauses)
+}
+
+fn name_clause(
+    mode: NameMatch,
+    value: &str,
+    params: &mut Map<String, Value>,
+) -> Result<String, StoreError> {
+    Ok(match mode {
+        NameMatch::Equals => {
+            params.insert("name".into(), json!(value));
+            "n.name = $name".into()
+        }
+        NameMatch::Contains => {
+            params.insert("name".into(), json!(value));
+            "n.name CONTAINS $name".into()
+        }
+        NameMatch::Regex => {
+            check_name_regex(value)?;
+            // Cypher's =~ matches the whole string; the contract searches within it.
+            params.insert("name".into(), json!(format!("(?s).*(?:{value}).*")));
+            "n.name =~ $name".into()
+        }
+    })
+}
+
+/// The ids of the CIs holding an IP address (through its identifier keys).
+async fn cis_with_ip(tx: &mut Tx, ip: &str) -> Result<Vec<String>, StoreError> {
+    #[derive(Deserialize)]
+    struct Id {
+        ci: String,
+    }
+    let ids: Vec<Id> = tx
+        .rows(q(
+            "UNWIND $keys AS k MATCH (i:CiIdentifier {key: k}) RETURN DISTINCT i.ci AS ci",
+            json!({ "keys": cmdb_model::identify::ip_address_keys(ip) }),
+        )?)
+        .await?;
+    Ok(ids.into_iter().map(|i| i.ci).collect())
 }
 
 pub(crate) async fn find(

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::codec::*;
 use super::EmbeddedStore;
 use crate::cursor::{find_page, find_request, history_page, history_request, order_field};
+use crate::types::check_name_regex;
 use crate::types::*;
 use crate::StoreError;
 
@@ -59,133 +60,132 @@ impl EmbeddedStore {
     }
 }
 
+/// A WHERE clause being built: fixed SQL fragments and the parameters they bind.
+#[derive(Default)]
+struct Where {
+    clauses: Vec<String>,
+    params: Vec<rusqlite::types::Value>,
+}
+
+impl Where {
+    /// Bind `vals` and return their placeholders (`?3, ?4`).
+    fn bind(&mut self, vals: Vec<rusqlite::types::Value>) -> String {
+        let mut ps = Vec::new();
+        for v in vals {
+            self.params.push(v);
+            ps.push(format!("?{}", self.params.len()));
+        }
+        ps.join(", ")
+    }
+
+    fn text(&mut self, v: &str) -> String {
+        self.bind(vec![rusqlite::types::Value::Text(v.to_string())])
+    }
+}
+
 /// WHERE clause (fixed SQL fragments only) and its bound parameters.
 pub(super) fn filter_sql(
     f: &CiFilter,
 ) -> Result<(String, Vec<rusqlite::types::Value>), StoreError> {
     use rusqlite::types::Value as V;
-    let mut clauses: Vec<String> = Vec::new();
-    let mut params: Vec<V> = Vec::new();
-    let placeholders = |params: &mut Vec<V>, vals: Vec<V>| -> String {
-        let mut ps = Vec::new();
-        for v in vals {
-            params.push(v);
-            ps.push(format!("?{}", params.len()));
-        }
-        ps.join(", ")
-    };
+    let mut w = Where::default();
     if !f.classes.is_empty() {
-        let p = placeholders(
-            &mut params,
-            f.classes.iter().map(|c| V::Text(c.to_string())).collect(),
-        );
-        clauses.push(format!("class IN ({p})"));
+        let p = w.bind(f.classes.iter().map(|c| V::Text(c.to_string())).collect());
+        w.clauses.push(format!("class IN ({p})"));
     }
     if let Some((mode, value)) = &f.name {
-        match mode {
-            NameMatch::Equals => {
-                let p = placeholders(&mut params, vec![V::Text(value.clone())]);
-                clauses.push(format!("name = {p}"));
-            }
-            NameMatch::Contains => {
-                let escaped = value
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                let p = placeholders(&mut params, vec![V::Text(format!("%{escaped}%"))]);
-                clauses.push(format!("name LIKE {p} ESCAPE '\\'"));
-            }
-            NameMatch::Regex => {
-                regex::RegexBuilder::new(value)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| StoreError::InvalidInput(format!("invalid name regex: {e}")))?;
-                let p = placeholders(&mut params, vec![V::Text(value.clone())]);
-                clauses.push(format!("regexp({p}, name)"));
-            }
-        }
+        let clause = name_clause(&mut w, *mode, value)?;
+        w.clauses.push(clause);
     }
     for tag in &f.tags {
-        let p = placeholders(&mut params, vec![V::Text(tag.clone())]);
-        clauses.push(format!("id IN (SELECT ci_id FROM ci_tags WHERE tag = {p})"));
+        let p = w.text(tag);
+        w.clauses
+            .push(format!("id IN (SELECT ci_id FROM ci_tags WHERE tag = {p})"));
     }
     if !f.statuses.is_empty() {
-        let p = placeholders(
-            &mut params,
+        let p = w.bind(
             f.statuses
                 .iter()
                 .map(|s| V::Text(s.as_str().into()))
                 .collect(),
         );
-        clauses.push(format!("status IN ({p})"));
+        w.clauses.push(format!("status IN ({p})"));
     }
     if let Some(src) = &f.source {
-        let p = placeholders(&mut params, vec![V::Text(src.clone())]);
-        clauses.push(format!(
+        let p = w.text(src);
+        w.clauses.push(format!(
             "id IN (SELECT ci_id FROM ci_sources WHERE source = {p})"
         ));
     }
     if let Some(ip) = &f.ip_address {
-        let norm =
-            cmdb_model::identify::normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
-        let p = placeholders(
-            &mut params,
-            vec![
-                V::Text(format!("device||ip_addresses|{norm}")),
-                V::Text(format!("IpAddress||address|{norm}")),
-            ],
-        );
-        clauses.push(format!(
+        let keys = cmdb_model::identify::ip_address_keys(ip);
+        let p = w.bind(keys.into_iter().map(V::Text).collect());
+        w.clauses.push(format!(
             "id IN (SELECT ci_id FROM identifiers WHERE key IN ({p}))"
         ));
     }
     for (k, v) in &f.attributes {
-        // CiBody keeps attributes under `a` as `[value, source, at, run]`.
-        let path = format!("$.a.\"{}\"[0]", k.replace('"', "\\\""));
-        let (p1, expected) = match v {
-            Value::String(s) => (
-                placeholders(&mut params, vec![V::Text(path)]),
-                V::Text(s.clone()),
-            ),
-            other => (
-                placeholders(&mut params, vec![V::Text(path)]),
-                V::Text(other.to_string()),
-            ),
-        };
-        let p2 = placeholders(&mut params, vec![expected]);
-        if matches!(v, Value::String(_)) {
-            clauses.push(format!("json_extract(body, {p1}) = {p2}"));
-        } else {
-            // Compare JSON text so numbers, booleans, arrays and objects match exactly.
-            clauses.push(format!("json(json_extract(body, {p1})) = json({p2})"));
-            let _ = &p2;
-        }
+        let clause = attribute_clause(&mut w, k, v);
+        w.clauses.push(clause);
     }
     if let Some(t) = f.last_seen_before {
-        let p = placeholders(&mut params, vec![V::Integer(ms(t))]);
-        clauses.push(format!("last_seen < {p}"));
+        let p = w.bind(vec![V::Integer(ms(t))]);
+        w.clauses.push(format!("last_seen < {p}"));
     }
     if let Some(t) = f.last_seen_after {
-        let p = placeholders(&mut params, vec![V::Integer(ms(t))]);
-        clauses.push(format!("last_seen > {p}"));
+        let p = w.bind(vec![V::Integer(ms(t))]);
+        w.clauses.push(format!("last_seen > {p}"));
     }
     if let Some(ids) = &f.ids {
         if ids.is_empty() {
-            clauses.push("0".into());
+            w.clauses.push("0".into());
         } else {
-            let p = placeholders(
-                &mut params,
-                ids.iter().map(|i| V::Text(i.to_string())).collect(),
-            );
-            clauses.push(format!("id IN ({p})"));
+            let p = w.bind(ids.iter().map(|i| V::Text(i.to_string())).collect());
+            w.clauses.push(format!("id IN ({p})"));
         }
     }
-    let sql = if clauses.is_empty() {
+    let sql = if w.clauses.is_empty() {
         "1".to_string()
     } else {
-        clauses.join(" AND ")
+        w.clauses.join(" AND ")
     };
-    Ok((sql, params))
+    Ok((sql, w.params))
+}
+
+fn name_clause(w: &mut Where, mode: NameMatch, value: &str) -> Result<String, StoreError> {
+    Ok(match mode {
+        NameMatch::Equals => format!("name = {}", w.text(value)),
+        NameMatch::Contains => {
+            let escaped = value
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let p = w.text(&format!("%{escaped}%"));
+            format!("name LIKE {p} ESCAPE '\\'")
+        }
+        NameMatch::Regex => {
+            check_name_regex(value)?;
+            format!("regexp({}, name)", w.text(value))
+        }
+    })
+}
+
+/// An attribute equals a value. `CiBody` keeps attributes under `a` as `[value, source, at,
+/// run]`; strings compare as text, anything else as JSON text (numbers, booleans, arrays and
+/// objects match exactly).
+fn attribute_clause(w: &mut Where, k: &str, v: &Value) -> String {
+    let path = format!("$.a.\"{}\"[0]", k.replace('"', "\\\""));
+    let p1 = w.text(&path);
+    match v {
+        Value::String(s) => {
+            let p2 = w.text(s);
+            format!("json_extract(body, {p1}) = {p2}")
+        }
+        other => {
+            let p2 = w.text(&other.to_string());
+            format!("json(json_extract(body, {p1})) = json({p2})")
+        }
+    }
 }
 
 pub(super) fn find(
