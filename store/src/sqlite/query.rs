@@ -229,25 +229,13 @@ pub(super) fn find(
     Ok(find_page(cis, &req, limit, order, page, total as usize))
 }
 
-/// The search box (`GraphStore::search`) in SQL. Identifier matches are a materialised set:
-/// exact keys through the primary key, dependent classes' patterns as a range scan over their
-/// family's keys compared by suffix. Names are scanned with the model's rule.
-pub(super) fn search(
-    c: &Connection,
-    q: &SearchQuery,
-    page: &PageRequest,
-) -> Result<Page<Ci>, StoreError> {
-    use rusqlite::types::Value as V;
-    let crate::cursor::SearchRequest { plan, limit, after } =
-        crate::cursor::search_request(q, page)?;
-    let mut params: Vec<V> = Vec::new();
-    let mut p = |v: V| {
-        params.push(v);
-        format!("?{}", params.len())
-    };
+/// The CIs whose identifiers the search matches, as a UNION of selects: exact keys through
+/// the primary key, dependent classes' patterns as a range scan over their family's keys
+/// compared by suffix.
+fn search_hits(w: &mut Where, plan: &cmdb_model::search::SearchPlan) -> String {
     let mut hit_parts: Vec<String> = Vec::new();
     if !plan.keys.is_empty() {
-        let ps: Vec<String> = plan.keys.iter().map(|k| p(V::Text(k.clone()))).collect();
+        let ps: Vec<String> = plan.keys.iter().map(|k| w.text(k)).collect();
         hit_parts.push(format!(
             "SELECT ci_id FROM identifiers WHERE key IN ({})",
             ps.join(", ")
@@ -259,12 +247,12 @@ pub(super) fn search(
     }
     for (prefix, suffixes) in by_prefix {
         // Keys of the family: from `F|` up to (excluding) `F}` (`}` follows `|`).
-        let lo = p(V::Text(prefix.to_string()));
-        let hi = p(V::Text(format!("{}}}", &prefix[..prefix.len() - 1])));
+        let lo = w.text(prefix);
+        let hi = w.text(&format!("{}}}", &prefix[..prefix.len() - 1]));
         let conds: Vec<String> = suffixes
             .iter()
             .map(|sfx| {
-                let ps = p(V::Text(sfx.to_string()));
+                let ps = w.text(sfx);
                 format!("substr(key, -length({ps})) = {ps}")
             })
             .collect();
@@ -276,29 +264,53 @@ pub(super) fn search(
     if hit_parts.is_empty() {
         hit_parts.push("SELECT NULL WHERE 0".into());
     }
+    hit_parts.join(" UNION ")
+}
+
+/// Which CIs the search matches: a hit, a name containing the text (the model's rule), or a
+/// tag equal to it; within the classes asked for.
+fn search_condition(
+    w: &mut Where,
+    q: &SearchQuery,
+    plan: &cmdb_model::search::SearchPlan,
+) -> String {
     let mut cond = Vec::new();
     if !q.classes.is_empty() {
-        let ps: Vec<String> = q
-            .classes
-            .iter()
-            .map(|c| p(V::Text(c.as_str().into())))
-            .collect();
+        let ps: Vec<String> = q.classes.iter().map(|c| w.text(c.as_str())).collect();
         cond.push(format!("class IN ({})", ps.join(", ")));
     }
-    let folded = p(V::Text(plan.folded.clone()));
-    let tag = p(V::Text(plan.text.clone()));
+    let folded = w.text(&plan.folded);
+    let tag = w.text(&plan.text);
     cond.push(format!(
         "(id IN hit OR cmdb_name_contains(name, {folded}) OR id IN (SELECT ci_id FROM ci_tags WHERE tag = {tag}))"
     ));
+    cond.join(" AND ")
+}
+
+/// The search box (`GraphStore::search`) in SQL. Identifier matches are a materialised set:
+/// exact keys through the primary key, dependent classes' patterns as a range scan over their
+/// family's keys compared by suffix. Names are scanned with the model's rule.
+pub(super) fn search(
+    c: &Connection,
+    q: &SearchQuery,
+    page: &PageRequest,
+) -> Result<Page<Ci>, StoreError> {
+    use rusqlite::types::Value as V;
+    let crate::cursor::SearchRequest { plan, limit, after } =
+        crate::cursor::search_request(q, page)?;
+    let mut w = Where::default();
+    let hits = search_hits(&mut w, &plan);
+    let cond = search_condition(&mut w, q, &plan);
+    let mut params = w.params;
     // One statement: the identifier hits and the matching CIs (`m`) are computed once and
     // serve both the count and the page.
     let with = format!(
         "WITH hit(id) AS MATERIALIZED ({}), \
          m AS MATERIALIZED (SELECT id, name, CASE WHEN id IN hit THEN {} ELSE {} END AS rank FROM cis WHERE {})",
-        hit_parts.join(" UNION "),
+        hits,
         cmdb_model::search::RANK_IDENTIFIER,
         cmdb_model::search::RANK_OTHER,
-        cond.join(" AND "),
+        cond,
     );
     let n_shared = params.len();
     let mut bound = String::from("1");
