@@ -166,18 +166,13 @@ pub(crate) async fn find(
     Ok(find_page(cis, &req, limit, order, page, total))
 }
 
-/// The search box (`GraphStore::search`) in Cypher: the identifier matches first (index
-/// lookups of exact keys; dependent classes' patterns as `STARTS WITH` the family and `ENDS
-/// WITH` the rule and value), then one count and one page over the CIs matching by those, by
-/// name (`toLower … CONTAINS`) or by tag.
-pub(crate) async fn search(
+/// The CIs whose identifiers the search matches: exact keys by index lookup, dependent
+/// classes' patterns as `STARTS WITH` the family and `ENDS WITH` the rule and value.
+async fn search_hits(
     tx: &mut Tx,
-    query: &SearchQuery,
-    page: &PageRequest,
+    plan: &cmdb_model::search::SearchPlan,
     batch: usize,
-) -> Result<Page<Ci>, StoreError> {
-    let crate::cursor::SearchRequest { plan, limit, after } =
-        crate::cursor::search_request(query, page)?;
+) -> Result<std::collections::BTreeSet<String>, StoreError> {
     #[derive(Deserialize)]
     struct Hit {
         ci: String,
@@ -194,11 +189,7 @@ pub(crate) async fn search(
         .await?;
         hits.extend(rows.into_iter().map(|h| h.ci));
     }
-    let mut by_prefix: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for p in &plan.patterns {
-        by_prefix.entry(&p.prefix).or_default().push(&p.suffix);
-    }
-    for (prefix, suffixes) in by_prefix {
+    for (prefix, suffixes) in plan.patterns_by_prefix() {
         let rows: Vec<Hit> = tx
             .rows(q(
                 "MATCH (i:CiIdentifier) WHERE i.key STARTS WITH $prefix AND any(s IN $suffixes WHERE i.key ENDS WITH s) \
@@ -208,6 +199,22 @@ pub(crate) async fn search(
             .await?;
         hits.extend(rows.into_iter().map(|h| h.ci));
     }
+    Ok(hits)
+}
+
+/// The search box (`GraphStore::search`) in Cypher: the identifier matches first (index
+/// lookups of exact keys; dependent classes' patterns as `STARTS WITH` the family and `ENDS
+/// WITH` the rule and value), then one count and one page over the CIs matching by those, by
+/// name (`toLower … CONTAINS`) or by tag.
+pub(crate) async fn search(
+    tx: &mut Tx,
+    query: &SearchQuery,
+    page: &PageRequest,
+    batch: usize,
+) -> Result<Page<Ci>, StoreError> {
+    let crate::cursor::SearchRequest { plan, limit, after } =
+        crate::cursor::search_request(query, page)?;
+    let hits = search_hits(tx, &plan, batch).await?;
     let mut params = Map::new();
     params.insert("hits".into(), json!(hits.into_iter().collect::<Vec<_>>()));
     params.insert("folded".into(), json!(plan.folded));

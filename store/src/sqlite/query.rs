@@ -241,11 +241,7 @@ fn search_hits(w: &mut Where, plan: &cmdb_model::search::SearchPlan) -> String {
             ps.join(", ")
         ));
     }
-    let mut by_prefix: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for pat in &plan.patterns {
-        by_prefix.entry(&pat.prefix).or_default().push(&pat.suffix);
-    }
-    for (prefix, suffixes) in by_prefix {
+    for (prefix, suffixes) in plan.patterns_by_prefix() {
         // Keys of the family: from `F|` up to (excluding) `F}` (`}` follows `|`).
         let lo = w.text(prefix);
         let hi = w.text(&format!("{}}}", &prefix[..prefix.len() - 1]));
