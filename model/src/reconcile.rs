@@ -1621,97 +1621,8 @@ impl<'a> Reconciler<'a> {
     }
 
     fn finish(mut self) -> Reconciled {
-        let mut cis = Vec::new();
-        let mut seen_cis = Vec::new();
-        for id in std::mem::take(&mut self.order) {
-            if !self.touched.contains(&id) {
-                continue;
-            }
-            let Some(w) = self.cis.remove(&id) else {
-                continue;
-            };
-            let mut touch_only = false;
-            let kind = match &w.original {
-                None => WriteKind::Created,
-                Some(o) => {
-                    let mut a = o.clone();
-                    a.last_seen = w.ci.last_seen;
-                    touch_only = a == w.ci;
-                    for (k, v) in &w.ci.attributes {
-                        if is_volatile(k) {
-                            a.attributes.insert(k.clone(), v.clone());
-                        }
-                    }
-                    // A new identification decision is written, but is not a change of the
-                    // CI's data (no history, not counted as updated).
-                    a.identification = w.ci.identification.clone();
-                    if a == w.ci {
-                        WriteKind::Unchanged
-                    } else {
-                        WriteKind::Updated
-                    }
-                }
-            };
-            if w.original.as_ref() == Some(&w.ci) {
-                seen_cis.push(w.ci.id);
-                continue;
-            }
-            cis.push(CiWrite {
-                ci: w.ci,
-                kind,
-                touch_only,
-            });
-        }
-        let mut relationships = Vec::new();
-        let mut seen_relationships = Vec::new();
-        for (key, (rel, original)) in std::mem::take(&mut self.rels) {
-            if original.as_ref() == Some(&rel) {
-                seen_relationships.push(key);
-                continue;
-            }
-            let kind = match &original {
-                None => {
-                    self.rel_hist(
-                        &key,
-                        ChangeKind::RelationshipCreated,
-                        None,
-                        Some(rel_summary(&rel)),
-                    );
-                    WriteKind::Created
-                }
-                Some(o) => {
-                    if o.status != RelStatus::Active && rel.status == RelStatus::Active {
-                        self.rel_hist(
-                            &key,
-                            ChangeKind::RelationshipReopened,
-                            Some(Value::String("CLOSED".into())),
-                            Some(Value::String("ACTIVE".into())),
-                        );
-                    }
-                    if o.status == RelStatus::Active && rel.status != RelStatus::Active {
-                        // A host-level connection attributed to its process (see `take_host_level`).
-                        self.rel_hist(
-                            &key,
-                            ChangeKind::RelationshipClosed,
-                            Some(Value::String("ACTIVE".into())),
-                            Some(Value::String("CLOSED".into())),
-                        );
-                    }
-                    let mut a = o.clone();
-                    a.last_seen = rel.last_seen;
-                    for (ae, re) in a.evidence.iter_mut().zip(rel.evidence.iter()) {
-                        ae.last_seen = re.last_seen;
-                        ae.last_run = re.last_run.clone();
-                    }
-                    if a == rel {
-                        WriteKind::Unchanged
-                    } else {
-                        WriteKind::Updated
-                    }
-                }
-            };
-            relationships.push(RelWrite { rel, kind });
-        }
+        let (cis, seen_cis) = self.ci_writes();
+        let (relationships, seen_relationships) = self.relationship_writes();
         Reconciled {
             delta: Delta {
                 source: self.obs.source.clone(),
@@ -1732,6 +1643,70 @@ impl<'a> Reconciler<'a> {
         }
     }
 
+    /// The touched CIs, in the order first met: written (created, updated, or only touched)
+    /// or, when nothing about them changed, merely seen.
+    fn ci_writes(&mut self) -> (Vec<CiWrite>, Vec<CiId>) {
+        let mut cis = Vec::new();
+        let mut seen_cis = Vec::new();
+        for id in std::mem::take(&mut self.order) {
+            if !self.touched.contains(&id) {
+                continue;
+            }
+            let Some(w) = self.cis.remove(&id) else {
+                continue;
+            };
+            if w.original.as_ref() == Some(&w.ci) {
+                seen_cis.push(w.ci.id);
+                continue;
+            }
+            let (kind, touch_only) = ci_write_kind(&w);
+            cis.push(CiWrite {
+                ci: w.ci,
+                kind,
+                touch_only,
+            });
+        }
+        (cis, seen_cis)
+    }
+
+    /// The relationships met: written (with their creation, reopening or closing in history)
+    /// or, when nothing about them changed, merely seen.
+    fn relationship_writes(&mut self) -> (Vec<RelWrite>, Vec<RelKey>) {
+        let mut relationships = Vec::new();
+        let mut seen_relationships = Vec::new();
+        for (key, (rel, original)) in std::mem::take(&mut self.rels) {
+            if original.as_ref() == Some(&rel) {
+                seen_relationships.push(key);
+                continue;
+            }
+            let kind = match &original {
+                None => {
+                    let summary = Some(rel_summary(&rel));
+                    self.rel_hist(&key, ChangeKind::RelationshipCreated, None, summary);
+                    WriteKind::Created
+                }
+                Some(o) => {
+                    self.status_history(&key, o.status, rel.status);
+                    rel_write_kind(o, &rel)
+                }
+            };
+            relationships.push(RelWrite { rel, kind });
+        }
+        (relationships, seen_relationships)
+    }
+
+    /// A relationship reopened, or closed (a host-level connection attributed to its process,
+    /// see `take_host_level`).
+    fn status_history(&mut self, key: &RelKey, old: RelStatus, new: RelStatus) {
+        let kind = match (old, new) {
+            (RelStatus::Closed, RelStatus::Active) => ChangeKind::RelationshipReopened,
+            (RelStatus::Active, RelStatus::Closed) => ChangeKind::RelationshipClosed,
+            _ => return,
+        };
+        let text = |s: RelStatus| Some(Value::String(s.as_str().into()));
+        self.rel_hist(key, kind, text(old), text(new));
+    }
+
     fn rel_hist(&mut self, key: &RelKey, kind: ChangeKind, old: Option<Value>, new: Option<Value>) {
         self.history.push(HistoryEntry {
             ci: key.from.clone(),
@@ -1744,6 +1719,46 @@ impl<'a> Reconciler<'a> {
             source: self.obs.source.clone(),
             run_id: Some(self.obs.run_id.clone()),
         });
+    }
+}
+
+/// How a CI's write counts: created, updated, or unchanged (only `last_seen`, volatile
+/// attributes or the identification decision moved — no history, not counted as updated);
+/// and whether only `last_seen` moved (`touch_only`).
+fn ci_write_kind(w: &Working) -> (WriteKind, bool) {
+    let Some(o) = &w.original else {
+        return (WriteKind::Created, false);
+    };
+    let mut a = o.clone();
+    a.last_seen = w.ci.last_seen;
+    let touch_only = a == w.ci;
+    for (k, v) in &w.ci.attributes {
+        if is_volatile(k) {
+            a.attributes.insert(k.clone(), v.clone());
+        }
+    }
+    // A new identification decision is written, but is not a change of the CI's data.
+    a.identification = w.ci.identification.clone();
+    let kind = if a == w.ci {
+        WriteKind::Unchanged
+    } else {
+        WriteKind::Updated
+    };
+    (kind, touch_only)
+}
+
+/// A relationship's write is unchanged when only its `last_seen` (and its evidence's) moved.
+fn rel_write_kind(o: &Relationship, rel: &Relationship) -> WriteKind {
+    let mut a = o.clone();
+    a.last_seen = rel.last_seen;
+    for (ae, re) in a.evidence.iter_mut().zip(rel.evidence.iter()) {
+        ae.last_seen = re.last_seen;
+        ae.last_run = re.last_run.clone();
+    }
+    if a == *rel {
+        WriteKind::Unchanged
+    } else {
+        WriteKind::Updated
     }
 }
 
