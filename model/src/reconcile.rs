@@ -27,7 +27,7 @@ use crate::class::{CiClass, IdentRule};
 use crate::history::{ChangeKind, HistoryEntry};
 use crate::identify::{identifier_key, rule_values};
 use crate::ids::{CiId, RunId, Source};
-use crate::observation::{Observation, Record, Scope};
+use crate::observation::{Observation, Record, RelationshipObs, Scope};
 use crate::rel::{Evidence, EvidenceKind, RelKey, RelStatus, RelType, Relationship};
 use crate::sighting::Sighted;
 use crate::time::Timestamp;
@@ -1276,7 +1276,40 @@ impl<'a> Reconciler<'a> {
     }
 
     fn relationships(&mut self) -> Result<(), ViewError> {
-        // Structural relationships implied by `parent`.
+        for (rel_type, from, to, weak) in self.structural() {
+            let evidence = EvidenceKind::Inventory;
+            self.upsert_rel(rel_type, from, to, evidence, 1.0, Map::new(), weak);
+        }
+        // Host-level connections last, so the process-level ones of the same observation are
+        // there to take them.
+        let (host_level, rest): (Vec<_>, Vec<_>) = self
+            .obs
+            .relationships
+            .iter()
+            .partition(|r| r.rel_type == RelType::CommunicatesWith);
+        for r in rest.into_iter().chain(host_level) {
+            let Some((from, to)) = self.relationship_ends(r) else {
+                continue;
+            };
+            let attrs = r.attributes.clone();
+            match r.rel_type {
+                RelType::CommunicatesWith => {
+                    self.host_connection(from, to, r.evidence, r.confidence, attrs)?
+                }
+                RelType::ConnectsTo => {
+                    let (f, t) = (from.clone(), to.clone());
+                    self.upsert_rel(r.rel_type, f, t, r.evidence, r.confidence, attrs, false);
+                    self.take_host_level(&from, &to)?;
+                }
+                _ => self.upsert_rel(r.rel_type, from, to, r.evidence, r.confidence, attrs, false),
+            }
+        }
+        // Relationships of CIs merged away are re-pointed by the store; nothing to do here.
+        Ok(())
+    }
+
+    /// Structural relationships implied by `parent`: (type, from, to, weak).
+    fn structural(&self) -> Vec<(RelType, CiId, CiId, bool)> {
         let mut structural = Vec::new();
         for rec in &self.obs.records {
             let (Some(class), Some(pkey)) = (rec.class, rec.parent.as_ref()) else {
@@ -1298,85 +1331,37 @@ impl<'a> Reconciler<'a> {
             };
             structural.push((spec.rel, from, to, rec.placeholder));
         }
-        for (rel_type, from, to, weak) in structural {
-            self.upsert_rel(
-                rel_type,
-                from,
-                to,
-                EvidenceKind::Inventory,
-                1.0,
-                Map::new(),
-                weak,
-            );
+        structural
+    }
+
+    /// The CIs an observed relationship joins; `None` (with an error noted, unless it joins a
+    /// CI to itself) when an end is unknown or the confidence is out of range.
+    fn relationship_ends(&mut self, r: &RelationshipObs) -> Option<(CiId, CiId)> {
+        let label = format!("{}->{}", r.from, r.to);
+        let end = |this: &mut Self, key: &str, field: &str| match this.record_ids.get(key) {
+            Some(id) => Some(this.resolve(id)),
+            None => {
+                let msg = this.unknown_end(r.rel_type, key);
+                this.errors
+                    .push(err(&label, "UNKNOWN_RECORD", Some(field), msg));
+                None
+            }
+        };
+        let from = end(self, &r.from, "from")?;
+        let to = end(self, &r.to, "to")?;
+        if from == to {
+            return None;
         }
-        // Host-level connections last, so the process-level ones of the same observation are
-        // there to take them.
-        let (host_level, rest): (Vec<_>, Vec<_>) = self
-            .obs
-            .relationships
-            .iter()
-            .partition(|r| r.rel_type == RelType::CommunicatesWith);
-        for r in rest.into_iter().chain(host_level) {
-            let label = format!("{}->{}", r.from, r.to);
-            let from = match self.record_ids.get(&r.from) {
-                Some(id) => self.resolve(id),
-                None => {
-                    let msg = self.unknown_end(r.rel_type, &r.from);
-                    self.errors
-                        .push(err(&label, "UNKNOWN_RECORD", Some("from"), msg));
-                    continue;
-                }
-            };
-            let to = match self.record_ids.get(&r.to) {
-                Some(id) => self.resolve(id),
-                None => {
-                    let msg = self.unknown_end(r.rel_type, &r.to);
-                    self.errors
-                        .push(err(&label, "UNKNOWN_RECORD", Some("to"), msg));
-                    continue;
-                }
-            };
-            if from == to {
-                continue;
-            }
-            if !(0.0..=1.0).contains(&r.confidence) || r.confidence.is_nan() {
-                self.errors.push(err(
-                    &label,
-                    "INVALID_VALUE",
-                    Some("confidence"),
-                    "confidence must be between 0 and 1",
-                ));
-                continue;
-            }
-            match r.rel_type {
-                RelType::CommunicatesWith => {
-                    self.host_connection(from, to, r.evidence, r.confidence, r.attributes.clone())?
-                }
-                RelType::ConnectsTo => {
-                    self.upsert_rel(
-                        r.rel_type,
-                        from.clone(),
-                        to.clone(),
-                        r.evidence,
-                        r.confidence,
-                        r.attributes.clone(),
-                        false,
-                    );
-                    self.take_host_level(&from, &to)?;
-                }
-                _ => self.upsert_rel(
-                    r.rel_type,
-                    from,
-                    to,
-                    r.evidence,
-                    r.confidence,
-                    r.attributes.clone(),
-                    false,
-                ),
-            }
+        if !(0.0..=1.0).contains(&r.confidence) || r.confidence.is_nan() {
+            self.errors.push(err(
+                &label,
+                "INVALID_VALUE",
+                Some("confidence"),
+                "confidence must be between 0 and 1",
+            ));
+            return None;
         }
-        // Relationships of CIs merged away are re-pointed by the store; nothing to do here.
-        Ok(())
+        Some((from, to))
     }
 
     /// The processes on `host`: those this observation places there and those the graph does.
