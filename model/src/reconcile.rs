@@ -1191,32 +1191,7 @@ impl<'a> Reconciler<'a> {
         };
         self.order.retain(|x| x != from);
         let from_ci = fw.ci;
-        if let Some(mut iw) = self.cis.remove(into) {
-            let before = iw.ci.clone();
-            let ci = &mut iw.ci;
-            for (k, a) in &from_ci.attributes {
-                let take = match ci.attributes.get(k) {
-                    None => true,
-                    Some(e) => {
-                        e.value != a.value
-                            && self.policy.precedence.rank(&a.source)
-                                < self.policy.precedence.rank(&e.source)
-                    }
-                };
-                if take {
-                    ci.attributes.insert(k.clone(), a.clone());
-                }
-            }
-            ci.name = ci.attr_str("name").unwrap_or(&before.name).to_string();
-            ci.tags.extend(from_ci.tags.iter().cloned());
-            ci.sources.extend(from_ci.sources.iter().cloned());
-            ci.first_seen = ci.first_seen.min(from_ci.first_seen);
-            ci.last_seen = ci.last_seen.max(from_ci.last_seen);
-            ci.placeholder = ci.placeholder && from_ci.placeholder;
-            let after = ci.clone();
-            self.cis.insert(into.clone(), iw);
-            self.diff_history(&before, &after);
-        }
+        self.absorb(into, &from_ci);
         self.touched.remove(from);
         self.touched.insert(into.clone());
         self.hist(
@@ -1240,7 +1215,44 @@ impl<'a> Reconciler<'a> {
             .filter(|(_, v)| !v.is_empty())
             .collect();
         self.index(into, class, parent, &per_rule);
-        // Dependents: merge into the survivor's matching dependent, or re-home.
+        self.merge_dependents(from, into)
+    }
+
+    /// The survivor `into` takes the merged CI's data: attributes it lacks or that a
+    /// higher-precedence source gave the other, tags, sources and the widest seen span.
+    fn absorb(&mut self, into: &CiId, from_ci: &Ci) {
+        let Some(mut iw) = self.cis.remove(into) else {
+            return;
+        };
+        let before = iw.ci.clone();
+        let ci = &mut iw.ci;
+        for (k, a) in &from_ci.attributes {
+            let take = match ci.attributes.get(k) {
+                None => true,
+                Some(e) => {
+                    e.value != a.value
+                        && self.policy.precedence.rank(&a.source)
+                            < self.policy.precedence.rank(&e.source)
+                }
+            };
+            if take {
+                ci.attributes.insert(k.clone(), a.clone());
+            }
+        }
+        ci.name = ci.attr_str("name").unwrap_or(&before.name).to_string();
+        ci.tags.extend(from_ci.tags.iter().cloned());
+        ci.sources.extend(from_ci.sources.iter().cloned());
+        ci.first_seen = ci.first_seen.min(from_ci.first_seen);
+        ci.last_seen = ci.last_seen.max(from_ci.last_seen);
+        ci.placeholder = ci.placeholder && from_ci.placeholder;
+        let after = ci.clone();
+        self.cis.insert(into.clone(), iw);
+        self.diff_history(&before, &after);
+    }
+
+    /// The merged CI's dependents: each merges into the survivor's matching dependent, or is
+    /// re-homed under the survivor.
+    fn merge_dependents(&mut self, from: &CiId, into: &CiId) -> Result<(), ViewError> {
         for (child, keys) in self.view.dependents(from)? {
             let child = self.resolve(&child);
             let Some(child) = self.load(&child)? else {
