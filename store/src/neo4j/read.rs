@@ -336,34 +336,8 @@ pub(crate) async fn bfs(
     let mut edge_seen = HashSet::new();
     let mut depth = 0;
     while !frontier.is_empty() && depth < max_depth {
-        let mut out_of: HashMap<String, Vec<RelRow>> = HashMap::new();
-        let mut in_of: HashMap<String, Vec<RelRow>> = HashMap::new();
-        if !out_types.is_empty() {
-            let rows: Vec<RelRow> = rows_batched(
-                tx,
-                &format!("UNWIND $rows AS id MATCH (a:CI {{id: id}})-[e]->(b:CI) WHERE e.status = 'ACTIVE' AND type(e) IN $types RETURN {fields}"),
-                frontier.iter().cloned().map(Value::String).collect(),
-                batch,
-                &json!({ "types": out_types }),
-            )
-            .await?;
-            for r in rows {
-                out_of.entry(r.from.clone()).or_default().push(r);
-            }
-        }
-        if !in_types.is_empty() {
-            let rows: Vec<RelRow> = rows_batched(
-                tx,
-                &format!("UNWIND $rows AS id MATCH (b:CI {{id: id}})<-[e]-(a:CI) WHERE e.status = 'ACTIVE' AND type(e) IN $types RETURN {fields}"),
-                frontier.iter().cloned().map(Value::String).collect(),
-                batch,
-                &json!({ "types": in_types }),
-            )
-            .await?;
-            for r in rows {
-                in_of.entry(r.to.clone()).or_default().push(r);
-            }
-        }
+        let mut out_of = step_rows(tx, &frontier, &out_types, fields, true, batch).await?;
+        let mut in_of = step_rows(tx, &frontier, &in_types, fields, false, batch).await?;
         let mut next = Vec::new();
         for n in &frontier {
             let mut outs = out_of.remove(n).unwrap_or_default();
@@ -392,6 +366,44 @@ pub(crate) async fn bfs(
         depth += 1;
     }
     Ok((reached, edges))
+}
+
+/// The ACTIVE relationships of `types` leaving (`outgoing`) or entering the frontier's CIs,
+/// by the frontier CI they touch.
+async fn step_rows(
+    tx: &mut Tx,
+    frontier: &[String],
+    types: &[&str],
+    fields: &str,
+    outgoing: bool,
+    batch: usize,
+) -> Result<HashMap<String, Vec<RelRow>>, StoreError> {
+    let mut by_node: HashMap<String, Vec<RelRow>> = HashMap::new();
+    if types.is_empty() {
+        return Ok(by_node);
+    }
+    let pattern = if outgoing {
+        "(a:CI {id: id})-[e]->(b:CI)"
+    } else {
+        "(b:CI {id: id})<-[e]-(a:CI)"
+    };
+    let rows: Vec<RelRow> = rows_batched(
+        tx,
+        &format!("UNWIND $rows AS id MATCH {pattern} WHERE e.status = 'ACTIVE' AND type(e) IN $types RETURN {fields}"),
+        frontier.iter().cloned().map(Value::String).collect(),
+        batch,
+        &json!({ "types": types }),
+    )
+    .await?;
+    for r in rows {
+        let node = if outgoing {
+            r.from.clone()
+        } else {
+            r.to.clone()
+        };
+        by_node.entry(node).or_default().push(r);
+    }
+    Ok(by_node)
 }
 
 pub(crate) async fn history(
