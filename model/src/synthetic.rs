@@ -79,6 +79,14 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
         run.clone(),
         Scope::complete([name.clone()]),
     );
+    push_hardware(&mut o, i, &name);
+    push_software(&mut o);
+    push_connections(&mut o, spec, i, &mut rng);
+    o
+}
+
+/// The host record `h` (serial, MACs, addresses, OS) with its four interfaces and addresses.
+fn push_hardware(o: &mut Observation, i: usize, name: &str) {
     let macs: Vec<String> = (0..4)
         .map(|n| {
             format!(
@@ -93,10 +101,10 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
     let ips: Vec<String> = (0..4).map(|n| host_ip(i, n)).collect();
     o.push(
         Record::new("h", CiClass::Host)
-            .name(&name)
+            .name(name)
             .ident("serial_number", format!("SN{i:09}"))
             .ident("mac_addresses", json!(macs))
-            .ident("hostname", name.as_str())
+            .ident("hostname", name)
             .ident("ip_addresses", json!(ips))
             .attr("os_name", "Debian GNU/Linux")
             .attr("os_version", "12")
@@ -120,7 +128,11 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
         );
         o.relate(RelType::HasIp, &ik, &pk, EvidenceKind::Inventory, 1.0);
     }
-    let procs = ["nginx", "java", "postgres", "redis-server", "sshd", "node"];
+}
+
+/// The host's processes (`p0`…), the endpoints the first ones listen on and two packages.
+fn push_software(o: &mut Observation) {
+    let procs = HOST_PROCS;
     for (n, p) in procs.iter().enumerate() {
         o.push(
             Record::new(format!("p{n}"), CiClass::Process)
@@ -154,7 +166,13 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
                 .attr("version", "3.0.11"),
         );
     }
-    // Outbound connections to other hosts' endpoints: placeholders for the far ends.
+}
+
+/// The processes of the typical host.
+const HOST_PROCS: [&str; 6] = ["nginx", "java", "postgres", "redis-server", "sshd", "node"];
+
+/// Outbound connections to other hosts' endpoints: placeholders for the far ends.
+fn push_connections(o: &mut Observation, spec: &EstateSpec, i: usize, rng: &mut Rng) {
     let mut seen = std::collections::HashSet::new();
     for c in 0..spec.connections_per_host {
         let peer = rng.below(spec.hosts as u64) as usize;
@@ -179,13 +197,12 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
         );
         o.relate(
             RelType::ConnectsTo,
-            &format!("p{}", c % procs.len()),
+            &format!("p{}", c % HOST_PROCS.len()),
             &re,
             EvidenceKind::Socket,
             0.5,
         );
     }
-    o
 }
 
 /// Business services (manual source), each with `members` processes of random hosts,
