@@ -166,11 +166,11 @@ pub enum Normalize {
     Ip,
     /// Interface names: vendor abbreviations and long forms of one port are one name
     /// (`Gi1/0/1` = `GigabitEthernet1/0/1`, `Eth1/1` = `Ethernet1/1`); see
-    /// [`canonical_if_name`](crate::identify::canonical_if_name).
+    /// `identify::canonical_if_name`.
     IfName,
     /// Process executables and command lines: whitespace collapsed, volatile process-title
     /// counters removed, cut to what every probe can see; see
-    /// [`canonical_command`](crate::identify::canonical_command).
+    /// `identify::canonical_command`.
     Command,
 }
 

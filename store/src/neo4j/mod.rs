@@ -22,6 +22,7 @@
 
 mod apply;
 pub(crate) mod db;
+mod ops;
 mod probe;
 mod read;
 mod rows;
@@ -82,7 +83,7 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
     ],
 ),
 // 2: alerts, operational status, incidents and webhook deliveries (`crate::ops`).
-(2, crate::ops::NEO4J_MIGRATION)];
+(2, ops::MIGRATION)];
 
 /// Connection settings for the Neo4j backend (`[store] backend = "neo4j"`).
 #[derive(Clone)]
@@ -371,7 +372,7 @@ impl Neo4jStore {
     /// The schema stays; its version node is written again.
     pub async fn erase_everything(&self) -> Result<(), StoreError> {
         let _w = self.writer.lock().await;
-        for label in crate::ops::NEO4J_LABELS.iter().copied().chain([
+        for label in ops::LABELS.iter().copied().chain([
             "History",
             "Sighting",
             "CiIdentifier",

@@ -29,6 +29,7 @@ use crate::{GraphStore, StoreError};
 
 mod apply;
 mod codec;
+mod ops;
 mod query;
 mod schema;
 mod stale;

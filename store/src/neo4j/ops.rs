@@ -10,9 +10,10 @@ use cmdb_model::{CiId, Timestamp};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::*;
-use crate::neo4j::db::{q, run_batched, Tx};
-use crate::neo4j::Neo4jStore;
+use super::db::{q, run_batched, Tx};
+use super::Neo4jStore;
+use crate::ops::*;
+use crate::StoreError;
 
 /// Schema statements of the operations records (migration 2 of the Bolt backend).
 pub(crate) const MIGRATION: &[&str] = &[
