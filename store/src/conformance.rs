@@ -551,6 +551,11 @@ pub async fn bridging_record_merges_two_cis(s: &dyn GraphStore) {
         .filter(|c| c.class == CiClass::NetworkDevice)
         .map(|c| c.id)
         .collect();
+    sw2_bridges_the_placeholders(s, placeholder_ids).await;
+}
+
+/// sw2 itself, with name and MAC together: the placeholders merge into it.
+async fn sw2_bridges_the_placeholders(s: &dyn GraphStore, placeholder_ids: Vec<CiId>) {
     // sw2 itself: name and MAC together.
     let mut c = obs("snmp", "r2", Scope::complete(["sw2"]));
     c.push(
@@ -724,6 +729,16 @@ pub async fn retire_and_delete(s: &dyn GraphStore) {
 }
 
 pub async fn find_filters_and_pagination(s: &dyn GraphStore) {
+    find_fixture(s).await;
+    find_filters_count(s).await;
+    find_filters_count_more(s).await;
+    find_rejects_bad_input(s).await;
+    find_pages_forward_and_back(s).await;
+    find_pages_descending(s).await;
+}
+
+/// 25 hosts (names, hostnames, IPs, `env`, `cores`, tags) and one IP address CI.
+async fn find_fixture(s: &dyn GraphStore) {
     let mut o = obs("import", "r1", Scope::none());
     for i in 0..25 {
         o.push(
@@ -738,110 +753,157 @@ pub async fn find_filters_and_pagination(s: &dyn GraphStore) {
     }
     o.push(Record::new("ip", CiClass::IpAddress).ident("address", "10.1.0.3"));
     ingest(s, o).await;
-    let count = |f: CiFilter| async move {
-        s.find(&f, CiOrder::default(), &PageRequest::first(1))
-            .await
-            .unwrap()
-            .total_count
-    };
+}
+
+/// How many CIs a filter finds (the page's total count).
+async fn count(s: &dyn GraphStore, f: CiFilter) -> usize {
+    s.find(&f, CiOrder::default(), &PageRequest::first(1))
+        .await
+        .unwrap()
+        .total_count
+}
+
+async fn find_filters_count(s: &dyn GraphStore) {
     assert_eq!(
-        count(CiFilter {
-            classes: vec![CiClass::Host],
-            ..Default::default()
-        })
+        count(
+            s,
+            CiFilter {
+                classes: vec![CiClass::Host],
+                ..Default::default()
+            }
+        )
         .await,
         25
     );
     assert_eq!(
-        count(CiFilter {
-            tags: vec!["pci".into()],
-            ..Default::default()
-        })
+        count(
+            s,
+            CiFilter {
+                tags: vec!["pci".into()],
+                ..Default::default()
+            }
+        )
         .await,
         5
     );
     assert_eq!(
-        count(CiFilter {
-            name: Some((NameMatch::Contains, "st-1".into())),
-            ..Default::default()
-        })
+        count(
+            s,
+            CiFilter {
+                name: Some((NameMatch::Contains, "st-1".into())),
+                ..Default::default()
+            }
+        )
         .await,
         10
     );
     assert_eq!(
-        count(CiFilter {
-            name: Some((NameMatch::Regex, "^host-(0[0-4])$".into())),
-            ..Default::default()
-        })
+        count(
+            s,
+            CiFilter {
+                name: Some((NameMatch::Regex, "^host-(0[0-4])$".into())),
+                ..Default::default()
+            }
+        )
         .await,
         5
     );
     assert_eq!(
-        count(CiFilter {
-            name: Some((NameMatch::Contains, "%".into())),
-            ..Default::default()
-        })
+        count(
+            s,
+            CiFilter {
+                name: Some((NameMatch::Contains, "%".into())),
+                ..Default::default()
+            }
+        )
         .await,
         0,
         "LIKE wildcards are literal"
     );
     assert_eq!(
-        count(CiFilter {
-            attributes: vec![("env".into(), json!("prod"))],
-            ..Default::default()
-        })
+        count(
+            s,
+            CiFilter {
+                attributes: vec![("env".into(), json!("prod"))],
+                ..Default::default()
+            }
+        )
         .await,
         13
     );
+}
+
+async fn find_filters_count_more(s: &dyn GraphStore) {
     assert_eq!(
-        count(CiFilter {
-            attributes: vec![("cores".into(), json!(3))],
-            ..Default::default()
-        })
+        count(
+            s,
+            CiFilter {
+                attributes: vec![("cores".into(), json!(3))],
+                ..Default::default()
+            }
+        )
         .await,
         6
     );
     assert_eq!(
-        count(CiFilter {
-            ip_address: Some("10.1.0.3".into()),
-            ..Default::default()
-        })
+        count(
+            s,
+            CiFilter {
+                ip_address: Some("10.1.0.3".into()),
+                ..Default::default()
+            }
+        )
         .await,
         2,
         "the host and the IpAddress CI"
     );
     assert_eq!(
-        count(CiFilter {
-            source: Some("import".into()),
-            ..Default::default()
-        })
+        count(
+            s,
+            CiFilter {
+                source: Some("import".into()),
+                ..Default::default()
+            }
+        )
         .await,
         26
     );
     assert_eq!(
-        count(CiFilter {
-            statuses: vec![CiStatus::Stale],
-            ..Default::default()
-        })
+        count(
+            s,
+            CiFilter {
+                statuses: vec![CiStatus::Stale],
+                ..Default::default()
+            }
+        )
         .await,
         0
     );
     assert_eq!(
-        count(CiFilter {
-            last_seen_before: Some(cmdb_model::now() - chrono::Duration::hours(1)),
-            ..Default::default()
-        })
+        count(
+            s,
+            CiFilter {
+                last_seen_before: Some(cmdb_model::now() - chrono::Duration::hours(1)),
+                ..Default::default()
+            }
+        )
         .await,
         0
     );
     assert_eq!(
-        count(CiFilter {
-            last_seen_after: Some(cmdb_model::now() - chrono::Duration::hours(1)),
-            ..Default::default()
-        })
+        count(
+            s,
+            CiFilter {
+                last_seen_after: Some(cmdb_model::now() - chrono::Duration::hours(1)),
+                ..Default::default()
+            }
+        )
         .await,
         26
     );
+}
+
+async fn find_rejects_bad_input(s: &dyn GraphStore) {
     assert!(matches!(
         s.find(
             &CiFilter {
@@ -867,6 +929,9 @@ pub async fn find_filters_and_pagination(s: &dyn GraphStore) {
         .await,
         Err(crate::StoreError::InvalidInput(_))
     ));
+}
+
+async fn find_pages_forward_and_back(s: &dyn GraphStore) {
     // Forward paging by name, 10 at a time, visits each host once in order.
     let hosts = CiFilter {
         classes: vec![CiClass::Host],
@@ -939,6 +1004,13 @@ pub async fn find_filters_and_pagination(s: &dyn GraphStore) {
             .collect::<Vec<_>>(),
         ["host-19", "host-20", "host-21"]
     );
+}
+
+async fn find_pages_descending(s: &dyn GraphStore) {
+    let hosts = CiFilter {
+        classes: vec![CiClass::Host],
+        ..Default::default()
+    };
     // Descending.
     let p = s
         .find(
@@ -1508,6 +1580,11 @@ pub async fn identification_is_kept_with_the_ci(s: &dyn GraphStore) {
         Some(matched)
     );
 
+    identification_records_merges(s).await;
+}
+
+/// Two CIs a record proves to be one: the survivor records the merge.
+async fn identification_records_merges(s: &dyn GraphStore) {
     // Two CIs a record proves to be one: the survivor records the merge.
     let mut a = obs("snmp", "m1", Scope::none());
     a.push(Record::new("d", CiClass::Host).ident("hostname", "db9"));
@@ -1711,6 +1788,11 @@ pub async fn search_matches_names_identifiers_and_tags(s: &dyn GraphStore) {
     assert!(search_all(s, "_", &[]).await.is_empty());
     assert!(search_all(s, "' OR 1=1 --", &[]).await.is_empty());
 
+    search_pages_and_bad_input(s).await;
+}
+
+/// Search pages past the end, and bad search input.
+async fn search_pages_and_bad_input(s: &dyn GraphStore) {
     // A page past the end: empty, still counted.
     let q = SearchQuery {
         text: "web1".into(),
