@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::class::CiClass;
-use crate::ids::{CiId, RunId, Source};
+use crate::ids::{CiId, RunId, Source, UnknownName};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,13 +37,13 @@ impl fmt::Display for CiStatus {
 }
 
 impl FromStr for CiStatus {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_uppercase().as_str() {
             "ACTIVE" => Ok(CiStatus::Active),
             "STALE" => Ok(CiStatus::Stale),
             "RETIRED" => Ok(CiStatus::Retired),
-            _ => Err(format!("unknown status `{s}`")),
+            _ => Err(UnknownName::new("status", s)),
         }
     }
 }
@@ -120,12 +120,12 @@ impl fmt::Display for IdentificationOutcome {
 }
 
 impl FromStr for IdentificationOutcome {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         IdentificationOutcome::ALL
             .into_iter()
             .find(|o| o.as_str() == s)
-            .ok_or_else(|| format!("unknown identification outcome `{s}`"))
+            .ok_or_else(|| UnknownName::new("identification outcome", s))
     }
 }
 

@@ -5,6 +5,7 @@
 //! the explanation of a match is simply the rule that fired.
 
 use crate::attrs;
+use crate::ids::UnknownName;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -127,13 +128,13 @@ impl fmt::Display for CiClass {
 }
 
 impl FromStr for CiClass {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         CiClass::ALL
             .iter()
             .copied()
             .find(|c| c.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown CI class `{s}`"))
+            .ok_or_else(|| UnknownName::new("CI class", s))
     }
 }
 
@@ -165,11 +166,11 @@ pub enum Normalize {
     Ip,
     /// Interface names: vendor abbreviations and long forms of one port are one name
     /// (`Gi1/0/1` = `GigabitEthernet1/0/1`, `Eth1/1` = `Ethernet1/1`); see
-    /// [`canonical_if_name`](crate::identify::canonical_if_name).
+    /// `identify::canonical_if_name`.
     IfName,
     /// Process executables and command lines: whitespace collapsed, volatile process-title
     /// counters removed, cut to what every probe can see; see
-    /// [`canonical_command`](crate::identify::canonical_command).
+    /// `identify::canonical_command`.
     Command,
 }
 

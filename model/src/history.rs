@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::{CiId, RunId, Source};
+use crate::ids::{CiId, RunId, Source, UnknownName};
 use crate::rel::RelKey;
 use crate::time::Timestamp;
 
@@ -49,7 +49,7 @@ impl ChangeKind {
 }
 
 impl std::str::FromStr for ChangeKind {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         use ChangeKind::*;
         [
@@ -70,7 +70,7 @@ impl std::str::FromStr for ChangeKind {
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
-        .ok_or_else(|| format!("unknown change kind `{s}`"))
+        .ok_or_else(|| UnknownName::new("change kind", s))
     }
 }
 

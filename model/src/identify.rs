@@ -212,6 +212,16 @@ pub fn normalize_mac(raw: &str) -> Option<String> {
     )
 }
 
+/// The identifier keys under which CIs holding this IP address are indexed — a device's
+/// `ip_addresses`, an IpAddress's `address` — which is how an IP filter finds them.
+pub fn ip_address_keys(ip: &str) -> [String; 2] {
+    let norm = normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
+    [
+        format!("device||ip_addresses|{norm}"),
+        format!("IpAddress||address|{norm}"),
+    ]
+}
+
 /// Canonical IP text; loopback, unspecified, link-local and multicast rejected.
 pub fn normalize_ip(raw: &str) -> Option<String> {
     let ip: IpAddr = raw.split('/').next()?.trim().parse().ok()?;
@@ -450,7 +460,7 @@ mod tests {
             "x".repeat(200)
         );
         // SNMP: the path, a space and the first 128 octets of the parameters.
-        let params = full.splitn(2, ' ').nth(1).unwrap();
+        let params = full.split_once(' ').unwrap().1;
         let snmp = format!("/usr/sbin/snmpd {}", &params[..128]);
         assert_eq!(canonical_command(&full), canonical_command(&snmp));
         // sshd's listener retitles itself while clients connect.
@@ -476,7 +486,8 @@ mod tests {
     fn keys_parse_back_into_their_parts() {
         let host = CiId::new("ci_0123456789abcdef");
         let rules = CiClass::Interface.rules().rules;
-        let cases: Vec<(String, (&str, Option<&str>, &str, &str))> = vec![
+        type Parts<'a> = (&'a str, Option<&'a str>, &'a str, &'a str);
+        let cases: Vec<(String, Parts)> = vec![
             (
                 identifier_key(
                     CiClass::Host,

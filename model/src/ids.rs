@@ -115,3 +115,21 @@ impl From<&str> for Source {
         Source(s.to_string())
     }
 }
+
+/// A text that names none of an enum's values (a CI class, relationship type, status, …).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{text}`")]
+pub struct UnknownName {
+    /// What was being named (`CI class`, `relationship type`, …).
+    pub what: &'static str,
+    pub text: String,
+}
+
+impl UnknownName {
+    pub fn new(what: &'static str, text: &str) -> UnknownName {
+        UnknownName {
+            what,
+            text: text.to_string(),
+        }
+    }
+}

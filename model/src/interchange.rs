@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::ci::Ci;
 use crate::class::CiClass;
-use crate::ids::CiId;
+use crate::ids::{CiId, UnknownName};
 use crate::observation::Record;
 use crate::rel::{EvidenceKind, RelType, Relationship};
 
@@ -157,48 +157,64 @@ pub fn parse_line(line_no: usize, text: &str) -> Result<Parsed, LineError> {
         typed::<RelLine>(line_no, body).map(Line::Relationship)
     }?;
     match line {
-        Line::Ci(l) => {
-            let class: CiClass = l.class.parse().map_err(|m: String| e(Some("class"), m))?;
-            if l.id
-                .as_deref()
-                .map(str::trim)
-                .map(str::is_empty)
-                .unwrap_or(false)
-            {
-                return Err(e(Some("id"), "must not be empty".into()));
-            }
-            if class.rules().parent.is_some() && l.parent.is_none() && l.id.is_none() {
-                return Err(e(
-                    Some("parent"),
-                    format!("a {class} is identified within its parent: `parent` is required"),
-                ));
-            }
-            Ok(Parsed::Ci { class, line: l })
-        }
+        Line::Ci(l) => check_ci_line(l).map_err(|(field, message)| e(Some(field), message)),
         Line::Relationship(l) => {
-            let rel_type: RelType = l.rel_type.parse().map_err(|m: String| e(Some("type"), m))?;
-            let evidence: EvidenceKind = match &l.evidence {
-                Some(k) => k.parse().map_err(|m: String| e(Some("evidence"), m))?,
-                None => EvidenceKind::Import,
-            };
-            let confidence = l.confidence.unwrap_or(1.0);
-            if !(0.0..=1.0).contains(&confidence) {
-                return Err(e(Some("confidence"), "must be between 0 and 1".into()));
-            }
-            if l.from.trim().is_empty() {
-                return Err(e(Some("from"), "must not be empty".into()));
-            }
-            if l.to.trim().is_empty() {
-                return Err(e(Some("to"), "must not be empty".into()));
-            }
-            Ok(Parsed::Relationship {
-                rel_type,
-                evidence,
-                confidence,
-                line: l,
-            })
+            check_rel_line(l).map_err(|(field, message)| e(Some(field), message))
         }
     }
+}
+
+/// A CI line's class, id and parent checked: the offending field and why.
+fn check_ci_line(l: CiLine) -> Result<Parsed, (&'static str, String)> {
+    let class: CiClass = l
+        .class
+        .parse()
+        .map_err(|m: UnknownName| ("class", m.to_string()))?;
+    if l.id
+        .as_deref()
+        .map(str::trim)
+        .map(str::is_empty)
+        .unwrap_or(false)
+    {
+        return Err(("id", "must not be empty".into()));
+    }
+    if class.rules().parent.is_some() && l.parent.is_none() && l.id.is_none() {
+        return Err((
+            "parent",
+            format!("a {class} is identified within its parent: `parent` is required"),
+        ));
+    }
+    Ok(Parsed::Ci { class, line: l })
+}
+
+/// A relationship line's type, evidence, confidence and ends checked.
+fn check_rel_line(l: RelLine) -> Result<Parsed, (&'static str, String)> {
+    let rel_type: RelType = l
+        .rel_type
+        .parse()
+        .map_err(|m: UnknownName| ("type", m.to_string()))?;
+    let evidence: EvidenceKind = match &l.evidence {
+        Some(k) => k
+            .parse()
+            .map_err(|m: UnknownName| ("evidence", m.to_string()))?,
+        None => EvidenceKind::Import,
+    };
+    let confidence = l.confidence.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&confidence) {
+        return Err(("confidence", "must be between 0 and 1".into()));
+    }
+    if l.from.trim().is_empty() {
+        return Err(("from", "must not be empty".into()));
+    }
+    if l.to.trim().is_empty() {
+        return Err(("to", "must not be empty".into()));
+    }
+    Ok(Parsed::Relationship {
+        rel_type,
+        evidence,
+        confidence,
+        line: l,
+    })
 }
 
 /// Deserialize a line's fields, naming the offending one: its path (`name`, `tags[2]`,

@@ -12,7 +12,7 @@ pub mod time;
 
 pub use ci::{Attribute, Ci, CiStatus, Identification, IdentificationOutcome};
 pub use class::{CiClass, ClassRules, IdentRule, MatchMode, Normalize, ParentSpec};
-pub use ids::{CiId, RunId, Source};
+pub use ids::{CiId, RunId, Source, UnknownName};
 pub use observation::{Observation, Record, RelationshipObs, Scope};
 pub use rel::{Evidence, EvidenceKind, ImpactFlow, RelKey, RelStatus, RelType, Relationship};
 pub use time::{now, Timestamp};

@@ -27,7 +27,7 @@ use crate::class::{CiClass, IdentRule};
 use crate::history::{ChangeKind, HistoryEntry};
 use crate::identify::{identifier_key, rule_values};
 use crate::ids::{CiId, RunId, Source};
-use crate::observation::{Observation, Record, Scope};
+use crate::observation::{Observation, Record, RelationshipObs, Scope};
 use crate::rel::{Evidence, EvidenceKind, RelKey, RelStatus, RelType, Relationship};
 use crate::sighting::Sighted;
 use crate::time::Timestamp;
@@ -337,6 +337,68 @@ fn err(record: &str, code: &str, field: Option<&str>, message: impl Into<String>
     }
 }
 
+/// How many parents up record `i`'s chain of `parent` keys goes within the observation
+/// (`usize::MAX` for a chain that is broken, cyclic or deeper than 16).
+fn nesting_depth(recs: &[Record], by_key: &HashMap<&str, usize>, i: usize) -> usize {
+    let mut d = 0;
+    let mut cur = i;
+    while let Some(p) = recs[cur].parent.as_deref() {
+        match by_key.get(p) {
+            Some(&pi) if d < 16 => {
+                cur = pi;
+                d += 1;
+            }
+            _ => return usize::MAX,
+        }
+    }
+    d
+}
+/// A record's CI and how it was identified.
+type Identified = (CiId, Explanation);
+
+/// A matching candidate: the CI, the index of the rule that found it, and the identifier.
+type Candidate = (CiId, usize, BTreeMap<String, String>);
+
+/// Why identifying one record stopped: the record is rejected (the observation goes on
+/// without it), or the current graph could not be read (reconciliation fails).
+enum Rejection {
+    Record(RecordError),
+    View(ViewError),
+}
+
+impl From<ViewError> for Rejection {
+    fn from(e: ViewError) -> Self {
+        Rejection::View(e)
+    }
+}
+
+/// The values of each of `rules` the record offers, by rule index (rules without values left
+/// out), strongest first.
+fn rule_values_of(rec: &Record, rules: &[IdentRule]) -> Vec<(usize, Vec<String>)> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(ri, rule)| (ri, rule_values(rule, &|a| record_value(rec, a))))
+        .filter(|(_, values)| !values.is_empty())
+        .collect()
+}
+
+/// The explanation of a record matched by its `id`.
+fn matched_by_id(record: &str, class: Option<CiClass>, found: CiId) -> Explanation {
+    let ids = BTreeMap::from([("id".to_string(), found.to_string())]);
+    Explanation {
+        record: record.into(),
+        class,
+        ci: Some(found),
+        outcome: Outcome::Matched {
+            rule: "id".into(),
+            identifiers: ids,
+        },
+        merged: vec![],
+        notes: vec![],
+    }
+}
+
 /// Attributes that change on their own (counters, uptimes, pids): kept current, but their
 /// changes are not history and do not make a CI count as updated.
 pub const VOLATILE_ATTRIBUTES: &[&str] = &[
@@ -541,12 +603,13 @@ impl<'a> Reconciler<'a> {
         let order = self.record_order();
         for idx in order {
             let rec = &self.obs.records[idx];
-            match self.identify(rec)? {
+            match self.identify(rec) {
                 Ok((id, explanation)) => {
                     self.record_ids.insert(rec.key.clone(), id);
                     self.explanations.push(explanation);
                 }
-                Err(e) => {
+                Err(Rejection::View(e)) => return Err(e),
+                Err(Rejection::Record(e)) => {
                     self.explanations.push(Explanation {
                         record: rec.key.clone(),
                         class: rec.class,
@@ -577,25 +640,9 @@ impl<'a> Reconciler<'a> {
                 duplicate.insert(i);
             }
         }
-        let mut depth = vec![usize::MAX; recs.len()];
-        for i in 0..recs.len() {
-            let mut d = 0;
-            let mut cur = i;
-            let mut ok = true;
-            while let Some(p) = recs[cur].parent.as_deref() {
-                match by_key.get(p) {
-                    Some(&pi) if d < 16 => {
-                        cur = pi;
-                        d += 1;
-                    }
-                    _ => {
-                        ok = false;
-                        break;
-                    }
-                }
-            }
-            depth[i] = if ok { d } else { usize::MAX };
-        }
+        let depth: Vec<usize> = (0..recs.len())
+            .map(|i| nesting_depth(recs, &by_key, i))
+            .collect();
         let mut idx: Vec<usize> = (0..recs.len()).collect();
         idx.sort_by_key(|&i| (depth[i], i));
         for i in duplicate {
@@ -614,135 +661,23 @@ impl<'a> Reconciler<'a> {
         idx
     }
 
-    fn identify(
-        &mut self,
-        rec: &Record,
-    ) -> Result<Result<(CiId, Explanation), RecordError>, ViewError> {
+    /// Find or create the CI a record stands for: by id, else by its identifier keys, strongest
+    /// rule first (further candidates it proves to be the same thing are merged in).
+    fn identify(&mut self, rec: &Record) -> Result<Identified, Rejection> {
         let key = rec.key.as_str();
         let Some(class) = rec.class else {
-            // A bare reference to an existing CI: used as a relationship end, never modified.
-            if let Some(id) = &rec.id {
-                return Ok(match self.load(id)? {
-                    Some(found) => {
-                        let ids = BTreeMap::from([("id".to_string(), found.to_string())]);
-                        Ok((
-                            found.clone(),
-                            Explanation {
-                                record: key.into(),
-                                class: None,
-                                ci: Some(found),
-                                outcome: Outcome::Matched {
-                                    rule: "id".into(),
-                                    identifiers: ids,
-                                },
-                                merged: vec![],
-                                notes: vec![],
-                            },
-                        ))
-                    }
-                    None => Err(err(
-                        key,
-                        "NOT_FOUND",
-                        Some("id"),
-                        format!("no CI has id `{id}`"),
-                    )),
-                });
-            }
-            return Ok(Err(err(
-                key,
-                "MISSING_FIELD",
-                Some("class"),
-                "record has no class",
-            )));
+            return self.identify_reference(rec);
         };
         let rules = class.rules();
-
-        // Parent, for dependent classes.
-        let parent = match (&rules.parent, &rec.parent) {
-            (Some(spec), Some(pkey)) => match self.record_ids.get(pkey).cloned() {
-                Some(pid) => {
-                    let pid = self.resolve(&pid);
-                    let pclass = self.cis.get(&pid).map(|w| w.ci.class);
-                    if let Some(pc) = pclass {
-                        if !spec.classes.contains(&pc) {
-                            return Ok(Err(err(
-                                key,
-                                "INVALID_PARENT",
-                                Some("parent"),
-                                format!("a {class} cannot belong to a {pc}"),
-                            )));
-                        }
-                    }
-                    Some(pid)
-                }
-                None => {
-                    return Ok(Err(err(
-                        key,
-                        "INVALID_PARENT",
-                        Some("parent"),
-                        format!("parent record `{pkey}` is missing or was rejected"),
-                    )));
-                }
-            },
-            (Some(_), None) if rec.id.is_none() => {
-                return Ok(Err(err(
-                    key,
-                    "MISSING_FIELD",
-                    Some("parent"),
-                    format!("a {class} is identified within its parent: `parent` is required"),
-                )));
-            }
-            _ => None,
-        };
-
-        // Identifier keys per rule.
-        let mut per_rule: Vec<(usize, Vec<String>)> = Vec::new();
-        for (ri, rule) in rules.rules.iter().enumerate() {
-            let values = rule_values(rule, &|a| record_value(rec, a));
-            if !values.is_empty() {
-                per_rule.push((ri, values));
-            }
-        }
-
-        let mut notes = Vec::new();
+        let parent = self.parent_of(rec, class)?;
+        let per_rule = rule_values_of(rec, rules.rules);
         // 1. By id.
-        if let Some(id) = &rec.id {
-            if let Some(found) = self.load(id)? {
-                if self.cis[&found].ci.class.family() != class.family() {
-                    return Ok(Err(err(
-                        key,
-                        "CLASS_MISMATCH",
-                        Some("class"),
-                        format!(
-                            "CI {found} is a {}, not a {class}",
-                            self.cis[&found].ci.class
-                        ),
-                    )));
-                }
-                let parent = parent.or_else(|| None);
-                self.update(&found, rec, class)?;
-                self.index(&found, class, parent.as_ref(), &per_rule);
-                let mut ids = BTreeMap::new();
-                ids.insert("id".to_string(), found.to_string());
-                return Ok(Ok((
-                    found.clone(),
-                    Explanation {
-                        record: key.into(),
-                        class: Some(class),
-                        ci: Some(found),
-                        outcome: Outcome::Matched {
-                            rule: "id".into(),
-                            identifiers: ids,
-                        },
-                        merged: vec![],
-                        notes,
-                    },
-                )));
-            }
+        if let Some(found) = self.match_by_id(rec, class, parent.as_ref(), &per_rule)? {
+            return Ok(found);
         }
         if per_rule.is_empty() && rec.id.is_none() {
             let wanted: Vec<String> = rules.rules.iter().map(|r| r.attributes.join("+")).collect();
-            return Ok(Err(err(
+            return Err(Rejection::Record(err(
                 key,
                 "MISSING_IDENTIFIERS",
                 Some("identifiers"),
@@ -752,81 +687,26 @@ impl<'a> Reconciler<'a> {
                 ),
             )));
         }
-
         // 2. Candidates by rule, strongest first.
-        let mut winner: Option<(CiId, usize, BTreeMap<String, String>)> = None;
-        let mut others: Vec<CiId> = Vec::new();
-        for (ri, values) in &per_rule {
-            let rule = &rules.rules[*ri];
-            for v in values {
-                let k = identifier_key(class, parent.as_ref(), rule, v);
-                for cand in self.lookup(&k)? {
-                    let Some(cand) = self.load(&cand)? else {
-                        continue;
-                    };
-                    if winner.as_ref().map(|w| w.0 == cand).unwrap_or(false)
-                        || others.contains(&cand)
-                    {
-                        continue;
-                    }
-                    if let Some(conflict) = self.conflict(&cand, rec, *ri, &per_rule, rules.rules) {
-                        notes.push(format!("{cand} matched `{}` but {conflict}", rule.name));
-                        continue;
-                    }
-                    if winner.is_none() {
-                        let mut ids = BTreeMap::new();
-                        ids.insert(rule.attributes.join("+"), v.clone());
-                        winner = Some((cand, *ri, ids));
-                    } else {
-                        others.push(cand);
-                    }
-                }
-            }
-        }
-
+        let mut notes = Vec::new();
+        let (winner, others) =
+            self.candidates(rec, class, parent.as_ref(), &per_rule, &mut notes)?;
         // The rule a created CI's id derives from: the strongest its record offers.
         let created_rule = per_rule.first().map(|(ri, _)| rules.rules[*ri].name);
         let (id, outcome) = match winner {
-            Some((id, ri, ids)) => (
-                id,
-                Outcome::Matched {
-                    rule: rules.rules[ri].name.to_string(),
-                    identifiers: ids,
-                },
-            ),
-            None => {
-                let id = match &rec.id {
-                    Some(given) if self.load(given)?.is_none() => given.clone(),
-                    _ => {
-                        let (ri, values) = &per_rule[0];
-                        let base =
-                            identifier_key(class, parent.as_ref(), &rules.rules[*ri], &values[0]);
-                        let mut salt = 0u32;
-                        loop {
-                            let id = CiId::derive(&base, salt);
-                            if !self.cis.contains_key(&id) && self.view.ci(&id)?.is_none() {
-                                break id;
-                            }
-                            salt += 1;
-                        }
-                    }
-                };
-                let tried: Vec<String> = per_rule
-                    .iter()
-                    .map(|(ri, v)| format!("{}={}", rules.rules[*ri].name, v.join(",")))
-                    .collect();
-                let reason = format!(
-                    "no existing {} matched {}",
-                    class.family(),
-                    tried.join(", ")
-                );
-                self.create(&id, rec, class);
-                (id, Outcome::Created { reason })
+            Some((id, ri, ids)) => {
+                self.update(&id, rec, class)?;
+                let rule = rules.rules[ri].name.to_string();
+                (
+                    id,
+                    Outcome::Matched {
+                        rule,
+                        identifiers: ids,
+                    },
+                )
             }
+            None => self.create_for(rec, class, parent.as_ref(), &per_rule)?,
         };
-        if matches!(outcome, Outcome::Matched { .. }) {
-            self.update(&id, rec, class)?;
-        }
         // 3. Merge further candidates that the record proves to be the same thing.
         let mut merged = Vec::new();
         for other in others {
@@ -845,7 +725,167 @@ impl<'a> Reconciler<'a> {
             notes,
         };
         self.record_identification(&id, rec, rules.rules, &explanation, created_rule);
-        Ok(Ok((id, explanation)))
+        Ok((id, explanation))
+    }
+
+    /// A record without a class is a bare reference to an existing CI by id: used as a
+    /// relationship end, never modified.
+    fn identify_reference(&mut self, rec: &Record) -> Result<Identified, Rejection> {
+        let key = rec.key.as_str();
+        let Some(id) = &rec.id else {
+            return Err(Rejection::Record(err(
+                key,
+                "MISSING_FIELD",
+                Some("class"),
+                "record has no class",
+            )));
+        };
+        let Some(found) = self.load(id)? else {
+            return Err(Rejection::Record(err(
+                key,
+                "NOT_FOUND",
+                Some("id"),
+                format!("no CI has id `{id}`"),
+            )));
+        };
+        Ok((found.clone(), matched_by_id(key, None, found)))
+    }
+
+    /// The CI a dependent class's record belongs to (its `parent` record, identified first).
+    fn parent_of(&self, rec: &Record, class: CiClass) -> Result<Option<CiId>, Rejection> {
+        let key = rec.key.as_str();
+        let invalid = |message: String| {
+            Rejection::Record(err(key, "INVALID_PARENT", Some("parent"), message))
+        };
+        match (&class.rules().parent, &rec.parent) {
+            (Some(spec), Some(pkey)) => {
+                let Some(pid) = self.record_ids.get(pkey) else {
+                    return Err(invalid(format!(
+                        "parent record `{pkey}` is missing or was rejected"
+                    )));
+                };
+                let pid = self.resolve(pid);
+                match self.cis.get(&pid).map(|w| w.ci.class) {
+                    Some(pc) if !spec.classes.contains(&pc) => {
+                        Err(invalid(format!("a {class} cannot belong to a {pc}")))
+                    }
+                    _ => Ok(Some(pid)),
+                }
+            }
+            (Some(_), None) if rec.id.is_none() => Err(Rejection::Record(err(
+                key,
+                "MISSING_FIELD",
+                Some("parent"),
+                format!("a {class} is identified within its parent: `parent` is required"),
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The record's `id`, when it names a CI of the same family: that CI, updated.
+    fn match_by_id(
+        &mut self,
+        rec: &Record,
+        class: CiClass,
+        parent: Option<&CiId>,
+        per_rule: &[(usize, Vec<String>)],
+    ) -> Result<Option<Identified>, Rejection> {
+        let Some(id) = &rec.id else { return Ok(None) };
+        let Some(found) = self.load(id)? else {
+            return Ok(None);
+        };
+        let found_class = self.cis[&found].ci.class;
+        if found_class.family() != class.family() {
+            return Err(Rejection::Record(err(
+                &rec.key,
+                "CLASS_MISMATCH",
+                Some("class"),
+                format!("CI {found} is a {found_class}, not a {class}"),
+            )));
+        }
+        self.update(&found, rec, class)?;
+        self.index(&found, class, parent, per_rule);
+        let explanation = matched_by_id(&rec.key, Some(class), found.clone());
+        Ok(Some((found, explanation)))
+    }
+
+    /// The CIs the record's identifier keys find, strongest rule first: the winner (with the
+    /// rule and the identifier that matched) and the others. A candidate whose stronger
+    /// identifiers contradict the record is skipped, with a note.
+    fn candidates(
+        &mut self,
+        rec: &Record,
+        class: CiClass,
+        parent: Option<&CiId>,
+        per_rule: &[(usize, Vec<String>)],
+        notes: &mut Vec<String>,
+    ) -> Result<(Option<Candidate>, Vec<CiId>), ViewError> {
+        let rules = class.rules().rules;
+        let mut winner: Option<Candidate> = None;
+        let mut others: Vec<CiId> = Vec::new();
+        for (ri, values) in per_rule {
+            let rule = &rules[*ri];
+            for v in values {
+                let k = identifier_key(class, parent, rule, v);
+                for cand in self.lookup(&k)? {
+                    let Some(cand) = self.load(&cand)? else {
+                        continue;
+                    };
+                    if winner.as_ref().is_some_and(|w| w.0 == cand) || others.contains(&cand) {
+                        continue;
+                    }
+                    if let Some(conflict) = self.conflict(&cand, rec, *ri, per_rule, rules) {
+                        notes.push(format!("{cand} matched `{}` but {conflict}", rule.name));
+                        continue;
+                    }
+                    if winner.is_none() {
+                        let ids = BTreeMap::from([(rule.attributes.join("+"), v.clone())]);
+                        winner = Some((cand, *ri, ids));
+                    } else {
+                        others.push(cand);
+                    }
+                }
+            }
+        }
+        Ok((winner, others))
+    }
+
+    /// A new CI for a record nothing matched: the record's own id when it is free, else one
+    /// derived from its strongest identifier key.
+    fn create_for(
+        &mut self,
+        rec: &Record,
+        class: CiClass,
+        parent: Option<&CiId>,
+        per_rule: &[(usize, Vec<String>)],
+    ) -> Result<(CiId, Outcome), ViewError> {
+        let rules = class.rules().rules;
+        let id = match &rec.id {
+            Some(given) if self.load(given)?.is_none() => given.clone(),
+            _ => {
+                let (ri, values) = &per_rule[0];
+                let base = identifier_key(class, parent, &rules[*ri], &values[0]);
+                let mut salt = 0u32;
+                loop {
+                    let id = CiId::derive(&base, salt);
+                    if !self.cis.contains_key(&id) && self.view.ci(&id)?.is_none() {
+                        break id;
+                    }
+                    salt += 1;
+                }
+            }
+        };
+        let tried: Vec<String> = per_rule
+            .iter()
+            .map(|(ri, v)| format!("{}={}", rules[*ri].name, v.join(",")))
+            .collect();
+        let reason = format!(
+            "no existing {} matched {}",
+            class.family(),
+            tried.join(", ")
+        );
+        self.create(&id, rec, class);
+        Ok((id, Outcome::Created { reason }))
     }
 
     /// Keep the decision on the CI when it is new (see [`Identification`]): a creation, a
@@ -1151,32 +1191,7 @@ impl<'a> Reconciler<'a> {
         };
         self.order.retain(|x| x != from);
         let from_ci = fw.ci;
-        if let Some(mut iw) = self.cis.remove(into) {
-            let before = iw.ci.clone();
-            let ci = &mut iw.ci;
-            for (k, a) in &from_ci.attributes {
-                let take = match ci.attributes.get(k) {
-                    None => true,
-                    Some(e) => {
-                        e.value != a.value
-                            && self.policy.precedence.rank(&a.source)
-                                < self.policy.precedence.rank(&e.source)
-                    }
-                };
-                if take {
-                    ci.attributes.insert(k.clone(), a.clone());
-                }
-            }
-            ci.name = ci.attr_str("name").unwrap_or(&before.name).to_string();
-            ci.tags.extend(from_ci.tags.iter().cloned());
-            ci.sources.extend(from_ci.sources.iter().cloned());
-            ci.first_seen = ci.first_seen.min(from_ci.first_seen);
-            ci.last_seen = ci.last_seen.max(from_ci.last_seen);
-            ci.placeholder = ci.placeholder && from_ci.placeholder;
-            let after = ci.clone();
-            self.cis.insert(into.clone(), iw);
-            self.diff_history(&before, &after);
-        }
+        self.absorb(into, &from_ci);
         self.touched.remove(from);
         self.touched.insert(into.clone());
         self.hist(
@@ -1200,7 +1215,44 @@ impl<'a> Reconciler<'a> {
             .filter(|(_, v)| !v.is_empty())
             .collect();
         self.index(into, class, parent, &per_rule);
-        // Dependents: merge into the survivor's matching dependent, or re-home.
+        self.merge_dependents(from, into)
+    }
+
+    /// The survivor `into` takes the merged CI's data: attributes it lacks or that a
+    /// higher-precedence source gave the other, tags, sources and the widest seen span.
+    fn absorb(&mut self, into: &CiId, from_ci: &Ci) {
+        let Some(mut iw) = self.cis.remove(into) else {
+            return;
+        };
+        let before = iw.ci.clone();
+        let ci = &mut iw.ci;
+        for (k, a) in &from_ci.attributes {
+            let take = match ci.attributes.get(k) {
+                None => true,
+                Some(e) => {
+                    e.value != a.value
+                        && self.policy.precedence.rank(&a.source)
+                            < self.policy.precedence.rank(&e.source)
+                }
+            };
+            if take {
+                ci.attributes.insert(k.clone(), a.clone());
+            }
+        }
+        ci.name = ci.attr_str("name").unwrap_or(&before.name).to_string();
+        ci.tags.extend(from_ci.tags.iter().cloned());
+        ci.sources.extend(from_ci.sources.iter().cloned());
+        ci.first_seen = ci.first_seen.min(from_ci.first_seen);
+        ci.last_seen = ci.last_seen.max(from_ci.last_seen);
+        ci.placeholder = ci.placeholder && from_ci.placeholder;
+        let after = ci.clone();
+        self.cis.insert(into.clone(), iw);
+        self.diff_history(&before, &after);
+    }
+
+    /// The merged CI's dependents: each merges into the survivor's matching dependent, or is
+    /// re-homed under the survivor.
+    fn merge_dependents(&mut self, from: &CiId, into: &CiId) -> Result<(), ViewError> {
         for (child, keys) in self.view.dependents(from)? {
             let child = self.resolve(&child);
             let Some(child) = self.load(&child)? else {
@@ -1236,7 +1288,40 @@ impl<'a> Reconciler<'a> {
     }
 
     fn relationships(&mut self) -> Result<(), ViewError> {
-        // Structural relationships implied by `parent`.
+        for (rel_type, from, to, weak) in self.structural() {
+            let evidence = EvidenceKind::Inventory;
+            self.upsert_rel(rel_type, from, to, evidence, 1.0, Map::new(), weak);
+        }
+        // Host-level connections last, so the process-level ones of the same observation are
+        // there to take them.
+        let (host_level, rest): (Vec<_>, Vec<_>) = self
+            .obs
+            .relationships
+            .iter()
+            .partition(|r| r.rel_type == RelType::CommunicatesWith);
+        for r in rest.into_iter().chain(host_level) {
+            let Some((from, to)) = self.relationship_ends(r) else {
+                continue;
+            };
+            let attrs = r.attributes.clone();
+            match r.rel_type {
+                RelType::CommunicatesWith => {
+                    self.host_connection(from, to, r.evidence, r.confidence, attrs)?
+                }
+                RelType::ConnectsTo => {
+                    let (f, t) = (from.clone(), to.clone());
+                    self.upsert_rel(r.rel_type, f, t, r.evidence, r.confidence, attrs, false);
+                    self.take_host_level(&from, &to)?;
+                }
+                _ => self.upsert_rel(r.rel_type, from, to, r.evidence, r.confidence, attrs, false),
+            }
+        }
+        // Relationships of CIs merged away are re-pointed by the store; nothing to do here.
+        Ok(())
+    }
+
+    /// Structural relationships implied by `parent`: (type, from, to, weak).
+    fn structural(&self) -> Vec<(RelType, CiId, CiId, bool)> {
         let mut structural = Vec::new();
         for rec in &self.obs.records {
             let (Some(class), Some(pkey)) = (rec.class, rec.parent.as_ref()) else {
@@ -1258,85 +1343,37 @@ impl<'a> Reconciler<'a> {
             };
             structural.push((spec.rel, from, to, rec.placeholder));
         }
-        for (rel_type, from, to, weak) in structural {
-            self.upsert_rel(
-                rel_type,
-                from,
-                to,
-                EvidenceKind::Inventory,
-                1.0,
-                Map::new(),
-                weak,
-            );
+        structural
+    }
+
+    /// The CIs an observed relationship joins; `None` (with an error noted, unless it joins a
+    /// CI to itself) when an end is unknown or the confidence is out of range.
+    fn relationship_ends(&mut self, r: &RelationshipObs) -> Option<(CiId, CiId)> {
+        let label = format!("{}->{}", r.from, r.to);
+        let end = |this: &mut Self, key: &str, field: &str| match this.record_ids.get(key) {
+            Some(id) => Some(this.resolve(id)),
+            None => {
+                let msg = this.unknown_end(r.rel_type, key);
+                this.errors
+                    .push(err(&label, "UNKNOWN_RECORD", Some(field), msg));
+                None
+            }
+        };
+        let from = end(self, &r.from, "from")?;
+        let to = end(self, &r.to, "to")?;
+        if from == to {
+            return None;
         }
-        // Host-level connections last, so the process-level ones of the same observation are
-        // there to take them.
-        let (host_level, rest): (Vec<_>, Vec<_>) = self
-            .obs
-            .relationships
-            .iter()
-            .partition(|r| r.rel_type == RelType::CommunicatesWith);
-        for r in rest.into_iter().chain(host_level) {
-            let label = format!("{}->{}", r.from, r.to);
-            let from = match self.record_ids.get(&r.from) {
-                Some(id) => self.resolve(id),
-                None => {
-                    let msg = self.unknown_end(r.rel_type, &r.from);
-                    self.errors
-                        .push(err(&label, "UNKNOWN_RECORD", Some("from"), msg));
-                    continue;
-                }
-            };
-            let to = match self.record_ids.get(&r.to) {
-                Some(id) => self.resolve(id),
-                None => {
-                    let msg = self.unknown_end(r.rel_type, &r.to);
-                    self.errors
-                        .push(err(&label, "UNKNOWN_RECORD", Some("to"), msg));
-                    continue;
-                }
-            };
-            if from == to {
-                continue;
-            }
-            if !(0.0..=1.0).contains(&r.confidence) || r.confidence.is_nan() {
-                self.errors.push(err(
-                    &label,
-                    "INVALID_VALUE",
-                    Some("confidence"),
-                    "confidence must be between 0 and 1",
-                ));
-                continue;
-            }
-            match r.rel_type {
-                RelType::CommunicatesWith => {
-                    self.host_connection(from, to, r.evidence, r.confidence, r.attributes.clone())?
-                }
-                RelType::ConnectsTo => {
-                    self.upsert_rel(
-                        r.rel_type,
-                        from.clone(),
-                        to.clone(),
-                        r.evidence,
-                        r.confidence,
-                        r.attributes.clone(),
-                        false,
-                    );
-                    self.take_host_level(&from, &to)?;
-                }
-                _ => self.upsert_rel(
-                    r.rel_type,
-                    from,
-                    to,
-                    r.evidence,
-                    r.confidence,
-                    r.attributes.clone(),
-                    false,
-                ),
-            }
+        if !(0.0..=1.0).contains(&r.confidence) || r.confidence.is_nan() {
+            self.errors.push(err(
+                &label,
+                "INVALID_VALUE",
+                Some("confidence"),
+                "confidence must be between 0 and 1",
+            ));
+            return None;
         }
-        // Relationships of CIs merged away are re-pointed by the store; nothing to do here.
-        Ok(())
+        Some((from, to))
     }
 
     /// The processes on `host`: those this observation places there and those the graph does.
@@ -1524,10 +1561,7 @@ impl<'a> Reconciler<'a> {
     ) {
         let key = RelKey::new(rel_type, from, to);
         if !self.rels.contains_key(&key) {
-            let existing = match self.view.relationship(&key) {
-                Ok(r) => r,
-                Err(_) => None,
-            };
+            let existing = self.view.relationship(&key).unwrap_or_default();
             let working = existing.clone().unwrap_or_else(|| Relationship {
                 rel_type,
                 from: key.from.clone(),
@@ -1584,97 +1618,8 @@ impl<'a> Reconciler<'a> {
     }
 
     fn finish(mut self) -> Reconciled {
-        let mut cis = Vec::new();
-        let mut seen_cis = Vec::new();
-        for id in std::mem::take(&mut self.order) {
-            if !self.touched.contains(&id) {
-                continue;
-            }
-            let Some(w) = self.cis.remove(&id) else {
-                continue;
-            };
-            let mut touch_only = false;
-            let kind = match &w.original {
-                None => WriteKind::Created,
-                Some(o) => {
-                    let mut a = o.clone();
-                    a.last_seen = w.ci.last_seen;
-                    touch_only = a == w.ci;
-                    for (k, v) in &w.ci.attributes {
-                        if is_volatile(k) {
-                            a.attributes.insert(k.clone(), v.clone());
-                        }
-                    }
-                    // A new identification decision is written, but is not a change of the
-                    // CI's data (no history, not counted as updated).
-                    a.identification = w.ci.identification.clone();
-                    if a == w.ci {
-                        WriteKind::Unchanged
-                    } else {
-                        WriteKind::Updated
-                    }
-                }
-            };
-            if w.original.as_ref() == Some(&w.ci) {
-                seen_cis.push(w.ci.id);
-                continue;
-            }
-            cis.push(CiWrite {
-                ci: w.ci,
-                kind,
-                touch_only,
-            });
-        }
-        let mut relationships = Vec::new();
-        let mut seen_relationships = Vec::new();
-        for (key, (rel, original)) in std::mem::take(&mut self.rels) {
-            if original.as_ref() == Some(&rel) {
-                seen_relationships.push(key);
-                continue;
-            }
-            let kind = match &original {
-                None => {
-                    self.rel_hist(
-                        &key,
-                        ChangeKind::RelationshipCreated,
-                        None,
-                        Some(rel_summary(&rel)),
-                    );
-                    WriteKind::Created
-                }
-                Some(o) => {
-                    if o.status != RelStatus::Active && rel.status == RelStatus::Active {
-                        self.rel_hist(
-                            &key,
-                            ChangeKind::RelationshipReopened,
-                            Some(Value::String("CLOSED".into())),
-                            Some(Value::String("ACTIVE".into())),
-                        );
-                    }
-                    if o.status == RelStatus::Active && rel.status != RelStatus::Active {
-                        // A host-level connection attributed to its process (see `take_host_level`).
-                        self.rel_hist(
-                            &key,
-                            ChangeKind::RelationshipClosed,
-                            Some(Value::String("ACTIVE".into())),
-                            Some(Value::String("CLOSED".into())),
-                        );
-                    }
-                    let mut a = o.clone();
-                    a.last_seen = rel.last_seen;
-                    for (ae, re) in a.evidence.iter_mut().zip(rel.evidence.iter()) {
-                        ae.last_seen = re.last_seen;
-                        ae.last_run = re.last_run.clone();
-                    }
-                    if a == rel {
-                        WriteKind::Unchanged
-                    } else {
-                        WriteKind::Updated
-                    }
-                }
-            };
-            relationships.push(RelWrite { rel, kind });
-        }
+        let (cis, seen_cis) = self.ci_writes();
+        let (relationships, seen_relationships) = self.relationship_writes();
         Reconciled {
             delta: Delta {
                 source: self.obs.source.clone(),
@@ -1695,6 +1640,70 @@ impl<'a> Reconciler<'a> {
         }
     }
 
+    /// The touched CIs, in the order first met: written (created, updated, or only touched)
+    /// or, when nothing about them changed, merely seen.
+    fn ci_writes(&mut self) -> (Vec<CiWrite>, Vec<CiId>) {
+        let mut cis = Vec::new();
+        let mut seen_cis = Vec::new();
+        for id in std::mem::take(&mut self.order) {
+            if !self.touched.contains(&id) {
+                continue;
+            }
+            let Some(w) = self.cis.remove(&id) else {
+                continue;
+            };
+            if w.original.as_ref() == Some(&w.ci) {
+                seen_cis.push(w.ci.id);
+                continue;
+            }
+            let (kind, touch_only) = ci_write_kind(&w);
+            cis.push(CiWrite {
+                ci: w.ci,
+                kind,
+                touch_only,
+            });
+        }
+        (cis, seen_cis)
+    }
+
+    /// The relationships met: written (with their creation, reopening or closing in history)
+    /// or, when nothing about them changed, merely seen.
+    fn relationship_writes(&mut self) -> (Vec<RelWrite>, Vec<RelKey>) {
+        let mut relationships = Vec::new();
+        let mut seen_relationships = Vec::new();
+        for (key, (rel, original)) in std::mem::take(&mut self.rels) {
+            if original.as_ref() == Some(&rel) {
+                seen_relationships.push(key);
+                continue;
+            }
+            let kind = match &original {
+                None => {
+                    let summary = Some(rel_summary(&rel));
+                    self.rel_hist(&key, ChangeKind::RelationshipCreated, None, summary);
+                    WriteKind::Created
+                }
+                Some(o) => {
+                    self.status_history(&key, o.status, rel.status);
+                    rel_write_kind(o, &rel)
+                }
+            };
+            relationships.push(RelWrite { rel, kind });
+        }
+        (relationships, seen_relationships)
+    }
+
+    /// A relationship reopened, or closed (a host-level connection attributed to its process,
+    /// see `take_host_level`).
+    fn status_history(&mut self, key: &RelKey, old: RelStatus, new: RelStatus) {
+        let kind = match (old, new) {
+            (RelStatus::Closed, RelStatus::Active) => ChangeKind::RelationshipReopened,
+            (RelStatus::Active, RelStatus::Closed) => ChangeKind::RelationshipClosed,
+            _ => return,
+        };
+        let text = |s: RelStatus| Some(Value::String(s.as_str().into()));
+        self.rel_hist(key, kind, text(old), text(new));
+    }
+
     fn rel_hist(&mut self, key: &RelKey, kind: ChangeKind, old: Option<Value>, new: Option<Value>) {
         self.history.push(HistoryEntry {
             ci: key.from.clone(),
@@ -1707,6 +1716,46 @@ impl<'a> Reconciler<'a> {
             source: self.obs.source.clone(),
             run_id: Some(self.obs.run_id.clone()),
         });
+    }
+}
+
+/// How a CI's write counts: created, updated, or unchanged (only `last_seen`, volatile
+/// attributes or the identification decision moved — no history, not counted as updated);
+/// and whether only `last_seen` moved (`touch_only`).
+fn ci_write_kind(w: &Working) -> (WriteKind, bool) {
+    let Some(o) = &w.original else {
+        return (WriteKind::Created, false);
+    };
+    let mut a = o.clone();
+    a.last_seen = w.ci.last_seen;
+    let touch_only = a == w.ci;
+    for (k, v) in &w.ci.attributes {
+        if is_volatile(k) {
+            a.attributes.insert(k.clone(), v.clone());
+        }
+    }
+    // A new identification decision is written, but is not a change of the CI's data.
+    a.identification = w.ci.identification.clone();
+    let kind = if a == w.ci {
+        WriteKind::Unchanged
+    } else {
+        WriteKind::Updated
+    };
+    (kind, touch_only)
+}
+
+/// A relationship's write is unchanged when only its `last_seen` (and its evidence's) moved.
+fn rel_write_kind(o: &Relationship, rel: &Relationship) -> WriteKind {
+    let mut a = o.clone();
+    a.last_seen = rel.last_seen;
+    for (ae, re) in a.evidence.iter_mut().zip(rel.evidence.iter()) {
+        ae.last_seen = re.last_seen;
+        ae.last_run = re.last_run.clone();
+    }
+    if a == *rel {
+        WriteKind::Unchanged
+    } else {
+        WriteKind::Updated
     }
 }
 

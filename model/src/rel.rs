@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use crate::ids::{CiId, Source};
+use crate::ids::{CiId, Source, UnknownName};
 
 use crate::time::Timestamp;
 
@@ -111,13 +111,13 @@ impl fmt::Display for RelType {
 }
 
 impl FromStr for RelType {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         RelType::ALL
             .iter()
             .copied()
             .find(|t| t.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown relationship type `{s}`"))
+            .ok_or_else(|| UnknownName::new("relationship type", s))
     }
 }
 
@@ -198,13 +198,13 @@ impl EvidenceKind {
 }
 
 impl FromStr for EvidenceKind {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         EvidenceKind::ALL
             .iter()
             .copied()
             .find(|k| k.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown evidence kind `{s}`"))
+            .ok_or_else(|| UnknownName::new("evidence kind", s))
     }
 }
 

@@ -67,6 +67,15 @@ pub struct SearchPlan {
 }
 
 impl SearchPlan {
+    /// The patterns' suffixes grouped by their family prefix (one key-range scan each).
+    pub fn patterns_by_prefix(&self) -> std::collections::BTreeMap<&str, Vec<&str>> {
+        let mut by_prefix: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for p in &self.patterns {
+            by_prefix.entry(&p.prefix).or_default().push(&p.suffix);
+        }
+        by_prefix
+    }
+
     /// The plan for `text` over `classes` (all classes when empty).
     pub fn new(text: &str, classes: &[CiClass]) -> Result<SearchPlan, SearchError> {
         let text = text.trim();

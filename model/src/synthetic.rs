@@ -79,6 +79,14 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
         run.clone(),
         Scope::complete([name.clone()]),
     );
+    push_hardware(&mut o, i, &name);
+    push_software(&mut o);
+    push_connections(&mut o, spec, i, &mut rng);
+    o
+}
+
+/// The host record `h` (serial, MACs, addresses, OS) with its four interfaces and addresses.
+fn push_hardware(o: &mut Observation, i: usize, name: &str) {
     let macs: Vec<String> = (0..4)
         .map(|n| {
             format!(
@@ -93,10 +101,10 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
     let ips: Vec<String> = (0..4).map(|n| host_ip(i, n)).collect();
     o.push(
         Record::new("h", CiClass::Host)
-            .name(&name)
+            .name(name)
             .ident("serial_number", format!("SN{i:09}"))
             .ident("mac_addresses", json!(macs))
-            .ident("hostname", name.as_str())
+            .ident("hostname", name)
             .ident("ip_addresses", json!(ips))
             .attr("os_name", "Debian GNU/Linux")
             .attr("os_version", "12")
@@ -120,7 +128,11 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
         );
         o.relate(RelType::HasIp, &ik, &pk, EvidenceKind::Inventory, 1.0);
     }
-    let procs = ["nginx", "java", "postgres", "redis-server", "sshd", "node"];
+}
+
+/// The host's processes (`p0`…), the endpoints the first ones listen on and two packages.
+fn push_software(o: &mut Observation) {
+    let procs = HOST_PROCS;
     for (n, p) in procs.iter().enumerate() {
         o.push(
             Record::new(format!("p{n}"), CiClass::Process)
@@ -154,7 +166,13 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
                 .attr("version", "3.0.11"),
         );
     }
-    // Outbound connections to other hosts' endpoints: placeholders for the far ends.
+}
+
+/// The processes of the typical host.
+const HOST_PROCS: [&str; 6] = ["nginx", "java", "postgres", "redis-server", "sshd", "node"];
+
+/// Outbound connections to other hosts' endpoints: placeholders for the far ends.
+fn push_connections(o: &mut Observation, spec: &EstateSpec, i: usize, rng: &mut Rng) {
     let mut seen = std::collections::HashSet::new();
     for c in 0..spec.connections_per_host {
         let peer = rng.below(spec.hosts as u64) as usize;
@@ -179,13 +197,12 @@ pub fn host_observation(spec: &EstateSpec, i: usize, run: &RunId) -> Observation
         );
         o.relate(
             RelType::ConnectsTo,
-            &format!("p{}", c % procs.len()),
+            &format!("p{}", c % HOST_PROCS.len()),
             &re,
             EvidenceKind::Socket,
             0.5,
         );
     }
-    o
 }
 
 /// Business services (manual source), each with `members` processes of random hosts,
@@ -452,63 +469,131 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
         .round()
         .max(60.0) as usize;
     let racks = hosts_total.div_ceil(RACK);
-    let cores: Vec<crate::ids::CiId> = (0..2)
-        .map(|c| {
-            b.ci(
-                CiClass::NetworkDevice,
-                &format!("core{c}"),
-                format!("core-sw-{c}"),
-                &[("role", json!("core")), ("vendor", json!("Arista"))],
-            )
-        })
-        .collect();
-    let mut tors: Vec<[(crate::ids::CiId, usize); 2]> = Vec::with_capacity(racks);
-    for r in 0..racks {
-        let mut pair = Vec::new();
-        for side in 0..2 {
-            let key = format!("tor{r}{}", ["a", "b"][side]);
-            let sw = b.ci(
-                CiClass::NetworkDevice,
-                &key,
-                format!("tor-{r:05}-{}", ["a", "b"][side]),
-                &[("role", json!("access")), ("vendor", json!("Cisco"))],
-            );
-            let group = b.cluster(&format!("{key}-uplinks"), "uplinks", 1, 2);
-            b.rel(RelType::DependsOn, &sw, &group);
-            for (u, core) in cores.clone().iter().enumerate() {
-                let up = b.ci(
-                    CiClass::Interface,
-                    &format!("{key}|up{u}"),
-                    format!("Ethernet49/{u}"),
-                    &[("if_name", json!(format!("Ethernet49/{u}")))],
+    let (cores, mut tors) = b.network(racks);
+    let hosts: Vec<HostIds> = (0..hosts_total).map(|i| b.host(i, &mut tors)).collect();
+    let infra_hosts = b.infrastructure(&hosts);
+    let apps = plan_apps(&mut rng, infra_hosts, hosts.len());
+    for a in 0..apps.len() {
+        b.application(&mut rng, a, &apps, &hosts);
+    }
+    if let Some(app) = apps.first() {
+        b.hubs
+            .push(("database host".into(), hosts[app.dbs[0]].host.clone()));
+        b.hubs
+            .push(("load balancer host".into(), hosts[app.lbs[0]].host.clone()));
+    }
+    b.business_services(spec.services, &apps, &hosts);
+    b.hubs.insert(0, ("core switch".into(), cores[0].clone()));
+    // A rack with a load balancer in it, so the switch's failure reaches a service.
+    let tor_rack = apps.first().map(|a| a.lbs[0] / RACK).unwrap_or(0);
+    b.hubs.insert(
+        1,
+        ("top-of-rack switch".into(), tors[tor_rack][0].0.clone()),
+    );
+    Enterprise {
+        cis: b.cis,
+        relationships: b.rels,
+        hubs: b.hubs,
+    }
+}
+
+/// One application's hosts (indexes into the estate's hosts).
+struct App {
+    lbs: Vec<usize>,
+    apps: Vec<usize>,
+    dbs: Vec<usize>,
+}
+
+/// Applications over the hosts from `first` on: 7 to 14 hosts each (one or two load
+/// balancers, three databases, application servers between).
+fn plan_apps(rng: &mut Rng, first: usize, hosts: usize) -> Vec<App> {
+    let mut apps: Vec<App> = Vec::new();
+    let mut h = first;
+    while h + 7 <= hosts {
+        let size = (7 + rng.below(8) as usize).min(hosts - h);
+        let n_lb = if size >= 10 { 2 } else { 1 };
+        let lbs: Vec<usize> = (h..h + n_lb).collect();
+        let dbs: Vec<usize> = (h + size - 3..h + size).collect();
+        let appsrv: Vec<usize> = (h + n_lb..h + size - 3).collect();
+        apps.push(App {
+            lbs,
+            apps: appsrv,
+            dbs,
+        });
+        h += size;
+    }
+    apps
+}
+
+/// A top-of-rack switch and the next free port on it.
+type Tor = (crate::ids::CiId, usize);
+
+impl Builder {
+    /// Two core switches and a pair of top-of-rack switches per rack, each with redundant
+    /// uplinks to both cores.
+    fn network(&mut self, racks: usize) -> (Vec<crate::ids::CiId>, Vec<[Tor; 2]>) {
+        let b = self;
+        let cores: Vec<crate::ids::CiId> = (0..2)
+            .map(|c| {
+                b.ci(
+                    CiClass::NetworkDevice,
+                    &format!("core{c}"),
+                    format!("core-sw-{c}"),
+                    &[("role", json!("core")), ("vendor", json!("Arista"))],
+                )
+            })
+            .collect();
+        let mut tors: Vec<[Tor; 2]> = Vec::with_capacity(racks);
+        for r in 0..racks {
+            let mut pair = Vec::new();
+            for side in 0..2 {
+                let key = format!("tor{r}{}", ["a", "b"][side]);
+                let sw = b.ci(
+                    CiClass::NetworkDevice,
+                    &key,
+                    format!("tor-{r:05}-{}", ["a", "b"][side]),
+                    &[("role", json!("access")), ("vendor", json!("Cisco"))],
                 );
-                b.rel(RelType::Contains, &sw, &up);
-                b.rel(RelType::PartOf, &up, &group);
-                let cp = b.ci(
-                    CiClass::Interface,
-                    &format!("core{u}|{key}"),
-                    format!("Ethernet{}/{}", r / 48 + 1, r % 48 + 1),
-                    &[(
-                        "if_name",
-                        json!(format!(
-                            "Ethernet{}/{}/{}",
-                            side + 1,
-                            r / 48 + 1,
-                            r % 48 + 1
-                        )),
-                    )],
-                );
-                b.rel(RelType::Contains, core, &cp);
-                b.rel(RelType::LinkedTo, &up, &cp);
+                let group = b.cluster(&format!("{key}-uplinks"), "uplinks", 1, 2);
+                b.rel(RelType::DependsOn, &sw, &group);
+                for (u, core) in cores.clone().iter().enumerate() {
+                    let up = b.ci(
+                        CiClass::Interface,
+                        &format!("{key}|up{u}"),
+                        format!("Ethernet49/{u}"),
+                        &[("if_name", json!(format!("Ethernet49/{u}")))],
+                    );
+                    b.rel(RelType::Contains, &sw, &up);
+                    b.rel(RelType::PartOf, &up, &group);
+                    let cp = b.ci(
+                        CiClass::Interface,
+                        &format!("core{u}|{key}"),
+                        format!("Ethernet{}/{}", r / 48 + 1, r % 48 + 1),
+                        &[(
+                            "if_name",
+                            json!(format!(
+                                "Ethernet{}/{}/{}",
+                                side + 1,
+                                r / 48 + 1,
+                                r % 48 + 1
+                            )),
+                        )],
+                    );
+                    b.rel(RelType::Contains, core, &cp);
+                    b.rel(RelType::LinkedTo, &up, &cp);
+                }
+                pair.push((sw, 0usize));
             }
-            pair.push((sw, 0usize));
+            tors.push([pair[0].clone(), pair[1].clone()]);
         }
-        tors.push([pair[0].clone(), pair[1].clone()]);
+
+        (cores, tors)
     }
 
-    // Hosts.
-    let mut hosts: Vec<HostIds> = Vec::with_capacity(hosts_total);
-    for i in 0..hosts_total {
+    /// Host `i`: its NICs (two bonded to its rack's switches), addresses, packages,
+    /// processes and listening endpoints.
+    fn host(&mut self, i: usize, tors: &mut [[Tor; 2]]) -> HostIds {
+        let b = self;
         let name = format!("host{i:07}");
         let host = b.ci(
             CiClass::Host,
@@ -520,41 +605,7 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
                 ("cpu_count", json!(2 + (i % 4) * 2)),
             ],
         );
-        let bond = b.cluster(&format!("{name}|bond0"), "bond", 1, 2);
-        b.rel(RelType::DependsOn, &host, &bond);
-        for n in 0..4 {
-            let nic = b.ci(
-                CiClass::Interface,
-                &format!("{name}|eth{n}"),
-                format!("eth{n}"),
-                &[
-                    ("if_name", json!(format!("eth{n}"))),
-                    ("speed_bps", json!(10_000_000_000u64)),
-                ],
-            );
-            b.rel(RelType::Contains, &host, &nic);
-            let ip = b.ci(
-                CiClass::IpAddress,
-                &host_ip(i, n),
-                host_ip(i, n),
-                &[("address", json!(host_ip(i, n)))],
-            );
-            b.rel(RelType::HasIp, &nic, &ip);
-            if n < 2 {
-                b.rel(RelType::PartOf, &nic, &bond);
-                let (r, side) = (i / RACK, n);
-                let (sw, used) = tors[r][side].clone();
-                let port = b.ci(
-                    CiClass::Interface,
-                    &format!("tor{r}{}|{used}", ["a", "b"][side]),
-                    format!("Ethernet1/{}", used + 1),
-                    &[("if_name", json!(format!("Ethernet1/{}", used + 1)))],
-                );
-                tors[r][side].1 += 1;
-                b.rel(RelType::Contains, &sw, &port);
-                b.rel(RelType::LinkedTo, &port, &nic);
-            }
-        }
+        b.nics(i, &name, &host, tors);
         let pkgs: Vec<crate::ids::CiId> = PACKAGES
             .iter()
             .map(|p| {
@@ -594,65 +645,95 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
             b.rel(RelType::ListensOn, &procs[n], &e);
             endpoints.push(e);
         }
-        hosts.push(HostIds {
+        HostIds {
             host,
             procs,
             endpoints,
-        });
+        }
     }
 
-    // Infrastructure servers: the first hosts.
-    let mut next = 0usize;
-    let mut infra_eps: Vec<(usize, Vec<crate::ids::CiId>)> = Vec::new();
-    for (name, port, replicas, client_proc) in INFRA {
-        let cl = b.cluster(&format!("infra-{name}"), name, 1, replicas);
-        let mut eps = Vec::new();
-        for _ in 0..replicas {
-            let h = &hosts[next % hosts.len()];
-            b.rel(RelType::PartOf, &h.procs[0], &cl);
-            eps.push(h.endpoints[0].clone());
-            next += 1;
-        }
-        let _ = port;
-        infra_eps.push((client_proc, eps));
-    }
-    let infra_hosts = next;
-    for (i, h) in hosts.iter().enumerate().skip(infra_hosts) {
-        let _ = i;
-        for (client_proc, eps) in &infra_eps {
-            for e in eps {
-                b.rel(RelType::ConnectsTo, &h.procs[*client_proc], e);
+    /// Host `i`'s four NICs with their addresses; the first two bonded, each linked to a port
+    /// of its rack's switch of that side.
+    fn nics(&mut self, i: usize, name: &str, host: &crate::ids::CiId, tors: &mut [[Tor; 2]]) {
+        let b = self;
+        let bond = b.cluster(&format!("{name}|bond0"), "bond", 1, 2);
+        b.rel(RelType::DependsOn, host, &bond);
+        for n in 0..4 {
+            let nic = b.ci(
+                CiClass::Interface,
+                &format!("{name}|eth{n}"),
+                format!("eth{n}"),
+                &[
+                    ("if_name", json!(format!("eth{n}"))),
+                    ("speed_bps", json!(10_000_000_000u64)),
+                ],
+            );
+            b.rel(RelType::Contains, host, &nic);
+            let ip = b.ci(
+                CiClass::IpAddress,
+                &host_ip(i, n),
+                host_ip(i, n),
+                &[("address", json!(host_ip(i, n)))],
+            );
+            b.rel(RelType::HasIp, &nic, &ip);
+            if n < 2 {
+                b.rel(RelType::PartOf, &nic, &bond);
+                let (r, side) = (i / RACK, n);
+                let (sw, used) = tors[r][side].clone();
+                let port = b.ci(
+                    CiClass::Interface,
+                    &format!("tor{r}{}|{used}", ["a", "b"][side]),
+                    format!("Ethernet1/{}", used + 1),
+                    &[("if_name", json!(format!("Ethernet1/{}", used + 1)))],
+                );
+                tors[r][side].1 += 1;
+                b.rel(RelType::Contains, &sw, &port);
+                b.rel(RelType::LinkedTo, &port, &nic);
             }
         }
     }
-    if let Some((_, eps)) = infra_eps.first() {
-        b.hubs
-            .push(("dns endpoint (infra fan-in hub)".into(), eps[0].clone()));
+
+    /// Infrastructure servers (the first hosts) every other host connects to; returns how
+    /// many hosts they took.
+    fn infrastructure(&mut self, hosts: &[HostIds]) -> usize {
+        let b = self;
+        let mut next = 0usize;
+        let mut infra_eps: Vec<(usize, Vec<crate::ids::CiId>)> = Vec::new();
+        for (name, port, replicas, client_proc) in INFRA {
+            let cl = b.cluster(&format!("infra-{name}"), name, 1, replicas);
+            let mut eps = Vec::new();
+            for _ in 0..replicas {
+                let h = &hosts[next % hosts.len()];
+                b.rel(RelType::PartOf, &h.procs[0], &cl);
+                eps.push(h.endpoints[0].clone());
+                next += 1;
+            }
+            let _ = port;
+            infra_eps.push((client_proc, eps));
+        }
+        let infra_hosts = next;
+        for (i, h) in hosts.iter().enumerate().skip(infra_hosts) {
+            let _ = i;
+            for (client_proc, eps) in &infra_eps {
+                for e in eps {
+                    b.rel(RelType::ConnectsTo, &h.procs[*client_proc], e);
+                }
+            }
+        }
+        if let Some((_, eps)) = infra_eps.first() {
+            b.hubs
+                .push(("dns endpoint (infra fan-in hub)".into(), eps[0].clone()));
+        }
+
+        infra_hosts
     }
 
-    // Applications over the remaining hosts.
-    struct App {
-        lbs: Vec<usize>,
-        apps: Vec<usize>,
-        dbs: Vec<usize>,
-    }
-    let mut apps: Vec<App> = Vec::new();
-    let mut h = infra_hosts;
-    while h + 7 <= hosts.len() {
-        let size = (7 + rng.below(8) as usize).min(hosts.len() - h);
-        let n_lb = if size >= 10 { 2 } else { 1 };
-        let lbs: Vec<usize> = (h..h + n_lb).collect();
-        let dbs: Vec<usize> = (h + size - 3..h + size).collect();
-        let appsrv: Vec<usize> = (h + n_lb..h + size - 3).collect();
-        apps.push(App {
-            lbs,
-            apps: appsrv,
-            dbs,
-        });
-        h += size;
-    }
-    let n_apps = apps.len();
-    for (a, app) in apps.iter().enumerate() {
+    /// Application `a`: its pools, the connections between its tiers and calls to other
+    /// applications' load balancers (a third of the applications).
+    fn application(&mut self, rng: &mut Rng, a: usize, apps: &[App], hosts: &[HostIds]) {
+        let b = self;
+        let app = &apps[a];
+        let n_apps = apps.len();
         let lb_pool = b.cluster(&format!("app{a}-lb"), "lb", 1, app.lbs.len());
         let app_pool = b.cluster(
             &format!("app{a}-app"),
@@ -705,49 +786,35 @@ pub fn enterprise(spec: &EnterpriseSpec) -> Enterprise {
             }
         }
     }
-    if let Some(app) = apps.first() {
-        b.hubs
-            .push(("database host".into(), hosts[app.dbs[0]].host.clone()));
-        b.hubs
-            .push(("load balancer host".into(), hosts[app.lbs[0]].host.clone()));
-    }
-    // Business services: each application's load balancers are MEMBER_OF one service.
-    let services: Vec<crate::ids::CiId> = (0..spec.services)
-        .map(|s| {
-            b.ci(
-                CiClass::BusinessService,
-                &format!("service-{s:05}"),
-                format!("service-{s:05}"),
-                &[
-                    (attrs::CRITICALITY, json!(1 + (s % 5) as i64)),
-                    (attrs::OWNER, json!(format!("team-{}", s % 50))),
-                    (
-                        attrs::SLA_TARGET,
-                        json!(["99.9%", "99.95%", "99.99%"][s % 3]),
-                    ),
-                ],
-            )
-        })
-        .collect();
-    if !services.is_empty() {
-        for (a, app) in apps.iter().enumerate() {
-            let s = &services[a % services.len()];
-            for &l in &app.lbs {
-                b.rel(RelType::MemberOf, &hosts[l].procs[0], s);
+
+    /// Business services: each application's load balancers are MEMBER_OF one service.
+    fn business_services(&mut self, n: usize, apps: &[App], hosts: &[HostIds]) {
+        let b = self;
+        let services: Vec<crate::ids::CiId> = (0..n)
+            .map(|s| {
+                b.ci(
+                    CiClass::BusinessService,
+                    &format!("service-{s:05}"),
+                    format!("service-{s:05}"),
+                    &[
+                        (attrs::CRITICALITY, json!(1 + (s % 5) as i64)),
+                        (attrs::OWNER, json!(format!("team-{}", s % 50))),
+                        (
+                            attrs::SLA_TARGET,
+                            json!(["99.9%", "99.95%", "99.99%"][s % 3]),
+                        ),
+                    ],
+                )
+            })
+            .collect();
+        if !services.is_empty() {
+            for (a, app) in apps.iter().enumerate() {
+                let s = &services[a % services.len()];
+                for &l in &app.lbs {
+                    b.rel(RelType::MemberOf, &hosts[l].procs[0], s);
+                }
             }
         }
-    }
-    b.hubs.insert(0, ("core switch".into(), cores[0].clone()));
-    // A rack with a load balancer in it, so the switch's failure reaches a service.
-    let tor_rack = apps.first().map(|a| a.lbs[0] / RACK).unwrap_or(0);
-    b.hubs.insert(
-        1,
-        ("top-of-rack switch".into(), tors[tor_rack][0].0.clone()),
-    );
-    Enterprise {
-        cis: b.cis,
-        relationships: b.rels,
-        hubs: b.hubs,
     }
 }
 

@@ -21,7 +21,7 @@ use crate::class::CiClass;
 use crate::ids::CiId;
 
 /// Attribute of a Host/NetworkDevice overriding its computed distance from the edge.
-pub const NETWORK_TIER_ATTR: &str = "network_tier";
+pub use crate::attrs::NETWORK_TIER as NETWORK_TIER_ATTR;
 
 /// One device as the rule sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,9 @@ use cmdb_model::search::{SearchError, SearchPlan};
 use cmdb_model::Ci;
 use serde_json::Value;
 
-use crate::types::{CiOrderField, PageRequest, SearchQuery};
+use crate::types::{CiOrder, CiOrderField, Page, PageRequest, SearchQuery};
 use crate::StoreError;
+use cmdb_model::{HistoryEntry, Relationship};
 
 pub(crate) fn encode_cursor(v: &Value) -> String {
     v.to_string().bytes().map(|b| format!("{b:02x}")).collect()
@@ -14,7 +15,7 @@ pub(crate) fn encode_cursor(v: &Value) -> String {
 
 /// `None` for anything that is not a cursor we made (bounded, hex, JSON).
 pub(crate) fn decode_cursor(c: &str) -> Option<Value> {
-    if c.len() % 2 != 0 || c.len() > 4096 {
+    if !c.len().is_multiple_of(2) || c.len() > 4096 {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..c.len())
@@ -124,4 +125,173 @@ pub(crate) fn search_request(
         .map(decode_search_cursor)
         .transpose()?;
     Ok(SearchRequest { plan, limit, after })
+}
+
+/// How every backend reads a page of `find`: its direction and size, and the bounds its
+/// cursors set.
+pub(crate) struct FindRequest {
+    /// Paging back from `before` (`last` without `first`).
+    pub backwards: bool,
+    pub limit: usize,
+    /// Scan direction: ascending unless (descending XOR backwards).
+    pub ascending: bool,
+    pub bounds: Vec<FindBound>,
+}
+
+/// Rows strictly past (`greater`) or before a cursor's (sort value, id).
+pub(crate) struct FindBound {
+    /// `after` or `before`.
+    pub name: &'static str,
+    /// A string or an integer.
+    pub value: Value,
+    pub id: String,
+    pub greater: bool,
+}
+
+pub(crate) fn find_request(order: CiOrder, page: &PageRequest) -> Result<FindRequest, StoreError> {
+    let backwards = page.last.is_some() && page.first.is_none();
+    let limit = if backwards {
+        page.last.unwrap_or(100)
+    } else {
+        page.first.unwrap_or(100)
+    };
+    // `after` bounds the scan start in the forward order; `before` in the backward one.
+    let mut bounds = Vec::new();
+    if let Some(cur) = &page.after {
+        bounds.push(find_bound("after", cur, !order.descending)?);
+    }
+    if let Some(cur) = &page.before {
+        bounds.push(find_bound("before", cur, order.descending)?);
+    }
+    Ok(FindRequest {
+        backwards,
+        limit,
+        ascending: order.descending == backwards,
+        bounds,
+    })
+}
+
+fn find_bound(name: &'static str, cur: &str, greater: bool) -> Result<FindBound, StoreError> {
+    let bad = || StoreError::InvalidInput("invalid cursor".into());
+    let v = decode_cursor(cur).ok_or_else(bad)?;
+    let (Some(sv), Some(id)) = (v.get(0).cloned(), v.get(1).and_then(Value::as_str)) else {
+        return Err(bad());
+    };
+    let value = match sv {
+        Value::String(s) => Value::String(s),
+        Value::Number(n) => Value::from(n.as_i64().unwrap_or(0)),
+        _ => return Err(bad()),
+    };
+    Ok(FindBound {
+        name,
+        value,
+        id: id.to_string(),
+        greater,
+    })
+}
+
+/// A `find` page from the rows a backend read in scan order (one more than the limit when
+/// more follow): cursors and page flags the same on every backend.
+pub(crate) fn find_page(
+    mut cis: Vec<Ci>,
+    req: &FindRequest,
+    limit: usize,
+    order: CiOrder,
+    page: &PageRequest,
+    total_count: usize,
+) -> Page<Ci> {
+    let more = cis.len() > limit;
+    cis.truncate(limit);
+    if req.backwards {
+        cis.reverse();
+    }
+    let items = cis
+        .into_iter()
+        .map(|ci| {
+            let cursor = serde_json::json!([sort_value(&ci, order.field), ci.id.as_str()]);
+            (encode_cursor(&cursor), ci)
+        })
+        .collect();
+    let (has_next_page, has_previous_page) = if req.backwards {
+        (page.before.is_some(), more)
+    } else {
+        (more, page.after.is_some())
+    };
+    Page {
+        items,
+        total_count,
+        has_next_page,
+        has_previous_page,
+    }
+}
+
+/// Where a page of all relationships starts: the (from, type, to) of the last one before it
+/// (empty texts for the first page).
+pub(crate) fn decode_relationship_cursor(
+    after: Option<&str>,
+) -> Result<(String, String, String), StoreError> {
+    let Some(cur) = after else {
+        return Ok(Default::default());
+    };
+    let v = decode_cursor(cur).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
+    let s = |i: usize| {
+        v.get(i)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    Ok((s(0), s(1), s(2)))
+}
+
+/// The cursor after a full page of all relationships (none when the page is not full).
+pub(crate) fn next_relationship_cursor(page: &[Relationship], limit: usize) -> Option<String> {
+    if page.len() != limit {
+        return None;
+    }
+    let r = page.last()?;
+    Some(encode_cursor(&serde_json::json!([
+        r.from.as_str(),
+        r.rel_type.as_str(),
+        r.to.as_str()
+    ])))
+}
+
+/// A page of a CI's history, newest first: its size and the sequence number it starts below.
+pub(crate) struct HistoryRequest {
+    pub limit: usize,
+    pub before_seq: i64,
+}
+
+pub(crate) fn history_request(page: &PageRequest) -> Result<HistoryRequest, StoreError> {
+    let limit = page.first.or(page.last).unwrap_or(100).min(10_000);
+    let before_seq: i64 = match &page.after {
+        Some(cur) => decode_cursor(cur)
+            .and_then(|v| v.get(0).and_then(Value::as_i64))
+            .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
+        None => i64::MAX,
+    };
+    Ok(HistoryRequest { limit, before_seq })
+}
+
+/// A history page from the (seq, entry) rows a backend read newest first (one more than the
+/// limit when more follow).
+pub(crate) fn history_page(
+    rows: impl IntoIterator<Item = (i64, HistoryEntry)>,
+    req: &HistoryRequest,
+    total_count: usize,
+    page: &PageRequest,
+) -> Page<HistoryEntry> {
+    let mut items: Vec<(String, HistoryEntry)> = rows
+        .into_iter()
+        .take(req.limit + 1)
+        .map(|(seq, e)| (encode_cursor(&serde_json::json!([seq])), e))
+        .collect();
+    let has_next_page = items.len() > req.limit;
+    items.truncate(req.limit);
+    Page {
+        items,
+        total_count,
+        has_next_page,
+        has_previous_page: page.after.is_some(),
+    }
 }

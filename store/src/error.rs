@@ -47,6 +47,14 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// A stored name (class, type, status, change kind) this build does not know: the row was
+/// written by something else, or damaged.
+impl From<cmdb_model::UnknownName> for StoreError {
+    fn from(e: cmdb_model::UnknownName) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
 impl From<cmdb_model::ViewError> for StoreError {
     fn from(e: cmdb_model::ViewError) -> Self {
         StoreError::Backend(e.0)

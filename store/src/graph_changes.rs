@@ -198,7 +198,7 @@ pub fn load_all(c: &Connection) -> Result<Adjacency, StoreError> {
     })?;
     for r in rows {
         let (f, t, d) = r?;
-        let t: RelType = t.parse().map_err(StoreError::Corrupt)?;
+        let t: RelType = t.parse()?;
         adj.add(&f, t, &d);
     }
     let mut stmt = c.prepare("SELECT id, class FROM cis")?;

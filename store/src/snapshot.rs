@@ -90,7 +90,7 @@ pub async fn read_snapshot(store: &dyn GraphStore, page: usize) -> Result<Snapsh
     }
     // Stable: entries of one millisecond keep their per-CI order (the global order of
     // same-millisecond entries of different CIs is not part of the contract).
-    history.sort_by(|a, b| a.at.cmp(&b.at));
+    history.sort_by_key(|a| a.at);
     let identifiers = derive_identifiers(&cis, &relationships);
     Ok(Snapshot {
         cis,

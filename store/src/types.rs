@@ -56,6 +56,15 @@ pub enum NameMatch {
     Regex,
 }
 
+/// A name filter's regular expression, checked (and size-bounded) before any backend runs it.
+pub(crate) fn check_name_regex(pattern: &str) -> Result<(), crate::StoreError> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map(|_| ())
+        .map_err(|e| crate::StoreError::InvalidInput(format!("invalid name regex: {e}")))
+}
+
 /// CI filters; all given conditions must hold.
 #[derive(Debug, Clone, Default)]
 pub struct CiFilter {

@@ -116,6 +116,12 @@ pub async fn ops_alerts_are_kept_and_found(s: &dyn GraphStore) {
         ["a2", "a3"]
     );
 
+    alerts_close_and_bind(s, new, other).await;
+}
+
+/// Closing updates an alert in place; binding later fills the CI.
+async fn alerts_close_and_bind(s: &dyn GraphStore, new: AlertRecord, other: AlertRecord) {
+    let o = s.ops();
     // Closing updates in place; binding later fills the CI.
     let mut closed = new.clone();
     closed.alert.state = AlertState::Closed;
@@ -269,6 +275,12 @@ pub async fn ops_incidents_and_deliveries(s: &dyn GraphStore) {
         Some(resolved[0].incident.clone())
     );
 
+    deliveries_are_retried_and_finished(s, d("ghost", 1)).await;
+}
+
+/// Due deliveries: a retry waits for its next attempt, a delivered one is done; an unknown one is an error.
+async fn deliveries_are_retried_and_finished(s: &dyn GraphStore, ghost: Delivery) {
+    let o = s.ops();
     let due = o.due_deliveries(t(2), 10).await.unwrap();
     assert_eq!(
         due.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
@@ -293,7 +305,7 @@ pub async fn ops_incidents_and_deliveries(s: &dyn GraphStore) {
         vec![retry.clone()]
     );
     assert!(
-        o.update_delivery(&d("ghost", 1)).await.is_err(),
+        o.update_delivery(&ghost).await.is_err(),
         "an unknown delivery is an error"
     );
     let counts = o.ops_counts().await.unwrap();

@@ -208,6 +208,42 @@ async fn apply_merge(
     Ok(())
 }
 
+/// The delta's CIs: created ones with their class label, the others merged on their id.
+async fn write_cis(tx: &mut Tx, d: &Delta, batch: usize) -> Result<(), StoreError> {
+    if d.cis.is_empty() {
+        return Ok(());
+    }
+    // New CIs are created with their class label at once (`:CI:Host`): adding a label
+    // later costs a record move on ArcadeDB, and adding it in the creating transaction
+    // gives false duplicates there. Reconciliation found no CI with these ids, and a
+    // retried ingest reconciles again, so CREATE never duplicates.
+    for class in cmdb_model::CiClass::ALL {
+        let rows = d
+            .cis
+            .iter()
+            .filter(|w| w.kind == WriteKind::Created && w.ci.class == class)
+            .map(|w| ci_row(&w.ci))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !rows.is_empty() {
+            let stmt = format!(
+                "UNWIND $rows AS r CREATE (n:CI:{}) SET n = r.props, n.id = r.id",
+                class.as_str()
+            );
+            run_batched(tx, &stmt, rows, batch, &json!({})).await?;
+        }
+    }
+    let rows = d
+        .cis
+        .iter()
+        .filter(|w| w.kind != WriteKind::Created)
+        .map(|w| ci_row(&w.ci))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !rows.is_empty() {
+        run_batched(tx, WRITE_CIS, rows, batch, &json!({})).await?;
+    }
+    Ok(())
+}
+
 /// Write the delta. Returns the history writer so staleness can add to it.
 pub(crate) async fn apply_delta(
     tx: &mut Tx,
@@ -231,36 +267,7 @@ pub(crate) async fn apply_delta(
         )
         .await?;
     }
-    if !d.cis.is_empty() {
-        // New CIs are created with their class label at once (`:CI:Host`): adding a label
-        // later costs a record move on ArcadeDB, and adding it in the creating transaction
-        // gives false duplicates there. Reconciliation found no CI with these ids, and a
-        // retried ingest reconciles again, so CREATE never duplicates.
-        for class in cmdb_model::CiClass::ALL {
-            let rows = d
-                .cis
-                .iter()
-                .filter(|w| w.kind == WriteKind::Created && w.ci.class == class)
-                .map(|w| ci_row(&w.ci))
-                .collect::<Result<Vec<_>, _>>()?;
-            if !rows.is_empty() {
-                let stmt = format!(
-                    "UNWIND $rows AS r CREATE (n:CI:{}) SET n = r.props, n.id = r.id",
-                    class.as_str()
-                );
-                run_batched(tx, &stmt, rows, batch, &json!({})).await?;
-            }
-        }
-        let rows = d
-            .cis
-            .iter()
-            .filter(|w| w.kind != WriteKind::Created)
-            .map(|w| ci_row(&w.ci))
-            .collect::<Result<Vec<_>, _>>()?;
-        if !rows.is_empty() {
-            run_batched(tx, WRITE_CIS, rows, batch, &json!({})).await?;
-        }
-    }
+    write_cis(tx, d, batch).await?;
     if !d.identifiers.is_empty() {
         let mut seen = HashSet::new();
         let rows: Vec<Value> = d

@@ -22,6 +22,7 @@
 
 mod apply;
 pub(crate) mod db;
+mod ops;
 mod probe;
 mod read;
 mod rows;
@@ -82,7 +83,7 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
     ],
 ),
 // 2: alerts, operational status, incidents and webhook deliveries (`crate::ops`).
-(2, crate::ops::NEO4J_MIGRATION)];
+(2, ops::MIGRATION)];
 
 /// Connection settings for the Neo4j backend (`[store] backend = "neo4j"`).
 #[derive(Clone)]
@@ -371,7 +372,7 @@ impl Neo4jStore {
     /// The schema stays; its version node is written again.
     pub async fn erase_everything(&self) -> Result<(), StoreError> {
         let _w = self.writer.lock().await;
-        for label in crate::ops::NEO4J_LABELS.iter().copied().chain([
+        for label in ops::LABELS.iter().copied().chain([
             "History",
             "Sighting",
             "CiIdentifier",
@@ -769,20 +770,7 @@ impl GraphStore for Neo4jStore {
         // Walk CIs in id order and take their outgoing relationships: every statement is an
         // index lookup or a bounded page, never a sort of all relationships (which exhausts
         // ArcadeDB's heap on large graphs).
-        let (f, t, d) = match after {
-            Some(cur) => {
-                let v = rows::decode_cursor(cur)
-                    .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
-                let s = |i: usize| {
-                    v.get(i)
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                        .unwrap_or_default()
-                };
-                (s(0), s(1), s(2))
-            }
-            None => (String::new(), String::new(), String::new()),
-        };
+        let (f, t, d) = crate::cursor::decode_relationship_cursor(after)?;
         let limit = limit.clamp(1, 100_000);
         let mut tx = self.begin().await?;
         let mut out: Vec<Relationship> = Vec::new();
@@ -841,17 +829,7 @@ impl GraphStore for Neo4jStore {
         }
         tx.commit().await?;
         out.truncate(limit);
-        let next = if out.len() == limit {
-            out.last().map(|r| {
-                rows::encode_cursor(&json!([
-                    r.from.as_str(),
-                    r.rel_type.as_str(),
-                    r.to.as_str()
-                ]))
-            })
-        } else {
-            None
-        };
+        let next = crate::cursor::next_relationship_cursor(&out, limit);
         Ok((out, next))
     }
 

@@ -161,7 +161,7 @@ async fn read_message(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 
 /// The address part of a `bolt://host:port` / `neo4j://host:port` / `host:port` URI.
 pub(crate) fn host_port(uri: &str) -> Result<(String, u16), StoreError> {
-    let rest = uri.split_once("://").map(|(scheme, rest)| (scheme, rest));
+    let rest = uri.split_once("://");
     let (scheme, rest) = match rest {
         Some((s, r)) => (s, r),
         None => ("bolt", uri),

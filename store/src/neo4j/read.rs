@@ -9,10 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::db::{q, rows_batched, Tx};
-use super::rows::{
-    attr_kv, decode_cursor, encode_cursor, ms, CiRow, RelRow, CI_FIELDS, REL_FIELDS,
-};
-use crate::cursor::{order_field, sort_value};
+use super::rows::{attr_kv, ms, CiRow, RelRow, CI_FIELDS, REL_FIELDS};
+use crate::cursor::{find_page, find_request, history_page, history_request, order_field};
+use crate::types::check_name_regex;
 use crate::types::*;
 use crate::StoreError;
 
@@ -31,25 +30,7 @@ async fn filter_cypher(
         clauses.push("n.class IN $classes".to_string());
     }
     if let Some((mode, value)) = &f.name {
-        match mode {
-            NameMatch::Equals => {
-                params.insert("name".into(), json!(value));
-                clauses.push("n.name = $name".into());
-            }
-            NameMatch::Contains => {
-                params.insert("name".into(), json!(value));
-                clauses.push("n.name CONTAINS $name".into());
-            }
-            NameMatch::Regex => {
-                regex::RegexBuilder::new(value)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| StoreError::InvalidInput(format!("invalid name regex: {e}")))?;
-                // Cypher's =~ matches the whole string; the contract searches within it.
-                params.insert("name".into(), json!(format!("(?s).*(?:{value}).*")));
-                clauses.push("n.name =~ $name".into());
-            }
-        }
+        clauses.push(name_clause(*mode, value, params)?);
     }
     for (i, tag) in f.tags.iter().enumerate() {
         params.insert(format!("tag{i}"), json!(tag));
@@ -67,22 +48,7 @@ async fn filter_cypher(
         clauses.push("$source IN n.sources".into());
     }
     if let Some(ip) = &f.ip_address {
-        let norm =
-            cmdb_model::identify::normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
-        #[derive(Deserialize)]
-        struct Id {
-            ci: String,
-        }
-        let ids: Vec<Id> = tx
-            .rows(q(
-                "UNWIND $keys AS k MATCH (i:CiIdentifier {key: k}) RETURN DISTINCT i.ci AS ci",
-                json!({ "keys": [format!("device||ip_addresses|{norm}"), format!("IpAddress||address|{norm}")] }),
-            )?)
-            .await?;
-        params.insert(
-            "ip_ids".into(),
-            json!(ids.into_iter().map(|i| i.ci).collect::<Vec<_>>()),
-        );
+        params.insert("ip_ids".into(), json!(cis_with_ip(tx, ip).await?));
         clauses.push("n.id IN $ip_ids".into());
     }
     for (i, (k, v)) in f.attributes.iter().enumerate() {
@@ -105,6 +71,44 @@ async fn filter_cypher(
         clauses.push("n.id IN $ids".into());
     }
     Ok(clauses)
+}
+
+fn name_clause(
+    mode: NameMatch,
+    value: &str,
+    params: &mut Map<String, Value>,
+) -> Result<String, StoreError> {
+    Ok(match mode {
+        NameMatch::Equals => {
+            params.insert("name".into(), json!(value));
+            "n.name = $name".into()
+        }
+        NameMatch::Contains => {
+            params.insert("name".into(), json!(value));
+            "n.name CONTAINS $name".into()
+        }
+        NameMatch::Regex => {
+            check_name_regex(value)?;
+            // Cypher's =~ matches the whole string; the contract searches within it.
+            params.insert("name".into(), json!(format!("(?s).*(?:{value}).*")));
+            "n.name =~ $name".into()
+        }
+    })
+}
+
+/// The ids of the CIs holding an IP address (through its identifier keys).
+async fn cis_with_ip(tx: &mut Tx, ip: &str) -> Result<Vec<String>, StoreError> {
+    #[derive(Deserialize)]
+    struct Id {
+        ci: String,
+    }
+    let ids: Vec<Id> = tx
+        .rows(q(
+            "UNWIND $keys AS k MATCH (i:CiIdentifier {key: k}) RETURN DISTINCT i.ci AS ci",
+            json!({ "keys": cmdb_model::identify::ip_address_keys(ip) }),
+        )?)
+        .await?;
+    Ok(ids.into_iter().map(|i| i.ci).collect())
 }
 
 pub(crate) async fn find(
@@ -132,43 +136,19 @@ pub(crate) async fn find(
         .await?;
     let total = total.first().map(|c| c.c.max(0) as usize).unwrap_or(0);
     let col = order_field(order.field);
-    let backwards = page.last.is_some() && page.first.is_none();
-    let limit = if backwards {
-        page.last.unwrap_or(100)
-    } else {
-        page.first.unwrap_or(100)
-    }
-    .min(100_000);
-    let asc = order.descending == backwards;
+    let req = find_request(order, page)?;
+    let limit = req.limit.min(100_000);
     let mut clauses = vec![where_all];
-    let bound = |params: &mut Map<String, Value>,
-                 cur: &str,
-                 greater: bool,
-                 name: &str|
-     -> Result<String, StoreError> {
-        let v =
-            decode_cursor(cur).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
-        let (Some(sv), Some(id)) = (v.get(0).cloned(), v.get(1).and_then(Value::as_str)) else {
-            return Err(StoreError::InvalidInput("invalid cursor".into()));
-        };
-        let sv = match sv {
-            Value::String(s) => Value::String(s),
-            Value::Number(n) => Value::from(n.as_i64().unwrap_or(0)),
-            _ => return Err(StoreError::InvalidInput("invalid cursor".into())),
-        };
-        params.insert(format!("{name}_v"), sv);
-        params.insert(format!("{name}_id"), Value::String(id.to_string()));
-        let op = if greater { ">" } else { "<" };
-        Ok(format!(
+    for b in &req.bounds {
+        let name = b.name;
+        params.insert(format!("{name}_v"), b.value.clone());
+        params.insert(format!("{name}_id"), Value::String(b.id.clone()));
+        let op = if b.greater { ">" } else { "<" };
+        clauses.push(format!(
             "(n.{col} {op} ${name}_v OR (n.{col} = ${name}_v AND n.id {op} ${name}_id))"
-        ))
-    };
-    if let Some(cur) = &page.after {
-        clauses.push(bound(&mut params, cur, !order.descending, "after")?);
+        ));
     }
-    if let Some(cur) = &page.before {
-        clauses.push(bound(&mut params, cur, order.descending, "before")?);
-    }
+    let asc = req.ascending;
     let dir = if asc { "ASC" } else { "DESC" };
     params.insert("limit".into(), json!((limit + 1) as i64));
     let rows: Vec<CiRow> = tx
@@ -183,45 +163,16 @@ pub(crate) async fn find(
             cis.push(ci);
         }
     }
-    let more = cis.len() > limit;
-    cis.truncate(limit);
-    if backwards {
-        cis.reverse();
-    }
-    let items = cis
-        .into_iter()
-        .map(|ci| {
-            (
-                encode_cursor(&json!([sort_value(&ci, order.field), ci.id.as_str()])),
-                ci,
-            )
-        })
-        .collect();
-    let (has_next_page, has_previous_page) = if backwards {
-        (page.before.is_some(), more)
-    } else {
-        (more, page.after.is_some())
-    };
-    Ok(Page {
-        items,
-        total_count: total,
-        has_next_page,
-        has_previous_page,
-    })
+    Ok(find_page(cis, &req, limit, order, page, total))
 }
 
-/// The search box (`GraphStore::search`) in Cypher: the identifier matches first (index
-/// lookups of exact keys; dependent classes' patterns as `STARTS WITH` the family and `ENDS
-/// WITH` the rule and value), then one count and one page over the CIs matching by those, by
-/// name (`toLower … CONTAINS`) or by tag.
-pub(crate) async fn search(
+/// The CIs whose identifiers the search matches: exact keys by index lookup, dependent
+/// classes' patterns as `STARTS WITH` the family and `ENDS WITH` the rule and value.
+async fn search_hits(
     tx: &mut Tx,
-    query: &SearchQuery,
-    page: &PageRequest,
+    plan: &cmdb_model::search::SearchPlan,
     batch: usize,
-) -> Result<Page<Ci>, StoreError> {
-    let crate::cursor::SearchRequest { plan, limit, after } =
-        crate::cursor::search_request(query, page)?;
+) -> Result<std::collections::BTreeSet<String>, StoreError> {
     #[derive(Deserialize)]
     struct Hit {
         ci: String,
@@ -238,11 +189,7 @@ pub(crate) async fn search(
         .await?;
         hits.extend(rows.into_iter().map(|h| h.ci));
     }
-    let mut by_prefix: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for p in &plan.patterns {
-        by_prefix.entry(&p.prefix).or_default().push(&p.suffix);
-    }
-    for (prefix, suffixes) in by_prefix {
+    for (prefix, suffixes) in plan.patterns_by_prefix() {
         let rows: Vec<Hit> = tx
             .rows(q(
                 "MATCH (i:CiIdentifier) WHERE i.key STARTS WITH $prefix AND any(s IN $suffixes WHERE i.key ENDS WITH s) \
@@ -252,6 +199,22 @@ pub(crate) async fn search(
             .await?;
         hits.extend(rows.into_iter().map(|h| h.ci));
     }
+    Ok(hits)
+}
+
+/// The search box (`GraphStore::search`) in Cypher: the identifier matches first (index
+/// lookups of exact keys; dependent classes' patterns as `STARTS WITH` the family and `ENDS
+/// WITH` the rule and value), then one count and one page over the CIs matching by those, by
+/// name (`toLower … CONTAINS`) or by tag.
+pub(crate) async fn search(
+    tx: &mut Tx,
+    query: &SearchQuery,
+    page: &PageRequest,
+    batch: usize,
+) -> Result<Page<Ci>, StoreError> {
+    let crate::cursor::SearchRequest { plan, limit, after } =
+        crate::cursor::search_request(query, page)?;
+    let hits = search_hits(tx, &plan, batch).await?;
     let mut params = Map::new();
     params.insert("hits".into(), json!(hits.into_iter().collect::<Vec<_>>()));
     params.insert("folded".into(), json!(plan.folded));
@@ -373,34 +336,8 @@ pub(crate) async fn bfs(
     let mut edge_seen = HashSet::new();
     let mut depth = 0;
     while !frontier.is_empty() && depth < max_depth {
-        let mut out_of: HashMap<String, Vec<RelRow>> = HashMap::new();
-        let mut in_of: HashMap<String, Vec<RelRow>> = HashMap::new();
-        if !out_types.is_empty() {
-            let rows: Vec<RelRow> = rows_batched(
-                tx,
-                &format!("UNWIND $rows AS id MATCH (a:CI {{id: id}})-[e]->(b:CI) WHERE e.status = 'ACTIVE' AND type(e) IN $types RETURN {fields}"),
-                frontier.iter().cloned().map(Value::String).collect(),
-                batch,
-                &json!({ "types": out_types }),
-            )
-            .await?;
-            for r in rows {
-                out_of.entry(r.from.clone()).or_default().push(r);
-            }
-        }
-        if !in_types.is_empty() {
-            let rows: Vec<RelRow> = rows_batched(
-                tx,
-                &format!("UNWIND $rows AS id MATCH (b:CI {{id: id}})<-[e]-(a:CI) WHERE e.status = 'ACTIVE' AND type(e) IN $types RETURN {fields}"),
-                frontier.iter().cloned().map(Value::String).collect(),
-                batch,
-                &json!({ "types": in_types }),
-            )
-            .await?;
-            for r in rows {
-                in_of.entry(r.to.clone()).or_default().push(r);
-            }
-        }
+        let mut out_of = step_rows(tx, &frontier, &out_types, fields, true, batch).await?;
+        let mut in_of = step_rows(tx, &frontier, &in_types, fields, false, batch).await?;
         let mut next = Vec::new();
         for n in &frontier {
             let mut outs = out_of.remove(n).unwrap_or_default();
@@ -431,6 +368,44 @@ pub(crate) async fn bfs(
     Ok((reached, edges))
 }
 
+/// The ACTIVE relationships of `types` leaving (`outgoing`) or entering the frontier's CIs,
+/// by the frontier CI they touch.
+async fn step_rows(
+    tx: &mut Tx,
+    frontier: &[String],
+    types: &[&str],
+    fields: &str,
+    outgoing: bool,
+    batch: usize,
+) -> Result<HashMap<String, Vec<RelRow>>, StoreError> {
+    let mut by_node: HashMap<String, Vec<RelRow>> = HashMap::new();
+    if types.is_empty() {
+        return Ok(by_node);
+    }
+    let pattern = if outgoing {
+        "(a:CI {id: id})-[e]->(b:CI)"
+    } else {
+        "(b:CI {id: id})<-[e]-(a:CI)"
+    };
+    let rows: Vec<RelRow> = rows_batched(
+        tx,
+        &format!("UNWIND $rows AS id MATCH {pattern} WHERE e.status = 'ACTIVE' AND type(e) IN $types RETURN {fields}"),
+        frontier.iter().cloned().map(Value::String).collect(),
+        batch,
+        &json!({ "types": types }),
+    )
+    .await?;
+    for r in rows {
+        let node = if outgoing {
+            r.from.clone()
+        } else {
+            r.to.clone()
+        };
+        by_node.entry(node).or_default().push(r);
+    }
+    Ok(by_node)
+}
+
 pub(crate) async fn history(
     tx: &mut Tx,
     id: &str,
@@ -455,13 +430,8 @@ pub(crate) async fn history(
             .await?;
         total += c.first().map(|c| c.c.max(0) as usize).unwrap_or(0);
     }
-    let limit = page.first.or(page.last).unwrap_or(100).min(10_000);
-    let before_seq: i64 = match &page.after {
-        Some(cur) => decode_cursor(cur)
-            .and_then(|v| v.get(0).and_then(Value::as_i64))
-            .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
-        None => i64::MAX,
-    };
+    let req = history_request(page)?;
+    let (limit, before_seq) = (req.limit, req.before_seq);
     let mut rows: Vec<H> = Vec::new();
     for prop in ["ci", "other"] {
         rows.extend(
@@ -472,20 +442,13 @@ pub(crate) async fn history(
             .await?,
         );
     }
-    rows.sort_by(|a, b| b.seq.cmp(&a.seq));
+    rows.sort_by_key(|h| std::cmp::Reverse(h.seq));
     rows.dedup_by_key(|h| h.seq);
-    let mut items = Vec::new();
+    let mut read = Vec::new();
     for h in rows.into_iter().take(limit + 1) {
         let e: HistoryEntry = serde_json::from_str(&h.body)
             .map_err(|e| StoreError::Corrupt(format!("history {}: {e}", h.seq)))?;
-        items.push((encode_cursor(&json!([h.seq])), e));
+        read.push((h.seq, e));
     }
-    let has_next = items.len() > limit;
-    items.truncate(limit);
-    Ok(Page {
-        items,
-        total_count: total,
-        has_next_page: has_next,
-        has_previous_page: page.after.is_some(),
-    })
+    Ok(history_page(read, &req, total, page))
 }

@@ -60,18 +60,8 @@ impl CiRow {
             None => None,
         };
         Ok(Some(Ci {
-            class: self
-                .class
-                .as_deref()
-                .unwrap_or("")
-                .parse()
-                .map_err(|e: String| corrupt(&e))?,
-            status: self
-                .status
-                .as_deref()
-                .unwrap_or("")
-                .parse()
-                .map_err(|e: String| corrupt(&e))?,
+            class: self.class.as_deref().unwrap_or("").parse()?,
+            status: self.status.as_deref().unwrap_or("").parse()?,
             name: self.name.unwrap_or_default(),
             tags: self.tags.unwrap_or_default().into_iter().collect(),
             attributes,
@@ -118,7 +108,7 @@ impl RelRow {
             Some(s) => serde_json::from_str(s).map_err(|e| corrupt(format!("attributes: {e}")))?,
             None => serde_json::Map::new(),
         };
-        let rel_type: RelType = self.t.parse().map_err(corrupt)?;
+        let rel_type: RelType = self.t.parse()?;
         Ok(Relationship {
             rel_type,
             status: if self.status.as_deref() == Some("CLOSED") {
@@ -228,5 +218,3 @@ pub(crate) fn sighting_key(source: &str, target: &str, entity: &str) -> String {
 pub(crate) fn source_target(source: &str, target: &str) -> String {
     format!("{source}\u{1f}{target}")
 }
-
-pub(crate) use crate::cursor::{decode_cursor, encode_cursor};

@@ -284,104 +284,16 @@ async fn fetch(
 ) -> Result<(), StoreError> {
     let mut more_cis: BTreeSet<String> = misses.cis;
     if !misses.lookups.is_empty() {
-        let keys: Vec<String> = misses.lookups.into_iter().collect();
-        let rows: Vec<KeyRow> = rows_batched(
-            tx,
-            "UNWIND $rows AS k MATCH (i:CiIdentifier {key: k}) RETURN k, i.ci AS ci",
-            keys.iter().cloned().map(Value::String).collect(),
-            batch,
-            &json!({}),
-        )
-        .await?;
-        let mut found: HashMap<String, Vec<CiId>> = HashMap::new();
-        for r in rows {
-            more_cis.insert(r.ci.clone());
-            let v = found.entry(r.k).or_default();
-            if !v.iter().any(|c| c.as_str() == r.ci) {
-                v.push(CiId(r.ci));
-            }
-        }
-        for k in keys {
-            let mut ids = found.remove(&k).unwrap_or_default();
-            ids.sort();
-            cache.lookups.insert(k, ids);
-        }
+        more_cis.extend(fetch_lookups(tx, cache, misses.lookups, batch).await?);
     }
     if !misses.dependents.is_empty() {
-        let parents: Vec<String> = misses.dependents.into_iter().collect();
-        let rows: Vec<DepRow> = rows_batched(
-            tx,
-            "UNWIND $rows AS p MATCH (i:CiIdentifier {parent: p}) RETURN p, i.ci AS ci, i.key AS key",
-            parents.iter().cloned().map(Value::String).collect(),
-            batch,
-            &json!({}),
-        )
-        .await?;
-        let mut found: HashMap<String, BTreeMap<String, Vec<String>>> = HashMap::new();
-        for r in rows {
-            more_cis.insert(r.ci.clone());
-            found
-                .entry(r.p)
-                .or_default()
-                .entry(r.ci)
-                .or_default()
-                .push(r.key);
-        }
-        for p in parents {
-            let deps = found
-                .remove(&p)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(ci, mut keys)| {
-                    keys.sort();
-                    (CiId(ci), keys)
-                })
-                .collect();
-            cache.dependents.insert(p, deps);
-        }
+        more_cis.extend(fetch_dependents(tx, cache, misses.dependents, batch).await?);
     }
     if !misses.rels.is_empty() {
-        let keys: Vec<RelKey> = misses.rels.into_iter().collect();
-        let found = fetch_rels(tx, &keys, batch).await?;
-        let mut by_key: HashMap<RelKey, Relationship> =
-            found.into_iter().map(|r| (r.key(), r)).collect();
-        for k in keys {
-            let r = by_key.remove(&k);
-            cache.rels.insert(k, r);
-        }
+        fetch_relationships(tx, cache, misses.rels, batch).await?;
     }
     if !misses.incoming.is_empty() {
-        for t in RelType::ALL {
-            let targets: Vec<String> = misses
-                .incoming
-                .iter()
-                .filter(|(_, rt)| *rt == t)
-                .map(|(id, _)| id.clone())
-                .collect();
-            if targets.is_empty() {
-                continue;
-            }
-            let found: Vec<RelRow> = rows_batched(
-                tx,
-                &format!(
-                    "UNWIND $rows AS t MATCH (a:CI)-[e:{}]->(b:CI {{id: t}}) RETURN {REL_FIELDS}",
-                    t.as_str()
-                ),
-                targets.iter().cloned().map(Value::String).collect(),
-                batch,
-                &json!({}),
-            )
-            .await?;
-            let mut by_target: HashMap<String, Vec<Relationship>> = HashMap::new();
-            for r in found {
-                let rel = r.into_rel()?;
-                by_target.entry(rel.to.to_string()).or_default().push(rel);
-            }
-            for id in targets {
-                let rels = by_target.remove(&id).unwrap_or_default();
-                cache.incoming.insert((id, t), rels);
-            }
-        }
+        fetch_incoming(tx, cache, &misses.incoming, batch).await?;
     }
     let ids: Vec<String> = more_cis
         .into_iter()
@@ -390,6 +302,139 @@ async fn fetch(
     if !ids.is_empty() {
         for (qid, ci) in fetch_cis(tx, ids, batch).await? {
             cache.cis.insert(qid, ci);
+        }
+    }
+    Ok(())
+}
+
+/// CIs by identifier key; returns the CIs found (to fetch too).
+async fn fetch_lookups(
+    tx: &mut Tx,
+    cache: &mut Cache,
+    lookups: BTreeSet<String>,
+    batch: usize,
+) -> Result<BTreeSet<String>, StoreError> {
+    let mut more_cis = BTreeSet::new();
+    let keys: Vec<String> = lookups.into_iter().collect();
+    let rows: Vec<KeyRow> = rows_batched(
+        tx,
+        "UNWIND $rows AS k MATCH (i:CiIdentifier {key: k}) RETURN k, i.ci AS ci",
+        keys.iter().cloned().map(Value::String).collect(),
+        batch,
+        &json!({}),
+    )
+    .await?;
+    let mut found: HashMap<String, Vec<CiId>> = HashMap::new();
+    for r in rows {
+        more_cis.insert(r.ci.clone());
+        let v = found.entry(r.k).or_default();
+        if !v.iter().any(|c| c.as_str() == r.ci) {
+            v.push(CiId(r.ci));
+        }
+    }
+    for k in keys {
+        let mut ids = found.remove(&k).unwrap_or_default();
+        ids.sort();
+        cache.lookups.insert(k, ids);
+    }
+    Ok(more_cis)
+}
+
+/// Dependents by parent; returns the CIs found (to fetch too).
+async fn fetch_dependents(
+    tx: &mut Tx,
+    cache: &mut Cache,
+    dependents: BTreeSet<String>,
+    batch: usize,
+) -> Result<BTreeSet<String>, StoreError> {
+    let mut more_cis = BTreeSet::new();
+    let parents: Vec<String> = dependents.into_iter().collect();
+    let rows: Vec<DepRow> = rows_batched(
+        tx,
+        "UNWIND $rows AS p MATCH (i:CiIdentifier {parent: p}) RETURN p, i.ci AS ci, i.key AS key",
+        parents.iter().cloned().map(Value::String).collect(),
+        batch,
+        &json!({}),
+    )
+    .await?;
+    let mut found: HashMap<String, BTreeMap<String, Vec<String>>> = HashMap::new();
+    for r in rows {
+        more_cis.insert(r.ci.clone());
+        found
+            .entry(r.p)
+            .or_default()
+            .entry(r.ci)
+            .or_default()
+            .push(r.key);
+    }
+    for p in parents {
+        let deps = found
+            .remove(&p)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(ci, mut keys)| {
+                keys.sort();
+                (CiId(ci), keys)
+            })
+            .collect();
+        cache.dependents.insert(p, deps);
+    }
+    Ok(more_cis)
+}
+
+/// Relationships by key (`None` cached for those that do not exist).
+async fn fetch_relationships(
+    tx: &mut Tx,
+    cache: &mut Cache,
+    rels: BTreeSet<RelKey>,
+    batch: usize,
+) -> Result<(), StoreError> {
+    let keys: Vec<RelKey> = rels.into_iter().collect();
+    let found = fetch_rels(tx, &keys, batch).await?;
+    let mut by_key: HashMap<RelKey, Relationship> =
+        found.into_iter().map(|r| (r.key(), r)).collect();
+    for k in keys {
+        let r = by_key.remove(&k);
+        cache.rels.insert(k, r);
+    }
+    Ok(())
+}
+
+/// Incoming relationships of one type, by target.
+async fn fetch_incoming(
+    tx: &mut Tx,
+    cache: &mut Cache,
+    incoming: &BTreeSet<(String, RelType)>,
+    batch: usize,
+) -> Result<(), StoreError> {
+    for t in RelType::ALL {
+        let targets: Vec<String> = incoming
+            .iter()
+            .filter(|(_, rt)| *rt == t)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if targets.is_empty() {
+            continue;
+        }
+        let found: Vec<RelRow> = rows_batched(
+            tx,
+            &format!(
+                "UNWIND $rows AS t MATCH (a:CI)-[e:{}]->(b:CI {{id: t}}) RETURN {REL_FIELDS}",
+                t.as_str()
+            ),
+            targets.iter().cloned().map(Value::String).collect(),
+            batch,
+            &json!({}),
+        )
+        .await?;
+        let mut by_target: HashMap<String, Vec<Relationship>> = HashMap::new();
+        for r in found {
+            let rel = r.into_rel()?;
+            by_target.entry(rel.to.to_string()).or_default().push(rel);
+        }
+        for id in targets {
+            let rels = by_target.remove(&id).unwrap_or_default();
+            cache.incoming.insert((id, t), rels);
         }
     }
     Ok(())

@@ -7,13 +7,7 @@
 //! backends only keep and find them. [`OpsStore::commit`] writes one [`OpsBatch`] atomically:
 //! the alerts an intake changed, the status changes and incident changes they caused and the
 //! webhook deliveries those imply, so a crash leaves all of it or none (a restart neither loses
-//! nor duplicates a delivery).
-
-mod neo4j;
-mod sqlite;
-
-pub(crate) use neo4j::{LABELS as NEO4J_LABELS, MIGRATION as NEO4J_MIGRATION};
-pub(crate) use sqlite::SCHEMA as SQLITE_SCHEMA;
+//! nor duplicates a delivery). The backends' halves are `sqlite/ops.rs` and `neo4j/ops.rs`.
 
 use async_trait::async_trait;
 use cmdb_events::{Alert, Incident, OperationalStatus};
@@ -78,7 +72,7 @@ impl SubjectKind {
             SubjectKind::Ci => "CI",
         }
     }
-    fn parse(s: &str) -> Result<SubjectKind, StoreError> {
+    pub(crate) fn parse(s: &str) -> Result<SubjectKind, StoreError> {
         match s {
             "SERVICE" => Ok(SubjectKind::Service),
             "CI" => Ok(SubjectKind::Ci),
@@ -225,33 +219,36 @@ pub trait OpsStore: Send + Sync {
     async fn ops_counts(&self) -> Result<OpsCounts, StoreError>;
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("encoding a record: {e}")))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, StoreError> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    s: &str,
+    what: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("stored {what}: {e}")))
 }
 
-fn ms(t: Timestamp) -> i64 {
+pub(crate) fn ms(t: Timestamp) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_ms(v: i64) -> Result<Timestamp, StoreError> {
+pub(crate) fn from_ms(v: i64) -> Result<Timestamp, StoreError> {
     chrono::DateTime::from_timestamp_millis(v)
         .ok_or_else(|| StoreError::Corrupt(format!("stored time {v} is out of range")))
 }
 
-fn status_code(s: OperationalStatus) -> &'static str {
+pub(crate) fn status_code(s: OperationalStatus) -> &'static str {
     s.as_str()
 }
 
-fn parse_status(s: &str) -> Result<OperationalStatus, StoreError> {
+pub(crate) fn parse_status(s: &str) -> Result<OperationalStatus, StoreError> {
     OperationalStatus::parse(s)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown operational status {s:?}")))
 }
 
-fn delivery_state(s: DeliveryState) -> &'static str {
+pub(crate) fn delivery_state(s: DeliveryState) -> &'static str {
     match s {
         DeliveryState::Pending => "PENDING",
         DeliveryState::Delivered => "DELIVERED",

@@ -90,233 +90,300 @@ pub async fn map_entry_points(
     entry_points: &[String],
     depth: u32,
 ) -> Result<ServiceMapResult, StoreError> {
-    let mut res = ServiceMapResult::default();
-    let mut classes: HashMap<CiId, CiClass> = HashMap::new();
+    let mut walk = Walk {
+        store,
+        res: ServiceMapResult::default(),
+        classes: HashMap::new(),
+        visited: BTreeSet::new(),
+        hosts: HostsOfMap::default(),
+    };
     // Tier 1: the entry endpoints.
-    let mut tier: BTreeSet<CiId> = BTreeSet::new();
-    for raw in entry_points {
-        let ep = match parse_entry_point(raw) {
-            Ok(ep) => ep,
-            Err(e) => {
-                res.unresolved.push((raw.clone(), e));
-                continue;
-            }
-        };
-        let hosts = resolve_hosts(store, &ep.host).await?;
-        if hosts.is_empty() {
-            res.unresolved.push((
-                raw.clone(),
-                format!("no active host named or addressed `{}`", ep.host),
-            ));
-            continue;
-        }
-        let contained = rels_of(store, &hosts, Direction::Out, &[RelType::Contains]).await?;
-        let ids: Vec<CiId> = contained.iter().map(|r| r.to.clone()).collect();
-        let cis = cis_of(store, &ids).await?;
-        let mut found: Vec<&Ci> = cis
-            .values()
-            .filter(|c| {
-                c.class == CiClass::ListeningEndpoint
-                    && c.status == CiStatus::Active
-                    && port_of(c) == Some(ep.port)
-            })
-            .collect();
-        // Prefer TCP when a port is open for both.
-        if found.iter().any(|c| protocol_of(c) == "tcp") {
-            found.retain(|c| protocol_of(c) == "tcp");
-        }
-        if found.is_empty() {
-            res.unresolved.push((
-                raw.clone(),
-                format!(
-                    "`{}` has no active listening endpoint on port {}",
-                    ep.host, ep.port
-                ),
-            ));
-            continue;
-        }
-        for c in found {
-            classes.insert(c.id.clone(), c.class);
-            res.entry_endpoints.insert(c.id.clone());
-            tier.insert(c.id.clone());
-        }
-    }
-    let mut visited: BTreeSet<CiId> = tier.clone();
+    let mut tier = walk.entry_endpoints(entry_points).await?;
+    walk.visited = tier.clone();
     let mut t = 1;
-    let entry = res.entry_endpoints.clone();
-    // What the walk learns about each host of the map, for host-level connections.
-    let mut hosts = HostsOfMap::default();
     while !tier.is_empty() {
-        // Within a tier: endpoint → its listening processes and host; pool → its backends;
-        // process → the host it runs on. Outbound connections lead to the next tier.
+        let mut next = walk.expand_tier(&tier, t).await?;
+        t += 1;
+        if t > depth || walk.res.truncated {
+            break;
+        }
+        next.retain(|id| !walk.visited.contains(id));
+        for id in &next {
+            if walk.visited.len() >= MAX_MAP_CIS {
+                walk.res.truncated = true;
+                break;
+            }
+            walk.visited.insert(id.clone());
+        }
+        tier = next;
+    }
+    let Walk {
+        mut res,
+        classes,
+        visited,
+        hosts,
+        ..
+    } = walk;
+    res.members.extend(res.entry_endpoints.iter().cloned());
+    res.host_level_deps = host_level_dependants(&hosts, &visited, &classes);
+    res.nodes = visited;
+    Ok(res)
+}
+
+/// What one entry point resolves to.
+enum Resolved {
+    /// Its ACTIVE listening endpoints (TCP preferred when a port is open for both).
+    Endpoints(Vec<Ci>),
+    /// Why nothing: the text shown as the entry point's `unresolved` reason.
+    Unresolved(String),
+}
+
+async fn resolve_entry_point(store: &dyn GraphStore, raw: &str) -> Result<Resolved, StoreError> {
+    let ep = match parse_entry_point(raw) {
+        Ok(ep) => ep,
+        Err(e) => return Ok(Resolved::Unresolved(e.to_string())),
+    };
+    let hosts = resolve_hosts(store, &ep.host).await?;
+    if hosts.is_empty() {
+        return Ok(Resolved::Unresolved(format!(
+            "no active host named or addressed `{}`",
+            ep.host
+        )));
+    }
+    let contained = rels_of(store, &hosts, Direction::Out, &[RelType::Contains]).await?;
+    let ids: Vec<CiId> = contained.iter().map(|r| r.to.clone()).collect();
+    let mut found: Vec<Ci> = cis_of(store, &ids)
+        .await?
+        .into_values()
+        .filter(|c| {
+            c.class == CiClass::ListeningEndpoint
+                && c.status == CiStatus::Active
+                && port_of(c) == Some(ep.port)
+        })
+        .collect();
+    // Prefer TCP when a port is open for both.
+    if found.iter().any(|c| protocol_of(c) == "tcp") {
+        found.retain(|c| protocol_of(c) == "tcp");
+    }
+    if found.is_empty() {
+        return Ok(Resolved::Unresolved(format!(
+            "`{}` has no active listening endpoint on port {}",
+            ep.host, ep.port
+        )));
+    }
+    Ok(Resolved::Endpoints(found))
+}
+
+/// The relationship types a tier's walk follows.
+const WALKED: &[RelType] = &[
+    RelType::ListensOn,
+    RelType::Contains,
+    RelType::PartOf,
+    RelType::RunsOn,
+    RelType::ConnectsTo,
+    RelType::DependsOn,
+];
+
+/// One entry-point walk: what it found so far.
+struct Walk<'a> {
+    store: &'a dyn GraphStore,
+    res: ServiceMapResult,
+    classes: HashMap<CiId, CiClass>,
+    visited: BTreeSet<CiId>,
+    /// What the walk learns about each host of the map, for host-level connections.
+    hosts: HostsOfMap,
+}
+
+impl Walk<'_> {
+    /// Tier 1: every entry point's endpoints (the unresolved ones noted with their reason).
+    async fn entry_endpoints(
+        &mut self,
+        entry_points: &[String],
+    ) -> Result<BTreeSet<CiId>, StoreError> {
+        let mut tier = BTreeSet::new();
+        for raw in entry_points {
+            match resolve_entry_point(self.store, raw).await? {
+                Resolved::Unresolved(why) => self.res.unresolved.push((raw.clone(), why)),
+                Resolved::Endpoints(found) => {
+                    for c in found {
+                        self.classes.insert(c.id.clone(), c.class);
+                        self.res.entry_endpoints.insert(c.id.clone());
+                        tier.insert(c.id);
+                    }
+                }
+            }
+        }
+        Ok(tier)
+    }
+
+    /// Within a tier: endpoint → its listening processes and host; pool → its backends;
+    /// process → the host it runs on. Outbound connections lead to the next tier, returned.
+    async fn expand_tier(
+        &mut self,
+        tier: &BTreeSet<CiId>,
+        t: u32,
+    ) -> Result<BTreeSet<CiId>, StoreError> {
         let mut next: BTreeSet<CiId> = BTreeSet::new();
         let mut fresh: Vec<CiId> = tier.iter().cloned().collect();
         while !fresh.is_empty() {
-            let rels = rels_of(
-                store,
-                &fresh,
-                Direction::Both,
-                &[
-                    RelType::ListensOn,
-                    RelType::Contains,
-                    RelType::PartOf,
-                    RelType::RunsOn,
-                    RelType::ConnectsTo,
-                    RelType::DependsOn,
-                ],
-            )
-            .await?;
-            let fresh_set: BTreeSet<&CiId> = fresh.iter().collect();
-            let mut same: BTreeSet<CiId> = BTreeSet::new();
-            let mut outward: BTreeSet<CiId> = BTreeSet::new();
+            let rels = rels_of(self.store, &fresh, Direction::Both, WALKED).await?;
+            let (same, mut outward) = links(&rels, &fresh, &self.classes);
+            let unknown: Vec<CiId> = same.iter().chain(outward.iter()).cloned().collect();
+            self.learn_classes(unknown).await?;
             for r in &rels {
-                let from_class = classes.get(&r.from).copied();
-                let to_class = classes.get(&r.to).copied();
-                match r.rel_type {
-                    // process LISTENS_ON endpoint: the endpoint's providers.
-                    RelType::ListensOn
-                        if fresh_set.contains(&r.to)
-                            && to_class == Some(CiClass::ListeningEndpoint) =>
-                    {
-                        same.insert(r.from.clone());
-                    }
-                    // host CONTAINS endpoint: where the endpoint lives.
-                    RelType::Contains
-                        if fresh_set.contains(&r.to)
-                            && to_class == Some(CiClass::ListeningEndpoint) =>
-                    {
-                        same.insert(r.from.clone());
-                    }
-                    // backend PART_OF pool.
-                    RelType::PartOf
-                        if fresh_set.contains(&r.to) && to_class == Some(CiClass::Cluster) =>
-                    {
-                        same.insert(r.from.clone());
-                    }
-                    RelType::RunsOn
-                        if fresh_set.contains(&r.from) && from_class == Some(CiClass::Process) =>
-                    {
-                        same.insert(r.to.clone());
-                    }
-                    RelType::ConnectsTo | RelType::DependsOn
-                        if fresh_set.contains(&r.from) && from_class == Some(CiClass::Process) =>
-                    {
-                        outward.insert(r.to.clone());
-                    }
-                    _ => {}
-                }
+                let (from, to) = (self.classes.get(&r.from), self.classes.get(&r.to));
+                self.hosts.learn(r, from.copied(), to.copied());
             }
-            let unknown: Vec<CiId> = same
-                .iter()
-                .chain(outward.iter())
-                .filter(|i| !classes.contains_key(*i))
-                .cloned()
-                .collect();
-            for (id, ci) in cis_of(store, &unknown).await? {
-                if ci.status == CiStatus::Active {
-                    classes.insert(id, ci.class);
-                }
-            }
-            for r in &rels {
-                hosts.learn(
-                    r,
-                    classes.get(&r.from).copied(),
-                    classes.get(&r.to).copied(),
-                );
-            }
-            fresh = Vec::new();
-            let mut new_hosts: Vec<CiId> = Vec::new();
-            for id in same {
-                let Some(c) = classes.get(&id).copied() else {
-                    continue;
-                };
-                if c == CiClass::BusinessService || visited.contains(&id) {
-                    continue;
-                }
-                if is_device(c) {
-                    new_hosts.push(id.clone());
-                }
-                if visited.len() >= MAX_MAP_CIS {
-                    res.truncated = true;
-                    break;
-                }
-                visited.insert(id.clone());
-                // A process listening on an entry endpoint is a member.
-                if c == CiClass::Process
-                    && t == 1
-                    && rels.iter().any(|r| {
-                        r.rel_type == RelType::ListensOn && r.from == id && entry.contains(&r.to)
-                    })
-                {
-                    res.members.insert(id.clone());
-                }
-                if !is_device(c) {
-                    fresh.push(id);
-                }
-            }
-            // A host of the map that holds connections without a known owning process: what
-            // it connects to is the next tier too (what on the host relies on it is decided
-            // below, once the map is known).
-            if !new_hosts.is_empty() {
-                let host_level = rels_of(
-                    store,
-                    &new_hosts,
-                    Direction::Out,
-                    &[RelType::CommunicatesWith],
-                )
-                .await?;
-                let unknown: Vec<CiId> = host_level
-                    .iter()
-                    .map(|r| r.to.clone())
-                    .filter(|i| !classes.contains_key(i))
-                    .collect();
-                for (id, ci) in cis_of(store, &unknown).await? {
-                    if ci.status == CiStatus::Active {
-                        classes.insert(id, ci.class);
-                    }
-                }
-                for r in host_level {
-                    if classes
-                        .get(&r.to)
-                        .is_some_and(|c| *c != CiClass::BusinessService)
-                    {
-                        hosts
-                            .targets
-                            .entry(r.from.clone())
-                            .or_default()
-                            .insert(r.to.clone());
-                        outward.insert(r.to);
-                    }
-                }
-            }
+            let new_hosts;
+            (fresh, new_hosts) = self.visit(same, &rels, t);
+            self.host_level_targets(&new_hosts, &mut outward).await?;
             for id in outward {
-                if classes
+                if self
+                    .classes
                     .get(&id)
                     .is_some_and(|c| *c != CiClass::BusinessService)
-                    && !visited.contains(&id)
+                    && !self.visited.contains(&id)
                 {
                     next.insert(id);
                 }
             }
         }
-        t += 1;
-        if t > depth || res.truncated {
-            break;
+        Ok(next)
+    }
+
+    /// Note the class of each of `ids` not known yet, when it is an ACTIVE CI.
+    async fn learn_classes(&mut self, ids: Vec<CiId>) -> Result<(), StoreError> {
+        let unknown: Vec<CiId> = ids
+            .into_iter()
+            .filter(|i| !self.classes.contains_key(i))
+            .collect();
+        for (id, ci) in cis_of(self.store, &unknown).await? {
+            if ci.status == CiStatus::Active {
+                self.classes.insert(id, ci.class);
+            }
         }
-        next.retain(|id| !visited.contains(id));
-        for id in &next {
-            if visited.len() >= MAX_MAP_CIS {
-                res.truncated = true;
+        Ok(())
+    }
+
+    /// Visit what the tier reached within itself: the ones to expand further in this tier,
+    /// and the hosts and devices it reached (walked no further, but their host-level
+    /// connections are). A process listening on an entry endpoint is a member.
+    fn visit(
+        &mut self,
+        same: BTreeSet<CiId>,
+        rels: &[Relationship],
+        t: u32,
+    ) -> (Vec<CiId>, Vec<CiId>) {
+        let (mut fresh, mut new_hosts) = (Vec::new(), Vec::new());
+        for id in same {
+            let Some(c) = self.classes.get(&id).copied() else {
+                continue;
+            };
+            if c == CiClass::BusinessService || self.visited.contains(&id) {
+                continue;
+            }
+            if is_device(c) {
+                new_hosts.push(id.clone());
+            }
+            if self.visited.len() >= MAX_MAP_CIS {
+                self.res.truncated = true;
                 break;
             }
-            visited.insert(id.clone());
+            self.visited.insert(id.clone());
+            let entry = &self.res.entry_endpoints;
+            if c == CiClass::Process
+                && t == 1
+                && rels.iter().any(|r| {
+                    r.rel_type == RelType::ListensOn && r.from == id && entry.contains(&r.to)
+                })
+            {
+                self.res.members.insert(id.clone());
+            }
+            if !is_device(c) {
+                fresh.push(id);
+            }
         }
-        tier = next;
+        (fresh, new_hosts)
     }
-    res.members.extend(res.entry_endpoints.iter().cloned());
-    res.host_level_deps = host_level_dependants(&hosts, &visited, &classes);
-    res.nodes = visited;
-    Ok(res)
+
+    /// A host of the map that holds connections without a known owning process: what it
+    /// connects to is the next tier too (what on the host relies on it is decided once the
+    /// map is known).
+    async fn host_level_targets(
+        &mut self,
+        new_hosts: &[CiId],
+        outward: &mut BTreeSet<CiId>,
+    ) -> Result<(), StoreError> {
+        if new_hosts.is_empty() {
+            return Ok(());
+        }
+        let host_level = rels_of(
+            self.store,
+            new_hosts,
+            Direction::Out,
+            &[RelType::CommunicatesWith],
+        )
+        .await?;
+        self.learn_classes(host_level.iter().map(|r| r.to.clone()).collect())
+            .await?;
+        for r in host_level {
+            if self
+                .classes
+                .get(&r.to)
+                .is_some_and(|c| *c != CiClass::BusinessService)
+            {
+                self.hosts
+                    .targets
+                    .entry(r.from.clone())
+                    .or_default()
+                    .insert(r.to.clone());
+                outward.insert(r.to);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a tier's relationships lead from its `fresh` CIs: within the tier (`same`: an
+/// endpoint's listening processes and host, a pool's backends, a process's host) and to the
+/// next tier (`outward`: a process's connections and dependencies).
+fn links(
+    rels: &[Relationship],
+    fresh: &[CiId],
+    classes: &HashMap<CiId, CiClass>,
+) -> (BTreeSet<CiId>, BTreeSet<CiId>) {
+    let fresh_set: BTreeSet<&CiId> = fresh.iter().collect();
+    let mut same: BTreeSet<CiId> = BTreeSet::new();
+    let mut outward: BTreeSet<CiId> = BTreeSet::new();
+    for r in rels {
+        let from_class = classes.get(&r.from).copied();
+        let to_class = classes.get(&r.to).copied();
+        let into = fresh_set.contains(&r.to);
+        let out_of = fresh_set.contains(&r.from);
+        match r.rel_type {
+            // process LISTENS_ON endpoint: the endpoint's providers; host CONTAINS endpoint:
+            // where the endpoint lives.
+            RelType::ListensOn | RelType::Contains
+                if into && to_class == Some(CiClass::ListeningEndpoint) =>
+            {
+                same.insert(r.from.clone());
+            }
+            // backend PART_OF pool.
+            RelType::PartOf if into && to_class == Some(CiClass::Cluster) => {
+                same.insert(r.from.clone());
+            }
+            RelType::RunsOn if out_of && from_class == Some(CiClass::Process) => {
+                same.insert(r.to.clone());
+            }
+            RelType::ConnectsTo | RelType::DependsOn
+                if out_of && from_class == Some(CiClass::Process) =>
+            {
+                outward.insert(r.to.clone());
+            }
+            _ => {}
+        }
+    }
+    (same, outward)
 }
 
 /// What an entry-point walk learnt about the hosts of a map.

@@ -135,140 +135,35 @@ pub async fn infer_network_dependencies(
     let roles: HashMap<CiId, Device> = devices
         .iter()
         .map(|(id, c)| {
-            (
-                id.clone(),
-                Device {
-                    class: c.class,
-                    tier: tier_of(c),
-                },
-            )
+            let device = Device {
+                class: c.class,
+                tier: tier_of(c),
+            };
+            (id.clone(), device)
         })
         .collect();
     let wanted_up = upstreams(&roles, &links);
-
-    // Existing groups, by their members.
-    let group_filter = CiFilter {
-        classes: vec![CiClass::Cluster],
-        tags: vec![PATHS_TAG.into()],
-        ..Default::default()
-    };
-    let groups: Vec<Ci> = find_all(store, &group_filter, usize::MAX).await?.0;
-    let mut group_by_key: BTreeMap<String, Ci> = BTreeMap::new();
-    for g in groups {
-        if let Some(k) = g.attr_str(PATHS_KEY_ATTR) {
-            group_by_key.insert(k.to_string(), g);
-        }
-    }
-    // Existing edges this mapper wrote: into network devices and into its groups.
-    let mut targets: Vec<CiId> = devices
-        .iter()
-        .filter(|(_, c)| c.class == CiClass::NetworkDevice)
-        .map(|(id, _)| id.clone())
-        .collect();
-    targets.extend(group_by_key.values().map(|g| g.id.clone()));
-    let existing: Vec<Relationship> = rels_of(
-        store,
-        &targets,
-        Direction::In,
-        &[RelType::DependsOn, RelType::PartOf],
-    )
-    .await?
-    .into_iter()
-    .filter(|r| {
-        r.evidence
+    let groups = existing_groups(store).await?;
+    let existing = existing_edges(store, &devices, &groups).await?;
+    let mut plan = NetworkPlan {
+        devices: &devices,
+        groups: &groups,
+        existing: existing
             .iter()
-            .any(|e| e.source.as_str() == NETWORK_SOURCE)
-    })
-    .collect();
-    let existing_keys: BTreeSet<(RelType, CiId, CiId)> = existing
-        .iter()
-        .map(|r| (r.rel_type, r.from.clone(), r.to.clone()))
-        .collect();
-
-    // What is wanted: single upstreams directly, several through a group.
-    let mut obs = observation();
-    let mut wanted_keys: BTreeSet<(RelType, CiId, CiId)> = BTreeSet::new();
-    let mut wanted_groups: BTreeSet<String> = BTreeSet::new();
-    let mut n = 0usize;
-    for (dev, ups) in &wanted_up {
-        n += 1;
-        let dkey = format!("d{n}");
-        let target = if ups.len() == 1 {
-            let up = ups.iter().next().expect("one");
-            wanted_keys.insert((RelType::DependsOn, dev.clone(), up.clone()));
-            if existing_keys.contains(&(RelType::DependsOn, dev.clone(), up.clone())) {
-                continue;
-            }
-            let ukey = format!("u{n}");
-            obs.push(reference(&ukey, up));
-            ukey
-        } else {
-            let key = paths_key(ups);
-            wanted_groups.insert(key.clone());
-            let gkey = format!("g:{key}");
-            let group = group_by_key.get(&key);
-            if let Some(g) = group {
-                wanted_keys.insert((RelType::DependsOn, dev.clone(), g.id.clone()));
-                for u in ups {
-                    wanted_keys.insert((RelType::PartOf, u.clone(), g.id.clone()));
-                }
-                let complete =
-                    existing_keys.contains(&(RelType::DependsOn, dev.clone(), g.id.clone()))
-                        && ups.iter().all(|u| {
-                            existing_keys.contains(&(RelType::PartOf, u.clone(), g.id.clone()))
-                        });
-                if complete && g.status == CiStatus::Active {
-                    continue;
-                }
-            }
-            if !obs.records.iter().any(|r| r.key == gkey) {
-                let names: Vec<&str> = ups
-                    .iter()
-                    .map(|u| {
-                        devices
-                            .get(u)
-                            .map(|c| c.name.as_str())
-                            .unwrap_or(u.as_str())
-                    })
-                    .collect();
-                let rec = match group {
-                    // A known group: referenced, or updated when it must come back to life.
-                    Some(g) if g.status == CiStatus::Active => reference(&gkey, &g.id),
-                    Some(g) => {
-                        let mut r = Record::new(&gkey, CiClass::Cluster);
-                        r.id = Some(g.id.clone());
-                        r.attr(attrs::MIN_UP, 1)
-                    }
-                    None => {
-                        let name = format!("network paths {}", names.join(" | "));
-                        report.network_groups_created += 1;
-                        Record::new(&gkey, CiClass::Cluster)
-                            .name(name.clone())
-                            .ident("name", name)
-                            .tag(PATHS_TAG)
-                            .attr(attrs::MIN_UP, 1)
-                            .attr(attrs::AT_RISK_UP, 0)
-                            .attr(attrs::INFERRED, true)
-                            .attr(PATHS_KEY_ATTR, key.as_str())
-                    }
-                };
-                obs.push(rec);
-                for (i, u) in ups.iter().enumerate() {
-                    let mkey = format!("{gkey}.m{i}");
-                    obs.push(reference(&mkey, u));
-                    obs.relationships.push(RelationshipObs::new(
-                        RelType::PartOf,
-                        &mkey,
-                        &gkey,
-                        EvidenceKind::Inferred,
-                        CONFIDENCE,
-                    ));
-                }
-            }
-            gkey
+            .map(|r| (r.rel_type, r.from.clone(), r.to.clone()))
+            .collect(),
+        obs: observation(),
+        wanted_keys: BTreeSet::new(),
+        wanted_groups: BTreeSet::new(),
+    };
+    for (n, (dev, ups)) in wanted_up.iter().enumerate() {
+        let n = n + 1;
+        let Some(target) = plan.target(n, dev, ups, &mut report) else {
+            continue;
         };
-        obs.push(reference(&dkey, dev));
-        obs.relationships.push(RelationshipObs::new(
+        let dkey = format!("d{n}");
+        plan.obs.push(reference(&dkey, dev));
+        plan.obs.relationships.push(RelationshipObs::new(
             RelType::DependsOn,
             &dkey,
             &target,
@@ -276,19 +171,196 @@ pub async fn infer_network_dependencies(
             CONFIDENCE,
         ));
         report.network_edges_added += 1;
-        if obs.records.len() >= BATCH {
-            ingest_checked(store, std::mem::replace(&mut obs, observation()), opts).await?;
+        if plan.obs.records.len() >= BATCH {
+            ingest_checked(store, std::mem::replace(&mut plan.obs, observation()), opts).await?;
         }
     }
+    let NetworkPlan {
+        obs,
+        wanted_keys,
+        wanted_groups,
+        ..
+    } = plan;
     if !obs.relationships.is_empty() {
         ingest_checked(store, obs, opts).await?;
     }
+    close_gone_links(
+        store,
+        &existing,
+        &wanted_keys,
+        &wanted_groups,
+        &groups,
+        &mut report,
+    )
+    .await?;
+    retire_unused_groups(store, &groups, &wanted_groups, &mut report).await?;
+    Ok(report)
+}
 
-    // Links that are gone: their dependencies close; groups nobody relies on any more retire.
-    for r in &existing {
+/// The groups of redundant paths this mapper made, by their paths key.
+async fn existing_groups(store: &dyn GraphStore) -> Result<BTreeMap<String, Ci>, StoreError> {
+    let group_filter = CiFilter {
+        classes: vec![CiClass::Cluster],
+        tags: vec![PATHS_TAG.into()],
+        ..Default::default()
+    };
+    let (groups, _) = find_all(store, &group_filter, usize::MAX).await?;
+    let mut by_key: BTreeMap<String, Ci> = BTreeMap::new();
+    for g in groups {
+        if let Some(k) = g.attr_str(PATHS_KEY_ATTR) {
+            by_key.insert(k.to_string(), g);
+        }
+    }
+    Ok(by_key)
+}
+
+/// The edges this mapper wrote: into network devices and into its groups.
+async fn existing_edges(
+    store: &dyn GraphStore,
+    devices: &HashMap<CiId, Ci>,
+    groups: &BTreeMap<String, Ci>,
+) -> Result<Vec<Relationship>, StoreError> {
+    let mut targets: Vec<CiId> = devices
+        .iter()
+        .filter(|(_, c)| c.class == CiClass::NetworkDevice)
+        .map(|(id, _)| id.clone())
+        .collect();
+    targets.extend(groups.values().map(|g| g.id.clone()));
+    let types = [RelType::DependsOn, RelType::PartOf];
+    Ok(rels_of(store, &targets, Direction::In, &types)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            r.evidence
+                .iter()
+                .any(|e| e.source.as_str() == NETWORK_SOURCE)
+        })
+        .collect())
+}
+
+type EdgeKey = (RelType, CiId, CiId);
+
+/// What is wanted: single upstreams directly, several through a group.
+struct NetworkPlan<'a> {
+    devices: &'a HashMap<CiId, Ci>,
+    groups: &'a BTreeMap<String, Ci>,
+    existing: BTreeSet<EdgeKey>,
+    obs: Observation,
+    wanted_keys: BTreeSet<EdgeKey>,
+    wanted_groups: BTreeSet<String>,
+}
+
+impl NetworkPlan<'_> {
+    /// The record key device `n` is to depend on (its upstream, or the group of its
+    /// upstreams, added to the observation as needed); `None` when that is in place already.
+    fn target(
+        &mut self,
+        n: usize,
+        dev: &CiId,
+        ups: &BTreeSet<CiId>,
+        report: &mut MappingReport,
+    ) -> Option<String> {
+        if ups.len() == 1 {
+            let up = ups.iter().next()?;
+            let edge = (RelType::DependsOn, dev.clone(), up.clone());
+            self.wanted_keys.insert(edge.clone());
+            if self.existing.contains(&edge) {
+                return None;
+            }
+            let ukey = format!("u{n}");
+            self.obs.push(reference(&ukey, up));
+            return Some(ukey);
+        }
+        let key = paths_key(ups);
+        self.wanted_groups.insert(key.clone());
+        let gkey = format!("g:{key}");
+        let group = self.groups.get(&key);
+        if let Some(g) = group {
+            let depends = (RelType::DependsOn, dev.clone(), g.id.clone());
+            let parts: Vec<EdgeKey> = ups
+                .iter()
+                .map(|u| (RelType::PartOf, u.clone(), g.id.clone()))
+                .collect();
+            let complete =
+                self.existing.contains(&depends) && parts.iter().all(|p| self.existing.contains(p));
+            self.wanted_keys.insert(depends);
+            self.wanted_keys.extend(parts);
+            if complete && g.status == CiStatus::Active {
+                return None;
+            }
+        }
+        if !self.obs.records.iter().any(|r| r.key == gkey) {
+            let rec = self.group_record(&gkey, &key, group, ups, report);
+            self.obs.push(rec);
+            for (i, u) in ups.iter().enumerate() {
+                let mkey = format!("{gkey}.m{i}");
+                self.obs.push(reference(&mkey, u));
+                self.obs.relationships.push(RelationshipObs::new(
+                    RelType::PartOf,
+                    &mkey,
+                    &gkey,
+                    EvidenceKind::Inferred,
+                    CONFIDENCE,
+                ));
+            }
+        }
+        Some(gkey)
+    }
+
+    /// A known group: referenced, or updated when it must come back to life; else a new one.
+    fn group_record(
+        &self,
+        gkey: &str,
+        key: &str,
+        group: Option<&Ci>,
+        ups: &BTreeSet<CiId>,
+        report: &mut MappingReport,
+    ) -> Record {
+        match group {
+            Some(g) if g.status == CiStatus::Active => reference(gkey, &g.id),
+            Some(g) => {
+                let mut r = Record::new(gkey, CiClass::Cluster);
+                r.id = Some(g.id.clone());
+                r.attr(attrs::MIN_UP, 1)
+            }
+            None => {
+                let names: Vec<&str> = ups
+                    .iter()
+                    .map(|u| {
+                        self.devices
+                            .get(u)
+                            .map(|c| c.name.as_str())
+                            .unwrap_or(u.as_str())
+                    })
+                    .collect();
+                let name = format!("network paths {}", names.join(" | "));
+                report.network_groups_created += 1;
+                Record::new(gkey, CiClass::Cluster)
+                    .name(name.clone())
+                    .ident("name", name)
+                    .tag(PATHS_TAG)
+                    .attr(attrs::MIN_UP, 1)
+                    .attr(attrs::AT_RISK_UP, 0)
+                    .attr(attrs::INFERRED, true)
+                    .attr(PATHS_KEY_ATTR, key)
+            }
+        }
+    }
+}
+
+/// Links that are gone: their dependencies close (a wanted group keeps its members).
+async fn close_gone_links(
+    store: &dyn GraphStore,
+    existing: &[Relationship],
+    wanted_keys: &BTreeSet<EdgeKey>,
+    wanted_groups: &BTreeSet<String>,
+    groups: &BTreeMap<String, Ci>,
+    report: &mut MappingReport,
+) -> Result<(), StoreError> {
+    for r in existing {
         if !wanted_keys.contains(&(r.rel_type, r.from.clone(), r.to.clone())) && ours_only(r) {
             let is_group_member = r.rel_type == RelType::PartOf;
-            let group_wanted = group_by_key
+            let group_wanted = groups
                 .iter()
                 .any(|(k, g)| g.id == r.to && wanted_groups.contains(k));
             if is_group_member && group_wanted {
@@ -298,7 +370,17 @@ pub async fn infer_network_dependencies(
             report.network_edges_removed += 1;
         }
     }
-    for (key, g) in &group_by_key {
+    Ok(())
+}
+
+/// Groups nobody relies on any more (only this mapper's member edges left) retire.
+async fn retire_unused_groups(
+    store: &dyn GraphStore,
+    groups: &BTreeMap<String, Ci>,
+    wanted_groups: &BTreeSet<String>,
+    report: &mut MappingReport,
+) -> Result<(), StoreError> {
+    for (key, g) in groups {
         if !wanted_groups.contains(key) && g.status == CiStatus::Active {
             let left = rels_of(store, std::slice::from_ref(&g.id), Direction::Both, &[]).await?;
             if left
@@ -313,5 +395,5 @@ pub async fn infer_network_dependencies(
             }
         }
     }
-    Ok(report)
+    Ok(())
 }

@@ -659,6 +659,7 @@ fn entry_points_parse() {
     assert_eq!(p("[2001:db8::1]:443").unwrap().host, "2001:db8::1");
     assert!(p("https://user:secret@shop.example.com")
         .unwrap_err()
+        .to_string()
         .contains("credentials"));
     assert!(p("shop.example.com").is_err());
     assert!(p("shop:0").is_err());

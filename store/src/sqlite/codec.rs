@@ -171,8 +171,8 @@ pub(super) fn row_to_ci(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Ci, 
         let body: CiBody = serde_json::from_str(&body)
             .map_err(|e| StoreError::Corrupt(format!("CI {id}: {e}")))?;
         Ok(Ci {
-            class: class.parse().map_err(StoreError::Corrupt)?,
-            status: status.parse().map_err(StoreError::Corrupt)?,
+            class: class.parse()?,
+            status: status.parse()?,
             id: CiId(id),
             name,
             tags: body.tags,
@@ -208,7 +208,7 @@ pub(super) fn row_to_rel(
         let body: RelBody = serde_json::from_str(&body)
             .map_err(|e| StoreError::Corrupt(format!("relationship {from}-{t}->{to}: {e}")))?;
         Ok(Relationship {
-            rel_type: t.parse().map_err(StoreError::Corrupt)?,
+            rel_type: t.parse()?,
             from: CiId(from),
             to: CiId(to),
             status: if status == "ACTIVE" {
@@ -261,7 +261,7 @@ pub(super) fn row_to_history(
         };
         let relationship = match (rel_type, &other) {
             (Some(t), Some(o)) => Some(RelKey {
-                rel_type: t.parse().map_err(StoreError::Corrupt)?,
+                rel_type: t.parse()?,
                 from: CiId(ci.clone()),
                 to: CiId(o.clone()),
             }),
@@ -272,7 +272,7 @@ pub(super) fn row_to_history(
             HistoryEntry {
                 ci: CiId(ci),
                 at: from_ms(at),
-                kind: kind.parse().map_err(StoreError::Corrupt)?,
+                kind: kind.parse()?,
                 field,
                 relationship,
                 old: parse(old)?,

@@ -20,10 +20,9 @@ use cmdb_model::{
 use parking_lot::{Mutex, RwLock};
 use rusqlite::{params, Connection};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::adjacency::Adjacency;
-use crate::cursor::{decode_cursor, encode_cursor};
+use crate::cursor::{decode_relationship_cursor, next_relationship_cursor};
 use crate::graph_changes::{self, CatchUp, Logged};
 use crate::types::*;
 use crate::{GraphStore, StoreError};
@@ -31,6 +30,7 @@ use crate::{GraphStore, StoreError};
 mod apply;
 mod codec;
 mod impact;
+mod ops;
 mod query;
 mod schema;
 mod stale;
@@ -534,24 +534,13 @@ impl GraphStore for EmbeddedStore {
         limit: usize,
     ) -> Result<(Vec<Relationship>, Option<String>), StoreError> {
         self.read(|c| {
-            let (f, t, d) = match after {
-                Some(cur) => {
-                    let v = decode_cursor(cur).ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
-                    let s = |i: usize| v.get(i).and_then(Value::as_str).map(str::to_string).unwrap_or_default();
-                    (s(0), s(1), s(2))
-                }
-                None => (String::new(), String::new(), String::new()),
-            };
+            let (f, t, d) = decode_relationship_cursor(after)?;
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {REL_COLUMNS} FROM rels WHERE (from_id, type, to_id) > (?1, ?2, ?3) ORDER BY from_id, type, to_id LIMIT ?4"
             ))?;
             let rows = stmt.query_map(params![f, t, d, limit as i64], row_to_rel)?;
             let rels = collect(rows)?;
-            let next = if rels.len() == limit {
-                rels.last().map(|r| encode_cursor(&serde_json::json!([r.from.as_str(), r.rel_type.as_str(), r.to.as_str()])))
-            } else {
-                None
-            };
+            let next = next_relationship_cursor(&rels, limit);
             Ok((rels, next))
         })
     }

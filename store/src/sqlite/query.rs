@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::codec::*;
 use super::EmbeddedStore;
-use crate::cursor::{decode_cursor, encode_cursor, order_field, sort_value};
+use crate::cursor::{find_page, find_request, history_page, history_request, order_field};
+use crate::types::check_name_regex;
 use crate::types::*;
 use crate::StoreError;
 
@@ -23,30 +24,19 @@ impl EmbeddedStore {
             [id],
             |r| r.get(0),
         )?;
-        let limit = page.first.or(page.last).unwrap_or(100).min(10_000);
-        let before_seq: i64 = match &page.after {
-            Some(cur) => decode_cursor(cur)
-                .and_then(|v| v.get(0).and_then(Value::as_i64))
-                .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?,
-            None => i64::MAX,
-        };
+        let req = history_request(page)?;
         let mut stmt = c.prepare_cached(&format!(
             "SELECT {HISTORY_COLUMNS} FROM history WHERE (ci_id = ?1 OR other_id = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
         ))?;
-        let rows = stmt.query_map(params![id, before_seq, (limit + 1) as i64], row_to_history)?;
-        let mut items = Vec::new();
+        let rows = stmt.query_map(
+            params![id, req.before_seq, (req.limit + 1) as i64],
+            row_to_history,
+        )?;
+        let mut read = Vec::new();
         for r in rows {
-            let (seq, e) = r??;
-            items.push((encode_cursor(&serde_json::json!([seq])), e));
+            read.push(r??);
         }
-        let has_next = items.len() > limit;
-        items.truncate(limit);
-        Ok(Page {
-            items,
-            total_count: total as usize,
-            has_next_page: has_next,
-            has_previous_page: page.after.is_some(),
-        })
+        Ok(history_page(read, &req, total as usize, page))
     }
 
     pub(super) fn load_rels(
@@ -70,133 +60,132 @@ impl EmbeddedStore {
     }
 }
 
+/// A WHERE clause being built: fixed SQL fragments and the parameters they bind.
+#[derive(Default)]
+struct Where {
+    clauses: Vec<String>,
+    params: Vec<rusqlite::types::Value>,
+}
+
+impl Where {
+    /// Bind `vals` and return their placeholders (`?3, ?4`).
+    fn bind(&mut self, vals: Vec<rusqlite::types::Value>) -> String {
+        let mut ps = Vec::new();
+        for v in vals {
+            self.params.push(v);
+            ps.push(format!("?{}", self.params.len()));
+        }
+        ps.join(", ")
+    }
+
+    fn text(&mut self, v: &str) -> String {
+        self.bind(vec![rusqlite::types::Value::Text(v.to_string())])
+    }
+}
+
 /// WHERE clause (fixed SQL fragments only) and its bound parameters.
 pub(super) fn filter_sql(
     f: &CiFilter,
 ) -> Result<(String, Vec<rusqlite::types::Value>), StoreError> {
     use rusqlite::types::Value as V;
-    let mut clauses: Vec<String> = Vec::new();
-    let mut params: Vec<V> = Vec::new();
-    let placeholders = |params: &mut Vec<V>, vals: Vec<V>| -> String {
-        let mut ps = Vec::new();
-        for v in vals {
-            params.push(v);
-            ps.push(format!("?{}", params.len()));
-        }
-        ps.join(", ")
-    };
+    let mut w = Where::default();
     if !f.classes.is_empty() {
-        let p = placeholders(
-            &mut params,
-            f.classes.iter().map(|c| V::Text(c.to_string())).collect(),
-        );
-        clauses.push(format!("class IN ({p})"));
+        let p = w.bind(f.classes.iter().map(|c| V::Text(c.to_string())).collect());
+        w.clauses.push(format!("class IN ({p})"));
     }
     if let Some((mode, value)) = &f.name {
-        match mode {
-            NameMatch::Equals => {
-                let p = placeholders(&mut params, vec![V::Text(value.clone())]);
-                clauses.push(format!("name = {p}"));
-            }
-            NameMatch::Contains => {
-                let escaped = value
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                let p = placeholders(&mut params, vec![V::Text(format!("%{escaped}%"))]);
-                clauses.push(format!("name LIKE {p} ESCAPE '\\'"));
-            }
-            NameMatch::Regex => {
-                regex::RegexBuilder::new(value)
-                    .size_limit(1 << 20)
-                    .build()
-                    .map_err(|e| StoreError::InvalidInput(format!("invalid name regex: {e}")))?;
-                let p = placeholders(&mut params, vec![V::Text(value.clone())]);
-                clauses.push(format!("regexp({p}, name)"));
-            }
-        }
+        let clause = name_clause(&mut w, *mode, value)?;
+        w.clauses.push(clause);
     }
     for tag in &f.tags {
-        let p = placeholders(&mut params, vec![V::Text(tag.clone())]);
-        clauses.push(format!("id IN (SELECT ci_id FROM ci_tags WHERE tag = {p})"));
+        let p = w.text(tag);
+        w.clauses
+            .push(format!("id IN (SELECT ci_id FROM ci_tags WHERE tag = {p})"));
     }
     if !f.statuses.is_empty() {
-        let p = placeholders(
-            &mut params,
+        let p = w.bind(
             f.statuses
                 .iter()
                 .map(|s| V::Text(s.as_str().into()))
                 .collect(),
         );
-        clauses.push(format!("status IN ({p})"));
+        w.clauses.push(format!("status IN ({p})"));
     }
     if let Some(src) = &f.source {
-        let p = placeholders(&mut params, vec![V::Text(src.clone())]);
-        clauses.push(format!(
+        let p = w.text(src);
+        w.clauses.push(format!(
             "id IN (SELECT ci_id FROM ci_sources WHERE source = {p})"
         ));
     }
     if let Some(ip) = &f.ip_address {
-        let norm =
-            cmdb_model::identify::normalize_ip(ip).unwrap_or_else(|| ip.trim().to_lowercase());
-        let p = placeholders(
-            &mut params,
-            vec![
-                V::Text(format!("device||ip_addresses|{norm}")),
-                V::Text(format!("IpAddress||address|{norm}")),
-            ],
-        );
-        clauses.push(format!(
+        let keys = cmdb_model::identify::ip_address_keys(ip);
+        let p = w.bind(keys.into_iter().map(V::Text).collect());
+        w.clauses.push(format!(
             "id IN (SELECT ci_id FROM identifiers WHERE key IN ({p}))"
         ));
     }
     for (k, v) in &f.attributes {
-        // CiBody keeps attributes under `a` as `[value, source, at, run]`.
-        let path = format!("$.a.\"{}\"[0]", k.replace('"', "\\\""));
-        let (p1, expected) = match v {
-            Value::String(s) => (
-                placeholders(&mut params, vec![V::Text(path)]),
-                V::Text(s.clone()),
-            ),
-            other => (
-                placeholders(&mut params, vec![V::Text(path)]),
-                V::Text(other.to_string()),
-            ),
-        };
-        let p2 = placeholders(&mut params, vec![expected]);
-        if matches!(v, Value::String(_)) {
-            clauses.push(format!("json_extract(body, {p1}) = {p2}"));
-        } else {
-            // Compare JSON text so numbers, booleans, arrays and objects match exactly.
-            clauses.push(format!("json(json_extract(body, {p1})) = json({p2})"));
-            let _ = &p2;
-        }
+        let clause = attribute_clause(&mut w, k, v);
+        w.clauses.push(clause);
     }
     if let Some(t) = f.last_seen_before {
-        let p = placeholders(&mut params, vec![V::Integer(ms(t))]);
-        clauses.push(format!("last_seen < {p}"));
+        let p = w.bind(vec![V::Integer(ms(t))]);
+        w.clauses.push(format!("last_seen < {p}"));
     }
     if let Some(t) = f.last_seen_after {
-        let p = placeholders(&mut params, vec![V::Integer(ms(t))]);
-        clauses.push(format!("last_seen > {p}"));
+        let p = w.bind(vec![V::Integer(ms(t))]);
+        w.clauses.push(format!("last_seen > {p}"));
     }
     if let Some(ids) = &f.ids {
         if ids.is_empty() {
-            clauses.push("0".into());
+            w.clauses.push("0".into());
         } else {
-            let p = placeholders(
-                &mut params,
-                ids.iter().map(|i| V::Text(i.to_string())).collect(),
-            );
-            clauses.push(format!("id IN ({p})"));
+            let p = w.bind(ids.iter().map(|i| V::Text(i.to_string())).collect());
+            w.clauses.push(format!("id IN ({p})"));
         }
     }
-    let sql = if clauses.is_empty() {
+    let sql = if w.clauses.is_empty() {
         "1".to_string()
     } else {
-        clauses.join(" AND ")
+        w.clauses.join(" AND ")
     };
-    Ok((sql, params))
+    Ok((sql, w.params))
+}
+
+fn name_clause(w: &mut Where, mode: NameMatch, value: &str) -> Result<String, StoreError> {
+    Ok(match mode {
+        NameMatch::Equals => format!("name = {}", w.text(value)),
+        NameMatch::Contains => {
+            let escaped = value
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let p = w.text(&format!("%{escaped}%"));
+            format!("name LIKE {p} ESCAPE '\\'")
+        }
+        NameMatch::Regex => {
+            check_name_regex(value)?;
+            format!("regexp({}, name)", w.text(value))
+        }
+    })
+}
+
+/// An attribute equals a value. `CiBody` keeps attributes under `a` as `[value, source, at,
+/// run]`; strings compare as text, anything else as JSON text (numbers, booleans, arrays and
+/// objects match exactly).
+fn attribute_clause(w: &mut Where, k: &str, v: &Value) -> String {
+    let path = format!("$.a.\"{}\"[0]", k.replace('"', "\\\""));
+    let p1 = w.text(&path);
+    match v {
+        Value::String(s) => {
+            let p2 = w.text(s);
+            format!("json_extract(body, {p1}) = {p2}")
+        }
+        other => {
+            let p2 = w.text(&other.to_string());
+            format!("json(json_extract(body, {p1})) = json({p2})")
+        }
+    }
 }
 
 pub(super) fn find(
@@ -213,41 +202,20 @@ pub(super) fn find(
         |r| r.get(0),
     )?;
     let col = order_field(order.field);
-    let backwards = page.last.is_some() && page.first.is_none();
-    let limit = if backwards {
-        page.last.unwrap_or(100)
-    } else {
-        page.first.unwrap_or(100)
-    };
-    // Scan direction: ascending unless (descending XOR backwards).
-    let asc = order.descending == backwards;
+    let req = find_request(order, page)?;
+    let limit = req.limit;
     let mut clauses = vec![where_sql];
-    let cursor_bound =
-        |params: &mut Vec<V>, cur: &str, greater: bool| -> Result<String, StoreError> {
-            let v = decode_cursor(cur)
-                .ok_or_else(|| StoreError::InvalidInput("invalid cursor".into()))?;
-            let (Some(sv), Some(id)) = (v.get(0).cloned(), v.get(1).and_then(Value::as_str)) else {
-                return Err(StoreError::InvalidInput("invalid cursor".into()));
-            };
-            let sv = match sv {
-                Value::String(s) => V::Text(s),
-                Value::Number(n) => V::Integer(n.as_i64().unwrap_or(0)),
-                _ => return Err(StoreError::InvalidInput("invalid cursor".into())),
-            };
-            params.push(sv);
-            let a = params.len();
-            params.push(V::Text(id.to_string()));
-            let b = params.len();
-            let op = if greater { ">" } else { "<" };
-            Ok(format!("({col}, id) {op} (?{a}, ?{b})"))
-        };
-    // `after` bounds the scan start in the forward order; `before` in the backward one.
-    if let Some(cur) = &page.after {
-        clauses.push(cursor_bound(&mut params, cur, !order.descending)?);
+    for b in &req.bounds {
+        params.push(match &b.value {
+            Value::String(s) => V::Text(s.clone()),
+            v => V::Integer(v.as_i64().unwrap_or(0)),
+        });
+        params.push(V::Text(b.id.clone()));
+        let (a, i) = (params.len() - 1, params.len());
+        let op = if b.greater { ">" } else { "<" };
+        clauses.push(format!("({col}, id) {op} (?{a}, ?{i})"));
     }
-    if let Some(cur) = &page.before {
-        clauses.push(cursor_bound(&mut params, cur, order.descending)?);
-    }
+    let asc = req.ascending;
     let dir = if asc { "ASC" } else { "DESC" };
     params.push(V::Integer((limit + 1) as i64));
     let sql = format!(
@@ -257,35 +225,62 @@ pub(super) fn find(
     );
     let mut stmt = c.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(params.iter()), row_to_ci)?;
-    let mut cis = collect(rows)?;
-    let more = cis.len() > limit;
-    cis.truncate(limit);
-    if backwards {
-        cis.reverse();
+    let cis = collect(rows)?;
+    Ok(find_page(cis, &req, limit, order, page, total as usize))
+}
+
+/// The CIs whose identifiers the search matches, as a UNION of selects: exact keys through
+/// the primary key, dependent classes' patterns as a range scan over their family's keys
+/// compared by suffix.
+fn search_hits(w: &mut Where, plan: &cmdb_model::search::SearchPlan) -> String {
+    let mut hit_parts: Vec<String> = Vec::new();
+    if !plan.keys.is_empty() {
+        let ps: Vec<String> = plan.keys.iter().map(|k| w.text(k)).collect();
+        hit_parts.push(format!(
+            "SELECT ci_id FROM identifiers WHERE key IN ({})",
+            ps.join(", ")
+        ));
     }
-    let items = cis
-        .into_iter()
-        .map(|ci| {
-            (
-                encode_cursor(&serde_json::json!([
-                    sort_value(&ci, order.field),
-                    ci.id.as_str()
-                ])),
-                ci,
-            )
-        })
-        .collect();
-    let (has_next_page, has_previous_page) = if backwards {
-        (page.before.is_some(), more)
-    } else {
-        (more, page.after.is_some())
-    };
-    Ok(Page {
-        items,
-        total_count: total as usize,
-        has_next_page,
-        has_previous_page,
-    })
+    for (prefix, suffixes) in plan.patterns_by_prefix() {
+        // Keys of the family: from `F|` up to (excluding) `F}` (`}` follows `|`).
+        let lo = w.text(prefix);
+        let hi = w.text(&format!("{}}}", &prefix[..prefix.len() - 1]));
+        let conds: Vec<String> = suffixes
+            .iter()
+            .map(|sfx| {
+                let ps = w.text(sfx);
+                format!("substr(key, -length({ps})) = {ps}")
+            })
+            .collect();
+        hit_parts.push(format!(
+            "SELECT ci_id FROM identifiers WHERE key >= {lo} AND key < {hi} AND ({})",
+            conds.join(" OR ")
+        ));
+    }
+    if hit_parts.is_empty() {
+        hit_parts.push("SELECT NULL WHERE 0".into());
+    }
+    hit_parts.join(" UNION ")
+}
+
+/// Which CIs the search matches: a hit, a name containing the text (the model's rule), or a
+/// tag equal to it; within the classes asked for.
+fn search_condition(
+    w: &mut Where,
+    q: &SearchQuery,
+    plan: &cmdb_model::search::SearchPlan,
+) -> String {
+    let mut cond = Vec::new();
+    if !q.classes.is_empty() {
+        let ps: Vec<String> = q.classes.iter().map(|c| w.text(c.as_str())).collect();
+        cond.push(format!("class IN ({})", ps.join(", ")));
+    }
+    let folded = w.text(&plan.folded);
+    let tag = w.text(&plan.text);
+    cond.push(format!(
+        "(id IN hit OR cmdb_name_contains(name, {folded}) OR id IN (SELECT ci_id FROM ci_tags WHERE tag = {tag}))"
+    ));
+    cond.join(" AND ")
 }
 
 /// The search box (`GraphStore::search`) in SQL. Identifier matches are a materialised set:
@@ -299,65 +294,19 @@ pub(super) fn search(
     use rusqlite::types::Value as V;
     let crate::cursor::SearchRequest { plan, limit, after } =
         crate::cursor::search_request(q, page)?;
-    let mut params: Vec<V> = Vec::new();
-    let mut p = |v: V| {
-        params.push(v);
-        format!("?{}", params.len())
-    };
-    let mut hit_parts: Vec<String> = Vec::new();
-    if !plan.keys.is_empty() {
-        let ps: Vec<String> = plan.keys.iter().map(|k| p(V::Text(k.clone()))).collect();
-        hit_parts.push(format!(
-            "SELECT ci_id FROM identifiers WHERE key IN ({})",
-            ps.join(", ")
-        ));
-    }
-    let mut by_prefix: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for pat in &plan.patterns {
-        by_prefix.entry(&pat.prefix).or_default().push(&pat.suffix);
-    }
-    for (prefix, suffixes) in by_prefix {
-        // Keys of the family: from `F|` up to (excluding) `F}` (`}` follows `|`).
-        let lo = p(V::Text(prefix.to_string()));
-        let hi = p(V::Text(format!("{}}}", &prefix[..prefix.len() - 1])));
-        let conds: Vec<String> = suffixes
-            .iter()
-            .map(|sfx| {
-                let ps = p(V::Text(sfx.to_string()));
-                format!("substr(key, -length({ps})) = {ps}")
-            })
-            .collect();
-        hit_parts.push(format!(
-            "SELECT ci_id FROM identifiers WHERE key >= {lo} AND key < {hi} AND ({})",
-            conds.join(" OR ")
-        ));
-    }
-    if hit_parts.is_empty() {
-        hit_parts.push("SELECT NULL WHERE 0".into());
-    }
-    let mut cond = Vec::new();
-    if !q.classes.is_empty() {
-        let ps: Vec<String> = q
-            .classes
-            .iter()
-            .map(|c| p(V::Text(c.as_str().into())))
-            .collect();
-        cond.push(format!("class IN ({})", ps.join(", ")));
-    }
-    let folded = p(V::Text(plan.folded.clone()));
-    let tag = p(V::Text(plan.text.clone()));
-    cond.push(format!(
-        "(id IN hit OR cmdb_name_contains(name, {folded}) OR id IN (SELECT ci_id FROM ci_tags WHERE tag = {tag}))"
-    ));
+    let mut w = Where::default();
+    let hits = search_hits(&mut w, &plan);
+    let cond = search_condition(&mut w, q, &plan);
+    let mut params = w.params;
     // One statement: the identifier hits and the matching CIs (`m`) are computed once and
     // serve both the count and the page.
     let with = format!(
         "WITH hit(id) AS MATERIALIZED ({}), \
          m AS MATERIALIZED (SELECT id, name, CASE WHEN id IN hit THEN {} ELSE {} END AS rank FROM cis WHERE {})",
-        hit_parts.join(" UNION "),
+        hits,
         cmdb_model::search::RANK_IDENTIFIER,
         cmdb_model::search::RANK_OTHER,
-        cond.join(" AND "),
+        cond,
     );
     let n_shared = params.len();
     let mut bound = String::from("1");

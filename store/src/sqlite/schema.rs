@@ -165,7 +165,7 @@ pub(super) fn optimize(conn: &Connection) {
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(SCHEMA)?;
-    conn.execute_batch(crate::ops::SQLITE_SCHEMA)?;
+    conn.execute_batch(super::ops::SCHEMA)?;
     let v: Option<String> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",

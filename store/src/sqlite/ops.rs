@@ -8,8 +8,9 @@ use cmdb_events::Incident;
 use cmdb_model::{CiId, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::*;
-use crate::sqlite::EmbeddedStore;
+use super::EmbeddedStore;
+use crate::ops::*;
+use crate::StoreError;
 
 /// Created with the graph's schema (`CREATE … IF NOT EXISTS`: older files gain them on open).
 pub(crate) const SCHEMA: &str = r#"

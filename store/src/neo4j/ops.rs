@@ -10,9 +10,10 @@ use cmdb_model::{CiId, Timestamp};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::*;
-use crate::neo4j::db::{q, run_batched};
-use crate::neo4j::Neo4jStore;
+use super::db::{q, run_batched, Tx};
+use super::Neo4jStore;
+use crate::ops::*;
+use crate::StoreError;
 
 /// Schema statements of the operations records (migration 2 of the Bolt backend).
 pub(crate) const MIGRATION: &[&str] = &[
@@ -82,6 +83,58 @@ fn limited(cypher: &str, n: usize, mut params: Value) -> Result<neo4rs::Query, S
     q(&format!("{cypher} LIMIT $lim"), params)
 }
 
+/// Status changes: the timeline (numbered from a sequence, which orders changes of one
+/// subject within one millisecond) and each subject's current status.
+async fn write_status_changes(
+    tx: &mut Tx,
+    changes: &[StatusChange],
+    bs: usize,
+) -> Result<(), StoreError> {
+    // A sequence orders changes of one subject within one millisecond.
+    #[derive(Deserialize)]
+    struct Seq {
+        v: i64,
+    }
+    let n = changes.len() as i64;
+    let seq: Vec<Seq> = tx
+        .rows(q(
+            "MERGE (m:CmdbMeta {key: 'ops_status_seq'}) SET m.value = coalesce(m.value, 0) + $n RETURN m.value AS v",
+            json!({ "n": n }),
+        )?)
+        .await?;
+    let last = seq.first().map(|s| s.v).unwrap_or(n);
+    let rows: Vec<Value> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            json!({
+                "seq": last - n + 1 + i as i64,
+                "subject": s.subject.as_str(), "kind": s.kind.as_str(),
+                "status": status_code(s.status), "at": ms(s.at),
+                "k": format!("{}|{}", s.kind.as_str(), s.subject.as_str()),
+            })
+        })
+        .collect();
+    run_batched(
+        tx,
+        "UNWIND $rows AS r CREATE (:CmdbStatus {seq: r.seq, subject: r.subject, kind: r.kind, status: r.status, at: r.at})",
+        rows.clone(),
+        bs,
+        &json!({}),
+    )
+    .await?;
+    run_batched(
+        tx,
+        "UNWIND $rows AS r MERGE (s:CmdbStatusNow {k: r.k})
+         SET s.subject = r.subject, s.kind = r.kind, s.status = r.status, s.at = r.at",
+        rows,
+        bs,
+        &json!({}),
+    )
+    .await?;
+    Ok(())
+}
+
 impl Neo4jStore {
     async fn commit_once(&self, batch: &OpsBatch) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
@@ -107,49 +160,7 @@ impl Neo4jStore {
         )
         .await?;
         if !batch.status_changes.is_empty() {
-            // A sequence orders changes of one subject within one millisecond.
-            #[derive(Deserialize)]
-            struct Seq {
-                v: i64,
-            }
-            let n = batch.status_changes.len() as i64;
-            let seq: Vec<Seq> = tx
-                .rows(q(
-                    "MERGE (m:CmdbMeta {key: 'ops_status_seq'}) SET m.value = coalesce(m.value, 0) + $n RETURN m.value AS v",
-                    json!({ "n": n }),
-                )?)
-                .await?;
-            let last = seq.first().map(|s| s.v).unwrap_or(n);
-            let rows: Vec<Value> = batch
-                .status_changes
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    json!({
-                        "seq": last - n + 1 + i as i64,
-                        "subject": s.subject.as_str(), "kind": s.kind.as_str(),
-                        "status": status_code(s.status), "at": ms(s.at),
-                        "k": format!("{}|{}", s.kind.as_str(), s.subject.as_str()),
-                    })
-                })
-                .collect();
-            run_batched(
-                &mut tx,
-                "UNWIND $rows AS r CREATE (:CmdbStatus {seq: r.seq, subject: r.subject, kind: r.kind, status: r.status, at: r.at})",
-                rows.clone(),
-                bs,
-                &json!({}),
-            )
-            .await?;
-            run_batched(
-                &mut tx,
-                "UNWIND $rows AS r MERGE (s:CmdbStatusNow {k: r.k})
-                 SET s.subject = r.subject, s.kind = r.kind, s.status = r.status, s.at = r.at",
-                rows,
-                bs,
-                &json!({}),
-            )
-            .await?;
+            write_status_changes(&mut tx, &batch.status_changes, bs).await?;
         }
         let incidents: Vec<Value> = batch
             .incidents
