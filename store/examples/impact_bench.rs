@@ -539,7 +539,7 @@ async fn main() {
             lat_be.row(),
             lat_be.0.len(),
             kinds.iter().zip(&lat_cys).map(|(k, l)| format!("ratio Cypher `{k}` / ours: p50 {:.0}×, p99 {:.0}×\n", l.ms(0.5) / lat_ours.ms(0.5), l.ms(0.99) / lat_ours.ms(0.99))).collect::<String>(),
-            { slow_ours.sort_by(|a, b| b.0.cmp(&a.0)); slow_ours.iter().take(5).map(|(d, a, w)| format!("{:.2} ms/{a} CIs/{w}", d.as_secs_f64() * 1e3)).collect::<Vec<_>>() },
+            { slow_ours.sort_by_key(|s| std::cmp::Reverse(s.0)); slow_ours.iter().take(5).map(|(d, a, w)| format!("{:.2} ms/{a} CIs/{w}", d.as_secs_f64() * 1e3)).collect::<Vec<_>>() },
         ));
         for (name, d, dc, aff, what) in hubs {
             report.push(format!(
@@ -607,7 +607,7 @@ async fn main() {
                 class_of.get(id).map(|c| c.as_str()).unwrap_or("?"),
             ));
         }
-        slowest.sort_by(|a, b| b.0.cmp(&a.0));
+        slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
         let n = failing.len().max(1);
         report.push(format!(
             "PHASE 2 — embedded store alone: {n_cis} CIs, {n_rels} relationships; load {:.1} s; rss {} MiB\n\

@@ -47,6 +47,9 @@ pub struct Adjacency {
     scratch: Mutex<Vec<Vec<u32>>>,
 }
 
+/// Rules known as (graph node, rule), and the groups to read as (graph node, id).
+pub type CachedRules = (Vec<(u32, GroupRule)>, Vec<(u32, CiId)>);
+
 /// The impact subgraph of some CIs by number (see [`Adjacency::impact_subgraph`]).
 pub struct ImpactSubgraph<'a> {
     pub graph: NodeGraph<'a>,
@@ -133,7 +136,14 @@ impl Adjacency {
         let (Some(&f), Some(&d)) = (self.index.get(from), self.index.get(to)) else {
             return;
         };
-        self.unlink(f, Half { other: d, t, out: true });
+        self.unlink(
+            f,
+            Half {
+                other: d,
+                t,
+                out: true,
+            },
+        );
     }
 
     /// Drop `h` from `n` and its mirror from the other end.
@@ -334,7 +344,11 @@ impl Adjacency {
 
     /// Add every edge of each group among `crossed` (and of groups those reveal) to `walk`;
     /// the groups as (graph node, adjacency number).
-    fn complete_groups(&self, walk: &mut Walk<'_>, mut crossed: Vec<(u32, RelType, u32)>) -> Vec<(u32, u32)> {
+    fn complete_groups(
+        &self,
+        walk: &mut Walk<'_>,
+        mut crossed: Vec<(u32, RelType, u32)>,
+    ) -> Vec<(u32, u32)> {
         let mut completion = GroupCompletion::<u32>::default();
         loop {
             let groups = completion.next_round(crossed.iter().map(|(f, t, d)| (f, *t, d)));
@@ -353,7 +367,7 @@ impl Adjacency {
 
     /// The rules of `groups` (adjacency numbers) known without reading the database, and the
     /// ids of those to read (then [`Self::remember_rules`]).
-    pub fn cached_rules(&self, groups: &[(u32, u32)]) -> (Vec<(u32, GroupRule)>, Vec<(u32, CiId)>) {
+    pub fn cached_rules(&self, groups: &[(u32, u32)]) -> CachedRules {
         let cache = self.rules.lock();
         let (mut known, mut missing) = (Vec::new(), Vec::new());
         for &(node, g) in groups {
@@ -425,7 +439,10 @@ impl<'a> Walk<'a> {
         for &n in &self.reached {
             self.local[n as usize] = 0;
         }
-        self.adj.scratch.lock().push(std::mem::take(&mut self.local));
+        self.adj
+            .scratch
+            .lock()
+            .push(std::mem::take(&mut self.local));
         self.graph
     }
 }

@@ -6,8 +6,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use cmdb_model::impact::{
-    self, FailureChains, GraphEdge, GroupCompletion, GroupRule, ImpactGraph, ImpactOptions, ImpactReport,
-    ServiceImpact, SinglePointOfFailure,
+    self, FailureChains, GraphEdge, GroupCompletion, GroupRule, ImpactGraph, ImpactOptions,
+    ImpactReport, ServiceImpact, SinglePointOfFailure,
 };
 use cmdb_model::{Ci, CiId, CiStatus, RelType, Relationship, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ fn attr_u32(ci: &Ci, key: &str) -> Option<u32> {
 
 /// Criticality 1–5 of a service CI, if it declares one (anything else = none).
 pub fn criticality_of(ci: &Ci) -> Option<u32> {
-    attr_u32(ci, "criticality").filter(|n| (1..=5).contains(n))
+    attr_u32(ci, cmdb_model::attrs::CRITICALITY).filter(|n| (1..=5).contains(n))
 }
 
 /// Complete bare impact edges into an [`ImpactGraph`]: every edge of each group among them,
@@ -39,7 +39,8 @@ pub async fn complete_graph<S: GraphStore + ?Sized>(
     let mut completion = GroupCompletion::<CiId>::default();
     let mut fresh = 0;
     loop {
-        let new = completion.next_round(edges[fresh..].iter().map(|e| (&e.from, e.rel_type, &e.to)));
+        let new =
+            completion.next_round(edges[fresh..].iter().map(|e| (&e.from, e.rel_type, &e.to)));
         if new.is_empty() {
             break;
         }
@@ -343,60 +344,24 @@ pub async fn change_risk(
     opts: &RiskOptions,
 ) -> Result<ChangeRisk, StoreError> {
     let report = impact(store, changed, &opts.impact).await?;
+    let support = Support::load(store, &report).await?;
     let as_of = window.map(|w| w.start).unwrap_or_else(cmdb_model::now);
-    // Everything the services' chains rest on: relationships and the CIs at their ends.
-    let path_edges: BTreeSet<&GraphEdge> = report
-        .services
-        .iter()
-        .flat_map(|s| s.path_edges.iter())
-        .collect();
-    let rel_by_key = relationships_behind(store, path_edges.iter().copied()).await?;
-    let mut ends: Vec<CiId> = path_edges
-        .iter()
-        .flat_map(|e| [e.from.clone(), e.to.clone()])
-        .collect();
-    ends.extend(report.services.iter().map(|s| s.service.clone()));
-    ends.sort();
-    ends.dedup();
-    let mut cis: HashMap<CiId, Ci> = HashMap::new();
-    for chunk in ends.chunks(1000) {
-        for c in store.get_many(chunk).await? {
-            cis.insert(c.id.clone(), c);
-        }
-    }
-    let stale_ci = |id: &CiId| cis.get(id).is_some_and(|c| c.status == CiStatus::Stale);
-    let weak_of = |e: &GraphEdge| -> Option<WeakEdge> {
-        let r = rel_by_key.get(&(e.from.clone(), e.rel_type, e.to.clone()))?;
-        let mut reasons = Vec::new();
-        if as_of - r.last_seen > opts.stale_after || stale_ci(&e.from) || stale_ci(&e.to) {
-            reasons.push(WeakReason::Stale);
-        }
-        let confidence = r.confidence();
-        if confidence < opts.low_confidence_below {
-            reasons.push(WeakReason::LowConfidence);
-        }
-        if r.rests_on_host_level() {
-            reasons.push(WeakReason::HostLevel);
-        }
-        (!reasons.is_empty()).then(|| WeakEdge {
-            edge: e.clone(),
-            reasons,
-            confidence,
-            last_seen: r.last_seen,
-        })
-    };
     let mut services: Vec<ServiceRisk> = report
         .services
         .iter()
         .map(|s| {
-            let declared = cis.get(&s.service).and_then(criticality_of);
+            let declared = support.cis.get(&s.service).and_then(criticality_of);
             let criticality = declared.unwrap_or(impact::DEFAULT_CRITICALITY);
             ServiceRisk {
                 impact: s.clone(),
                 criticality,
                 criticality_declared: declared.is_some(),
                 score: impact::risk_score(criticality, s.severity, s.breadth),
-                weak_edges: s.path_edges.iter().filter_map(weak_of).collect(),
+                weak_edges: s
+                    .path_edges
+                    .iter()
+                    .filter_map(|e| support.weak(e, as_of, opts))
+                    .collect(),
             }
         })
         .collect();
@@ -424,4 +389,66 @@ pub async fn change_risk(
         services,
         report,
     })
+}
+
+/// Everything the services' failure chains rest on: the relationships and the CIs at their
+/// ends (and the services themselves).
+struct Support {
+    rels: HashMap<(CiId, RelType, CiId), Relationship>,
+    cis: HashMap<CiId, Ci>,
+}
+
+impl Support {
+    async fn load(
+        store: &(impl GraphStore + ?Sized),
+        report: &ImpactReport,
+    ) -> Result<Support, StoreError> {
+        let path_edges: BTreeSet<&GraphEdge> = report
+            .services
+            .iter()
+            .flat_map(|s| s.path_edges.iter())
+            .collect();
+        let rels = relationships_behind(store, path_edges.iter().copied()).await?;
+        let mut ends: Vec<CiId> = path_edges
+            .iter()
+            .flat_map(|e| [e.from.clone(), e.to.clone()])
+            .collect();
+        ends.extend(report.services.iter().map(|s| s.service.clone()));
+        ends.sort();
+        ends.dedup();
+        let mut cis: HashMap<CiId, Ci> = HashMap::new();
+        for chunk in ends.chunks(1000) {
+            for c in store.get_many(chunk).await? {
+                cis.insert(c.id.clone(), c);
+            }
+        }
+        Ok(Support { rels, cis })
+    }
+
+    /// `e` with the reasons it is weak as of `as_of`, if it is.
+    fn weak(&self, e: &GraphEdge, as_of: Timestamp, opts: &RiskOptions) -> Option<WeakEdge> {
+        let r = self.rels.get(&(e.from.clone(), e.rel_type, e.to.clone()))?;
+        let stale_ci = |id: &CiId| {
+            self.cis
+                .get(id)
+                .is_some_and(|c| c.status == CiStatus::Stale)
+        };
+        let mut reasons = Vec::new();
+        if as_of - r.last_seen > opts.stale_after || stale_ci(&e.from) || stale_ci(&e.to) {
+            reasons.push(WeakReason::Stale);
+        }
+        let confidence = r.confidence();
+        if confidence < opts.low_confidence_below {
+            reasons.push(WeakReason::LowConfidence);
+        }
+        if r.rests_on_host_level() {
+            reasons.push(WeakReason::HostLevel);
+        }
+        (!reasons.is_empty()).then(|| WeakEdge {
+            edge: e.clone(),
+            reasons,
+            confidence,
+            last_seen: r.last_seen,
+        })
+    }
 }

@@ -25,11 +25,11 @@ use crate::ids::CiId;
 use crate::rel::{ImpactFlow, RelStatus, RelType, Relationship};
 
 /// Attribute of a group CI: how many members must be up (absent: all of them).
-pub const MIN_UP_ATTR: &str = "min_up";
+pub const MIN_UP_ATTR: &str = crate::attrs::MIN_UP;
 /// Attribute of a group CI: at or below this many members up (with some down) the group is
 /// AT_RISK rather than DEGRADED (absent: `min_up`, so a group with no spare left is AT_RISK;
 /// 0: never AT_RISK, DEGRADED while it still works).
-pub const AT_RISK_UP_ATTR: &str = "at_risk_up";
+pub const AT_RISK_UP_ATTR: &str = crate::attrs::AT_RISK_UP;
 
 /// A group's redundancy rule (the CI's `min_up` and `at_risk_up` attributes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -577,7 +577,9 @@ fn dependencies(
             let member = members.get(v).binary_search(&u).is_ok();
             // A plain dependency of v on u, where v also depends on a group u belongs to.
             let subsumed = !member
-                && run.iter().all(|&(_, ei)| is_dependency(edges[ei as usize].1))
+                && run
+                    .iter()
+                    .all(|&(_, ei)| is_dependency(edges[ei as usize].1))
                 && groups_of.get(u).iter().any(|&g| g != v && has_pair(g, v));
             if !subsumed {
                 succ.items.push(v);

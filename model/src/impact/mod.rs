@@ -36,11 +36,11 @@ use std::collections::{BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+pub use graph::sort_key;
 pub use graph::{
     GraphEdge, GroupCompletion, GroupRule, ImpactGraph, NodeGraph, AT_RISK_UP_ATTR,
     MAX_GROUP_NESTING, MIN_UP_ATTR,
 };
-pub use graph::sort_key;
 pub use spof::{single_points_of_failure, SinglePointOfFailure};
 
 use crate::class::CiClass;
@@ -299,7 +299,11 @@ pub fn evaluate_nodes(g: NodeGraph<'_>, failing: &[u32], opts: &ImpactOptions) -
     evaluate_compiled(&c, &observed, opts)
 }
 
-fn evaluate_compiled(c: &Compiled, observed: &[(u32, State)], opts: &ImpactOptions) -> ImpactReport {
+fn evaluate_compiled(
+    c: &Compiled,
+    observed: &[(u32, State)],
+    opts: &ImpactOptions,
+) -> ImpactReport {
     let mut floor = vec![State::Ok; c.len()];
     for &(i, st) in observed {
         floor[i as usize] = floor[i as usize].max(st);
@@ -439,8 +443,40 @@ pub(crate) fn shortest_chains(
     target: u32,
     cap: usize,
 ) -> Chains {
+    let (on_path, edges) = shortest_path_dag(c, dist, target);
+    let mut w = ChainWalk {
+        c,
+        dist,
+        target,
+        on_path: &on_path,
+        cap,
+        path: Vec::new(),
+        out: Vec::new(),
+        truncated: false,
+    };
+    for &s in on_path.iter().filter(|&&v| dist[v as usize] == Some(0)) {
+        if w.truncated {
+            break;
+        }
+        w.walk(s);
+    }
+    let (paths, truncated) = (w.out, w.truncated);
+    Chains {
+        paths,
+        truncated,
+        on_path,
+        edges: edges.into_iter().map(|k| c.graph_edge(k)).collect(),
+    }
+}
+
+/// The CIs on some shortest chain to `target` (its ancestors in the shortest-path DAG, itself
+/// included) and the relationships those chains cross.
+fn shortest_path_dag(
+    c: &Compiled,
+    dist: &[Option<u32>],
+    target: u32,
+) -> (BTreeSet<u32>, BTreeSet<(u32, crate::rel::RelType, u32)>) {
     let on_shortest = |u: u32, v: u32| matches!((dist[u as usize], dist[v as usize]), (Some(du), Some(dv)) if dv == du + 1);
-    // CIs on some shortest chain: the target's ancestors in the shortest-path DAG.
     let mut on_path: BTreeSet<u32> = BTreeSet::new();
     let mut edges = BTreeSet::new();
     let mut stack = vec![target];
@@ -454,66 +490,45 @@ pub(crate) fn shortest_chains(
             }
         }
     }
-    let mut out = Vec::new();
-    let mut truncated = false;
-    // Depth-first in lexicographic order (indices are in id order); every branch taken
-    // reaches the target, so this costs O(cap × depth) however many chains exist.
-    fn walk(
-        c: &Compiled,
-        v: u32,
-        target: u32,
-        dist: &[Option<u32>],
-        on_path: &BTreeSet<u32>,
-        path: &mut Vec<u32>,
-        cap: usize,
-        out: &mut Vec<Vec<CiId>>,
-        truncated: &mut bool,
-    ) {
-        path.push(v);
-        if v == target {
-            if out.len() < cap {
-                out.push(path.iter().map(|&i| c.id(i)).collect());
+    (on_path, edges)
+}
+
+/// Depth-first over the shortest-path DAG in lexicographic order (node numbers are in id
+/// order); every branch taken reaches the target, so this costs O(cap × depth) however many
+/// chains exist.
+struct ChainWalk<'c, 'a> {
+    c: &'c Compiled<'a>,
+    dist: &'c [Option<u32>],
+    target: u32,
+    on_path: &'c BTreeSet<u32>,
+    cap: usize,
+    path: Vec<u32>,
+    out: Vec<Vec<CiId>>,
+    truncated: bool,
+}
+
+impl ChainWalk<'_, '_> {
+    fn walk(&mut self, v: u32) {
+        self.path.push(v);
+        if v == self.target {
+            if self.out.len() < self.cap {
+                self.out
+                    .push(self.path.iter().map(|&i| self.c.id(i)).collect());
             } else {
-                *truncated = true;
+                self.truncated = true;
             }
         } else {
-            let dv = dist[v as usize];
-            for &w in c.succ(v) {
-                if *truncated {
+            let next = self.dist[v as usize].map(|d| d + 1);
+            for &w in self.c.succ(v) {
+                if self.truncated {
                     break;
                 }
-                if on_path.contains(&w)
-                    && dist[w as usize].is_some()
-                    && dist[w as usize] == dv.map(|d| d + 1)
-                {
-                    walk(c, w, target, dist, on_path, path, cap, out, truncated);
+                if self.on_path.contains(&w) && next.is_some() && self.dist[w as usize] == next {
+                    self.walk(w);
                 }
             }
         }
-        path.pop();
-    }
-    let mut path = Vec::new();
-    for &s in on_path.iter().filter(|&&v| dist[v as usize] == Some(0)) {
-        if truncated {
-            break;
-        }
-        walk(
-            c,
-            s,
-            target,
-            dist,
-            &on_path,
-            &mut path,
-            cap,
-            &mut out,
-            &mut truncated,
-        );
-    }
-    Chains {
-        paths: out,
-        truncated,
-        on_path,
-        edges: edges.into_iter().map(|k| c.graph_edge(k)).collect(),
+        self.path.pop();
     }
 }
 
@@ -550,7 +565,9 @@ pub fn failure_chains(
         .iter()
         .map(|p| {
             p.windows(2)
-                .filter_map(|w| Some(c.edge(c.index_of(w[0].as_str())?, c.index_of(w[1].as_str())?)))
+                .filter_map(|w| {
+                    Some(c.edge(c.index_of(w[0].as_str())?, c.index_of(w[1].as_str())?))
+                })
                 .collect()
         })
         .collect();

@@ -40,9 +40,32 @@ pub fn single_points_of_failure(g: &ImpactGraph, service: &CiId) -> Vec<SinglePo
     let Some(s) = c.index_of(service.as_str()) else {
         return Vec::new();
     };
-    let n = c.len();
-    // Upstream distance of every CI from the service: the candidates.
-    let mut up = vec![None; n];
+    let up = upstream_distances(&c, s);
+    let mut sim = Simulation::new(&c, s, &up);
+    let mut out = Vec::new();
+    for cand in 0..c.len() as u32 {
+        let Some(depth) = up[cand as usize] else {
+            continue;
+        };
+        if cand == s || c.is_group(cand) {
+            continue;
+        }
+        if let Some(path) = sim.takes_down(cand) {
+            out.push(SinglePointOfFailure {
+                id: c.id(cand),
+                class: c.class[cand as usize],
+                depth,
+                path,
+            });
+        }
+    }
+    out.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
+    out
+}
+
+/// Upstream distance of every CI from the service `s`: the candidates.
+fn upstream_distances(c: &Compiled, s: u32) -> Vec<Option<u32>> {
+    let mut up = vec![None; c.len()];
     up[s as usize] = Some(0u32);
     let mut queue = VecDeque::from([s]);
     while let Some(v) = queue.pop_front() {
@@ -54,68 +77,85 @@ pub fn single_points_of_failure(g: &ImpactGraph, service: &CiId) -> Vec<SinglePo
             }
         }
     }
-    let mut down = vec![false; n];
-    let mut parent: Vec<u32> = vec![u32::MAX; n];
-    let mut lost = vec![0u32; n];
-    let mut touched: Vec<u32> = Vec::new();
-    let mut out = Vec::new();
-    for cand in 0..n as u32 {
-        let Some(depth) = up[cand as usize] else {
-            continue;
-        };
-        if cand == s || c.is_group(cand) {
-            continue;
+    up
+}
+
+/// DOWN propagated from one candidate at a time, with its scratch state reset after each.
+struct Simulation<'c, 'a> {
+    c: &'c Compiled<'a>,
+    service: u32,
+    up: &'c [Option<u32>],
+    down: Vec<bool>,
+    parent: Vec<u32>,
+    lost: Vec<u32>,
+    touched: Vec<u32>,
+}
+
+impl<'c, 'a> Simulation<'c, 'a> {
+    fn new(c: &'c Compiled<'a>, service: u32, up: &'c [Option<u32>]) -> Self {
+        let n = c.len();
+        Simulation {
+            c,
+            service,
+            up,
+            down: vec![false; n],
+            parent: vec![u32::MAX; n],
+            lost: vec![0; n],
+            touched: Vec::new(),
         }
-        down[cand as usize] = true;
-        touched.push(cand);
+    }
+
+    /// The chain `cand, …, service` if `cand` failing alone takes the service DOWN.
+    fn takes_down(&mut self, cand: u32) -> Option<Vec<CiId>> {
+        let s = self.service;
+        self.propagate(cand);
+        let path = self.down[s as usize].then(|| {
+            let mut path = vec![self.c.id(s)];
+            let mut v = s;
+            while v != cand {
+                v = self.parent[v as usize];
+                path.push(self.c.id(v));
+            }
+            path.reverse();
+            path
+        });
+        for &t in &self.touched {
+            self.down[t as usize] = false;
+            self.lost[t as usize] = 0;
+            self.parent[t as usize] = u32::MAX;
+        }
+        self.touched.clear();
+        path
+    }
+
+    /// DOWN from `cand` along the service's dependency graph, stopping once the service falls.
+    fn propagate(&mut self, cand: u32) {
+        let c = self.c;
+        self.down[cand as usize] = true;
+        self.touched.push(cand);
         let mut queue = VecDeque::from([cand]);
-        'sim: while let Some(u) = queue.pop_front() {
+        while let Some(u) = queue.pop_front() {
             for &v in c.succ(u) {
-                if down[v as usize] || up[v as usize].is_none() {
+                if self.down[v as usize] || self.up[v as usize].is_none() {
                     continue;
                 }
-                let member = c.members(v).binary_search(&u).is_ok();
-                let falls = if member {
-                    lost[v as usize] += 1;
-                    touched.push(v);
-                    let total = c.members(v).len() as u32;
-                    total - lost[v as usize] < c.min_up[v as usize]
+                let falls = if c.members(v).binary_search(&u).is_ok() {
+                    self.lost[v as usize] += 1;
+                    self.touched.push(v);
+                    c.members(v).len() as u32 - self.lost[v as usize] < c.min_up[v as usize]
                 } else {
                     true
                 };
                 if falls {
-                    down[v as usize] = true;
-                    parent[v as usize] = u;
-                    touched.push(v);
-                    if v == s {
-                        break 'sim;
+                    self.down[v as usize] = true;
+                    self.parent[v as usize] = u;
+                    self.touched.push(v);
+                    if v == self.service {
+                        return;
                     }
                     queue.push_back(v);
                 }
             }
         }
-        if down[s as usize] {
-            let mut path = vec![c.id(s)];
-            let mut v = s;
-            while v != cand {
-                v = parent[v as usize];
-                path.push(c.id(v));
-            }
-            path.reverse();
-            out.push(SinglePointOfFailure {
-                id: c.id(cand),
-                class: c.class[cand as usize],
-                depth,
-                path,
-            });
-        }
-        for &t in &touched {
-            down[t as usize] = false;
-            lost[t as usize] = 0;
-            parent[t as usize] = u32::MAX;
-        }
-        touched.clear();
     }
-    out.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
-    out
 }

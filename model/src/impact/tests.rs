@@ -345,13 +345,14 @@ fn failure_chains_between_two_cis() {
 // ---------------------------------------------------------------------------------------------
 // The naive reference.
 
-/// Pairs "failure of a affects b" with the relationships behind them, redundancy applied.
-fn naive_pairs(
-    g: &ImpactGraph,
-) -> (
+/// "Failure of a affects b" pairs with the relationships behind them, and each group's members.
+type NaivePairs = (
     BTreeMap<(CiId, CiId), Vec<GraphEdge>>,
     BTreeMap<CiId, BTreeSet<CiId>>,
-) {
+);
+
+/// Pairs "failure of a affects b" with the relationships behind them, redundancy applied.
+fn naive_pairs(g: &ImpactGraph) -> NaivePairs {
     let mut pairs: BTreeMap<(CiId, CiId), Vec<GraphEdge>> = BTreeMap::new();
     let mut members: BTreeMap<CiId, BTreeSet<CiId>> = BTreeMap::new();
     for x in &g.edges {
@@ -742,7 +743,7 @@ fn id_order_holds_for_long_shared_prefixes() {
     let names = [
         format!("{p}b"),
         format!("{p}a"),
-        format!("{p}"),
+        p.to_string(),
         "ci_0".to_string(),
         format!("{p}ab"),
         "ci_0123456789abcdeF".to_string(),
