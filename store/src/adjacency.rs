@@ -380,6 +380,16 @@ impl Adjacency {
         (known, missing)
     }
 
+    /// Every group (a CI with an incoming PART_OF) whose rule is not cached yet.
+    pub fn groups_without_rules(&self) -> Vec<CiId> {
+        let cache = self.rules.lock();
+        (0..self.nodes.len() as u32)
+            .filter(|&n| !cache.contains_key(&n))
+            .filter(|&n| self.ins(n).any(|(f, t)| t == RelType::PartOf && f != n))
+            .map(|n| CiId(self.id(n).to_string()))
+            .collect()
+    }
+
     /// Keep rules read from the database (`None`: the CI declares none).
     pub fn remember_rules(&self, read: impl IntoIterator<Item = (CiId, Option<GroupRule>)>) {
         let mut cache = self.rules.lock();

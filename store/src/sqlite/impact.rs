@@ -13,6 +13,18 @@ use super::EmbeddedStore;
 use crate::adjacency::Adjacency;
 use crate::StoreError;
 
+/// Read the rules of every group the index knows into its cache, so that no impact question
+/// waits for a cold database page (at open and after a reload: one read per group).
+pub(super) fn warm_group_rules(c: &rusqlite::Connection, adj: &Adjacency) -> Result<(), StoreError> {
+    let mut read = Vec::new();
+    for id in adj.groups_without_rules() {
+        let rule = get_ci(c, id.as_str())?.and_then(|ci| GroupRule::of(&ci));
+        read.push((id, rule));
+    }
+    adj.remember_rules(read);
+    Ok(())
+}
+
 impl EmbeddedStore {
     /// [`crate::GraphStore::impact`] on this store.
     pub(super) fn impact_blocking(

@@ -137,10 +137,13 @@ impl EmbeddedStore {
             let c = &readers[0];
             c.execute_batch("BEGIN DEFERRED")?;
             let applied = graph_changes::newest(c)?;
-            (graph_changes::load_all(c)?, applied)
+            let adj = graph_changes::load_all(c)?;
+            impact::warm_group_rules(c, &adj)?;
+            (adj, applied)
         } else {
             let tx = writer.unchecked_transaction()?;
             let r = (graph_changes::load_all(&tx)?, graph_changes::newest(&tx)?);
+            impact::warm_group_rules(&tx, &r.0)?;
             tx.commit()?;
             r
         };
@@ -205,6 +208,7 @@ impl EmbeddedStore {
                 );
             }
             CatchUp::Reload { adj, to, why } => {
+                self.read(|c| impact::warm_group_rules(c, &adj))?;
                 st.adj = adj;
                 st.applied = to;
                 tracing::info!(
