@@ -3,6 +3,7 @@
 #   cargo build --release -p cmdb-server --bin cmdb
 #   cargo run --release -p cmdb-graphql --example bench_estate -- /tmp/cmdb-bench/data 20000 800
 #   graphql/bench/run.sh /tmp/cmdb-bench/data [target/release/cmdb] [seconds] [connections]
+# Env: DEPTHS (impact depths, default 10), IMPACT_IDS (ids file for impact, default the processes)
 set -eu
 DATA=${1:?data dir}
 BIN=${2:-target/release/cmdb}
@@ -19,5 +20,5 @@ echo "== ci(id) lookup: $CONNS connections, ${SECS}s"
 IDS="$DATA/bench-processes.txt" wrk -t2 -c"$CONNS" -d"$SECS"s --latency -s "$HERE/ci_lookup.lua" http://127.0.0.1:$PORT
 for D in ${DEPTHS:-10}; do
   echo "== impact(process, maxDepth: $D): $CONNS connections, ${SECS}s"
-  IDS="$DATA/bench-processes.txt" DEPTH=$D wrk -t2 -c"$CONNS" -d"$SECS"s --latency -s "$HERE/impact.lua" http://127.0.0.1:$PORT
+  IDS="${IMPACT_IDS:-$DATA/bench-processes.txt}" DEPTH=$D wrk -t2 -c"$CONNS" -d"$SECS"s --latency -s "$HERE/impact.lua" http://127.0.0.1:$PORT
 done

@@ -15,7 +15,10 @@ use crate::StoreError;
 
 /// Read the rules of every group the index knows into its cache, so that no impact question
 /// waits for a cold database page (at open and after a reload: one read per group).
-pub(super) fn warm_group_rules(c: &rusqlite::Connection, adj: &Adjacency) -> Result<(), StoreError> {
+pub(super) fn warm_group_rules(
+    c: &rusqlite::Connection,
+    adj: &Adjacency,
+) -> Result<(), StoreError> {
     let mut read = Vec::new();
     for id in adj.groups_without_rules() {
         let rule = get_ci(c, id.as_str())?.and_then(|ci| GroupRule::of(&ci));
