@@ -1489,7 +1489,7 @@ pub async fn impact_graph_completes_groups(s: &dyn GraphStore) {
     // The store's own answer agrees, and follows a rule changed by a later write (a backend
     // that keeps rules in memory must forget them when the CI is written).
     assert_eq!(
-        s.impact(&[web1.id.clone()], &Default::default())
+        s.impact(std::slice::from_ref(&web1.id), &Default::default())
             .await
             .unwrap(),
         r
@@ -1503,7 +1503,7 @@ pub async fn impact_graph_completes_groups(s: &dyn GraphStore) {
     );
     ingest(s, o).await;
     let r = s
-        .impact(&[web1.id.clone()], &Default::default())
+        .impact(std::slice::from_ref(&web1.id), &Default::default())
         .await
         .unwrap();
     assert_eq!(
