@@ -133,14 +133,7 @@ impl Adjacency {
         let (Some(&f), Some(&d)) = (self.index.get(from), self.index.get(to)) else {
             return;
         };
-        self.unlink(
-            f,
-            Half {
-                other: d,
-                t,
-                out: true,
-            },
-        );
+        self.unlink(f, Half { other: d, t, out: true });
     }
 
     /// Drop `h` from `n` and its mirror from the other end.
@@ -341,11 +334,7 @@ impl Adjacency {
 
     /// Add every edge of each group among `crossed` (and of groups those reveal) to `walk`;
     /// the groups as (graph node, adjacency number).
-    fn complete_groups(
-        &self,
-        walk: &mut Walk<'_>,
-        mut crossed: Vec<(u32, RelType, u32)>,
-    ) -> Vec<(u32, u32)> {
+    fn complete_groups(&self, walk: &mut Walk<'_>, mut crossed: Vec<(u32, RelType, u32)>) -> Vec<(u32, u32)> {
         let mut completion = GroupCompletion::<u32>::default();
         loop {
             let groups = completion.next_round(crossed.iter().map(|(f, t, d)| (f, *t, d)));
@@ -436,10 +425,7 @@ impl<'a> Walk<'a> {
         for &n in &self.reached {
             self.local[n as usize] = 0;
         }
-        self.adj
-            .scratch
-            .lock()
-            .push(std::mem::take(&mut self.local));
+        self.adj.scratch.lock().push(std::mem::take(&mut self.local));
         self.graph
     }
 }

@@ -36,11 +36,11 @@ use std::collections::{BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-pub use graph::sort_key;
 pub use graph::{
     GraphEdge, GroupCompletion, GroupRule, ImpactGraph, NodeGraph, AT_RISK_UP_ATTR,
     MAX_GROUP_NESTING, MIN_UP_ATTR,
 };
+pub use graph::sort_key;
 pub use spof::{single_points_of_failure, SinglePointOfFailure};
 
 use crate::class::CiClass;
@@ -299,11 +299,7 @@ pub fn evaluate_nodes(g: NodeGraph<'_>, failing: &[u32], opts: &ImpactOptions) -
     evaluate_compiled(&c, &observed, opts)
 }
 
-fn evaluate_compiled(
-    c: &Compiled,
-    observed: &[(u32, State)],
-    opts: &ImpactOptions,
-) -> ImpactReport {
+fn evaluate_compiled(c: &Compiled, observed: &[(u32, State)], opts: &ImpactOptions) -> ImpactReport {
     let mut floor = vec![State::Ok; c.len()];
     for &(i, st) in observed {
         floor[i as usize] = floor[i as usize].max(st);
@@ -554,9 +550,7 @@ pub fn failure_chains(
         .iter()
         .map(|p| {
             p.windows(2)
-                .filter_map(|w| {
-                    Some(c.edge(c.index_of(w[0].as_str())?, c.index_of(w[1].as_str())?))
-                })
+                .filter_map(|w| Some(c.edge(c.index_of(w[0].as_str())?, c.index_of(w[1].as_str())?)))
                 .collect()
         })
         .collect();
