@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use cmdb_events::reference::{node_ref, resource_ref, NodeKey, ResourceKey};
+use cmdb_model::attrs;
 use cmdb_model::identify::{identifier_key, normalize};
 use cmdb_model::{Ci, CiClass, CiId, CiStatus, RelType};
 use cmdb_store::ops::Binding;
@@ -236,10 +237,10 @@ fn matches(ci: &Ci, wanted: &ResourceKey) -> bool {
         ResourceKey::Endpoint { protocol, port } => {
             ci.class == CiClass::ListeningEndpoint
                 && ci
-                    .attr("protocol")
+                    .attr(attrs::PROTOCOL)
                     .and_then(Value::as_str)
                     .is_some_and(|p| p.eq_ignore_ascii_case(protocol))
-                && ci.attr("port").is_some_and(|p| {
+                && ci.attr(attrs::PORT).is_some_and(|p| {
                     p.as_u64() == Some(u64::from(*port))
                         || p.as_str().and_then(|s| s.parse::<u16>().ok()) == Some(*port)
                 })

@@ -2,6 +2,7 @@
 //! (`events::figures` does the arithmetic).
 
 use cmdb_events::figures::{figures, Figures, SlaTarget, SlaTargetError, Timeline};
+use cmdb_model::attrs;
 use cmdb_model::{CiId, Timestamp};
 use cmdb_store::ops::IncidentQuery;
 use cmdb_store::GraphStore;
@@ -28,7 +29,9 @@ pub struct SubjectHealth {
 
 /// The SLA target of a CI: attribute `slaTarget` (or `sla_target`), e.g. `99.9%`.
 pub fn sla_of(ci: &cmdb_model::Ci) -> Result<Option<SlaTarget>, SlaTargetError> {
-    let v = ci.attr("slaTarget").or_else(|| ci.attr("sla_target"));
+    let v = ci
+        .attr(attrs::SLA_TARGET_CAMEL)
+        .or_else(|| ci.attr(attrs::SLA_TARGET));
     match v {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::String(s)) => SlaTarget::parse(s).map(Some),

@@ -19,6 +19,9 @@ pub const PORT: &str = "port";
 pub const OWNER: &str = "owner";
 pub const CRITICALITY: &str = "criticality";
 pub const SLA_TARGET: &str = "sla_target";
+/// The other spelling of [`SLA_TARGET`] the availability report also reads (`live::health`),
+/// as people write it on CIs by hand or by import.
+pub const SLA_TARGET_CAMEL: &str = "slaTarget";
 /// The service rule (class/name/tag filters) selecting its members.
 pub const RULE: &str = "rule";
 /// `ip:port` / `host:port` texts where discovery of the service starts.

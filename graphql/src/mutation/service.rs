@@ -3,6 +3,7 @@
 //! after.
 
 use async_graphql::{InputObject, SimpleObject, ID};
+use cmdb_model::attrs;
 use cmdb_model::{
     Ci, CiClass, CiId, EvidenceKind, Observation, Record, RelKey, RelType, RelationshipObs, Source,
 };
@@ -117,13 +118,14 @@ async fn add_members(
 /// The descriptive attributes a define or update sets (those given).
 fn describe(rec: &mut Record, criticality: Option<i32>, owner: Option<&str>, sla: Option<&str>) {
     if let Some(c) = criticality {
-        rec.attributes.insert("criticality".into(), c.into());
+        rec.attributes.insert(attrs::CRITICALITY.into(), c.into());
     }
     if let Some(o) = owner {
-        rec.attributes.insert("owner".into(), Value::from(o));
+        rec.attributes.insert(attrs::OWNER.into(), Value::from(o));
     }
     if let Some(sla) = sla {
-        rec.attributes.insert("sla_target".into(), Value::from(sla));
+        rec.attributes
+            .insert(attrs::SLA_TARGET.into(), Value::from(sla));
     }
 }
 

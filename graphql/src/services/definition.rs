@@ -2,6 +2,7 @@
 //! update writes (validated), and mapping a service right after.
 
 use async_graphql::{InputObject, Json};
+use cmdb_model::attrs;
 use cmdb_model::{CiClass, CiId};
 use cmdb_store::services as sm;
 use serde_json::{Map, Value};
@@ -79,7 +80,7 @@ pub async fn mapping_attributes(
             }
         }
         out.insert(
-            "rule".into(),
+            attrs::RULE.into(),
             serde_json::to_value(&rule).map_err(|e| gql(ApiError::Internal(e.to_string())))?,
         );
     }
@@ -106,7 +107,7 @@ pub async fn mapping_attributes(
             })?;
             clean.push(Value::String(ep.trim().to_string()));
         }
-        out.insert("entry_points".into(), Value::Array(clean));
+        out.insert(attrs::ENTRY_POINTS.into(), Value::Array(clean));
     }
     if let Some(d) = mapping_depth {
         if d < 1 || d as u32 > sm::MAX_MAPPING_DEPTH {
@@ -115,7 +116,7 @@ pub async fn mapping_attributes(
                 sm::MAX_MAPPING_DEPTH
             ))));
         }
-        out.insert("mapping_depth".into(), d.into());
+        out.insert(attrs::MAPPING_DEPTH.into(), d.into());
     }
     Ok(out)
 }

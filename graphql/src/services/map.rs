@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use cmdb_model::attrs;
 use cmdb_model::{Ci, CiClass, CiId, RelKey, RelStatus, RelType};
 use cmdb_store::services::{ServiceDefinition, ServiceKind};
 use cmdb_store::{Direction, GraphStore, RelQuery, TraverseDirection, TraverseQuery};
@@ -81,10 +82,10 @@ async fn node_ids(
     let mut nodes: Vec<CiId> = vec![svc.id.clone()];
     nodes.extend(members.iter().cloned());
     let mut entry: BTreeSet<CiId> = BTreeSet::new();
-    let stored_map = id_list(svc, "map_cis");
+    let stored_map = id_list(svc, attrs::MAP_CIS);
     if kind == ServiceKind::EntryPoint && !stored_map.is_empty() {
         // The mapped subgraph, as the mapper stored it.
-        entry = id_list(svc, "map_entry_cis").into_iter().collect();
+        entry = id_list(svc, attrs::MAP_ENTRY_CIS).into_iter().collect();
         nodes.extend(stored_map);
     } else if !members.is_empty() && max_depth > 0 {
         nodes.extend(relied_on(store, members, max_depth).await?);

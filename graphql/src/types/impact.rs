@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Object, SimpleObject, ID};
 use cmdb_model as m;
+use cmdb_model::attrs;
 use cmdb_model::impact::GraphEdge;
 
 use crate::error::ApiResultExt;
@@ -60,7 +61,7 @@ impl ImpactedService {
         Ok(ctx
             .load_ci(&self.0.service)
             .await?
-            .and_then(|c| c.0.attr_str("owner").map(str::to_string)))
+            .and_then(|c| c.0.attr_str(attrs::OWNER).map(str::to_string)))
     }
     async fn sla_target(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         Ok(ctx

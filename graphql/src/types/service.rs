@@ -4,6 +4,7 @@
 use async_graphql::{Context, Json, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use cmdb_model as m;
+use cmdb_model::attrs;
 use cmdb_model::Ci;
 use cmdb_store as st;
 use cmdb_store::services::{self as sm, ServiceDefinition, ServiceKind};
@@ -26,7 +27,7 @@ pub fn criticality_of(ci: &m::Ci) -> Option<i32> {
 
 /// A service's SLA target as text (numbers are printed as they are).
 pub fn sla_target_of(ci: &m::Ci) -> Option<String> {
-    match ci.attr("sla_target")? {
+    match ci.attr(attrs::SLA_TARGET)? {
         Value::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
     }
@@ -45,7 +46,7 @@ impl BusinessServiceObj {
         criticality_of(&self.0 .0)
     }
     async fn owner(&self) -> Option<String> {
-        self.0 .0.attr_str("owner").map(str::to_string)
+        self.0 .0.attr_str(attrs::OWNER).map(str::to_string)
     }
     /// Free text, e.g. `99.9%` or `4h restore`.
     async fn sla_target(&self) -> Option<String> {
@@ -217,7 +218,7 @@ impl ServiceDefinitionObj {
     }
     /// The stored rule (`{classes, tags, namePattern, attributes}`), if any.
     async fn rule(&self) -> Option<Json<Value>> {
-        self.0.attr("rule").cloned().map(Json)
+        self.0.attr(attrs::RULE).cloned().map(Json)
     }
     /// A stored definition that cannot be used (a rule naming an unknown class…).
     async fn definition_error(&self) -> Option<String> {
@@ -244,7 +245,7 @@ impl ServiceDefinitionObj {
     }
     /// Entry points the last mapping could not resolve, and why.
     async fn unresolved_entry_points(&self) -> Vec<EntryPointProblem> {
-        let Some(Value::Array(items)) = self.0.attr("unresolved_entry_points") else {
+        let Some(Value::Array(items)) = self.0.attr(attrs::UNRESOLVED_ENTRY_POINTS) else {
             return vec![];
         };
         items
@@ -258,14 +259,14 @@ impl ServiceDefinitionObj {
     /// When the mapper last changed this service's members or map.
     async fn mapped_at(&self) -> Option<DateTime<Utc>> {
         self.0
-            .attr_str("mapped_at")
+            .attr_str(attrs::MAPPED_AT)
             .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
             .map(|d| d.with_timezone(&Utc))
     }
     /// CIs in the stored entry-point map.
     async fn map_size(&self) -> usize {
         self.0
-            .attr("map_cis")
+            .attr(attrs::MAP_CIS)
             .and_then(Value::as_array)
             .map(Vec::len)
             .unwrap_or(0)

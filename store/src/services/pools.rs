@@ -96,6 +96,13 @@ async fn pool_connections(store: &dyn GraphStore) -> Result<Vec<Relationship>, S
     Ok(conns)
 }
 
+/// What connections are grouped by into a candidate pool: (dependant, host-level, protocol,
+/// port).
+type PoolGroup = (CiId, bool, String, u16);
+
+/// A candidate pool's endpoints, per host they live on.
+type EndpointsByHost = BTreeMap<CiId, BTreeSet<CiId>>;
+
 /// The pools the current connections call for, by pool key: a dependant connecting to ACTIVE
 /// endpoints of one protocol/port on two hosts or more.
 async fn wanted_pools(store: &dyn GraphStore) -> Result<BTreeMap<String, WantedPool>, StoreError> {
@@ -109,9 +116,7 @@ async fn wanted_pools(store: &dyn GraphStore) -> Result<BTreeMap<String, WantedP
     let endpoints = cis_of(store, &targets).await?;
     let homes = rels_of(store, &targets, Direction::In, &[RelType::Contains]).await?;
     let home_of: HashMap<&CiId, &CiId> = homes.iter().map(|r| (&r.to, &r.from)).collect();
-    // (dependant, host-level, protocol, port) → endpoints per host.
-    let mut groups: BTreeMap<(CiId, bool, String, u16), BTreeMap<CiId, BTreeSet<CiId>>> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<PoolGroup, EndpointsByHost> = BTreeMap::new();
     for r in &conns {
         let Some(ep) = endpoints.get(&r.to) else {
             continue;
