@@ -12,7 +12,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use cmdb_model::interchange::{parse_line, LineError, Parsed};
 use cmdb_model::{CiId, Observation, Record, RelationshipObs, RunId, Scope, Source};
-use cmdb_store::{GraphStore, IngestReport};
+use cmdb_store::IngestReport;
+
+mod sink;
+use sink::{BulkChoice, Sink};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -27,6 +30,13 @@ pub struct Args {
     /// Print the per-record identification explanations (JSON lines on stdout).
     #[arg(long)]
     pub explain: bool,
+    /// Bulk-load: reconcile in memory and write the result at the end in one sorted
+    /// transaction. Needs an empty embedded store; chosen automatically when the store is empty.
+    #[arg(long, conflicts_with = "no_bulk")]
+    pub bulk: bool,
+    /// Never bulk-load: every batch is its own transaction against the store.
+    #[arg(long)]
+    pub no_bulk: bool,
 }
 
 #[derive(Default)]
@@ -133,7 +143,12 @@ impl Batch {
 }
 
 pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store().await?;
+    let choice = match (args.bulk, args.no_bulk) {
+        (true, _) => BulkChoice::Force,
+        (_, true) => BulkChoice::Never,
+        _ => BulkChoice::Auto,
+    };
+    let mut store = Sink::open(&ctx, choice, args.dry_run).await?;
     let mut opts = ctx.ingest_options();
     opts.dry_run = args.dry_run;
     let run_id = RunId::generate();
@@ -198,7 +213,7 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
             copy.refs = b.refs.clone();
             dry_records = Some(copy);
         }
-        ingest_batch(&*store, b, &opts, &mut totals, &mut known, args.explain).await?;
+        ingest_batch(&mut store, b, &opts, &mut totals, &mut known, args.explain).await?;
     }
     let new_rel_batch = |dry: &Option<Batch>| match dry {
         Some(d) => {
@@ -273,6 +288,7 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
+    store.finish().await?;
     totals.errors.sort_by_key(|e| e.line);
     for e in &totals.errors {
         eprintln!("error: {e}");
@@ -294,7 +310,6 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
         totals.rel_updated,
         totals.errors.len()
     );
-    store.close().await?;
     // 2 = imported, but some lines were rejected (scripts can tell partial from total failure).
     Ok(if totals.errors.is_empty() {
         ExitCode::SUCCESS
@@ -318,7 +333,7 @@ fn rebind(mut b: Batch, known: &HashMap<String, CiId>) -> Batch {
 }
 
 async fn ingest_batch(
-    store: &dyn GraphStore,
+    store: &mut Sink,
     b: Batch,
     opts: &cmdb_store::IngestOptions,
     totals: &mut Totals,
