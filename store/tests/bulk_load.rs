@@ -179,7 +179,7 @@ async fn bulk_load_equals_the_normal_path() {
     for o in &obs {
         bulk_reports.push(report_json(&load.ingest(o, &opts).unwrap()));
     }
-    let summary = bulk.bulk_finish(load).unwrap();
+    let summary = bulk.bulk_finish(&load).unwrap();
     assert!(!bulk.is_empty().unwrap());
 
     for (i, (n, b)) in normal_reports.iter().zip(&bulk_reports).enumerate() {
@@ -229,7 +229,7 @@ async fn bulk_finish_refuses_a_store_that_is_not_empty() {
     load.ingest(&batches[0], &opts).unwrap();
     store.ingest(batches[1].clone(), &opts).await.unwrap();
     let before = store.stats().await.unwrap();
-    let err = store.bulk_finish(load).unwrap_err();
+    let err = store.bulk_finish(&load).unwrap_err();
     assert_eq!(err.code(), "CONFLICT", "{err}");
     let after = store.stats().await.unwrap();
     assert_eq!(
