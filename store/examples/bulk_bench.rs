@@ -21,7 +21,7 @@
 //! ```
 //!
 //! Environment: `BENCH_CIS` (default 1,000,000; 200,000 for a quicker run), `BOLT_LAB_PORT`
-//! (unset: no Bolt load), `BENCH_BATCH` (Bolt rows per transaction, 5,000), `CMDB_BIN` (default
+//! (unset: no Bolt load), `BENCH_BATCH` (Bolt rows per transaction, 5,000), `BENCH_CMDB` (default
 //! `target/release/cmdb`), `BENCH_DIR` (where the file and stores go; default a temporary
 //! directory), `BENCH_NORMAL` (set: also time `cmdb import --no-bulk`, only sensible for small
 //! sizes).
@@ -113,7 +113,7 @@ fn parse_only(path: &Path) -> Duration {
 }
 
 fn cmdb_bin() -> PathBuf {
-    std::env::var_os("CMDB_BIN")
+    std::env::var_os("BENCH_CMDB")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR"))
