@@ -309,7 +309,10 @@ impl Adjacency {
             }
             walk.add_edges(&crossed);
         }
-        let groups = completion.groups().map(|&g| (walk.node(g).0, g)).collect();
+        let groups = completion
+            .groups()
+            .map(|&g| (walk.node(g).0, g))
+            .collect();
         ImpactSubgraph {
             graph: walk.graph,
             start: start_nodes,

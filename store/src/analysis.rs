@@ -6,8 +6,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use cmdb_model::impact::{
-    self, FailureChains, GraphEdge, GroupCompletion, GroupRule, ImpactGraph, ImpactOptions,
-    ImpactReport, ServiceImpact, SinglePointOfFailure,
+    self, FailureChains, GraphEdge, GroupCompletion, GroupRule, ImpactGraph, ImpactOptions, ImpactReport,
+    ServiceImpact, SinglePointOfFailure,
 };
 use cmdb_model::{Ci, CiId, CiStatus, RelType, Relationship, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -39,8 +39,7 @@ pub async fn complete_graph<S: GraphStore + ?Sized>(
     let mut completion = GroupCompletion::<CiId>::default();
     let mut fresh = 0;
     loop {
-        let new =
-            completion.next_round(edges[fresh..].iter().map(|e| (&e.from, e.rel_type, &e.to)));
+        let new = completion.next_round(edges[fresh..].iter().map(|e| (&e.from, e.rel_type, &e.to)));
         if new.is_empty() {
             break;
         }

@@ -1393,12 +1393,7 @@ pub async fn impact_graph_completes_groups(s: &dyn GraphStore) {
     );
     // The store's own answer agrees, and follows a rule changed by a later write (a backend
     // that keeps rules in memory must forget them when the CI is written).
-    assert_eq!(
-        s.impact(&[web1.id.clone()], &Default::default())
-            .await
-            .unwrap(),
-        r
-    );
+    assert_eq!(s.impact(&[web1.id.clone()], &Default::default()).await.unwrap(), r);
     let mut o = obs("manual", "g2", Scope::none());
     o.push(
         Record::new("pool", CiClass::Cluster)
@@ -1407,10 +1402,7 @@ pub async fn impact_graph_completes_groups(s: &dyn GraphStore) {
             .attr("min_up", 1),
     );
     ingest(s, o).await;
-    let r = s
-        .impact(&[web1.id.clone()], &Default::default())
-        .await
-        .unwrap();
+    let r = s.impact(&[web1.id.clone()], &Default::default()).await.unwrap();
     assert_eq!(
         (r.groups[0].min_up, r.groups[0].severity),
         (1, cmdb_model::impact::Severity::Degraded)

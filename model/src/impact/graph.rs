@@ -566,9 +566,7 @@ fn dependencies(
             let member = members.get(v).binary_search(&u).is_ok();
             // A plain dependency of v on u, where v also depends on a group u belongs to.
             let subsumed = !member
-                && run
-                    .iter()
-                    .all(|&(_, ei)| is_dependency(edges[ei as usize].1))
+                && run.iter().all(|&(_, ei)| is_dependency(edges[ei as usize].1))
                 && groups_of.get(u).iter().any(|&g| g != v && has_pair(g, v));
             if !subsumed {
                 succ.items.push(v);

@@ -298,11 +298,7 @@ pub fn evaluate_nodes(g: NodeGraph<'_>, failing: &[u32], opts: &ImpactOptions) -
     evaluate_compiled(&c, &observed, opts)
 }
 
-fn evaluate_compiled(
-    c: &Compiled,
-    observed: &[(u32, State)],
-    opts: &ImpactOptions,
-) -> ImpactReport {
+fn evaluate_compiled(c: &Compiled, observed: &[(u32, State)], opts: &ImpactOptions) -> ImpactReport {
     let mut floor = vec![State::Ok; c.len()];
     for &(i, st) in observed {
         floor[i as usize] = floor[i as usize].max(st);
@@ -553,9 +549,7 @@ pub fn failure_chains(
         .iter()
         .map(|p| {
             p.windows(2)
-                .filter_map(|w| {
-                    Some(c.edge(c.index_of(w[0].as_str())?, c.index_of(w[1].as_str())?))
-                })
+                .filter_map(|w| Some(c.edge(c.index_of(w[0].as_str())?, c.index_of(w[1].as_str())?)))
                 .collect()
         })
         .collect();

@@ -93,8 +93,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn by_number_equals_by_id_through_the_contract() {
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            EmbeddedStore::open(&dir.path().join("db"), EmbeddedOptions::default()).unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("db"), EmbeddedOptions::default()).unwrap();
         let mut spec = EnterpriseSpec::new(4_000);
         spec.services = 30;
         let e = enterprise(&spec);
@@ -107,18 +106,13 @@ mod tests {
             .unwrap();
         let ids = e.non_service_ids();
         let mut rng = Rng::new(7);
-        let mut cases: Vec<Vec<cmdb_model::CiId>> =
-            e.hubs.iter().map(|(_, h)| vec![h.clone()]).collect();
+        let mut cases: Vec<Vec<cmdb_model::CiId>> = e.hubs.iter().map(|(_, h)| vec![h.clone()]).collect();
         for _ in 0..150 {
             cases.push(vec![ids[rng.below(ids.len() as u64) as usize].clone()]);
         }
         for _ in 0..30 {
             let k = 2 + rng.below(3) as usize;
-            cases.push(
-                (0..k)
-                    .map(|_| ids[rng.below(ids.len() as u64) as usize].clone())
-                    .collect(),
-            );
+            cases.push((0..k).map(|_| ids[rng.below(ids.len() as u64) as usize].clone()).collect());
         }
         cases.push(vec!["ci_not_in_the_store".into()]);
         for (i, failing) in cases.iter().enumerate() {
@@ -127,20 +121,10 @@ mod tests {
                 max_paths_per_service: 5,
             };
             let fast = store.impact(failing, &opts).await.unwrap();
-            let rels = store
-                .impact_subgraph(failing, opts.max_depth)
-                .await
-                .unwrap();
+            let rels = store.impact_subgraph(failing, opts.max_depth).await.unwrap();
             let edges = rels.iter().map(Into::into).collect();
-            let g = analysis::complete_graph(&store, failing, edges)
-                .await
-                .unwrap();
-            assert_eq!(
-                fast,
-                evaluate(failing, &g, &opts),
-                "failing {failing:?}, depth {}",
-                opts.max_depth
-            );
+            let g = analysis::complete_graph(&store, failing, edges).await.unwrap();
+            assert_eq!(fast, evaluate(failing, &g, &opts), "failing {failing:?}, depth {}", opts.max_depth);
             let by_id = store.impact_graph(failing, opts.max_depth).await.unwrap();
             assert_eq!(evaluate(failing, &by_id, &opts), fast);
         }
