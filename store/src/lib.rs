@@ -21,7 +21,7 @@ mod types;
 
 pub use error::StoreError;
 pub use ops::OpsStore;
-pub use sqlite::{EmbeddedOptions, EmbeddedStore, IntegrityReport};
+pub use sqlite::{BulkLoad, BulkSummary, EmbeddedOptions, EmbeddedStore, IntegrityReport};
 pub use types::*;
 
 use async_trait::async_trait;

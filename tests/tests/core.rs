@@ -404,9 +404,12 @@ fn crash_during_import_leaves_whole_batches_only() {
             writeln!(f, r#"{{"kind":"ci","class":"Host","identifiers":{{"hostname":"h{i}","ip_addresses":["10.{}.{}.{}"]}},"attributes":{{"rack":"r{}"}}}}"#, (i >> 16) & 255, (i >> 8) & 255, i & 255, i % 40).unwrap();
         }
     }
+    // The batch-by-batch path (into an empty store, import would otherwise bulk-load: one
+    // transaction at the end, so a crash leaves nothing at all).
     let mut child = base_command(&data)
         .args([
             "import",
+            "--no-bulk",
             "--batch-size",
             &BATCH.to_string(),
             file.to_str().unwrap(),

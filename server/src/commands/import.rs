@@ -12,7 +12,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use cmdb_model::interchange::{parse_line, LineError, Parsed};
 use cmdb_model::{CiId, Observation, Record, RelationshipObs, RunId, Scope, Source};
-use cmdb_store::{GraphStore, IngestReport};
+use cmdb_store::IngestReport;
+
+mod sink;
+use sink::{BulkChoice, Sink};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -27,6 +30,13 @@ pub struct Args {
     /// Print the per-record identification explanations (JSON lines on stdout).
     #[arg(long)]
     pub explain: bool,
+    /// Bulk-load: reconcile in memory and write the result at the end in one sorted
+    /// transaction. Needs an empty embedded store; chosen automatically when the store is empty.
+    #[arg(long, conflicts_with = "no_bulk")]
+    pub bulk: bool,
+    /// Never bulk-load: every batch is its own transaction against the store.
+    #[arg(long)]
+    pub no_bulk: bool,
 }
 
 #[derive(Default)]
@@ -145,15 +155,20 @@ impl Batch {
 }
 
 pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
-    let store = ctx.open_store().await?;
+    let choice = match (args.bulk, args.no_bulk) {
+        (true, _) => BulkChoice::Force,
+        (_, true) => BulkChoice::Never,
+        _ => BulkChoice::Auto,
+    };
+    let mut store = Sink::open(&ctx, choice, args.dry_run).await?;
     let mut opts = ctx.ingest_options();
     opts.dry_run = args.dry_run;
     let started = std::time::Instant::now();
     let mut import = Import::new(&args, opts);
-    import.cis(&*store).await?;
-    import.relationships(&*store).await?;
+    import.cis(&mut store).await?;
+    import.relationships(&mut store).await?;
+    store.finish().await?;
     import.report(started.elapsed());
-    store.close().await?;
     // 2 = imported, but some lines were rejected (scripts can tell partial from total failure).
     Ok(if import.totals.errors.is_empty() {
         ExitCode::SUCCESS
@@ -200,7 +215,7 @@ impl<'a> Import<'a> {
     }
 
     /// Pass 1: CI lines, in batches.
-    async fn cis(&mut self, store: &dyn GraphStore) -> anyhow::Result<()> {
+    async fn cis(&mut self, store: &mut Sink) -> anyhow::Result<()> {
         let pending = self.read_ci_batches()?;
         // Batches are ingested in order; keys resolved by earlier batches are visible to later
         // ones because references are re-resolved against `known` just before ingesting.
@@ -256,7 +271,7 @@ impl<'a> Import<'a> {
     }
 
     /// Pass 2: relationship lines, in batches.
-    async fn relationships(&mut self, store: &dyn GraphStore) -> anyhow::Result<()> {
+    async fn relationships(&mut self, store: &mut Sink) -> anyhow::Result<()> {
         let pass1_rels = (self.totals.rel_created, self.totals.rel_updated);
         for (b, lines) in self.read_relationship_batches()? {
             if b.obs.relationships.is_empty() {
@@ -370,7 +385,7 @@ fn rebind(mut b: Batch, known: &HashMap<String, CiId>) -> Batch {
 }
 
 async fn ingest_batch(
-    store: &dyn GraphStore,
+    store: &mut Sink,
     b: Batch,
     opts: &cmdb_store::IngestOptions,
     totals: &mut Totals,

@@ -19,6 +19,14 @@ impl EmbeddedStore {
     /// transaction, then rebuild the adjacency index. For `cmdb migrate`; the store should be
     /// empty (existing rows with the same ids are overwritten).
     pub fn load_snapshot(&self, snap: &crate::snapshot::Snapshot) -> Result<(), StoreError> {
+        if self.is_empty()? {
+            // Into an empty store: sorted inserts, indexes after (`bulk_write.rs`). Should
+            // someone write first, overwrite row by row as below.
+            match self.write_empty(super::bulk_write::snapshot_tables(snap)) {
+                Err(StoreError::Conflict(_)) => {}
+                done => return done,
+            }
+        }
         self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for ci in &snap.cis {
@@ -62,16 +70,6 @@ pub(super) fn write_ci(
             .execute(params![ci.id.as_str(), ms(ci.last_seen)])?;
         return Ok(());
     }
-    let body = CiBody {
-        tags: ci.tags.clone(),
-        attributes: ci
-            .attributes
-            .iter()
-            .map(|(k, a)| (k.clone(), a.into()))
-            .collect(),
-        sources: ci.sources.clone(),
-        identification: ci.identification.as_ref().map(Into::into),
-    };
     let mut stmt = tx.prepare_cached(
         "INSERT INTO cis (id, class, name, status, placeholder, first_seen, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (id) DO UPDATE SET class = excluded.class, name = excluded.name, status = excluded.status,
@@ -85,7 +83,7 @@ pub(super) fn write_ci(
         ci.placeholder as i64,
         ms(ci.first_seen),
         ms(ci.last_seen),
-        json(&body)?
+        ci_body_json(ci)?
     ])?;
     if kind != WriteKind::Unchanged {
         if kind == WriteKind::Updated {
@@ -108,11 +106,29 @@ pub(super) fn write_ci(
     Ok(())
 }
 
-pub(super) fn write_rel(tx: &Transaction<'_>, r: &Relationship) -> Result<(), StoreError> {
-    let body = RelBody {
+/// The `body` column of a CI row.
+pub(super) fn ci_body_json(ci: &Ci) -> Result<String, StoreError> {
+    json(&CiBody {
+        tags: ci.tags.clone(),
+        attributes: ci
+            .attributes
+            .iter()
+            .map(|(k, a)| (k.clone(), a.into()))
+            .collect(),
+        sources: ci.sources.clone(),
+        identification: ci.identification.as_ref().map(Into::into),
+    })
+}
+
+/// The `body` column of a relationship row.
+pub(super) fn rel_body_json(r: &Relationship) -> Result<String, StoreError> {
+    json(&RelBody {
         evidence: r.evidence.iter().map(Into::into).collect(),
         attributes: r.attributes.clone(),
-    };
+    })
+}
+
+pub(super) fn write_rel(tx: &Transaction<'_>, r: &Relationship) -> Result<(), StoreError> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO rels (from_id, type, to_id, status, first_seen, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (from_id, type, to_id) DO UPDATE SET status = excluded.status, first_seen = excluded.first_seen,
@@ -125,7 +141,7 @@ pub(super) fn write_rel(tx: &Transaction<'_>, r: &Relationship) -> Result<(), St
         r.status.as_str(),
         ms(r.first_seen),
         ms(r.last_seen),
-        json(&body)?
+        rel_body_json(r)?
     ])?;
     Ok(())
 }

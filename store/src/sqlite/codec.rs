@@ -290,6 +290,16 @@ pub(super) fn insert_history(tx: &Transaction<'_>, e: &HistoryEntry) -> Result<(
         Some(k) => (k.from.as_str(), Some(k.to.as_str())),
         None => (e.ci.as_str(), None),
     };
+    insert_history_row(tx, ci, other, e)
+}
+
+/// A history row with its CI and other-end columns given (a merge may have re-pointed them).
+pub(super) fn insert_history_row(
+    tx: &Transaction<'_>,
+    ci: &str,
+    other: Option<&str>,
+    e: &HistoryEntry,
+) -> Result<(), StoreError> {
     let js = |v: &Option<Value>| v.as_ref().map(|v| v.to_string());
     let mut stmt = tx.prepare_cached(
         "INSERT INTO history (ci_id, other_id, at, kind, field, rel_type, old, new, source, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",

@@ -28,6 +28,8 @@ use crate::types::*;
 use crate::{GraphStore, StoreError};
 
 mod apply;
+mod bulk;
+mod bulk_write;
 mod codec;
 mod impact;
 mod ops;
@@ -37,6 +39,8 @@ mod stale;
 mod view;
 
 use apply::{apply_delta, apply_lifecycle, touching};
+pub use bulk::BulkLoad;
+pub use bulk_write::BulkSummary;
 use codec::*;
 use query::{find, search};
 use schema::{create_private, migrate, open_connection, optimize, OPTIMIZE_AFTER_CREATED};
