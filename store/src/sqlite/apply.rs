@@ -106,28 +106,6 @@ pub(super) fn write_ci(
     Ok(())
 }
 
-/// The `body` column of a CI row.
-pub(super) fn ci_body_json(ci: &Ci) -> Result<String, StoreError> {
-    json(&CiBody {
-        tags: ci.tags.clone(),
-        attributes: ci
-            .attributes
-            .iter()
-            .map(|(k, a)| (k.clone(), a.into()))
-            .collect(),
-        sources: ci.sources.clone(),
-        identification: ci.identification.as_ref().map(Into::into),
-    })
-}
-
-/// The `body` column of a relationship row.
-pub(super) fn rel_body_json(r: &Relationship) -> Result<String, StoreError> {
-    json(&RelBody {
-        evidence: r.evidence.iter().map(Into::into).collect(),
-        attributes: r.attributes.clone(),
-    })
-}
-
 pub(super) fn write_rel(tx: &Transaction<'_>, r: &Relationship) -> Result<(), StoreError> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO rels (from_id, type, to_id, status, first_seen, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)

@@ -7,9 +7,8 @@
 use cmdb_model::{Ci, CiId, HistoryEntry, Relationship};
 use rusqlite::{params, Transaction};
 
-use super::apply::{ci_body_json, rel_body_json};
 use super::bulk::BulkLoad;
-use super::codec::{insert_history_row, ms};
+use super::codec::{ci_body_json, insert_history_row, ms, rel_body_json};
 use super::schema::{optimize, SCHEMA};
 use super::EmbeddedStore;
 use crate::graph_changes;

@@ -318,3 +318,25 @@ pub(super) fn insert_history_row(
     ])?;
     Ok(())
 }
+
+/// The `body` column of a CI row.
+pub(super) fn ci_body_json(ci: &Ci) -> Result<String, StoreError> {
+    json(&CiBody {
+        tags: ci.tags.clone(),
+        attributes: ci
+            .attributes
+            .iter()
+            .map(|(k, a)| (k.clone(), a.into()))
+            .collect(),
+        sources: ci.sources.clone(),
+        identification: ci.identification.as_ref().map(Into::into),
+    })
+}
+
+/// The `body` column of a relationship row.
+pub(super) fn rel_body_json(r: &Relationship) -> Result<String, StoreError> {
+    json(&RelBody {
+        evidence: r.evidence.iter().map(Into::into).collect(),
+        attributes: r.attributes.clone(),
+    })
+}

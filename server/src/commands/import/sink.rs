@@ -33,7 +33,7 @@ impl Sink {
         choice: BulkChoice,
         dry_run: bool,
     ) -> anyhow::Result<Sink> {
-        let embedded = ctx.config.store.backend != "neo4j";
+        let embedded = ctx.config.store.backend != crate::config::StoreBackend::Neo4j;
         if choice == BulkChoice::Never || dry_run || !embedded {
             if choice == BulkChoice::Force {
                 bail!("--bulk needs the embedded store and a real (not dry) run");
