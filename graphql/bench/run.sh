@@ -14,7 +14,11 @@ PORT=18090
 "$BIN" --data-dir "$DATA" --log warn serve --bind 127.0.0.1:$PORT > /dev/null &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null; wait $PID 2>/dev/null' EXIT
-sleep 3
+# A 1M-CI store takes several seconds to open (adjacency index, group rules).
+for _ in $(seq 1 240); do
+  curl -sf http://127.0.0.1:$PORT/readyz > /dev/null && break
+  sleep 0.5
+done
 curl -sf http://127.0.0.1:$PORT/readyz > /dev/null
 echo "== ci(id) lookup: $CONNS connections, ${SECS}s"
 IDS="$DATA/bench-processes.txt" wrk -t2 -c"$CONNS" -d"$SECS"s --latency -s "$HERE/ci_lookup.lua" http://127.0.0.1:$PORT

@@ -64,7 +64,9 @@ pub async fn run(ctx: super::Context, args: Args) -> anyhow::Result<ExitCode> {
     background.stop_schedules();
     running.stop().await?;
     // Running discoveries stop and record how they ended; none writes after the store closes.
-    registry.shutdown().await;
+    registry
+        .shutdown(Duration::from_secs(cfg.server.shutdown_timeout_secs))
+        .await;
     background.stop().await;
     store.close().await.context("closing the store")?;
     tracing::info!("store closed; bye");

@@ -84,10 +84,13 @@ impl RunRegistry {
         self
     }
 
-    /// Stop every running run and wait until each has recorded its end (INTERRUPTED, with
-    /// what it found so far stored; or however it ended if it was finishing). Runs asked for
-    /// from now on are refused. Call before closing the store.
-    pub async fn shutdown(&self) {
+    /// Stop every running run and wait, at most `grace`, until each has recorded its end
+    /// (INTERRUPTED, with what it found so far stored; or however it ended if it was
+    /// finishing). Runs asked for from now on are refused. Call before closing the store.
+    /// A run still inside a long store write after `grace` is left behind: the store closes
+    /// under it (its writes fail) and its record reads INTERRUPTED through the run log's lock
+    /// once the process is gone — a stop must not wait for minutes of work at a large estate.
+    pub async fn shutdown(&self, grace: std::time::Duration) {
         self.stop.send_replace(true);
         let threads = std::mem::take(&mut *self.threads.lock());
         if threads.is_empty() {
@@ -100,10 +103,15 @@ impl RunRegistry {
                     tracing::error!("a discovery run's thread panicked");
                 }
             }
-        })
-        .await;
-        if let Err(e) = joined {
-            tracing::error!(error = %e, "waiting for discovery runs failed");
+        });
+        match tokio::time::timeout(grace, joined).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "waiting for discovery runs failed"),
+            Err(_) => tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "discovery runs still finishing a store write; closing the store under them \
+                 (their records read INTERRUPTED)"
+            ),
         }
     }
 
