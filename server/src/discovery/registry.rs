@@ -97,12 +97,16 @@ impl RunRegistry {
             return;
         }
         tracing::info!(runs = threads.len(), "waiting for discovery runs to stop");
-        let joined = tokio::task::spawn_blocking(move || {
+        // Joined on a thread of its own, not the runtime's blocking pool: a run left behind
+        // after `grace` must not hold the runtime's shutdown.
+        let (done, joined) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
             for t in threads {
                 if t.join().is_err() {
                     tracing::error!("a discovery run's thread panicked");
                 }
             }
+            let _ = done.send(());
         });
         match tokio::time::timeout(grace, joined).await {
             Ok(Ok(())) => {}
