@@ -75,16 +75,7 @@ pub(super) fn write_ci(
          ON CONFLICT (id) DO UPDATE SET class = excluded.class, name = excluded.name, status = excluded.status,
            placeholder = excluded.placeholder, first_seen = excluded.first_seen, last_seen = excluded.last_seen, body = excluded.body",
     )?;
-    stmt.execute(params![
-        ci.id.as_str(),
-        ci.class.as_str(),
-        ci.name,
-        ci.status.as_str(),
-        ci.placeholder as i64,
-        ms(ci.first_seen),
-        ms(ci.last_seen),
-        ci_body_json(ci)?
-    ])?;
+    stmt.execute(rusqlite::params_from_iter(ci_row(ci)?))?;
     if kind != WriteKind::Unchanged {
         if kind == WriteKind::Updated {
             tx.prepare_cached("DELETE FROM ci_tags WHERE ci_id = ?1")?

@@ -8,7 +8,7 @@ use cmdb_model::{Ci, CiId, HistoryEntry, Relationship};
 use rusqlite::{params, Transaction};
 
 use super::bulk::BulkLoad;
-use super::codec::{ci_body_json, insert_history_row, ms, rel_body_json};
+use super::codec::{ci_row, insert_history_row, ms, rel_body_json};
 use super::schema::{optimize, SCHEMA};
 use super::EmbeddedStore;
 use crate::graph_changes;
@@ -115,16 +115,7 @@ fn write_cis(tx: &Transaction<'_>, cis: &mut [&Ci]) -> Result<(), StoreError> {
             "INSERT OR REPLACE INTO cis (id, class, name, status, placeholder, first_seen, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for ci in cis.iter() {
-            stmt.execute(params![
-                ci.id.as_str(),
-                ci.class.as_str(),
-                ci.name,
-                ci.status.as_str(),
-                ci.placeholder as i64,
-                ms(ci.first_seen),
-                ms(ci.last_seen),
-                ci_body_json(ci)?
-            ])?;
+            stmt.execute(rusqlite::params_from_iter(ci_row(ci)?))?;
         }
     }
     for (table, column, values) in [

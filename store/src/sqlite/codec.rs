@@ -340,3 +340,19 @@ pub(super) fn rel_body_json(r: &Relationship) -> Result<String, StoreError> {
         attributes: r.attributes.clone(),
     })
 }
+
+/// The values of a `cis` row in column order (`id, class, name, status, placeholder,
+/// first_seen, last_seen, body`), for every statement that writes one.
+pub(super) fn ci_row(ci: &Ci) -> Result<[rusqlite::types::Value; 8], StoreError> {
+    use rusqlite::types::Value as V;
+    Ok([
+        V::Text(ci.id.as_str().to_string()),
+        V::Text(ci.class.as_str().to_string()),
+        V::Text(ci.name.clone()),
+        V::Text(ci.status.as_str().to_string()),
+        V::Integer(ci.placeholder as i64),
+        V::Integer(ms(ci.first_seen)),
+        V::Integer(ms(ci.last_seen)),
+        V::Text(ci_body_json(ci)?),
+    ])
+}
